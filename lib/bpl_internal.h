@@ -1,0 +1,307 @@
+/*
+ * bpl_internal.h - declarations shared by the library's source files.
+ * Never installed.  Internal non-static symbols are prefixed bpl__.
+ */
+#ifndef BPL_INTERNAL_H
+#define BPL_INTERNAL_H
+
+#include "bioplaus.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BPL__NAME_MAX 48      /* longest tensor, buffer or parameter name + 1 */
+#define BPL__RULE_NAME_MAX 64 /* longest rule name + 1 */
+#define BPL__N_GROUPS 2       /* BPL_GROUP_FORWARD, BPL_GROUP_FEEDBACK */
+#define BPL__N_PROPERTIES 7
+#define BPL__MAX_UNITS ((size_t)1 << 24) /* keeps every BLAS dimension an int */
+#define BPL__MAX_BATCH ((size_t)1 << 24)
+#define BPL__MAX_LAYERS 1024
+
+#if defined(__GNUC__)
+#define BPL__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define BPL__PRINTF(fmt, args)
+#endif
+
+/* ---- errors (error.c) ---------------------------------------------------- */
+
+/* Format the calling thread's error message and return `status`. */
+int bpl__fail(int status, const char *fmt, ...) BPL__PRINTF(2, 3);
+
+/* Fail with BPL_ERR_INVALID_ARG naming the function and the broken condition. */
+#define BPL_CHECK_ARG(expr)                                                      \
+    do {                                                                         \
+        if (!(expr))                                                             \
+            return bpl__fail(BPL_ERR_INVALID_ARG, "%s: invalid argument: '%s'",  \
+                             __func__, #expr);                                   \
+    } while (0)
+
+/* Prefix the current message with `prefix: ` (used when propagating). */
+void bpl__error_prefix(const char *prefix);
+
+/* ---- memory (alloc.c) ---------------------------------------------------- */
+
+void *bpl__malloc(size_t size);
+void *bpl__calloc(size_t n, size_t size);
+void *bpl__realloc(void *ptr, size_t size);
+void bpl__free(void *ptr);
+char *bpl__strdup(const char *s);
+/* n * size without overflow; returns 0 and leaves *out alone on overflow. */
+int bpl__mul_size(size_t n, size_t size, size_t *out);
+#ifdef BPL_TESTING
+/* Test hooks: count allocations; make the k-th one from now fail (0 = never). */
+uint64_t bpl__alloc_count(void);
+void bpl__alloc_fail_at(uint64_t k);
+#endif
+
+/* ---- random numbers (rng.c) ---------------------------------------------- */
+
+typedef struct bpl__rng {
+    uint64_t s[4];
+} bpl__rng;
+
+void bpl__rng_seed(bpl__rng *rng, uint64_t seed);
+uint64_t bpl__rng_next(bpl__rng *rng);
+double bpl__rng_uniform(bpl__rng *rng);             /* [0, 1) */
+double bpl__rng_normal(bpl__rng *rng);              /* N(0, 1) */
+uint64_t bpl__rng_below(bpl__rng *rng, uint64_t n); /* uniform in [0, n), n > 0 */
+void bpl__rng_shuffle(bpl__rng *rng, size_t *items, size_t n);
+
+/* ---- matrix products (linalg.c: the only file that calls BLAS) ----------- */
+
+typedef struct bpl__profile {
+    int on;
+    double step_seconds;
+    double gemm_seconds;
+    double gemm_flops;
+    uint64_t steps;
+} bpl__profile;
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C, op(A) is m x k, op(B) is
+ * k x n.  Dimensions are validated by callers to fit an int.  `prof` may be
+ * NULL. */
+void bpl__gemm(bpl__profile *prof, int trans_a, int trans_b, size_t m, size_t n,
+               size_t k, float alpha, const float *a, size_t lda, const float *b,
+               size_t ldb, float beta, float *c, size_t ldc);
+double bpl__now(void);
+/* A warning about a known-slow BLAS configuration, or NULL. */
+const char *bpl__blas_warning(void);
+
+/* ---- elementwise kernels (activation.c, loss.c, init.c) ------------------ */
+
+int bpl__activation_valid(int activation);
+/* rows x cols in place: a = act(a + bias) (bias may be NULL). */
+void bpl__activation_forward(int activation, float *a, const float *bias, size_t rows,
+                             size_t cols);
+/* delta *= act'(.), the derivative expressed through the activation h. */
+void bpl__activation_backward(int activation, float *delta, const float *h, size_t n);
+
+int bpl__loss_valid(int loss);
+/* Sum over the batch of the per-example loss of outputs h against y. */
+double bpl__loss_sum(int loss, int activation, const float *h, const float *y,
+                     size_t rows, size_t cols);
+/* delta = scale * dLoss/d(pre-activation) for each example. */
+void bpl__loss_delta(int loss, int activation, const float *h, const float *y,
+                     float *delta, size_t rows, size_t cols, float scale);
+
+int bpl__init_valid(int init);
+/* Fill a rows x cols matrix.  Returns BPL_OK or BPL_ERR_NOMEM (orthogonal). */
+int bpl__init_fill(int init, double gain, float *w, size_t rows, size_t cols,
+                   bpl__rng *rng);
+
+/* 1 if every one of the n values is finite. */
+int bpl__all_finite(const float *v, size_t n);
+
+/* ---- tensors and buffers -------------------------------------------------- */
+
+typedef struct bpl__tensor {
+    char name[BPL__NAME_MAX];
+    size_t rows, cols;
+    int group;      /* BPL_GROUP_* */
+    int from_rule;  /* added by the attached rule: removed when it goes */
+    int pending;    /* restored by bpl_net_load, waiting for its rule */
+    float *data;
+    float *grad;    /* NULL for BPL_GROUP_NONE */
+    float *m, *v;   /* optimiser moments, NULL for BPL_GROUP_NONE */
+} bpl__tensor;
+
+typedef struct bpl__buffer {
+    char name[BPL__NAME_MAX];
+    size_t cols;
+    int from_rule;
+    float *data;    /* capacity rows x cols */
+} bpl__buffer;
+
+struct bpl_layer {
+    bpl_net *net;
+    size_t index;
+    size_t units, inputs;
+    int activation;
+    int init;
+    bpl__tensor *tensors; /* [0] = "weight", [1] = "bias" */
+    size_t n_tensors, cap_tensors;
+    bpl__buffer *buffers; /* [0] = "activation", [1] = "delta" */
+    size_t n_buffers, cap_buffers;
+};
+
+/* ---- parameters and rules (rule.c) ---------------------------------------- */
+
+typedef struct bpl__param {
+    char name[BPL__NAME_MAX];
+    int kind;
+    double value, def, lo, hi;
+    char *choices; /* "a|b|c" for BPL_PARAM_CHOICE */
+    char *doc;
+} bpl__param;
+
+/* Optimiser hyperparameters of one group, in declaration order. */
+enum {
+    BPL__OPT_KIND = 0,
+    BPL__OPT_LR,
+    BPL__OPT_MOMENTUM,
+    BPL__OPT_BETA1,
+    BPL__OPT_BETA2,
+    BPL__OPT_EPS,
+    BPL__OPT_RHO,
+    BPL__OPT_WEIGHT_DECAY,
+    BPL__OPT_N
+};
+
+typedef struct bpl__optim_config {
+    int kind;
+    double lr, momentum, beta1, beta2, eps, rho, weight_decay;
+} bpl__optim_config;
+
+struct bpl_rule {
+    bpl_rule_vtable vt;
+    char name[BPL__RULE_NAME_MAX];
+    void *self;
+    bpl_net *owner;
+    char *description;
+    bpl__param *params;
+    size_t n_params, cap_params;
+    size_t opt_param[BPL__N_GROUPS][BPL__OPT_N]; /* param indices, if declared */
+    int opt_declared[BPL__N_GROUPS];
+    int tick[BPL__N_PROPERTIES];
+    char *note[BPL__N_PROPERTIES];
+};
+
+bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name);
+/* The optimiser of a group, or BPL_ERR_STATE if the rule declares none. */
+int bpl__rule_optim_config(const bpl_rule *rule, int group, bpl__optim_config *out);
+/* Call a hook's result through the error conventions. */
+int bpl__hook_result(const bpl_rule *rule, const char *hook, int rc);
+/* Free a rule that a net owned. */
+void bpl__rule_free_owned(bpl_rule *rule);
+
+/* ---- optimisers (optim.c) -------------------------------------------------- */
+
+/* One step of `cfg` on n values; t is the 1-based step count of the group. */
+void bpl__optim_step(const bpl__optim_config *cfg, uint64_t t, float *w, const float *g,
+                     float *m, float *v, size_t n);
+
+/* ---- nets (net.c, layer.c, train.c) ---------------------------------------- */
+
+typedef struct bpl__saved_param {
+    char name[BPL__NAME_MAX];
+    double value;
+} bpl__saved_param;
+
+struct bpl_net {
+    size_t n_inputs;
+    uint64_t seed;
+    bpl__rng rng;
+    int loss;
+    bpl_layer **layers; /* separately allocated: handles stay valid */
+    size_t n_layers, cap_layers;
+    bpl_rule *rule;
+
+    /* A rule saved in a file but not built in: applied when a rule of this
+     * name is attached. */
+    char pending_rule[BPL__RULE_NAME_MAX];
+    bpl__saved_param *pending_params;
+    size_t n_pending_params;
+
+    /* The step in progress. */
+    int phase;
+    size_t batch;    /* rows of the current batch */
+    size_t capacity; /* rows every batch buffer has room for */
+    const float *x;  /* the current batch input (borrowed) */
+    float *stage_x, *stage_y; /* capacity rows, for datasets */
+
+    int attaching; /* a rule's attach hook is running */
+    uint64_t optim_steps[BPL__N_GROUPS];
+    bpl_log_fn log_fn;
+    void *log_user_data;
+    int blas_checked;
+    bpl__profile profile;
+};
+
+bpl__tensor *bpl__layer_find_tensor(const bpl_layer *layer, const char *name);
+bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name);
+void bpl__layer_free(bpl_layer *layer);
+/* Create a layer's standard tensors and buffers (no initialisation). */
+int bpl__layer_create(bpl_net *net, size_t units, int activation, int init,
+                      bpl_layer **out);
+/* Add a tensor with no initialisation; used by add_tensor and by loading. */
+int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
+                          int group, bpl__tensor **out);
+/* Drop every tensor and buffer added by a rule (or only pending tensors). */
+void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only);
+
+/* Append a layer (checked arguments); `initialise` draws its weight. */
+int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
+                          int initialise);
+/* Grow every batch buffer to hold `rows` rows. */
+int bpl__net_reserve(bpl_net *net, size_t rows);
+/* Check that layers, activations and loss make a trainable net. */
+int bpl__net_validate(const bpl_net *net, const char *caller);
+void bpl__net_log(bpl_net *net, int level, const char *fmt, ...) BPL__PRINTF(3, 4);
+void bpl__net_clear_pending(bpl_net *net);
+bpl__profile *bpl__net_profile(bpl_net *net);
+
+/* The dense forward pass without argument checks (net->batch rows). */
+void bpl__forward_dense(bpl_net *net, const float *x);
+/* Mean loss of the output activation against y for the current batch. */
+double bpl__batch_loss(const bpl_net *net, const float *y);
+/* Run the rule's forward hook (or the dense pass) on net->batch rows. */
+int bpl__run_forward(bpl_net *net, const float *x);
+/* Backprop gradients of every layer's weight and bias (diagnostics). */
+void bpl__backprop_gradients(bpl_net *net, const float *y);
+
+/* ---- datasets (dataset.c, idx.c) ------------------------------------------- */
+
+struct bpl_dataset {
+    size_t n, n_features, n_targets;
+    uint8_t *pixels;  /* [n][n_features] or NULL */
+    float *features;  /* [n][n_features] or NULL */
+    uint8_t *labels;  /* [n] or NULL */
+    float *targets;   /* [n][n_targets] or NULL */
+    float scale, offset;
+};
+
+/* Gather examples idx[0..count) into x [count][features], y [count][targets]. */
+void bpl__dataset_gather(const bpl_dataset *ds, const size_t *idx, size_t count,
+                         float *x, float *y);
+/* Same for a contiguous range. */
+void bpl__dataset_gather_range(const bpl_dataset *ds, size_t start, size_t count,
+                               float *x, float *y);
+
+/* ---- built-in rules (rules/) -------------------------------------------------- */
+
+typedef int (*bpl__rule_ctor)(bpl_rule **out);
+typedef struct bpl__builtin_rule {
+    const char *name;
+    bpl__rule_ctor create;
+} bpl__builtin_rule;
+
+extern const bpl__builtin_rule bpl__builtin_rules[];
+extern const size_t bpl__n_builtin_rules;
+
+int bpl__rule_backprop_create(bpl_rule **out);
+int bpl__rule_fa_create(bpl_rule **out);
+int bpl__rule_dfa_create(bpl_rule **out);
+
+#endif /* BPL_INTERNAL_H */

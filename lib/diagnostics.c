@@ -1,0 +1,108 @@
+/*
+ * diagnostics.c - how far a rule's updates are from backprop's.
+ *
+ * The angle between a rule's weight update and the true gradient is the
+ * measure Lillicrap et al. (2016) and Guerguiev et al. (2017) report: below
+ * 90 degrees the rule still descends the loss.
+ */
+#include "bpl_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static double angle_degrees(const float *a, const float *b, size_t n)
+{
+    double dot = 0.0, na = 0.0, nb = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        dot += (double)a[i] * b[i];
+        na += (double)a[i] * a[i];
+        nb += (double)b[i] * b[i];
+    }
+    if (na == 0.0 || nb == 0.0)
+        return NAN;
+    double c = dot / sqrt(na * nb);
+    c = c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
+    return acos(c) * (180.0 / 3.14159265358979323846);
+}
+
+static int rule_gradients(bpl_net *net, const float *x, const float *y, size_t batch)
+{
+    bpl_rule *rule = net->rule;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        bpl__tensor *w = &net->layers[l]->tensors[0];
+        memset(w->grad, 0, w->rows * w->cols * sizeof *w->grad);
+    }
+    net->batch = batch;
+    int rc = bpl__run_forward(net, x);
+    if (rc == BPL_OK) {
+        bpl_error_set(BPL_OK, "");
+        rc = bpl__hook_result(rule, "compute_targets",
+                              rule->vt.compute_targets(rule->self, net, y, batch));
+    }
+    if (rc == BPL_OK) {
+        bpl_error_set(BPL_OK, "");
+        rc = bpl__hook_result(rule, "update", rule->vt.update(rule->self, net));
+    }
+    return rc;
+}
+
+BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,
+                              double *angles_out, size_t n)
+{
+    static const char caller[] = "bpl_net_alignment";
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(x != NULL);
+    BPL_CHECK_ARG(y != NULL);
+    BPL_CHECK_ARG(angles_out != NULL);
+    BPL_CHECK_ARG(batch > 0);
+    int rc = bpl__net_validate(net, caller);
+    if (rc != BPL_OK)
+        return rc;
+    if (!net->rule)
+        return bpl__fail(BPL_ERR_STATE, "%s: no rule attached", caller);
+    if (net->phase != BPL_PHASE_IDLE)
+        return bpl__fail(BPL_ERR_STATE, "%s: not allowed inside a step", caller);
+    if (n < net->n_layers)
+        return bpl__fail(BPL_ERR_SHAPE, "%s: room for %zu angles, the net has %zu layers",
+                         caller, n, net->n_layers);
+    if (!bpl__all_finite(x, batch * net->n_inputs) ||
+        !bpl__all_finite(y, batch * bpl_net_output_size(net)))
+        return bpl__fail(BPL_ERR_NUMERIC, "%s: x or y contains NaN or Inf", caller);
+    rc = bpl__net_reserve(net, batch);
+    if (rc != BPL_OK) {
+        bpl__error_prefix(caller);
+        return rc;
+    }
+
+    size_t total = 0;
+    for (size_t l = 0; l < net->n_layers; l++)
+        total += net->layers[l]->units * net->layers[l]->inputs;
+    float *rule_grads = bpl__malloc(total * sizeof *rule_grads);
+    if (!rule_grads)
+        return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
+
+    net->phase = BPL_PHASE_DIAGNOSE;
+    rc = rule_gradients(net, x, y, batch);
+    if (rc == BPL_OK) {
+        float *dst = rule_grads;
+        for (size_t l = 0; l < net->n_layers; l++) {
+            const bpl__tensor *w = &net->layers[l]->tensors[0];
+            memcpy(dst, w->grad, w->rows * w->cols * sizeof *dst);
+            dst += w->rows * w->cols;
+        }
+        net->batch = batch;
+        bpl__forward_dense(net, x);
+        bpl__backprop_gradients(net, y);
+        const float *ours = rule_grads;
+        for (size_t l = 0; l < net->n_layers; l++) {
+            const bpl__tensor *w = &net->layers[l]->tensors[0];
+            angles_out[l] = angle_degrees(ours, w->grad, w->rows * w->cols);
+            ours += w->rows * w->cols;
+        }
+    } else {
+        bpl__error_prefix(caller);
+    }
+    net->phase = BPL_PHASE_IDLE;
+    bpl__free(rule_grads);
+    return rc;
+}

@@ -1,0 +1,462 @@
+/*
+ * layer.c - layers: named tensors (parameters) and named batch buffers.
+ */
+#include "bpl_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+bpl__tensor *bpl__layer_find_tensor(const bpl_layer *layer, const char *name)
+{
+    for (size_t i = 0; i < layer->n_tensors; i++)
+        if (strcmp(layer->tensors[i].name, name) == 0)
+            return &layer->tensors[i];
+    return NULL;
+}
+
+bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name)
+{
+    for (size_t i = 0; i < layer->n_buffers; i++)
+        if (strcmp(layer->buffers[i].name, name) == 0)
+            return &layer->buffers[i];
+    return NULL;
+}
+
+static void free_tensor(bpl__tensor *t)
+{
+    bpl__free(t->data);
+    bpl__free(t->grad);
+    bpl__free(t->m);
+    bpl__free(t->v);
+}
+
+void bpl__layer_free(bpl_layer *layer)
+{
+    if (!layer)
+        return;
+    for (size_t i = 0; i < layer->n_tensors; i++)
+        free_tensor(&layer->tensors[i]);
+    for (size_t i = 0; i < layer->n_buffers; i++)
+        bpl__free(layer->buffers[i].data);
+    bpl__free(layer->tensors);
+    bpl__free(layer->buffers);
+    bpl__free(layer);
+}
+
+static int valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 0 && n < BPL__NAME_MAX;
+}
+
+/* Give a tensor of the group gradient and optimiser-moment storage. */
+static int alloc_training_state(bpl__tensor *t, size_t bytes)
+{
+    t->grad = bpl__calloc(1, bytes);
+    t->m = bpl__calloc(1, bytes);
+    t->v = bpl__calloc(1, bytes);
+    return t->grad && t->m && t->v;
+}
+
+int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
+                          int group, bpl__tensor **out)
+{
+    size_t n, bytes;
+    if (rows == 0 || cols == 0 || rows > BPL__MAX_UNITS || cols > BPL__MAX_UNITS ||
+        !bpl__mul_size(rows, cols, &n) || !bpl__mul_size(n, sizeof(float), &bytes))
+        return bpl__fail(BPL_ERR_OVERFLOW, "tensor '%s' of %zu x %zu is too large or empty",
+                         name, rows, cols);
+    if (layer->n_tensors == layer->cap_tensors) {
+        size_t cap = layer->cap_tensors ? 2 * layer->cap_tensors : 4;
+        bpl__tensor *grown = bpl__realloc(layer->tensors, cap * sizeof *grown);
+        if (!grown)
+            return bpl__fail(BPL_ERR_NOMEM, "tensor '%s': out of memory", name);
+        layer->tensors = grown;
+        layer->cap_tensors = cap;
+    }
+    bpl__tensor t = {.rows = rows, .cols = cols, .group = group};
+    snprintf(t.name, sizeof t.name, "%s", name);
+    t.data = bpl__calloc(1, bytes);
+    if (!t.data || (group != BPL_GROUP_NONE && !alloc_training_state(&t, bytes))) {
+        free_tensor(&t);
+        return bpl__fail(BPL_ERR_NOMEM, "tensor '%s' (%zu x %zu): out of memory", name,
+                         rows, cols);
+    }
+    layer->tensors[layer->n_tensors] = t;
+    *out = &layer->tensors[layer->n_tensors++];
+    return BPL_OK;
+}
+
+/* Give a kept tensor the state its (possibly new) group needs. */
+static int regroup_tensor(bpl__tensor *t, int group)
+{
+    if (group != BPL_GROUP_NONE && !t->grad &&
+        !alloc_training_state(t, t->rows * t->cols * sizeof(float))) {
+        bpl__free(t->grad);
+        bpl__free(t->m);
+        bpl__free(t->v);
+        t->grad = t->m = t->v = NULL;
+        return bpl__fail(BPL_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+    }
+    t->group = group;
+    return BPL_OK;
+}
+
+static int add_buffer(bpl_layer *layer, const char *name, size_t cols, int from_rule)
+{
+    bpl__buffer *existing = bpl__layer_find_buffer(layer, name);
+    if (existing) {
+        if (existing->cols == cols)
+            return BPL_OK;
+        return bpl__fail(BPL_ERR_SHAPE,
+                         "bpl_layer_add_buffer: buffer '%s' of layer %zu exists with width "
+                         "%zu, not %zu",
+                         name, layer->index, existing->cols, cols);
+    }
+    if (layer->n_buffers == layer->cap_buffers) {
+        size_t cap = layer->cap_buffers ? 2 * layer->cap_buffers : 4;
+        bpl__buffer *grown = bpl__realloc(layer->buffers, cap * sizeof *grown);
+        if (!grown)
+            return bpl__fail(BPL_ERR_NOMEM, "bpl_layer_add_buffer: out of memory");
+        layer->buffers = grown;
+        layer->cap_buffers = cap;
+    }
+    bpl__buffer b = {.cols = cols, .from_rule = from_rule};
+    snprintf(b.name, sizeof b.name, "%s", name);
+    size_t n, bytes;
+    if (layer->net->capacity > 0) {
+        if (!bpl__mul_size(layer->net->capacity, cols, &n) ||
+            !bpl__mul_size(n, sizeof(float), &bytes))
+            return bpl__fail(BPL_ERR_OVERFLOW, "bpl_layer_add_buffer: '%s' too large", name);
+        b.data = bpl__calloc(1, bytes);
+        if (!b.data)
+            return bpl__fail(BPL_ERR_NOMEM, "bpl_layer_add_buffer: out of memory");
+    }
+    layer->buffers[layer->n_buffers++] = b;
+    return BPL_OK;
+}
+
+int bpl__layer_create(bpl_net *net, size_t units, int activation, int init,
+                      bpl_layer **out)
+{
+    bpl_layer *layer = bpl__calloc(1, sizeof *layer);
+    if (!layer)
+        return bpl__fail(BPL_ERR_NOMEM, "bpl_net_add_dense: out of memory");
+    layer->net = net;
+    layer->index = net->n_layers;
+    layer->units = units;
+    layer->inputs = net->n_layers ? net->layers[net->n_layers - 1]->units : net->n_inputs;
+    layer->activation = activation;
+    layer->init = init;
+    bpl__tensor *t;
+    int rc = bpl__layer_new_tensor(layer, "weight", units, layer->inputs,
+                                   BPL_GROUP_FORWARD, &t);
+    if (rc == BPL_OK)
+        rc = bpl__layer_new_tensor(layer, "bias", 1, units, BPL_GROUP_FORWARD, &t);
+    if (rc == BPL_OK)
+        rc = add_buffer(layer, "activation", units, 0);
+    if (rc == BPL_OK)
+        rc = add_buffer(layer, "delta", units, 0);
+    if (rc != BPL_OK) {
+        bpl__layer_free(layer);
+        bpl__error_prefix("bpl_net_add_dense");
+        return rc;
+    }
+    *out = layer;
+    return BPL_OK;
+}
+
+void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < layer->n_tensors; i++) {
+        bpl__tensor *t = &layer->tensors[i];
+        int drop = pending_only ? t->pending : (t->from_rule || t->pending);
+        if (drop)
+            free_tensor(t);
+        else
+            layer->tensors[kept++] = *t;
+    }
+    layer->n_tensors = kept;
+    if (pending_only)
+        return;
+    kept = 0;
+    for (size_t i = 0; i < layer->n_buffers; i++) {
+        if (layer->buffers[i].from_rule)
+            bpl__free(layer->buffers[i].data);
+        else
+            layer->buffers[kept++] = layer->buffers[i];
+    }
+    layer->n_buffers = kept;
+}
+
+/* ---- public accessors ------------------------------------------------------ */
+
+BPL_API size_t bpl_layer_index(const bpl_layer *layer)
+{
+    return layer ? layer->index : 0;
+}
+
+BPL_API size_t bpl_layer_units(const bpl_layer *layer)
+{
+    return layer ? layer->units : 0;
+}
+
+BPL_API size_t bpl_layer_inputs(const bpl_layer *layer)
+{
+    return layer ? layer->inputs : 0;
+}
+
+BPL_API int bpl_layer_activation(const bpl_layer *layer)
+{
+    return layer ? layer->activation : -1;
+}
+
+BPL_API size_t bpl_layer_tensor_count(const bpl_layer *layer)
+{
+    return layer ? layer->n_tensors : 0;
+}
+
+BPL_API const char *bpl_layer_tensor_name(const bpl_layer *layer, size_t index)
+{
+    return layer && index < layer->n_tensors ? layer->tensors[index].name : NULL;
+}
+
+static int find_tensor(const bpl_layer *layer, const char *name, const char *caller,
+                       bpl__tensor **out)
+{
+    *out = bpl__layer_find_tensor(layer, name);
+    if (*out && !(*out)->pending)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_NOT_FOUND, "%s: layer %zu has no tensor '%s'", caller,
+                     layer->index, name);
+}
+
+BPL_API int bpl_layer_tensor_info(const bpl_layer *layer, const char *name,
+                                  size_t *rows_out, size_t *cols_out, int *group_out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    bpl__tensor *t;
+    int rc = find_tensor(layer, name, "bpl_layer_tensor_info", &t);
+    if (rc != BPL_OK)
+        return rc;
+    if (rows_out) *rows_out = t->rows;
+    if (cols_out) *cols_out = t->cols;
+    if (group_out) *group_out = t->group;
+    return BPL_OK;
+}
+
+static int check_len(const bpl__tensor *t, size_t len, const char *caller, size_t index)
+{
+    if (len == t->rows * t->cols)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_SHAPE,
+                     "%s: tensor '%s' of layer %zu holds %zu x %zu = %zu floats, not %zu",
+                     caller, t->name, index, t->rows, t->cols, t->rows * t->cols, len);
+}
+
+BPL_API int bpl_layer_get_tensor(const bpl_layer *layer, const char *name, float *dst,
+                                 size_t len)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    BPL_CHECK_ARG(dst != NULL);
+    bpl__tensor *t;
+    int rc = find_tensor(layer, name, "bpl_layer_get_tensor", &t);
+    if (rc == BPL_OK)
+        rc = check_len(t, len, "bpl_layer_get_tensor", layer->index);
+    if (rc == BPL_OK)
+        memcpy(dst, t->data, len * sizeof *dst);
+    return rc;
+}
+
+BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name, const float *src,
+                                 size_t len)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    BPL_CHECK_ARG(src != NULL);
+    if (layer->net->phase != BPL_PHASE_IDLE && layer->net->phase != BPL_PHASE_TRAIN)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_layer_set_tensor: not allowed during prediction or "
+                         "diagnostics");
+    bpl__tensor *t;
+    int rc = find_tensor(layer, name, "bpl_layer_set_tensor", &t);
+    if (rc == BPL_OK)
+        rc = check_len(t, len, "bpl_layer_set_tensor", layer->index);
+    if (rc != BPL_OK)
+        return rc;
+    if (!bpl__all_finite(src, len))
+        return bpl__fail(BPL_ERR_NUMERIC,
+                         "bpl_layer_set_tensor: values for '%s' contain NaN or Inf", name);
+    memcpy(t->data, src, len * sizeof *src);
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows,
+                                 size_t cols, int group, int init, double gain,
+                                 int *created_out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    if (created_out)
+        *created_out = 0;
+    if (!valid_name(name))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_layer_add_tensor: name must have 1-%d characters",
+                         BPL__NAME_MAX - 1);
+    if (group < BPL_GROUP_NONE || group >= BPL__N_GROUPS)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_layer_add_tensor: unknown group %d",
+                         group);
+    if (!bpl__init_valid(init) || !isfinite(gain))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_layer_add_tensor: unknown initialiser %d or non-finite gain",
+                         init);
+    bpl__tensor *t = bpl__layer_find_tensor(layer, name);
+    if (t) {
+        if (t->rows != rows || t->cols != cols)
+            return bpl__fail(BPL_ERR_SHAPE,
+                             "bpl_layer_add_tensor: tensor '%s' of layer %zu exists as "
+                             "%zu x %zu, not %zu x %zu",
+                             name, layer->index, t->rows, t->cols, rows, cols);
+        int rc = regroup_tensor(t, group);
+        if (rc != BPL_OK)
+            return rc;
+        if (t->pending)
+            t->from_rule = 1;
+        t->pending = 0;
+        return BPL_OK;
+    }
+    int rc = bpl__layer_new_tensor(layer, name, rows, cols, group, &t);
+    if (rc != BPL_OK) {
+        bpl__error_prefix("bpl_layer_add_tensor");
+        return rc;
+    }
+    t->from_rule = layer->net->attaching || layer->net->rule != NULL;
+    rc = bpl__init_fill(init, gain, t->data, rows, cols, &layer->net->rng);
+    if (rc != BPL_OK) {
+        free_tensor(t);
+        layer->n_tensors--;
+        return rc;
+    }
+    if (created_out)
+        *created_out = 1;
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_tensor(bpl_layer *layer, const char *name, float **data_out,
+                             size_t *rows_out, size_t *cols_out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    BPL_CHECK_ARG(data_out != NULL);
+    bpl__tensor *t;
+    int rc = find_tensor(layer, name, "bpl_layer_tensor", &t);
+    if (rc != BPL_OK)
+        return rc;
+    *data_out = t->data;
+    if (rows_out) *rows_out = t->rows;
+    if (cols_out) *cols_out = t->cols;
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_tensor_grad(bpl_layer *layer, const char *name, float **data_out,
+                                  size_t *rows_out, size_t *cols_out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    BPL_CHECK_ARG(data_out != NULL);
+    bpl__tensor *t;
+    int rc = find_tensor(layer, name, "bpl_layer_tensor_grad", &t);
+    if (rc != BPL_OK)
+        return rc;
+    if (!t->grad)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_layer_tensor_grad: tensor '%s' of layer %zu is not trained "
+                         "(group none) and has no gradient",
+                         name, layer->index);
+    *data_out = t->grad;
+    if (rows_out) *rows_out = t->rows;
+    if (cols_out) *cols_out = t->cols;
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
+                                  double gain)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    if (!bpl__init_valid(init) || !isfinite(gain))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_layer_init_tensor: unknown initialiser %d or non-finite gain",
+                         init);
+    bpl__tensor *t;
+    int rc = find_tensor(layer, name, "bpl_layer_init_tensor", &t);
+    if (rc != BPL_OK)
+        return rc;
+    rc = bpl__init_fill(init, gain, t->data, t->rows, t->cols, &layer->net->rng);
+    if (rc != BPL_OK)
+        bpl__error_prefix("bpl_layer_init_tensor");
+    return rc;
+}
+
+BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    if (!valid_name(name))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_layer_add_buffer: name must have 1-%d characters",
+                         BPL__NAME_MAX - 1);
+    if (cols == 0 || cols > BPL__MAX_UNITS)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_layer_add_buffer: width %zu outside 1..%zu", cols,
+                         BPL__MAX_UNITS);
+    return add_buffer(layer, name, cols, 1);
+}
+
+static int in_step(const bpl_layer *layer, const char *caller)
+{
+    if (layer->net->phase == BPL_PHASE_IDLE || layer->net->batch == 0)
+        return bpl__fail(BPL_ERR_STATE,
+                         "%s: batch buffers exist only while a step runs (call from a "
+                         "rule hook)",
+                         caller);
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_buffer(bpl_layer *layer, const char *name, float **data_out,
+                             size_t *rows_out, size_t *cols_out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    BPL_CHECK_ARG(data_out != NULL);
+    int rc = in_step(layer, "bpl_layer_buffer");
+    if (rc != BPL_OK)
+        return rc;
+    bpl__buffer *b = bpl__layer_find_buffer(layer, name);
+    if (!b)
+        return bpl__fail(BPL_ERR_NOT_FOUND, "bpl_layer_buffer: layer %zu has no buffer '%s'",
+                         layer->index, name);
+    *data_out = b->data;
+    if (rows_out) *rows_out = layer->net->batch;
+    if (cols_out) *cols_out = b->cols;
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_input(bpl_layer *layer, const float **data_out, size_t *rows_out,
+                            size_t *cols_out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(data_out != NULL);
+    int rc = in_step(layer, "bpl_layer_input");
+    if (rc != BPL_OK)
+        return rc;
+    bpl_net *net = layer->net;
+    *data_out = layer->index == 0 ? net->x : net->layers[layer->index - 1]->buffers[0].data;
+    if (rows_out) *rows_out = net->batch;
+    if (cols_out) *cols_out = layer->inputs;
+    return BPL_OK;
+}

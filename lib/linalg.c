@@ -1,0 +1,200 @@
+/*
+ * linalg.c - matrix products.  The only file that talks to BLAS.
+ *
+ * With a BLAS, bpl__gemm is cblas_sgemm.  Without one (-Dblas=none) it runs
+ * portable loops ordered so that the innermost loop walks memory
+ * contiguously and the compiler can vectorise it.
+ */
+#include "bpl_internal.h"
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#if BPL_HAVE_CBLAS
+/* Our own prototypes: the cblas.h header lives in a different place for
+ * every vendor.  The enum values are fixed by the CBLAS standard. */
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                 int ldc);
+#endif
+
+#if BPL_BLAS_OPENBLAS
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+#elif BPL_BLAS_BLIS
+/* BLIS built with its default 64-bit dim_t on LP64 platforms. */
+char *bli_info_get_version_str(void);
+int bli_arch_query_id(void);
+char *bli_arch_string(int id);
+void bli_thread_set_num_threads(int64_t n);
+int64_t bli_thread_get_num_threads(void);
+#endif
+
+double bpl__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#if !BPL_HAVE_CBLAS
+static float element(const float *x, size_t ld, int trans, size_t r, size_t c)
+{
+    return trans ? x[c * ld + r] : x[r * ld + c];
+}
+
+/* C += alpha * op(A) op(B), C already scaled by beta. */
+static void portable_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                          float alpha, const float *a, size_t lda, const float *b,
+                          size_t ldb, float *c, size_t ldc)
+{
+    if (!trans_b) {
+        /* Row i of C accumulates rows of B: contiguous in j. */
+        for (size_t i = 0; i < m; i++) {
+            float *ci = c + i * ldc;
+            for (size_t p = 0; p < k; p++) {
+                float s = alpha * element(a, lda, trans_a, i, p);
+                const float *bp = b + p * ldb;
+                for (size_t j = 0; j < n; j++)
+                    ci[j] += s * bp[j];
+            }
+        }
+    } else if (!trans_a) {
+        /* C[i][j] = dot(A row i, B row j); eight partial sums vectorise. */
+        for (size_t i = 0; i < m; i++) {
+            const float *ai = a + i * lda;
+            for (size_t j = 0; j < n; j++) {
+                const float *bj = b + j * ldb;
+                float acc[8] = {0};
+                size_t p = 0;
+                for (; p + 8 <= k; p += 8)
+                    for (int u = 0; u < 8; u++)
+                        acc[u] += ai[p + u] * bj[p + u];
+                float sum = 0;
+                for (int u = 0; u < 8; u++)
+                    sum += acc[u];
+                for (; p < k; p++)
+                    sum += ai[p] * bj[p];
+                c[i * ldc + j] += alpha * sum;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                float sum = 0;
+                for (size_t p = 0; p < k; p++)
+                    sum += a[p * lda + i] * b[j * ldb + p];
+                c[i * ldc + j] += alpha * sum;
+            }
+    }
+}
+#endif
+
+void bpl__gemm(bpl__profile *prof, int trans_a, int trans_b, size_t m, size_t n,
+               size_t k, float alpha, const float *a, size_t lda, const float *b,
+               size_t ldb, float beta, float *c, size_t ldc)
+{
+    double start = prof ? bpl__now() : 0.0;
+#if BPL_HAVE_CBLAS
+    cblas_sgemm(CBLAS_ROW_MAJOR, trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS,
+                trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m, (int)n, (int)k, alpha, a,
+                (int)lda, b, (int)ldb, beta, c, (int)ldc);
+#else
+    /* CBLAS semantics: beta == 0 means C is not read (it may hold NaN). */
+    for (size_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        if (beta == 0.0f)
+            memset(ci, 0, n * sizeof *ci);
+        else if (beta != 1.0f)
+            for (size_t j = 0; j < n; j++)
+                ci[j] *= beta;
+    }
+    portable_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+#endif
+    if (prof) {
+        prof->gemm_seconds += bpl__now() - start;
+        prof->gemm_flops += 2.0 * (double)m * (double)n * (double)k;
+    }
+}
+
+BPL_API const char *bpl_blas_backend(void)
+{
+    return BPL_BLAS_NAME;
+}
+
+BPL_API const char *bpl_blas_info(void)
+{
+#if BPL_BLAS_OPENBLAS
+    static _Thread_local char info[256];
+    snprintf(info, sizeof info, "%s; core=%s; threads=%d", openblas_get_config(),
+             openblas_get_corename(), openblas_get_num_threads());
+    return info;
+#elif BPL_BLAS_BLIS
+    static _Thread_local char info[256];
+    snprintf(info, sizeof info, "BLIS %s; kernels=%s; threads=%lld",
+             bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
+             (long long)bli_thread_get_num_threads());
+    return info;
+#elif BPL_HAVE_CBLAS
+    return "CBLAS from the system BLAS (no vendor query available)";
+#else
+    return "builtin portable kernels, single-threaded";
+#endif
+}
+
+const char *bpl__blas_warning(void)
+{
+#if BPL_BLAS_OPENBLAS && (defined(__x86_64__) || defined(__i386__))
+    /* OpenBLAS before 0.3.25 does not recognise some recent CPUs and falls
+     * back to its SSE3 kernels, several times slower for sgemm. */
+    const char *core = openblas_get_corename();
+    if (core && (strcmp(core, "Prescott") == 0 || strcmp(core, "Core2") == 0 ||
+                 strcmp(core, "Nehalem") == 0 || strcmp(core, "Katmai") == 0) &&
+        __builtin_cpu_supports("avx2")) {
+        static _Thread_local char msg[256];
+        snprintf(msg, sizeof msg,
+                 "OpenBLAS runs its '%s' kernels on a CPU with AVX2; set "
+                 "OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512) before "
+                 "starting the program, or build with -Dblas=blis",
+                 core);
+        return msg;
+    }
+#endif
+    return NULL;
+}
+
+BPL_API int bpl_set_num_threads(int n)
+{
+    if (n < 1)
+        return bpl__fail(BPL_ERR_RANGE, "bpl_set_num_threads: n must be >= 1, got %d", n);
+#if BPL_BLAS_OPENBLAS
+    openblas_set_num_threads(n);
+    return BPL_OK;
+#elif BPL_BLAS_BLIS
+    bli_thread_set_num_threads((int64_t)n);
+    return BPL_OK;
+#else
+    if (n == 1)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_UNSUPPORTED,
+                     "bpl_set_num_threads: the %s backend cannot change its thread "
+                     "count; use the BLAS library's environment variable",
+                     BPL_BLAS_NAME);
+#endif
+}
+
+BPL_API int bpl_get_num_threads(void)
+{
+#if BPL_BLAS_OPENBLAS
+    return openblas_get_num_threads();
+#elif BPL_BLAS_BLIS
+    return (int)bli_thread_get_num_threads();
+#else
+    return 1;
+#endif
+}

@@ -1,0 +1,361 @@
+/*
+ * net.c - networks: construction, introspection, the attached rule and the
+ * batch workspace.
+ */
+#include "bpl_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+BPL_API int bpl_net_create(bpl_net **out, size_t n_inputs, uint64_t seed)
+{
+    BPL_CHECK_ARG(out != NULL);
+    *out = NULL;
+    if (n_inputs == 0 || n_inputs > BPL__MAX_UNITS)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_net_create: n_inputs must be in 1..%zu, got %zu",
+                         BPL__MAX_UNITS, n_inputs);
+    bpl_net *net = bpl__calloc(1, sizeof *net);
+    if (!net)
+        return bpl__fail(BPL_ERR_NOMEM, "bpl_net_create: out of memory");
+    net->n_inputs = n_inputs;
+    net->seed = seed;
+    net->loss = BPL_LOSS_CROSS_ENTROPY;
+    bpl__rng_seed(&net->rng, seed);
+    *out = net;
+    return BPL_OK;
+}
+
+void bpl__net_clear_pending(bpl_net *net)
+{
+    net->pending_rule[0] = '\0';
+    bpl__free(net->pending_params);
+    net->pending_params = NULL;
+    net->n_pending_params = 0;
+    for (size_t l = 0; l < net->n_layers; l++)
+        bpl__layer_remove_rule_items(net->layers[l], 1);
+}
+
+BPL_API void bpl_net_destroy(bpl_net *net)
+{
+    if (!net)
+        return;
+    if (net->rule) {
+        net->rule->owner = NULL;
+        bpl__rule_free_owned(net->rule);
+    }
+    for (size_t l = 0; l < net->n_layers; l++)
+        bpl__layer_free(net->layers[l]);
+    bpl__free(net->layers);
+    bpl__free(net->pending_params);
+    bpl__free(net->stage_x);
+    bpl__free(net->stage_y);
+    bpl__free(net);
+}
+
+int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
+                          int initialise)
+{
+    if (net->n_layers >= BPL__MAX_LAYERS)
+        return bpl__fail(BPL_ERR_OVERFLOW, "bpl_net_add_dense: at most %d layers",
+                         BPL__MAX_LAYERS);
+    if (net->n_layers == net->cap_layers) {
+        size_t cap = net->cap_layers ? 2 * net->cap_layers : 8;
+        bpl_layer **grown = bpl__realloc(net->layers, cap * sizeof *grown);
+        if (!grown)
+            return bpl__fail(BPL_ERR_NOMEM, "bpl_net_add_dense: out of memory");
+        net->layers = grown;
+        net->cap_layers = cap;
+    }
+    bpl_layer *layer;
+    int rc = bpl__layer_create(net, units, activation, init, &layer);
+    if (rc != BPL_OK)
+        return rc;
+    net->layers[net->n_layers++] = layer;
+    if (net->capacity > 0) {
+        /* Batch buffers exist already: give the new layer room too. */
+        size_t capacity = net->capacity;
+        net->capacity = 0;
+        rc = bpl__net_reserve(net, capacity);
+        if (rc != BPL_OK)
+            net->capacity = capacity;
+    }
+    if (rc == BPL_OK && initialise) {
+        bpl__tensor *w = &layer->tensors[0];
+        rc = bpl__init_fill(init, 1.0, w->data, w->rows, w->cols, &net->rng);
+    }
+    if (rc != BPL_OK) {
+        net->n_layers--;
+        bpl__layer_free(layer);
+        bpl__error_prefix("bpl_net_add_dense");
+    }
+    return rc;
+}
+
+BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int init)
+{
+    BPL_CHECK_ARG(net != NULL);
+    if (units == 0 || units > BPL__MAX_UNITS)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_net_add_dense: units must be in 1..%zu, got %zu",
+                         BPL__MAX_UNITS, units);
+    if (!bpl__activation_valid(activation))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_net_add_dense: unknown activation %d",
+                         activation);
+    if (!bpl__init_valid(init))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_net_add_dense: unknown initialiser %d",
+                         init);
+    if (net->rule)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_net_add_dense: add layers before attaching a rule (rule '%s' "
+                         "is attached)",
+                         net->rule->name);
+    if (net->phase != BPL_PHASE_IDLE)
+        return bpl__fail(BPL_ERR_STATE, "bpl_net_add_dense: not allowed during a step");
+    return bpl__net_append_layer(net, units, activation, init, 1);
+}
+
+BPL_API int bpl_net_set_loss(bpl_net *net, int loss)
+{
+    BPL_CHECK_ARG(net != NULL);
+    if (!bpl__loss_valid(loss))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_net_set_loss: unknown loss %d", loss);
+    net->loss = loss;
+    return BPL_OK;
+}
+
+BPL_API int bpl_net_loss(const bpl_net *net)
+{
+    return net ? net->loss : 0;
+}
+
+BPL_API size_t bpl_net_input_size(const bpl_net *net)
+{
+    return net ? net->n_inputs : 0;
+}
+
+BPL_API size_t bpl_net_output_size(const bpl_net *net)
+{
+    return net && net->n_layers ? net->layers[net->n_layers - 1]->units : 0;
+}
+
+BPL_API size_t bpl_net_num_layers(const bpl_net *net)
+{
+    return net ? net->n_layers : 0;
+}
+
+BPL_API size_t bpl_net_num_params(const bpl_net *net)
+{
+    size_t n = 0;
+    for (size_t l = 0; net && l < net->n_layers; l++)
+        n += net->layers[l]->units * (net->layers[l]->inputs + 1);
+    return n;
+}
+
+BPL_API uint64_t bpl_net_seed(const bpl_net *net)
+{
+    return net ? net->seed : 0;
+}
+
+BPL_API bpl_layer *bpl_net_layer(bpl_net *net, size_t index)
+{
+    return net && index < net->n_layers ? net->layers[index] : NULL;
+}
+
+BPL_API bpl_rule *bpl_net_rule(bpl_net *net)
+{
+    return net ? net->rule : NULL;
+}
+
+BPL_API int bpl_net_phase(const bpl_net *net)
+{
+    return net ? net->phase : BPL_PHASE_IDLE;
+}
+
+BPL_API int bpl_net_set_log_fn(bpl_net *net, bpl_log_fn fn, void *user_data)
+{
+    BPL_CHECK_ARG(net != NULL);
+    net->log_fn = fn;
+    net->log_user_data = user_data;
+    return BPL_OK;
+}
+
+void bpl__net_log(bpl_net *net, int level, const char *fmt, ...)
+{
+    if (!net->log_fn)
+        return;
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    net->log_fn(level, message, net->log_user_data);
+}
+
+/* Saved hyperparameters of a pending rule go to the rule being attached. */
+static int apply_pending_params(bpl_net *net, bpl_rule *rule)
+{
+    for (size_t i = 0; i < net->n_pending_params; i++) {
+        const bpl__saved_param *p = &net->pending_params[i];
+        if (!bpl__rule_find_param(rule, p->name)) {
+            bpl__net_log(net, BPL_LOG_WARNING,
+                         "saved hyperparameter '%s' is not declared by rule '%s'; ignored",
+                         p->name, rule->name);
+            continue;
+        }
+        int rc = bpl_rule_set(rule, p->name, p->value);
+        if (rc != BPL_OK) {
+            bpl__error_prefix("bpl_net_set_rule: saved hyperparameter");
+            return rc;
+        }
+    }
+    return BPL_OK;
+}
+
+static void detach_current_rule(bpl_net *net)
+{
+    for (size_t l = 0; l < net->n_layers; l++)
+        bpl__layer_remove_rule_items(net->layers[l], 0);
+    if (net->rule) {
+        net->rule->owner = NULL;
+        bpl__rule_free_owned(net->rule);
+        net->rule = NULL;
+    }
+    net->optim_steps[BPL_GROUP_FORWARD] = 0;
+    net->optim_steps[BPL_GROUP_FEEDBACK] = 0;
+}
+
+BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(rule != NULL);
+    if (rule->owner)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_net_set_rule: rule '%s' is already attached to a net",
+                         rule->name);
+    if (net->n_layers == 0)
+        return bpl__fail(BPL_ERR_STATE, "bpl_net_set_rule: add layers before the rule");
+    if (net->phase != BPL_PHASE_IDLE)
+        return bpl__fail(BPL_ERR_STATE, "bpl_net_set_rule: not allowed during a step");
+
+    int adopt = net->pending_rule[0] != '\0' && strcmp(net->pending_rule, rule->name) == 0;
+    if (adopt) {
+        int rc = apply_pending_params(net, rule);
+        if (rc != BPL_OK)
+            return rc;
+    }
+    /* From here on the previous rule is gone, whatever attach says. */
+    detach_current_rule(net);
+    if (!adopt)
+        bpl__net_clear_pending(net);
+
+    /* The hook sees the rule as attached (bpl_net_rule, its hyperparameters). */
+    net->rule = rule;
+    rule->owner = net;
+    if (rule->vt.attach) {
+        net->attaching = 1;
+        bpl_error_set(BPL_OK, "");
+        int rc = bpl__hook_result(rule, "attach", rule->vt.attach(rule->self, net));
+        net->attaching = 0;
+        if (rc != BPL_OK) {
+            net->rule = NULL;
+            rule->owner = NULL;
+            for (size_t l = 0; l < net->n_layers; l++)
+                bpl__layer_remove_rule_items(net->layers[l], 0);
+            bpl__net_clear_pending(net);
+            return rc;
+        }
+    }
+    bpl__net_clear_pending(net); /* whatever the rule did not claim */
+    return BPL_OK;
+}
+
+/* ---- workspace ------------------------------------------------------------- */
+
+static int grow(float **data, size_t rows, size_t cols)
+{
+    size_t n, bytes;
+    if (!bpl__mul_size(rows, cols, &n) || !bpl__mul_size(n, sizeof(float), &bytes))
+        return bpl__fail(BPL_ERR_OVERFLOW, "batch of %zu x %zu floats is too large", rows,
+                         cols);
+    float *grown = bpl__realloc(*data, bytes);
+    if (!grown)
+        return bpl__fail(BPL_ERR_NOMEM, "batch workspace of %zu bytes: out of memory",
+                         bytes);
+    *data = grown;
+    return BPL_OK;
+}
+
+int bpl__net_reserve(bpl_net *net, size_t rows)
+{
+    if (rows <= net->capacity)
+        return BPL_OK;
+    if (rows > BPL__MAX_BATCH)
+        return bpl__fail(BPL_ERR_OVERFLOW, "batch of %zu rows exceeds the limit of %zu",
+                         rows, BPL__MAX_BATCH);
+    /* Buffers that grew keep their larger size if a later one fails; the
+     * capacity only moves once all have grown. */
+    for (size_t l = 0; l < net->n_layers; l++) {
+        bpl_layer *layer = net->layers[l];
+        for (size_t b = 0; b < layer->n_buffers; b++) {
+            int rc = grow(&layer->buffers[b].data, rows, layer->buffers[b].cols);
+            if (rc != BPL_OK)
+                return rc;
+        }
+    }
+    size_t n_out = bpl_net_output_size(net);
+    int rc = grow(&net->stage_x, rows, net->n_inputs);
+    if (rc == BPL_OK && n_out)
+        rc = grow(&net->stage_y, rows, n_out);
+    if (rc != BPL_OK)
+        return rc;
+    net->capacity = rows;
+    return BPL_OK;
+}
+
+int bpl__net_validate(const bpl_net *net, const char *caller)
+{
+    if (net->n_layers == 0)
+        return bpl__fail(BPL_ERR_STATE, "%s: the net has no layers", caller);
+    for (size_t l = 0; l + 1 < net->n_layers; l++)
+        if (net->layers[l]->activation == BPL_ACT_SOFTMAX)
+            return bpl__fail(BPL_ERR_STATE,
+                             "%s: layer %zu uses softmax, which is only allowed on the "
+                             "output layer",
+                             caller, l);
+    int out_act = net->layers[net->n_layers - 1]->activation;
+    if (net->loss == BPL_LOSS_CROSS_ENTROPY && out_act != BPL_ACT_SOFTMAX &&
+        out_act != BPL_ACT_SIGMOID)
+        return bpl__fail(BPL_ERR_STATE,
+                         "%s: cross-entropy needs a softmax or sigmoid output layer, not "
+                         "%s (use BPL_LOSS_MSE)",
+                         caller, bpl_activation_name(out_act));
+    return BPL_OK;
+}
+
+/* ---- profiling --------------------------------------------------------------- */
+
+bpl__profile *bpl__net_profile(bpl_net *net)
+{
+    return net->profile.on ? &net->profile : NULL;
+}
+
+BPL_API int bpl_net_set_profiling(bpl_net *net, int on)
+{
+    BPL_CHECK_ARG(net != NULL);
+    memset(&net->profile, 0, sizeof net->profile);
+    net->profile.on = on != 0;
+    return BPL_OK;
+}
+
+BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
+                            double *gemm_seconds_out, double *gemm_flops_out,
+                            uint64_t *steps_out)
+{
+    BPL_CHECK_ARG(net != NULL);
+    if (step_seconds_out) *step_seconds_out = net->profile.step_seconds;
+    if (gemm_seconds_out) *gemm_seconds_out = net->profile.gemm_seconds;
+    if (gemm_flops_out) *gemm_flops_out = net->profile.gemm_flops;
+    if (steps_out) *steps_out = net->profile.steps;
+    return BPL_OK;
+}

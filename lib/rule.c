@@ -1,0 +1,496 @@
+/*
+ * rule.c - rule objects: the vtable, string-keyed hyperparameters and the
+ * review's property table.
+ */
+#include "bpl_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const optimizer_keys[BPL__OPT_N] = {
+    "optimizer", "lr", "momentum", "beta1", "beta2", "eps", "rho", "weight_decay"};
+
+BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version)
+{
+    BPL_CHECK_ARG(vtable != NULL);
+    if (version < 1 || version > BPL_RULE_VTABLE_VERSION)
+        return bpl__fail(BPL_ERR_VERSION,
+                         "bpl_rule_vtable_init: version %u not supported (this library "
+                         "knows 1..%u)",
+                         version, (unsigned)BPL_RULE_VTABLE_VERSION);
+    memset(vtable, 0, sizeof *vtable);
+    vtable->version = version;
+    return BPL_OK;
+}
+
+static int check_vtable(const bpl_rule_vtable *vt)
+{
+    if (vt->version < 1 || vt->version > BPL_RULE_VTABLE_VERSION)
+        return bpl__fail(BPL_ERR_VERSION,
+                         "bpl_rule_create: vtable version %u not supported (this library "
+                         "knows 1..%u); use bpl_rule_vtable_init",
+                         vt->version, (unsigned)BPL_RULE_VTABLE_VERSION);
+    if (vt->flags != 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_create: vtable flags must be 0, got 0x%x", vt->flags);
+    if (!vt->name || vt->name[0] == '\0')
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_rule_create: vtable has no name");
+    if (strlen(vt->name) >= BPL__RULE_NAME_MAX)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_create: rule name longer than %d characters",
+                         BPL__RULE_NAME_MAX - 1);
+    const char *missing = !vt->forward           ? "forward"
+                          : !vt->compute_targets ? "compute_targets"
+                          : !vt->update          ? "update"
+                                                 : NULL;
+    if (missing)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_create: rule '%s' has no %s hook (required)", vt->name,
+                         missing);
+    return BPL_OK;
+}
+
+BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self)
+{
+    BPL_CHECK_ARG(out != NULL);
+    *out = NULL;
+    BPL_CHECK_ARG(vtable != NULL);
+    int rc = check_vtable(vtable);
+    if (rc != BPL_OK)
+        return rc;
+    bpl_rule *rule = bpl__calloc(1, sizeof *rule);
+    if (!rule)
+        return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_create: out of memory");
+    rule->vt = *vtable;
+    snprintf(rule->name, sizeof rule->name, "%s", vtable->name);
+    rule->vt.name = rule->name;
+    for (int p = 0; p < BPL__N_PROPERTIES; p++)
+        rule->tick[p] = BPL_TICK_UNKNOWN;
+    rc = bpl_rule_add_optimizer(rule, BPL_GROUP_FORWARD, "", BPL_OPT_ADAM, 1e-3);
+    if (rc != BPL_OK) {
+        rule->vt.destroy = NULL; /* creation failed: the caller keeps `self` */
+        bpl_rule_destroy(rule);
+        return rc;
+    }
+    rule->self = self;
+    *out = rule;
+    return BPL_OK;
+}
+
+BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name)
+{
+    BPL_CHECK_ARG(out != NULL);
+    *out = NULL;
+    BPL_CHECK_ARG(name != NULL);
+    for (size_t i = 0; i < bpl__n_builtin_rules; i++)
+        if (strcmp(bpl__builtin_rules[i].name, name) == 0)
+            return bpl__builtin_rules[i].create(out);
+    char known[256] = "";
+    for (size_t i = 0; i < bpl__n_builtin_rules; i++) {
+        strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+        strncat(known, bpl__builtin_rules[i].name, sizeof known - strlen(known) - 1);
+    }
+    return bpl__fail(BPL_ERR_NOT_FOUND,
+                     "bpl_rule_create_builtin: no built-in rule '%s' (known: %s)", name,
+                     known);
+}
+
+BPL_API size_t bpl_rule_builtin_count(void)
+{
+    return bpl__n_builtin_rules;
+}
+
+BPL_API const char *bpl_rule_builtin_name(size_t index)
+{
+    return index < bpl__n_builtin_rules ? bpl__builtin_rules[index].name : NULL;
+}
+
+static void free_rule(bpl_rule *rule)
+{
+    if (rule->vt.destroy)
+        rule->vt.destroy(rule->self);
+    for (size_t i = 0; i < rule->n_params; i++) {
+        bpl__free(rule->params[i].choices);
+        bpl__free(rule->params[i].doc);
+    }
+    bpl__free(rule->params);
+    for (int p = 0; p < BPL__N_PROPERTIES; p++)
+        bpl__free(rule->note[p]);
+    bpl__free(rule->description);
+    bpl__free(rule);
+}
+
+BPL_API void bpl_rule_destroy(bpl_rule *rule)
+{
+    if (rule && !rule->owner)
+        free_rule(rule);
+}
+
+void bpl__rule_free_owned(bpl_rule *rule)
+{
+    if (rule)
+        free_rule(rule);
+}
+
+BPL_API const char *bpl_rule_name(const bpl_rule *rule)
+{
+    return rule ? rule->name : NULL;
+}
+
+BPL_API const char *bpl_rule_description(const bpl_rule *rule)
+{
+    return rule && rule->description ? rule->description : "";
+}
+
+BPL_API int bpl_rule_set_description(bpl_rule *rule, const char *text)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(text != NULL);
+    char *copy = bpl__strdup(text);
+    if (!copy)
+        return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_set_description: out of memory");
+    bpl__free(rule->description);
+    rule->description = copy;
+    return BPL_OK;
+}
+
+/* ---- hyperparameters ------------------------------------------------------ */
+
+bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name)
+{
+    for (size_t i = 0; i < rule->n_params; i++)
+        if (strcmp(rule->params[i].name, name) == 0)
+            return &rule->params[i];
+    return NULL;
+}
+
+static size_t count_choices(const char *choices)
+{
+    size_t n = 1;
+    for (const char *c = choices; *c; c++)
+        n += *c == '|';
+    return n;
+}
+
+/* Index of `name` in "a|b|c", or -1. */
+static long choice_index(const char *choices, const char *name)
+{
+    size_t len = strlen(name);
+    long index = 0;
+    for (const char *c = choices;; index++) {
+        const char *end = strchr(c, '|');
+        size_t n = end ? (size_t)(end - c) : strlen(c);
+        if (n == len && strncmp(c, name, n) == 0)
+            return index;
+        if (!end)
+            return -1;
+        c = end + 1;
+    }
+}
+
+static int check_value(const bpl__param *p, double value, const char *caller)
+{
+    if (isnan(value))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: '%s' cannot be NaN", caller, p->name);
+    if (value < p->lo || value > p->hi)
+        return bpl__fail(BPL_ERR_RANGE, "%s: '%s' = %g is outside [%g, %g]", caller,
+                         p->name, value, p->lo, p->hi);
+    if (p->kind != BPL_PARAM_REAL && value != floor(value))
+        return bpl__fail(BPL_ERR_RANGE, "%s: '%s' takes whole numbers, got %g", caller,
+                         p->name, value);
+    return BPL_OK;
+}
+
+static int valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= BPL__NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
+                               double default_value, double lo, double hi,
+                               const char *choices, const char *doc)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    if (!valid_name(name))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_add_param: bad name '%s' (1-%d characters of "
+                         "[A-Za-z0-9_.-])",
+                         name, BPL__NAME_MAX - 1);
+    if (rule->owner)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_rule_add_param: '%s': rule already attached to a net", name);
+    if (kind < BPL_PARAM_REAL || kind > BPL_PARAM_CHOICE)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_rule_add_param: '%s': unknown kind %d",
+                         name, kind);
+    if (bpl__rule_find_param(rule, name))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_add_param: '%s' is already declared", name);
+    if (kind == BPL_PARAM_CHOICE) {
+        if (!choices || choices[0] == '\0')
+            return bpl__fail(BPL_ERR_INVALID_ARG,
+                             "bpl_rule_add_param: '%s': a choice needs a list", name);
+        lo = 0;
+        hi = (double)(count_choices(choices) - 1);
+    } else if (kind == BPL_PARAM_BOOL) {
+        lo = 0;
+        hi = 1;
+    }
+    if (isnan(lo) || isnan(hi) || lo > hi)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_add_param: '%s': bounds [%g, %g] are not an interval",
+                         name, lo, hi);
+
+    bpl__param param = {.kind = kind, .value = default_value, .def = default_value,
+                        .lo = lo, .hi = hi};
+    snprintf(param.name, sizeof param.name, "%s", name);
+    int rc = check_value(&param, default_value, "bpl_rule_add_param");
+    if (rc != BPL_OK)
+        return rc;
+    if (rule->n_params == rule->cap_params) {
+        size_t cap = rule->cap_params ? 2 * rule->cap_params : 16;
+        bpl__param *grown = bpl__realloc(rule->params, cap * sizeof *grown);
+        if (!grown)
+            return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_add_param: out of memory");
+        rule->params = grown;
+        rule->cap_params = cap;
+    }
+    param.doc = bpl__strdup(doc ? doc : "");
+    param.choices = kind == BPL_PARAM_CHOICE ? bpl__strdup(choices) : NULL;
+    if (!param.doc || (kind == BPL_PARAM_CHOICE && !param.choices)) {
+        bpl__free(param.doc);
+        bpl__free(param.choices);
+        return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_add_param: out of memory");
+    }
+    rule->params[rule->n_params++] = param;
+    return BPL_OK;
+}
+
+static int declare_or_reset(bpl_rule *rule, const char *name, int kind, double def,
+                            double lo, double hi, const char *choices, const char *doc,
+                            size_t *index_out)
+{
+    bpl__param *p = bpl__rule_find_param(rule, name);
+    if (!p) {
+        int rc = bpl_rule_add_param(rule, name, kind, def, lo, hi, choices, doc);
+        if (rc != BPL_OK)
+            return rc;
+        p = &rule->params[rule->n_params - 1];
+    } else {
+        int rc = check_value(p, def, "bpl_rule_add_optimizer");
+        if (rc != BPL_OK)
+            return rc;
+        p->def = p->value = def;
+    }
+    *index_out = (size_t)(p - rule->params);
+    return BPL_OK;
+}
+
+BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix,
+                                   int default_optimizer, double default_lr)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(prefix != NULL);
+    BPL_CHECK_ARG(group >= 0 && group < BPL__N_GROUPS);
+    BPL_CHECK_ARG(default_optimizer >= BPL_OPT_SGD && default_optimizer <= BPL_OPT_ADAM);
+    if (strlen(prefix) + 16 >= BPL__NAME_MAX)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_rule_add_optimizer: prefix too long");
+    static const char *const group_names[] = {"forward", "feedback"};
+    const char *gname = group_names[group];
+    struct {
+        int kind;
+        double def, lo, hi;
+        const char *doc;
+    } spec[BPL__OPT_N] = {
+        {BPL_PARAM_CHOICE, default_optimizer, 0, 0, "optimiser"},
+        {BPL_PARAM_REAL, default_lr, 0, 1e3, "learning rate"},
+        {BPL_PARAM_REAL, 0.9, 0, 0.999999, "momentum coefficient (momentum optimiser)"},
+        {BPL_PARAM_REAL, 0.9, 0, 0.999999, "Adam first-moment decay"},
+        {BPL_PARAM_REAL, 0.999, 0, 0.999999999, "Adam second-moment decay"},
+        {BPL_PARAM_REAL, 1e-8, 1e-12, 1, "denominator stabiliser (Adam, RMSprop)"},
+        {BPL_PARAM_REAL, 0.9, 0, 0.999999999, "RMSprop squared-gradient decay"},
+        {BPL_PARAM_REAL, 0.0, 0, 1, "L2 weight decay added to the gradient"},
+    };
+    for (int k = 0; k < BPL__OPT_N; k++) {
+        char name[BPL__NAME_MAX], doc[96];
+        snprintf(name, sizeof name, "%s%s", prefix, optimizer_keys[k]);
+        snprintf(doc, sizeof doc, "%s of the %s weights", spec[k].doc, gname);
+        int rc = declare_or_reset(rule, name, spec[k].kind, spec[k].def, spec[k].lo,
+                                  spec[k].hi, "sgd|momentum|rmsprop|adam", doc,
+                                  &rule->opt_param[group][k]);
+        if (rc != BPL_OK)
+            return rc;
+    }
+    rule->opt_declared[group] = 1;
+    return BPL_OK;
+}
+
+int bpl__rule_optim_config(const bpl_rule *rule, int group, bpl__optim_config *out)
+{
+    if (!rule->opt_declared[group])
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_net_apply_gradients: rule '%s' declares no optimiser for "
+                         "group %d (see bpl_rule_add_optimizer)",
+                         rule->name, group);
+    const size_t *idx = rule->opt_param[group];
+    out->kind = (int)rule->params[idx[BPL__OPT_KIND]].value;
+    out->lr = rule->params[idx[BPL__OPT_LR]].value;
+    out->momentum = rule->params[idx[BPL__OPT_MOMENTUM]].value;
+    out->beta1 = rule->params[idx[BPL__OPT_BETA1]].value;
+    out->beta2 = rule->params[idx[BPL__OPT_BETA2]].value;
+    out->eps = rule->params[idx[BPL__OPT_EPS]].value;
+    out->rho = rule->params[idx[BPL__OPT_RHO]].value;
+    out->weight_decay = rule->params[idx[BPL__OPT_WEIGHT_DECAY]].value;
+    return BPL_OK;
+}
+
+static int find_param(const bpl_rule *rule, const char *name, const char *caller,
+                      bpl__param **out)
+{
+    *out = bpl__rule_find_param(rule, name);
+    if (*out)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_NOT_FOUND, "%s: rule '%s' has no hyperparameter '%s'",
+                     caller, rule->name, name);
+}
+
+BPL_API int bpl_rule_set(bpl_rule *rule, const char *name, double value)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    bpl__param *p;
+    int rc = find_param(rule, name, "bpl_rule_set", &p);
+    if (rc == BPL_OK)
+        rc = check_value(p, value, "bpl_rule_set");
+    if (rc == BPL_OK)
+        p->value = value;
+    return rc;
+}
+
+BPL_API int bpl_rule_get(const bpl_rule *rule, const char *name, double *value_out)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    BPL_CHECK_ARG(value_out != NULL);
+    bpl__param *p;
+    int rc = find_param(rule, name, "bpl_rule_get", &p);
+    if (rc == BPL_OK)
+        *value_out = p->value;
+    return rc;
+}
+
+BPL_API int bpl_rule_set_string(bpl_rule *rule, const char *name, const char *value)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    BPL_CHECK_ARG(value != NULL);
+    bpl__param *p;
+    int rc = find_param(rule, name, "bpl_rule_set_string", &p);
+    if (rc != BPL_OK)
+        return rc;
+    if (p->kind == BPL_PARAM_CHOICE) {
+        long index = choice_index(p->choices, value);
+        if (index >= 0)
+            return bpl_rule_set(rule, name, (double)index);
+    }
+    if (p->kind == BPL_PARAM_BOOL) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0)
+            return bpl_rule_set(rule, name, 1.0);
+        if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0)
+            return bpl_rule_set(rule, name, 0.0);
+    }
+    char *end;
+    errno = 0;
+    double number = strtod(value, &end);
+    if (end == value || *end != '\0' || errno == ERANGE)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_set_string: '%s' for '%s' is not a number%s%s", value,
+                         name, p->kind == BPL_PARAM_CHOICE ? " nor one of " : "",
+                         p->kind == BPL_PARAM_CHOICE ? p->choices : "");
+    return bpl_rule_set(rule, name, number);
+}
+
+BPL_API size_t bpl_rule_param_count(const bpl_rule *rule)
+{
+    return rule ? rule->n_params : 0;
+}
+
+BPL_API int bpl_rule_param_info(const bpl_rule *rule, size_t index, const char **name_out,
+                                int *kind_out, double *default_out, double *lo_out,
+                                double *hi_out, const char **choices_out,
+                                const char **doc_out)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    if (index >= rule->n_params)
+        return bpl__fail(BPL_ERR_RANGE,
+                         "bpl_rule_param_info: index %zu out of range (rule '%s' has %zu)",
+                         index, rule->name, rule->n_params);
+    const bpl__param *p = &rule->params[index];
+    if (name_out) *name_out = p->name;
+    if (kind_out) *kind_out = p->kind;
+    if (default_out) *default_out = p->def;
+    if (lo_out) *lo_out = p->lo;
+    if (hi_out) *hi_out = p->hi;
+    if (choices_out) *choices_out = p->choices;
+    if (doc_out) *doc_out = p->doc;
+    return BPL_OK;
+}
+
+/* ---- properties --------------------------------------------------------------- */
+
+BPL_API int bpl_rule_get_property(const bpl_rule *rule, int property, int *tick_out,
+                                  const char **note_out)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(property >= 0 && property < BPL__N_PROPERTIES);
+    BPL_CHECK_ARG(tick_out != NULL);
+    *tick_out = rule->tick[property];
+    if (note_out)
+        *note_out = rule->note[property] ? rule->note[property] : "";
+    return BPL_OK;
+}
+
+BPL_API int bpl_rule_set_property(bpl_rule *rule, int property, int tick, const char *note)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(property >= 0 && property < BPL__N_PROPERTIES);
+    BPL_CHECK_ARG(tick >= BPL_TICK_NO && tick <= BPL_TICK_UNKNOWN);
+    char *copy = NULL;
+    if (note && note[0] != '\0' && !(copy = bpl__strdup(note)))
+        return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_set_property: out of memory");
+    bpl__free(rule->note[property]);
+    rule->note[property] = copy;
+    rule->tick[property] = tick;
+    return BPL_OK;
+}
+
+/* ---- hooks -------------------------------------------------------------------- */
+
+int bpl__hook_result(const bpl_rule *rule, const char *hook, int rc)
+{
+    if (rc == BPL_OK)
+        return BPL_OK;
+    char prefix[BPL__RULE_NAME_MAX + 32];
+    snprintf(prefix, sizeof prefix, "rule '%s' %s", rule->name, hook);
+    int known = rc < 0 && (rc >= BPL_ERR_RANGE || rc == BPL_ERR_INTERNAL);
+    if (!known) {
+        return bpl__fail(BPL_ERR_CALLBACK, "%s: hook returned %d", prefix, rc);
+    }
+    const char *msg = bpl_last_error_message();
+    if (msg[0] == '\0')
+        bpl__fail(rc, "%s", bpl_strerror(rc));
+    bpl__error_prefix(prefix);
+    return rc;
+}

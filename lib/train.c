@@ -1,0 +1,299 @@
+/*
+ * train.c - training steps, fitting over a dataset, prediction and
+ * evaluation.  All of them drive the attached rule through its hooks.
+ */
+#include "bpl_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int call_hook(bpl_net *net, const char *name, int rc)
+{
+    return bpl__hook_result(net->rule, name, rc);
+}
+
+int bpl__run_forward(bpl_net *net, const float *x)
+{
+    if (!net->rule) {
+        bpl__forward_dense(net, x);
+        return BPL_OK;
+    }
+    bpl_error_set(BPL_OK, "");
+    net->x = x;
+    return call_hook(net, "forward", net->rule->vt.forward(net->rule->self, net, x,
+                                                           net->batch));
+}
+
+static void warn_about_blas_once(bpl_net *net)
+{
+    if (net->blas_checked)
+        return;
+    net->blas_checked = 1;
+    const char *warning = bpl__blas_warning();
+    if (warning)
+        bpl__net_log(net, BPL_LOG_WARNING, "%s", warning);
+}
+
+/* One step on a batch already checked and fitting the workspace. */
+static int train_step(bpl_net *net, const float *x, const float *y, size_t batch,
+                      double *loss_out)
+{
+    bpl_rule *rule = net->rule;
+    double start = net->profile.on ? bpl__now() : 0.0;
+    warn_about_blas_once(net);
+    net->phase = BPL_PHASE_TRAIN;
+    net->batch = batch;
+    int rc = bpl__run_forward(net, x);
+    double loss = 0.0;
+    if (rc == BPL_OK) {
+        loss = bpl__batch_loss(net, y);
+        if (!isfinite(loss))
+            rc = bpl__fail(BPL_ERR_NUMERIC,
+                           "the loss is %g: training diverged (lower the learning rate); "
+                           "parameters left unchanged",
+                           loss);
+    }
+    if (rc == BPL_OK) {
+        bpl_error_set(BPL_OK, "");
+        rc = call_hook(net, "compute_targets",
+                       rule->vt.compute_targets(rule->self, net, y, batch));
+    }
+    if (rc == BPL_OK) {
+        bpl_error_set(BPL_OK, "");
+        rc = call_hook(net, "update", rule->vt.update(rule->self, net));
+    }
+    net->phase = BPL_PHASE_IDLE;
+    if (net->profile.on) {
+        net->profile.step_seconds += bpl__now() - start;
+        net->profile.steps++;
+    }
+    if (rc == BPL_OK && loss_out)
+        *loss_out = loss;
+    return rc;
+}
+
+static int check_trainable(bpl_net *net, const char *caller)
+{
+    int rc = bpl__net_validate(net, caller);
+    if (rc != BPL_OK)
+        return rc;
+    if (!net->rule)
+        return bpl__fail(BPL_ERR_STATE, "%s: no rule attached (bpl_net_set_rule)", caller);
+    if (net->phase != BPL_PHASE_IDLE)
+        return bpl__fail(BPL_ERR_STATE, "%s: not allowed inside a step", caller);
+    return BPL_OK;
+}
+
+static int check_finite(const float *v, size_t n, const char *caller, const char *what)
+{
+    if (bpl__all_finite(v, n))
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_NUMERIC, "%s: %s contains NaN or Inf", caller, what);
+}
+
+static int reserve(bpl_net *net, size_t rows, const char *caller)
+{
+    int rc = bpl__net_reserve(net, rows);
+    if (rc != BPL_OK)
+        bpl__error_prefix(caller);
+    return rc;
+}
+
+BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
+                                size_t batch, double *loss_out)
+{
+    static const char caller[] = "bpl_net_train_batch";
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(x != NULL);
+    BPL_CHECK_ARG(y != NULL);
+    BPL_CHECK_ARG(batch > 0);
+    int rc = check_trainable(net, caller);
+    if (rc == BPL_OK)
+        rc = check_finite(x, batch * net->n_inputs, caller, "x");
+    if (rc == BPL_OK)
+        rc = check_finite(y, batch * bpl_net_output_size(net), caller, "y");
+    if (rc == BPL_OK)
+        rc = reserve(net, batch, caller);
+    if (rc == BPL_OK) {
+        rc = train_step(net, x, y, batch, loss_out);
+        if (rc != BPL_OK)
+            bpl__error_prefix(caller);
+    }
+    return rc;
+}
+
+/* ---- inference ------------------------------------------------------------- */
+
+static int check_inference(bpl_net *net, const char *caller)
+{
+    int rc = bpl__net_validate(net, caller);
+    if (rc != BPL_OK)
+        return rc;
+    if (net->phase != BPL_PHASE_IDLE)
+        return bpl__fail(BPL_ERR_STATE, "%s: not allowed inside a step", caller);
+    return reserve(net, net->capacity ? net->capacity : 256, caller);
+}
+
+/* Forward `rows` rows of x; the output is in the output layer's activation. */
+static int forward_rows(bpl_net *net, const float *x, size_t rows)
+{
+    net->phase = BPL_PHASE_PREDICT;
+    net->batch = rows;
+    int rc = bpl__run_forward(net, x);
+    net->phase = BPL_PHASE_IDLE;
+    return rc;
+}
+
+static const float *output_of(const bpl_net *net)
+{
+    return net->layers[net->n_layers - 1]->buffers[0].data;
+}
+
+BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *out,
+                            size_t out_len)
+{
+    static const char caller[] = "bpl_net_predict";
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(x != NULL);
+    BPL_CHECK_ARG(out != NULL);
+    BPL_CHECK_ARG(batch > 0);
+    int rc = check_inference(net, caller);
+    if (rc != BPL_OK)
+        return rc;
+    size_t n_out = bpl_net_output_size(net);
+    if (out_len != batch * n_out)
+        return bpl__fail(BPL_ERR_SHAPE,
+                         "%s: out_len %zu != batch %zu x outputs %zu", caller, out_len,
+                         batch, n_out);
+    rc = check_finite(x, batch * net->n_inputs, caller, "x");
+    for (size_t start = 0; rc == BPL_OK && start < batch; start += net->capacity) {
+        size_t rows = batch - start < net->capacity ? batch - start : net->capacity;
+        rc = forward_rows(net, x + start * net->n_inputs, rows);
+        if (rc == BPL_OK)
+            memcpy(out + start * n_out, output_of(net), rows * n_out * sizeof *out);
+    }
+    if (rc != BPL_OK && rc != BPL_ERR_NUMERIC)
+        bpl__error_prefix(caller);
+    return rc;
+}
+
+static size_t argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t j = 1; j < n; j++)
+        if (v[j] > v[best])
+            best = j;
+    return best;
+}
+
+static int check_dataset(const bpl_net *net, const bpl_dataset *ds, const char *caller)
+{
+    if (ds->n_features != net->n_inputs)
+        return bpl__fail(BPL_ERR_SHAPE, "%s: dataset has %zu features, the net %zu inputs",
+                         caller, ds->n_features, net->n_inputs);
+    if (ds->n_targets != bpl_net_output_size(net))
+        return bpl__fail(BPL_ERR_SHAPE, "%s: dataset has %zu targets, the net %zu outputs",
+                         caller, ds->n_targets, bpl_net_output_size(net));
+    return BPL_OK;
+}
+
+BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accuracy_out,
+                             double *loss_out)
+{
+    static const char caller[] = "bpl_net_evaluate";
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(ds != NULL);
+    int rc = check_inference(net, caller);
+    if (rc == BPL_OK)
+        rc = check_dataset(net, ds, caller);
+    if (rc != BPL_OK)
+        return rc;
+    size_t n_out = ds->n_targets, correct = 0;
+    double loss = 0.0;
+    int act = net->layers[net->n_layers - 1]->activation;
+    for (size_t start = 0; start < ds->n; start += net->capacity) {
+        size_t rows = ds->n - start < net->capacity ? ds->n - start : net->capacity;
+        bpl__dataset_gather_range(ds, start, rows, net->stage_x, net->stage_y);
+        rc = forward_rows(net, net->stage_x, rows);
+        if (rc != BPL_OK) {
+            bpl__error_prefix(caller);
+            return rc;
+        }
+        const float *out = output_of(net);
+        for (size_t i = 0; i < rows; i++)
+            correct += argmax(out + i * n_out, n_out) ==
+                       argmax(net->stage_y + i * n_out, n_out);
+        loss += bpl__loss_sum(net->loss, act, out, net->stage_y, rows, n_out);
+    }
+    if (accuracy_out)
+        *accuracy_out = ds->n ? (double)correct / (double)ds->n : 0.0;
+    if (loss_out)
+        *loss_out = ds->n ? loss / (double)ds->n : 0.0;
+    return BPL_OK;
+}
+
+/* ---- fitting ------------------------------------------------------------------ */
+
+static int fit_epoch(bpl_net *net, const bpl_dataset *ds, size_t *order, size_t epoch,
+                     size_t batch_size, bpl_progress_fn fn, void *user_data, int *stop)
+{
+    size_t steps = (ds->n + batch_size - 1) / batch_size;
+    double loss_sum = 0.0;
+    bpl__rng_shuffle(&net->rng, order, ds->n);
+    for (size_t s = 0; s < steps; s++) {
+        size_t start = s * batch_size;
+        size_t rows = ds->n - start < batch_size ? ds->n - start : batch_size;
+        bpl__dataset_gather(ds, order + start, rows, net->stage_x, net->stage_y);
+        double loss;
+        int rc = train_step(net, net->stage_x, net->stage_y, rows, &loss);
+        if (rc != BPL_OK) {
+            char where[96];
+            snprintf(where, sizeof where, "bpl_net_fit: epoch %zu, step %zu of %zu", epoch,
+                     s + 1, steps);
+            bpl__error_prefix(where);
+            return rc;
+        }
+        loss_sum += loss * (double)rows;
+        if (fn && fn(BPL_EVENT_BATCH, epoch, s + 1, steps, loss, user_data)) {
+            *stop = 1;
+            return BPL_OK;
+        }
+    }
+    if (fn && fn(BPL_EVENT_EPOCH, epoch, steps, steps, loss_sum / (double)ds->n, user_data))
+        *stop = 1;
+    return BPL_OK;
+}
+
+BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
+                        size_t batch_size, bpl_progress_fn fn, void *user_data)
+{
+    static const char caller[] = "bpl_net_fit";
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(ds != NULL);
+    BPL_CHECK_ARG(batch_size > 0);
+    int rc = check_trainable(net, caller);
+    if (rc == BPL_OK)
+        rc = check_dataset(net, ds, caller);
+    if (rc == BPL_OK && ds->n == 0)
+        rc = bpl__fail(BPL_ERR_INVALID_ARG, "%s: the dataset is empty", caller);
+    if (rc == BPL_OK)
+        rc = reserve(net, batch_size < ds->n ? batch_size : ds->n, caller);
+    if (rc != BPL_OK || epochs == 0)
+        return rc;
+    if (batch_size > ds->n)
+        batch_size = ds->n;
+    size_t bytes;
+    if (!bpl__mul_size(ds->n, sizeof(size_t), &bytes))
+        return bpl__fail(BPL_ERR_OVERFLOW, "%s: dataset too large", caller);
+    size_t *order = bpl__malloc(bytes);
+    if (!order)
+        return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
+    for (size_t i = 0; i < ds->n; i++)
+        order[i] = i;
+    int stop = 0;
+    for (size_t epoch = 1; rc == BPL_OK && !stop && epoch <= epochs; epoch++)
+        rc = fit_epoch(net, ds, order, epoch, batch_size, fn, user_data, &stop);
+    bpl__free(order);
+    return rc;
+}
