@@ -1,0 +1,25 @@
+/* The public header compiles on its own as strict C99 (-pedantic -Werror),
+ * and the one transparent struct keeps its layout. */
+#include "bioplaus.h"
+
+#include <stddef.h>
+
+/* The vtable layout is ABI: a change here needs a new vtable version. */
+#define PIN(name, cond) typedef char name[(cond) ? 1 : -1]
+PIN(version_first, offsetof(bpl_rule_vtable, version) == 0);
+PIN(flags_second, offsetof(bpl_rule_vtable, flags) == sizeof(unsigned int));
+PIN(name_third, offsetof(bpl_rule_vtable, name) == 2 * sizeof(unsigned int));
+PIN(attach_after_name, offsetof(bpl_rule_vtable, attach) ==
+                           offsetof(bpl_rule_vtable, name) + sizeof(const char *));
+PIN(destroy_last, offsetof(bpl_rule_vtable, destroy) ==
+                      offsetof(bpl_rule_vtable, attach) + 4 * sizeof(void (*)(void)));
+PIN(size, sizeof(bpl_rule_vtable) ==
+              offsetof(bpl_rule_vtable, destroy) + sizeof(void (*)(void)));
+
+int main(void)
+{
+    bpl_rule_vtable vt;
+    if (bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION) != BPL_OK)
+        return 1;
+    return bpl_version_number() == BPL_VERSION_NUMBER ? 0 : 1;
+}
