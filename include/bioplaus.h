@@ -1,5 +1,6 @@
-/*
- * bioplaus.h - public API of libbioplaus.
+/**
+ * @file bioplaus.h
+ * @brief The public API of libbioplaus.
  *
  * libbioplaus trains fully connected neural networks with biologically
  * plausible learning rules (backpropagation as the reference, feedback
@@ -73,55 +74,55 @@ extern "C" {
  * ======================================================================== */
 enum bpl_status {
     BPL_OK = 0,
-    BPL_ERR_INVALID_ARG = -1,  /* NULL where not allowed, bad enum, zero size */
-    BPL_ERR_NOMEM = -2,        /* memory allocation failed */
-    BPL_ERR_SHAPE = -3,        /* buffer length or dimension mismatch */
-    BPL_ERR_STATE = -4,        /* call not valid in the object's state */
-    BPL_ERR_UNSUPPORTED = -5,  /* combination not supported by this build */
-    BPL_ERR_VERSION = -6,      /* struct or file version not understood */
-    BPL_ERR_IO = -7,           /* reading or writing a file failed */
-    BPL_ERR_FORMAT = -8,       /* corrupt, truncated or foreign file */
-    BPL_ERR_NUMERIC = -9,      /* NaN or Inf in inputs or during training */
-    BPL_ERR_CALLBACK = -10,    /* a user callback reported failure */
-    BPL_ERR_NOT_FOUND = -11,   /* unknown name (rule, parameter, tensor) */
-    BPL_ERR_OVERFLOW = -12,    /* size too large to represent */
-    BPL_ERR_RANGE = -13,       /* value outside its documented bounds */
-    BPL_ERR_INTERNAL = -99     /* a bug in libbioplaus: please report it */
+    BPL_ERR_INVALID_ARG = -1,  /**< NULL where not allowed, bad enum, zero size */
+    BPL_ERR_NOMEM = -2,        /**< memory allocation failed */
+    BPL_ERR_SHAPE = -3,        /**< buffer length or dimension mismatch */
+    BPL_ERR_STATE = -4,        /**< call not valid in the object's state */
+    BPL_ERR_UNSUPPORTED = -5,  /**< combination not supported by this build */
+    BPL_ERR_VERSION = -6,      /**< struct or file version not understood */
+    BPL_ERR_IO = -7,           /**< reading or writing a file failed */
+    BPL_ERR_FORMAT = -8,       /**< corrupt, truncated or foreign file */
+    BPL_ERR_NUMERIC = -9,      /**< NaN or Inf in inputs or during training */
+    BPL_ERR_CALLBACK = -10,    /**< a user callback reported failure */
+    BPL_ERR_NOT_FOUND = -11,   /**< unknown name (rule, parameter, tensor) */
+    BPL_ERR_OVERFLOW = -12,    /**< size too large to represent */
+    BPL_ERR_RANGE = -13,       /**< value outside its documented bounds */
+    BPL_ERR_INTERNAL = -99     /**< a bug in libbioplaus: please report it */
 };
 
-/* Activation functions of dense layers. */
+/** Activation functions of dense layers. */
 enum bpl_activation {
     BPL_ACT_LINEAR = 0,
     BPL_ACT_RELU = 1,
     BPL_ACT_TANH = 2,
     BPL_ACT_SIGMOID = 3,
-    BPL_ACT_SOFTMAX = 4  /* output layer only */
+    BPL_ACT_SOFTMAX = 4  /**< output layer only */
 };
 
-/* Tensor initialisers.  For a [rows][cols] matrix, fan_in = cols and
+/** Tensor initialisers.  For a [rows][cols] matrix, fan_in = cols and
  * fan_out = rows; `gain` multiplies the scale given here. */
 enum bpl_init {
-    BPL_INIT_GLOROT_UNIFORM = 0, /* U(+-gain*sqrt(6/(fan_in+fan_out))) */
-    BPL_INIT_GLOROT_NORMAL = 1,  /* N(0, gain^2 * 2/(fan_in+fan_out)) */
-    BPL_INIT_HE_UNIFORM = 2,     /* U(+-gain*sqrt(6/fan_in)) */
-    BPL_INIT_HE_NORMAL = 3,      /* N(0, gain^2 * 2/fan_in) */
-    BPL_INIT_ORTHOGONAL = 4,     /* gain * random semi-orthogonal matrix */
-    BPL_INIT_ZERO = 5,           /* all zeros */
-    BPL_INIT_UNIFORM = 6,        /* U(-gain, +gain) */
-    BPL_INIT_NORMAL = 7,         /* N(0, gain^2) */
-    BPL_INIT_CONSTANT = 8        /* every element = gain */
+    BPL_INIT_GLOROT_UNIFORM = 0, /**< U(+-gain*sqrt(6/(fan_in+fan_out))) */
+    BPL_INIT_GLOROT_NORMAL = 1,  /**< N(0, gain^2 * 2/(fan_in+fan_out)) */
+    BPL_INIT_HE_UNIFORM = 2,     /**< U(+-gain*sqrt(6/fan_in)) */
+    BPL_INIT_HE_NORMAL = 3,      /**< N(0, gain^2 * 2/fan_in) */
+    BPL_INIT_ORTHOGONAL = 4,     /**< gain * random semi-orthogonal matrix */
+    BPL_INIT_ZERO = 5,           /**< all zeros */
+    BPL_INIT_UNIFORM = 6,        /**< U(-gain, +gain) */
+    BPL_INIT_NORMAL = 7,         /**< N(0, gain^2) */
+    BPL_INIT_CONSTANT = 8        /**< every element = gain */
 };
 
-/* Loss of the output layer, averaged over the batch. */
+/** Loss of the output layer, averaged over the batch. */
 enum bpl_loss {
-    /* -sum_j y_j log p_j with a softmax output; the binary form
+    /** -sum_j y_j log p_j with a softmax output; the binary form
      * -sum_j [y_j log p_j + (1-y_j) log(1-p_j)] with a sigmoid output. */
     BPL_LOSS_CROSS_ENTROPY = 1,
-    /* 1/2 sum_j (h_j - y_j)^2, any output activation. */
+    /** 1/2 sum_j (h_j - y_j)^2, any output activation. */
     BPL_LOSS_MSE = 2
 };
 
-/* Optimisers, selected per parameter group through rule hyperparameters. */
+/** Optimisers, selected per parameter group through rule hyperparameters. */
 enum bpl_optimizer {
     BPL_OPT_SGD = 0,
     BPL_OPT_MOMENTUM = 1,
@@ -129,22 +130,22 @@ enum bpl_optimizer {
     BPL_OPT_ADAM = 3
 };
 
-/* Parameter groups: each trains with its own optimiser and learning rate. */
+/** Parameter groups: each trains with its own optimiser and learning rate. */
 enum bpl_group {
-    BPL_GROUP_NONE = -1,    /* not trained by the optimiser (fixed, or set by the rule) */
-    BPL_GROUP_FORWARD = 0,  /* forward weights and biases */
-    BPL_GROUP_FEEDBACK = 1  /* learned feedback pathway (inverses, top-down) */
+    BPL_GROUP_NONE = -1,    /**< not trained by the optimiser (fixed, or set by the rule) */
+    BPL_GROUP_FORWARD = 0,  /**< forward weights and biases */
+    BPL_GROUP_FEEDBACK = 1  /**< learned feedback pathway (inverses, top-down) */
 };
 
-/* Kinds of rule hyperparameter.  All values travel as double. */
+/** Kinds of rule hyperparameter.  All values travel as double. */
 enum bpl_param_kind {
     BPL_PARAM_REAL = 0,
-    BPL_PARAM_INT = 1,    /* integral values only */
-    BPL_PARAM_BOOL = 2,   /* 0 or 1 */
-    BPL_PARAM_CHOICE = 3  /* index into a '|'-separated list of names */
+    BPL_PARAM_INT = 1,    /**< integral values only */
+    BPL_PARAM_BOOL = 2,   /**< 0 or 1 */
+    BPL_PARAM_CHOICE = 3  /**< index into a '|'-separated list of names */
 };
 
-/* The seven properties of the review's comparison table. */
+/** The seven properties of the review's comparison table. */
 enum bpl_property {
     BPL_PROP_EXACT_GRADIENTS = 0,
     BPL_PROP_NO_WEIGHT_TRANSPORT = 1,
@@ -155,41 +156,41 @@ enum bpl_property {
     BPL_PROP_EXPLICIT_ERROR = 6
 };
 
-/* Values of a property. */
+/** Values of a property. */
 enum bpl_tick {
     BPL_TICK_NO = 0,
     BPL_TICK_YES = 1,
-    BPL_TICK_PARTIAL = 2,        /* holds only in part; the note says where */
+    BPL_TICK_PARTIAL = 2,        /**< holds only in part; the note says where */
     BPL_TICK_NOT_APPLICABLE = 3,
-    BPL_TICK_UNKNOWN = 4         /* not declared (the default for user rules) */
+    BPL_TICK_UNKNOWN = 4         /**< not declared (the default for user rules) */
 };
 
-/* What a net is doing while it calls its rule's hooks. */
+/** What a net is doing while it calls its rule's hooks. */
 enum bpl_phase {
     BPL_PHASE_IDLE = 0,
-    BPL_PHASE_TRAIN = 1,     /* a training step: update applies gradients */
-    BPL_PHASE_PREDICT = 2,   /* inference: only forward is called */
-    BPL_PHASE_DIAGNOSE = 3   /* diagnostics: gradients are computed, never applied;
+    BPL_PHASE_TRAIN = 1,     /**< a training step: update applies gradients */
+    BPL_PHASE_PREDICT = 2,   /**< inference: only forward is called */
+    BPL_PHASE_DIAGNOSE = 3   /**< diagnostics: gradients are computed, never applied;
                                 rules must not advance schedules or counters */
 };
 
-/* Events reported to a progress callback by bpl_net_fit. */
+/** Events reported to a progress callback by bpl_net_fit. */
 enum bpl_event {
-    BPL_EVENT_BATCH = 1,  /* after each training step */
-    BPL_EVENT_EPOCH = 2   /* after each epoch */
+    BPL_EVENT_BATCH = 1,  /**< after each training step */
+    BPL_EVENT_EPOCH = 2   /**< after each epoch */
 };
 
-/* Log levels of messages sent to a net's log callback. */
+/** Log levels of messages sent to a net's log callback. */
 enum bpl_log_level {
     BPL_LOG_ERROR = 1,
     BPL_LOG_WARNING = 2,
     BPL_LOG_INFO = 3
 };
 
-/* Which file of the standard MNIST (or Fashion-MNIST) layout to load. */
+/** Which file of the standard MNIST (or Fashion-MNIST) layout to load. */
 enum bpl_mnist_split {
-    BPL_MNIST_TRAIN = 0,  /* train-images-idx3-ubyte, train-labels-idx1-ubyte */
-    BPL_MNIST_TEST = 1    /* t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte */
+    BPL_MNIST_TRAIN = 0,  /**< train-images-idx3-ubyte, train-labels-idx1-ubyte */
+    BPL_MNIST_TEST = 1    /**< t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte */
 };
 
 typedef struct bpl_net bpl_net;         /* opaque */
@@ -201,48 +202,48 @@ typedef struct bpl_dataset bpl_dataset; /* opaque */
  * Library information and errors
  * ======================================================================== */
 
-/* Runtime version as MAJOR*10000 + MINOR*100 + PATCH; compare with
+/** Runtime version as MAJOR*10000 + MINOR*100 + PATCH; compare with
  * BPL_VERSION_NUMBER to detect a header/library mismatch. */
 BPL_API unsigned int bpl_version_number(void);
 
-/* Runtime version string, e.g. "0.1.0".  Static, never NULL. */
+/** Runtime version string, e.g. "0.1.0".  Static, never NULL. */
 BPL_API const char *bpl_version_string(void);
 
-/* A static description of a status code ("shape mismatch"); unknown codes
+/** A static description of a status code ("shape mismatch"); unknown codes
  * give "unknown status code".  Never NULL. */
 BPL_API const char *bpl_strerror(int status);
 
-/* The detail of the most recent failure on the calling thread, e.g.
+/** The detail of the most recent failure on the calling thread, e.g.
  * "bpl_net_add_dense: units must be > 0".  Never NULL; "" if no call on this
  * thread has failed yet.  Valid until the next failing call on this thread. */
 BPL_API const char *bpl_last_error_message(void);
 
-/* Set the calling thread's error message and return `status`.  Meant for
+/** Set the calling thread's error message and return `status`.  Meant for
  * rule callbacks (C or Python) that want to explain why they fail: return
  * bpl_error_set(BPL_ERR_RANGE, "my rule: alpha too large").  The library
  * prefixes the rule name and hook when it propagates the failure.  A NULL
  * message is treated as "". */
 BPL_API int bpl_error_set(int status, const char *message);
 
-/* The BLAS the library was built against: "openblas", "blis", "cblas" or
+/** The BLAS the library was built against: "openblas", "blis", "cblas" or
  * "builtin" (the portable fallback kernels).  Static, never NULL. */
 BPL_API const char *bpl_blas_backend(void);
 
-/* What the BLAS reports about itself at run time (version, kernel set,
+/** What the BLAS reports about itself at run time (version, kernel set,
  * threading), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... core=Haswell".  Static
  * storage, never NULL. */
 BPL_API const char *bpl_blas_info(void);
 
-/* Set the number of threads the BLAS library uses (process-wide: it changes
+/** Set the number of threads the BLAS library uses (process-wide: it changes
  * the BLAS library's own setting).  n >= 1.  BPL_ERR_UNSUPPORTED if the
  * backend cannot be told (the builtin kernels are single-threaded; n == 1 is
  * always accepted). */
 BPL_API int bpl_set_num_threads(int n);
 
-/* The BLAS library's current thread count (1 for the builtin kernels). */
+/** The BLAS library's current thread count (1 for the builtin kernels). */
 BPL_API int bpl_get_num_threads(void);
 
-/* Names of enum values, for messages, command lines and bindings.  Static,
+/** Names of enum values, for messages, command lines and bindings.  Static,
  * never NULL ("unknown" for values out of range). */
 BPL_API const char *bpl_activation_name(int activation);  /* "tanh" */
 BPL_API const char *bpl_init_name(int init);              /* "glorot_uniform" */
@@ -251,7 +252,7 @@ BPL_API const char *bpl_optimizer_name(int optimizer);    /* "adam" */
 BPL_API const char *bpl_property_name(int property);      /* "Exact Gradients" */
 BPL_API const char *bpl_tick_name(int tick);              /* "yes", "partial" */
 
-/* Parse a name back into its enum value ("relu" -> BPL_ACT_RELU).
+/** Parse a name back into its enum value ("relu" -> BPL_ACT_RELU).
  * BPL_ERR_NOT_FOUND for an unknown name. */
 BPL_API int bpl_activation_from_name(const char *name, int *activation_out);
 BPL_API int bpl_init_from_name(const char *name, int *init_out);
@@ -262,17 +263,17 @@ BPL_API int bpl_optimizer_from_name(const char *name, int *optimizer_out);
  * Networks
  * ======================================================================== */
 
-/* Create an empty network with `n_inputs` input features.  `seed` drives
+/** Create an empty network with `n_inputs` input features.  `seed` drives
  * every random choice the net makes (initialisation, feedback matrices,
  * shuffling, noise), so the same seed and the same calls give the same
  * results with the same build.  The default loss is cross-entropy.
  * Errors: INVALID_ARG (out NULL, n_inputs 0), NOMEM. */
 BPL_API int bpl_net_create(bpl_net **out, size_t n_inputs, uint64_t seed);
 
-/* Destroy a net, its layers and its attached rule.  NULL is a no-op. */
+/** Destroy a net, its layers and its attached rule.  NULL is a no-op. */
 BPL_API void bpl_net_destroy(bpl_net *net);
 
-/* Append a dense layer of `units` neurons with the given activation, its
+/** Append a dense layer of `units` neurons with the given activation, its
  * weight initialised by `init` (gain 1) from the net's generator and its bias
  * zero.  Layers must be added before a rule is attached.  A softmax layer
  * must end up as the output layer (checked when training starts).
@@ -280,35 +281,35 @@ BPL_API void bpl_net_destroy(bpl_net *net);
  * STATE (a rule is already attached), OVERFLOW, NOMEM. */
 BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int init);
 
-/* Select the loss (enum bpl_loss).  Cross-entropy needs a softmax or sigmoid
+/** Select the loss (enum bpl_loss).  Cross-entropy needs a softmax or sigmoid
  * output layer; this is checked when training starts.
  * Errors: INVALID_ARG. */
 BPL_API int bpl_net_set_loss(bpl_net *net, int loss);
 
-/* Introspection.  Getters return 0 (or NULL) for a NULL net. */
+/** Introspection.  Getters return 0 (or NULL) for a NULL net. */
 BPL_API int bpl_net_loss(const bpl_net *net);
 BPL_API size_t bpl_net_input_size(const bpl_net *net);
 BPL_API size_t bpl_net_output_size(const bpl_net *net);  /* 0 without layers */
 BPL_API size_t bpl_net_num_layers(const bpl_net *net);
-/* Number of forward parameters (every layer's weight and bias). */
+/** Number of forward parameters (every layer's weight and bias). */
 BPL_API size_t bpl_net_num_params(const bpl_net *net);
 BPL_API uint64_t bpl_net_seed(const bpl_net *net);
-/* The layer at `index` (0 = first hidden layer), borrowed from the net and
+/** The layer at `index` (0 = first hidden layer), borrowed from the net and
  * valid as long as it lives.  NULL if out of range. */
 BPL_API bpl_layer *bpl_net_layer(bpl_net *net, size_t index);
-/* The attached rule, borrowed; NULL if none. */
+/** The attached rule, borrowed; NULL if none. */
 BPL_API bpl_rule *bpl_net_rule(bpl_net *net);
-/* The phase the net is in (enum bpl_phase); meant for rule hooks. */
+/** The phase the net is in (enum bpl_phase); meant for rule hooks. */
 BPL_API int bpl_net_phase(const bpl_net *net);
 
-/* Attach a rule.  On BPL_OK the net owns the rule (do not destroy it) and
+/** Attach a rule.  On BPL_OK the net owns the rule (do not destroy it) and
  * any previously attached rule is destroyed; on error the caller keeps it.
  * The rule's attach hook runs now and may add tensors and buffers to the
  * layers.  Errors: INVALID_ARG (NULL, rule already owned by a net), STATE
  * (no layers), whatever the attach hook returns. */
 BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule);
 
-/* Log callback: receives preformatted messages (no printf-style arguments).
+/** Log callback: receives preformatted messages (no printf-style arguments).
  * The library logs rarely: e.g. a warning when the BLAS runs on slow
  * fallback kernels.  fn NULL switches logging off. */
 typedef void (*bpl_log_fn)(int level, const char *message, void *user_data);
@@ -326,22 +327,22 @@ BPL_API size_t bpl_layer_units(const bpl_layer *layer);
 BPL_API size_t bpl_layer_inputs(const bpl_layer *layer);
 BPL_API int bpl_layer_activation(const bpl_layer *layer);  /* -1 for NULL */
 
-/* Number of tensors of the layer, and the name of tensor `index` (borrowed;
+/** Number of tensors of the layer, and the name of tensor `index` (borrowed;
  * NULL if out of range). */
 BPL_API size_t bpl_layer_tensor_count(const bpl_layer *layer);
 BPL_API const char *bpl_layer_tensor_name(const bpl_layer *layer, size_t index);
 
-/* Shape and parameter group (enum bpl_group) of a named tensor.  Any out
+/** Shape and parameter group (enum bpl_group) of a named tensor.  Any out
  * pointer may be NULL.  Errors: INVALID_ARG, NOT_FOUND. */
 BPL_API int bpl_layer_tensor_info(const bpl_layer *layer, const char *name,
                                   size_t *rows_out, size_t *cols_out, int *group_out);
 
-/* Copy a named tensor out to `dst` (`len` floats, must equal rows*cols).
+/** Copy a named tensor out to `dst` (`len` floats, must equal rows*cols).
  * Errors: INVALID_ARG, NOT_FOUND, SHAPE. */
 BPL_API int bpl_layer_get_tensor(const bpl_layer *layer, const char *name,
                                  float *dst, size_t len);
 
-/* Copy `len` floats (rows*cols) into a named tensor, e.g. to set a feedback
+/** Copy `len` floats (rows*cols) into a named tensor, e.g. to set a feedback
  * matrix to the transpose of the weight above.  Non-finite values are
  * rejected before anything is written.
  * Errors: INVALID_ARG, NOT_FOUND, SHAPE, NUMERIC, STATE (inside a step). */
@@ -350,7 +351,7 @@ BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name,
 
 /* --- for rule authors (hooks and attach) -------------------------------- */
 
-/* Add a tensor of shape [rows][cols] to the layer, trained in `group` (or
+/** Add a tensor of shape [rows][cols] to the layer, trained in `group` (or
  * BPL_GROUP_NONE for a tensor the optimiser never touches).  A new tensor is
  * filled by `init` with `gain` from the net's generator.  If a tensor of
  * that name already exists with the same shape (e.g. restored by
@@ -361,35 +362,35 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name,
                                  size_t rows, size_t cols, int group,
                                  int init, double gain, int *created_out);
 
-/* Borrow a tensor's storage for in-place use by a rule.  Valid until the
+/** Borrow a tensor's storage for in-place use by a rule.  Valid until the
  * tensor is removed (a new rule is attached) or the net is destroyed.
  * Any of rows_out/cols_out may be NULL.  Errors: INVALID_ARG, NOT_FOUND. */
 BPL_API int bpl_layer_tensor(bpl_layer *layer, const char *name, float **data_out,
                              size_t *rows_out, size_t *cols_out);
 
-/* Borrow the gradient buffer of a trained tensor (same shape).  A rule
+/** Borrow the gradient buffer of a trained tensor (same shape).  A rule
  * writes the gradient of its loss here (the optimiser steps against it);
  * bpl_net_apply_gradients consumes it.  Errors: INVALID_ARG, NOT_FOUND,
  * STATE (tensor in BPL_GROUP_NONE has no gradient). */
 BPL_API int bpl_layer_tensor_grad(bpl_layer *layer, const char *name, float **data_out,
                                   size_t *rows_out, size_t *cols_out);
 
-/* Re-initialise an existing tensor (enum bpl_init, gain). */
+/** Re-initialise an existing tensor (enum bpl_init, gain). */
 BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
                                   double gain);
 
-/* Register a per-example buffer of `cols` floats per row, sized by the net
+/** Register a per-example buffer of `cols` floats per row, sized by the net
  * for every batch.  Adding an existing name with the same width is a no-op.
  * Errors: INVALID_ARG, SHAPE (exists with another width), NOMEM. */
 BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols);
 
-/* Borrow a batch buffer: rows = the current batch size.  Valid during the
+/** Borrow a batch buffer: rows = the current batch size.  Valid during the
  * current hook call only.  Errors: INVALID_ARG, NOT_FOUND, STATE (outside
  * of a step). */
 BPL_API int bpl_layer_buffer(bpl_layer *layer, const char *name, float **data_out,
                              size_t *rows_out, size_t *cols_out);
 
-/* Borrow the layer's input for the current batch: the batch itself for
+/** Borrow the layer's input for the current batch: the batch itself for
  * layer 0, the activation of the layer below otherwise.  Valid during the
  * current hook call only. */
 BPL_API int bpl_layer_input(bpl_layer *layer, const float **data_out,
@@ -399,16 +400,16 @@ BPL_API int bpl_layer_input(bpl_layer *layer, const float **data_out,
  * Building blocks for rules (what the built-in rules are made of)
  * ======================================================================== */
 
-/* The standard dense forward pass: for every layer, activation =
+/** The standard dense forward pass: for every layer, activation =
  * act(input * weight^T + bias).  Call from a forward hook. */
 BPL_API int bpl_net_forward_dense(bpl_net *net, const float *x, size_t batch);
 
-/* Write dLoss/d(pre-activation) of the output layer, divided by the batch
+/** Write dLoss/d(pre-activation) of the output layer, divided by the batch
  * size, into the output layer's "delta" buffer (p - y for softmax or sigmoid
  * with cross-entropy).  Call after the forward pass of the same batch. */
 BPL_API int bpl_net_output_delta(bpl_net *net, const float *y, size_t batch);
 
-/* Send an error from layer `from` to layer `to`:
+/** Send an error from layer `from` to layer `to`:
  *   delta[to] = (delta[from] * M^T) (.) act'(activation[to])
  * where M is [units(to)][units(from)] (a feedback matrix), or, when
  * `m_is_forward_weight` is nonzero, M is [units(from)][units(to)] and used
@@ -418,11 +419,11 @@ BPL_API int bpl_net_output_delta(bpl_net *net, const float *y, size_t batch);
 BPL_API int bpl_net_project_delta(bpl_net *net, size_t from, size_t to,
                                   const float *m, int m_is_forward_weight);
 
-/* Gradients of a layer's "weight" and "bias" from its "delta" buffer and its
+/** Gradients of a layer's "weight" and "bias" from its "delta" buffer and its
  * input: grad_W = delta^T * input, grad_b = column sums of delta. */
 BPL_API int bpl_net_weight_gradients(bpl_net *net, size_t layer);
 
-/* Step every trained tensor of the groups in `group_mask` (bit 1<<group)
+/** Step every trained tensor of the groups in `group_mask` (bit 1<<group)
  * with its group's optimiser (the rule's hyperparameters, see
  * bpl_rule_add_optimizer).  Every gradient is checked for NaN and Inf before
  * any tensor is touched: BPL_ERR_NUMERIC leaves all parameters unchanged.
@@ -430,7 +431,7 @@ BPL_API int bpl_net_weight_gradients(bpl_net *net, size_t layer);
  * Errors: INVALID_ARG, STATE (no optimiser declared for a group), NUMERIC. */
 BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask);
 
-/* Fill `dst` with draws from the net's generator. */
+/** Fill `dst` with draws from the net's generator. */
 BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n,
                                    double lo, double hi);
 BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n,
@@ -447,29 +448,29 @@ BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n,
  * ======================================================================== */
 
 typedef struct bpl_rule_vtable {
-    unsigned int version;  /* BPL_RULE_VTABLE_VERSION, set by bpl_rule_vtable_init */
-    unsigned int flags;    /* reserved, must be 0 */
-    const char *name;      /* required; copied by bpl_rule_create */
-    /* optional: per-net set-up (add tensors and buffers).  Called once by
+    unsigned int version;  /**< BPL_RULE_VTABLE_VERSION, set by bpl_rule_vtable_init */
+    unsigned int flags;    /**< reserved, must be 0 */
+    const char *name;      /**< required; copied by bpl_rule_create */
+    /** optional: per-net set-up (add tensors and buffers).  Called once by
      * bpl_net_set_rule. */
     int (*attach)(void *self, bpl_net *net);
-    /* required: forward dynamics; leave the output in the output layer's
+    /** required: forward dynamics; leave the output in the output layer's
      * "activation" buffer (predictions are read from there). */
     int (*forward)(void *self, bpl_net *net, const float *x, size_t batch);
-    /* required: errors, targets or second-phase states from y [batch][outputs] */
+    /** required: errors, targets or second-phase states from y [batch][outputs] */
     int (*compute_targets)(void *self, bpl_net *net, const float *y, size_t batch);
-    /* required: gradients, then bpl_net_apply_gradients */
+    /** required: gradients, then bpl_net_apply_gradients */
     int (*update)(void *self, bpl_net *net);
-    /* optional: release `self` when the rule is destroyed */
+    /** optional: release `self` when the rule is destroyed */
     void (*destroy)(void *self);
     /* later versions only append fields here */
 } bpl_rule_vtable;
 
-/* Zero a vtable and set its version.  For bindings that cannot use macros.
+/** Zero a vtable and set its version.  For bindings that cannot use macros.
  * Errors: INVALID_ARG, VERSION (version not supported by this library). */
 BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version);
 
-/* Create a rule from a vtable (copied, with its name) and a `self` pointer
+/** Create a rule from a vtable (copied, with its name) and a `self` pointer
  * passed to every hook.  The rule starts with the forward optimiser's
  * hyperparameters declared (see bpl_rule_add_optimizer: "optimizer", "lr",
  * ...; Adam, lr 1e-3).  If creation fails, `destroy` is not called.
@@ -477,26 +478,26 @@ BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version);
  * VERSION, NOMEM. */
 BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self);
 
-/* Create a built-in rule by name: "backprop", "fa", "dfa".
+/** Create a built-in rule by name: "backprop", "fa", "dfa".
  * Errors: INVALID_ARG, NOT_FOUND (the message lists the known names), NOMEM. */
 BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name);
 
-/* Destroy a rule that is not attached to a net.  NULL is a no-op; a rule
+/** Destroy a rule that is not attached to a net.  NULL is a no-op; a rule
  * owned by a net is left alone (the net destroys it). */
 BPL_API void bpl_rule_destroy(bpl_rule *rule);
 
-/* Built-in rules, for listing. */
+/** Built-in rules, for listing. */
 BPL_API size_t bpl_rule_builtin_count(void);
 BPL_API const char *bpl_rule_builtin_name(size_t index);  /* NULL if out of range */
 
 BPL_API const char *bpl_rule_name(const bpl_rule *rule);  /* NULL for NULL */
-/* One line on what the rule is and where it comes from ("" if unset). */
+/** One line on what the rule is and where it comes from ("" if unset). */
 BPL_API const char *bpl_rule_description(const bpl_rule *rule);
 BPL_API int bpl_rule_set_description(bpl_rule *rule, const char *text);
 
 /* --- hyperparameters: string-keyed doubles, enumerable ------------------ */
 
-/* Declare a hyperparameter (for rule authors, before the rule is attached).
+/** Declare a hyperparameter (for rule authors, before the rule is attached).
  * `choices` is "a|b|c" for BPL_PARAM_CHOICE (lo/hi are then ignored) and
  * NULL otherwise.  Errors: INVALID_ARG (bad kind, name or default out of
  * bounds, duplicate name), NOMEM. */
@@ -504,7 +505,7 @@ BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
                                double default_value, double lo, double hi,
                                const char *choices, const char *doc);
 
-/* Declare the optimiser hyperparameters of a parameter group, each name
+/** Declare the optimiser hyperparameters of a parameter group, each name
  * prefixed with `prefix` ("" for the forward group, "fb_" for feedback):
  * optimizer (choice sgd|momentum|rmsprop|adam), lr, momentum, beta1, beta2,
  * eps, rho (RMSprop decay), weight_decay.  Re-declaring a group updates its
@@ -512,19 +513,19 @@ BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
 BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix,
                                    int default_optimizer, double default_lr);
 
-/* Set / get a hyperparameter.  Errors: INVALID_ARG (NULL, NaN), NOT_FOUND,
+/** Set / get a hyperparameter.  Errors: INVALID_ARG (NULL, NaN), NOT_FOUND,
  * RANGE (outside bounds, not integral for INT/BOOL/CHOICE). */
 BPL_API int bpl_rule_set(bpl_rule *rule, const char *name, double value);
 BPL_API int bpl_rule_get(const bpl_rule *rule, const char *name, double *value_out);
 
-/* Set from text: a number, or a choice name for BPL_PARAM_CHOICE
+/** Set from text: a number, or a choice name for BPL_PARAM_CHOICE
  * ("optimizer", "rmsprop").  Errors as bpl_rule_set, plus INVALID_ARG for
  * text that is neither. */
 BPL_API int bpl_rule_set_string(bpl_rule *rule, const char *name, const char *value);
 
 BPL_API size_t bpl_rule_param_count(const bpl_rule *rule);
 
-/* Describe hyperparameter `index`.  Any out pointer may be NULL; strings are
+/** Describe hyperparameter `index`.  Any out pointer may be NULL; strings are
  * borrowed from the rule (choices_out is NULL unless kind is CHOICE).
  * Errors: INVALID_ARG, RANGE (index out of range). */
 BPL_API int bpl_rule_param_info(const bpl_rule *rule, size_t index,
@@ -534,7 +535,7 @@ BPL_API int bpl_rule_param_info(const bpl_rule *rule, size_t index,
 
 /* --- metadata: the review's property table ------------------------------ */
 
-/* Read one of the seven properties (enum bpl_property) as an enum bpl_tick,
+/** Read one of the seven properties (enum bpl_property) as an enum bpl_tick,
  * with an optional short note ("final layer"), borrowed, "" if none.
  * Errors: INVALID_ARG. */
 BPL_API int bpl_rule_get_property(const bpl_rule *rule, int property,
@@ -547,7 +548,7 @@ BPL_API int bpl_rule_set_property(bpl_rule *rule, int property, int tick,
  * labels (uint8) or float targets.
  * ======================================================================== */
 
-/* Load an IDX image file (unsigned bytes: magic 0x00000803 for
+/** Load an IDX image file (unsigned bytes: magic 0x00000803 for
  * [n][rows][cols] images, or 0x00000802 for [n][features]) and an IDX label
  * file (0x00000801, [n]), each raw or gzip compressed.  Magic numbers, dimensions, counts, label range (< n_classes)
  * and exact file length are validated; the message names the file and the
@@ -556,24 +557,24 @@ BPL_API int bpl_rule_set_property(bpl_rule *rule, int property, int tick,
 BPL_API int bpl_dataset_load_idx(bpl_dataset **out, const char *images_path,
                                  const char *labels_path, size_t n_classes);
 
-/* Load a split of MNIST (or Fashion-MNIST) from `dir`, trying the usual file
+/** Load a split of MNIST (or Fashion-MNIST) from `dir`, trying the usual file
  * names with and without ".gz".  10 classes.  Errors as bpl_dataset_load_idx;
  * IO names the files looked for when none is found. */
 BPL_API int bpl_dataset_load_mnist(bpl_dataset **out, const char *dir, int split);
 
-/* Build from caller arrays (copied).  `pixels` is [n][n_features] uint8,
+/** Build from caller arrays (copied).  `pixels` is [n][n_features] uint8,
  * `labels` [n] with values < n_classes. */
 BPL_API int bpl_dataset_from_u8(bpl_dataset **out, const uint8_t *pixels,
                                 const uint8_t *labels, size_t n, size_t n_features,
                                 size_t n_classes);
 
-/* Build from float arrays (copied): x [n][n_features], y [n][n_targets]
+/** Build from float arrays (copied): x [n][n_features], y [n][n_targets]
  * (one-hot rows for classification, any values for regression).
  * Non-finite values are rejected (NUMERIC). */
 BPL_API int bpl_dataset_from_f32(bpl_dataset **out, const float *x, const float *y,
                                  size_t n, size_t n_features, size_t n_targets);
 
-/* A new dataset holding a copy of examples [start, start + count).
+/** A new dataset holding a copy of examples [start, start + count).
  * Errors: INVALID_ARG, RANGE, NOMEM. */
 BPL_API int bpl_dataset_slice(bpl_dataset **out, const bpl_dataset *ds, size_t start,
                               size_t count);
@@ -582,17 +583,17 @@ BPL_API void bpl_dataset_destroy(bpl_dataset *ds);  /* NULL is a no-op */
 
 BPL_API size_t bpl_dataset_size(const bpl_dataset *ds);
 BPL_API size_t bpl_dataset_features(const bpl_dataset *ds);
-/* Width of a target row: n_classes for labelled data, n_targets otherwise. */
+/** Width of a target row: n_classes for labelled data, n_targets otherwise. */
 BPL_API size_t bpl_dataset_targets(const bpl_dataset *ds);
 
-/* uint8 features are presented as pixel*scale + offset (default 1/255, 0).
+/** uint8 features are presented as pixel*scale + offset (default 1/255, 0).
  * Errors: INVALID_ARG (non-finite), UNSUPPORTED (float dataset). */
 BPL_API int bpl_dataset_set_scaling(bpl_dataset *ds, double scale, double offset);
 
-/* Class label of example `index` (argmax of its target row for float data). */
+/** Class label of example `index` (argmax of its target row for float data). */
 BPL_API int bpl_dataset_label(const bpl_dataset *ds, size_t index, int *label_out);
 
-/* Copy examples [start, start+count) out as floats: x_out [count][features]
+/** Copy examples [start, start+count) out as floats: x_out [count][features]
  * (scaled), y_out [count][targets] (one-hot for labels).  Either out may be
  * NULL (its length is then ignored).  Errors: INVALID_ARG, RANGE, SHAPE. */
 BPL_API int bpl_dataset_get(const bpl_dataset *ds, size_t start, size_t count,
@@ -602,7 +603,7 @@ BPL_API int bpl_dataset_get(const bpl_dataset *ds, size_t start, size_t count,
  * Training and inference
  * ======================================================================== */
 
-/* One training step of the attached rule on a batch: x [batch][inputs],
+/** One training step of the attached rule on a batch: x [batch][inputs],
  * y [batch][outputs].  loss_out (may be NULL) receives the mean loss of the
  * batch before the update.  Inputs with NaN or Inf, or a non-finite loss or
  * gradient, give BPL_ERR_NUMERIC with the parameters unchanged.
@@ -611,7 +612,7 @@ BPL_API int bpl_dataset_get(const bpl_dataset *ds, size_t start, size_t count,
 BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
                                 size_t batch, double *loss_out);
 
-/* Progress callback of bpl_net_fit.  `epoch` counts from 1; `step` is the
+/** Progress callback of bpl_net_fit.  `epoch` counts from 1; `step` is the
  * step within the epoch (1..steps) for BPL_EVENT_BATCH and equals `steps`
  * for BPL_EVENT_EPOCH; `loss` is the batch's loss, or the epoch's mean
  * training loss.  Return 0 to go on, nonzero to stop training (bpl_net_fit
@@ -620,7 +621,7 @@ BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
 typedef int (*bpl_progress_fn)(int event, size_t epoch, size_t step, size_t steps,
                                double loss, void *user_data);
 
-/* Train for `epochs` passes over `ds` in shuffled mini-batches of
+/** Train for `epochs` passes over `ds` in shuffled mini-batches of
  * `batch_size` (the last batch of an epoch may be smaller), the order drawn
  * from the net's generator.  fn may be NULL.
  * Errors: INVALID_ARG, SHAPE (dataset features/targets vs net), STATE,
@@ -628,14 +629,14 @@ typedef int (*bpl_progress_fn)(int event, size_t epoch, size_t step, size_t step
 BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
                         size_t batch_size, bpl_progress_fn fn, void *user_data);
 
-/* Outputs (probabilities with a softmax output) for x [batch][inputs] into
+/** Outputs (probabilities with a softmax output) for x [batch][inputs] into
  * out [batch][outputs] (`out_len` floats).  Uses the rule's forward hook if
  * a rule is attached, the dense forward pass otherwise.
  * Errors: INVALID_ARG, SHAPE, STATE, NUMERIC (non-finite input). */
 BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *out,
                             size_t out_len);
 
-/* Accuracy (fraction of argmax(output) == label) and mean loss over a
+/** Accuracy (fraction of argmax(output) == label) and mean loss over a
  * dataset.  Either out may be NULL.  Errors as bpl_net_predict. */
 BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accuracy_out,
                              double *loss_out);
@@ -644,7 +645,7 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
  * Diagnostics
  * ======================================================================== */
 
-/* For one batch, the angle in degrees between the weight update the
+/** For one batch, the angle in degrees between the weight update the
  * attached rule would make for each layer and the backprop gradient of the
  * net's loss (0 = same direction, 90 = orthogonal).  Nothing is applied and
  * no parameter changes.  `angles_out` has room for `n` >= num_layers values;
@@ -653,7 +654,7 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
 BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,
                               double *angles_out, size_t n);
 
-/* Opt-in timing of the library's own work: with profiling on, every
+/** Opt-in timing of the library's own work: with profiling on, every
  * training step records its wall time and the time and floating-point
  * operations of its matrix products.  Reset to zero when switched on. */
 BPL_API int bpl_net_set_profiling(bpl_net *net, int on);
@@ -665,7 +666,7 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * Persistence
  * ======================================================================== */
 
-/* Save the net: architecture, loss, every layer tensor (weights, biases,
+/** Save the net: architecture, loss, every layer tensor (weights, biases,
  * feedback matrices), optimiser state, generator state, and the attached
  * rule's name and hyperparameters.  Versioned little-endian format with a
  * magic number and CRC-32 checksums.  The file is written under a temporary
@@ -674,7 +675,7 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * Errors: INVALID_ARG, IO, NOMEM. */
 BPL_API int bpl_net_save(const bpl_net *net, const char *path);
 
-/* Load a saved net.  A built-in rule is recreated and attached with its
+/** Load a saved net.  A built-in rule is recreated and attached with its
  * hyperparameters and tensors.  A rule that is not built in is left
  * pending: attach a rule of the same name with bpl_net_set_rule and it gets
  * the saved hyperparameters and tensors.
