@@ -172,7 +172,9 @@ void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only)
     size_t kept = 0;
     for (size_t i = 0; i < layer->n_tensors; i++) {
         bpl__tensor *t = &layer->tensors[i];
-        int drop = pending_only ? t->pending : (t->from_rule || t->pending);
+        /* Pending tensors wait for the rule being attached, so only
+         * bpl__net_clear_pending removes them. */
+        int drop = pending_only ? t->pending : (t->from_rule && !t->pending);
         if (drop)
             free_tensor(t);
         else

@@ -212,7 +212,9 @@ static int apply_pending_params(bpl_net *net, bpl_rule *rule)
     return BPL_OK;
 }
 
-static void detach_current_rule(bpl_net *net)
+/* Remove the attached rule and its tensors.  A rule adopting a saved state
+ * keeps the saved optimiser step counts with the saved moments. */
+static void detach_current_rule(bpl_net *net, int keep_optimiser_steps)
 {
     for (size_t l = 0; l < net->n_layers; l++)
         bpl__layer_remove_rule_items(net->layers[l], 0);
@@ -221,8 +223,10 @@ static void detach_current_rule(bpl_net *net)
         bpl__rule_free_owned(net->rule);
         net->rule = NULL;
     }
-    net->optim_steps[BPL_GROUP_FORWARD] = 0;
-    net->optim_steps[BPL_GROUP_FEEDBACK] = 0;
+    if (!keep_optimiser_steps) {
+        net->optim_steps[BPL_GROUP_FORWARD] = 0;
+        net->optim_steps[BPL_GROUP_FEEDBACK] = 0;
+    }
 }
 
 BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
@@ -245,7 +249,7 @@ BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
             return rc;
     }
     /* From here on the previous rule is gone, whatever attach says. */
-    detach_current_rule(net);
+    detach_current_rule(net, adopt);
     if (!adopt)
         bpl__net_clear_pending(net);
 
