@@ -458,6 +458,11 @@ static int load_layer(reader *r, bpl_net *net)
     if (units == 0 || units > BPL__MAX_UNITS || !bpl__activation_valid((int)activation) ||
         !bpl__init_valid((int)init) || n_tensors < 2 || n_tensors > 64)
         return bad(r, "a layer has invalid settings");
+    /* Its weight and bias are stored in what is left of the file: a header
+     * claiming more is rejected before anything is allocated. */
+    size_t inputs = net->n_layers ? net->layers[net->n_layers - 1]->units : net->n_inputs;
+    if ((inputs + 1) * units > r->left / 4)
+        return bad(r, "a layer is larger than the rest of the file");
     rc = bpl__net_append_layer(net, (size_t)units, (int)activation, (int)init, 0);
     if (rc != BPL_OK) {
         bpl__error_prefix("bpl_net_load");
