@@ -148,6 +148,11 @@ static int read_payload(idx_file *f, size_t size, uint8_t **out, const char *wha
                            caller, f->path, total >= 4096 ? "at least " : "", total, size,
                            what);
     }
+    /* A gzip stream cut inside its trailer still yields all the data; zlib
+     * then reports the missing end (and the unverified CRC) only here. */
+    if (rc == BPL_OK && zlib_error(f->gz))
+        rc = bpl__fail(BPL_ERR_FORMAT, "%s: '%s': truncated or corrupt compressed data: %s",
+                       caller, f->path, zlib_error(f->gz));
     if (rc != BPL_OK) {
         bpl__free(buf);
         return rc;
