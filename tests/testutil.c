@@ -25,6 +25,9 @@ void test_expect_error(int rc, int status, const char *needle, const char *expr,
 
 int test_run_suite(Suite *suite)
 {
+    /* The temporary directory is made here, in the parent: forked test
+     * processes do not run exit handlers, the parent removes it. */
+    test_temp_path("");
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
@@ -114,11 +117,14 @@ void test_fill_onehot(float *y, size_t rows, size_t classes, uint64_t *state)
 }
 
 static char temp_dir[256];
+static pid_t temp_dir_owner;
 
+/* Forked test processes inherit this exit handler: only the process that
+ * made the directory removes it. */
 static void remove_temp_dir(void)
 {
     char cmd[300];
-    if (temp_dir[0]) {
+    if (temp_dir[0] && getpid() == temp_dir_owner) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", temp_dir);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", temp_dir);
@@ -131,7 +137,11 @@ const char *test_temp_path(const char *name)
     if (!temp_dir[0]) {
         const char *base = getenv("TMPDIR");
         snprintf(temp_dir, sizeof temp_dir, "%s/bpltest-XXXXXX", base && base[0] ? base : "/tmp");
-        ck_assert_ptr_nonnull(mkdtemp(temp_dir));
+        if (!mkdtemp(temp_dir)) {
+            perror("mkdtemp");
+            exit(EXIT_FAILURE);
+        }
+        temp_dir_owner = getpid();
         atexit(remove_temp_dir);
     }
     snprintf(path, sizeof path, "%s/%s", temp_dir, name);
