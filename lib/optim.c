@@ -4,68 +4,125 @@
  *
  * Weight decay is L2 regularisation: weight_decay * w is added to the
  * gradient before the optimiser sees it.
+ *
+ * A step is all or nothing: every gradient, and every new weight and moment
+ * it would produce, is checked for NaN and Inf before anything is written.
+ * A diverging step therefore leaves the net as it was, and the caller can
+ * lower the learning rate and go on.  Each kernel runs twice for that, once
+ * checking and once writing; the loops are cheap next to the GEMMs.
  */
 #include "bpl_internal.h"
 
 #include <math.h>
+#include <string.h>
 
-static void sgd(const bpl__optim_config *c, float *w, const float *g, size_t n)
+/* 1 if x is NaN or Inf: its exponent bits are all ones.  Integer tests keep
+ * the checking loops vectorisable. */
+static inline uint32_t not_finite(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+/* Each kernel either writes the new values (commit) or returns nonzero if
+ * any of them would be non-finite. */
+static uint32_t sgd(const bpl__optim_config *c, float *w, const float *g, size_t n,
+                    int commit)
 {
     float lr = (float)c->lr, wd = (float)c->weight_decay;
-    for (size_t i = 0; i < n; i++)
-        w[i] -= lr * (g[i] + wd * w[i]);
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float wi = w[i] - lr * (g[i] + wd * w[i]);
+        if (commit)
+            w[i] = wi;
+        else
+            bad |= not_finite(wi);
+    }
+    return bad;
 }
 
 /* Heavy ball, as in PyTorch: v = mu v + g; w -= lr v. */
-static void momentum(const bpl__optim_config *c, float *w, const float *g, float *m,
-                     size_t n)
+static uint32_t momentum(const bpl__optim_config *c, float *w, const float *g, float *m,
+                         size_t n, int commit)
 {
     float lr = (float)c->lr, mu = (float)c->momentum, wd = (float)c->weight_decay;
+    uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
-        m[i] = mu * m[i] + (g[i] + wd * w[i]);
-        w[i] -= lr * m[i];
+        float mi = mu * m[i] + (g[i] + wd * w[i]);
+        float wi = w[i] - lr * mi;
+        if (commit) {
+            m[i] = mi;
+            w[i] = wi;
+        } else {
+            bad |= not_finite(mi) | not_finite(wi);
+        }
     }
+    return bad;
 }
 
 /* v = rho v + (1 - rho) g^2; w -= lr g / (sqrt(v) + eps). */
-static void rmsprop(const bpl__optim_config *c, float *w, const float *g, float *v,
-                    size_t n)
+static uint32_t rmsprop(const bpl__optim_config *c, float *w, const float *g, float *v,
+                        size_t n, int commit)
 {
     float lr = (float)c->lr, rho = (float)c->rho, eps = (float)c->eps;
     float wd = (float)c->weight_decay;
+    uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * w[i];
-        v[i] = rho * v[i] + (1.0f - rho) * gi * gi;
-        w[i] -= lr * gi / (sqrtf(v[i]) + eps);
+        float vi = rho * v[i] + (1.0f - rho) * gi * gi;
+        float wi = w[i] - lr * gi / (sqrtf(vi) + eps);
+        if (commit) {
+            v[i] = vi;
+            w[i] = wi;
+        } else {
+            bad |= not_finite(vi) | not_finite(wi);
+        }
     }
+    return bad;
 }
 
 /* Adam (Kingma & Ba) with bias-corrected moments. */
-static void adam(const bpl__optim_config *c, uint64_t t, float *w, const float *g,
-                 float *m, float *v, size_t n)
+static uint32_t adam(const bpl__optim_config *c, uint64_t t, float *w, const float *g,
+                     float *m, float *v, size_t n, int commit)
 {
     float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
     float wd = (float)c->weight_decay;
     float c1 = (float)(1.0 / (1.0 - pow(c->beta1, (double)t)));
     float c2 = (float)(1.0 / (1.0 - pow(c->beta2, (double)t)));
     float lr = (float)c->lr;
+    uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * w[i];
-        m[i] = b1 * m[i] + (1.0f - b1) * gi;
-        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-        w[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        float wi = w[i] - lr * (mi * c1) / (sqrtf(vi * c2) + eps);
+        if (commit) {
+            m[i] = mi;
+            v[i] = vi;
+            w[i] = wi;
+        } else {
+            bad |= not_finite(mi) | not_finite(vi) | not_finite(wi);
+        }
+    }
+    return bad;
+}
+
+static uint32_t run_kernel(const bpl__optim_config *cfg, uint64_t t, float *w,
+                           const float *g, float *m, float *v, size_t n, int commit)
+{
+    switch (cfg->kind) {
+    case BPL_OPT_MOMENTUM: return momentum(cfg, w, g, m, n, commit);
+    case BPL_OPT_RMSPROP: return rmsprop(cfg, w, g, v, n, commit);
+    case BPL_OPT_ADAM: return adam(cfg, t, w, g, m, v, n, commit);
+    default: return sgd(cfg, w, g, n, commit);
     }
 }
 
 void bpl__optim_step(const bpl__optim_config *cfg, uint64_t t, float *w, const float *g,
                      float *m, float *v, size_t n)
 {
-    switch (cfg->kind) {
-    case BPL_OPT_MOMENTUM: momentum(cfg, w, g, m, n); break;
-    case BPL_OPT_RMSPROP: rmsprop(cfg, w, g, v, n); break;
-    case BPL_OPT_ADAM: adam(cfg, t, w, g, m, v, n); break;
-    default: sgd(cfg, w, g, n); break;
-    }
+    run_kernel(cfg, t, w, g, m, v, n, 1);
 }
 
 static int group_in_mask(int group, unsigned int mask)
@@ -73,21 +130,34 @@ static int group_in_mask(int group, unsigned int mask)
     return group >= 0 && group < BPL__N_GROUPS && (mask & (1u << group));
 }
 
-/* Every gradient of the selected groups is checked before any is applied,
- * so a NaN leaves the whole net as it was. */
-static int check_gradients(bpl_net *net, unsigned int mask)
+/* Visit every trained tensor of the selected groups: check (commit = 0,
+ * stops at the first problem) or write (commit = 1). */
+static int visit_tensors(bpl_net *net, unsigned int mask, const bpl__optim_config *cfg,
+                         int commit)
 {
     for (size_t l = 0; l < net->n_layers; l++) {
         bpl_layer *layer = net->layers[l];
-        for (size_t t = 0; t < layer->n_tensors; t++) {
-            bpl__tensor *tensor = &layer->tensors[t];
-            if (!group_in_mask(tensor->group, mask) || tensor->pending)
+        for (size_t i = 0; i < layer->n_tensors; i++) {
+            bpl__tensor *t = &layer->tensors[i];
+            if (!group_in_mask(t->group, mask) || t->pending)
                 continue;
-            if (!bpl__all_finite(tensor->grad, tensor->rows * tensor->cols))
+            size_t n = t->rows * t->cols;
+            uint64_t step = net->optim_steps[t->group] + 1;
+            if (commit) {
+                run_kernel(&cfg[t->group], step, t->data, t->grad, t->m, t->v, n, 1);
+                continue;
+            }
+            if (!bpl__all_finite(t->grad, n))
                 return bpl__fail(BPL_ERR_NUMERIC,
                                  "bpl_net_apply_gradients: gradient of '%s' in layer %zu "
                                  "has NaN or Inf; parameters left unchanged",
-                                 tensor->name, l);
+                                 t->name, l);
+            if (run_kernel(&cfg[t->group], step, t->data, t->grad, t->m, t->v, n, 0))
+                return bpl__fail(BPL_ERR_NUMERIC,
+                                 "bpl_net_apply_gradients: the step would make '%s' in "
+                                 "layer %zu overflow to Inf or NaN (learning rate too "
+                                 "large?); parameters left unchanged",
+                                 t->name, l);
         }
     }
     return BPL_OK;
@@ -112,23 +182,12 @@ BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask)
         if (rc != BPL_OK)
             return rc;
     }
-    int rc = check_gradients(net, group_mask);
+    int rc = visit_tensors(net, group_mask, cfg, 0);
     if (rc != BPL_OK)
         return rc;
-
+    visit_tensors(net, group_mask, cfg, 1);
     for (int g = 0; g < BPL__N_GROUPS; g++)
         if (group_mask & (1u << g))
             net->optim_steps[g]++;
-    for (size_t l = 0; l < net->n_layers; l++) {
-        bpl_layer *layer = net->layers[l];
-        for (size_t t = 0; t < layer->n_tensors; t++) {
-            bpl__tensor *tensor = &layer->tensors[t];
-            if (!group_in_mask(tensor->group, group_mask) || tensor->pending)
-                continue;
-            bpl__optim_step(&cfg[tensor->group], net->optim_steps[tensor->group],
-                            tensor->data, tensor->grad, tensor->m, tensor->v,
-                            tensor->rows * tensor->cols);
-        }
-    }
     return BPL_OK;
 }
