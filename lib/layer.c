@@ -280,10 +280,10 @@ BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name, const float
     BPL_CHECK_ARG(layer != NULL);
     BPL_CHECK_ARG(name != NULL);
     BPL_CHECK_ARG(src != NULL);
-    if (layer->net->phase != BPL_PHASE_IDLE && layer->net->phase != BPL_PHASE_TRAIN)
+    if (layer->net->phase != BPL_PHASE_IDLE)
         return bpl__fail(BPL_ERR_STATE,
-                         "bpl_layer_set_tensor: not allowed during prediction or "
-                         "diagnostics");
+                         "bpl_layer_set_tensor: not allowed inside a step (rule hooks "
+                         "write through bpl_layer_tensor)");
     bpl__tensor *t;
     int rc = find_tensor(layer, name, "bpl_layer_set_tensor", &t);
     if (rc == BPL_OK)
@@ -309,6 +309,10 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_tensor: name must have 1-%d characters",
                          BPL__NAME_MAX - 1);
+    if (rows == 0 || cols == 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_layer_add_tensor: '%s' needs rows and cols > 0, got %zu x %zu",
+                         name, rows, cols);
     if (group < BPL_GROUP_NONE || group >= BPL__N_GROUPS)
         return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_layer_add_tensor: unknown group %d",
                          group);

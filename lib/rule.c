@@ -256,9 +256,11 @@ BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
     bpl__param param = {.kind = kind, .value = default_value, .def = default_value,
                         .lo = lo, .hi = hi};
     snprintf(param.name, sizeof param.name, "%s", name);
-    int rc = check_value(&param, default_value, "bpl_rule_add_param");
-    if (rc != BPL_OK)
-        return rc;
+    if (check_value(&param, default_value, "bpl_rule_add_param") != BPL_OK)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_add_param: default %g of '%s' is outside [%g, %g] or "
+                         "not a whole number",
+                         default_value, name, lo, hi);
     if (rule->n_params == rule->cap_params) {
         size_t cap = rule->cap_params ? 2 * rule->cap_params : 16;
         bpl__param *grown = bpl__realloc(rule->params, cap * sizeof *grown);
@@ -289,9 +291,6 @@ static int declare_or_reset(bpl_rule *rule, const char *name, int kind, double d
             return rc;
         p = &rule->params[rule->n_params - 1];
     } else {
-        int rc = check_value(p, def, "bpl_rule_add_optimizer");
-        if (rc != BPL_OK)
-            return rc;
         p->def = p->value = def;
     }
     *index_out = (size_t)(p - rule->params);
@@ -307,6 +306,14 @@ BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix
     BPL_CHECK_ARG(default_optimizer >= BPL_OPT_SGD && default_optimizer <= BPL_OPT_ADAM);
     if (strlen(prefix) + 16 >= BPL__NAME_MAX)
         return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_rule_add_optimizer: prefix too long");
+    /* Checked before anything changes, so a failure leaves the rule as it was. */
+    if (!(default_lr >= 0.0 && default_lr <= 1e3))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_add_optimizer: default %slr = %g is outside [0, 1000]",
+                         prefix, default_lr);
+    if (rule->owner)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_rule_add_optimizer: rule already attached to a net");
     static const char *const group_names[] = {"forward", "feedback"};
     const char *gname = group_names[group];
     struct {
