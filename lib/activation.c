@@ -70,6 +70,7 @@ static void softmax_rows(float *a, size_t rows, size_t cols)
     }
 }
 
+BPL__MULTIVERSION
 void bpl__activation_forward(int activation, float *a, const float *bias, size_t rows,
                              size_t cols)
 {
@@ -102,6 +103,7 @@ void bpl__activation_forward(int activation, float *a, const float *bias, size_t
     }
 }
 
+BPL__MULTIVERSION
 void bpl__activation_backward(int activation, float *delta, const float *h, size_t n)
 {
     switch (activation) {
@@ -122,6 +124,7 @@ void bpl__activation_backward(int activation, float *delta, const float *h, size
     }
 }
 
+BPL__MULTIVERSION
 int bpl__all_finite(const float *v, size_t n)
 {
     /* A float is NaN or Inf exactly when its exponent bits are all ones.  An

@@ -25,6 +25,16 @@
 #define BPL__PRINTF(fmt, args)
 #endif
 
+/* Elementwise kernels are compiled for AVX-512, AVX2 and the baseline, and
+ * the best one the CPU supports is picked when the library loads: the
+ * optimiser and activation loops are memory- and divide-bound, and a
+ * distribution's baseline build would otherwise run them 4 floats wide. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define BPL__MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BPL__MULTIVERSION
+#endif
+
 /* ---- errors (error.c) ---------------------------------------------------- */
 
 /* Format the calling thread's error message and return `status`. */

