@@ -7,18 +7,10 @@
 
 #include "bpl_internal.h" /* declares the constructor */
 
-
 static int backprop_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     (void)self;
-    int rc = bpl_net_output_delta(net, y, batch);
-    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
-        float *weight;
-        rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &weight, NULL, NULL);
-        if (rc == BPL_OK)
-            rc = bpl_net_project_delta(net, l, l - 1, weight, 1);
-    }
-    return rc;
+    return bpl__dense_send_down(net, y, batch, "weight", 1);
 }
 
 int bpl__rule_backprop_create(bpl_rule **out)
@@ -29,15 +21,12 @@ int bpl__rule_backprop_create(bpl_rule **out)
     vt.forward = bpl__dense_forward;
     vt.compute_targets = backprop_targets;
     vt.update = bpl__dense_update;
-    static const int ticks[7] = {BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO,
-                                 BPL_TICK_NOT_APPLICABLE, BPL_TICK_NOT_APPLICABLE,
-                                 BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES};
-    static const char *const notes[7] = {NULL, "errors travel through W^T",
-                                         "a symmetric error network", NULL, NULL, NULL,
-                                         "delta"};
-    return bpl__dense_rule_create(
-        out, &vt,
+    static const bpl__rule_card card = {
         "Backpropagation (Rumelhart, Hinton & Williams 1986): exact gradients sent down "
         "through the transposed forward weights.",
-        ticks, notes);
+        {BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_NOT_APPLICABLE,
+         BPL_TICK_NOT_APPLICABLE, BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES},
+        {NULL, "errors travel through W^T", "a symmetric error network", NULL, NULL, NULL,
+         "delta"}};
+    return bpl__dense_rule_create(out, &vt, &card, 1e-3);
 }

@@ -21,21 +21,62 @@ int bpl__dense_update(void *self, bpl_net *net)
     return bpl_net_apply_gradients(net, 1u << BPL_GROUP_FORWARD);
 }
 
+int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
+                         int is_forward_weight)
+{
+    int rc = bpl_net_output_delta(net, y, batch);
+    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+        float *m;
+        rc = bpl_layer_tensor(bpl_net_layer(net, l), matrix, &m, NULL, NULL);
+        if (rc == BPL_OK)
+            rc = bpl_net_project_delta(net, l, l - 1, m, is_forward_weight);
+    }
+    return rc;
+}
+
 int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
-                           const char *description, const int ticks[7],
-                           const char *const notes[7])
+                           const bpl__rule_card *card, double default_lr)
 {
     bpl_rule *rule;
     int rc = bpl_rule_create(&rule, vtable, NULL);
     if (rc != BPL_OK)
         return rc;
-    rc = bpl_rule_set_description(rule, description);
+    rc = bpl_rule_set_description(rule, card->description);
     for (int p = 0; rc == BPL_OK && p < 7; p++)
-        rc = bpl_rule_set_property(rule, p, ticks[p], notes ? notes[p] : NULL);
+        rc = bpl_rule_set_property(rule, p, card->ticks[p], card->notes[p]);
+    if (rc == BPL_OK)
+        rc = bpl_rule_add_optimizer(rule, BPL_GROUP_FORWARD, "", BPL_OPT_ADAM, default_lr);
     if (rc != BPL_OK) {
         bpl_rule_destroy(rule);
         return rc;
     }
     *out = rule;
     return BPL_OK;
+}
+
+int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
+                              const bpl__rule_card *card, double default_lr)
+{
+    bpl_rule *rule;
+    int rc = bpl__dense_rule_create(&rule, vtable, card, default_lr);
+    if (rc != BPL_OK)
+        return rc;
+    rc = bpl_rule_add_param(rule, "feedback_scale", BPL_PARAM_REAL, 1.0, 1e-6, 1e3, NULL,
+                            "gain of the Glorot-uniform feedback matrices B_l");
+    if (rc != BPL_OK) {
+        bpl_rule_destroy(rule);
+        return rc;
+    }
+    *out = rule;
+    return BPL_OK;
+}
+
+int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols)
+{
+    double scale;
+    int rc = bpl_rule_get(bpl_net_rule(net), "feedback_scale", &scale);
+    if (rc == BPL_OK)
+        rc = bpl_layer_add_tensor(layer, "feedback", rows, cols, BPL_GROUP_NONE,
+                                  BPL_INIT_GLOROT_UNIFORM, scale, NULL);
+    return rc;
 }

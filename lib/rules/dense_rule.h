@@ -1,8 +1,8 @@
 /*
- * dense_rule.h - hooks shared by the rules that run the standard dense
- * forward pass and train every layer on its weight gradient (backprop,
- * feedback alignment, direct feedback alignment): they differ only in how
- * the output error reaches the hidden layers.
+ * dense_rule.h - what the rules that run the standard dense forward pass and
+ * train every layer on its weight gradient (backprop, feedback alignment,
+ * direct feedback alignment) have in common: they differ only in how the
+ * output error reaches the hidden layers.
  */
 #ifndef BPL_DENSE_RULE_H
 #define BPL_DENSE_RULE_H
@@ -11,10 +11,33 @@
 
 int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch);
 int bpl__dense_update(void *self, bpl_net *net);
-/* Create a rule over `vtable` and set its description and property table
- * (ticks in enum bpl_property order, notes may be NULL). */
+
+/* The output error, then sent down layer by layer through each layer's
+ * tensor `matrix`: its "weight" (backprop) or a feedback matrix shaped like
+ * its transpose (feedback alignment). */
+int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
+                         int is_forward_weight);
+
+/* The review's property table of a rule: ticks and notes (may be NULL) in
+ * enum bpl_property order. */
+typedef struct bpl__rule_card {
+    const char *description;
+    int ticks[7];
+    const char *notes[7];
+} bpl__rule_card;
+
+/* Create a rule over `vtable` with its card and the forward optimiser's
+ * default learning rate. */
 int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
-                           const char *description, const int ticks[7],
-                           const char *const notes[7]);
+                           const bpl__rule_card *card, double default_lr);
+
+/* The same, plus "feedback_scale", the gain of fixed random feedback
+ * matrices the attach hook draws. */
+int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
+                              const bpl__rule_card *card, double default_lr);
+
+/* Add a fixed random Glorot-uniform feedback tensor, scaled by the rule's
+ * "feedback_scale", to a layer. */
+int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols);
 
 #endif
