@@ -1,0 +1,44 @@
+#!/bin/sh
+# accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS] - the MNIST accuracy benchmark.
+#
+# Trains every configuration of docs/results.md with examples/mnist for
+# each seed (default "1 2 3"), keeps each run's log and per-epoch CSV in
+# OUT_DIR (default ./accuracy-runs), and prints a Markdown table: final test
+# error per seed, their mean, and seconds per epoch.  Data: $BIOPLAUS_MNIST_DIR
+# or ./data/mnist.  Takes about 15 minutes on two cores.
+set -eu
+
+build=${1:?usage: accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS]}
+out=${2:-accuracy-runs}
+seeds=${3:-1 2 3}
+mnist=$build/examples/mnist
+mkdir -p "$out"
+
+# name|options: the configurations reported in docs/results.md
+configs='backprop-relu|--rule backprop --hidden 256,256 --activation relu --epochs 10 --lr-decay 0.8
+backprop-tanh|--rule backprop --hidden 256,256 --activation tanh --epochs 10
+fa|--rule fa --hidden 256,256 --activation tanh --epochs 20
+dfa|--rule dfa --hidden 256,256 --activation tanh --epochs 20'
+
+echo "| configuration | command options | test error per seed (%) | mean | s/epoch |"
+echo "|---|---|---|---|---|"
+echo "$configs" | while IFS='|' read -r name options; do
+    errors="" total=0 seconds=0 epochs=0
+    for seed in $seeds; do
+        run="$out/$name-seed$seed"
+        # shellcheck disable=SC2086 # options are words on purpose
+        "$mnist" $options --seed "$seed" --csv "$run.csv" >"$run.log" 2>&1 ||
+            { echo "$name seed $seed failed: see $run.log" >&2; exit 1; }
+        final=$(tail -n 1 "$run.log")
+        error=$(echo "$final" | sed -n 's/.*test_error=\([0-9.]*\).*/\1/p')
+        epochs=$(echo "$final" | sed -n 's/.*epochs=\([0-9]*\).*/\1/p')
+        secs=$(echo "$final" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
+        errors="$errors${errors:+, }$error"
+        total=$(awk -v a="$total" -v b="$error" 'BEGIN { print a + b }')
+        seconds=$(awk -v a="$seconds" -v b="$secs" 'BEGIN { print a + b }')
+    done
+    n=$(echo "$seeds" | wc -w)
+    mean=$(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.2f", t / n }')
+    per_epoch=$(awk -v s="$seconds" -v n="$n" -v e="$epochs" 'BEGIN { printf "%.2f", s / n / e }')
+    echo "| $name | \`$options\` | $errors | $mean | $per_epoch |"
+done
