@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -127,6 +128,21 @@ BPL_API const char *bpl_blas_backend(void)
     return BPL_BLAS_NAME;
 }
 
+#if BPL_BLAS_BLIS
+/* BLIS answers -1 until told: it then reads BLIS_NUM_THREADS, else
+ * OMP_NUM_THREADS, else runs one thread. */
+static int blis_threads(void)
+{
+    int64_t n = bli_thread_get_num_threads();
+    const char *env = getenv("BLIS_NUM_THREADS");
+    if (n <= 0 && !(env && atoi(env) > 0))
+        env = getenv("OMP_NUM_THREADS");
+    if (n <= 0)
+        n = env && atoi(env) > 0 ? atoi(env) : 1;
+    return (int)n;
+}
+#endif
+
 BPL_API const char *bpl_blas_info(void)
 {
 #if BPL_BLAS_OPENBLAS
@@ -136,9 +152,8 @@ BPL_API const char *bpl_blas_info(void)
     return info;
 #elif BPL_BLAS_BLIS
     static _Thread_local char info[256];
-    snprintf(info, sizeof info, "BLIS %s; kernels=%s; threads=%lld",
-             bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
-             (long long)bli_thread_get_num_threads());
+    snprintf(info, sizeof info, "BLIS %s; kernels=%s; threads=%d", bli_info_get_version_str(),
+             bli_arch_string(bli_arch_query_id()), blis_threads());
     return info;
 #elif BPL_HAVE_CBLAS
     return "CBLAS from the system BLAS (no vendor query available)";
@@ -193,7 +208,7 @@ BPL_API int bpl_get_num_threads(void)
 #if BPL_BLAS_OPENBLAS
     return openblas_get_num_threads();
 #elif BPL_BLAS_BLIS
-    return (int)bli_thread_get_num_threads();
+    return blis_threads();
 #else
     return 1;
 #endif
