@@ -1067,10 +1067,10 @@ START_TEST(test_train_nonfinite)
 }
 END_TEST
 
-START_TEST(test_train_divergence)
+/* A linear regression with plain SGD at the largest learning rate: it
+ * explodes within a few steps. */
+static bpl_net *diverging_regression(void)
 {
-    /* A linear regression with plain SGD at the largest learning rate
-     * explodes within a few steps. */
     static const size_t units[] = {3};
     static const int acts[] = {BPL_ACT_LINEAR};
     bpl_net *net = test_make_net(4, units, acts, 1, 13);
@@ -1078,6 +1078,12 @@ START_TEST(test_train_divergence)
     test_attach(net, "backprop");
     BPL_OK_OR_FAIL(bpl_rule_set_string(bpl_net_rule(net), "optimizer", "sgd"));
     BPL_OK_OR_FAIL(bpl_rule_set(bpl_net_rule(net), "lr", 1000.0));
+    return net;
+}
+
+START_TEST(test_train_divergence)
+{
+    bpl_net *net = diverging_regression();
     float x[4 * 4], y[4 * 3];
     uint64_t s = 17;
     test_fill_uniform(x, 16, -1, 1, &s);
@@ -1461,13 +1467,7 @@ END_TEST
 
 START_TEST(test_fit_divergence)
 {
-    static const size_t units[] = {3};
-    static const int acts[] = {BPL_ACT_LINEAR};
-    bpl_net *net = test_make_net(4, units, acts, 1, 13);
-    BPL_OK_OR_FAIL(bpl_net_set_loss(net, BPL_LOSS_MSE));
-    test_attach(net, "backprop");
-    BPL_OK_OR_FAIL(bpl_rule_set_string(bpl_net_rule(net), "optimizer", "sgd"));
-    BPL_OK_OR_FAIL(bpl_rule_set(bpl_net_rule(net), "lr", 1000.0));
+    bpl_net *net = diverging_regression();
     float x[8 * 4], y[8 * 3];
     uint64_t s = 23;
     test_fill_uniform(x, 32, -1, 1, &s);
