@@ -431,6 +431,34 @@ BPL_API int bpl_net_weight_gradients(bpl_net *net, size_t layer);
  * Errors: INVALID_ARG, STATE (no optimiser declared for a group), NUMERIC. */
 BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask);
 
+/** Row-major C = alpha * op(A) * op(B) + beta * C through the library's
+ * BLAS (or its portable kernels), op(A) being m x k and op(B) k x n;
+ * trans_a / trans_b nonzero transpose A / B, whose leading dimensions are
+ * lda / ldb.  With beta 0, C is not read.  `net` (may be NULL) is the net
+ * whose profile counts the product.  Errors: INVALID_ARG (NULL matrices, a
+ * leading dimension smaller than its row), OVERFLOW (a dimension beyond
+ * what BLAS can index). */
+BPL_API int bpl_gemm(bpl_net *net, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                     float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                     float beta, float *c, size_t ldc);
+
+/** In place over a rows x cols matrix: a = act(a + bias), the bias (may be
+ * NULL) added to every row; softmax works row by row.  Errors: INVALID_ARG. */
+BPL_API int bpl_activation_forward(int activation, float *a, const float *bias,
+                                   size_t rows, size_t cols);
+
+/** delta *= act'(.) over n values, the derivative written through the
+ * activation's output h (1 - h^2 for tanh, h (1 - h) for sigmoid, h > 0 for
+ * relu, 1 for linear).  Errors: INVALID_ARG (NULL, softmax, whose
+ * derivative is not elementwise). */
+BPL_API int bpl_activation_backward(int activation, float *delta, const float *h, size_t n);
+
+/** Where bpl_net_fit is: the epoch (from 1), the step within it (from 1) and
+ * the steps per epoch.  All three are 0 outside bpl_net_fit (for example
+ * during bpl_net_train_batch).  Rules with epoch-based schedules read it. */
+BPL_API int bpl_net_progress(const bpl_net *net, size_t *epoch_out, size_t *step_out,
+                             size_t *steps_out);
+
 /** Fill `dst` with draws from the net's generator. */
 BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n,
                                    double lo, double hi);
@@ -478,7 +506,8 @@ BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version);
  * VERSION, NOMEM. */
 BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self);
 
-/** Create a built-in rule by name: "backprop", "fa", "dfa".
+/** Create a built-in rule by name: "backprop", "fa", "dfa", "tp", "dtp",
+ * "sdtp" (bpl_rule_builtin_name lists them).
  * Errors: INVALID_ARG, NOT_FOUND (the message lists the known names), NOMEM. */
 BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name);
 

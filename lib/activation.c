@@ -137,3 +137,26 @@ int bpl__all_finite(const float *v, size_t n)
     }
     return bad == 0;
 }
+
+BPL_API int bpl_activation_forward(int activation, float *a, const float *bias,
+                                   size_t rows, size_t cols)
+{
+    BPL_CHECK_ARG(a != NULL || rows * cols == 0);
+    if (!bpl__activation_valid(activation))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_activation_forward: unknown activation %d",
+                         activation);
+    bpl__activation_forward(activation, a, bias, rows, cols);
+    return BPL_OK;
+}
+
+BPL_API int bpl_activation_backward(int activation, float *delta, const float *h, size_t n)
+{
+    BPL_CHECK_ARG((delta != NULL && h != NULL) || n == 0);
+    if (!bpl__activation_valid(activation) || activation == BPL_ACT_SOFTMAX)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_activation_backward: activation %d has no elementwise "
+                         "derivative",
+                         activation);
+    bpl__activation_backward(activation, delta, h, n);
+    return BPL_OK;
+}

@@ -78,6 +78,8 @@ double bpl__rng_uniform(bpl__rng *rng);             /* [0, 1) */
 double bpl__rng_normal(bpl__rng *rng);              /* N(0, 1) */
 uint64_t bpl__rng_below(bpl__rng *rng, uint64_t n); /* uniform in [0, n), n > 0 */
 void bpl__rng_shuffle(bpl__rng *rng, size_t *items, size_t n);
+/* n draws from N(mean, stddev^2), vectorised (float precision). */
+void bpl__rng_fill_normal(bpl__rng *rng, float *dst, size_t n, float mean, float stddev);
 
 /* ---- matrix products (linalg.c: the only file that calls BLAS) ----------- */
 
@@ -242,6 +244,7 @@ struct bpl_net {
     float *stage_x, *stage_y; /* capacity rows, for datasets */
 
     int attaching; /* a rule's attach hook is running */
+    size_t fit_epoch, fit_step, fit_steps; /* bpl_net_fit's position, 0 outside */
     uint64_t optim_steps[BPL__N_GROUPS];
     bpl_log_fn log_fn;
     void *log_user_data;
@@ -313,5 +316,8 @@ extern const size_t bpl__n_builtin_rules;
 int bpl__rule_backprop_create(bpl_rule **out);
 int bpl__rule_fa_create(bpl_rule **out);
 int bpl__rule_dfa_create(bpl_rule **out);
+int bpl__rule_tp_create(bpl_rule **out);
+int bpl__rule_dtp_create(bpl_rule **out);
+int bpl__rule_sdtp_create(bpl_rule **out);
 
 #endif /* BPL_INTERNAL_H */

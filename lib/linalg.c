@@ -8,6 +8,7 @@
 #include "bpl_internal.h"
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,39 @@ void bpl__gemm(bpl__profile *prof, int trans_a, int trans_b, size_t m, size_t n,
         prof->gemm_seconds += bpl__now() - start;
         prof->gemm_flops += 2.0 * (double)m * (double)n * (double)k;
     }
+}
+
+/* A matrix of `rows` rows, each `cols` wide, stored with stride `ld`. */
+static int check_matrix(const void *p, size_t rows, size_t cols, size_t ld, char name)
+{
+    if (!p && rows && cols)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_gemm: matrix %c is NULL", name);
+    if (ld < cols || ld == 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_gemm: leading dimension of %c is %zu, its rows hold %zu", name,
+                         ld, cols);
+    if (rows > (size_t)INT_MAX || ld > (size_t)INT_MAX)
+        return bpl__fail(BPL_ERR_OVERFLOW, "bpl_gemm: matrix %c is beyond BLAS's int range",
+                         name);
+    return BPL_OK;
+}
+
+BPL_API int bpl_gemm(bpl_net *net, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                     float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                     float beta, float *c, size_t ldc)
+{
+    int rc = check_matrix(a, trans_a ? k : m, trans_a ? m : k, lda, 'A');
+    if (rc == BPL_OK)
+        rc = check_matrix(b, trans_b ? n : k, trans_b ? k : n, ldb, 'B');
+    if (rc == BPL_OK)
+        rc = check_matrix(c, m, n, ldc, 'C');
+    if (rc != BPL_OK)
+        return rc;
+    if (m == 0 || n == 0)
+        return BPL_OK;
+    bpl__gemm(net ? bpl__net_profile(net) : NULL, trans_a != 0, trans_b != 0, m, n, k, alpha,
+              a, lda, b, ldb, beta, c, ldc);
+    return BPL_OK;
 }
 
 BPL_API const char *bpl_blas_backend(void)

@@ -246,7 +246,11 @@ static int fit_epoch(bpl_net *net, const bpl_dataset *ds, size_t *order, size_t 
         size_t rows = ds->n - start < batch_size ? ds->n - start : batch_size;
         bpl__dataset_gather(ds, order + start, rows, net->stage_x, net->stage_y);
         double loss;
+        net->fit_epoch = epoch;
+        net->fit_step = s + 1;
+        net->fit_steps = steps;
         int rc = train_step(net, net->stage_x, net->stage_y, rows, &loss);
+        net->fit_epoch = net->fit_step = net->fit_steps = 0;
         if (rc != BPL_OK) {
             char where[96];
             snprintf(where, sizeof where, "bpl_net_fit: epoch %zu, step %zu of %zu", epoch,
@@ -296,4 +300,14 @@ BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
         rc = fit_epoch(net, ds, order, epoch, batch_size, fn, user_data, &stop);
     bpl__free(order);
     return rc;
+}
+
+BPL_API int bpl_net_progress(const bpl_net *net, size_t *epoch_out, size_t *step_out,
+                             size_t *steps_out)
+{
+    BPL_CHECK_ARG(net != NULL);
+    if (epoch_out) *epoch_out = net->fit_epoch;
+    if (step_out) *step_out = net->fit_step;
+    if (steps_out) *steps_out = net->fit_steps;
+    return BPL_OK;
 }

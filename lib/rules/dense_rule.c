@@ -4,6 +4,8 @@
  */
 #include "dense_rule.h"
 
+#include "bpl_internal.h" /* rule->vt, to keep self on failure */
+
 int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch)
 {
     (void)self;
@@ -34,11 +36,11 @@ int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char 
     return rc;
 }
 
-int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
+int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
                            const bpl__rule_card *card, double default_lr)
 {
     bpl_rule *rule;
-    int rc = bpl_rule_create(&rule, vtable, NULL);
+    int rc = bpl_rule_create(&rule, vtable, self);
     if (rc != BPL_OK)
         return rc;
     rc = bpl_rule_set_description(rule, card->description);
@@ -47,6 +49,7 @@ int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
     if (rc == BPL_OK)
         rc = bpl_rule_add_optimizer(rule, BPL_GROUP_FORWARD, "", BPL_OPT_ADAM, default_lr);
     if (rc != BPL_OK) {
+        rule->vt.destroy = NULL; /* the caller still owns self */
         bpl_rule_destroy(rule);
         return rc;
     }
@@ -58,7 +61,7 @@ int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
                               const bpl__rule_card *card, double default_lr)
 {
     bpl_rule *rule;
-    int rc = bpl__dense_rule_create(&rule, vtable, card, default_lr);
+    int rc = bpl__dense_rule_create(&rule, vtable, NULL, card, default_lr);
     if (rc != BPL_OK)
         return rc;
     rc = bpl_rule_add_param(rule, "feedback_scale", BPL_PARAM_REAL, 1.0, 1e-6, 1e3, NULL,

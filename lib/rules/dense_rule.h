@@ -26,9 +26,9 @@ typedef struct bpl__rule_card {
     const char *notes[7];
 } bpl__rule_card;
 
-/* Create a rule over `vtable` with its card and the forward optimiser's
- * default learning rate. */
-int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
+/* Create a rule over `vtable` and `self` with its card and the forward
+ * optimiser's default learning rate.  On failure `self` is not destroyed. */
+int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
                            const bpl__rule_card *card, double default_lr);
 
 /* The same, plus "feedback_scale", the gain of fixed random feedback

@@ -1,0 +1,560 @@
+/*
+ * target_propagation.c - the target propagation family: vanilla target
+ * propagation ("tp": LeCun 1986, Bengio 2014), difference target propagation
+ * ("dtp": Lee, Zhang, Fischer & Bengio 2015) and simplified DTP ("sdtp":
+ * Bartunov et al. 2018, optionally with auxiliary outputs).
+ *
+ * Every layer l >= 1 gets a learned approximate inverse
+ *     g_l(h_l) = act_g(h_l V_l^T + c_l),  V_l of shape [units(l-1)][units(l)],
+ * which carries a target for layer l down to layer l-1:
+ *     vanilla:     t_{l-1} = g_l(t_l)
+ *     difference:  t_{l-1} = h_{l-1} + g_l(t_l) - g_l(h_l)
+ * The first hidden target, at the penultimate layer, is either a step down
+ * the loss gradient, t = h - step * dLoss/dh (Lee et al.: weight transport
+ * through the last layer), or comes from the label through the output
+ * layer's inverse (no weight transport; the only choice of "sdtp").  Hidden
+ * layers then minimise 1/2 |h_l - t_l|^2, the output layer the task loss.
+ *
+ * The inverses learn to reconstruct the layer below from a noisy copy
+ * h~ = h + N(0, noise^2): noise-preserving, |g(f(h~)) - h~|^2 (Lee et al.),
+ * or denoising, |g(f(h~)) - h|^2 (Bartunov et al.).  Forward and inverse
+ * weights have their own optimisers; they train on every batch ("parallel")
+ * or in turns ("alternating"), optionally after inverse-only pre-training.
+ *
+ * Only the public API is used, as a user rule would.
+ */
+#include "dense_rule.h"
+
+#include <string.h>
+
+#include "bpl_internal.h" /* declares the constructors */
+
+enum variant { VANILLA, DIFFERENCE, SIMPLIFIED };
+enum first_target { FIRST_GRADIENT, FIRST_LABEL };
+enum inverse_loss { NOISE_PRESERVING, DENOISING };
+enum schedule { PARALLEL, ALTERNATING };
+
+typedef struct tp_rule {
+    enum variant variant;
+    uint64_t steps;      /* training steps taken, which drive the schedule */
+    int train_forward;   /* this step's plan, made by compute_targets */
+    int train_inverse;
+} tp_rule;
+
+/* The hyperparameters, read once per hook. */
+typedef struct settings {
+    int first_target, inverse_loss, schedule, inverse_activation;
+    double target_step, noise;
+    size_t alternate_steps, pretrain_steps, auxiliary;
+} settings;
+
+#define TRY(call)                                                                        \
+    do {                                                                                 \
+        int rc_ = (call);                                                                \
+        if (rc_ != BPL_OK)                                                               \
+            return rc_;                                                                  \
+    } while (0)
+
+static int get_size(const bpl_rule *rule, const char *name, size_t *out)
+{
+    double v;
+    TRY(bpl_rule_get(rule, name, &v));
+    *out = (size_t)v;
+    return BPL_OK;
+}
+
+static int get_int(const bpl_rule *rule, const char *name, int *out)
+{
+    double v;
+    TRY(bpl_rule_get(rule, name, &v));
+    *out = (int)v;
+    return BPL_OK;
+}
+
+static int read_settings(bpl_net *net, const tp_rule *self, settings *s)
+{
+    const bpl_rule *rule = bpl_net_rule(net);
+    memset(s, 0, sizeof *s);
+    s->first_target = FIRST_LABEL;
+    s->inverse_loss = self->variant == SIMPLIFIED ? DENOISING : NOISE_PRESERVING;
+    if (self->variant != SIMPLIFIED) {
+        TRY(get_int(rule, "first_target", &s->first_target));
+        TRY(bpl_rule_get(rule, "target_step", &s->target_step));
+    } else {
+        TRY(get_size(rule, "auxiliary_outputs", &s->auxiliary));
+    }
+    TRY(get_int(rule, "inverse_loss", &s->inverse_loss));
+    TRY(get_int(rule, "schedule", &s->schedule));
+    TRY(get_int(rule, "inverse_activation", &s->inverse_activation));
+    TRY(bpl_rule_get(rule, "noise", &s->noise));
+    TRY(get_size(rule, "alternate_steps", &s->alternate_steps));
+    TRY(get_size(rule, "pretrain_steps", &s->pretrain_steps));
+    return BPL_OK;
+}
+
+static size_t top_of(const bpl_net *net)
+{
+    return bpl_net_num_layers(net) - 1;
+}
+
+static size_t units(bpl_net *net, size_t l)
+{
+    return bpl_layer_units(bpl_net_layer(net, l));
+}
+
+/* Layer l has an inverse if a target must cross it: every hidden layer above
+ * the first, and the output layer when the first target comes from the label. */
+static int has_inverse(const bpl_net *net, const settings *s, size_t l)
+{
+    return l >= 1 && (l < top_of(net) || s->first_target == FIRST_LABEL);
+}
+
+/* Width of the inverse's input: the layer, plus the auxiliary outputs at the top. */
+static size_t inverse_width(bpl_net *net, const settings *s, size_t l)
+{
+    return units(net, l) + (l == top_of(net) ? s->auxiliary : 0);
+}
+
+/* "auto" is the activation of the layer the inverse maps into. */
+static int inverse_activation(bpl_net *net, const settings *s, size_t l)
+{
+    static const int choices[] = {-1, BPL_ACT_LINEAR, BPL_ACT_TANH, BPL_ACT_SIGMOID,
+                                  BPL_ACT_RELU};
+    int act = choices[s->inverse_activation];
+    return act >= 0 ? act : bpl_layer_activation(bpl_net_layer(net, l - 1));
+}
+
+static int buffer(bpl_net *net, size_t l, const char *name, float **out)
+{
+    return bpl_layer_buffer(bpl_net_layer(net, l), name, out, NULL, NULL);
+}
+
+/* ---- attach ------------------------------------------------------------- */
+
+static int add_buffers(bpl_net *net, const settings *s)
+{
+    static const char *const below[] = {"target", "g_target", "g_value", "noisy", "recon"};
+    size_t top = top_of(net);
+    for (size_t l = 0; l < top; l++)
+        for (size_t b = 0; b < sizeof below / sizeof below[0]; b++)
+            TRY(bpl_layer_add_buffer(bpl_net_layer(net, l), below[b], units(net, l)));
+    for (size_t l = 1; l <= top; l++)
+        TRY(bpl_layer_add_buffer(bpl_net_layer(net, l), "noisy_out", units(net, l)));
+    if (has_inverse(net, s, top))
+        TRY(bpl_layer_add_buffer(bpl_net_layer(net, top), "inverse_input",
+                                 inverse_width(net, s, top)));
+    if (s->auxiliary)
+        TRY(bpl_layer_add_buffer(bpl_net_layer(net, top), "auxiliary_features", s->auxiliary));
+    return BPL_OK;
+}
+
+static int declare_properties(bpl_net *net, const tp_rule *self, const settings *s)
+{
+    bpl_rule *rule = bpl_net_rule(net);
+    if (s->first_target == FIRST_GRADIENT)
+        return bpl_rule_set_property(rule, BPL_PROP_NO_WEIGHT_TRANSPORT, BPL_TICK_PARTIAL,
+                                     "final layer: the first target is a gradient step");
+    (void)self;
+    return bpl_rule_set_property(rule, BPL_PROP_NO_WEIGHT_TRANSPORT, BPL_TICK_YES,
+                                 "the first target comes from the label");
+}
+
+static int tp_attach(void *self_, bpl_net *net)
+{
+    tp_rule *self = self_;
+    settings s;
+    TRY(read_settings(net, self, &s));
+    size_t top = top_of(net);
+    if (s.auxiliary && top == 0)
+        return bpl_error_set(BPL_ERR_STATE, "auxiliary outputs need a hidden layer");
+    for (size_t l = 1; l <= top; l++) {
+        if (!has_inverse(net, &s, l))
+            continue;
+        bpl_layer *layer = bpl_net_layer(net, l);
+        size_t below = units(net, l - 1);
+        TRY(bpl_layer_add_tensor(layer, "inverse", below, inverse_width(net, &s, l),
+                                 BPL_GROUP_FEEDBACK, BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
+        TRY(bpl_layer_add_tensor(layer, "inverse_bias", 1, below, BPL_GROUP_FEEDBACK,
+                                 BPL_INIT_ZERO, 0.0, NULL));
+    }
+    if (s.auxiliary)
+        TRY(bpl_layer_add_tensor(bpl_net_layer(net, top), "auxiliary", s.auxiliary,
+                                 units(net, top - 1), BPL_GROUP_NONE,
+                                 BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
+    TRY(add_buffers(net, &s));
+    self->steps = 0;
+    return declare_properties(net, self, &s);
+}
+
+/* ---- building blocks ------------------------------------------------------ */
+
+/* out = g_l(in): in is [batch][inverse_width(l)], out [batch][units(l-1)]. */
+static int apply_inverse(bpl_net *net, const settings *s, size_t l, const float *in,
+                         size_t batch, float *out)
+{
+    bpl_layer *layer = bpl_net_layer(net, l);
+    float *v, *c;
+    size_t below, width;
+    TRY(bpl_layer_tensor(layer, "inverse", &v, &below, &width));
+    TRY(bpl_layer_tensor(layer, "inverse_bias", &c, NULL, NULL));
+    TRY(bpl_gemm(net, 0, 1, batch, below, width, 1.0f, in, width, v, width, 0.0f, out, below));
+    return bpl_activation_forward(inverse_activation(net, s, l), out, c, batch, below);
+}
+
+/* out = act_l(in W_l^T + b_l): the layer's forward map on another input. */
+static int apply_forward(bpl_net *net, size_t l, const float *in, size_t batch, float *out)
+{
+    bpl_layer *layer = bpl_net_layer(net, l);
+    float *w, *b;
+    size_t rows, cols;
+    TRY(bpl_layer_tensor(layer, "weight", &w, &rows, &cols));
+    TRY(bpl_layer_tensor(layer, "bias", &b, NULL, NULL));
+    TRY(bpl_gemm(net, 0, 1, batch, rows, cols, 1.0f, in, cols, w, cols, 0.0f, out, rows));
+    return bpl_activation_forward(bpl_layer_activation(layer), out, b, batch, rows);
+}
+
+/* The output layer's inverse input [top | auxiliary features of `below`]. */
+static int top_inverse_input(bpl_net *net, const settings *s, const float *top_values,
+                             const float *below, size_t batch, float **out)
+{
+    size_t top = top_of(net), n_top = units(net, top), width = inverse_width(net, s, top);
+    float *in;
+    TRY(buffer(net, top, "inverse_input", &in));
+    for (size_t i = 0; i < batch; i++)
+        memcpy(in + i * width, top_values + i * n_top, n_top * sizeof *in);
+    if (s->auxiliary) {
+        float *a, *z;
+        size_t n_below = units(net, top - 1);
+        TRY(bpl_layer_tensor(bpl_net_layer(net, top), "auxiliary", &a, NULL, NULL));
+        TRY(buffer(net, top, "auxiliary_features", &z));
+        TRY(bpl_gemm(net, 0, 1, batch, s->auxiliary, n_below, 1.0f, below, n_below, a,
+                     n_below, 0.0f, z, s->auxiliary));
+        TRY(bpl_activation_forward(BPL_ACT_TANH, z, NULL, batch, s->auxiliary));
+        for (size_t i = 0; i < batch; i++)
+            memcpy(in + i * width + n_top, z + i * s->auxiliary, s->auxiliary * sizeof *in);
+    }
+    *out = in;
+    return BPL_OK;
+}
+
+static int activation_of(bpl_net *net, size_t l, float **out)
+{
+    return buffer(net, l, "activation", out);
+}
+
+/* ---- the schedule ------------------------------------------------------------ */
+
+static int plan_step(bpl_net *net, tp_rule *self, const settings *s)
+{
+    self->train_forward = self->train_inverse = 1;
+    if (bpl_net_phase(net) == BPL_PHASE_DIAGNOSE) {
+        self->train_inverse = 0; /* diagnostics look at the forward update only */
+        return BPL_OK;
+    }
+    if (self->steps < s->pretrain_steps) {
+        self->train_forward = 0;
+        return BPL_OK;
+    }
+    if (s->schedule == PARALLEL)
+        return BPL_OK;
+    size_t period = s->alternate_steps;
+    if (period == 0)
+        TRY(bpl_net_progress(net, NULL, NULL, &period));
+    if (period == 0)
+        return bpl_error_set(BPL_ERR_STATE,
+                             "alternate_steps = 0 alternates by epochs of bpl_net_fit; "
+                             "set alternate_steps to train with bpl_net_train_batch");
+    /* Inverse turn first, as in Lee et al.: the inverses must be decent
+     * before they carry targets. */
+    uint64_t turn = (self->steps - s->pretrain_steps) / period;
+    self->train_inverse = turn % 2 == 0;
+    self->train_forward = !self->train_inverse;
+    return BPL_OK;
+}
+
+/* ---- targets -------------------------------------------------------------------- */
+
+/* t = h + (g_t - g_v) (difference) or t = g_t (vanilla).  The difference is
+ * taken first, so equal g values give back h exactly: the fixed point of DTP
+ * holds to the bit, not to rounding. */
+static void combine(float *t, const float *h, const float *g_t, const float *g_v, size_t n,
+                    int difference)
+{
+    if (difference)
+        for (size_t i = 0; i < n; i++)
+            t[i] = h[i] + (g_t[i] - g_v[i]);
+    else
+        memcpy(t, g_t, n * sizeof *t);
+}
+
+/* The penultimate layer's target. */
+static int first_target(bpl_net *net, const tp_rule *self, const settings *s,
+                        const float *y, size_t batch)
+{
+    size_t top = top_of(net), below = top - 1, n = units(net, below);
+    float *h, *t, *g_t, *g_v, *delta;
+    TRY(activation_of(net, below, &h));
+    TRY(buffer(net, below, "target", &t));
+    if (s->first_target == FIRST_GRADIENT) {
+        /* t = h - step * dl/dh per example; "delta" holds dL/da / batch. */
+        float *w;
+        TRY(buffer(net, top, "delta", &delta));
+        TRY(bpl_layer_tensor(bpl_net_layer(net, top), "weight", &w, NULL, NULL));
+        memcpy(t, h, batch * n * sizeof *t);
+        return bpl_gemm(net, 0, 0, batch, n, units(net, top),
+                        (float)(-s->target_step * (double)batch), delta, units(net, top), w,
+                        n, 1.0f, t, n);
+    }
+    float *in, *out;
+    TRY(buffer(net, below, "g_target", &g_t));
+    TRY(buffer(net, below, "g_value", &g_v));
+    TRY(activation_of(net, top, &out));
+    TRY(top_inverse_input(net, s, y, h, batch, &in));
+    TRY(apply_inverse(net, s, top, in, batch, g_t));
+    if (self->variant != VANILLA) {
+        TRY(top_inverse_input(net, s, out, h, batch, &in));
+        TRY(apply_inverse(net, s, top, in, batch, g_v));
+    }
+    combine(t, h, g_t, g_v, batch * n, self->variant != VANILLA);
+    return BPL_OK;
+}
+
+static int tp_targets(void *self_, bpl_net *net, const float *y, size_t batch)
+{
+    tp_rule *self = self_;
+    settings s;
+    TRY(read_settings(net, self, &s));
+    TRY(plan_step(net, self, &s));
+    if (!self->train_forward)
+        return BPL_OK;
+    TRY(bpl_net_output_delta(net, y, batch));
+    size_t top = top_of(net);
+    if (top == 0)
+        return BPL_OK;
+    TRY(first_target(net, self, &s, y, batch));
+    for (size_t l = top - 1; l-- > 0;) {
+        float *h, *h_above, *t, *t_above, *g_t, *g_v;
+        TRY(activation_of(net, l, &h));
+        TRY(activation_of(net, l + 1, &h_above));
+        TRY(buffer(net, l, "target", &t));
+        TRY(buffer(net, l + 1, "target", &t_above));
+        TRY(buffer(net, l, "g_target", &g_t));
+        TRY(buffer(net, l, "g_value", &g_v));
+        TRY(apply_inverse(net, &s, l + 1, t_above, batch, g_t));
+        if (self->variant != VANILLA)
+            TRY(apply_inverse(net, &s, l + 1, h_above, batch, g_v));
+        combine(t, h, g_t, g_v, batch * units(net, l), self->variant != VANILLA);
+    }
+    return BPL_OK;
+}
+
+/* ---- updates ---------------------------------------------------------------------- */
+
+/* Hidden layers: delta = (h - t) (.) act'(h) / batch, then the usual gradient. */
+static int forward_gradients(bpl_net *net, size_t batch)
+{
+    size_t top = top_of(net);
+    for (size_t l = 0; l < top; l++) {
+        float *h, *t, *delta;
+        size_t n = batch * units(net, l);
+        TRY(activation_of(net, l, &h));
+        TRY(buffer(net, l, "target", &t));
+        TRY(buffer(net, l, "delta", &delta));
+        float scale = 1.0f / (float)batch;
+        for (size_t i = 0; i < n; i++)
+            delta[i] = (h[i] - t[i]) * scale;
+        TRY(bpl_activation_backward(bpl_layer_activation(bpl_net_layer(net, l)), delta, h, n));
+        TRY(bpl_net_weight_gradients(net, l));
+    }
+    return bpl_net_weight_gradients(net, top); /* the task loss's delta */
+}
+
+/* Gradient of 1/2 |g_l(f_l(h~)) - r|^2 / batch for V_l and c_l, h~ the noisy
+ * layer below, r = h~ (noise-preserving) or its clean value (denoising). */
+static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t batch)
+{
+    size_t below = l - 1, n_below = units(net, below), n = batch * n_below;
+    size_t top = top_of(net), width = inverse_width(net, s, l);
+    float *h, *noisy, *noisy_out, *recon, *diff, *in;
+    TRY(activation_of(net, below, &h));
+    TRY(buffer(net, below, "noisy", &noisy));
+    TRY(buffer(net, below, "recon", &recon));
+    TRY(buffer(net, below, "g_value", &diff)); /* free once the targets are made */
+    TRY(buffer(net, l, "noisy_out", &noisy_out));
+    TRY(bpl_net_random_normal(net, noisy, n, 0.0, s->noise));
+    for (size_t i = 0; i < n; i++)
+        noisy[i] += h[i];
+    TRY(apply_forward(net, l, noisy, batch, noisy_out));
+    in = noisy_out;
+    if (l == top)
+        TRY(top_inverse_input(net, s, noisy_out, noisy, batch, &in));
+    TRY(apply_inverse(net, s, l, in, batch, recon));
+    const float *wanted = s->inverse_loss == NOISE_PRESERVING ? noisy : h;
+    float scale = 1.0f / (float)batch;
+    for (size_t i = 0; i < n; i++)
+        diff[i] = (recon[i] - wanted[i]) * scale;
+    TRY(bpl_activation_backward(inverse_activation(net, s, l), diff, recon, n));
+
+    bpl_layer *layer = bpl_net_layer(net, l);
+    float *grad_v, *grad_c;
+    TRY(bpl_layer_tensor_grad(layer, "inverse", &grad_v, NULL, NULL));
+    TRY(bpl_layer_tensor_grad(layer, "inverse_bias", &grad_c, NULL, NULL));
+    TRY(bpl_gemm(net, 1, 0, n_below, width, batch, 1.0f, diff, n_below, in, width, 0.0f,
+                 grad_v, width));
+    memset(grad_c, 0, n_below * sizeof *grad_c);
+    for (size_t i = 0; i < batch; i++)
+        for (size_t j = 0; j < n_below; j++)
+            grad_c[j] += diff[i * n_below + j];
+    return BPL_OK;
+}
+
+static int tp_update(void *self_, bpl_net *net)
+{
+    tp_rule *self = self_;
+    settings s;
+    TRY(read_settings(net, self, &s));
+    size_t batch;
+    float *h;
+    TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &h, &batch, NULL));
+    unsigned int groups = 0;
+    if (self->train_forward) {
+        TRY(forward_gradients(net, batch));
+        groups |= 1u << BPL_GROUP_FORWARD;
+    }
+    if (self->train_inverse) {
+        for (size_t l = 1; l <= top_of(net); l++)
+            if (has_inverse(net, &s, l))
+                TRY(inverse_gradients(net, &s, l, batch));
+        groups |= 1u << BPL_GROUP_FEEDBACK;
+    }
+    TRY(bpl_net_apply_gradients(net, groups));
+    if (bpl_net_phase(net) == BPL_PHASE_TRAIN)
+        self->steps++;
+    return BPL_OK;
+}
+
+/* ---- construction -------------------------------------------------------------------- */
+
+static int tp_forward(void *self, bpl_net *net, const float *x, size_t batch)
+{
+    return bpl__dense_forward(self, net, x, batch);
+}
+
+static void tp_destroy(void *self)
+{
+    bpl__free(self);
+}
+
+typedef struct family_defaults {
+    double lr, fb_lr, noise, target_step;
+    int schedule, first_target;
+} family_defaults;
+
+static int add_family_params(bpl_rule *rule, enum variant variant, const family_defaults *d)
+{
+    TRY(bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_ADAM, d->fb_lr));
+    if (variant != SIMPLIFIED) {
+        TRY(bpl_rule_add_param(rule, "first_target", BPL_PARAM_CHOICE, d->first_target, 0, 0,
+                               "gradient|label",
+                               "penultimate target: a step down the loss gradient (weight "
+                               "transport through the last layer) or the label through the "
+                               "output layer's inverse"));
+        TRY(bpl_rule_add_param(rule, "target_step", BPL_PARAM_REAL, d->target_step, 0, 1e3,
+                               NULL, "step of the gradient first target, per example"));
+    } else {
+        TRY(bpl_rule_add_param(rule, "auxiliary_outputs", BPL_PARAM_INT, 0, 0, 65536, NULL,
+                               "fixed random tanh features of the penultimate layer appended "
+                               "to the output for its inverse (AO-SDTP); 0 = off"));
+    }
+    TRY(bpl_rule_add_param(rule, "inverse_loss", BPL_PARAM_CHOICE,
+                           variant == SIMPLIFIED ? DENOISING : NOISE_PRESERVING, 0, 0,
+                           "noise_preserving|denoising",
+                           "inverse target: the noisy input (Lee et al.) or the clean one "
+                           "(Bartunov et al.)"));
+    TRY(bpl_rule_add_param(rule, "noise", BPL_PARAM_REAL, d->noise, 0, 100, NULL,
+                           "standard deviation of the Gaussian noise of inverse training"));
+    TRY(bpl_rule_add_param(rule, "schedule", BPL_PARAM_CHOICE, d->schedule, 0, 0,
+                           "parallel|alternating",
+                           "train forward and inverse weights on every batch, or in turns"));
+    TRY(bpl_rule_add_param(rule, "alternate_steps", BPL_PARAM_INT, 0, 0, 1e12, NULL,
+                           "batches per turn when alternating; 0 = one epoch of "
+                           "bpl_net_fit"));
+    TRY(bpl_rule_add_param(rule, "pretrain_steps", BPL_PARAM_INT, 0, 0, 1e12, NULL,
+                           "inverse-only batches before the first forward update"));
+    return bpl_rule_add_param(rule, "inverse_activation", BPL_PARAM_CHOICE, 0, 0, 0,
+                              "auto|linear|tanh|sigmoid|relu",
+                              "activation of the inverses; auto = that of the layer they "
+                              "map into");
+}
+
+static int create_variant(bpl_rule **out, const char *name, enum variant variant,
+                          const bpl__rule_card *card, const family_defaults *d)
+{
+    tp_rule *self = bpl__calloc(1, sizeof *self);
+    if (!self)
+        return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
+    self->variant = variant;
+    bpl_rule_vtable vt;
+    bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION);
+    vt.name = name;
+    vt.attach = tp_attach;
+    vt.forward = tp_forward;
+    vt.compute_targets = tp_targets;
+    vt.update = tp_update;
+    vt.destroy = tp_destroy;
+    bpl_rule *rule;
+    int rc = bpl__dense_rule_create(&rule, &vt, self, card, d->lr);
+    if (rc != BPL_OK) {
+        bpl__free(self);
+        return rc;
+    }
+    rc = add_family_params(rule, variant, d);
+    if (rc != BPL_OK) {
+        bpl_rule_destroy(rule);
+        return rc;
+    }
+    *out = rule;
+    return BPL_OK;
+}
+
+int bpl__rule_tp_create(bpl_rule **out)
+{
+    static const bpl__rule_card card = {
+        "Target propagation (LeCun 1986; Bengio 2014): learned inverses carry targets "
+        "down, t_{l-1} = g_l(t_l); each layer regresses onto its target.",
+        {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO,
+         BPL_TICK_YES},
+        {NULL, "the first target comes from the label", "a separate inverse network", NULL,
+         "inverses g_l", NULL, "target minus activity"}};
+    /* With a gradient first target, vanilla TP's imperfect inverses pull the
+     * lower layers' targets far from their activity and deep nets collapse
+     * to chance; from the label it learns (88% on MNIST, 784-256x3-10). */
+    static const family_defaults d = {1e-3, 1e-3, 0.1, 0.1, PARALLEL, FIRST_LABEL};
+    return create_variant(out, "tp", VANILLA, &card, &d);
+}
+
+int bpl__rule_dtp_create(bpl_rule **out)
+{
+    static const bpl__rule_card card = {
+        "Difference target propagation (Lee et al. 2015): t_{l-1} = h_{l-1} + g_l(t_l) - "
+        "g_l(h_l), inverses trained on noise-preserving reconstruction.",
+        {BPL_TICK_NO, BPL_TICK_PARTIAL, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_YES,
+         BPL_TICK_YES},
+        {NULL, "final layer", "a separate inverse network", NULL, "inverses g_l",
+         "difference correction", "target minus activity"}};
+    static const family_defaults d = {3e-4, 1e-3, 0.1, 0.1, PARALLEL, FIRST_GRADIENT};
+    return create_variant(out, "dtp", DIFFERENCE, &card, &d);
+}
+
+int bpl__rule_sdtp_create(bpl_rule **out)
+{
+    static const bpl__rule_card card = {
+        "Simplified DTP (Bartunov et al. 2018): DTP whose first target comes from the label "
+        "through the output layer's inverse; no gradient anywhere.",
+        {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_YES,
+         BPL_TICK_YES},
+        {NULL, NULL, "a separate inverse network", NULL, "inverses g_l",
+         "difference correction", "target minus activity"}};
+    static const family_defaults d = {1e-3, 1e-3, 0.1, 0.0, PARALLEL, FIRST_LABEL};
+    return create_variant(out, "sdtp", SIMPLIFIED, &card, &d);
+}

@@ -1,0 +1,616 @@
+/*
+ * test_target_prop.c - the target propagation family against its defining
+ * properties:
+ *
+ *  - DTP's fixed point: when the output target equals the output, every
+ *    hidden target equals the hidden activity and every forward update is
+ *    exactly zero, whatever the inverses (vanilla TP has no such point);
+ *  - inverses learn: on a fixed net, feedback-only training shrinks each
+ *    inverse's reconstruction error by a large factor;
+ *  - a linear net with exact inverses set by hand gives the analytic targets;
+ *  - schedules (parallel, alternating, pre-training) train what they say;
+ *  - auxiliary outputs, properties, diagnostics and bad hyperparameters.
+ *
+ * Hooks are driven by hand in the diagnose phase where the targets or the
+ * gradients are inspected, so nothing is applied.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpl_internal.h"
+
+static bpl_rule *make_rule(const char *name)
+{
+    bpl_rule *rule = NULL;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, name));
+    return rule;
+}
+
+/* Run forward and compute_targets (and update, if asked) in the diagnose
+ * phase: targets and gradients are left in the buffers, nothing applied. */
+static void run_hooks(bpl_net *net, const float *x, const float *y, size_t batch,
+                      int update)
+{
+    bpl_rule *rule = bpl_net_rule(net);
+    BPL_OK_OR_FAIL(bpl__net_reserve(net, batch));
+    net->phase = BPL_PHASE_DIAGNOSE;
+    net->batch = batch;
+    net->x = x;
+    BPL_OK_OR_FAIL(rule->vt.forward(rule->self, net, x, batch));
+    BPL_OK_OR_FAIL(rule->vt.compute_targets(rule->self, net, y, batch));
+    if (update)
+        BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
+    net->phase = BPL_PHASE_IDLE;
+}
+
+static float *buf(bpl_net *net, size_t layer, const char *name)
+{
+    bpl__buffer *b = bpl__layer_find_buffer(bpl_net_layer(net, layer), name);
+    ck_assert_msg(b != NULL, "layer %zu has no buffer %s", layer, name);
+    return b->data;
+}
+
+static size_t tensor_size(bpl_layer *layer, const char *name)
+{
+    size_t rows, cols;
+    BPL_OK_OR_FAIL(bpl_layer_tensor_info(layer, name, &rows, &cols, NULL));
+    return rows * cols;
+}
+
+static float *copy_tensor(bpl_net *net, size_t l, const char *name)
+{
+    bpl_layer *layer = bpl_net_layer(net, l);
+    size_t n = tensor_size(layer, name);
+    float *v = malloc(n * sizeof *v);
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, name, v, n));
+    return v;
+}
+
+static int tensor_equals(bpl_net *net, size_t l, const char *name, const float *v)
+{
+    float *now = copy_tensor(net, l, name);
+    int same = memcmp(now, v, tensor_size(bpl_net_layer(net, l), name) * sizeof *v) == 0;
+    free(now);
+    return same;
+}
+
+/* ---- the fixed point ------------------------------------------------------ */
+
+/* tanh hidden layers, a linear output with MSE: y = output makes the output
+ * error exactly zero. */
+static bpl_net *fixed_point_net(const char *rule, uint64_t seed)
+{
+    const size_t units[] = {9, 8, 7, 4};
+    const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_LINEAR};
+    bpl_net *net = test_make_net(6, units, acts, 4, seed);
+    BPL_OK_OR_FAIL(bpl_net_set_loss(net, BPL_LOSS_MSE));
+    bpl_rule *r = make_rule(rule);
+    if (strcmp(rule, "dtp") == 0 || strcmp(rule, "tp") == 0) {
+        BPL_OK_OR_FAIL(bpl_rule_set_string(r, "first_target", "gradient"));
+        BPL_OK_OR_FAIL(bpl_rule_set(r, "target_step", 0.5));
+    }
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, r));
+    /* "whatever the inverses": large random ones */
+    for (size_t l = 1; l < 4; l++)
+        if (bpl_layer_tensor_info(bpl_net_layer(net, l), "inverse", NULL, NULL, NULL) ==
+            BPL_OK) {
+            BPL_OK_OR_FAIL(bpl_layer_init_tensor(bpl_net_layer(net, l), "inverse",
+                                                 BPL_INIT_NORMAL, 1.5));
+            BPL_OK_OR_FAIL(bpl_layer_init_tensor(bpl_net_layer(net, l), "inverse_bias",
+                                                 BPL_INIT_NORMAL, 0.5));
+        }
+    return net;
+}
+
+static int all_zero(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != 0.0f)
+            return 0;
+    return 1;
+}
+
+START_TEST(difference_target_fixed_point)
+{
+    static const char *const rules[] = {"dtp", "sdtp"};
+    const char *rule = rules[_i];
+    bpl_net *net = fixed_point_net(rule, 31);
+    enum { B = 5 };
+    float x[B * 6], y[B * 4];
+    uint64_t seed = 8;
+    test_fill_uniform(x, B * 6, -1.0f, 1.0f, &seed);
+    BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, y, B * 4)); /* target = output */
+    run_hooks(net, x, y, B, 1);
+    for (size_t l = 0; l < 3; l++) {
+        size_t n = B * bpl_layer_units(bpl_net_layer(net, l));
+        ck_assert_msg(memcmp(buf(net, l, "target"), buf(net, l, "activation"),
+                             n * sizeof(float)) == 0,
+                      "%s: target of layer %zu differs from its activity", rule, l);
+    }
+    for (size_t l = 0; l < 4; l++) {
+        bpl_layer *layer = bpl_net_layer(net, l);
+        float *gw, *gb;
+        BPL_OK_OR_FAIL(bpl_layer_tensor_grad(layer, "weight", &gw, NULL, NULL));
+        BPL_OK_OR_FAIL(bpl_layer_tensor_grad(layer, "bias", &gb, NULL, NULL));
+        ck_assert_msg(all_zero(gw, tensor_size(layer, "weight")),
+                      "%s: layer %zu weight update is not zero", rule, l);
+        ck_assert_msg(all_zero(gb, tensor_size(layer, "bias")),
+                      "%s: layer %zu bias update is not zero", rule, l);
+    }
+    /* and a real training step leaves the forward weights where they were */
+    float *w0 = copy_tensor(net, 0, "weight");
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, NULL));
+    ck_assert_msg(tensor_equals(net, 0, "weight", w0), "%s: a zero update moved W", rule);
+    free(w0);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* Vanilla TP has no fixed point: imperfect inverses move every target. */
+START_TEST(vanilla_target_has_no_fixed_point)
+{
+    bpl_net *net = fixed_point_net("tp", 31);
+    enum { B = 5 };
+    float x[B * 6], y[B * 4];
+    uint64_t seed = 8;
+    test_fill_uniform(x, B * 6, -1.0f, 1.0f, &seed);
+    BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, y, B * 4));
+    run_hooks(net, x, y, B, 1);
+    /* the penultimate target is h (zero gradient); below it, g(h) != h */
+    size_t n = B * bpl_layer_units(bpl_net_layer(net, 1));
+    ck_assert(memcmp(buf(net, 1, "target"), buf(net, 1, "activation"), n * sizeof(float)));
+    float *gw;
+    BPL_OK_OR_FAIL(bpl_layer_tensor_grad(bpl_net_layer(net, 1), "weight", &gw, NULL, NULL));
+    ck_assert(!all_zero(gw, tensor_size(bpl_net_layer(net, 1), "weight")));
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* ---- linear nets with exact inverses ------------------------------------------ */
+
+/* Square linear layers with orthogonal weights: W^-1 = W^T, so the exact
+ * inverse is g(h) = W^T (h - b) = W^T h - W^T b. */
+static bpl_net *linear_net(const char *rule)
+{
+    enum { N = 6 };
+    bpl_net *net;
+    BPL_OK_OR_FAIL(bpl_net_create(&net, N, 77));
+    for (int l = 0; l < 4; l++)
+        BPL_OK_OR_FAIL(bpl_net_add_dense(net, N, BPL_ACT_LINEAR, BPL_INIT_ORTHOGONAL));
+    BPL_OK_OR_FAIL(bpl_net_set_loss(net, BPL_LOSS_MSE));
+    uint64_t seed = 3;
+    for (size_t l = 0; l < 4; l++) {
+        float b[N];
+        test_fill_uniform(b, N, -0.5f, 0.5f, &seed);
+        BPL_OK_OR_FAIL(bpl_layer_set_tensor(bpl_net_layer(net, l), "bias", b, N));
+    }
+    bpl_rule *r = make_rule(rule);
+    BPL_OK_OR_FAIL(bpl_rule_set_string(r, "first_target", "gradient"));
+    BPL_OK_OR_FAIL(bpl_rule_set_string(r, "inverse_activation", "linear"));
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "target_step", 0.3));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, r));
+    for (size_t l = 1; l < 3; l++) { /* inverses of layers 1 and 2 */
+        float w[N * N], wt[N * N], b[N], c[N];
+        bpl_layer *layer = bpl_net_layer(net, l);
+        BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, "weight", w, N * N));
+        BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, "bias", b, N));
+        for (int i = 0; i < N; i++) {
+            c[i] = 0.0f;
+            for (int j = 0; j < N; j++) {
+                wt[i * N + j] = w[j * N + i];
+                c[i] -= w[j * N + i] * b[j];
+            }
+        }
+        BPL_OK_OR_FAIL(bpl_layer_set_tensor(layer, "inverse", wt, N * N));
+        BPL_OK_OR_FAIL(bpl_layer_set_tensor(layer, "inverse_bias", c, N));
+    }
+    return net;
+}
+
+START_TEST(exact_inverses_give_analytic_targets)
+{
+    static const char *const rules[] = {"dtp", "tp"};
+    enum { N = 6, B = 3 };
+    bpl_net *net = linear_net(rules[_i]);
+    float x[B * N], y[B * N];
+    uint64_t seed = 12;
+    test_fill_uniform(x, B * N, -1.0f, 1.0f, &seed);
+    test_fill_uniform(y, B * N, -1.0f, 1.0f, &seed);
+    run_hooks(net, x, y, B, 0);
+
+    /* Analytic: t_2 = h_2 - 0.3 W_3^T (h_3 - y); t_l = h_l + W_{l+1}^T (t_{l+1} - h_{l+1}). */
+    double t[3][B][N];
+    float w[4][N * N];
+    for (size_t l = 0; l < 4; l++)
+        BPL_OK_OR_FAIL(bpl_layer_get_tensor(bpl_net_layer(net, l), "weight", w[l], N * N));
+    const float *h3 = buf(net, 3, "activation");
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < N; i++) {
+            double g = 0.0;
+            for (int j = 0; j < N; j++)
+                g += (double)w[3][j * N + i] * (h3[b * N + j] - y[b * N + j]);
+            t[2][b][i] = buf(net, 2, "activation")[b * N + i] - 0.3 * g;
+        }
+    for (int l = 1; l >= 0; l--)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < N; i++) {
+                double d = 0.0;
+                for (int j = 0; j < N; j++)
+                    d += (double)w[l + 1][j * N + i] *
+                         (t[l + 1][b][j] - buf(net, (size_t)l + 1, "activation")[b * N + j]);
+                t[l][b][i] = buf(net, (size_t)l, "activation")[b * N + i] + d;
+            }
+    for (size_t l = 0; l < 3; l++)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < N; i++) {
+                double got = buf(net, l, "target")[b * N + i];
+                ck_assert_msg(fabs(got - t[l][b][i]) < 1e-5, "%s: layer %zu target %g, analytic %g",
+                              rules[_i], l, got, t[l][b][i]);
+            }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* ---- inverse learning ---------------------------------------------------------- */
+
+/* Mean |g_l(f_l(h)) - h|^2 of layer l's inverse over a batch, computed here
+ * from the tensors in double precision. */
+static double reconstruction_error(bpl_net *net, size_t l, const float *x, size_t batch)
+{
+    size_t n_in = bpl_net_input_size(net);
+    double *h = malloc(batch * 512 * sizeof *h), *next = malloc(batch * 512 * sizeof *next);
+    for (size_t i = 0; i < batch * n_in; i++)
+        h[i] = x[i];
+    double err = 0.0;
+    for (size_t k = 0; k <= l; k++) {
+        bpl_layer *layer = bpl_net_layer(net, k);
+        size_t rows = bpl_layer_units(layer), cols = bpl_layer_inputs(layer);
+        float *w = copy_tensor(net, k, "weight"), *b = copy_tensor(net, k, "bias");
+        int act = bpl_layer_activation(layer);
+        for (size_t e = 0; e < batch; e++) {
+            double mx = -1e300, sum = 0.0;
+            for (size_t r = 0; r < rows; r++) {
+                double a = b[r];
+                for (size_t c = 0; c < cols; c++)
+                    a += (double)w[r * cols + c] * h[e * cols + c];
+                next[e * rows + r] = act == BPL_ACT_TANH ? tanh(a) : a;
+                mx = fmax(mx, a);
+            }
+            if (act == BPL_ACT_SOFTMAX) {
+                for (size_t r = 0; r < rows; r++)
+                    sum += next[e * rows + r] = exp(next[e * rows + r] - mx);
+                for (size_t r = 0; r < rows; r++)
+                    next[e * rows + r] /= sum;
+            }
+        }
+        if (k == l) { /* g_l(next) against h */
+            float *v = copy_tensor(net, l, "inverse"), *c = copy_tensor(net, l, "inverse_bias");
+            for (size_t e = 0; e < batch; e++)
+                for (size_t i = 0; i < cols; i++) {
+                    double a = c[i];
+                    for (size_t r = 0; r < rows; r++)
+                        a += (double)v[i * rows + r] * next[e * rows + r];
+                    double d = tanh(a) - h[e * cols + i];
+                    err += d * d;
+                }
+            free(v);
+            free(c);
+        }
+        double *swap = h;
+        h = next;
+        next = swap;
+        free(w);
+        free(b);
+    }
+    free(h);
+    free(next);
+    return err / (double)batch;
+}
+
+START_TEST(inverses_learn_to_reconstruct)
+{
+    static const char *const rules[] = {"dtp", "sdtp"};
+    const char *rule = rules[_i];
+    const size_t units[] = {40, 30, 20, 5};
+    const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_net *net = test_make_net(25, units, acts, 4, 5);
+    bpl_rule *r = make_rule(rule);
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "pretrain_steps", 1e9)); /* inverses only */
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "fb_lr", 1e-2));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, r));
+    enum { B = 64 };
+    float x[B * 25], y[B * 5], probe[B * 25];
+    uint64_t seed = 4;
+    test_fill_uniform(probe, B * 25, 0.0f, 1.0f, &seed);
+    size_t first = strcmp(rule, "sdtp") == 0 ? 3 : 2; /* sdtp also inverts the output */
+    double before[4] = {0}, after[4] = {0};
+    for (size_t l = 1; l <= first; l++)
+        before[l] = reconstruction_error(net, l, probe, B);
+    float *w0 = copy_tensor(net, 0, "weight");
+    for (int step = 0; step < 400; step++) {
+        test_fill_uniform(x, B * 25, 0.0f, 1.0f, &seed);
+        test_fill_onehot(y, B, 5, &seed);
+        BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, NULL));
+    }
+    ck_assert_msg(tensor_equals(net, 0, "weight", w0), "pre-training moved forward weights");
+    free(w0);
+    for (size_t l = 1; l <= first; l++) {
+        after[l] = reconstruction_error(net, l, probe, B);
+        printf("%s: inverse of layer %zu: reconstruction error %.4g -> %.4g\n", rule, l,
+               before[l], after[l]);
+        /* The output layer's inverse sees only 5 probabilities of 20 units:
+         * it cannot reconstruct as well as the hidden ones. */
+        double factor = l == 3 ? 4.0 : 10.0;
+        ck_assert_msg(after[l] < before[l] / factor,
+                      "%s: inverse of layer %zu: reconstruction error %.4g -> %.4g", rule, l,
+                      before[l], after[l]);
+    }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* ---- schedules ---------------------------------------------------------------- */
+
+static bpl_net *small_tp_net(const char *rule, const char *schedule, double alternate,
+                             double pretrain)
+{
+    const size_t units[] = {12, 10, 4};
+    const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_net *net = test_make_net(8, units, acts, 3, 2);
+    bpl_rule *r = make_rule(rule);
+    BPL_OK_OR_FAIL(bpl_rule_set_string(r, "schedule", schedule));
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "alternate_steps", alternate));
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "pretrain_steps", pretrain));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, r));
+    return net;
+}
+
+/* Which of the forward weights and the inverse of layer 1 a step changed. */
+static void step_and_see(bpl_net *net, int *forward_moved, int *inverse_moved)
+{
+    static uint64_t seed = 21;
+    float x[4 * 8], y[4 * 4];
+    test_fill_uniform(x, 32, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, 4, 4, &seed);
+    float *w = copy_tensor(net, 0, "weight"), *v = copy_tensor(net, 1, "inverse");
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 4, NULL));
+    *forward_moved = !tensor_equals(net, 0, "weight", w);
+    *inverse_moved = !tensor_equals(net, 1, "inverse", v);
+    free(w);
+    free(v);
+}
+
+START_TEST(parallel_trains_both_every_step)
+{
+    bpl_net *net = small_tp_net("dtp", "parallel", 0, 0);
+    for (int i = 0; i < 3; i++) {
+        int f, v;
+        step_and_see(net, &f, &v);
+        ck_assert(f && v);
+    }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+START_TEST(alternating_takes_turns)
+{
+    bpl_net *net = small_tp_net("sdtp", "alternating", 2, 1);
+    /* step 1: pre-training; then turns of 2: inverse, inverse, forward, forward, ... */
+    const int expect_forward[] = {0, 0, 0, 1, 1, 0, 0, 1};
+    for (int i = 0; i < 8; i++) {
+        int f, v;
+        step_and_see(net, &f, &v);
+        ck_assert_msg(f == expect_forward[i] && v == !expect_forward[i],
+                      "step %d: forward moved %d, inverse moved %d", i + 1, f, v);
+    }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+static int count_epochs(int event, size_t epoch, size_t step, size_t steps, double loss,
+                        void *user_data)
+{
+    (void)epoch, (void)step, (void)steps, (void)loss;
+    if (event == BPL_EVENT_EPOCH)
+        ++*(int *)user_data;
+    return 0;
+}
+
+START_TEST(alternating_by_epochs_of_fit)
+{
+    bpl_net *net = small_tp_net("dtp", "alternating", 0, 0);
+    enum { N = 24 };
+    float x[N * 8], y[N * 4];
+    uint64_t seed = 6;
+    test_fill_uniform(x, N * 8, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, N, 4, &seed);
+    bpl_dataset *ds;
+    BPL_OK_OR_FAIL(bpl_dataset_from_f32(&ds, x, y, N, 8, 4));
+    int epochs = 0;
+    float *w = copy_tensor(net, 0, "weight"), *v = copy_tensor(net, 1, "inverse");
+    BPL_OK_OR_FAIL(bpl_net_fit(net, ds, 1, 6, count_epochs, &epochs)); /* inverse epoch */
+    ck_assert(tensor_equals(net, 0, "weight", w));
+    ck_assert(!tensor_equals(net, 1, "inverse", v));
+    free(v);
+    v = copy_tensor(net, 1, "inverse");
+    BPL_OK_OR_FAIL(bpl_net_fit(net, ds, 1, 6, count_epochs, &epochs)); /* forward epoch */
+    ck_assert(!tensor_equals(net, 0, "weight", w));
+    ck_assert(tensor_equals(net, 1, "inverse", v));
+    ck_assert_int_eq(epochs, 2);
+    /* outside fit an epoch has no length: a clear error, nothing changed */
+    BPL_EXPECT_ERROR(bpl_net_train_batch(net, x, y, 4, NULL), BPL_ERR_STATE, "alternate_steps");
+    free(w);
+    free(v);
+    bpl_dataset_destroy(ds);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* ---- auxiliary outputs, properties, diagnostics, bad settings ------------------- */
+
+START_TEST(auxiliary_outputs)
+{
+    const size_t units[] = {16, 12, 4};
+    const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_net *net = test_make_net(8, units, acts, 3, 9);
+    bpl_rule *r = make_rule("sdtp");
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "auxiliary_outputs", 20));
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "lr", 3e-3));
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "fb_lr", 3e-3));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, r));
+    size_t rows, cols;
+    int group;
+    BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, 2), "inverse", &rows, &cols, NULL));
+    ck_assert_uint_eq(rows, 12);
+    ck_assert_uint_eq(cols, 4 + 20);
+    BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, 2), "auxiliary", &rows, &cols,
+                                         &group));
+    ck_assert_uint_eq(rows, 20);
+    ck_assert_uint_eq(cols, 12);
+    ck_assert_int_eq(group, BPL_GROUP_NONE);
+    float *a = copy_tensor(net, 2, "auxiliary");
+    enum { B = 32 };
+    float x[B * 8], y[B * 4];
+    uint64_t seed = 1;
+    /* a learnable task: the class is the largest of the first four inputs */
+    test_fill_uniform(x, B * 8, 0.0f, 1.0f, &seed);
+    memset(y, 0, sizeof y);
+    for (int b = 0; b < B; b++) {
+        int best = 0;
+        for (int k = 1; k < 4; k++)
+            best = x[b * 8 + k] > x[b * 8 + best] ? k : best;
+        y[b * 4 + best] = 1.0f;
+    }
+    double first = 0.0, last = 0.0;
+    for (int i = 0; i < 400; i++)
+        BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, i == 0 ? &first : &last));
+    ck_assert_msg(last < 0.5 * first, "loss %.3f -> %.3f", first, last);
+    ck_assert_msg(tensor_equals(net, 2, "auxiliary", a), "the random features must stay fixed");
+    free(a);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+static int property(bpl_rule *rule, int prop)
+{
+    int tick;
+    BPL_OK_OR_FAIL(bpl_rule_get_property(rule, prop, &tick, NULL));
+    return tick;
+}
+
+START_TEST(properties_follow_the_review)
+{
+    const size_t units[] = {6, 5, 3};
+    const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_rule *tp = make_rule("tp"), *dtp = make_rule("dtp"), *sdtp = make_rule("sdtp");
+    ck_assert_int_eq(property(tp, BPL_PROP_LINEAR_STABILIZATION), BPL_TICK_NO);
+    ck_assert_int_eq(property(tp, BPL_PROP_NO_WEIGHT_TRANSPORT), BPL_TICK_YES);
+    ck_assert_int_eq(property(dtp, BPL_PROP_LINEAR_STABILIZATION), BPL_TICK_YES);
+    ck_assert_int_eq(property(dtp, BPL_PROP_NO_WEIGHT_TRANSPORT), BPL_TICK_PARTIAL);
+    ck_assert_int_eq(property(sdtp, BPL_PROP_NO_WEIGHT_TRANSPORT), BPL_TICK_YES);
+    for (int i = 0; i < 3; i++) {
+        bpl_rule *r = i == 0 ? tp : i == 1 ? dtp : sdtp;
+        ck_assert_int_eq(property(r, BPL_PROP_EXACT_GRADIENTS), BPL_TICK_NO);
+        ck_assert_int_eq(property(r, BPL_PROP_SEPARATE_WEIGHTS_LEARNED), BPL_TICK_YES);
+        ck_assert_int_eq(property(r, BPL_PROP_EXPLICIT_ERROR), BPL_TICK_YES);
+    }
+    bpl_rule_destroy(tp);
+    bpl_rule_destroy(sdtp);
+    /* A label first target removes the weight transport through the last layer. */
+    BPL_OK_OR_FAIL(bpl_rule_set_string(dtp, "first_target", "label"));
+    bpl_net *net = test_make_net(4, units, acts, 3, 1);
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, dtp));
+    ck_assert_int_eq(property(dtp, BPL_PROP_NO_WEIGHT_TRANSPORT), BPL_TICK_YES);
+    BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, 2), "inverse", NULL, NULL, NULL));
+    bpl_net_destroy(net);
+}
+END_TEST
+
+START_TEST(alignment_diagnostic_changes_nothing)
+{
+    static const char *const rules[] = {"tp", "dtp", "sdtp"};
+    const size_t units[] = {16, 12, 4};
+    const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_net *a = test_make_net(8, units, acts, 3, 4), *b = test_make_net(8, units, acts, 3, 4);
+    test_attach(a, rules[_i]);
+    test_attach(b, rules[_i]);
+    enum { B = 16 };
+    float x[B * 8], y[B * 4];
+    uint64_t seed = 3;
+    test_fill_uniform(x, B * 8, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, 4, &seed);
+    double angles[3];
+    BPL_OK_OR_FAIL(bpl_net_alignment(a, x, y, B, angles, 3));
+    ck_assert_msg(angles[2] < 1e-3, "%s: the output layer trains on the task loss", rules[_i]);
+    ck_assert(isfinite(angles[0]) && isfinite(angles[1]));
+    /* the diagnostic drew no noise and advanced no schedule: a and b stay twins */
+    for (int i = 0; i < 5; i++) {
+        BPL_OK_OR_FAIL(bpl_net_train_batch(a, x, y, B, NULL));
+        BPL_OK_OR_FAIL(bpl_net_train_batch(b, x, y, B, NULL));
+    }
+    for (size_t l = 0; l < 3; l++) {
+        float *wb = copy_tensor(b, l, "weight");
+        ck_assert_msg(tensor_equals(a, l, "weight", wb), "%s: layer %zu", rules[_i], l);
+        free(wb);
+    }
+    bpl_net_destroy(a);
+    bpl_net_destroy(b);
+}
+END_TEST
+
+START_TEST(bad_hyperparameters_rejected)
+{
+    bpl_rule *dtp = make_rule("dtp"), *sdtp = make_rule("sdtp");
+    BPL_EXPECT_ERROR(bpl_rule_set(dtp, "noise", -0.1), BPL_ERR_RANGE, "noise");
+    BPL_EXPECT_ERROR(bpl_rule_set_string(dtp, "schedule", "sometimes"), BPL_ERR_INVALID_ARG,
+                     "parallel|alternating");
+    BPL_EXPECT_ERROR(bpl_rule_set(dtp, "schedule", 2), BPL_ERR_RANGE, "schedule");
+    BPL_EXPECT_ERROR(bpl_rule_set(dtp, "alternate_steps", 1.5), BPL_ERR_RANGE,
+                     "alternate_steps");
+    BPL_EXPECT_ERROR(bpl_rule_set(dtp, "fb_lr", -1), BPL_ERR_RANGE, "fb_lr");
+    BPL_EXPECT_ERROR(bpl_rule_set(dtp, "target_step", NAN), BPL_ERR_INVALID_ARG,
+                     "target_step");
+    BPL_EXPECT_ERROR(bpl_rule_set(sdtp, "first_target", 0), BPL_ERR_NOT_FOUND, "first_target");
+    BPL_EXPECT_ERROR(bpl_rule_set(sdtp, "auxiliary_outputs", -1), BPL_ERR_RANGE,
+                     "auxiliary_outputs");
+    BPL_EXPECT_ERROR(bpl_rule_set_string(sdtp, "inverse_loss", "sideways"),
+                     BPL_ERR_INVALID_ARG, "inverse_loss");
+    /* auxiliary outputs on a net without a hidden layer: refused at attach */
+    const size_t units[] = {3};
+    const int acts[] = {BPL_ACT_SOFTMAX};
+    bpl_net *net = test_make_net(4, units, acts, 1, 1);
+    BPL_OK_OR_FAIL(bpl_rule_set(sdtp, "auxiliary_outputs", 8));
+    BPL_EXPECT_ERROR(bpl_net_set_rule(net, sdtp), BPL_ERR_STATE, "auxiliary");
+    ck_assert_ptr_null(bpl_net_rule(net));
+    bpl_net_destroy(net);
+    bpl_rule_destroy(dtp);
+    bpl_rule_destroy(sdtp);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("target_prop");
+    TCase *core = tcase_create("defining_properties");
+    tcase_add_loop_test(core, difference_target_fixed_point, 0, 2);
+    tcase_add_test(core, vanilla_target_has_no_fixed_point);
+    tcase_add_loop_test(core, exact_inverses_give_analytic_targets, 0, 2);
+    tcase_add_loop_test(core, inverses_learn_to_reconstruct, 0, 2);
+    suite_add_tcase(s, core);
+    TCase *sched = tcase_create("schedules");
+    tcase_add_test(sched, parallel_trains_both_every_step);
+    tcase_add_test(sched, alternating_takes_turns);
+    tcase_add_test(sched, alternating_by_epochs_of_fit);
+    suite_add_tcase(s, sched);
+    TCase *misc = tcase_create("options");
+    tcase_add_test(misc, auxiliary_outputs);
+    tcase_add_test(misc, properties_follow_the_review);
+    tcase_add_loop_test(misc, alignment_diagnostic_changes_nothing, 0, 3);
+    tcase_add_test(misc, bad_hyperparameters_rejected);
+    suite_add_tcase(s, misc);
+    return test_run_suite(s);
+}
