@@ -450,6 +450,43 @@ START_TEST(alternating_by_epochs_of_fit)
 }
 END_TEST
 
+/* A saved net resumes its schedule: the copy takes the same turns as the
+ * original and trains bit-identically. */
+START_TEST(schedule_survives_save_and_load)
+{
+    bpl_net *net = small_tp_net("dtp", "alternating", 3, 2);
+    int f, v;
+    for (int i = 0; i < 4; i++) /* pre-training 2, then 2 of the first inverse turn */
+        step_and_see(net, &f, &v);
+    const char *path = test_temp_path("tp-schedule.bpl");
+    BPL_OK_OR_FAIL(bpl_net_save(net, path));
+    bpl_net *copy;
+    BPL_OK_OR_FAIL(bpl_net_load(&copy, path));
+    for (int i = 0; i < 4; i++) {
+        float x[4 * 8], y[4 * 4];
+        uint64_t seed = 100 + (uint64_t)i;
+        test_fill_uniform(x, 32, 0.0f, 1.0f, &seed);
+        test_fill_onehot(y, 4, 4, &seed);
+        float *w = copy_tensor(net, 0, "weight");
+        BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 4, NULL));
+        BPL_OK_OR_FAIL(bpl_net_train_batch(copy, x, y, 4, NULL));
+        /* step 5 ends the inverse turn; 6-8 are the forward turn */
+        ck_assert_int_eq(!tensor_equals(net, 0, "weight", w), i >= 1);
+        free(w);
+        for (size_t l = 0; l < 3; l++) {
+            float *mine = copy_tensor(net, l, "weight");
+            ck_assert_msg(tensor_equals(copy, l, "weight", mine), "step %d layer %zu", i, l);
+            free(mine);
+        }
+        float *inv = copy_tensor(net, 1, "inverse");
+        ck_assert(tensor_equals(copy, 1, "inverse", inv));
+        free(inv);
+    }
+    bpl_net_destroy(copy);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 /* ---- auxiliary outputs, properties, diagnostics, bad settings ------------------- */
 
 START_TEST(auxiliary_outputs)
@@ -605,6 +642,7 @@ int main(void)
     tcase_add_test(sched, parallel_trains_both_every_step);
     tcase_add_test(sched, alternating_takes_turns);
     tcase_add_test(sched, alternating_by_epochs_of_fit);
+    tcase_add_test(sched, schedule_survives_save_and_load);
     suite_add_tcase(s, sched);
     TCase *misc = tcase_create("options");
     tcase_add_test(misc, auxiliary_outputs);

@@ -159,6 +159,35 @@ static int declare_properties(bpl_net *net, const tp_rule *self, const settings 
                                  "the first target comes from the label");
 }
 
+/* The schedule's position lives in a small tensor, so that a saved net
+ * resumes its pre-training and turns where it stopped.  Two floats hold the
+ * step count exactly up to 2^48: low 24 bits and the rest. */
+static int schedule_tensor(bpl_net *net, float **out, int *created)
+{
+    bpl_layer *first = bpl_net_layer(net, 0);
+    TRY(bpl_layer_add_tensor(first, "schedule_steps", 1, 2, BPL_GROUP_NONE, BPL_INIT_ZERO,
+                             0.0, created));
+    return bpl_layer_tensor(first, "schedule_steps", out, NULL, NULL);
+}
+
+static int restore_schedule(bpl_net *net, tp_rule *self)
+{
+    float *count;
+    int created;
+    TRY(schedule_tensor(net, &count, &created));
+    self->steps = created ? 0 : (uint64_t)count[0] + ((uint64_t)count[1] << 24);
+    return BPL_OK;
+}
+
+static int save_schedule(bpl_net *net, const tp_rule *self)
+{
+    float *count;
+    TRY(bpl_layer_tensor(bpl_net_layer(net, 0), "schedule_steps", &count, NULL, NULL));
+    count[0] = (float)(self->steps & 0xffffffu);
+    count[1] = (float)(self->steps >> 24);
+    return BPL_OK;
+}
+
 static int tp_attach(void *self_, bpl_net *net)
 {
     tp_rule *self = self_;
@@ -182,7 +211,7 @@ static int tp_attach(void *self_, bpl_net *net)
                                  units(net, top - 1), BPL_GROUP_NONE,
                                  BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
     TRY(add_buffers(net, &s));
-    self->steps = 0;
+    TRY(restore_schedule(net, self));
     return declare_properties(net, self, &s);
 }
 
@@ -428,9 +457,10 @@ static int tp_update(void *self_, bpl_net *net)
         groups |= 1u << BPL_GROUP_FEEDBACK;
     }
     TRY(bpl_net_apply_gradients(net, groups));
-    if (bpl_net_phase(net) == BPL_PHASE_TRAIN)
-        self->steps++;
-    return BPL_OK;
+    if (bpl_net_phase(net) != BPL_PHASE_TRAIN)
+        return BPL_OK;
+    self->steps++;
+    return save_schedule(net, self);
 }
 
 /* ---- construction -------------------------------------------------------------------- */
