@@ -9,7 +9,8 @@
  * synthetic data of the same shape when the files are missing or with
  * --synthetic) and prints, per rule and batch size, the median seconds per
  * epoch (wall clock of bpl_net_fit: batch gathering included) with the range
- * over the repeats, the share of training-step time spent in matrix
+ * over the repeats, that time relative to backprop's at the same batch size
+ * (backprop always runs), the share of training-step time spent in matrix
  * products, their GFLOP/s, and the examples per second.
  */
 #include <getopt.h>
@@ -133,7 +134,10 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void run(const options *o, const bpl_dataset *ds, const char *rule_name, size_t batch)
+/* Median seconds per epoch of `rule_name` at `batch`, with the figures it
+ * prints; `reference` is backprop's median at that batch (0: none yet). */
+static double run(const options *o, const bpl_dataset *ds, const char *rule_name,
+                  size_t batch, double reference)
 {
     double seconds[64], gemm_share = 0, gflops = 0;
     int repeats = o->repeats < 64 ? o->repeats : 64;
@@ -167,9 +171,10 @@ static void run(const options *o, const bpl_dataset *ds, const char *rule_name, 
     qsort(seconds, (size_t)repeats, sizeof seconds[0], compare_doubles);
     double median = repeats % 2 ? seconds[repeats / 2]
                                 : 0.5 * (seconds[repeats / 2 - 1] + seconds[repeats / 2]);
-    printf("%-10s %6zu %10.3f %8.3f-%-8.3f %10.1f%% %9.1f %12.0f\n", rule_name, batch, median,
-           seconds[0], seconds[repeats - 1], 100.0 * gemm_share, gflops,
-           (double)bpl_dataset_size(ds) / median);
+    printf("%-10s %6zu %10.3f %8.3f-%-8.3f %9.2fx %10.1f%% %9.1f %12.0f\n", rule_name, batch,
+           median, seconds[0], seconds[repeats - 1], reference > 0 ? median / reference : 1.0,
+           100.0 * gemm_share, gflops, (double)bpl_dataset_size(ds) / median);
+    return median;
 }
 
 int main(int argc, char **argv)
@@ -191,11 +196,16 @@ int main(int argc, char **argv)
            bpl_blas_info());
     printf("net %s-10 tanh, %zu examples from %s, %d repeat(s)\n\n",
            arch, bpl_dataset_size(ds), source, o.repeats);
-    printf("%-10s %6s %10s %17s %11s %9s %12s\n", "rule", "batch", "s/epoch", "range",
-           "GEMM share", "GFLOP/s", "examples/s");
-    for (size_t r = 0; r < o.n_rules; r++)
-        for (size_t b = 0; b < o.n_batches; b++)
-            run(&o, ds, o.rules[r], o.batches[b]);
+    printf("%-10s %6s %10s %17s %10s %11s %9s %12s\n", "rule", "batch", "s/epoch", "range",
+           "vs bprop", "GEMM share", "GFLOP/s", "examples/s");
+    /* Backprop runs first at every batch size: the other rules are timed
+     * against it. */
+    for (size_t b = 0; b < o.n_batches; b++) {
+        double reference = run(&o, ds, "backprop", o.batches[b], 0.0);
+        for (size_t r = 0; r < o.n_rules; r++)
+            if (strcmp(o.rules[r], "backprop") != 0)
+                run(&o, ds, o.rules[r], o.batches[b], reference);
+    }
     bpl_dataset_destroy(ds);
     return 0;
 }
