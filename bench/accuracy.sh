@@ -1,16 +1,18 @@
 #!/bin/sh
-# accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS] - the MNIST accuracy benchmark.
+# accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS] [NAMES] - the MNIST accuracy benchmark.
 #
-# Trains every configuration of docs/results.md with examples/mnist for
-# each seed (default "1 2 3"), keeps each run's log and per-epoch CSV in
-# OUT_DIR (default ./accuracy-runs), and prints a Markdown table: final test
-# error per seed, their mean, and seconds per epoch.  Data: $BIOPLAUS_MNIST_DIR
-# or ./data/mnist.  Takes about 15 minutes on two cores.
+# Trains the configurations of docs/results.md (all, or the comma-separated
+# NAMES) with examples/mnist for each seed (default "1 2 3"), keeps each
+# run's log and per-epoch CSV in OUT_DIR (default ./accuracy-runs), and
+# prints a Markdown table: final test error per seed, their mean, and
+# seconds per epoch.  Data: $BIOPLAUS_MNIST_DIR or ./data/mnist.  All of it
+# takes about an hour on two cores.
 set -eu
 
-build=${1:?usage: accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS]}
+build=${1:?usage: accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS] [NAMES]}
 out=${2:-accuracy-runs}
 seeds=${3:-1 2 3}
+names=${4:-}
 mnist=$build/examples/mnist
 mkdir -p "$out"
 
@@ -18,11 +20,17 @@ mkdir -p "$out"
 configs='backprop-relu|--rule backprop --hidden 256,256 --activation relu --epochs 10 --lr-decay 0.8
 backprop-tanh|--rule backprop --hidden 256,256 --activation tanh --epochs 10
 fa|--rule fa --hidden 256,256 --activation tanh --epochs 20
-dfa|--rule dfa --hidden 256,256 --activation tanh --epochs 20'
+dfa|--rule dfa --hidden 256,256 --activation tanh --epochs 20
+backprop-3x256|--rule backprop --hidden 256,256,256 --activation tanh --epochs 30
+tp|--rule tp --hidden 256,256,256 --activation tanh --epochs 30
+dtp|--rule dtp --hidden 256,256,256 --activation tanh --epochs 30
+sdtp|--rule sdtp --hidden 256,256,256 --activation tanh --epochs 30
+ao-sdtp|--rule sdtp --hidden 256,256,256 --activation tanh --epochs 30 --lr 1e-3 --param auxiliary_outputs=512'
 
 echo "| configuration | command options | test error per seed (%) | mean | s/epoch |"
 echo "|---|---|---|---|---|"
 echo "$configs" | while IFS='|' read -r name options; do
+    case ",$names," in ",,"|*",$name,"*) ;; *) continue ;; esac
     errors="" total=0 seconds=0 epochs=0
     for seed in $seeds; do
         run="$out/$name-seed$seed"

@@ -557,9 +557,11 @@ int bpl__rule_tp_create(bpl_rule **out)
         {NULL, "the first target comes from the label", "a separate inverse network", NULL,
          "inverses g_l", NULL, "target minus activity"}};
     /* With a gradient first target, vanilla TP's imperfect inverses pull the
-     * lower layers' targets far from their activity and deep nets collapse
-     * to chance; from the label it learns (88% on MNIST, 784-256x3-10). */
-    static const family_defaults d = {1e-3, 1e-3, 0.1, 0.1, PARALLEL, FIRST_LABEL};
+     * lower layers' targets far from their activity and a 784-256x3-10 net
+     * collapses to chance within an epoch or two; from the label it learns
+     * (90% test after 30 epochs), steadily only at a small rate: 3e-4 swings
+     * between 87% and 89%. */
+    static const family_defaults d = {1e-4, 1e-3, 0.1, 0.1, PARALLEL, FIRST_LABEL};
     return create_variant(out, "tp", VANILLA, &card, &d);
 }
 
@@ -585,6 +587,8 @@ int bpl__rule_sdtp_create(bpl_rule **out)
          BPL_TICK_YES},
         {NULL, NULL, "a separate inverse network", NULL, "inverses g_l",
          "difference correction", "target minus activity"}};
-    static const family_defaults d = {1e-3, 1e-3, 0.1, 0.0, PARALLEL, FIRST_LABEL};
+    /* Plain SDTP at 1e-3 stalls near 94%; 3e-4 reaches 95% in 30 epochs.
+     * With auxiliary outputs the larger rate is the better one (see docs). */
+    static const family_defaults d = {3e-4, 1e-3, 0.1, 0.0, PARALLEL, FIRST_LABEL};
     return create_variant(out, "sdtp", SIMPLIFIED, &card, &d);
 }
