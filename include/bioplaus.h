@@ -381,6 +381,9 @@ BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
 
 /** Register a per-example buffer of `cols` floats per row, sized by the net
  * for every batch.  Adding an existing name with the same width is a no-op.
+ * One name is special: a rule whose neurons are not the layer's activation
+ * fills "derivative" (units wide) with d activity / d pre-activation, and
+ * bpl_net_alignment uses it in place of the activation's derivative.
  * Errors: INVALID_ARG, SHAPE (exists with another width), NOMEM. */
 BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols);
 
@@ -676,7 +679,10 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
 
 /** For one batch, the angle in degrees between the weight update the
  * attached rule would make for each layer and the backprop gradient of the
- * net's loss (0 = same direction, 90 = orthogonal).  Nothing is applied and
+ * net's loss (0 = same direction, 90 = orthogonal).  The gradient is taken
+ * through the activities the rule's forward hook computed, with each layer's
+ * activation derivative: for rules with the dense forward pass, the usual
+ * gradient.  Nothing is applied and
  * no parameter changes.  `angles_out` has room for `n` >= num_layers values;
  * a layer whose rule update or gradient is zero gets NaN.
  * Errors: INVALID_ARG, SHAPE, STATE, NUMERIC, hook errors. */

@@ -78,6 +78,8 @@ double bpl__rng_uniform(bpl__rng *rng);             /* [0, 1) */
 double bpl__rng_normal(bpl__rng *rng);              /* N(0, 1) */
 uint64_t bpl__rng_below(bpl__rng *rng, uint64_t n); /* uniform in [0, n), n > 0 */
 void bpl__rng_shuffle(bpl__rng *rng, size_t *items, size_t n);
+/* n draws from U[lo, hi) with 24-bit resolution. */
+void bpl__rng_fill_uniform(bpl__rng *rng, float *dst, size_t n, float lo, float hi);
 /* n draws from N(mean, stddev^2), vectorised (float precision). */
 void bpl__rng_fill_normal(bpl__rng *rng, float *dst, size_t n, float mean, float stddev);
 
@@ -319,5 +321,6 @@ int bpl__rule_dfa_create(bpl_rule **out);
 int bpl__rule_tp_create(bpl_rule **out);
 int bpl__rule_dtp_create(bpl_rule **out);
 int bpl__rule_sdtp_create(bpl_rule **out);
+int bpl__rule_segregated_create(bpl_rule **out);
 
 #endif /* BPL_INTERNAL_H */

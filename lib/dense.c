@@ -84,11 +84,26 @@ static void weight_gradients(bpl_net *net, size_t l)
     }
 }
 
+/* Backprop for diagnostics.  A rule whose neurons are not the layer's
+ * activation registers a "derivative" buffer with act'(a) of the batch; it
+ * replaces the activation's own derivative. */
 void bpl__backprop_gradients(bpl_net *net, const float *y)
 {
     output_delta(net, y);
-    for (size_t l = net->n_layers - 1; l > 0; l--)
-        project_delta(net, l, l - 1, net->layers[l]->tensors[0].data, 1);
+    for (size_t l = net->n_layers - 1; l > 0; l--) {
+        bpl_layer *below = net->layers[l - 1];
+        bpl__buffer *derivative = bpl__layer_find_buffer(below, "derivative");
+        if (!derivative) {
+            project_delta(net, l, l - 1, net->layers[l]->tensors[0].data, 1);
+            continue;
+        }
+        bpl_layer *src = net->layers[l];
+        float *d = delta_of(below);
+        bpl__gemm(NULL, 0, 0, net->batch, below->units, src->units, 1.0f, delta_of(src),
+                  src->units, src->tensors[0].data, below->units, 0.0f, d, below->units);
+        for (size_t i = 0; i < net->batch * below->units; i++)
+            d[i] *= derivative->data[i];
+    }
     for (size_t l = 0; l < net->n_layers; l++)
         weight_gradients(net, l);
 }

@@ -3,7 +3,9 @@
  *
  * The angle between a rule's weight update and the true gradient is the
  * measure Lillicrap et al. (2016) and Guerguiev et al. (2017) report: below
- * 90 degrees the rule still descends the loss.
+ * 90 degrees the rule still descends the loss.  The gradient is backprop of
+ * the net's loss through the activities the rule's own forward pass
+ * computed, with each layer's activation derivative.
  */
 #include "bpl_internal.h"
 
@@ -90,8 +92,11 @@ BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size
             memcpy(dst, w->grad, w->rows * w->cols * sizeof *dst);
             dst += w->rows * w->cols;
         }
-        net->batch = batch;
-        bpl__forward_dense(net, x);
+        /* Backprop through the activities the rule's forward pass left: for
+         * the dense rules that is the dense forward; for a rule with its own
+         * dynamics (e.g. rates lambda_max sigma(k (W r + b))) it is the
+         * gradient of that rule's function, up to a positive factor per layer,
+         * to which angles are blind. */
         bpl__backprop_gradients(net, y);
         const float *ours = rule_grads;
         for (size_t l = 0; l < net->n_layers; l++) {

@@ -155,6 +155,20 @@ void bpl__rng_fill_normal(bpl__rng *rng, float *dst, size_t n, float mean, float
     }
 }
 
+/* Two 24-bit uniforms in [0, 1) per 64-bit draw. */
+void bpl__rng_fill_uniform(bpl__rng *rng, float *dst, size_t n, float lo, float hi)
+{
+    float scale = (hi - lo) * 0x1.0p-24f;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        uint64_t r = bpl__rng_next(rng);
+        dst[i] = lo + scale * (float)(uint32_t)(r >> 40);
+        dst[i + 1] = lo + scale * (float)(uint32_t)((r >> 16) & 0xffffffu);
+    }
+    if (i < n)
+        dst[i] = lo + scale * (float)(uint32_t)(bpl__rng_next(rng) >> 40);
+}
+
 BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n, double lo,
                                    double hi)
 {
@@ -162,8 +176,7 @@ BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n, double lo
     BPL_CHECK_ARG(dst != NULL || n == 0);
     if (!isfinite(lo) || !isfinite(hi) || lo > hi)
         return bpl__fail(BPL_ERR_RANGE, "bpl_net_random_uniform: need finite lo <= hi");
-    for (size_t i = 0; i < n; i++)
-        dst[i] = (float)(lo + (hi - lo) * bpl__rng_uniform(&net->rng));
+    bpl__rng_fill_uniform(&net->rng, dst, n, (float)lo, (float)hi);
     return BPL_OK;
 }
 
