@@ -3,7 +3,7 @@
  *
  *   bench/bench-train [--rules backprop,fa,dfa] [--batches 64,128]
  *                     [--hidden 256,256] [--repeats 3] [--threads N]
- *                     [--data DIR] [--synthetic]
+ *                     [--param key=value]... [--data DIR] [--synthetic]
  *
  * Trains 784-<hidden>-10 tanh nets on the 60,000 MNIST training images (or
  * synthetic data of the same shape when the files are missing or with
@@ -11,7 +11,9 @@
  * epoch (wall clock of bpl_net_fit: batch gathering included) with the range
  * over the repeats, that time relative to backprop's at the same batch size
  * (backprop always runs), the share of training-step time spent in matrix
- * products, their GFLOP/s, and the examples per second.
+ * products, their GFLOP/s, the examples per second and the microseconds per
+ * example.  --param sets a hyperparameter of every rule but backprop's
+ * reference runs (e.g. --param mode=spiking with --rules segregated).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,6 +32,8 @@ typedef struct options {
     size_t hidden[MAX_ITEMS], n_hidden;
     int repeats, threads, synthetic;
     const char *data;
+    const char *params[MAX_ITEMS];
+    size_t n_params;
 } options;
 
 static void die(const char *what, int rc)
@@ -71,6 +75,7 @@ static void parse(int argc, char **argv, options *o)
         {"hidden", required_argument, 0, 'H'}, {"repeats", required_argument, 0, 'n'},
         {"threads", required_argument, 0, 't'}, {"data", required_argument, 0, 'd'},
         {"synthetic", no_argument, 0, 's'},    {"help", no_argument, 0, 'h'},
+        {"param", required_argument, 0, 'p'},
         {0, 0, 0, 0}};
     parse_rules("backprop", o);
     o->n_batches = parse_list("64,128", o->batches);
@@ -87,10 +92,14 @@ static void parse(int argc, char **argv, options *o)
         case 't': o->threads = atoi(optarg); break;
         case 'd': o->data = optarg; break;
         case 's': o->synthetic = 1; break;
+        case 'p':
+            if (o->n_params < MAX_ITEMS)
+                o->params[o->n_params++] = optarg;
+            break;
         default:
             printf("usage: bench-train [--rules a,b] [--batches 64,128] [--hidden 256,256]\n"
-                   "                   [--repeats N] [--threads N] [--data DIR] "
-                   "[--synthetic]\n");
+                   "                   [--repeats N] [--threads N] [--param k=v]... "
+                   "[--data DIR] [--synthetic]\n");
             exit(c == 'h' ? 0 : 2);
         }
     }
@@ -151,6 +160,14 @@ static double run(const options *o, const bpl_dataset *ds, const char *rule_name
             rc = bpl_net_add_dense(net, 10, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM);
         if (rc == BPL_OK)
             rc = bpl_rule_create_builtin(&rule, rule_name);
+        for (size_t p = 0; rc == BPL_OK && reference > 0 && p < o->n_params; p++) {
+            char key[64];
+            const char *eq = strchr(o->params[p], '=');
+            snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - o->params[p]) : 0, o->params[p]);
+            rc = eq ? bpl_rule_set_string(rule, key, eq + 1) : BPL_ERR_INVALID_ARG;
+            if (rc != BPL_OK)
+                bpl_rule_destroy(rule);
+        }
         if (rc == BPL_OK && (rc = bpl_net_set_rule(net, rule)) != BPL_OK)
             bpl_rule_destroy(rule);
         if (rc == BPL_OK)
@@ -171,9 +188,10 @@ static double run(const options *o, const bpl_dataset *ds, const char *rule_name
     qsort(seconds, (size_t)repeats, sizeof seconds[0], compare_doubles);
     double median = repeats % 2 ? seconds[repeats / 2]
                                 : 0.5 * (seconds[repeats / 2 - 1] + seconds[repeats / 2]);
-    printf("%-10s %6zu %10.3f %8.3f-%-8.3f %9.2fx %10.1f%% %9.1f %12.0f\n", rule_name, batch,
-           median, seconds[0], seconds[repeats - 1], reference > 0 ? median / reference : 1.0,
-           100.0 * gemm_share, gflops, (double)bpl_dataset_size(ds) / median);
+    printf("%-10s %6zu %10.3f %8.3f-%-8.3f %9.2fx %10.1f%% %9.1f %12.0f %8.1f\n", rule_name,
+           batch, median, seconds[0], seconds[repeats - 1],
+           reference > 0 ? median / reference : 1.0, 100.0 * gemm_share, gflops,
+           (double)bpl_dataset_size(ds) / median, 1e6 * median / (double)bpl_dataset_size(ds));
     return median;
 }
 
@@ -196,8 +214,8 @@ int main(int argc, char **argv)
            bpl_blas_info());
     printf("net %s-10 tanh, %zu examples from %s, %d repeat(s)\n\n",
            arch, bpl_dataset_size(ds), source, o.repeats);
-    printf("%-10s %6s %10s %17s %10s %11s %9s %12s\n", "rule", "batch", "s/epoch", "range",
-           "vs bprop", "GEMM share", "GFLOP/s", "examples/s");
+    printf("%-10s %6s %10s %17s %10s %11s %9s %12s %8s\n", "rule", "batch", "s/epoch", "range",
+           "vs bprop", "GEMM share", "GFLOP/s", "examples/s", "us/ex");
     /* Backprop runs first at every batch size: the other rules are timed
      * against it. */
     for (size_t b = 0; b < o.n_batches; b++) {
