@@ -349,6 +349,15 @@ BPL_API int bpl_layer_get_tensor(const bpl_layer *layer, const char *name,
 BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name,
                                  const float *src, size_t len);
 
+/** Freeze (nonzero) or unfreeze a trained tensor: the optimiser skips a
+ * frozen tensor, whatever its rule computes.  The flag is saved with the net.
+ * Errors: INVALID_ARG, NOT_FOUND, STATE (a tensor of BPL_GROUP_NONE is never
+ * trained, so it cannot be frozen or unfrozen). */
+BPL_API int bpl_layer_set_frozen(bpl_layer *layer, const char *name, int frozen);
+
+/** 1 if the named tensor is frozen, 0 if not or if it does not exist. */
+BPL_API int bpl_layer_frozen(const bpl_layer *layer, const char *name);
+
 /* --- for rule authors (hooks and attach) -------------------------------- */
 
 /** Add a tensor of shape [rows][cols] to the layer, trained in `group` (or

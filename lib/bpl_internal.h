@@ -136,6 +136,7 @@ typedef struct bpl__tensor {
     int group;      /* BPL_GROUP_* */
     int from_rule;  /* added by the attached rule: removed when it goes */
     int pending;    /* restored by bpl_net_load, waiting for its rule */
+    int frozen;     /* skipped by the optimiser */
     float *data;
     float *grad;    /* NULL for BPL_GROUP_NONE */
     float *m, *v;   /* optimiser moments, NULL for BPL_GROUP_NONE */

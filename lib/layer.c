@@ -466,3 +466,27 @@ BPL_API int bpl_layer_input(bpl_layer *layer, const float **data_out, size_t *ro
     if (cols_out) *cols_out = layer->inputs;
     return BPL_OK;
 }
+
+BPL_API int bpl_layer_set_frozen(bpl_layer *layer, const char *name, int frozen)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    bpl__tensor *t;
+    int rc = find_tensor(layer, name, "bpl_layer_set_frozen", &t);
+    if (rc != BPL_OK)
+        return rc;
+    if (t->group == BPL_GROUP_NONE)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_layer_set_frozen: tensor '%s' of layer %zu is never trained",
+                         name, layer->index);
+    t->frozen = frozen != 0;
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_frozen(const bpl_layer *layer, const char *name)
+{
+    if (!layer || !name)
+        return 0;
+    const bpl__tensor *t = bpl__layer_find_tensor(layer, name);
+    return t && !t->pending && t->frozen;
+}

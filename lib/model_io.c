@@ -11,8 +11,9 @@
  * Payload: u64 inputs, u64 seed, u64 generator state[4], u32 loss,
  * u32 layers, u64 optimiser steps[2]; per layer u64 units, u32 activation,
  * u32 initialiser, u32 tensors; per tensor str name, i32 group, u64 rows,
- * u64 cols, u8 has_moments, f32 data[rows*cols] (then m and v if
- * has_moments); then u32 has_rule and, if set, str name, u32 count and per
+ * u64 cols, u8 flags (bit 0: optimiser moments follow, bit 1: frozen),
+ * f32 data[rows*cols] (then m and v if bit 0); then u32 has_rule and, if
+ * set, str name, u32 count and per
  * hyperparameter str name, f64 value.  A str is u32 length + bytes.
  *
  * Saving writes a temporary file next to the target, flushes it to disk and
@@ -109,10 +110,10 @@ static void put_tensor(writer *w, const bpl__tensor *t)
     put_u32(w, (uint32_t)(int32_t)t->group);
     put_u64(w, t->rows);
     put_u64(w, t->cols);
-    unsigned char has_moments = t->m != NULL;
-    put_bytes(w, &has_moments, 1);
+    unsigned char flags = (unsigned char)((t->m != NULL) | (t->frozen << 1));
+    put_bytes(w, &flags, 1);
     put_floats(w, t->data, n);
-    if (has_moments) {
+    if (t->m) {
         put_floats(w, t->m, n);
         put_floats(w, t->v, n);
     }
@@ -400,17 +401,17 @@ static int load_tensor(reader *r, bpl_layer *layer, unsigned *standard_seen)
     char name[BPL__NAME_MAX];
     uint32_t group_bits;
     uint64_t rows, cols;
-    unsigned char has_moments = 0;
+    unsigned char flags = 0;
     int rc = get_str(r, name, sizeof name, "a tensor name");
     if (rc == BPL_OK) rc = get_u32(r, &group_bits, "a tensor group");
     if (rc == BPL_OK) rc = get_u64(r, &rows, "a tensor shape");
     if (rc == BPL_OK) rc = get_u64(r, &cols, "a tensor shape");
-    if (rc == BPL_OK) rc = get_bytes(r, &has_moments, 1, "a tensor");
+    if (rc == BPL_OK) rc = get_bytes(r, &flags, 1, "a tensor");
     if (rc != BPL_OK)
         return rc;
-    int group = (int)(int32_t)group_bits;
-    if (group < BPL_GROUP_NONE || group >= BPL__N_GROUPS || has_moments > 1 ||
-        (group == BPL_GROUP_NONE && has_moments))
+    int group = (int)(int32_t)group_bits, has_moments = flags & 1, frozen = (flags >> 1) & 1;
+    if (group < BPL_GROUP_NONE || group >= BPL__N_GROUPS || flags > 3 ||
+        (group == BPL_GROUP_NONE && flags != 0))
         return bad(r, "a tensor has an invalid group");
     if (rows == 0 || cols == 0 || rows > BPL__MAX_UNITS || cols > BPL__MAX_UNITS ||
         rows * cols > r->left / 4)
@@ -435,6 +436,7 @@ static int load_tensor(reader *r, bpl_layer *layer, unsigned *standard_seen)
         t->pending = 1;
         t->from_rule = 1;
     }
+    t->frozen = frozen;
     size_t n = (size_t)(rows * cols);
     rc = get_floats(r, t->data, n, "tensor values");
     if (rc == BPL_OK && has_moments && t->m) {

@@ -143,7 +143,7 @@ static int visit_tensors(bpl_net *net, unsigned int mask, const bpl__optim_confi
         bpl_layer *layer = net->layers[l];
         for (size_t i = 0; i < layer->n_tensors; i++) {
             bpl__tensor *t = &layer->tensors[i];
-            if (!group_in_mask(t->group, mask) || t->pending)
+            if (!group_in_mask(t->group, mask) || t->pending || t->frozen)
                 continue;
             size_t n = t->rows * t->cols;
             uint64_t step = net->optim_steps[t->group] + 1;

@@ -1986,6 +1986,49 @@ START_TEST(test_set_tensor_during_training)
 }
 END_TEST
 
+/* A frozen tensor keeps its values whatever the rule computes; the flag is
+ * saved with the net; fixed tensors cannot be frozen. */
+START_TEST(test_frozen_tensors)
+{
+    static const size_t units[] = {6, 3};
+    static const int acts[] = {BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_net *net = test_make_net(4, units, acts, 2, 5);
+    test_attach(net, "fa");
+    bpl_layer *first = bpl_net_layer(net, 0), *second = bpl_net_layer(net, 1);
+    BPL_EXPECT_ERROR(bpl_layer_set_frozen(NULL, "weight", 1), BPL_ERR_INVALID_ARG,
+                     "bpl_layer_set_frozen");
+    BPL_EXPECT_ERROR(bpl_layer_set_frozen(first, "nope", 1), BPL_ERR_NOT_FOUND, "nope");
+    BPL_EXPECT_ERROR(bpl_layer_set_frozen(second, "feedback", 1), BPL_ERR_STATE, "feedback");
+    ck_assert_int_eq(bpl_layer_frozen(first, "weight"), 0);
+    BPL_OK_OR_FAIL(bpl_layer_set_frozen(first, "weight", 1));
+    ck_assert_int_eq(bpl_layer_frozen(first, "weight"), 1);
+    ck_assert_int_eq(bpl_layer_frozen(NULL, "weight"), 0);
+    float w0[24], w1[24], v0[18], v1[18], x[8 * 4], y[8 * 3];
+    uint64_t seed = 3;
+    test_fill_uniform(x, 32, -1, 1, &seed);
+    test_fill_onehot(y, 8, 3, &seed);
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(first, "weight", w0, 24));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(second, "weight", v0, 18));
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 8, NULL));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(first, "weight", w1, 24));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(second, "weight", v1, 18));
+    ck_assert_mem_eq(w0, w1, sizeof w0);
+    ck_assert(memcmp(v0, v1, sizeof v0) != 0);
+    const char *path = test_temp_path("frozen.bpl");
+    BPL_OK_OR_FAIL(bpl_net_save(net, path));
+    bpl_net *copy;
+    BPL_OK_OR_FAIL(bpl_net_load(&copy, path));
+    ck_assert_int_eq(bpl_layer_frozen(bpl_net_layer(copy, 0), "weight"), 1);
+    ck_assert_int_eq(bpl_layer_frozen(bpl_net_layer(copy, 1), "weight"), 0);
+    BPL_OK_OR_FAIL(bpl_layer_set_frozen(first, "weight", 0));
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 8, NULL));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(first, "weight", w1, 24));
+    ck_assert(memcmp(w0, w1, sizeof w0) != 0);
+    bpl_net_destroy(copy);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 /* ======================================================================== */
 
 static Suite *api_suite(void)
@@ -2016,6 +2059,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_add_tensor_zero_size);
     tcase_add_test(tc, test_init_tensor_args);
     tcase_add_test(tc, test_add_buffer);
+    tcase_add_test(tc, test_frozen_tensors);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("init");
