@@ -323,5 +323,6 @@ int bpl__rule_tp_create(bpl_rule **out);
 int bpl__rule_dtp_create(bpl_rule **out);
 int bpl__rule_sdtp_create(bpl_rule **out);
 int bpl__rule_segregated_create(bpl_rule **out);
+int bpl__rule_microcircuit_create(bpl_rule **out);
 
 #endif /* BPL_INTERNAL_H */

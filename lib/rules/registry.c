@@ -12,6 +12,7 @@ const bpl__builtin_rule bpl__builtin_rules[] = {
     {"dtp", bpl__rule_dtp_create},
     {"sdtp", bpl__rule_sdtp_create},
     {"segregated", bpl__rule_segregated_create},
+    {"microcircuit", bpl__rule_microcircuit_create},
 };
 
 const size_t bpl__n_builtin_rules = sizeof bpl__builtin_rules / sizeof bpl__builtin_rules[0];

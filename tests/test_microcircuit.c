@@ -1,0 +1,443 @@
+/*
+ * test_microcircuit.c - dendritic cortical microcircuits against the
+ * properties that define them:
+ *
+ *  - in the self-predicting state, without a target, apical potentials are
+ *    about zero and every weight update vanishes;
+ *  - learning the interneuron weights from a random start (no target) drives
+ *    the apical mismatch down by a large factor;
+ *  - with B = W^T and weak nudging, the bottom-up update is backprop's;
+ *  - the continuous-time dynamics settle to their fixed point;
+ *  - learned and fixed top-down weights behave as set; bad settings refused.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpl_internal.h"
+
+static bpl_net *make_net(size_t inputs, const size_t *units, size_t n_layers, uint64_t seed,
+                         const char *const *settings)
+{
+    int acts[8];
+    for (size_t l = 0; l < n_layers; l++)
+        acts[l] = BPL_ACT_SIGMOID; /* ignored by the rule: its neurons are logistic */
+    bpl_net *net = test_make_net(inputs, units, acts, n_layers, seed);
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "microcircuit"));
+    for (; settings && *settings; settings += 2)
+        BPL_OK_OR_FAIL(bpl_rule_set_string(rule, settings[0], settings[1]));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    return net;
+}
+
+static void run_hooks(bpl_net *net, int phase, const float *x, const float *y, size_t batch,
+                      int targets, int update)
+{
+    bpl_rule *rule = bpl_net_rule(net);
+    BPL_OK_OR_FAIL(bpl__net_reserve(net, batch));
+    net->phase = phase;
+    net->batch = batch;
+    net->x = x;
+    BPL_OK_OR_FAIL(rule->vt.forward(rule->self, net, x, batch));
+    if (targets)
+        BPL_OK_OR_FAIL(rule->vt.compute_targets(rule->self, net, y, batch));
+    if (update)
+        BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
+    net->phase = BPL_PHASE_IDLE;
+}
+
+static float *buf(bpl_net *net, size_t l, const char *name)
+{
+    bpl__buffer *b = bpl__layer_find_buffer(bpl_net_layer(net, l), name);
+    ck_assert_msg(b != NULL, "no buffer %s", name);
+    return b->data;
+}
+
+static float *tensor(bpl_net *net, size_t l, const char *name)
+{
+    float *data;
+    BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(net, l), name, &data, NULL, NULL));
+    return data;
+}
+
+static float *grad(bpl_net *net, size_t l, const char *name)
+{
+    float *data;
+    BPL_OK_OR_FAIL(bpl_layer_tensor_grad(bpl_net_layer(net, l), name, &data, NULL, NULL));
+    return data;
+}
+
+static double max_abs(const float *v, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(v[i]));
+    return m;
+}
+
+static double mean_square(const float *v, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)v[i] * v[i];
+    return s / (double)n;
+}
+
+enum { IN = 20, H1 = 16, H2 = 12, OUT = 5, B = 8 };
+
+START_TEST(self_predicting_state_is_quiet)
+{
+    /* pre-training mode: the target is ignored */
+    static const char *const settings[] = {"pretrain_steps", "1000000", NULL};
+    const size_t units[] = {H1, H2, OUT};
+    bpl_net *net = make_net(IN, units, 3, 3, settings);
+    float x[B * IN], y[B * OUT];
+    uint64_t seed = 5;
+    test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, OUT, &seed);
+    run_hooks(net, BPL_PHASE_TRAIN, x, y, B, 1, 0);
+    net->phase = BPL_PHASE_DIAGNOSE; /* read gradients without applying them */
+    bpl_rule *rule = bpl_net_rule(net);
+    BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
+    net->phase = BPL_PHASE_IDLE;
+    ck_assert_msg(max_abs(buf(net, 1, "v_apical"), B * H2) == 0.0,
+                  "top hidden apical potential %g", max_abs(buf(net, 1, "v_apical"), B * H2));
+    ck_assert_msg(max_abs(buf(net, 0, "v_apical"), B * H1) < 1e-5,
+                  "first hidden apical potential %g", max_abs(buf(net, 0, "v_apical"), B * H1));
+    /* interneuron updates: W_IP is the only plasticity during pre-training */
+    ck_assert_msg(max_abs(grad(net, 1, "ip"), OUT * H2) == 0.0, "W_IP of the top layer moved");
+    ck_assert_msg(max_abs(grad(net, 0, "ip"), H2 * H1) < 1e-6, "W_IP of the first layer");
+    /* and with a target the same net does learn */
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "pretrain_steps", 0));
+    run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    ck_assert(max_abs(buf(net, 1, "v_apical"), B * H2) > 1e-4);
+    ck_assert(max_abs(grad(net, 0, "weight"), H1 * IN) > 1e-6);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* The forward pass of the self-predicting state reproduces the bottom-up
+ * sweep of a logistic net; diagnostics find the output layer's update
+ * aligned with its gradient. */
+START_TEST(predictions_are_the_bottom_up_sweep)
+{
+    const size_t units[] = {H1, OUT};
+    bpl_net *net = make_net(IN, units, 2, 4, NULL);
+    float x[B * IN], out[B * OUT];
+    uint64_t seed = 9;
+    test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
+    BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, out, B * OUT));
+    const float *w0 = tensor(net, 0, "weight"), *b0 = tensor(net, 0, "bias");
+    const float *w1 = tensor(net, 1, "weight"), *b1 = tensor(net, 1, "bias");
+    for (int b = 0; b < B; b++) {
+        double h[H1];
+        for (int j = 0; j < H1; j++) {
+            double a = b0[j];
+            for (int i = 0; i < IN; i++)
+                a += (double)w0[j * IN + i] * x[b * IN + i];
+            h[j] = 1.0 / (1.0 + exp(-a));
+        }
+        for (int k = 0; k < OUT; k++) {
+            double a = b1[k];
+            for (int j = 0; j < H1; j++)
+                a += (double)w1[k * H1 + j] * h[j];
+            ck_assert_msg(fabs(1.0 / (1.0 + exp(-a)) - out[b * OUT + k]) < 1e-5, "output");
+        }
+    }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+START_TEST(pretraining_learns_the_self_predicting_state)
+{
+    static const char *const settings[] = {"self_predicting_init", "false", "learn_pi", "true",
+                                           "pretrain_steps", "1000000", "fb_lr", "3e-3", NULL};
+    const size_t units[] = {H1, H2, OUT};
+    bpl_net *net = make_net(IN, units, 3, 6, settings);
+    enum { N = 64 };
+    float x[N * IN], y[N * OUT], probe[N * IN];
+    uint64_t seed = 2;
+    test_fill_uniform(probe, N * IN, 0.0f, 1.0f, &seed);
+    run_hooks(net, BPL_PHASE_DIAGNOSE, probe, NULL, N, 1, 0);
+    double before[2] = {mean_square(buf(net, 0, "v_apical"), N * H1),
+                        mean_square(buf(net, 1, "v_apical"), N * H2)};
+    float w0[H1 * IN];
+    memcpy(w0, tensor(net, 0, "weight"), sizeof w0);
+    for (int step = 0; step < 1500; step++) {
+        test_fill_uniform(x, N * IN, 0.0f, 1.0f, &seed);
+        test_fill_onehot(y, N, OUT, &seed);
+        BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, N, NULL));
+    }
+    ck_assert_mem_eq(w0, tensor(net, 0, "weight"), sizeof w0); /* bottom-up untouched */
+    run_hooks(net, BPL_PHASE_DIAGNOSE, probe, NULL, N, 1, 0);
+    for (size_t l = 0; l < 2; l++) {
+        double after = mean_square(buf(net, l, "v_apical"), N * (l == 0 ? H1 : H2));
+        printf("layer %zu: mean squared apical potential %.4g -> %.4g\n", l, before[l], after);
+        ck_assert_msg(after < before[l] / 100.0, "layer %zu: %.4g -> %.4g", l, before[l], after);
+    }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+static double angle(const float *a, const double *b, size_t n)
+{
+    double dot = 0, na = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        dot += a[i] * b[i];
+        na += (double)a[i] * a[i];
+        nb += b[i] * b[i];
+    }
+    return acos(dot / sqrt(na * nb)) * 180.0 / 3.14159265358979323846;
+}
+
+/* With B_l = W_{l+1}^T (and W_PI = -B) and weak nudging, the bottom-up
+ * updates are backprop of the output's own error through phi'. */
+START_TEST(symmetric_topdown_is_backprop)
+{
+    static const char *const settings[] = {"lambda_out", "0.02", "lambda_apical", "0.02",
+                                           "lambda_inter", "0.02", NULL};
+    const size_t units[] = {H1, H2, OUT};
+    bpl_net *net = make_net(IN, units, 3, 8, settings);
+    /* B_l = W_{l+1}^T, W_PI = -B, W_IP as the self-predicting state wants */
+    for (size_t l = 0; l < 2; l++) {
+        size_t n = l == 0 ? H1 : H2, n_above = l == 0 ? H2 : OUT;
+        const float *w_above = tensor(net, l + 1, "weight"), *b_above = tensor(net, l + 1, "bias");
+        float *bt = malloc(n * n_above * sizeof *bt), *pi = malloc(n * n_above * sizeof *pi);
+        float *ip = malloc(n * n_above * sizeof *ip), c[16];
+        float k = l == 1 ? 1.0f : 1.0f - 0.02f;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < n_above; j++) {
+                bt[i * n_above + j] = w_above[j * n + i];
+                pi[i * n_above + j] = -w_above[j * n + i];
+            }
+        for (size_t i = 0; i < n * n_above; i++)
+            ip[i] = k * w_above[i];
+        for (size_t j = 0; j < n_above; j++)
+            c[j] = k * b_above[j];
+        bpl_layer *layer = bpl_net_layer(net, l);
+        BPL_OK_OR_FAIL(bpl_layer_set_tensor(layer, "feedback", bt, n * n_above));
+        BPL_OK_OR_FAIL(bpl_layer_set_tensor(layer, "pi", pi, n * n_above));
+        BPL_OK_OR_FAIL(bpl_layer_set_tensor(layer, "ip", ip, n * n_above));
+        BPL_OK_OR_FAIL(bpl_layer_set_tensor(layer, "ip_bias", c, n_above));
+        free(bt);
+        free(pi);
+        free(ip);
+    }
+    float x[B * IN], y[B * OUT];
+    uint64_t seed = 12;
+    test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, OUT, &seed);
+    run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    /* backprop of the output error through W and phi'(v_B) of the sweep */
+    double delta2[B * H2], delta1[B * H1], bp1[H1 * IN] = {0}, bp2[H2 * H1] = {0};
+    const float *e = buf(net, 2, "delta"), *w2 = tensor(net, 2, "weight"),
+                *w1 = tensor(net, 1, "weight");
+    const float *r0 = buf(net, 0, "activation"), *r1 = buf(net, 1, "activation");
+    for (int b = 0; b < B; b++) {
+        for (int j = 0; j < H2; j++) {
+            double d = 0;
+            for (int k = 0; k < OUT; k++)
+                d += (double)e[b * OUT + k] * w2[k * H2 + j];
+            delta2[b * H2 + j] = d * r1[b * H2 + j] * (1 - r1[b * H2 + j]);
+        }
+        for (int j = 0; j < H1; j++) {
+            double d = 0;
+            for (int k = 0; k < H2; k++)
+                d += delta2[b * H2 + k] * w1[k * H1 + j];
+            delta1[b * H1 + j] = d * r0[b * H1 + j] * (1 - r0[b * H1 + j]);
+        }
+        for (int j = 0; j < H2; j++)
+            for (int i = 0; i < H1; i++)
+                bp2[j * H1 + i] -= delta2[b * H2 + j] * r0[b * H1 + i];
+        for (int j = 0; j < H1; j++)
+            for (int i = 0; i < IN; i++)
+                bp1[j * IN + i] -= delta1[b * H1 + j] * x[b * IN + i];
+    }
+    double a2 = angle(grad(net, 1, "weight"), bp2, H2 * H1);
+    double a1 = angle(grad(net, 0, "weight"), bp1, H1 * IN);
+    printf("B = W^T, weak nudging: angle to backprop %.2f (top hidden), %.2f (first)\n", a2, a1);
+    ck_assert_msg(a2 < 1.0 && a1 < 1.0, "angles %.2f, %.2f", a2, a1);
+    double angles[3];
+    BPL_OK_OR_FAIL(bpl_net_alignment(net, x, y, B, angles, 3));
+    ck_assert(isfinite(angles[0]) && angles[0] < 90.0);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* The continuous dynamics, left alone with a fixed input, come to rest at
+ * the fixed point of their equations, found here by damped iteration. */
+START_TEST(continuous_mode_settles)
+{
+    static const char *const settings[] = {"mode", "continuous", "steps", "1500", "dt", "0.1",
+                                           NULL};
+    enum { I = 6, HH = 5, O = 3, BB = 2 };
+    const size_t units[] = {HH, O};
+    bpl_net *net = make_net(I, units, 2, 13, settings);
+    float x[BB * I];
+    uint64_t seed = 7;
+    test_fill_uniform(x, BB * I, 0.0f, 1.0f, &seed);
+    run_hooks(net, BPL_PHASE_PREDICT, x, NULL, BB, 0, 0);
+    const float *w0 = tensor(net, 0, "weight"), *b0 = tensor(net, 0, "bias");
+    const float *w1 = tensor(net, 1, "weight"), *b1 = tensor(net, 1, "bias");
+    const float *fb = tensor(net, 0, "feedback"), *pi = tensor(net, 0, "pi");
+    const float *ip = tensor(net, 0, "ip"), *ipb = tensor(net, 0, "ip_bias");
+    const double g_lk = 0.1, g_a = 0.8, g_b = 1.0, g_d = 1.0, g_som = 0.8;
+    for (int b = 0; b < BB; b++) {
+        double u[HH] = {0}, ui[O] = {0}, uo[O] = {0};
+        for (int it = 0; it < 20000; it++) {
+            double r[HH], ri[O], ro[O], nu[HH], nui[O], nuo[O];
+            for (int j = 0; j < HH; j++)
+                r[j] = 1 / (1 + exp(-u[j]));
+            for (int k = 0; k < O; k++) {
+                ri[k] = 1 / (1 + exp(-ui[k]));
+                ro[k] = 1 / (1 + exp(-uo[k]));
+            }
+            for (int j = 0; j < HH; j++) {
+                double vb = b0[j], va = 0;
+                for (int i = 0; i < I; i++)
+                    vb += (double)w0[j * I + i] * x[b * I + i];
+                for (int k = 0; k < O; k++)
+                    va += (double)fb[j * O + k] * ro[k] + (double)pi[j * O + k] * ri[k];
+                nu[j] = (g_b * vb + g_a * va) / (g_lk + g_b + g_a);
+            }
+            for (int k = 0; k < O; k++) {
+                double vb = b1[k], vi = ipb[k];
+                for (int j = 0; j < HH; j++) {
+                    vb += (double)w1[k * HH + j] * r[j];
+                    vi += (double)ip[k * HH + j] * r[j];
+                }
+                nuo[k] = g_b * vb / (g_lk + g_b);
+                nui[k] = (g_d * vi + g_som * uo[k]) / (g_lk + g_d + g_som);
+            }
+            for (int j = 0; j < HH; j++)
+                u[j] = 0.5 * u[j] + 0.5 * nu[j];
+            for (int k = 0; k < O; k++) {
+                uo[k] = 0.5 * uo[k] + 0.5 * nuo[k];
+                ui[k] = 0.5 * ui[k] + 0.5 * nui[k];
+            }
+        }
+        const float *sim_u = buf(net, 0, "u"), *sim_o = buf(net, 1, "u");
+        const float *sim_i = buf(net, 0, "u_inter");
+        for (int j = 0; j < HH; j++)
+            ck_assert_msg(fabs(sim_u[b * HH + j] - u[j]) < 1e-4, "hidden soma %d: %g vs %g", j,
+                          (double)sim_u[b * HH + j], u[j]);
+        for (int k = 0; k < O; k++) {
+            ck_assert_msg(fabs(sim_o[b * O + k] - uo[k]) < 1e-4, "output soma");
+            ck_assert_msg(fabs(sim_i[b * O + k] - ui[k]) < 1e-4, "interneuron");
+        }
+    }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* Continuous mode with plasticity learns a small task: the loss falls. */
+START_TEST(continuous_mode_learns)
+{
+    static const char *const settings[] = {"mode", "continuous", "steps", "40", "dt", "0.1",
+                                           "target_low", "0.001", "target_high", "0.999",
+                                           "optimizer", "sgd", "lr", "1", NULL};
+    enum { I = 6, HH = 10, O = 3, BB = 16 };
+    const size_t units[] = {HH, O};
+    bpl_net *net = make_net(I, units, 2, 21, settings);
+    BPL_OK_OR_FAIL(bpl_net_set_loss(net, BPL_LOSS_MSE));
+    float x[BB * I], y[BB * O];
+    uint64_t seed = 4;
+    test_fill_uniform(x, BB * I, 0.0f, 1.0f, &seed);
+    for (int b = 0; b < BB; b++) /* a smooth target the net can represent */
+        for (int k = 0; k < O; k++)
+            y[b * O + k] = 0.5f + 0.4f * (x[b * I + k] - x[b * I + k + 3]);
+    double first = 0, last = 0;
+    for (int i = 0; i < 400; i++)
+        BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, BB, i == 0 ? &first : &last));
+    printf("continuous mode: loss %.4f -> %.4f\n", first, last);
+    ck_assert_msg(last < 0.5 * first, "loss %.4f -> %.4f", first, last);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+START_TEST(topdown_fixed_or_learned)
+{
+    static const char *const learned[] = {"learn_topdown", "true", NULL};
+    const size_t units[] = {H1, OUT};
+    for (int learn = 0; learn < 2; learn++) {
+        bpl_net *net = make_net(IN, units, 2, 3, learn ? learned : NULL);
+        int group;
+        BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, 0), "feedback", NULL, NULL,
+                                             &group));
+        ck_assert_int_eq(group, learn ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE);
+        float before[H1 * OUT], x[B * IN], y[B * OUT];
+        memcpy(before, tensor(net, 0, "feedback"), sizeof before);
+        uint64_t seed = 3;
+        test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
+        test_fill_onehot(y, B, OUT, &seed);
+        for (int i = 0; i < 3; i++)
+            BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, NULL));
+        int moved = memcmp(before, tensor(net, 0, "feedback"), sizeof before) != 0;
+        ck_assert_int_eq(moved, learn);
+        int tick;
+        BPL_OK_OR_FAIL(bpl_rule_get_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
+                                             &tick, NULL));
+        ck_assert_int_eq(tick, learn ? BPL_TICK_YES : BPL_TICK_PARTIAL);
+        bpl_net_destroy(net);
+    }
+}
+END_TEST
+
+START_TEST(bad_settings_refused)
+{
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "microcircuit"));
+    BPL_EXPECT_ERROR(bpl_rule_set(rule, "lambda_out", 0), BPL_ERR_RANGE, "lambda_out");
+    BPL_EXPECT_ERROR(bpl_rule_set(rule, "lambda_apical", 1), BPL_ERR_RANGE, "lambda_apical");
+    BPL_EXPECT_ERROR(bpl_rule_set(rule, "target_high", 1), BPL_ERR_RANGE, "target_high");
+    BPL_EXPECT_ERROR(bpl_rule_set_string(rule, "mode", "sometimes"), BPL_ERR_INVALID_ARG,
+                     "mode");
+    BPL_EXPECT_ERROR(bpl_rule_set(rule, "dt", 0), BPL_ERR_RANGE, "dt");
+    BPL_EXPECT_ERROR(bpl_rule_set(rule, "noise", -1), BPL_ERR_RANGE, "noise");
+    const size_t units[] = {3};
+    const int acts[] = {BPL_ACT_SIGMOID};
+    bpl_net *net = test_make_net(4, units, acts, 1, 1);
+    BPL_EXPECT_ERROR(bpl_net_set_rule(net, rule), BPL_ERR_STATE, "hidden layer");
+    bpl_rule_destroy(rule);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+START_TEST(properties_of_the_review)
+{
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "microcircuit"));
+    static const int expected[7] = {BPL_TICK_PARTIAL, BPL_TICK_YES, BPL_TICK_YES, BPL_TICK_YES,
+                                    BPL_TICK_PARTIAL, BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES};
+    for (int p = 0; p < 7; p++) {
+        int tick;
+        const char *note;
+        BPL_OK_OR_FAIL(bpl_rule_get_property(rule, p, &tick, &note));
+        ck_assert_msg(tick == expected[p], "%s: %s", bpl_property_name(p), bpl_tick_name(tick));
+    }
+    bpl_rule_destroy(rule);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("microcircuit");
+    TCase *tc = tcase_create("steady_state");
+    tcase_add_test(tc, self_predicting_state_is_quiet);
+    tcase_add_test(tc, predictions_are_the_bottom_up_sweep);
+    tcase_add_test(tc, pretraining_learns_the_self_predicting_state);
+    tcase_add_test(tc, symmetric_topdown_is_backprop);
+    tcase_add_test(tc, topdown_fixed_or_learned);
+    tcase_add_test(tc, bad_settings_refused);
+    tcase_add_test(tc, properties_of_the_review);
+    suite_add_tcase(s, tc);
+    TCase *ct = tcase_create("continuous");
+    tcase_add_test(ct, continuous_mode_settles);
+    tcase_add_test(ct, continuous_mode_learns);
+    suite_add_tcase(s, ct);
+    return test_run_suite(s);
+}
