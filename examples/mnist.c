@@ -54,6 +54,8 @@ struct options {
     double lr;
     int have_lr;           /* 0: the rule's own learning rate */
     double lr_decay;       /* the learning rate is multiplied by it after each epoch */
+    size_t frozen[MAX_HIDDEN_LAYERS + 1]; /* layers whose weight and bias stay fixed */
+    size_t n_frozen;
     uint64_t seed;
     const char *data_dir;  /* NULL: $BIOPLAUS_MNIST_DIR, else ./data/mnist */
     size_t limit;          /* 0: every training image */
@@ -202,6 +204,8 @@ static void print_help(void)
            "  --lr X              learning rate (default: the rule's own)\n"
            "  --lr-decay F        multiply the learning rate by F after every epoch\n"
            "                      (default: 1, a constant rate)\n"
+           "  --freeze LAYERS     comma-separated layers (0 = the first hidden) whose\n"
+           "                      weights and biases stay fixed (default: none)\n"
            "  --param KEY=VALUE   set any rule hyperparameter; repeatable; applied after\n"
            "                      --optimizer and --lr (default: none)\n"
            "  --list-params       list the rule's hyperparameters and exit\n"
@@ -304,6 +308,24 @@ static int parse_decay(const char *text, double *out)
     return 0;
 }
 
+/* "1" or "0,2": layer indices (0 = the first hidden layer), checked against
+ * the architecture once it is known. */
+static int parse_freeze(const char *text, struct options *opt)
+{
+    opt->n_frozen = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p || errno || (*end && *end != ',') || opt->n_frozen > MAX_HIDDEN_LAYERS)
+            return usage_error("--freeze expects layer indices like 1 or 0,2, got '%s'", text);
+        opt->frozen[opt->n_frozen++] = (size_t)v;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
 /* "256,256" -> {256, 256}; "" or "0" -> no hidden layer. */
 static int parse_hidden(const char *text, struct options *opt)
 {
@@ -393,7 +415,7 @@ static int check_path(const char *option, const char *text)
 enum option_id {
     OPT_RULE = 256, OPT_HIDDEN, OPT_ACTIVATION, OPT_INIT, OPT_EPOCHS, OPT_BATCH,
     OPT_OPTIMIZER, OPT_LR, OPT_SEED, OPT_DATA, OPT_LIMIT, OPT_VAL, OPT_CSV, OPT_SAVE,
-    OPT_THREADS, OPT_PARAM, OPT_LIST_PARAMS, OPT_LR_DECAY
+    OPT_THREADS, OPT_PARAM, OPT_LIST_PARAMS, OPT_LR_DECAY, OPT_FREEZE
 };
 
 static const struct option long_options[] = {
@@ -406,6 +428,7 @@ static const struct option long_options[] = {
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
     {"lr", required_argument, NULL, OPT_LR},
     {"lr-decay", required_argument, NULL, OPT_LR_DECAY},
+    {"freeze", required_argument, NULL, OPT_FREEZE},
     {"seed", required_argument, NULL, OPT_SEED},
     {"data", required_argument, NULL, OPT_DATA},
     {"limit", required_argument, NULL, OPT_LIMIT},
@@ -448,6 +471,7 @@ static int apply_option(int id, const char *arg, struct options *opt)
     case OPT_OPTIMIZER: opt->optimizer = arg; return check_optimizer(arg);
     case OPT_LR: opt->have_lr = 1; return parse_lr(arg, &opt->lr);
     case OPT_LR_DECAY: return parse_decay(arg, &opt->lr_decay);
+    case OPT_FREEZE: return parse_freeze(arg, opt);
     case OPT_SEED: return parse_seed(arg, &opt->seed);
     case OPT_DATA: opt->data_dir = arg; return check_path("--data", arg);
     case OPT_LIMIT: return parse_size("--limit", arg, 1, &opt->limit);
@@ -684,6 +708,19 @@ static int build_net(const struct options *opt, struct session *s, struct traine
     if (rc != BPL_OK)
         return library_error(rc);
     s->rule = NULL; /* the net owns and destroys it now */
+    for (size_t i = 0; i < opt->n_frozen; i++) {
+        bpl_layer *layer = bpl_net_layer(s->net, opt->frozen[i]);
+        if (!layer) {
+            fprintf(stderr, "%s: --freeze %zu: the net has %zu layers (0 = the first hidden)\n",
+                    program, opt->frozen[i], bpl_net_num_layers(s->net));
+            return EXIT_USAGE;
+        }
+        rc = bpl_layer_set_frozen(layer, "weight", 1);
+        if (rc == BPL_OK)
+            rc = bpl_layer_set_frozen(layer, "bias", 1);
+        if (rc != BPL_OK)
+            return library_error(rc);
+    }
     return 0;
 }
 
