@@ -1,0 +1,99 @@
+"""The C API through cffi in ABI mode (no compiler needed).
+
+``load()`` reads the declarations of bioplaus.h (the region between the
+``BEGIN CDEF`` and ``END CDEF`` lines, with the ``BPL_API`` token removed),
+``cdef()``s them and ``dlopen()``s the library the package loaded, after
+checking its version::
+
+    from bioplaus.cffi_support import load
+
+    ffi, lib = load()
+    net = ffi.new("bpl_net **")
+    if lib.bpl_net_create(net, 2, 42) != lib.BPL_OK:
+        raise RuntimeError(ffi.string(lib.bpl_last_error_message()).decode())
+    ...
+    lib.bpl_net_destroy(net[0])
+
+The header is looked for in: the `header` argument, $BIOPLAUS_HEADER, the
+source checkout this package sits in (include/bioplaus.h), the includedir
+pkg-config reports for bioplaus, /usr/local/include and /usr/include.
+"""
+
+import os
+import shutil
+import subprocess
+
+from . import _lib
+
+BEGIN_MARK = "/* --- BEGIN CDEF"
+END_MARK = "/* --- END CDEF"
+
+
+def _pkg_config_includedir():
+    program = shutil.which("pkg-config")
+    if not program:
+        return None
+    try:
+        result = subprocess.run([program, "--variable=includedir", "bioplaus"],
+                                capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def header_candidates():
+    """Where find_header() looks, in order."""
+    candidates = []
+    if os.environ.get("BIOPLAUS_HEADER"):
+        candidates.append(os.environ["BIOPLAUS_HEADER"])
+    candidates.append(os.path.join(_lib._SOURCE_ROOT, "include", "bioplaus.h"))
+    includedir = _pkg_config_includedir()
+    if includedir:
+        candidates.append(os.path.join(includedir, "bioplaus.h"))
+    candidates += ["/usr/local/include/bioplaus.h", "/usr/include/bioplaus.h"]
+    return candidates
+
+
+def find_header():
+    """The path of bioplaus.h; FileNotFoundError lists where it looked."""
+    candidates = header_candidates()
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError("bioplaus.h not found; looked in: %s (set BIOPLAUS_HEADER)"
+                            % ", ".join(candidates))
+
+
+def cdef_source(header=None):
+    """The header's declaration region, ready for ffi.cdef()."""
+    path = header or find_header()
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        start = text.index("\n", text.index(BEGIN_MARK)) + 1
+        end = text.index(END_MARK, start)
+    except ValueError:
+        raise ValueError("%s has no %s ... %s region" % (path, BEGIN_MARK, END_MARK)) \
+            from None
+    return text[start:end].replace("BPL_API ", "")
+
+
+def load(library=None, header=None):
+    """Return (ffi, lib): the C API through cffi's ABI mode.
+
+    `library` defaults to the library the package loaded (see
+    bioplaus.library_path); `header` to find_header().  Raises ImportError
+    if cffi is missing or the library's major.minor version differs from the
+    package's.
+    """
+    try:
+        import cffi
+    except ImportError as exc:
+        raise ImportError("bioplaus.cffi_support needs cffi (Debian: python3-cffi)") \
+            from exc
+    ffi = cffi.FFI()
+    ffi.cdef(cdef_source(header))
+    path = library or _lib.library_path
+    lib = ffi.dlopen(path)
+    _lib.check_version(lib.bpl_version_number(), path, _lib.VERSION_INFO)
+    return ffi, lib

@@ -1,0 +1,194 @@
+"""Datasets: examples in the library's memory (bpl_dataset)."""
+
+import ctypes
+import os
+
+from . import _arrays, _lib
+from ._names import split_value
+from .enums import Status
+from .errors import ShapeError, StateError, check
+
+_c = _lib.lib
+
+
+def _path(path):
+    return os.fsencode(os.fspath(path))
+
+
+class Dataset:
+    """Examples held by the library: uint8 images or float features, with
+    class labels or float targets.
+
+    Make one with load_mnist(), load_idx() or from_arrays(); slice() and
+    ``ds[start:stop]`` copy a range.  Use it as a context manager or call
+    close() to free it at a known time.
+    """
+
+    def __init__(self, address):
+        """Wrap a bpl_dataset * owned from now on (use the class methods)."""
+        self._ptr = address
+
+    @classmethod
+    def _create(cls, function, *args):
+        out = ctypes.c_void_p()
+        check(function(ctypes.byref(out), *args))
+        return cls(out.value)
+
+    @classmethod
+    def load_mnist(cls, directory, split="train"):
+        """Load a split ("train" or "test", or a Split) of MNIST or
+        Fashion-MNIST from `directory`, gzipped or not."""
+        return cls._create(_c.bpl_dataset_load_mnist, _path(directory), split_value(split))
+
+    @classmethod
+    def load_idx(cls, images, labels, n_classes):
+        """Load an IDX image file and an IDX label file, raw or gzipped."""
+        return cls._create(_c.bpl_dataset_load_idx, _path(images), _path(labels), n_classes)
+
+    @classmethod
+    def from_arrays(cls, x, y, n_classes=None, features=None):
+        """Build a dataset from caller data (copied by the library).
+
+        - uint8 `x` (a numpy uint8 array, bytes, or a buffer of format 'B'):
+          pixels [n][features]; `y` holds n class labels, `n_classes`
+          defaults to max(y) + 1.  Pixels are scaled per batch (see
+          set_scaling).
+        - anything else is float features [n][features]; `y` is float
+          targets [n][targets], or, with `n_classes`, n class labels turned
+          into one-hot rows.
+
+        Flat (1-D) data needs `features` to be split into rows.
+        """
+        if _arrays.is_uint8(x):
+            return cls._from_u8(x, y, n_classes, features)
+        xf = _arrays.as_input(x, features, "x")
+        n = xf.rows
+        if n_classes is not None:
+            labels = [int(v) for v in _flat_values(y)]
+            y = [[1.0 if j == label else 0.0 for j in range(n_classes)] for label in labels]
+        yf = _arrays.as_input(y, None, "y")
+        if _arrays.shape_of(y)[1] is None and n and yf.size % n == 0:
+            yf.rows, yf.cols = n, yf.size // n  # 1-D: one target (or row) per example
+        if yf.rows != n:
+            raise ShapeError(Status.SHAPE, "x has %d examples but y has %d rows"
+                             % (n, yf.rows))
+        return cls._create(_c.bpl_dataset_from_f32, xf.address, yf.address, n, xf.cols,
+                           yf.cols)
+
+    @classmethod
+    def _from_u8(cls, x, y, n_classes, features):
+        pixels = _arrays.as_bytes(x, "x")
+        labels = _arrays.as_bytes(y, "y")
+        n = len(memoryview(labels).cast("B"))
+        size = len(memoryview(pixels).cast("B"))
+        rows, cols = _arrays.shape_of(x)
+        width = cols or features or (size // n if n else 0)
+        if n == 0 or width == 0 or size != n * width:
+            raise ShapeError(Status.SHAPE, "x holds %d bytes, not %d examples of %s "
+                             "features" % (size, n, width or "?"))
+        if n_classes is None:
+            n_classes = max(memoryview(labels).cast("B")) + 1
+        pixel_address, keep_pixels = _arrays.byte_address(pixels)
+        label_address, keep_labels = _arrays.byte_address(labels)
+        dataset = cls._create(_c.bpl_dataset_from_u8, pixel_address, label_address, n,
+                              width, n_classes)
+        del keep_pixels, keep_labels  # the library copied them
+        return dataset
+
+    # ---- lifetime --------------------------------------------------------------
+
+    @property
+    def _handle(self):
+        if self._ptr is None:
+            raise StateError(Status.STATE, "the dataset is closed")
+        return self._ptr
+
+    def close(self):
+        """Free the dataset.  Idempotent."""
+        if self._ptr is not None:
+            address, self._ptr = self._ptr, None
+            _c.bpl_dataset_destroy(address)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
+
+    def __repr__(self):
+        if self._ptr is None:
+            return "<bioplaus.Dataset closed>"
+        return "<bioplaus.Dataset %d x %d, %d targets>" % (len(self), self.features,
+                                                           self.targets)
+
+    # ---- contents ----------------------------------------------------------------
+
+    @property
+    def size(self):
+        """Number of examples."""
+        return _c.bpl_dataset_size(self._handle)
+
+    def __len__(self):
+        return self.size
+
+    @property
+    def features(self):
+        """Width of an example."""
+        return _c.bpl_dataset_features(self._handle)
+
+    @property
+    def targets(self):
+        """Width of a target row (the number of classes for labelled data)."""
+        return _c.bpl_dataset_targets(self._handle)
+
+    def slice(self, start, count):
+        """A new dataset holding a copy of examples [start, start + count)."""
+        return self._create(_c.bpl_dataset_slice, self._handle, start, count)
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            raise TypeError("index a Dataset with a slice, e.g. ds[:1000]")
+        start, stop, step = key.indices(len(self))
+        if step != 1:
+            raise ValueError("Dataset slices take no step")
+        return self.slice(start, max(stop - start, 0))
+
+    def set_scaling(self, scale, offset=0.0):
+        """Present uint8 features as pixel * scale + offset (default 1/255, 0)."""
+        check(_c.bpl_dataset_set_scaling(self._handle, scale, offset))
+
+    def label(self, index):
+        """The class label of example `index`."""
+        out = ctypes.c_int()
+        check(_c.bpl_dataset_label(self._handle, index, ctypes.byref(out)))
+        return out.value
+
+    def get(self, start=0, count=None):
+        """Examples [start, start + count) as floats: (x, y).
+
+        x is [count][features] (scaled), y [count][targets] (one-hot for
+        labels); numpy arrays, or lists of rows without numpy.
+        """
+        if count is None:
+            count = max(len(self) - start, 0)
+        xf = _arrays.as_output(None, count, self.features)
+        yf = _arrays.as_output(None, count, self.targets)
+        check(_c.bpl_dataset_get(self._handle, start, count, xf.address, xf.size,
+                                 yf.address, yf.size))
+        return _arrays.result(xf), _arrays.result(yf)
+
+
+def _flat_values(obj):
+    """The numbers of a 1-D sequence, array or buffer."""
+    if _arrays.HAVE_NUMPY and isinstance(obj, _arrays.np.ndarray):
+        return obj.reshape(-1).tolist()
+    try:
+        return memoryview(obj).tolist()
+    except TypeError:
+        return list(obj)

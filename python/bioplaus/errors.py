@@ -1,0 +1,205 @@
+"""Exceptions: every negative status of the library becomes one of these.
+
+Each exception carries the status code (``code``, a :class:`Status`) and
+the message the library gave for the failing call (``message``, from
+``bpl_last_error_message``).  The subclasses also derive from the closest
+built-in exception, so ``except ValueError`` catches a shape mismatch.
+"""
+
+import threading
+
+from . import _lib
+from .enums import Status
+
+
+class BioplausError(Exception):
+    """A call into libbioplaus failed.
+
+    Attributes:
+        code: the status (a Status member, or the raw int if unknown).
+        message: the library's explanation of the failure.
+    """
+
+    status = None  # set by each subclass
+
+    def __init__(self, code, message=""):
+        try:
+            code = Status(code)
+        except ValueError:
+            pass
+        self.code = code
+        self.message = message
+        super().__init__(code, message)
+
+    def __str__(self):
+        text = strerror(int(self.code))
+        return "%s: %s" % (text, self.message) if self.message else text
+
+
+class InvalidArgumentError(BioplausError, ValueError):
+    """BPL_ERR_INVALID_ARG: NULL where not allowed, bad enum, zero size."""
+
+    status = Status.INVALID_ARG
+
+
+class NoMemoryError(BioplausError, MemoryError):
+    """BPL_ERR_NOMEM: memory allocation failed."""
+
+    status = Status.NOMEM
+
+
+class ShapeError(BioplausError, ValueError):
+    """BPL_ERR_SHAPE: buffer length or dimension mismatch."""
+
+    status = Status.SHAPE
+
+
+class StateError(BioplausError, RuntimeError):
+    """BPL_ERR_STATE: the call is not valid in the object's state."""
+
+    status = Status.STATE
+
+
+class UnsupportedError(BioplausError, RuntimeError):
+    """BPL_ERR_UNSUPPORTED: not supported by this build or object."""
+
+    status = Status.UNSUPPORTED
+
+
+class VersionError(BioplausError, RuntimeError):
+    """BPL_ERR_VERSION: struct or file version not understood."""
+
+    status = Status.VERSION
+
+
+class IOFailedError(BioplausError, RuntimeError):
+    """BPL_ERR_IO: reading or writing a file failed."""
+
+    status = Status.IO
+
+
+class FormatError(BioplausError, ValueError):
+    """BPL_ERR_FORMAT: corrupt, truncated or foreign file."""
+
+    status = Status.FORMAT
+
+
+class NumericError(BioplausError, ArithmeticError):
+    """BPL_ERR_NUMERIC: NaN or Inf in inputs or during training."""
+
+    status = Status.NUMERIC
+
+
+class CallbackError(BioplausError, RuntimeError):
+    """BPL_ERR_CALLBACK: a user callback reported failure."""
+
+    status = Status.CALLBACK
+
+
+class NotFoundError(BioplausError, LookupError):
+    """BPL_ERR_NOT_FOUND: unknown name (rule, parameter, tensor)."""
+
+    status = Status.NOT_FOUND
+
+
+class SizeOverflowError(BioplausError, OverflowError):
+    """BPL_ERR_OVERFLOW: size too large to represent."""
+
+    status = Status.OVERFLOW
+
+
+class RangeError(BioplausError, ValueError):
+    """BPL_ERR_RANGE: value outside its documented bounds."""
+
+    status = Status.RANGE
+
+
+class InternalError(BioplausError, RuntimeError):
+    """BPL_ERR_INTERNAL: a bug in libbioplaus."""
+
+    status = Status.INTERNAL
+
+
+_BY_STATUS = {cls.status: cls for cls in (
+    InvalidArgumentError, NoMemoryError, ShapeError, StateError, UnsupportedError,
+    VersionError, IOFailedError, FormatError, NumericError, CallbackError,
+    NotFoundError, SizeOverflowError, RangeError, InternalError)}
+
+
+def strerror(code):
+    """The library's description of a status code."""
+    return _lib.lib.bpl_strerror(int(code)).decode("utf-8", "replace")
+
+
+def last_error_message():
+    """The detail of the most recent failure on this thread."""
+    return _lib.lib.bpl_last_error_message().decode("utf-8", "replace")
+
+
+def error_class(code):
+    """The exception class of a status code (BioplausError if unknown)."""
+    return _BY_STATUS.get(code, BioplausError)
+
+
+def make_error(code, message=None):
+    """An exception for `code`, with the library's last message by default."""
+    if message is None:
+        message = last_error_message()
+    return error_class(code)(code, message)
+
+
+# An exception raised inside a callback cannot cross the C frames; it is
+# parked here (per thread, as the library's error message is) and raised
+# again when the library call that ran the callback returns.
+_pending = threading.local()
+
+
+def set_pending(exc):
+    """Keep `exc`, raised in a callback, for the caller of the library."""
+    if getattr(_pending, "exc", None) is None:
+        _pending.exc = exc
+
+
+def take_pending():
+    """The parked callback exception, if any, cleared."""
+    exc = getattr(_pending, "exc", None)
+    _pending.exc = None
+    return exc
+
+
+def report_callback_exception(exc):
+    """Park `exc` and tell the library why the hook fails; return the status.
+
+    A BioplausError keeps its own status (e.g. a shape error from a building
+    block called in the hook); anything else fails with BPL_ERR_CALLBACK and
+    the exception's type and text as the message.
+    """
+    set_pending(exc)
+    if isinstance(exc, BioplausError) and int(exc.code) < 0:
+        code, text = int(exc.code), exc.message
+    else:
+        code = int(Status.CALLBACK)
+        text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
+    return _lib.lib.bpl_error_set(code, text.encode("utf-8", "replace"))
+
+
+def check(rc):
+    """Raise the exception of status `rc` (if negative); return rc otherwise.
+
+    Must run right after the call, before any other library call on this
+    thread, so that the message is the failing call's.  An exception parked by
+    a callback during the call is raised too: chained as the cause of the
+    library's error, or by itself if the call succeeded (a progress callback
+    that raised stops training without an error status).
+    """
+    pending = take_pending()
+    if rc >= 0:
+        if pending is not None:
+            raise pending
+        return rc
+    error = make_error(rc)
+    if pending is not None and not isinstance(pending, Exception):
+        raise pending  # KeyboardInterrupt and SystemExit go through unchanged
+    if pending is not None:
+        raise error from pending
+    raise error

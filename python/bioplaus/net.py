@@ -1,0 +1,592 @@
+"""Networks and their layers."""
+
+import collections
+import ctypes
+import os
+import weakref
+
+from . import _arrays, _lib
+from ._names import as_member, to_enum
+from .enums import Activation, Event, Group, Init, Loss, LogLevel, Phase, Status
+from .errors import ShapeError, StateError, check, set_pending
+
+_c = _lib.lib
+
+Evaluation = collections.namedtuple("Evaluation", "accuracy loss")
+Evaluation.__doc__ = "Result of Net.evaluate: accuracy (fraction) and mean loss."
+
+Profile = collections.namedtuple("Profile", "step_seconds gemm_seconds gemm_flops steps")
+Profile.__doc__ = "Timing of the training steps since profiling was switched on."
+
+FitProgress = collections.namedtuple("FitProgress", "epoch step steps")
+FitProgress.__doc__ = "Where Net.fit is: epoch (from 1), step (from 1), steps per epoch."
+
+TensorInfo = collections.namedtuple("TensorInfo", "rows cols group")
+TensorInfo.__doc__ = "Shape and parameter group of a layer tensor."
+
+# Nets by address, so that a rule hook receiving a bpl_net * can hand the
+# Python object that owns it to the rule.
+_NETS = weakref.WeakValueDictionary()
+
+
+def _encode(name):
+    return name.encode("utf-8") if isinstance(name, str) else bytes(name)
+
+
+def _path(path):
+    return os.fsencode(os.fspath(path))
+
+
+class Net:
+    """A fully connected network (bpl_net): layers, a rule, a generator.
+
+    ``Net(inputs, seed)`` makes an empty net with `inputs` input features.
+    The net owns its layers and, once attached, its rule.  Use it as a
+    context manager or call close() to free it at a known time::
+
+        with bioplaus.Net(784, seed=1) as net:
+            net.add_dense(256, "relu", "he_normal")
+            net.add_dense(10, "softmax")
+            net.rule = bioplaus.Rule.builtin("backprop")
+            net.fit(train, epochs=10, batch_size=128)
+    """
+
+    def __init__(self, inputs, seed=0):
+        self._ptr = None  # close() has nothing to free if creation fails
+        out = ctypes.c_void_p()
+        check(_c.bpl_net_create(ctypes.byref(out), inputs, seed))
+        self._init_handle(out.value, owned=True)
+
+    def _init_handle(self, address, owned):
+        self._ptr = address
+        self._owned = owned
+        self._python_rule = None      # keeps a Python rule's callbacks alive
+        self._rule_views = weakref.WeakSet()
+        self._log_callback = None
+        self._profiling = False
+        self._forward_input = None    # what forward_dense's x pointer points into
+        if owned:
+            _NETS[address] = self
+
+    @classmethod
+    def _wrap(cls, address, owned):
+        net = cls.__new__(cls)
+        net._init_handle(address, owned)
+        return net
+
+    @classmethod
+    def _from_address(cls, address):
+        """The Net object of a bpl_net * (a borrowed view if none is known)."""
+        net = _NETS.get(address)
+        return net if net is not None else cls._wrap(address, owned=False)
+
+    @classmethod
+    def load(cls, path):
+        """Load a net saved by save(); a built-in rule comes back attached.
+
+        A rule that is not built in stays pending: attach a rule of the same
+        name (e.g. the same PythonRule subclass) to restore its
+        hyperparameters and tensors.
+        """
+        out = ctypes.c_void_p()
+        check(_c.bpl_net_load(ctypes.byref(out), _path(path)))
+        return cls._wrap(out.value, owned=True)
+
+    # ---- lifetime --------------------------------------------------------
+
+    @property
+    def _handle(self):
+        if self._ptr is None:
+            raise StateError(Status.STATE, "the net is closed")
+        return self._ptr
+
+    @property
+    def closed(self):
+        """True once close() has run."""
+        return self._ptr is None
+
+    def close(self):
+        """Destroy the net, its layers and its rule.  Idempotent.
+
+        Views of its tensors and layers must not be used afterwards.
+        """
+        if self._ptr is None or not self._owned:
+            self._ptr = None
+            return
+        address, self._ptr = self._ptr, None
+        _NETS.pop(address, None)
+        _c.bpl_net_destroy(address)
+        self._forget_rules()
+        self._python_rule = None
+        self._log_callback = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
+
+    def __repr__(self):
+        if self._ptr is None:
+            return "<bioplaus.Net closed>"
+        sizes = [str(self.input_size)] + [str(layer.units) for layer in self.layers]
+        rule = _c.bpl_net_rule(self._ptr)
+        name = _c.bpl_rule_name(rule).decode() if rule else None
+        return "<bioplaus.Net %s rule=%s>" % ("-".join(sizes), name)
+
+    # ---- construction and introspection ----------------------------------
+
+    def add_dense(self, units, activation="tanh", init="glorot_uniform"):
+        """Append a dense layer; return it.
+
+        `activation` and `init` are names ("relu", "he_normal") or
+        Activation / Init values.  Layers must be added before a rule is
+        attached; a softmax layer must be the output layer.
+        """
+        check(_c.bpl_net_add_dense(self._handle, units, to_enum(Activation, activation),
+                                   to_enum(Init, init)))
+        return self.layer(self.num_layers - 1)
+
+    def set_loss(self, loss):
+        """Select the loss: "cross_entropy" (the default) or "mse"."""
+        check(_c.bpl_net_set_loss(self._handle, to_enum(Loss, loss)))
+
+    @property
+    def loss(self):
+        """The loss (a Loss); assignable by name or value."""
+        return as_member(Loss, _c.bpl_net_loss(self._handle))
+
+    @loss.setter
+    def loss(self, value):
+        self.set_loss(value)
+
+    @property
+    def input_size(self):
+        """Number of input features."""
+        return _c.bpl_net_input_size(self._handle)
+
+    @property
+    def output_size(self):
+        """Number of outputs (0 without layers)."""
+        return _c.bpl_net_output_size(self._handle)
+
+    @property
+    def num_layers(self):
+        """Number of layers (hidden and output)."""
+        return _c.bpl_net_num_layers(self._handle)
+
+    @property
+    def num_params(self):
+        """Number of forward parameters (weights and biases)."""
+        return _c.bpl_net_num_params(self._handle)
+
+    @property
+    def seed(self):
+        """The seed the net was created with."""
+        return _c.bpl_net_seed(self._handle)
+
+    @property
+    def phase(self):
+        """What the net is doing (a Phase); meant for rule hooks."""
+        return as_member(Phase, _c.bpl_net_phase(self._handle))
+
+    def layer(self, index):
+        """The layer at `index` (0 = first hidden layer, -1 = the output)."""
+        count = self.num_layers
+        position = index + count if index < 0 else index
+        if not 0 <= position < count:
+            raise IndexError("layer %d out of range: the net has %d layers" % (index, count))
+        return Layer(self, _c.bpl_net_layer(self._handle, position))
+
+    @property
+    def layers(self):
+        """The layers, first hidden to output, as a tuple of Layer views."""
+        return tuple(self.layer(i) for i in range(self.num_layers))
+
+    # ---- the rule ----------------------------------------------------------
+
+    def set_rule(self, rule):
+        """Attach `rule`; the net owns it from now on.
+
+        The previously attached rule is destroyed.  On failure (for example
+        an attach hook raising) the rule stays with the caller.
+        """
+        from .rule import PythonRule  # rule.py imports this module
+        check(_c.bpl_net_set_rule(self._handle, rule._handle))
+        self._forget_rules()
+        rule._adopt(self)
+        self._rule_views.add(rule)
+        self._python_rule = rule if isinstance(rule, PythonRule) else None
+
+    def _forget_rules(self):
+        """Invalidate the Rule objects of a destroyed rule."""
+        for view in list(self._rule_views):
+            view._invalidate()
+        self._rule_views = weakref.WeakSet()
+
+    @property
+    def rule(self):
+        """The attached rule (a Rule borrowed from the net), or None."""
+        from .rule import Rule
+        address = _c.bpl_net_rule(self._handle)
+        if not address:
+            return None
+        for view in self._rule_views:
+            if view._ptr == address:
+                return view
+        view = Rule._borrow(address, self)
+        self._rule_views.add(view)
+        return view
+
+    @rule.setter
+    def rule(self, rule):
+        self.set_rule(rule)
+
+    def set_log(self, callback):
+        """Send the library's log messages to callback(level, message).
+
+        `level` is a LogLevel.  None switches logging off.  An exception
+        raised by the callback is raised again when the library call that
+        logged returns.
+        """
+        if callback is None:
+            check(_c.bpl_net_set_log_fn(self._handle, _lib.LOG_FN(), None))
+            self._log_callback = None
+            return
+
+        def on_log(level, message, _user_data):
+            try:
+                callback(as_member(LogLevel, level), message.decode("utf-8", "replace"))
+            except BaseException as exc:  # cannot cross the C frames
+                set_pending(exc)
+
+        function = _lib.LOG_FN(on_log)
+        check(_c.bpl_net_set_log_fn(self._handle, function, None))
+        self._log_callback = function  # alive as long as the net may call it
+
+    # ---- training and inference ------------------------------------------
+
+    def _batch(self, x, y):
+        xf = _arrays.as_input(x, self.input_size, "x")
+        yf = _arrays.as_input(y, self.output_size or None, "y")
+        if xf.rows != yf.rows:
+            raise ShapeError(Status.SHAPE, "x has %d rows but y has %d" % (xf.rows, yf.rows))
+        return xf, yf
+
+    def train_batch(self, x, y):
+        """One training step on x [batch][inputs], y [batch][outputs].
+
+        Returns the batch's mean loss before the update.
+        """
+        xf, yf = self._batch(x, y)
+        loss = ctypes.c_double()
+        check(_c.bpl_net_train_batch(self._handle, xf.address, yf.address, xf.rows,
+                                     ctypes.byref(loss)))
+        return loss.value
+
+    def fit(self, dataset, epochs=1, batch_size=32, progress=None):
+        """Train for `epochs` passes over `dataset` in shuffled mini-batches.
+
+        progress(event, epoch, step, steps, loss), if given, runs after each
+        batch (event Event.BATCH, the batch's loss) and each epoch
+        (Event.EPOCH, the epoch's mean loss); a true return value stops
+        training.  It may call evaluate() and predict().  An exception it
+        raises stops training and is raised again here.
+        """
+        function = _lib.PROGRESS_FN()  # NULL: no callback
+        if progress is not None:
+            def on_progress(event, epoch, step, steps, loss, _user_data):
+                try:
+                    return 1 if progress(as_member(Event, event), epoch, step, steps,
+                                         loss) else 0
+                except BaseException as exc:  # cannot cross the C frames
+                    set_pending(exc)
+                    return 1
+
+            function = _lib.PROGRESS_FN(on_progress)
+        check(_c.bpl_net_fit(self._handle, dataset._handle, epochs, batch_size, function,
+                             None))
+
+    def predict(self, x, out=None):
+        """Outputs for x [batch][inputs], as [batch][outputs].
+
+        `out`, if given, is written in place (a float32 C-contiguous numpy
+        array, or a writable float32 buffer without numpy) and returned.
+        """
+        xf = _arrays.as_input(x, self.input_size, "x")
+        of = _arrays.as_output(out, xf.rows, self.output_size)
+        check(_c.bpl_net_predict(self._handle, xf.address, xf.rows, of.address, of.size))
+        return _arrays.result(of, out)
+
+    def evaluate(self, dataset):
+        """Accuracy and mean loss over `dataset`, as an Evaluation."""
+        accuracy, loss = ctypes.c_double(), ctypes.c_double()
+        check(_c.bpl_net_evaluate(self._handle, dataset._handle, ctypes.byref(accuracy),
+                                  ctypes.byref(loss)))
+        return Evaluation(accuracy.value, loss.value)
+
+    def alignment(self, x, y):
+        """Per layer, the angle in degrees between the rule's update and the
+        backprop gradient on this batch (NaN where either is zero)."""
+        xf, yf = self._batch(x, y)
+        count = self.num_layers
+        angles = (ctypes.c_double * max(count, 1))()
+        check(_c.bpl_net_alignment(self._handle, xf.address, yf.address, xf.rows, angles,
+                                   count))
+        return list(angles[:count])
+
+    # ---- diagnostics, persistence, randomness -------------------------------
+
+    @property
+    def profiling(self):
+        """Whether training steps are timed; setting it resets the profile."""
+        return self._profiling
+
+    @profiling.setter
+    def profiling(self, on):
+        check(_c.bpl_net_set_profiling(self._handle, 1 if on else 0))
+        self._profiling = bool(on)
+
+    def profile(self):
+        """Training time and matrix-product work since profiling began."""
+        step, gemm, flops = ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+        steps = ctypes.c_uint64()
+        check(_c.bpl_net_profile(self._handle, ctypes.byref(step), ctypes.byref(gemm),
+                                 ctypes.byref(flops), ctypes.byref(steps)))
+        return Profile(step.value, gemm.value, flops.value, steps.value)
+
+    def progress(self):
+        """Where fit() is (all zero outside fit), as a FitProgress."""
+        values = [ctypes.c_size_t() for _ in range(3)]
+        check(_c.bpl_net_progress(self._handle, *map(ctypes.byref, values)))
+        return FitProgress(*(v.value for v in values))
+
+    def save(self, path):
+        """Save architecture, tensors, optimiser and generator state and rule."""
+        check(_c.bpl_net_save(self._handle, _path(path)))
+
+    def random_uniform(self, n, low=0.0, high=1.0):
+        """`n` draws from U(low, high) from the net's generator."""
+        out = _arrays.as_output(None, 1, n)
+        check(_c.bpl_net_random_uniform(self._handle, out.address, n, low, high))
+        return _arrays.flat_result(out)
+
+    def random_normal(self, n, mean=0.0, stddev=1.0):
+        """`n` draws from N(mean, stddev^2) from the net's generator."""
+        out = _arrays.as_output(None, 1, n)
+        check(_c.bpl_net_random_normal(self._handle, out.address, n, mean, stddev))
+        return _arrays.flat_result(out)
+
+    # ---- building blocks for rules ------------------------------------------
+
+    def _rows(self, data, cols, batch, what):
+        floats = _arrays.as_input(data, cols, what)
+        rows = floats.rows if batch is None else batch
+        if rows > floats.rows:
+            raise ShapeError(Status.SHAPE, "%s has %d rows, batch is %d"
+                             % (what, floats.rows, rows))
+        return floats, rows
+
+    def forward_dense(self, x, batch=None):
+        """The dense forward pass: activation = act(input W^T + b), every layer.
+
+        The library reads x again later in the step (it is the first layer's
+        input), so pass the x the hook received, or an array that outlives
+        the step; a converted copy is kept alive until the next call.
+        """
+        xf, rows = self._rows(x, self.input_size, batch, "x")
+        check(_c.bpl_net_forward_dense(self._handle, xf.address, rows))
+        self._forward_input = xf
+
+    def output_delta(self, y, batch=None):
+        """dLoss/d(pre-activation) of the output layer / batch into its "delta"."""
+        yf, rows = self._rows(y, self.output_size or None, batch, "y")
+        check(_c.bpl_net_output_delta(self._handle, yf.address, rows))
+
+    def project_delta(self, from_layer, to_layer, m, forward_weight=False):
+        """delta[to] = (delta[from] M^T) (.) act'(activation[to]).
+
+        `m` is a [units(to)][units(from)] matrix (a feedback matrix), or
+        with forward_weight=True the [units(from)][units(to)] weight of
+        layer `from` used as is.  A string names a tensor of layer `from`.
+        """
+        if isinstance(m, str):
+            m = self.layer(from_layer).tensor(m)
+        floats = _arrays.as_input(m, None, "m")
+        count = self.num_layers
+        if 0 <= from_layer < count and 0 <= to_layer < count:
+            need = (_c.bpl_layer_units(_c.bpl_net_layer(self._handle, from_layer))
+                    * _c.bpl_layer_units(_c.bpl_net_layer(self._handle, to_layer)))
+            if floats.size != need:
+                raise ShapeError(Status.SHAPE, "project_delta: m holds %d values, "
+                                 "layers %d and %d need %d"
+                                 % (floats.size, from_layer, to_layer, need))
+        check(_c.bpl_net_project_delta(self._handle, from_layer, to_layer, floats.address,
+                                       1 if forward_weight else 0))
+
+    def weight_gradients(self, layer):
+        """grad W = delta^T input and grad b = column sums of delta, of `layer`."""
+        check(_c.bpl_net_weight_gradients(self._handle, layer))
+
+    def apply_gradients(self, *groups):
+        """One optimiser step for the given groups (default: Group.FORWARD)."""
+        mask = 0
+        for group in groups or (Group.FORWARD,):
+            mask |= 1 << to_enum(Group, group)
+        check(_c.bpl_net_apply_gradients(self._handle, mask))
+
+
+class Layer:
+    """A layer of a net (bpl_layer), borrowed: it keeps its net alive.
+
+    Tensors ("weight" [units][inputs], "bias" [1][units], and whatever the
+    rule adds) are read with get() and written with set(); rule hooks use
+    tensor(), tensor_grad(), buffer() and input(), which return views of the
+    library's memory.
+    """
+
+    def __init__(self, net, address):
+        self._net = net
+        self._ptr = address
+
+    @property
+    def _handle(self):
+        self._net._handle  # raises if the net is closed
+        return self._ptr
+
+    def __eq__(self, other):
+        return isinstance(other, Layer) and other._ptr == self._ptr
+
+    def __hash__(self):
+        return hash(self._ptr)
+
+    def __repr__(self):
+        return "<bioplaus.Layer %d: %d -> %d %s>" % (
+            self.index, self.inputs, self.units, self.activation.name.lower())
+
+    @property
+    def net(self):
+        """The net this layer belongs to."""
+        return self._net
+
+    @property
+    def index(self):
+        """Position in the net (0 = first hidden layer)."""
+        return _c.bpl_layer_index(self._handle)
+
+    @property
+    def units(self):
+        """Number of neurons."""
+        return _c.bpl_layer_units(self._handle)
+
+    @property
+    def inputs(self):
+        """Width of the layer's input."""
+        return _c.bpl_layer_inputs(self._handle)
+
+    @property
+    def activation(self):
+        """The activation function (an Activation)."""
+        return as_member(Activation, _c.bpl_layer_activation(self._handle))
+
+    def tensor_names(self):
+        """Names of the layer's tensors."""
+        handle = self._handle
+        return [_c.bpl_layer_tensor_name(handle, i).decode("utf-8")
+                for i in range(_c.bpl_layer_tensor_count(handle))]
+
+    def tensor_info(self, name):
+        """Shape and group of a tensor, as a TensorInfo."""
+        rows, cols, group = ctypes.c_size_t(), ctypes.c_size_t(), ctypes.c_int()
+        check(_c.bpl_layer_tensor_info(self._handle, _encode(name), ctypes.byref(rows),
+                                       ctypes.byref(cols), ctypes.byref(group)))
+        return TensorInfo(rows.value, cols.value, as_member(Group, group.value))
+
+    def get(self, name):
+        """A copy of tensor `name`, [rows][cols] (a list of rows without numpy)."""
+        info = self.tensor_info(name)
+        out = _arrays.as_output(None, info.rows, info.cols)
+        check(_c.bpl_layer_get_tensor(self._handle, _encode(name), out.address, out.size))
+        return _arrays.result(out)
+
+    def set(self, name, values):
+        """Copy `values` ([rows][cols], or flat) into tensor `name`."""
+        info = self.tensor_info(name)
+        floats = _arrays.as_input(values, info.cols, name)
+        if floats.size != info.rows * info.cols:
+            raise ShapeError(Status.SHAPE, "tensor '%s' is %d x %d, got %d values"
+                             % (name, info.rows, info.cols, floats.size))
+        check(_c.bpl_layer_set_tensor(self._handle, _encode(name), floats.address,
+                                      floats.size))
+
+    def is_frozen(self, name="weight"):
+        """True if tensor `name` is frozen (skipped by the optimiser)."""
+        return bool(_c.bpl_layer_frozen(self._handle, _encode(name)))
+
+    def set_frozen(self, name="weight", frozen=True):
+        """Freeze or unfreeze a trained tensor."""
+        check(_c.bpl_layer_set_frozen(self._handle, _encode(name), 1 if frozen else 0))
+
+    @property
+    def frozen(self):
+        """Whether both "weight" and "bias" are frozen; assignable."""
+        return self.is_frozen("weight") and self.is_frozen("bias")
+
+    @frozen.setter
+    def frozen(self, value):
+        self.set_frozen("weight", value)
+        self.set_frozen("bias", value)
+
+    # ---- for rule authors ----------------------------------------------------
+
+    def add_tensor(self, name, rows, cols, group=Group.NONE, init="glorot_uniform",
+                   gain=1.0):
+        """Add a tensor (in an attach hook); True if new, False if it existed."""
+        created = ctypes.c_int()
+        check(_c.bpl_layer_add_tensor(self._handle, _encode(name), rows, cols,
+                                      to_enum(Group, group), to_enum(Init, init), gain,
+                                      ctypes.byref(created)))
+        return bool(created.value)
+
+    def init_tensor(self, name, init, gain=1.0):
+        """Re-initialise an existing tensor."""
+        check(_c.bpl_layer_init_tensor(self._handle, _encode(name), to_enum(Init, init),
+                                       gain))
+
+    def add_buffer(self, name, cols):
+        """Register a per-example batch buffer `cols` floats wide."""
+        check(_c.bpl_layer_add_buffer(self._handle, _encode(name), cols))
+
+    def _view(self, function, name, readonly=False):
+        data, rows, cols = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_size_t()
+        args = (self._handle,) + ((_encode(name),) if name is not None else ())
+        check(function(*args, ctypes.byref(data), ctypes.byref(rows), ctypes.byref(cols)))
+        return _arrays.view(data.value, rows.value, cols.value, self._net, readonly)
+
+    def tensor(self, name):
+        """A writable view of tensor `name` (no copy).
+
+        Valid until another rule is attached or the net is closed.
+        """
+        return self._view(_c.bpl_layer_tensor, name)
+
+    def tensor_grad(self, name):
+        """A writable view of the gradient of tensor `name` (no copy)."""
+        return self._view(_c.bpl_layer_tensor_grad, name)
+
+    def buffer(self, name):
+        """A writable view of batch buffer `name` ([batch][cols]).
+
+        Valid only during the current hook call.
+        """
+        return self._view(_c.bpl_layer_buffer, name)
+
+    def input(self):
+        """A read-only view of the layer's input for the current batch."""
+        return self._view(_c.bpl_layer_input, None, readonly=True)

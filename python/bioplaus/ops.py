@@ -1,0 +1,91 @@
+"""Library information and the numeric kernels rules are made of."""
+
+from . import _arrays, _lib
+from ._names import to_enum
+from .enums import Activation, Status
+from .errors import ShapeError, check
+
+_c = _lib.lib
+
+
+def version():
+    """The library's version string, e.g. "0.1.0"."""
+    return _c.bpl_version_string().decode("ascii")
+
+
+def version_number():
+    """The library's version as MAJOR*10000 + MINOR*100 + PATCH."""
+    return _c.bpl_version_number()
+
+
+def version_info():
+    """The library's version as a (major, minor, patch) tuple."""
+    return _lib.version_tuple(version_number())
+
+
+def blas_backend():
+    """The BLAS the library was built against: "openblas", "blis", "cblas", "builtin"."""
+    return _c.bpl_blas_backend().decode("utf-8")
+
+
+def blas_info():
+    """What the BLAS reports about itself at run time."""
+    return _c.bpl_blas_info().decode("utf-8", "replace")
+
+
+def set_num_threads(n):
+    """Set the BLAS library's (process-wide) thread count."""
+    check(_c.bpl_set_num_threads(n))
+
+
+def get_num_threads():
+    """The BLAS library's current thread count."""
+    return _c.bpl_get_num_threads()
+
+
+def _matrix(obj, what):
+    rows, cols = _arrays.shape_of(obj)
+    if cols is None:
+        raise ShapeError(Status.SHAPE, "%s must be 2-D" % what)
+    return _arrays.as_input(obj, cols, what)
+
+
+def gemm(a, b, c, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, net=None):
+    """c = alpha * op(a) @ op(b) + beta * c, in place, through the library's BLAS.
+
+    All three are 2-D; `c` must be float32 and C-contiguous (it is written
+    in place).  `net`, if given, counts the product in its profile.
+    """
+    af, bf = _matrix(a, "a"), _matrix(b, "b")
+    m, k = (af.cols, af.rows) if trans_a else (af.rows, af.cols)
+    k2, n = (bf.cols, bf.rows) if trans_b else (bf.rows, bf.cols)
+    if k != k2:
+        raise ShapeError(Status.SHAPE, "gemm: op(a) is %d x %d but op(b) is %d x %d"
+                         % (m, k, k2, n))
+    cf = _arrays.as_output(c, m, n, "c")
+    check(_c.bpl_gemm(net._handle if net is not None else None, int(trans_a), int(trans_b),
+                      m, n, k, alpha, af.address, af.cols, bf.address, bf.cols, beta,
+                      cf.address, n))
+    return c
+
+
+def activation_forward(activation, a, bias=None):
+    """a = act(a + bias) in place over a 2-D float32 array; returns a."""
+    rows, cols = _arrays.shape_of(a)
+    if cols is None:  # a vector: one row
+        rows, cols = 1, rows
+    af = _arrays.as_output(a, rows, cols, "a")
+    biasf = _arrays.as_input(bias, cols, "bias") if bias is not None else None
+    check(_c.bpl_activation_forward(to_enum(Activation, activation), af.address,
+                                    biasf.address if biasf else None, rows, cols))
+    return a
+
+
+def activation_backward(activation, delta, h):
+    """delta *= act'(.) in place, the derivative taken through the output h."""
+    hf = _arrays.as_input(h, None, "h")
+    count = hf.size
+    df = _arrays.as_output(delta, 1, count, "delta")
+    check(_c.bpl_activation_backward(to_enum(Activation, activation), df.address,
+                                     hf.address, count))
+    return delta

@@ -1,0 +1,383 @@
+"""Learning rules: built-in ones by name, and rules written in Python."""
+
+import collections
+import ctypes
+import math
+
+from . import _arrays, _lib
+from ._names import (as_member, property_name, property_value, tick_value, to_enum)
+from .enums import Group, Optimizer, ParamKind, Property, RULE_VTABLE_VERSION, Status, Tick
+from .errors import StateError, check, report_callback_exception
+
+_c = _lib.lib
+
+ParamInfo = collections.namedtuple("ParamInfo", "name kind default lo hi choices doc")
+ParamInfo.__doc__ = """A hyperparameter: name, kind (ParamKind), default value,
+bounds, choices (a tuple of names for ParamKind.CHOICE, else None) and doc."""
+
+PropertyValue = collections.namedtuple("PropertyValue", "tick note")
+PropertyValue.__doc__ = "A property of the review's table: a Tick and a short note."
+
+
+def _encode(text):
+    return text.encode("utf-8")
+
+
+class Rule:
+    """A learning rule (bpl_rule) with its hyperparameters and properties.
+
+    ``Rule.builtin("fa")`` (or ``Rule("fa")``) makes a built-in rule.  The
+    hyperparameters behave like a dict::
+
+        rule = bioplaus.Rule.builtin("backprop")
+        rule["lr"] = 5e-4
+        rule["optimizer"] = "rmsprop"     # strings go through bpl_rule_set_string
+        print(rule["optimizer"], rule.params())
+
+    Once attached to a net (``net.rule = rule``) the net owns the rule: the
+    object stays usable while the net lives, and close() no longer destroys
+    it.
+    """
+
+    def __init__(self, name):
+        out = ctypes.c_void_p()
+        check(_c.bpl_rule_create_builtin(ctypes.byref(out), _encode(name)))
+        self._ptr = out.value
+        self._owner = None
+
+    @classmethod
+    def builtin(cls, name):
+        """A new built-in rule: "backprop", "fa", "dfa", ... (see builtin_names)."""
+        return cls(name)
+
+    @staticmethod
+    def builtin_names():
+        """Names of the built-in rules."""
+        return [_c.bpl_rule_builtin_name(i).decode("utf-8")
+                for i in range(_c.bpl_rule_builtin_count())]
+
+    @classmethod
+    def _borrow(cls, address, net):
+        rule = cls.__new__(cls)
+        rule._ptr = address
+        rule._owner = net
+        return rule
+
+    # ---- lifetime ------------------------------------------------------------
+
+    @property
+    def _handle(self):
+        # getattr: a subclass whose __init__ skipped Rule's has no _ptr at all.
+        if getattr(self, "_ptr", None) is None:
+            raise StateError(Status.STATE, "the rule was destroyed (closed, or replaced "
+                             "in or destroyed with its net) or never created")
+        return self._ptr
+
+    def _adopt(self, net):
+        self._owner = net  # keeps the net, and so the rule, alive
+
+    def _invalidate(self):
+        self._ptr = None
+        self._owner = None
+
+    @property
+    def net(self):
+        """The net that owns the rule, or None."""
+        return self._owner
+
+    def close(self):
+        """Destroy the rule unless a net owns it.  Idempotent."""
+        if getattr(self, "_ptr", None) is not None and self._owner is None:
+            address, self._ptr = self._ptr, None
+            _c.bpl_rule_destroy(address)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
+
+    def __repr__(self):
+        if getattr(self, "_ptr", None) is None:
+            return "<bioplaus.Rule destroyed>"
+        return "<bioplaus.Rule %s%s>" % (self.name, " (attached)" if self._owner else "")
+
+    # ---- identity ----------------------------------------------------------------
+
+    @property
+    def name(self):
+        """The rule's name."""
+        return _c.bpl_rule_name(self._handle).decode("utf-8")
+
+    @property
+    def description(self):
+        """One line on what the rule is ("" if unset); assignable."""
+        return _c.bpl_rule_description(self._handle).decode("utf-8")
+
+    @description.setter
+    def description(self, text):
+        check(_c.bpl_rule_set_description(self._handle, _encode(text)))
+
+    # ---- hyperparameters -------------------------------------------------------
+
+    def _info(self, index):
+        name, choices, doc = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_char_p()
+        kind = ctypes.c_int()
+        default, lo, hi = ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+        check(_c.bpl_rule_param_info(self._handle, index, ctypes.byref(name),
+                                     ctypes.byref(kind), ctypes.byref(default),
+                                     ctypes.byref(lo), ctypes.byref(hi), ctypes.byref(choices),
+                                     ctypes.byref(doc)))
+        names = tuple(choices.value.decode().split("|")) if choices.value else None
+        return ParamInfo(name.value.decode("utf-8"), as_member(ParamKind, kind.value),
+                         default.value, lo.value, hi.value, names,
+                         (doc.value or b"").decode("utf-8"))
+
+    def params(self):
+        """Every hyperparameter, as a list of ParamInfo."""
+        return [self._info(i) for i in range(len(self))]
+
+    def param(self, name):
+        """The ParamInfo of one hyperparameter (KeyError if unknown)."""
+        for info in self.params():
+            if info.name == name:
+                return info
+        raise KeyError(name)
+
+    def value(self, name):
+        """The raw value of a hyperparameter, a float (a choice's index)."""
+        out = ctypes.c_double()
+        check(_c.bpl_rule_get(self._handle, _encode(name), ctypes.byref(out)))
+        return out.value
+
+    def set(self, name, value):
+        """Set a hyperparameter from a number, a bool or a string.
+
+        Strings go through bpl_rule_set_string: a number, or a choice name
+        ("rmsprop").
+        """
+        if isinstance(value, str):
+            check(_c.bpl_rule_set_string(self._handle, _encode(name), _encode(value)))
+        else:
+            check(_c.bpl_rule_set(self._handle, _encode(name), float(value)))
+
+    def set_string(self, name, text):
+        """Set a hyperparameter from text, as a command line would."""
+        check(_c.bpl_rule_set_string(self._handle, _encode(name), _encode(text)))
+
+    def __getitem__(self, name):
+        """The value, typed by kind: float, int, bool, or the choice's name."""
+        raw = self.value(name)
+        info = self.param(name)
+        if info.kind == ParamKind.INT:
+            return int(raw)
+        if info.kind == ParamKind.BOOL:
+            return raw != 0.0
+        if info.kind == ParamKind.CHOICE:
+            return info.choices[int(raw)]
+        return raw
+
+    def __setitem__(self, name, value):
+        self.set(name, value)
+
+    def __contains__(self, name):
+        return any(info.name == name for info in self.params())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self):
+        return _c.bpl_rule_param_count(self._handle)
+
+    def keys(self):
+        """Names of the hyperparameters."""
+        return [info.name for info in self.params()]
+
+    def values(self):
+        """Values of the hyperparameters, typed as by rule[name]."""
+        return [self[name] for name in self.keys()]
+
+    def items(self):
+        """(name, value) pairs."""
+        return [(name, self[name]) for name in self.keys()]
+
+    def get(self, name, default=None):
+        """rule[name], or `default` if there is no such hyperparameter."""
+        return self[name] if name in self else default
+
+    def update(self, values=(), **kwargs):
+        """Set several hyperparameters, from a mapping or pairs and keywords."""
+        items = values.items() if hasattr(values, "items") else values
+        for name, value in list(items) + list(kwargs.items()):
+            self.set(name, value)
+
+    def add_param(self, name, kind=ParamKind.REAL, default=0.0, lo=-math.inf, hi=math.inf,
+                  choices=None, doc=""):
+        """Declare a hyperparameter (before the rule is attached).
+
+        `kind` is a ParamKind or its name; `choices` is a sequence of names
+        or an "a|b|c" string for ParamKind.CHOICE, where `default` may be a
+        name too.
+        """
+        kind = to_enum(ParamKind, kind)
+        if choices is not None and not isinstance(choices, str):
+            choices = "|".join(choices)
+        if isinstance(default, str):
+            default = choices.split("|").index(default)
+        check(_c.bpl_rule_add_param(self._handle, _encode(name), kind, float(default), lo, hi,
+                                    _encode(choices) if choices is not None else None,
+                                    _encode(doc)))
+
+    def add_optimizer(self, group=Group.FORWARD, prefix="", optimizer="adam", lr=1e-3):
+        """Declare (or re-default) the optimiser hyperparameters of a group."""
+        check(_c.bpl_rule_add_optimizer(self._handle, to_enum(Group, group), _encode(prefix),
+                                        to_enum(Optimizer, optimizer), lr))
+
+    # ---- the review's properties -------------------------------------------------
+
+    def get_property(self, prop):
+        """One property (a Property or its name) as a PropertyValue."""
+        tick, note = ctypes.c_int(), ctypes.c_char_p()
+        check(_c.bpl_rule_get_property(self._handle, property_value(prop),
+                                       ctypes.byref(tick), ctypes.byref(note)))
+        return PropertyValue(as_member(Tick, tick.value), (note.value or b"").decode("utf-8"))
+
+    def set_property(self, prop, tick, note=""):
+        """Declare a property: a Tick (or "yes", "no", "partial", ...) and a note."""
+        check(_c.bpl_rule_set_property(self._handle, property_value(prop), tick_value(tick),
+                                       _encode(note)))
+
+    def properties(self):
+        """The review's table for this rule: {property name: PropertyValue}."""
+        return {property_name(p): self.get_property(p) for p in Property}
+
+
+class PythonRule(Rule):
+    """A learning rule written in Python, run by the library through its vtable.
+
+    Subclass it and implement the hooks; each receives the Net that runs
+    the rule::
+
+        class MyBackprop(bioplaus.PythonRule):
+            def forward(self, net, x, batch):
+                net.forward_dense(x, batch)
+
+            def compute_targets(self, net, y, batch):
+                net.output_delta(y, batch)
+                for l in range(net.num_layers - 1, 0, -1):
+                    net.project_delta(l, l - 1, "weight", forward_weight=True)
+
+            def update(self, net):
+                for l in range(net.num_layers):
+                    net.weight_gradients(l)
+                net.apply_gradients()
+
+    `x` and `y` are read-only [batch][inputs] / [batch][outputs] views of
+    the library's memory (numpy arrays, or memoryviews without numpy),
+    valid during the hook.  attach(net), optional, runs when the rule is
+    attached and may add tensors and buffers.  A hook fails by raising: the
+    library call that ran it raises the matching BioplausError, with the
+    exception's message, chained to the original exception.
+
+    The rule starts with the forward optimiser's hyperparameters (Adam, lr
+    1e-3); declare more with add_param() in __init__ after calling
+    super().__init__().  Its name defaults to the class attribute
+    `rule_name`, else the class name.
+    """
+
+    rule_name = None
+
+    def __init__(self, name=None, description=None):
+        name = name or self.rule_name or type(self).__name__
+        vtable = _lib.RuleVtable()
+        check(_c.bpl_rule_vtable_init(ctypes.byref(vtable), RULE_VTABLE_VERSION))
+        vtable.name = _encode(name)
+        # The library calls these for as long as the rule lives: they are
+        # attributes of the rule object, which the owning net keeps alive.
+        self._hooks = {
+            "forward": _lib.FORWARD_FN(self._on_forward),
+            "compute_targets": _lib.TARGETS_FN(self._on_targets),
+            "update": _lib.UPDATE_FN(self._on_update),
+            "destroy": _lib.DESTROY_FN(self._on_destroy),
+        }
+        if type(self).attach is not PythonRule.attach:
+            self._hooks["attach"] = _lib.ATTACH_FN(self._on_attach)
+        for hook, function in self._hooks.items():
+            setattr(vtable, hook, function)
+        out = ctypes.c_void_p()
+        self._ptr = None
+        self._owner = None
+        check(_c.bpl_rule_create(ctypes.byref(out), ctypes.byref(vtable), None))
+        self._ptr = out.value
+        if description:
+            self.description = description
+
+    # ---- hooks to override ---------------------------------------------------------
+
+    def attach(self, net):
+        """Per-net set-up when the rule is attached (optional)."""
+
+    def forward(self, net, x, batch):
+        """Forward dynamics; the default is the dense forward pass."""
+        net.forward_dense(x, batch)
+
+    def compute_targets(self, net, y, batch):
+        """Errors, targets or second-phase states from y (required)."""
+        raise NotImplementedError("%s does not implement compute_targets"
+                                  % type(self).__name__)
+
+    def update(self, net):
+        """Gradients, then net.apply_gradients() (required)."""
+        raise NotImplementedError("%s does not implement update" % type(self).__name__)
+
+    # ---- what the library calls ----------------------------------------------------
+
+    @staticmethod
+    def _net(address):
+        from .net import Net  # net.py imports this module
+        return Net._from_address(address)
+
+    @staticmethod
+    def _rows(net, address, batch, cols):
+        return _arrays.view(address, batch, cols, net, readonly=True)
+
+    def _on_attach(self, _self, net_address):
+        try:
+            self.attach(self._net(net_address))
+            return 0
+        except BaseException as exc:  # cannot cross the C frames
+            return report_callback_exception(exc)
+
+    def _on_forward(self, _self, net_address, x, batch):
+        try:
+            net = self._net(net_address)
+            self.forward(net, self._rows(net, x, batch, net.input_size), batch)
+            return 0
+        except BaseException as exc:
+            return report_callback_exception(exc)
+
+    def _on_targets(self, _self, net_address, y, batch):
+        try:
+            net = self._net(net_address)
+            self.compute_targets(net, self._rows(net, y, batch, net.output_size), batch)
+            return 0
+        except BaseException as exc:
+            return report_callback_exception(exc)
+
+    def _on_update(self, _self, net_address):
+        try:
+            self.update(self._net(net_address))
+            return 0
+        except BaseException as exc:
+            return report_callback_exception(exc)
+
+    def _on_destroy(self, _self):
+        # The library freed the rule (with its net, or replaced in it).
+        self._ptr = None
+        self._owner = None

@@ -1,0 +1,88 @@
+"""examples/python/mnist.py reports what examples/mnist.c reports.
+
+The C program's path comes from $BIOPLAUS_MNIST_EXE (tests/meson.build sets
+it when the examples are built); the MNIST files are found as the C suites
+find them.
+"""
+
+import os
+import re
+import subprocess
+import unittest
+
+import support
+
+SCRIPT = os.path.join(support.SOURCE_ROOT, "examples", "python", "mnist.py")
+SMALL_RUN = ["--limit", "2000", "--val", "500", "--epochs", "1", "--hidden", "64",
+             "--seed", "3"]
+
+
+def run(command, timeout=600):
+    env = dict(os.environ)
+    env.setdefault("PYTHONPATH", support.PYTHON_DIR)
+    return subprocess.run(command, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def without_times(output):
+    """The output with timings (which differ between runs) removed."""
+    output = re.sub(r"time [0-9.]+s", "time", output)
+    return re.sub(r" seconds=[0-9.]+", "", output).splitlines()
+
+
+class SameAsCTest(unittest.TestCase):
+
+    def setUp(self):
+        self.c_program = os.environ.get("BIOPLAUS_MNIST_EXE")
+        if not self.c_program or not os.path.exists(self.c_program):
+            self.skipTest("examples/mnist is not built (BIOPLAUS_MNIST_EXE)")
+        self.data = support.require_mnist(self)
+
+    def compare(self, options):
+        args = options + ["--data", self.data]
+        c = run([self.c_program] + args)
+        python = run([support.sys.executable, SCRIPT] + args)
+        self.assertEqual(c.returncode, 0, c.stderr)
+        self.assertEqual(python.returncode, 0, python.stderr)
+        final = python.stdout.splitlines()[-1]
+        self.assertRegex(final, r"^final test_accuracy=\d\.\d{4} test_error=\d+\.\d{2} "
+                                r"epochs=\d+ seconds=\d+\.\d$")
+        self.assertEqual(without_times(python.stdout), without_times(c.stdout))
+
+    def test_small_run(self):
+        self.compare(SMALL_RUN)
+
+    def test_options_and_schedule(self):
+        self.compare(["--rule", "fa", "--hidden", "32,16", "--activation", "relu",
+                      "--init", "he_uniform", "--optimizer", "rmsprop", "--lr", "0.002",
+                      "--lr-decay", "0.5", "--batch", "64", "--epochs", "2", "--limit",
+                      "1500", "--val", "0", "--param", "feedback_scale=0.5",
+                      "--freeze", "0", "--seed", "8"])
+
+
+class CommandLineTest(unittest.TestCase):
+
+    def test_help_lists_the_options(self):
+        result = run([support.sys.executable, SCRIPT, "--help"])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for option in ("rule", "hidden", "activation", "epochs", "batch", "lr", "seed",
+                       "data", "limit", "val", "param"):
+            self.assertIn("--" + option, result.stdout)
+
+    def test_usage_errors(self):
+        for args in (["--epochs", "0"], ["--hidden", "64,x"], ["--rule", "nope"],
+                     ["--param", "nonsense"], ["--param", "nope=1"], ["--val", "60000"]):
+            with self.subTest(args=args):
+                result = run([support.sys.executable, SCRIPT] + args)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+                self.assertEqual(result.stdout, "")
+
+    def test_missing_data(self):
+        result = run([support.sys.executable, SCRIPT, "--data", os.devnull, "--quiet"])
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("train-images-idx3-ubyte", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
