@@ -28,8 +28,11 @@
 /* Elementwise kernels are compiled for AVX-512, AVX2 and the baseline, and
  * the best one the CPU supports is picked when the library loads: the
  * optimiser and activation loops are memory- and divide-bound, and a
- * distribution's baseline build would otherwise run them 4 floats wide. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+ * distribution's baseline build would otherwise run them 4 floats wide.
+ * Not under ThreadSanitizer: the loader runs the clones' resolvers before the
+ * sanitizer's runtime is ready, and gcc instruments them anyway. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_THREAD__)
 #define BPL__MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define BPL__MULTIVERSION
