@@ -53,7 +53,7 @@ enum mode { STEADY, CONTINUOUS };
     } while (0)
 
 typedef struct settings {
-    int mode, learn_topdown, learn_pi, rescale;
+    int mode, learn_topdown, learn_pi, rescale, inter_nudged;
     float lambda_out, lambda_inter, lambda_apical, target_high, target_low;
     float dt, g_lk, g_a, g_b, g_d, g_som, noise, tau_w;
     size_t steps, pretrain_steps;
@@ -79,6 +79,7 @@ static void read_settings(bpl_net *net, settings *s)
     s->learn_topdown = get(r, "learn_topdown") != 0.0f;
     s->learn_pi = get(r, "learn_pi") != 0.0f;
     s->rescale = get(r, "rescale_lr") != 0.0f;
+    s->inter_nudged = (int)get(r, "interneuron_target") == 0;
     s->lambda_out = get(r, "lambda_out");
     s->lambda_inter = get(r, "lambda_inter");
     s->lambda_apical = get(r, "lambda_apical");
@@ -346,13 +347,21 @@ static int top_down(bpl_net *net, const settings *s, const float *y, size_t batc
         TRY(buffer(net, l, "v_basal", &vl));
         TRY(tensor(net, l, "feedback", &bfb));
         TRY(tensor(net, l, "pi", &pi));
-        float *d_i, *d_l;
-        TRY(buffer(net, l, "err_inter", &d_i)); /* u_I - v_I, exactly */
+        float *d_i, *d_l, *v_b_above;
+        TRY(buffer(net, l, "err_inter", &d_i)); /* the interneuron's learning target, exactly */
+        TRY(buffer(net, l + 1, "v_basal", &v_b_above));
         TRY(buffer(net, l, "scratch", &d_l));   /* u - (1 - lambda) v_B, exactly */
         phi_of(u_above, rate_above, batch * n_above);
+        /* Interneurons follow the soma above.  Their plasticity follows it as
+         * it is now (Eq. 8 read literally), or, with interneuron_target=
+         * bottom_up, as it would be without a target: the self-predicting
+         * solution, which cannot learn the labels and so cannot silence the
+         * error. */
+        float k_above = l + 1 == top ? 1.0f : 1.0f - s->lambda_apical;
         for (size_t i = 0; i < batch * n_above; i++) {
-            d_i[i] = s->lambda_inter * (u_above[i] - v_i[i]);
-            u_i[i] = v_i[i] + d_i[i];
+            u_i[i] = v_i[i] + s->lambda_inter * (u_above[i] - v_i[i]);
+            float goal = s->inter_nudged ? u_above[i] : k_above * v_b_above[i];
+            d_i[i] = s->lambda_inter * (goal - v_i[i]);
         }
         phi_of(u_i, r_i, batch * n_above);
         TRY(project(net, rate_above, bfb, NULL, batch, n, n_above, 0.0f, v_a));
@@ -392,7 +401,7 @@ static int steady_errors(bpl_net *net, const settings *s, size_t batch)
         TRY(buffer(net, l, "v_inter", &v_i));
         TRY(buffer(net, l, "err_inter", &e_i));
         for (size_t i = 0; i < batch * n_above; i++)
-            e_i[i] = phi_difference(u_i[i], v_i[i], e_i[i]);
+            e_i[i] = phi_difference(v_i[i] + e_i[i], v_i[i], e_i[i]);
     }
     return BPL_OK;
 }
@@ -861,6 +870,9 @@ static const param_spec params[] = {
     {"target_low", BPL_PARAM_REAL, 0.1, 1e-3, 0.999, NULL, "target rate of the other classes"},
     {"rescale_lr", BPL_PARAM_BOOL, 1, 0, 1, NULL,
      "steady: divide pyramidal updates by the mixing factors their error went through"},
+    {"interneuron_target", BPL_PARAM_CHOICE, 0, 0, 0, "nudged|bottom_up",
+     "steady: interneuron plasticity predicts the soma above with (nudged, Eq. 8) or "
+     "without (bottom_up) the target's influence"},
     {"learn_topdown", BPL_PARAM_BOOL, 0, 0, 1, NULL,
      "learn the top-down weights B (Eq. 10) with the fb_ optimiser"},
     {"learn_pi", BPL_PARAM_BOOL, 0, 0, 1, NULL,
