@@ -6,7 +6,7 @@
 # run's log and per-epoch CSV in OUT_DIR (default ./accuracy-runs), and
 # prints a Markdown table: final test error per seed, their mean, and
 # seconds per epoch.  Data: $BIOPLAUS_MNIST_DIR or ./data/mnist.  All of it
-# takes about an hour on two cores.
+# takes several hours on two cores.
 set -eu
 
 build=${1:?usage: accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS] [NAMES]}
@@ -29,7 +29,11 @@ ao-sdtp|--rule sdtp --hidden 256,256,256 --activation tanh --epochs 30 --lr 1e-3
 segregated|--rule segregated --hidden 500 --batch 32 --epochs 10
 segregated-2layer|--rule segregated --hidden 500,100 --batch 32 --epochs 10
 segregated-online-sgd|--rule segregated --hidden 500 --batch 1 --optimizer sgd --lr 0.21 --epochs 10
-segregated-spiking|--rule segregated --hidden 500 --batch 32 --epochs 2 --val 0 --param mode=spiking'
+segregated-spiking|--rule segregated --hidden 500 --batch 32 --epochs 2 --val 0 --param mode=spiking
+backprop-500x500|--rule backprop --hidden 500,500 --activation tanh --batch 32 --epochs 40 --lr-decay 0.95
+microcircuit|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 --lr-decay 0.95
+microcircuit-frozen|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 --lr-decay 0.95 --freeze 1
+microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95 --param learn_topdown=true'
 
 echo "| configuration | command options | test error per seed (%) | mean | s/epoch |"
 echo "|---|---|---|---|---|"
