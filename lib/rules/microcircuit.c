@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "bpl_internal.h" /* declares the constructor; bpl__calloc */
+#include "fast_math.h"
 
 enum mode { STEADY, CONTINUOUS };
 
@@ -124,7 +125,7 @@ static int grad(bpl_net *net, size_t l, const char *name, float **out)
 
 static inline float phi(float u)
 {
-    return 1.0f / (1.0f + expf(-u));
+    return bpl__fast_sigmoidf(u);
 }
 
 /* phi(x) - phi(y) given d = x - y: phi(x) (1 - phi(y)) (1 - e^{-d}).  The
@@ -137,6 +138,7 @@ static inline float phi_difference(float x, float y, float d)
     return phi(x) * (1.0f - phi(y)) * -expm1f(-d);
 }
 
+BPL__MULTIVERSION
 static void phi_of(const float *u, float *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)
