@@ -555,7 +555,11 @@ BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix
                                    int default_optimizer, double default_lr);
 
 /** Set / get a hyperparameter.  Errors: INVALID_ARG (NULL, NaN), NOT_FOUND,
- * RANGE (outside bounds, not integral for INT/BOOL/CHOICE). */
+ * RANGE (outside bounds, not integral for INT/BOOL/CHOICE), STATE (a
+ * hyperparameter that shapes the net's tensors, such as a rule's mode or its
+ * feedback kind, changed after the rule was attached: set it before
+ * bpl_net_set_rule).  Setting a value equal to the current one always
+ * succeeds. */
 BPL_API int bpl_rule_set(bpl_rule *rule, const char *name, double value);
 BPL_API int bpl_rule_get(const bpl_rule *rule, const char *name, double *value_out);
 

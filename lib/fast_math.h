@@ -20,6 +20,7 @@ static inline float bpl__fast_expf(float x)
     x = x > 88.0f ? 88.0f : x;
     const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds */
     float k = (x * 1.44269504088896341f + round_magic) - round_magic;
+    k = k == k ? k : 0.0f; /* NaN: keep it out of the integer conversion; r stays NaN */
     float r = x - k * 0.693145751953125f;  /* ln 2, high part */
     r = r - k * 1.428606765330187045e-06f; /* ln 2, low part */
     float p = 1.0f / 720.0f;

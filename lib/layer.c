@@ -89,9 +89,18 @@ int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_
 }
 
 /* Give a kept tensor the state its (possibly new) group needs. */
+/* Give a tensor a new group.  A tensor that is no longer trained drops its
+ * gradient, optimiser moments and frozen flag, which would otherwise be
+ * saved with a group that has none (and refused when loaded). */
 static int regroup_tensor(bpl__tensor *t, int group)
 {
-    if (group != BPL_GROUP_NONE && !t->grad &&
+    if (group == BPL_GROUP_NONE) {
+        bpl__free(t->grad);
+        bpl__free(t->m);
+        bpl__free(t->v);
+        t->grad = t->m = t->v = NULL;
+        t->frozen = 0;
+    } else if (!t->grad &&
         !alloc_training_state(t, t->rows * t->cols * sizeof(float))) {
         bpl__free(t->grad);
         bpl__free(t->m);

@@ -553,8 +553,10 @@ static int parse_payload(reader *r, bpl_net **out)
         return bad(r, "the net has invalid settings");
     bpl_net *net;
     rc = bpl_net_create(&net, (size_t)n_inputs, seed);
-    if (rc != BPL_OK)
+    if (rc != BPL_OK) {
+        bpl__error_prefix("bpl_net_load");
         return rc;
+    }
     net->loss = (int)loss;
     for (uint32_t l = 0; rc == BPL_OK && l < n_layers; l++)
         rc = load_layer(r, net);

@@ -77,8 +77,6 @@ int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
         size_t capacity = net->capacity;
         net->capacity = 0;
         rc = bpl__net_reserve(net, capacity);
-        if (rc != BPL_OK)
-            net->capacity = capacity;
     }
     if (rc == BPL_OK && initialise) {
         bpl__tensor *w = &layer->tensors[0];
@@ -87,6 +85,9 @@ int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
     if (rc != BPL_OK) {
         net->n_layers--;
         bpl__layer_free(layer);
+        /* The output staging buffer may have been sized for the new layer:
+         * let the next batch size every buffer again. */
+        net->capacity = 0;
         bpl__error_prefix("bpl_net_add_dense");
     }
     return rc;
@@ -267,6 +268,7 @@ BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
             for (size_t l = 0; l < net->n_layers; l++)
                 bpl__layer_remove_rule_items(net->layers[l], 0);
             bpl__net_clear_pending(net);
+            bpl__error_prefix("bpl_net_set_rule");
             return rc;
         }
     }

@@ -86,8 +86,14 @@ BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name)
     *out = NULL;
     BPL_CHECK_ARG(name != NULL);
     for (size_t i = 0; i < bpl__n_builtin_rules; i++)
-        if (strcmp(bpl__builtin_rules[i].name, name) == 0)
-            return bpl__builtin_rules[i].create(out);
+        if (strcmp(bpl__builtin_rules[i].name, name) == 0) {
+            int rc = bpl__builtin_rules[i].create(out);
+            if (rc != BPL_OK) {
+                *out = NULL;
+                bpl__error_prefix("bpl_rule_create_builtin");
+            }
+            return rc;
+        }
     char known[256] = "";
     for (size_t i = 0; i < bpl__n_builtin_rules; i++) {
         strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
@@ -280,6 +286,18 @@ BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
     return BPL_OK;
 }
 
+/* 1 if `p` is the parameter bpl_rule_add_optimizer would declare: an
+ * earlier call with the same prefix, which a new call may reset. */
+static int same_declaration(const bpl__param *p, int kind, double lo, double hi,
+                            const char *choices)
+{
+    if (p->kind != kind)
+        return 0;
+    if (kind == BPL_PARAM_CHOICE)
+        return p->choices && strcmp(p->choices, choices) == 0;
+    return p->lo == lo && p->hi == hi;
+}
+
 static int declare_or_reset(bpl_rule *rule, const char *name, int kind, double def,
                             double lo, double hi, const char *choices, const char *doc,
                             size_t *index_out)
@@ -295,6 +313,16 @@ static int declare_or_reset(bpl_rule *rule, const char *name, int kind, double d
     }
     *index_out = (size_t)(p - rule->params);
     return BPL_OK;
+}
+
+/* Forget the parameters declared after the first `n` (a failed call's). */
+static void drop_params_after(bpl_rule *rule, size_t n)
+{
+    while (rule->n_params > n) {
+        bpl__param *p = &rule->params[--rule->n_params];
+        bpl__free(p->choices);
+        bpl__free(p->doc);
+    }
 }
 
 BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix,
@@ -330,16 +358,34 @@ BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix
         {BPL_PARAM_REAL, 0.9, 0, 0.999999999, "RMSprop squared-gradient decay"},
         {BPL_PARAM_REAL, 0.0, 0, 1, "L2 weight decay added to the gradient"},
     };
+    static const char *const kinds = "sgd|momentum|rmsprop|adam";
+    /* A name the rule already has must be this optimiser's own, from an
+     * earlier call; a parameter of another kind or range is refused before
+     * anything changes. */
+    for (int k = 0; k < BPL__OPT_N; k++) {
+        char name[BPL__NAME_MAX];
+        snprintf(name, sizeof name, "%s%s", prefix, optimizer_keys[k]);
+        const bpl__param *p = bpl__rule_find_param(rule, name);
+        if (p && !same_declaration(p, spec[k].kind, spec[k].lo, spec[k].hi, kinds))
+            return bpl__fail(BPL_ERR_INVALID_ARG,
+                             "bpl_rule_add_optimizer: '%s' is already declared as another "
+                             "kind of parameter; choose another prefix",
+                             name);
+    }
+    size_t n_before = rule->n_params;
+    size_t index[BPL__OPT_N];
     for (int k = 0; k < BPL__OPT_N; k++) {
         char name[BPL__NAME_MAX], doc[96];
         snprintf(name, sizeof name, "%s%s", prefix, optimizer_keys[k]);
         snprintf(doc, sizeof doc, "%s of the %s weights", spec[k].doc, gname);
         int rc = declare_or_reset(rule, name, spec[k].kind, spec[k].def, spec[k].lo,
-                                  spec[k].hi, "sgd|momentum|rmsprop|adam", doc,
-                                  &rule->opt_param[group][k]);
-        if (rc != BPL_OK)
-            return rc;
+                                  spec[k].hi, kinds, doc, &index[k]);
+        if (rc != BPL_OK) {
+            drop_params_after(rule, n_before);
+            return bpl__fail(rc, "bpl_rule_add_optimizer: %s", bpl_strerror(rc));
+        }
     }
+    memcpy(rule->opt_param[group], index, sizeof index);
     rule->opt_declared[group] = 1;
     return BPL_OK;
 }
@@ -381,9 +427,26 @@ BPL_API int bpl_rule_set(bpl_rule *rule, const char *name, double value)
     int rc = find_param(rule, name, "bpl_rule_set", &p);
     if (rc == BPL_OK)
         rc = check_value(p, value, "bpl_rule_set");
+    if (rc == BPL_OK && p->fixed && rule->owner && value != p->value)
+        rc = bpl__fail(BPL_ERR_STATE,
+                       "bpl_rule_set: '%s' shapes the net's tensors and is fixed once the "
+                       "rule is attached; set it before bpl_net_set_rule",
+                       name);
     if (rc == BPL_OK)
         p->value = value;
     return rc;
+}
+
+int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bpl__param *p = bpl__rule_find_param(rule, names[i]);
+        if (!p)
+            return bpl__fail(BPL_ERR_INVALID_ARG, "rule '%s' has no parameter '%s'",
+                             rule->name, names[i]);
+        p->fixed = 1;
+    }
+    return BPL_OK;
 }
 
 BPL_API int bpl_rule_get(const bpl_rule *rule, const char *name, double *value_out)

@@ -11,9 +11,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -1120,6 +1122,56 @@ START_TEST(save_into_read_only_directory)
 }
 END_TEST
 
+/* A disk that fills up part-way through a save, simulated with a file-size
+ * limit below the model's size (SIGXFSZ ignored, so writes fail with
+ * EFBIG): the save reports an I/O error, the previous model is there byte
+ * for byte and loads, and no temporary file is left. */
+START_TEST(save_fails_part_way_keeps_previous)
+{
+    char dir[512], path[1024], names[1024];
+    temp_dir(dir, "disk-full");
+    snprintf(path, sizeof path, "%s/model.bpl", dir);
+    bpl_net *old = make_trained("fa", BPL_ACT_TANH, BPL_ACT_SOFTMAX,
+                                BPL_LOSS_CROSS_ENTROPY, 0);
+    bpl_net *fresh = make_trained("backprop", BPL_ACT_RELU, BPL_ACT_SOFTMAX,
+                                  BPL_LOSS_CROSS_ENTROPY, 2);
+    BPL_OK_OR_FAIL(bpl_net_save(old, path));
+    blob before = read_file(path);
+    ck_assert_uint_gt(before.size, 256);
+
+    struct rlimit saved;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    void (*previous)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = saved;
+    small.rlim_cur = 128; /* bytes: the header fits, the weights do not */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    int rc = bpl_net_save(fresh, path);
+    char message[1024];
+    snprintf(message, sizeof message, "%s", bpl_last_error_message());
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, previous);
+
+    ck_assert_msg(rc == BPL_ERR_IO, "status %d: %s", rc, message);
+    ck_assert_msg(strstr(message, path) != NULL, "message: %s", message);
+    blob after = read_file(path);
+    ck_assert_uint_eq(after.size, before.size);
+    ck_assert_mem_eq(after.data, before.data, before.size);
+    drop_mem(before.data);
+    drop_mem(after.data);
+    bpl_net *loaded = NULL;
+    BPL_OK_OR_FAIL(bpl_net_load(&loaded, path));
+    own_net(loaded);
+    assert_same_predictions(old, loaded, "kept after a failed save");
+    drop_net(loaded);
+    size_t n = list_dir(dir, names, sizeof names);
+    ck_assert_msg(n == 1 && strcmp(names, "model.bpl") == 0, "directory holds: %s", names);
+    /* with room again, the same net saves */
+    BPL_OK_OR_FAIL(bpl_net_save(fresh, path));
+    drop_net(old);
+    drop_net(fresh);
+}
+END_TEST
+
 START_TEST(save_onto_a_directory)
 {
     /* the final rename fails: the directory stays and no temporary remains */
@@ -1180,6 +1232,7 @@ int main(void)
     tcase_add_test(tc, save_into_missing_directory);
     tcase_add_test(tc, save_into_read_only_directory);
     tcase_add_test(tc, save_onto_a_directory);
+    tcase_add_test(tc, save_fails_part_way_keeps_previous);
     tcase_add_checked_fixture(tc, NULL, release_owned);
     suite_add_tcase(s, tc);
 

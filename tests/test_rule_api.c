@@ -1142,6 +1142,49 @@ START_TEST(test_add_optimizer)
 }
 END_TEST
 
+/* A name the optimiser would generate that already belongs to another
+ * parameter (here an integer "x_lr") is refused, and nothing is added. */
+START_TEST(test_add_optimizer_foreign_name)
+{
+    struct user_rule u = {.calls = {0}};
+    bpl_rule *rule = make_user_rule(&u, "probe");
+    BPL_OK_OR_FAIL(bpl_rule_add_param(rule, "x_lr", BPL_PARAM_INT, 3, 1, 10, NULL, "count"));
+    size_t n = bpl_rule_param_count(rule);
+    BPL_EXPECT_ERROR(bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "x_", BPL_OPT_SGD, 0.5),
+                     BPL_ERR_INVALID_ARG, "bpl_rule_add_optimizer");
+    ck_assert_uint_eq(bpl_rule_param_count(rule), n);
+    ck_assert_double_eq(get_param(rule, "x_lr"), 3);
+    ck_assert_int_eq(param_index(rule, "x_optimizer"), -1);
+    bpl_rule_destroy(rule);
+}
+END_TEST
+
+/* Hyperparameters that shape the net's tensors are fixed once attached;
+ * the others stay settable, and re-setting the current value is allowed. */
+START_TEST(test_shape_params_fixed_after_attach)
+{
+    bpl_net *net = deep_net(11, NULL, NULL, 0);
+    bpl_rule *rule = NULL;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "sdtp"));
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "auxiliary_outputs", 4));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    BPL_EXPECT_ERROR(bpl_rule_set(rule, "auxiliary_outputs", 8), BPL_ERR_STATE,
+                     "auxiliary_outputs");
+    ck_assert_double_eq(get_param(rule, "auxiliary_outputs"), 4);
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "auxiliary_outputs", 4));
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "lr", 0.01));
+    ck_assert_double_eq(get_param(rule, "lr"), 0.01);
+    bpl_net_destroy(net);
+
+    net = deep_net(12, NULL, NULL, 0);
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "segregated"));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    BPL_EXPECT_ERROR(bpl_rule_set_string(rule, "feedback", "symmetric"), BPL_ERR_STATE,
+                     "feedback");
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(test_default_out_of_bounds)
 {
     /* bpl_rule_add_param: "Errors: INVALID_ARG (bad kind, name or default
@@ -1512,6 +1555,8 @@ static Suite *rule_api_suite(void)
     tcase_add_test(tc, test_set_string);
     tcase_add_test(tc, test_add_param);
     tcase_add_test(tc, test_add_optimizer);
+    tcase_add_test(tc, test_add_optimizer_foreign_name);
+    tcase_add_test(tc, test_shape_params_fixed_after_attach);
     tcase_add_test(tc, test_default_out_of_bounds);
     tcase_add_test(tc, test_feedback_scale);
     suite_add_tcase(s, tc);

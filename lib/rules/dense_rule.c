@@ -4,6 +4,8 @@
  */
 #include "dense_rule.h"
 
+#include <math.h>
+
 #include "bpl_internal.h" /* rule->vt, to keep self on failure */
 
 int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch)
@@ -82,4 +84,23 @@ int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols)
         rc = bpl_layer_add_tensor(layer, "feedback", rows, cols, BPL_GROUP_NONE,
                                   BPL_INIT_GLOROT_UNIFORM, scale, NULL);
     return rc;
+}
+
+int bpl__counter_read(const float count[2], uint64_t *out)
+{
+    const float limit = 16777216.0f; /* 2^24 */
+    for (int i = 0; i < 2; i++)
+        if (!(count[i] >= 0.0f && count[i] < limit && count[i] == floorf(count[i])))
+            return bpl__fail(BPL_ERR_FORMAT,
+                             "a saved step counter holds %g, not a whole number in "
+                             "[0, 2^24)",
+                             (double)count[i]);
+    *out = (uint64_t)count[0] + ((uint64_t)count[1] << 24);
+    return BPL_OK;
+}
+
+void bpl__counter_write(float count[2], uint64_t steps)
+{
+    count[0] = (float)(steps & 0xffffffu);
+    count[1] = (float)((steps >> 24) & 0xffffffu);
 }

@@ -40,4 +40,11 @@ int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
  * "feedback_scale", to a layer. */
 int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols);
 
+/* A step counter kept in a 1x2 tensor, so that it is saved with the net: the
+ * low 24 bits and the rest, each exactly representable as a float.  Reading
+ * checks what a file may hold: BPL_ERR_FORMAT unless both are whole numbers
+ * in [0, 2^24). */
+int bpl__counter_read(const float count[2], uint64_t *out);
+void bpl__counter_write(float count[2], uint64_t steps);
+
 #endif

@@ -265,7 +265,7 @@ static int mc_attach(microcircuit *self, bpl_net *net)
                              BPL_GROUP_NONE, BPL_INIT_ZERO, 0.0, &fresh));
     float *count;
     TRY(tensor(net, 0, "microcircuit_steps", &count));
-    self->steps = (uint64_t)count[0] + ((uint64_t)count[1] << 24);
+    TRY(bpl__counter_read(count, &self->steps));
     if (fresh && get(rule, "self_predicting_init") != 0.0f)
         TRY(self_predict(net, &s));
     TRY(add_filters(net, &s));
@@ -814,8 +814,7 @@ static int mc_update(void *self_, bpl_net *net)
     self->state.steps++;
     float *count;
     TRY(tensor(net, 0, "microcircuit_steps", &count));
-    count[0] = (float)(self->state.steps & 0xffffffu);
-    count[1] = (float)(self->state.steps >> 24);
+    bpl__counter_write(count, self->state.steps);
     return BPL_OK;
 }
 
@@ -905,7 +904,12 @@ static int add_params(bpl_rule *rule)
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
         TRY(bpl_rule_add_param(rule, params[i].name, params[i].kind, params[i].def,
                                params[i].lo, params[i].hi, params[i].choices, params[i].doc));
-    return bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_ADAM, 1e-3);
+    TRY(bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_ADAM, 1e-3));
+    /* Read when the rule is attached: which weights learn, their start, the
+     * continuous mode's filters. */
+    static const char *const shaping[] = {"mode", "learn_topdown", "learn_pi",
+                                          "topdown_scale", "self_predicting_init"};
+    return bpl__rule_fix_params(rule, shaping, sizeof shaping / sizeof shaping[0]);
 }
 
 int bpl__rule_microcircuit_create(bpl_rule **out)

@@ -870,7 +870,11 @@ static int add_params(bpl_rule *rule)
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
         TRY(bpl_rule_add_param(rule, params[i].name, params[i].kind, params[i].def,
                                params[i].lo, params[i].hi, params[i].choices, params[i].doc));
-    return bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_SGD, 0.0);
+    TRY(bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_SGD, 0.0));
+    /* Applied to Y when the rule is attached. */
+    static const char *const shaping[] = {"feedback", "learn_feedback", "paper_init",
+                                          "feedback_sparsity"};
+    return bpl__rule_fix_params(rule, shaping, sizeof shaping / sizeof shaping[0]);
 }
 
 int bpl__rule_segregated_create(bpl_rule **out)

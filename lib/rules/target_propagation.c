@@ -175,16 +175,15 @@ static int restore_schedule(bpl_net *net, tp_rule *self)
     float *count;
     int created;
     TRY(schedule_tensor(net, &count, &created));
-    self->steps = created ? 0 : (uint64_t)count[0] + ((uint64_t)count[1] << 24);
-    return BPL_OK;
+    self->steps = 0;
+    return created ? BPL_OK : bpl__counter_read(count, &self->steps);
 }
 
 static int save_schedule(bpl_net *net, const tp_rule *self)
 {
     float *count;
     TRY(bpl_layer_tensor(bpl_net_layer(net, 0), "schedule_steps", &count, NULL, NULL));
-    count[0] = (float)(self->steps & 0xffffffu);
-    count[1] = (float)(self->steps >> 24);
+    bpl__counter_write(count, self->steps);
     return BPL_OK;
 }
 
@@ -511,10 +510,13 @@ static int add_family_params(bpl_rule *rule, enum variant variant, const family_
                            "bpl_net_fit"));
     TRY(bpl_rule_add_param(rule, "pretrain_steps", BPL_PARAM_INT, 0, 0, 1e12, NULL,
                            "inverse-only batches before the first forward update"));
-    return bpl_rule_add_param(rule, "inverse_activation", BPL_PARAM_CHOICE, 0, 0, 0,
-                              "auto|linear|tanh|sigmoid|relu",
-                              "activation of the inverses; auto = that of the layer they "
-                              "map into");
+    TRY(bpl_rule_add_param(rule, "inverse_activation", BPL_PARAM_CHOICE, 0, 0, 0,
+                           "auto|linear|tanh|sigmoid|relu",
+                           "activation of the inverses; auto = that of the layer they "
+                           "map into"));
+    /* These decide which inverses exist and how wide they are. */
+    static const char *const shaping[] = {"first_target", "auxiliary_outputs"};
+    return bpl__rule_fix_params(rule, variant == SIMPLIFIED ? shaping + 1 : shaping, 1);
 }
 
 static int create_variant(bpl_rule **out, const char *name, enum variant variant,
