@@ -9,7 +9,9 @@
  * it would produce, is checked for NaN and Inf before anything is written.
  * A diverging step therefore leaves the net as it was, and the caller can
  * lower the learning rate and go on.  Each kernel runs twice for that, once
- * checking and once writing; the loops are cheap next to the GEMMs.
+ * checking and once writing; the loops are cheap next to the GEMMs, and the
+ * check of RMSprop and Adam avoids their square roots and divisions when a
+ * bound shows that no weight can overflow (see step_bound_is_safe).
  */
 #include "bpl_internal.h"
 
@@ -23,6 +25,38 @@ static inline uint32_t not_finite(float x)
     uint32_t bits;
     memcpy(&bits, &x, sizeof bits);
     return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+/* |x| as ordered bits: for finite floats, the integer order of these bits
+ * is the order of the magnitudes, and an integer max reduction vectorises
+ * where a float one would need -ffast-math. */
+static inline uint32_t magnitude_bits(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits & 0x7fffffffu;
+}
+
+static inline float from_bits(uint32_t bits)
+{
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+/* RMSprop and Adam compute w - lr (c x) / (sqrt(v') + eps), where x is the
+ * gradient or the first moment and c its bias correction (1 for RMSprop).
+ * The denominator is at least eps (v' >= 0; if it overflows the quotient is
+ * 0), so with finite moments every step is at most lr c max|x| / eps in
+ * magnitude.  When that plus the largest |w| stays far below FLT_MAX, every
+ * new weight is finite and the exact check can be skipped.  NaN in the
+ * bound compares false and falls back to the exact check. */
+static int step_bound_is_safe(float lr, float c, uint32_t x_max, uint32_t w_max, float eps)
+{
+    float scaled = c * from_bits(x_max);
+    if (!(scaled < 1e37f))
+        return 0;
+    return lr * scaled / eps + from_bits(w_max) < 1e37f;
 }
 
 /* Each kernel either writes the new values (commit) or returns nonzero if
@@ -71,6 +105,19 @@ static uint32_t rmsprop(const bpl__optim_config *c, float *w, const float *g, fl
     float lr = (float)c->lr, rho = (float)c->rho, eps = (float)c->eps;
     float wd = (float)c->weight_decay;
     uint32_t bad = 0;
+    if (!commit) {
+        uint32_t g_max = 0, w_max = 0;
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i] + wd * w[i];
+            float vi = rho * v[i] + (1.0f - rho) * gi * gi;
+            bad |= not_finite(gi) | not_finite(vi);
+            uint32_t gb = magnitude_bits(gi), wb = magnitude_bits(w[i]);
+            g_max = gb > g_max ? gb : g_max;
+            w_max = wb > w_max ? wb : w_max;
+        }
+        if (bad || step_bound_is_safe(lr, 1.0f, g_max, w_max, eps))
+            return bad;
+    }
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * w[i];
         float vi = rho * v[i] + (1.0f - rho) * gi * gi;
@@ -96,6 +143,20 @@ static uint32_t adam(const bpl__optim_config *c, uint64_t t, float *w, const flo
     float c2 = (float)(1.0 / (1.0 - pow(c->beta2, (double)t)));
     float lr = (float)c->lr;
     uint32_t bad = 0;
+    if (!commit) {
+        uint32_t m_max = 0, w_max = 0;
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i] + wd * w[i];
+            float mi = b1 * m[i] + (1.0f - b1) * gi;
+            float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+            bad |= not_finite(mi) | not_finite(vi);
+            uint32_t mb = magnitude_bits(mi), wb = magnitude_bits(w[i]);
+            m_max = mb > m_max ? mb : m_max;
+            w_max = wb > w_max ? wb : w_max;
+        }
+        if (bad || step_bound_is_safe(lr, c1, m_max, w_max, eps))
+            return bad;
+    }
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * w[i];
         float mi = b1 * m[i] + (1.0f - b1) * gi;

@@ -1120,6 +1120,47 @@ START_TEST(test_train_divergence)
 }
 END_TEST
 
+/* RMSprop and Adam check a step against a bound before they check it
+ * exactly; weights near the float limit take the exact check.  A tanh unit
+ * saturated by a bias of 2e37 gets a zero gradient: its step is zero and
+ * must be accepted, by both optimisers, leaving every parameter finite. */
+START_TEST(test_huge_weights_take_exact_check)
+{
+    static const char *const optimizers[] = {"adam", "rmsprop"};
+    for (int o = 0; o < 2; o++) {
+        static const size_t units[] = {3, 2};
+        static const int acts[] = {BPL_ACT_TANH, BPL_ACT_LINEAR};
+        bpl_net *net = test_make_net(4, units, acts, 2, 21);
+        BPL_OK_OR_FAIL(bpl_net_set_loss(net, BPL_LOSS_MSE));
+        test_attach(net, "backprop");
+        BPL_OK_OR_FAIL(bpl_rule_set_string(bpl_net_rule(net), "optimizer", optimizers[o]));
+        float bias[3];
+        bpl_layer *hidden = bpl_net_layer(net, 0);
+        BPL_OK_OR_FAIL(bpl_layer_get_tensor(hidden, "bias", bias, 3));
+        bias[1] = 2e37f;
+        BPL_OK_OR_FAIL(bpl_layer_set_tensor(hidden, "bias", bias, 3));
+        float x[2 * 4], y[2 * 2];
+        uint64_t s = 23;
+        test_fill_uniform(x, 8, -1, 1, &s);
+        test_fill_uniform(y, 4, -1, 1, &s);
+        size_t n;
+        float *before = snapshot(net, &n);
+        for (int step = 0; step < 3; step++)
+            BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 2, NULL));
+        float *after = snapshot(net, &n);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(isfinite(after[i]), "%s: parameter %zu = %g", optimizers[o], i,
+                          (double)after[i]);
+        ck_assert(!same_params(net, before, n)); /* the other units did learn */
+        BPL_OK_OR_FAIL(bpl_layer_get_tensor(hidden, "bias", bias, 3));
+        ck_assert_float_eq(bias[1], 2e37f);
+        free(before);
+        free(after);
+        bpl_net_destroy(net);
+    }
+}
+END_TEST
+
 /* ======================================================================== */
 /* inference                                                                */
 /* ======================================================================== */
@@ -2075,6 +2116,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_train_loss);
     tcase_add_test(tc, test_train_nonfinite);
     tcase_add_test(tc, test_train_divergence);
+    tcase_add_test(tc, test_huge_weights_take_exact_check);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("inference");
