@@ -9,6 +9,9 @@
 #     OpenBLAS, the kernels it picks for this CPU (OPENBLAS_CORETYPE unset)
 #     OpenBLAS, OPENBLAS_CORETYPE=SkylakeX  (if the CPU has AVX-512)
 #     OpenBLAS, OPENBLAS_CORETYPE=Haswell   (if the CPU has AVX2 and FMA)
+#     OpenBLAS, OPENBLAS_CORETYPE=Prescott  (the SSE3 kernels that Debian's
+#                                            0.3.21 falls back to on CPUs it
+#                                            does not recognise)
 #     BLIS, the kernels it picks for this CPU
 #
 # and prints one table.  Options go to every bench-train run, after the
@@ -88,6 +91,7 @@ if cpu_has avx2 && cpu_has fma; then
 else
     echo "OpenBLAS, CORETYPE=Haswell    skipped: this CPU has no AVX2/FMA"
 fi
+run "OpenBLAS, CORETYPE=Prescott" openblas Prescott "$@"
 if [ "$have_blis" = 1 ]; then
     run "BLIS" blis "" "$@"
 else
