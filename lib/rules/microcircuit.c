@@ -861,7 +861,7 @@ typedef struct param_spec {
 static const param_spec params[] = {
     {"mode", BPL_PARAM_CHOICE, STEADY, 0, 0, "steady|continuous",
      "steady: a bottom-up and a top-down sweep per example; continuous: Euler dynamics"},
-    {"lambda_out", BPL_PARAM_REAL, 0.3, 1e-6, 1, NULL,
+    {"lambda_out", BPL_PARAM_REAL, 0.2, 1e-6, 1, NULL,
      "steady: how far the output soma moves towards its target"},
     {"lambda_inter", BPL_PARAM_REAL, 0.1, 0, 1, NULL,
      "steady: how far interneurons move towards the soma above"},
