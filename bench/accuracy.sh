@@ -27,6 +27,7 @@ dtp|--rule dtp --hidden 256,256,256 --activation tanh --epochs 30
 sdtp|--rule sdtp --hidden 256,256,256 --activation tanh --epochs 30
 ao-sdtp|--rule sdtp --hidden 256,256,256 --activation tanh --epochs 30 --lr 1e-3 --lr-decay 0.95 --param auxiliary_outputs=512
 segregated|--rule segregated --hidden 500 --batch 32 --epochs 10
+segregated-batch64|--rule segregated --hidden 500 --batch 64 --epochs 10
 segregated-2layer|--rule segregated --hidden 500,100 --batch 32 --epochs 10
 segregated-online-sgd|--rule segregated --hidden 500 --batch 1 --optimizer sgd --lr 0.21 --epochs 10
 segregated-spiking|--rule segregated --hidden 500 --batch 32 --epochs 2 --val 0 --param mode=spiking
