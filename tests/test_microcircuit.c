@@ -378,12 +378,41 @@ START_TEST(topdown_fixed_or_learned)
             BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, NULL));
         int moved = memcmp(before, tensor(net, 0, "feedback"), sizeof before) != 0;
         ck_assert_int_eq(moved, learn);
+        /* W_PI stays at -B, exactly, whether B moves or not */
+        const float *b = tensor(net, 0, "feedback"), *pi = tensor(net, 0, "pi");
+        for (size_t i = 0; i < H1 * OUT; i++)
+            ck_assert_msg(pi[i] == -b[i], "learn %d: W_PI[%zu] = %g, B = %g", learn, i,
+                          (double)pi[i], (double)b[i]);
         int tick;
         BPL_OK_OR_FAIL(bpl_rule_get_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
                                              &tick, NULL));
         ck_assert_int_eq(tick, learn ? BPL_TICK_YES : BPL_TICK_PARTIAL);
         bpl_net_destroy(net);
     }
+}
+END_TEST
+
+/* Learned top-down weights keep the apical potential quiet without a
+ * target: W_PI follows -B, so after B has learned on targets the
+ * self-predicting state still holds. */
+START_TEST(learned_topdown_stays_self_predicting)
+{
+    static const char *const learned[] = {"learn_topdown", "true", NULL};
+    const size_t units[] = {H1, OUT};
+    bpl_net *net = make_net(IN, units, 2, 4, learned);
+    float x[B * IN], y[B * OUT];
+    uint64_t seed = 5;
+    test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, OUT, &seed);
+    for (int i = 0; i < 20; i++)
+        BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, NULL));
+    /* no target: the interneurons predict the output's basal sweep; the
+     * apical potential is B (r_above - r_I), small as W_IP has tracked */
+    run_hooks(net, BPL_PHASE_TRAIN, x, NULL, B, 1, 0);
+    double apical = max_abs(buf(net, 0, "v_apical"), B * H1);
+    printf("learned top-down: max |v_apical| without a target %.3g\n", apical);
+    ck_assert_msg(apical < 0.01, "max |v_apical| = %g", apical);
+    bpl_net_destroy(net);
 }
 END_TEST
 
@@ -432,6 +461,7 @@ int main(void)
     tcase_add_test(tc, pretraining_learns_the_self_predicting_state);
     tcase_add_test(tc, symmetric_topdown_is_backprop);
     tcase_add_test(tc, topdown_fixed_or_learned);
+    tcase_add_test(tc, learned_topdown_stays_self_predicting);
     tcase_add_test(tc, bad_settings_refused);
     tcase_add_test(tc, properties_of_the_review);
     suite_add_tcase(s, tc);

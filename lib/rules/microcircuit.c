@@ -794,6 +794,26 @@ static int steady_gradients(bpl_net *net, const settings *s, size_t batch, int f
     return BPL_OK;
 }
 
+/* With B learned and W_PI not, W_PI is kept at -B, the state Eq. 9 drives it
+ * to: then the apical potential without a target stays B (r_above - r_I),
+ * zero once the interneurons match the layer above, however B moves.  Left
+ * to lag behind B, W_PI no longer cancels the top-down input, and that
+ * mismatch swamps the rescaled errors of the hidden layers. */
+static int follow_topdown(bpl_net *net, const settings *s)
+{
+    if (!s->learn_topdown || s->learn_pi)
+        return BPL_OK;
+    for (size_t l = 0; l < top_of(net); l++) {
+        size_t n = units(net, l) * units(net, l + 1);
+        float *b, *pi;
+        TRY(tensor(net, l, "feedback", &b));
+        TRY(tensor(net, l, "pi", &pi));
+        for (size_t i = 0; i < n; i++)
+            pi[i] = -b[i];
+    }
+    return BPL_OK;
+}
+
 static int mc_update(void *self_, bpl_net *net)
 {
     mc_rule *self = self_;
@@ -809,6 +829,7 @@ static int mc_update(void *self_, bpl_net *net)
     if (forward)
         groups |= 1u << BPL_GROUP_FORWARD;
     TRY(bpl_net_apply_gradients(net, groups));
+    TRY(follow_topdown(net, &s));
     if (bpl_net_phase(net) != BPL_PHASE_TRAIN)
         return BPL_OK;
     self->state.steps++;
