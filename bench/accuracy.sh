@@ -34,6 +34,7 @@ segregated-spiking|--rule segregated --hidden 500 --batch 32 --epochs 2 --val 0 
 backprop-500x500|--rule backprop --hidden 500,500 --activation tanh --batch 32 --epochs 40 --lr-decay 0.95
 microcircuit|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 --lr-decay 0.95
 microcircuit-frozen|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 --lr-decay 0.95 --freeze 1
+microcircuit-1000|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95
 microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95 --param learn_topdown=true'
 
 echo "| configuration | command options | test error per seed (%) | mean | s/epoch |"
