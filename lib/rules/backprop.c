@@ -28,5 +28,5 @@ int bpl__rule_backprop_create(bpl_rule **out)
          BPL_TICK_NOT_APPLICABLE, BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES},
         {NULL, "errors travel through W^T", "a symmetric error network", NULL, NULL, NULL,
          "delta"}};
-    return bpl__dense_rule_create(out, &vt, NULL, &card, 1e-3);
+    return bpl__rule_build(out, &vt, NULL, &card, 1e-3, NULL, NULL);
 }

@@ -1,12 +1,14 @@
 /*
- * dense_rule.c - what backprop, FA and DFA have in common.  Only the public
- * API is used: built-in rules are written exactly as a user rule would be.
+ * dense_rule.c - what the built-in rules have in common (see dense_rule.h).
+ * Only the public API is used: built-in rules are written exactly as a user
+ * rule would be.
  */
 #include "dense_rule.h"
 
 #include <math.h>
 
-#include "bpl_internal.h" /* rule->vt, to keep self on failure */
+#include "bpl_internal.h" /* bpl__fail */
+
 
 int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch)
 {
@@ -38,42 +40,52 @@ int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char 
     return rc;
 }
 
-int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
-                           const bpl__rule_card *card, double default_lr)
+int bpl__rule_add_params(bpl_rule *rule, const bpl__param_spec *specs, size_t n)
+{
+    int rc = BPL_OK;
+    for (size_t i = 0; rc == BPL_OK && i < n; i++)
+        rc = bpl_rule_add_param(rule, specs[i].name, specs[i].kind, specs[i].def, specs[i].lo,
+                                specs[i].hi, specs[i].choices, specs[i].doc);
+    return rc;
+}
+
+int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
+                    const bpl__rule_card *card, double default_lr, bpl__declare_fn declare,
+                    const void *context)
 {
     bpl_rule *rule;
     int rc = bpl_rule_create(&rule, vtable, self);
-    if (rc != BPL_OK)
+    if (rc != BPL_OK) {
+        if (vtable->destroy) /* bpl_rule_create leaves self to its caller */
+            vtable->destroy(self);
         return rc;
+    }
     rc = bpl_rule_set_description(rule, card->description);
     for (int p = 0; rc == BPL_OK && p < 7; p++)
         rc = bpl_rule_set_property(rule, p, card->ticks[p], card->notes[p]);
     if (rc == BPL_OK)
         rc = bpl_rule_add_optimizer(rule, BPL_GROUP_FORWARD, "", BPL_OPT_ADAM, default_lr);
+    if (rc == BPL_OK && declare)
+        rc = declare(rule, context);
     if (rc != BPL_OK) {
-        rule->vt.destroy = NULL; /* the caller still owns self */
-        bpl_rule_destroy(rule);
+        bpl_rule_destroy(rule); /* and self with it */
         return rc;
     }
     *out = rule;
     return BPL_OK;
 }
 
+static int declare_feedback_scale(bpl_rule *rule, const void *context)
+{
+    (void)context;
+    return bpl_rule_add_param(rule, "feedback_scale", BPL_PARAM_REAL, 1.0, 1e-6, 1e3, NULL,
+                              "gain of the Glorot-uniform feedback matrices B_l");
+}
+
 int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
                               const bpl__rule_card *card, double default_lr)
 {
-    bpl_rule *rule;
-    int rc = bpl__dense_rule_create(&rule, vtable, NULL, card, default_lr);
-    if (rc != BPL_OK)
-        return rc;
-    rc = bpl_rule_add_param(rule, "feedback_scale", BPL_PARAM_REAL, 1.0, 1e-6, 1e3, NULL,
-                            "gain of the Glorot-uniform feedback matrices B_l");
-    if (rc != BPL_OK) {
-        bpl_rule_destroy(rule);
-        return rc;
-    }
-    *out = rule;
-    return BPL_OK;
+    return bpl__rule_build(out, vtable, NULL, card, default_lr, declare_feedback_scale, NULL);
 }
 
 int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols)

@@ -1,8 +1,10 @@
 /*
- * dense_rule.h - what the rules that run the standard dense forward pass and
- * train every layer on its weight gradient (backprop, feedback alignment,
- * direct feedback alignment) have in common: they differ only in how the
- * output error reaches the hidden layers.
+ * dense_rule.h - what the built-in rules share: how they are created and
+ * declare their hyperparameters, their step counters, and, for the rules
+ * that run the standard dense forward pass and train every layer on its
+ * weight gradient (backprop, feedback alignment, direct feedback alignment),
+ * the forward pass and update: those three differ only in how the output
+ * error reaches the hidden layers.
  */
 #ifndef BPL_DENSE_RULE_H
 #define BPL_DENSE_RULE_H
@@ -26,13 +28,29 @@ typedef struct bpl__rule_card {
     const char *notes[7];
 } bpl__rule_card;
 
-/* Create a rule over `vtable` and `self` with its card and the forward
- * optimiser's default learning rate.  On failure `self` is not destroyed. */
-int bpl__dense_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
-                           const bpl__rule_card *card, double default_lr);
+/* One row of a rule's hyperparameter table (see bpl_rule_add_param). */
+typedef struct bpl__param_spec {
+    const char *name;
+    int kind;
+    double def, lo, hi;
+    const char *choices, *doc;
+} bpl__param_spec;
 
-/* The same, plus "feedback_scale", the gain of fixed random feedback
- * matrices the attach hook draws. */
+int bpl__rule_add_params(bpl_rule *rule, const bpl__param_spec *specs, size_t n);
+
+/* Declares what a rule has beyond its forward optimiser. */
+typedef int (*bpl__declare_fn)(bpl_rule *rule, const void *context);
+
+/* Create a built-in rule over `vtable` and `self`: its card, the forward
+ * optimiser with `default_lr`, then whatever `declare` (may be NULL) adds,
+ * given `context`.  Takes `self`: on failure it is released through
+ * vtable->destroy. */
+int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
+                    const bpl__rule_card *card, double default_lr, bpl__declare_fn declare,
+                    const void *context);
+
+/* A rule without state of its own, plus "feedback_scale", the gain of fixed
+ * random feedback matrices the attach hook draws. */
 int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
                               const bpl__rule_card *card, double default_lr);
 

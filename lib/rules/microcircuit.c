@@ -872,14 +872,7 @@ static void mc_destroy(void *self_)
     bpl__free(self);
 }
 
-typedef struct param_spec {
-    const char *name;
-    int kind;
-    double def, lo, hi;
-    const char *choices, *doc;
-} param_spec;
-
-static const param_spec params[] = {
+static const bpl__param_spec params[] = {
     {"mode", BPL_PARAM_CHOICE, STEADY, 0, 0, "steady|continuous",
      "steady: a bottom-up and a top-down sweep per example; continuous: Euler dynamics"},
     {"lambda_out", BPL_PARAM_REAL, 0.2, 1e-6, 1, NULL,
@@ -920,11 +913,10 @@ static const param_spec params[] = {
      "continuous: time constant of the plasticity's low-pass filter"},
 };
 
-static int add_params(bpl_rule *rule)
+static int add_params(bpl_rule *rule, const void *context)
 {
-    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
-        TRY(bpl_rule_add_param(rule, params[i].name, params[i].kind, params[i].def,
-                               params[i].lo, params[i].hi, params[i].choices, params[i].doc));
+    (void)context;
+    TRY(bpl__rule_add_params(rule, params, sizeof params / sizeof params[0]));
     TRY(bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_ADAM, 1e-3));
     /* Read when the rule is attached: which weights learn, their start, the
      * continuous mode's filters. */
@@ -957,17 +949,5 @@ int bpl__rule_microcircuit_create(bpl_rule **out)
          "basal, apical and somatic compartments; interneurons",
          "interneuron W_IP learned; top-down and W_PI fixed", NULL,
          "the apical potential: top-down minus interneuron prediction"}};
-    bpl_rule *rule;
-    int rc = bpl__dense_rule_create(&rule, &vt, self, &card, 1e-3);
-    if (rc != BPL_OK) {
-        bpl__free(self);
-        return rc;
-    }
-    rc = add_params(rule);
-    if (rc != BPL_OK) {
-        bpl_rule_destroy(rule);
-        return rc;
-    }
-    *out = rule;
-    return BPL_OK;
+    return bpl__rule_build(out, &vt, self, &card, 1e-3, add_params, NULL);
 }

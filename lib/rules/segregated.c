@@ -820,14 +820,7 @@ static void seg_destroy(void *self)
     bpl__free(self);
 }
 
-typedef struct param_spec {
-    const char *name;
-    int kind;
-    double def, lo, hi;
-    const char *choices, *doc;
-} param_spec;
-
-static const param_spec params[] = {
+static const bpl__param_spec params[] = {
     {"mode", BPL_PARAM_CHOICE, RATE, 0, 0, "rate|spiking",
      "rate: one sweep per phase (fast); spiking: the continuous-time model"},
     {"lambda_max", BPL_PARAM_REAL, 0.2, 1e-3, 1, NULL, "maximum firing rate per step"},
@@ -865,11 +858,10 @@ static const param_spec params[] = {
      "spiking: steps of a prediction that are averaged"},
 };
 
-static int add_params(bpl_rule *rule)
+static int add_params(bpl_rule *rule, const void *context)
 {
-    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
-        TRY(bpl_rule_add_param(rule, params[i].name, params[i].kind, params[i].def,
-                               params[i].lo, params[i].hi, params[i].choices, params[i].doc));
+    (void)context;
+    TRY(bpl__rule_add_params(rule, params, sizeof params / sizeof params[0]));
     TRY(bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_SGD, 0.0));
     /* Applied to Y when the rule is attached. */
     static const char *const shaping[] = {"feedback", "learn_feedback", "paper_init",
@@ -904,17 +896,5 @@ int bpl__rule_segregated_create(bpl_rule **out)
      * per example.  On mini-batches SGD must go slower and stalls; Adam at
      * 1e-2 with batch 32 reaches 2.0% in the same 10 epochs (the gains are
      * then a constant factor Adam normalises away). */
-    bpl_rule *rule;
-    int rc = bpl__dense_rule_create(&rule, &vt, self, &card, 1e-2);
-    if (rc != BPL_OK) {
-        bpl__free(self);
-        return rc;
-    }
-    rc = add_params(rule);
-    if (rc != BPL_OK) {
-        bpl_rule_destroy(rule);
-        return rc;
-    }
-    *out = rule;
-    return BPL_OK;
+    return bpl__rule_build(out, &vt, self, &card, 1e-2, add_params, NULL);
 }

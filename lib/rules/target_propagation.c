@@ -479,8 +479,16 @@ typedef struct family_defaults {
     int schedule, first_target;
 } family_defaults;
 
-static int add_family_params(bpl_rule *rule, enum variant variant, const family_defaults *d)
+typedef struct family {
+    enum variant variant;
+    const family_defaults *defaults;
+} family;
+
+static int add_family_params(bpl_rule *rule, const void *context)
 {
+    const family *f = context;
+    enum variant variant = f->variant;
+    const family_defaults *d = f->defaults;
     TRY(bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_ADAM, d->fb_lr));
     if (variant != SIMPLIFIED) {
         TRY(bpl_rule_add_param(rule, "first_target", BPL_PARAM_CHOICE, d->first_target, 0, 0,
@@ -534,19 +542,8 @@ static int create_variant(bpl_rule **out, const char *name, enum variant variant
     vt.compute_targets = tp_targets;
     vt.update = tp_update;
     vt.destroy = tp_destroy;
-    bpl_rule *rule;
-    int rc = bpl__dense_rule_create(&rule, &vt, self, card, d->lr);
-    if (rc != BPL_OK) {
-        bpl__free(self);
-        return rc;
-    }
-    rc = add_family_params(rule, variant, d);
-    if (rc != BPL_OK) {
-        bpl_rule_destroy(rule);
-        return rc;
-    }
-    *out = rule;
-    return BPL_OK;
+    const family f = {variant, d};
+    return bpl__rule_build(out, &vt, self, card, d->lr, add_family_params, &f);
 }
 
 int bpl__rule_tp_create(bpl_rule **out)
