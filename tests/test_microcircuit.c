@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "bpl_internal.h"
+#include "testhooks.h"
 
 static bpl_net *make_net(size_t inputs, const size_t *units, size_t n_layers, uint64_t seed,
                          const char *const *settings)
@@ -32,51 +33,6 @@ static bpl_net *make_net(size_t inputs, const size_t *units, size_t n_layers, ui
         BPL_OK_OR_FAIL(bpl_rule_set_string(rule, settings[0], settings[1]));
     BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
     return net;
-}
-
-static void run_hooks(bpl_net *net, int phase, const float *x, const float *y, size_t batch,
-                      int targets, int update)
-{
-    bpl_rule *rule = bpl_net_rule(net);
-    BPL_OK_OR_FAIL(bpl__net_reserve(net, batch));
-    net->phase = phase;
-    net->batch = batch;
-    net->x = x;
-    BPL_OK_OR_FAIL(rule->vt.forward(rule->self, net, x, batch));
-    if (targets)
-        BPL_OK_OR_FAIL(rule->vt.compute_targets(rule->self, net, y, batch));
-    if (update)
-        BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
-    net->phase = BPL_PHASE_IDLE;
-}
-
-static float *buf(bpl_net *net, size_t l, const char *name)
-{
-    bpl__buffer *b = bpl__layer_find_buffer(bpl_net_layer(net, l), name);
-    ck_assert_msg(b != NULL, "no buffer %s", name);
-    return b->data;
-}
-
-static float *tensor(bpl_net *net, size_t l, const char *name)
-{
-    float *data;
-    BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(net, l), name, &data, NULL, NULL));
-    return data;
-}
-
-static float *grad(bpl_net *net, size_t l, const char *name)
-{
-    float *data;
-    BPL_OK_OR_FAIL(bpl_layer_tensor_grad(bpl_net_layer(net, l), name, &data, NULL, NULL));
-    return data;
-}
-
-static double max_abs(const float *v, size_t n)
-{
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++)
-        m = fmax(m, fabs(v[i]));
-    return m;
 }
 
 static double mean_square(const float *v, size_t n)
@@ -99,23 +55,23 @@ START_TEST(self_predicting_state_is_quiet)
     uint64_t seed = 5;
     test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
     test_fill_onehot(y, B, OUT, &seed);
-    run_hooks(net, BPL_PHASE_TRAIN, x, y, B, 1, 0);
+    test_run_hooks(net, BPL_PHASE_TRAIN, x, y, B, 1, 0);
     net->phase = BPL_PHASE_DIAGNOSE; /* read gradients without applying them */
     bpl_rule *rule = bpl_net_rule(net);
     BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
     net->phase = BPL_PHASE_IDLE;
-    ck_assert_msg(max_abs(buf(net, 1, "v_apical"), B * H2) == 0.0,
-                  "top hidden apical potential %g", max_abs(buf(net, 1, "v_apical"), B * H2));
-    ck_assert_msg(max_abs(buf(net, 0, "v_apical"), B * H1) < 1e-5,
-                  "first hidden apical potential %g", max_abs(buf(net, 0, "v_apical"), B * H1));
+    ck_assert_msg(test_max_abs(test_buffer(net, 1, "v_apical"), B * H2) == 0.0,
+                  "top hidden apical potential %g", test_max_abs(test_buffer(net, 1, "v_apical"), B * H2));
+    ck_assert_msg(test_max_abs(test_buffer(net, 0, "v_apical"), B * H1) < 1e-5,
+                  "first hidden apical potential %g", test_max_abs(test_buffer(net, 0, "v_apical"), B * H1));
     /* interneuron updates: W_IP is the only plasticity during pre-training */
-    ck_assert_msg(max_abs(grad(net, 1, "ip"), OUT * H2) == 0.0, "W_IP of the top layer moved");
-    ck_assert_msg(max_abs(grad(net, 0, "ip"), H2 * H1) < 1e-6, "W_IP of the first layer");
+    ck_assert_msg(test_max_abs(test_grad(net, 1, "ip"), OUT * H2) == 0.0, "W_IP of the top layer moved");
+    ck_assert_msg(test_max_abs(test_grad(net, 0, "ip"), H2 * H1) < 1e-6, "W_IP of the first layer");
     /* and with a target the same net does learn */
     BPL_OK_OR_FAIL(bpl_rule_set(rule, "pretrain_steps", 0));
-    run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
-    ck_assert(max_abs(buf(net, 1, "v_apical"), B * H2) > 1e-4);
-    ck_assert(max_abs(grad(net, 0, "weight"), H1 * IN) > 1e-6);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    ck_assert(test_max_abs(test_buffer(net, 1, "v_apical"), B * H2) > 1e-4);
+    ck_assert(test_max_abs(test_grad(net, 0, "weight"), H1 * IN) > 1e-6);
     bpl_net_destroy(net);
 }
 END_TEST
@@ -131,8 +87,8 @@ START_TEST(predictions_are_the_bottom_up_sweep)
     uint64_t seed = 9;
     test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
     BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, out, B * OUT));
-    const float *w0 = tensor(net, 0, "weight"), *b0 = tensor(net, 0, "bias");
-    const float *w1 = tensor(net, 1, "weight"), *b1 = tensor(net, 1, "bias");
+    const float *w0 = test_tensor(net, 0, "weight"), *b0 = test_tensor(net, 0, "bias");
+    const float *w1 = test_tensor(net, 1, "weight"), *b1 = test_tensor(net, 1, "bias");
     for (int b = 0; b < B; b++) {
         double h[H1];
         for (int j = 0; j < H1; j++) {
@@ -162,20 +118,20 @@ START_TEST(pretraining_learns_the_self_predicting_state)
     float x[N * IN], y[N * OUT], probe[N * IN];
     uint64_t seed = 2;
     test_fill_uniform(probe, N * IN, 0.0f, 1.0f, &seed);
-    run_hooks(net, BPL_PHASE_DIAGNOSE, probe, NULL, N, 1, 0);
-    double before[2] = {mean_square(buf(net, 0, "v_apical"), N * H1),
-                        mean_square(buf(net, 1, "v_apical"), N * H2)};
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, probe, NULL, N, 1, 0);
+    double before[2] = {mean_square(test_buffer(net, 0, "v_apical"), N * H1),
+                        mean_square(test_buffer(net, 1, "v_apical"), N * H2)};
     float w0[H1 * IN];
-    memcpy(w0, tensor(net, 0, "weight"), sizeof w0);
+    memcpy(w0, test_tensor(net, 0, "weight"), sizeof w0);
     for (int step = 0; step < 1500; step++) {
         test_fill_uniform(x, N * IN, 0.0f, 1.0f, &seed);
         test_fill_onehot(y, N, OUT, &seed);
         BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, N, NULL));
     }
-    ck_assert_mem_eq(w0, tensor(net, 0, "weight"), sizeof w0); /* bottom-up untouched */
-    run_hooks(net, BPL_PHASE_DIAGNOSE, probe, NULL, N, 1, 0);
+    ck_assert_mem_eq(w0, test_tensor(net, 0, "weight"), sizeof w0); /* bottom-up untouched */
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, probe, NULL, N, 1, 0);
     for (size_t l = 0; l < 2; l++) {
-        double after = mean_square(buf(net, l, "v_apical"), N * (l == 0 ? H1 : H2));
+        double after = mean_square(test_buffer(net, l, "v_apical"), N * (l == 0 ? H1 : H2));
         printf("layer %zu: mean squared apical potential %.4g -> %.4g\n", l, before[l], after);
         ck_assert_msg(after < before[l] / 100.0, "layer %zu: %.4g -> %.4g", l, before[l], after);
     }
@@ -205,7 +161,7 @@ START_TEST(symmetric_topdown_is_backprop)
     /* B_l = W_{l+1}^T, W_PI = -B, W_IP as the self-predicting state wants */
     for (size_t l = 0; l < 2; l++) {
         size_t n = l == 0 ? H1 : H2, n_above = l == 0 ? H2 : OUT;
-        const float *w_above = tensor(net, l + 1, "weight"), *b_above = tensor(net, l + 1, "bias");
+        const float *w_above = test_tensor(net, l + 1, "weight"), *b_above = test_tensor(net, l + 1, "bias");
         float *bt = malloc(n * n_above * sizeof *bt), *pi = malloc(n * n_above * sizeof *pi);
         float *ip = malloc(n * n_above * sizeof *ip), c[16];
         float k = l == 1 ? 1.0f : 1.0f - 0.02f;
@@ -231,12 +187,12 @@ START_TEST(symmetric_topdown_is_backprop)
     uint64_t seed = 12;
     test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
     test_fill_onehot(y, B, OUT, &seed);
-    run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
     /* backprop of the output error through W and phi'(v_B) of the sweep */
     double delta2[B * H2], delta1[B * H1], bp1[H1 * IN] = {0}, bp2[H2 * H1] = {0};
-    const float *e = buf(net, 2, "delta"), *w2 = tensor(net, 2, "weight"),
-                *w1 = tensor(net, 1, "weight");
-    const float *r0 = buf(net, 0, "activation"), *r1 = buf(net, 1, "activation");
+    const float *e = test_buffer(net, 2, "delta"), *w2 = test_tensor(net, 2, "weight"),
+                *w1 = test_tensor(net, 1, "weight");
+    const float *r0 = test_buffer(net, 0, "activation"), *r1 = test_buffer(net, 1, "activation");
     for (int b = 0; b < B; b++) {
         for (int j = 0; j < H2; j++) {
             double d = 0;
@@ -257,8 +213,8 @@ START_TEST(symmetric_topdown_is_backprop)
             for (int i = 0; i < IN; i++)
                 bp1[j * IN + i] -= delta1[b * H1 + j] * x[b * IN + i];
     }
-    double a2 = angle(grad(net, 1, "weight"), bp2, H2 * H1);
-    double a1 = angle(grad(net, 0, "weight"), bp1, H1 * IN);
+    double a2 = angle(test_grad(net, 1, "weight"), bp2, H2 * H1);
+    double a1 = angle(test_grad(net, 0, "weight"), bp1, H1 * IN);
     printf("B = W^T, weak nudging: angle to backprop %.2f (top hidden), %.2f (first)\n", a2, a1);
     ck_assert_msg(a2 < 1.0 && a1 < 1.0, "angles %.2f, %.2f", a2, a1);
     double angles[3];
@@ -280,11 +236,11 @@ START_TEST(continuous_mode_settles)
     float x[BB * I];
     uint64_t seed = 7;
     test_fill_uniform(x, BB * I, 0.0f, 1.0f, &seed);
-    run_hooks(net, BPL_PHASE_PREDICT, x, NULL, BB, 0, 0);
-    const float *w0 = tensor(net, 0, "weight"), *b0 = tensor(net, 0, "bias");
-    const float *w1 = tensor(net, 1, "weight"), *b1 = tensor(net, 1, "bias");
-    const float *fb = tensor(net, 0, "feedback"), *pi = tensor(net, 0, "pi");
-    const float *ip = tensor(net, 0, "ip"), *ipb = tensor(net, 0, "ip_bias");
+    test_run_hooks(net, BPL_PHASE_PREDICT, x, NULL, BB, 0, 0);
+    const float *w0 = test_tensor(net, 0, "weight"), *b0 = test_tensor(net, 0, "bias");
+    const float *w1 = test_tensor(net, 1, "weight"), *b1 = test_tensor(net, 1, "bias");
+    const float *fb = test_tensor(net, 0, "feedback"), *pi = test_tensor(net, 0, "pi");
+    const float *ip = test_tensor(net, 0, "ip"), *ipb = test_tensor(net, 0, "ip_bias");
     const double g_lk = 0.1, g_a = 0.8, g_b = 1.0, g_d = 1.0, g_som = 0.8;
     for (int b = 0; b < BB; b++) {
         double u[HH] = {0}, ui[O] = {0}, uo[O] = {0};
@@ -320,8 +276,8 @@ START_TEST(continuous_mode_settles)
                 ui[k] = 0.5 * ui[k] + 0.5 * nui[k];
             }
         }
-        const float *sim_u = buf(net, 0, "u"), *sim_o = buf(net, 1, "u");
-        const float *sim_i = buf(net, 0, "u_inter");
+        const float *sim_u = test_buffer(net, 0, "u"), *sim_o = test_buffer(net, 1, "u");
+        const float *sim_i = test_buffer(net, 0, "u_inter");
         for (int j = 0; j < HH; j++)
             ck_assert_msg(fabs(sim_u[b * HH + j] - u[j]) < 1e-4, "hidden soma %d: %g vs %g", j,
                           (double)sim_u[b * HH + j], u[j]);
@@ -370,16 +326,16 @@ START_TEST(topdown_fixed_or_learned)
                                              &group));
         ck_assert_int_eq(group, learn ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE);
         float before[H1 * OUT], x[B * IN], y[B * OUT];
-        memcpy(before, tensor(net, 0, "feedback"), sizeof before);
+        memcpy(before, test_tensor(net, 0, "feedback"), sizeof before);
         uint64_t seed = 3;
         test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
         test_fill_onehot(y, B, OUT, &seed);
         for (int i = 0; i < 3; i++)
             BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, NULL));
-        int moved = memcmp(before, tensor(net, 0, "feedback"), sizeof before) != 0;
+        int moved = memcmp(before, test_tensor(net, 0, "feedback"), sizeof before) != 0;
         ck_assert_int_eq(moved, learn);
         /* W_PI stays at -B, exactly, whether B moves or not */
-        const float *b = tensor(net, 0, "feedback"), *pi = tensor(net, 0, "pi");
+        const float *b = test_tensor(net, 0, "feedback"), *pi = test_tensor(net, 0, "pi");
         for (size_t i = 0; i < H1 * OUT; i++)
             ck_assert_msg(pi[i] == -b[i], "learn %d: W_PI[%zu] = %g, B = %g", learn, i,
                           (double)pi[i], (double)b[i]);
@@ -408,8 +364,8 @@ START_TEST(learned_topdown_stays_self_predicting)
         BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, NULL));
     /* no target: the interneurons predict the output's basal sweep; the
      * apical potential is B (r_above - r_I), small as W_IP has tracked */
-    run_hooks(net, BPL_PHASE_TRAIN, x, NULL, B, 1, 0);
-    double apical = max_abs(buf(net, 0, "v_apical"), B * H1);
+    test_run_hooks(net, BPL_PHASE_TRAIN, x, NULL, B, 1, 0);
+    double apical = test_max_abs(test_buffer(net, 0, "v_apical"), B * H1);
     printf("learned top-down: max |v_apical| without a target %.3g\n", apical);
     ck_assert_msg(apical < 0.01, "max |v_apical| = %g", apical);
     bpl_net_destroy(net);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "bpl_internal.h"
+#include "testhooks.h"
 
 static bpl_net *make_net(size_t inputs, const size_t *units, size_t n_layers, uint64_t seed,
                          const char *const *settings)
@@ -35,44 +36,6 @@ static bpl_net *make_net(size_t inputs, const size_t *units, size_t n_layers, ui
         BPL_OK_OR_FAIL(bpl_rule_set_string(rule, settings[0], settings[1]));
     BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
     return net;
-}
-
-/* Drive the hooks by hand in `phase`: buffers stay readable afterwards. */
-static void run_hooks(bpl_net *net, int phase, const float *x, const float *y, size_t batch,
-                      int targets, int update)
-{
-    bpl_rule *rule = bpl_net_rule(net);
-    BPL_OK_OR_FAIL(bpl__net_reserve(net, batch));
-    net->phase = phase;
-    net->batch = batch;
-    net->x = x;
-    BPL_OK_OR_FAIL(rule->vt.forward(rule->self, net, x, batch));
-    if (targets)
-        BPL_OK_OR_FAIL(rule->vt.compute_targets(rule->self, net, y, batch));
-    if (update)
-        BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
-    net->phase = BPL_PHASE_IDLE;
-}
-
-static float *buf(bpl_net *net, size_t l, const char *name)
-{
-    bpl__buffer *b = bpl__layer_find_buffer(bpl_net_layer(net, l), name);
-    ck_assert_msg(b != NULL, "no buffer %s", name);
-    return b->data;
-}
-
-static float *tensor(bpl_net *net, size_t l, const char *name)
-{
-    float *data;
-    BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(net, l), name, &data, NULL, NULL));
-    return data;
-}
-
-static float *grad(bpl_net *net, size_t l, const char *name)
-{
-    float *data;
-    BPL_OK_OR_FAIL(bpl_layer_tensor_grad(bpl_net_layer(net, l), name, &data, NULL, NULL));
-    return data;
 }
 
 static double sigmoid(double x)
@@ -90,8 +53,8 @@ START_TEST(forward_sweep_is_the_papers)
     test_fill_uniform(x, B * 5, 0.0f, 1.0f, &seed);
     BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, out, B * 4));
     const double lambda = 0.2, k_b = 0.6 / (0.1 + 0.6), k_d = 0.6 / (0.1 + 0.6);
-    const float *w0 = tensor(net, 0, "weight"), *b0 = tensor(net, 0, "bias");
-    const float *w1 = tensor(net, 1, "weight"), *b1 = tensor(net, 1, "bias");
+    const float *w0 = test_tensor(net, 0, "weight"), *b0 = test_tensor(net, 0, "bias");
+    const float *w1 = test_tensor(net, 1, "weight"), *b1 = test_tensor(net, 1, "bias");
     for (int b = 0; b < B; b++) {
         double s[7], c_out[4];
         for (int j = 0; j < 7; j++) {
@@ -128,12 +91,12 @@ START_TEST(no_teacher_no_update)
     uint64_t seed = 9;
     test_fill_uniform(x, B * 6, 0.0f, 1.0f, &seed);
     test_fill_onehot(y, B, 4, &seed);
-    run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
     for (size_t l = 0; l < 3; l++) {
         size_t rows, cols;
         BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, l), "weight", &rows, &cols,
                                              NULL));
-        const float *gw = grad(net, l, "weight"), *gb = grad(net, l, "bias");
+        const float *gw = test_grad(net, l, "weight"), *gb = test_grad(net, l, "bias");
         for (size_t i = 0; i < rows * cols; i++)
             ck_assert_msg(gw[i] == 0.0f, "layer %zu weight update %zu = %g", l, i,
                           (double)gw[i]);
@@ -144,7 +107,7 @@ START_TEST(no_teacher_no_update)
     float w[9 * 6];
     BPL_OK_OR_FAIL(bpl_layer_get_tensor(bpl_net_layer(net, 0), "weight", w, 54));
     BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, B, NULL));
-    ck_assert_mem_eq(w, tensor(net, 0, "weight"), sizeof w);
+    ck_assert_mem_eq(w, test_tensor(net, 0, "weight"), sizeof w);
     bpl_net_destroy(net);
 }
 END_TEST
@@ -165,8 +128,8 @@ static double angle(const float *a, const double *b, size_t n)
 static void backprop_hidden(bpl_net *net, const double *e, size_t b_size, size_t in,
                             size_t h, size_t out, double *grad_w)
 {
-    const float *w1 = tensor(net, 1, "weight");
-    const float *deriv = buf(net, 0, "derivative"), *presyn = buf(net, 0, "presyn");
+    const float *w1 = test_tensor(net, 1, "weight");
+    const float *deriv = test_buffer(net, 0, "derivative"), *presyn = test_buffer(net, 0, "presyn");
     memset(grad_w, 0, h * in * sizeof *grad_w);
     for (size_t b = 0; b < b_size; b++)
         for (size_t j = 0; j < h; j++) {
@@ -196,15 +159,15 @@ START_TEST(symmetric_feedback_follows_backprop)
     uint64_t seed = 4;
     test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
     test_fill_onehot(y, B, OUT, &seed);
-    run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
-    const float *s_t = buf(net, 1, "target_rate"), *s_f = buf(net, 1, "activation");
-    const float *e_out = buf(net, 1, "delta");
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    const float *s_t = test_buffer(net, 1, "target_rate"), *s_f = test_buffer(net, 1, "activation");
+    const float *e_out = test_buffer(net, 1, "delta");
     double rate_error[B * OUT], output_error[B * OUT], bp[H * IN];
     for (int i = 0; i < B * OUT; i++) {
         rate_error[i] = (double)s_t[i] - s_f[i];
         output_error[i] = e_out[i];
     }
-    const float *rule = grad(net, 0, "weight");
+    const float *rule = test_grad(net, 0, "weight");
     backprop_hidden(net, rate_error, B, IN, H, OUT, bp);
     double to_rates = angle(rule, bp, H * IN);
     backprop_hidden(net, output_error, B, IN, H, OUT, bp);
@@ -233,14 +196,14 @@ START_TEST(spiking_rates_converge)
     float x[B * IN];
     uint64_t seed = 6;
     test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
-    run_hooks(net, BPL_PHASE_TRAIN, x, NULL, B, 0, 0);
+    test_run_hooks(net, BPL_PHASE_TRAIN, x, NULL, B, 0, 0);
     /* Per neuron: spikes in the window against the expected count
      * T lambda_max mean sigma(C); z-scores of a Poisson count. */
     const double t = 3900, lambda = 0.2;
     double sum_z = 0, sum_z2 = 0;
     size_t n = 0;
     for (size_t l = 0; l < 2; l++) {
-        const float *empirical = buf(net, l, "spike_rate"), *model = buf(net, l, "mean_rate");
+        const float *empirical = test_buffer(net, l, "spike_rate"), *model = test_buffer(net, l, "mean_rate");
         size_t width = l == 0 ? H : OUT;
         for (size_t i = 0; i < B * width; i++, n++) {
             double expected = t * lambda * model[i], observed = t * lambda * empirical[i];
@@ -267,8 +230,8 @@ START_TEST(paper_initialisation_drive)
     /* The derivation assumes the layer below fires at the linearised rate of
      * a potential of 3: nu * 3 = (lambda_max / 4) * 3 = 0.15, i.e. x = 0.75. */
     test_fill_uniform(x, B * IN, 0.5f, 1.0f, &seed);
-    run_hooks(net, BPL_PHASE_PREDICT, x, NULL, B, 0, 0);
-    const float *basal = buf(net, 0, "basal");
+    test_run_hooks(net, BPL_PHASE_PREDICT, x, NULL, B, 0, 0);
+    const float *basal = test_buffer(net, 0, "basal");
     double sum = 0, sum2 = 0;
     for (size_t i = 0; i < (size_t)B * H; i++) {
         sum += basal[i];
@@ -322,15 +285,15 @@ START_TEST(spiking_updates_follow_rate_updates)
     uint64_t seed = 2;
     test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
     test_fill_onehot(y, B, OUT, &seed);
-    run_hooks(rate, BPL_PHASE_TRAIN, x, y, B, 1, 0);
-    run_hooks(spike, BPL_PHASE_TRAIN, x, y, B, 1, 0);
+    test_run_hooks(rate, BPL_PHASE_TRAIN, x, y, B, 1, 0);
+    test_run_hooks(spike, BPL_PHASE_TRAIN, x, y, B, 1, 0);
     for (size_t l = 0; l < 2; l++) {
         /* the updates, built from each mode's errors and presynaptic rates */
         size_t n = l == 0 ? H : OUT, n_in = l == 0 ? IN : H;
         double *ur = calloc(n * n_in, sizeof *ur), *us = calloc(n * n_in, sizeof *us);
         float *usf = malloc(n * n_in * sizeof *usf);
-        const float *dr = buf(rate, l, "delta"), *pr = buf(rate, l, "presyn");
-        const float *ds = buf(spike, l, "delta"), *ps = buf(spike, l, "presyn");
+        const float *dr = test_buffer(rate, l, "delta"), *pr = test_buffer(rate, l, "presyn");
+        const float *ds = test_buffer(spike, l, "delta"), *ps = test_buffer(spike, l, "presyn");
         for (int b = 0; b < B; b++)
             for (size_t j = 0; j < n; j++)
                 for (size_t i = 0; i < n_in; i++) {

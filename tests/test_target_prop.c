@@ -22,36 +22,13 @@
 #include <string.h>
 
 #include "bpl_internal.h"
+#include "testhooks.h"
 
 static bpl_rule *make_rule(const char *name)
 {
     bpl_rule *rule = NULL;
     BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, name));
     return rule;
-}
-
-/* Run forward and compute_targets (and update, if asked) in the diagnose
- * phase: targets and gradients are left in the buffers, nothing applied. */
-static void run_hooks(bpl_net *net, const float *x, const float *y, size_t batch,
-                      int update)
-{
-    bpl_rule *rule = bpl_net_rule(net);
-    BPL_OK_OR_FAIL(bpl__net_reserve(net, batch));
-    net->phase = BPL_PHASE_DIAGNOSE;
-    net->batch = batch;
-    net->x = x;
-    BPL_OK_OR_FAIL(rule->vt.forward(rule->self, net, x, batch));
-    BPL_OK_OR_FAIL(rule->vt.compute_targets(rule->self, net, y, batch));
-    if (update)
-        BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
-    net->phase = BPL_PHASE_IDLE;
-}
-
-static float *buf(bpl_net *net, size_t layer, const char *name)
-{
-    bpl__buffer *b = bpl__layer_find_buffer(bpl_net_layer(net, layer), name);
-    ck_assert_msg(b != NULL, "layer %zu has no buffer %s", layer, name);
-    return b->data;
 }
 
 static size_t tensor_size(bpl_layer *layer, const char *name)
@@ -124,10 +101,10 @@ START_TEST(difference_target_fixed_point)
     uint64_t seed = 8;
     test_fill_uniform(x, B * 6, -1.0f, 1.0f, &seed);
     BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, y, B * 4)); /* target = output */
-    run_hooks(net, x, y, B, 1);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
     for (size_t l = 0; l < 3; l++) {
         size_t n = B * bpl_layer_units(bpl_net_layer(net, l));
-        ck_assert_msg(memcmp(buf(net, l, "target"), buf(net, l, "activation"),
+        ck_assert_msg(memcmp(test_buffer(net, l, "target"), test_buffer(net, l, "activation"),
                              n * sizeof(float)) == 0,
                       "%s: target of layer %zu differs from its activity", rule, l);
     }
@@ -159,10 +136,10 @@ START_TEST(vanilla_target_has_no_fixed_point)
     uint64_t seed = 8;
     test_fill_uniform(x, B * 6, -1.0f, 1.0f, &seed);
     BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, y, B * 4));
-    run_hooks(net, x, y, B, 1);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
     /* the penultimate target is h (zero gradient); below it, g(h) != h */
     size_t n = B * bpl_layer_units(bpl_net_layer(net, 1));
-    ck_assert(memcmp(buf(net, 1, "target"), buf(net, 1, "activation"), n * sizeof(float)));
+    ck_assert(memcmp(test_buffer(net, 1, "target"), test_buffer(net, 1, "activation"), n * sizeof(float)));
     float *gw;
     BPL_OK_OR_FAIL(bpl_layer_tensor_grad(bpl_net_layer(net, 1), "weight", &gw, NULL, NULL));
     ck_assert(!all_zero(gw, tensor_size(bpl_net_layer(net, 1), "weight")));
@@ -220,20 +197,20 @@ START_TEST(exact_inverses_give_analytic_targets)
     uint64_t seed = 12;
     test_fill_uniform(x, B * N, -1.0f, 1.0f, &seed);
     test_fill_uniform(y, B * N, -1.0f, 1.0f, &seed);
-    run_hooks(net, x, y, B, 0);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 0);
 
     /* Analytic: t_2 = h_2 - 0.3 W_3^T (h_3 - y); t_l = h_l + W_{l+1}^T (t_{l+1} - h_{l+1}). */
     double t[3][B][N];
     float w[4][N * N];
     for (size_t l = 0; l < 4; l++)
         BPL_OK_OR_FAIL(bpl_layer_get_tensor(bpl_net_layer(net, l), "weight", w[l], N * N));
-    const float *h3 = buf(net, 3, "activation");
+    const float *h3 = test_buffer(net, 3, "activation");
     for (int b = 0; b < B; b++)
         for (int i = 0; i < N; i++) {
             double g = 0.0;
             for (int j = 0; j < N; j++)
                 g += (double)w[3][j * N + i] * (h3[b * N + j] - y[b * N + j]);
-            t[2][b][i] = buf(net, 2, "activation")[b * N + i] - 0.3 * g;
+            t[2][b][i] = test_buffer(net, 2, "activation")[b * N + i] - 0.3 * g;
         }
     for (int l = 1; l >= 0; l--)
         for (int b = 0; b < B; b++)
@@ -241,13 +218,13 @@ START_TEST(exact_inverses_give_analytic_targets)
                 double d = 0.0;
                 for (int j = 0; j < N; j++)
                     d += (double)w[l + 1][j * N + i] *
-                         (t[l + 1][b][j] - buf(net, (size_t)l + 1, "activation")[b * N + j]);
-                t[l][b][i] = buf(net, (size_t)l, "activation")[b * N + i] + d;
+                         (t[l + 1][b][j] - test_buffer(net, (size_t)l + 1, "activation")[b * N + j]);
+                t[l][b][i] = test_buffer(net, (size_t)l, "activation")[b * N + i] + d;
             }
     for (size_t l = 0; l < 3; l++)
         for (int b = 0; b < B; b++)
             for (int i = 0; i < N; i++) {
-                double got = buf(net, l, "target")[b * N + i];
+                double got = test_buffer(net, l, "target")[b * N + i];
                 ck_assert_msg(fabs(got - t[l][b][i]) < 1e-5, "%s: layer %zu target %g, analytic %g",
                               rules[_i], l, got, t[l][b][i]);
             }
