@@ -1020,6 +1020,31 @@ START_TEST(null_arguments)
 }
 END_TEST
 
+
+/* A save that failed (status `rc`, message `message`) left the previous
+ * model `before` at `path` byte for byte, loadable and predicting as `old`,
+ * and no temporary file in `dir`.  Frees before.data. */
+static void assert_save_failed_keeping(int rc, const char *message, bpl_net *old,
+                                       const char *dir, const char *path, blob before,
+                                       const char *what)
+{
+    ck_assert_msg(rc == BPL_ERR_IO, "%s: status %d: %s", what, rc, message);
+    ck_assert_msg(strstr(message, path) != NULL, "%s: message: %s", what, message);
+    blob after = read_file(path);
+    ck_assert_uint_eq(after.size, before.size);
+    ck_assert_mem_eq(after.data, before.data, before.size);
+    drop_mem(before.data);
+    drop_mem(after.data);
+    bpl_net *loaded = NULL;
+    BPL_OK_OR_FAIL(bpl_net_load(&loaded, path));
+    own_net(loaded);
+    assert_same_predictions(old, loaded, what);
+    drop_net(loaded);
+    char names[1024];
+    size_t n = list_dir(dir, names, sizeof names);
+    ck_assert_msg(n == 1 && strcmp(names, "model.bpl") == 0, "%s: directory holds: %s", what,
+                  names);
+}
 /* ---- atomic saving ---------------------------------------------------------------- */
 
 START_TEST(save_over_existing)
@@ -1100,22 +1125,7 @@ START_TEST(save_into_read_only_directory)
         char message[1024];
         snprintf(message, sizeof message, "%s", bpl_last_error_message());
         ck_assert_int_eq(chmod(dir, 0755), 0);
-        ck_assert_msg(rc == BPL_ERR_IO, "status %d: %s", rc, message);
-        ck_assert_msg(strstr(message, path) != NULL, "message: %s", message);
-        /* the old model is there, byte for byte, and loads */
-        blob after = read_file(path);
-        ck_assert_uint_eq(after.size, before.size);
-        ck_assert_mem_eq(after.data, before.data, before.size);
-        drop_mem(before.data);
-        drop_mem(after.data);
-        bpl_net *loaded = NULL;
-        BPL_OK_OR_FAIL(bpl_net_load(&loaded, path));
-        own_net(loaded);
-        assert_same_predictions(old, loaded, "untouched");
-        drop_net(loaded);
-        size_t n = list_dir(dir, names, sizeof names);
-        ck_assert_msg(n == 1 && strcmp(names, "model.bpl") == 0, "directory holds: %s",
-                      names);
+        assert_save_failed_keeping(rc, message, old, dir, path, before, "read-only directory");
     }
     drop_net(old);
     drop_net(fresh);
@@ -1128,7 +1138,7 @@ END_TEST
  * for byte and loads, and no temporary file is left. */
 START_TEST(save_fails_part_way_keeps_previous)
 {
-    char dir[512], path[1024], names[1024];
+    char dir[512], path[1024];
     temp_dir(dir, "disk-full");
     snprintf(path, sizeof path, "%s/model.bpl", dir);
     bpl_net *old = make_trained("fa", BPL_ACT_TANH, BPL_ACT_SOFTMAX,
@@ -1151,20 +1161,7 @@ START_TEST(save_fails_part_way_keeps_previous)
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
     signal(SIGXFSZ, previous);
 
-    ck_assert_msg(rc == BPL_ERR_IO, "status %d: %s", rc, message);
-    ck_assert_msg(strstr(message, path) != NULL, "message: %s", message);
-    blob after = read_file(path);
-    ck_assert_uint_eq(after.size, before.size);
-    ck_assert_mem_eq(after.data, before.data, before.size);
-    drop_mem(before.data);
-    drop_mem(after.data);
-    bpl_net *loaded = NULL;
-    BPL_OK_OR_FAIL(bpl_net_load(&loaded, path));
-    own_net(loaded);
-    assert_same_predictions(old, loaded, "kept after a failed save");
-    drop_net(loaded);
-    size_t n = list_dir(dir, names, sizeof names);
-    ck_assert_msg(n == 1 && strcmp(names, "model.bpl") == 0, "directory holds: %s", names);
+    assert_save_failed_keeping(rc, message, old, dir, path, before, "file-size limit");
     /* with room again, the same net saves */
     BPL_OK_OR_FAIL(bpl_net_save(fresh, path));
     drop_net(old);
