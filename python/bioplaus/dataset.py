@@ -4,6 +4,7 @@ import ctypes
 import os
 
 from . import _arrays, _lib
+from ._handle import Handle
 from ._names import split_value
 from .enums import Status
 from .errors import ShapeError, StateError, check
@@ -15,7 +16,7 @@ def _path(path):
     return os.fsencode(os.fspath(path))
 
 
-class Dataset:
+class Dataset(Handle):
     """Examples held by the library: uint8 images or float features, with
     class labels or float targets.
 
@@ -108,18 +109,6 @@ class Dataset:
         if self._ptr is not None:
             address, self._ptr = self._ptr, None
             _c.bpl_dataset_destroy(address)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone
-            pass
 
     def __repr__(self):
         if self._ptr is None:

@@ -6,6 +6,7 @@ import os
 import weakref
 
 from . import _arrays, _lib
+from ._handle import Handle
 from ._names import as_member, to_enum
 from .enums import Activation, Event, Group, Init, Loss, LogLevel, Phase, Status
 from .errors import ShapeError, StateError, check, set_pending
@@ -37,7 +38,7 @@ def _path(path):
     return os.fsencode(os.fspath(path))
 
 
-class Net:
+class Net(Handle):
     """A fully connected network (bpl_net): layers, a rule, a generator.
 
     ``Net(inputs, seed)`` makes an empty net with `inputs` input features.
@@ -119,18 +120,6 @@ class Net:
         self._forget_rules()
         self._python_rule = None
         self._log_callback = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone
-            pass
 
     def __repr__(self):
         if self._ptr is None:

@@ -5,6 +5,7 @@ import ctypes
 import math
 
 from . import _arrays, _lib
+from ._handle import Handle
 from ._names import (as_member, property_name, property_value, tick_value, to_enum)
 from .enums import Group, Optimizer, ParamKind, Property, RULE_VTABLE_VERSION, Status, Tick
 from .errors import StateError, check, report_callback_exception
@@ -23,7 +24,7 @@ def _encode(text):
     return text.encode("utf-8")
 
 
-class Rule:
+class Rule(Handle):
     """A learning rule (bpl_rule) with its hyperparameters and properties.
 
     ``Rule.builtin("fa")`` (or ``Rule("fa")``) makes a built-in rule.  The
@@ -90,18 +91,6 @@ class Rule:
         if getattr(self, "_ptr", None) is not None and self._owner is None:
             address, self._ptr = self._ptr, None
             _c.bpl_rule_destroy(address)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone
-            pass
 
     def __repr__(self):
         if getattr(self, "_ptr", None) is None:
