@@ -264,100 +264,80 @@ END_TEST
 
 /* ---- training and inference ------------------------------------------------------ */
 
-START_TEST(fitting)
+/* One operation on a net and the dataset of the test. */
+typedef int (*net_op)(bpl_net *net, const bpl_dataset *ds);
+
+static int fit_once(bpl_net *net, const bpl_dataset *ds)
+{
+    return bpl_net_fit(net, ds, 1, BATCH, NULL, NULL);
+}
+
+static int evaluate(bpl_net *net, const bpl_dataset *ds)
+{
+    double accuracy, loss;
+    return bpl_net_evaluate(net, ds, &accuracy, &loss);
+}
+
+static int predict(bpl_net *net, const bpl_dataset *ds)
+{
+    (void)ds;
+    float out[N * OUT];
+    return bpl_net_predict(net, data_x, N, out, N * OUT);
+}
+
+/* Fail each allocation that `op` (named `what`) makes on a fresh net of
+ * `rule`, in turn: each must return BPL_ERR_NOMEM naming `what`, and
+ * leave a net that behaves as one `op` never touched.  With `retry`, `op`
+ * then runs again and the net must equal one on which it succeeded the
+ * first time (nothing half-trained). */
+static void fail_each_allocation(const char *rule, net_op op, const char *what, int retry)
 {
     start_test();
-    const char *rule = bpl_rule_builtin_name((size_t)_i);
     bpl_dataset *ds = make_dataset();
     bpl_net *ref = make_net(rule);
-    BPL_OK_OR_FAIL(bpl_net_fit(ref, ds, 1, BATCH, NULL, NULL));
+    if (retry)
+        BPL_OK_OR_FAIL(op(ref, ds));
     outcome want = outcome_of(ref, ds);
     bpl_net_destroy(ref);
 
     bpl_net *net = make_net(rule);
     uint64_t n;
     int rc;
-    COUNT_ALLOCATIONS(n, rc = bpl_net_fit(net, ds, 1, BATCH, NULL, NULL));
+    COUNT_ALLOCATIONS(n, rc = op(net, ds));
     BPL_OK_OR_FAIL(rc);
     bpl_net_destroy(net);
+    ck_assert_uint_gt(n, 0); /* the first step or inference sizes the workspace */
     for (uint64_t k = 1; k <= n; k++) {
         net = make_net(rule);
         bpl__alloc_fail_at(k);
-        rc = bpl_net_fit(net, ds, 1, BATCH, NULL, NULL);
+        rc = op(net, ds);
         bpl__alloc_fail_at(0);
-        expect_failure(rc, "bpl_net_fit", k, n, rule);
-        /* Nothing was trained: fitting again gives the net of a fit that never failed. */
-        BPL_OK_OR_FAIL(bpl_net_fit(net, ds, 1, BATCH, NULL, NULL));
+        expect_failure(rc, what, k, n, rule);
+        if (retry)
+            BPL_OK_OR_FAIL(op(net, ds));
         outcome got = outcome_of(net, ds);
         assert_same_outcome(&got, &want, rule, k);
         bpl_net_destroy(net);
     }
     bpl_dataset_destroy(ds);
     end_test();
+}
+
+START_TEST(fitting)
+{
+    fail_each_allocation(bpl_rule_builtin_name((size_t)_i), fit_once, "bpl_net_fit", 1);
 }
 END_TEST
 
 START_TEST(evaluating)
 {
-    start_test();
-    const char *rule = bpl_rule_builtin_name((size_t)_i);
-    bpl_dataset *ds = make_dataset();
-    bpl_net *ref = make_net(rule);
-    outcome want = outcome_of(ref, ds);
-    bpl_net_destroy(ref);
-
-    bpl_net *net = make_net(rule);
-    double accuracy, loss;
-    uint64_t n;
-    int rc;
-    COUNT_ALLOCATIONS(n, rc = bpl_net_evaluate(net, ds, &accuracy, &loss));
-    BPL_OK_OR_FAIL(rc);
-    bpl_net_destroy(net);
-    ck_assert_uint_gt(n, 0); /* the first inference sizes the workspace */
-    for (uint64_t k = 1; k <= n; k++) {
-        net = make_net(rule);
-        bpl__alloc_fail_at(k);
-        rc = bpl_net_evaluate(net, ds, &accuracy, &loss);
-        bpl__alloc_fail_at(0);
-        expect_failure(rc, "bpl_net_evaluate", k, n, rule);
-        outcome got = outcome_of(net, ds);
-        assert_same_outcome(&got, &want, rule, k);
-        bpl_net_destroy(net);
-    }
-    bpl_dataset_destroy(ds);
-    end_test();
+    fail_each_allocation(bpl_rule_builtin_name((size_t)_i), evaluate, "bpl_net_evaluate", 0);
 }
 END_TEST
 
 START_TEST(predicting)
 {
-    start_test();
-    const char *rule = bpl_rule_builtin_name((size_t)_i);
-    bpl_dataset *ds = make_dataset();
-    bpl_net *ref = make_net(rule);
-    outcome want = outcome_of(ref, ds);
-    bpl_net_destroy(ref);
-
-    float out[N * OUT];
-    bpl_net *net = make_net(rule);
-    uint64_t n;
-    int rc;
-    COUNT_ALLOCATIONS(n, rc = bpl_net_predict(net, data_x, N, out, N * OUT));
-    BPL_OK_OR_FAIL(rc);
-    bpl_net_destroy(net);
-    ck_assert_uint_gt(n, 0);
-    for (uint64_t k = 1; k <= n; k++) {
-        net = make_net(rule);
-        bpl__alloc_fail_at(k);
-        rc = bpl_net_predict(net, data_x, N, out, N * OUT);
-        bpl__alloc_fail_at(0);
-        expect_failure(rc, "bpl_net_predict", k, n, rule);
-        outcome got = outcome_of(net, ds);
-        assert_same_outcome(&got, &want, rule, k);
-        bpl_net_destroy(net);
-    }
-    bpl_dataset_destroy(ds);
-    end_test();
+    fail_each_allocation(bpl_rule_builtin_name((size_t)_i), predict, "bpl_net_predict", 0);
 }
 END_TEST
 
