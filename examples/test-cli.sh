@@ -102,25 +102,7 @@ grep -q "get-mnist.sh" "$work/err" || fail "the missing-data hint does not name 
 
 # ---- a short training run --------------------------------------------------
 
-# Where the test suite looks too: $BIOPLAUS_MNIST_DIR, else data/mnist in the
-# source tree, else the shared data directory next to it.
-data=${BIOPLAUS_MNIST_DIR:-}
-if [ -z "$data" ] && [ -n "${BPL_SOURCE_ROOT:-}" ]; then
-    for candidate in "$BPL_SOURCE_ROOT/data/mnist" "$BPL_SOURCE_ROOT/../shared/data/mnist"; do
-        if [ -f "$candidate/train-images-idx3-ubyte.gz" ]; then
-            data=$candidate
-            break
-        fi
-    done
-fi
-if [ -z "$data" ] || [ ! -d "$data" ]; then
-    if [ "${CI:-}" = true ]; then
-        echo "FAIL: CI=true but BIOPLAUS_MNIST_DIR does not name an MNIST directory" >&2
-        exit 1
-    fi
-    echo "SKIP: the training run needs BIOPLAUS_MNIST_DIR (examples/get-mnist.sh)"
-    exit 77
-fi
+mnist_user="the training run" && . "$(dirname "$0")/../tests/mnist-dir.sh"
 export BIOPLAUS_MNIST_DIR="$data"
 
 # 16 steps at the default Adam learning rate of 1e-3 reach only about 0.74;

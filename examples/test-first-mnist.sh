@@ -8,24 +8,7 @@ set -eu
 program=$1
 case $program in /*) ;; *) program=$(pwd)/$program ;; esac
 
-data=${BIOPLAUS_MNIST_DIR:-}
-if [ -z "$data" ] && [ -n "${BPL_SOURCE_ROOT:-}" ]; then
-    for candidate in "$BPL_SOURCE_ROOT/data/mnist" "$BPL_SOURCE_ROOT/../shared/data/mnist"; do
-        if [ -f "$candidate/train-images-idx3-ubyte.gz" ]; then
-            data=$candidate
-            break
-        fi
-    done
-fi
-if [ -z "$data" ] || [ ! -d "$data" ]; then
-    if [ "${CI:-}" = true ]; then
-        echo "FAIL: CI=true but BIOPLAUS_MNIST_DIR does not name an MNIST directory" >&2
-        exit 1
-    fi
-    echo "SKIP: needs BIOPLAUS_MNIST_DIR (examples/get-mnist.sh)"
-    exit 77
-fi
-case $data in /*) ;; *) data=$(pwd)/$data ;; esac
+mnist_user="the program" && . "$(dirname "$0")/../tests/mnist-dir.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
