@@ -392,22 +392,6 @@ START_TEST(bad_settings_refused)
 }
 END_TEST
 
-START_TEST(properties_of_the_review)
-{
-    bpl_rule *rule;
-    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "microcircuit"));
-    static const int expected[7] = {BPL_TICK_PARTIAL, BPL_TICK_YES, BPL_TICK_YES, BPL_TICK_YES,
-                                    BPL_TICK_PARTIAL, BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES};
-    for (int p = 0; p < 7; p++) {
-        int tick;
-        const char *note;
-        BPL_OK_OR_FAIL(bpl_rule_get_property(rule, p, &tick, &note));
-        ck_assert_msg(tick == expected[p], "%s: %s", bpl_property_name(p), bpl_tick_name(tick));
-    }
-    bpl_rule_destroy(rule);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("microcircuit");
@@ -419,7 +403,6 @@ int main(void)
     tcase_add_test(tc, topdown_fixed_or_learned);
     tcase_add_test(tc, learned_topdown_stays_self_predicting);
     tcase_add_test(tc, bad_settings_refused);
-    tcase_add_test(tc, properties_of_the_review);
     suite_add_tcase(s, tc);
     TCase *ct = tcase_create("continuous");
     tcase_add_test(ct, continuous_mode_settles);

@@ -334,21 +334,6 @@ START_TEST(bad_settings_refused)
 }
 END_TEST
 
-START_TEST(properties_of_the_review)
-{
-    bpl_rule *rule;
-    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "segregated"));
-    static const int expected[7] = {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_YES, BPL_TICK_YES,
-                                    BPL_TICK_NO, BPL_TICK_NOT_APPLICABLE, BPL_TICK_NO};
-    for (int p = 0; p < 7; p++) {
-        int tick;
-        BPL_OK_OR_FAIL(bpl_rule_get_property(rule, p, &tick, NULL));
-        ck_assert_msg(tick == expected[p], "%s: %s", bpl_property_name(p), bpl_tick_name(tick));
-    }
-    bpl_rule_destroy(rule);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("segregated");
@@ -357,7 +342,6 @@ int main(void)
     tcase_add_test(tc, no_teacher_no_update);
     tcase_add_test(tc, symmetric_feedback_follows_backprop);
     tcase_add_test(tc, paper_initialisation_drive);
-    tcase_add_test(tc, properties_of_the_review);
     tcase_add_test(tc, bad_settings_refused);
     suite_add_tcase(s, tc);
     TCase *sp = tcase_create("spiking");
