@@ -19,20 +19,7 @@
 #include <string.h>
 
 #include "bpl_internal.h"
-
-/* Run the attached rule's hooks on a batch without applying anything. */
-static void rule_gradients(bpl_net *net, const float *x, const float *y, size_t batch)
-{
-    bpl_rule *rule = bpl_net_rule(net);
-    BPL_OK_OR_FAIL(bpl__net_reserve(net, batch));
-    net->phase = BPL_PHASE_DIAGNOSE;
-    net->batch = batch;
-    net->x = x;
-    BPL_OK_OR_FAIL(rule->vt.forward(rule->self, net, x, batch));
-    BPL_OK_OR_FAIL(rule->vt.compute_targets(rule->self, net, y, batch));
-    BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
-    net->phase = BPL_PHASE_IDLE;
-}
+#include "testhooks.h"
 
 /* The loss, computed here from the net's outputs in double precision, as an
  * independent definition: CE = -sum y log p (softmax) or the binary form
@@ -79,7 +66,7 @@ static void check_gradients(const case_spec *c, double eps, double rel_tol, doub
         test_fill_uniform(y, B * 3, 0.0f, 1.0f, &seed);
     else
         test_fill_onehot(y, B, 3, &seed);
-    rule_gradients(net, x, y, B);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
 
     size_t checked = 0;
     for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
@@ -187,8 +174,8 @@ START_TEST(fa_with_transposed_feedback_is_backprop)
         test_fill_onehot(y, B, 4, &seed);
         /* B is re-copied every step: both nets must stay identical. */
         set_feedback_to_transpose(fa);
-        rule_gradients(bp, x, y, B);
-        rule_gradients(fa, x, y, B);
+        test_run_hooks(bp, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+        test_run_hooks(fa, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
         float *gb = weight_gradients(bp), *gf = weight_gradients(fa);
         size_t n = bpl_net_num_params(bp) - (16 + 12 + 8 + 4);
         for (size_t i = 0; i < n; i++)
@@ -237,7 +224,7 @@ START_TEST(dfa_hidden_errors_come_from_the_output_error)
     uint64_t seed = 17;
     test_fill_uniform(x, B * 4, -1.0f, 1.0f, &seed);
     test_fill_onehot(y, B, 3, &seed);
-    rule_gradients(net, x, y, B);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
 
     const float *p = net->layers[3]->buffers[0].data; /* output activation */
     float e[B * 3];

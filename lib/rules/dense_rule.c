@@ -98,6 +98,18 @@ int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols)
     return rc;
 }
 
+int bpl__layer_map(bpl_net *net, size_t l, const float *in, size_t batch, int activation,
+                   float *out)
+{
+    bpl_layer *layer = bpl_net_layer(net, l);
+    float *w, *b;
+    size_t rows, cols;
+    TRY(bpl_layer_tensor(layer, "weight", &w, &rows, &cols));
+    TRY(bpl_layer_tensor(layer, "bias", &b, NULL, NULL));
+    TRY(bpl_gemm(net, 0, 1, batch, rows, cols, 1.0f, in, cols, w, cols, 0.0f, out, rows));
+    return bpl_activation_forward(activation, out, b, batch, rows);
+}
+
 int bpl__counter_read(const float count[2], uint64_t *out)
 {
     const float limit = 16777216.0f; /* 2^24 */

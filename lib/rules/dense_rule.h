@@ -11,6 +11,14 @@
 
 #include "bioplaus.h"
 
+/* Return the status of `call` unless it is BPL_OK. */
+#define TRY(call)                                                                        \
+    do {                                                                                 \
+        int rc_ = (call);                                                                \
+        if (rc_ != BPL_OK)                                                               \
+            return rc_;                                                                  \
+    } while (0)
+
 int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch);
 int bpl__dense_update(void *self, bpl_net *net);
 
@@ -57,6 +65,11 @@ int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
 /* Add a fixed random Glorot-uniform feedback tensor, scaled by the rule's
  * "feedback_scale", to a layer. */
 int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols);
+
+/* out = act(in W_l^T + b_l): layer l's weights and bias applied to another
+ * input ([batch][inputs of l]); BPL_ACT_LINEAR for the affine part alone. */
+int bpl__layer_map(bpl_net *net, size_t l, const float *in, size_t batch, int activation,
+                   float *out);
 
 /* A step counter kept in a 1x2 tensor, so that it is saved with the net: the
  * low 24 bits and the rest, each exactly representable as a float.  Reading

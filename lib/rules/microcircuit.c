@@ -46,13 +46,6 @@
 
 enum mode { STEADY, CONTINUOUS };
 
-#define TRY(call)                                                                        \
-    do {                                                                                 \
-        int rc_ = (call);                                                                \
-        if (rc_ != BPL_OK)                                                               \
-            return rc_;                                                                  \
-    } while (0)
-
 typedef struct settings {
     int mode, learn_topdown, learn_pi, rescale, inter_nudged;
     float lambda_out, lambda_inter, lambda_apical, target_high, target_low;

@@ -45,13 +45,6 @@
 enum mode { RATE, SPIKING };
 enum feedback { RANDOM, SYMMETRIC };
 
-#define TRY(call)                                                                        \
-    do {                                                                                 \
-        int rc_ = (call);                                                                \
-        if (rc_ != BPL_OK)                                                               \
-            return rc_;                                                                  \
-    } while (0)
-
 /* The model's constants, read from the hyperparameters once per hook. */
 typedef struct model {
     int mode, feedback, learn_feedback;
@@ -316,21 +309,6 @@ static void output_soma(const model *m, const float *basal, const float *y, floa
     }
 }
 
-/* out = presyn W^T + b */
-static int basal_input(bpl_net *net, size_t l, const float *presyn, size_t batch, float *out)
-{
-    bpl_layer *layer = bpl_net_layer(net, l);
-    float *w, *b;
-    size_t rows, cols;
-    TRY(bpl_layer_tensor(layer, "weight", &w, &rows, &cols));
-    TRY(bpl_layer_tensor(layer, "bias", &b, NULL, NULL));
-    TRY(bpl_gemm(net, 0, 1, batch, rows, cols, 1.0f, presyn, cols, w, cols, 0.0f, out, rows));
-    for (size_t i = 0; i < batch; i++)
-        for (size_t j = 0; j < rows; j++)
-            out[i * rows + j] += b[j];
-    return BPL_OK;
-}
-
 /* out = sigma(lambda_max output_sigma Y_l^T): the plateau of a rate sweep. */
 static int rate_plateau(bpl_net *net, const model *m, size_t l, const float *output_sigma,
                         size_t batch, float *out)
@@ -362,7 +340,7 @@ static int rate_forward(bpl_net *net, const model *m, const float *x, size_t bat
         TRY(buffer(net, l, "presyn", &presyn));
         TRY(buffer(net, l, "basal", &basal));
         scale_copy(presyn, below, batch * bpl_layer_inputs(layer), m->lambda_max);
-        TRY(basal_input(net, l, presyn, batch, basal));
+        TRY(bpl__layer_map(net, l, presyn, batch, BPL_ACT_LINEAR, basal));
         if (l < top)
             scale_copy(act, basal, batch * n, m->k_b);
         else
@@ -543,7 +521,7 @@ static int time_step(bpl_net *net, const model *m, const float *x, const float *
     for (size_t l = 0; l <= top; l++) {
         sim s;
         TRY(sim_of(net, l, &s));
-        TRY(basal_input(net, l, below, batch, s.basal));
+        TRY(bpl__layer_map(net, l, below, batch, BPL_ACT_LINEAR, s.basal));
         if (l < top) {
             float *yfb;
             size_t n_top = units(net, top);

@@ -48,13 +48,6 @@ typedef struct settings {
     size_t alternate_steps, pretrain_steps, auxiliary;
 } settings;
 
-#define TRY(call)                                                                        \
-    do {                                                                                 \
-        int rc_ = (call);                                                                \
-        if (rc_ != BPL_OK)                                                               \
-            return rc_;                                                                  \
-    } while (0)
-
 static int get_size(const bpl_rule *rule, const char *name, size_t *out)
 {
     double v;
@@ -229,18 +222,6 @@ static int apply_inverse(bpl_net *net, const settings *s, size_t l, const float 
     return bpl_activation_forward(inverse_activation(net, s, l), out, c, batch, below);
 }
 
-/* out = act_l(in W_l^T + b_l): the layer's forward map on another input. */
-static int apply_forward(bpl_net *net, size_t l, const float *in, size_t batch, float *out)
-{
-    bpl_layer *layer = bpl_net_layer(net, l);
-    float *w, *b;
-    size_t rows, cols;
-    TRY(bpl_layer_tensor(layer, "weight", &w, &rows, &cols));
-    TRY(bpl_layer_tensor(layer, "bias", &b, NULL, NULL));
-    TRY(bpl_gemm(net, 0, 1, batch, rows, cols, 1.0f, in, cols, w, cols, 0.0f, out, rows));
-    return bpl_activation_forward(bpl_layer_activation(layer), out, b, batch, rows);
-}
-
 /* The output layer's inverse input [top | auxiliary features of `below`]. */
 static int top_inverse_input(bpl_net *net, const settings *s, const float *top_values,
                              const float *below, size_t batch, float **out)
@@ -412,7 +393,8 @@ static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t b
     TRY(bpl_net_random_normal(net, noisy, n, 0.0, s->noise));
     for (size_t i = 0; i < n; i++)
         noisy[i] += h[i];
-    TRY(apply_forward(net, l, noisy, batch, noisy_out));
+    TRY(bpl__layer_map(net, l, noisy, batch, bpl_layer_activation(bpl_net_layer(net, l)),
+                        noisy_out));
     in = noisy_out;
     if (l == top)
         TRY(top_inverse_input(net, s, noisy_out, noisy, batch, &in));
