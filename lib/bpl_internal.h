@@ -18,6 +18,11 @@
 #define BPL__MAX_UNITS ((size_t)1 << 24) /* keeps every BLAS dimension an int */
 #define BPL__MAX_BATCH ((size_t)1 << 24)
 #define BPL__MAX_LAYERS 1024
+/* Inference (predict, evaluate) runs in chunks of this many rows, whatever
+ * the net's workspace holds: BLAS kernels may round a row differently
+ * depending on how many rows a product has, so the chunking must depend on
+ * the input alone for the same parameters to give the same outputs. */
+#define BPL__INFERENCE_ROWS ((size_t)256)
 
 #if defined(__GNUC__)
 #define BPL__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -105,6 +110,20 @@ void bpl__gemm(bpl__profile *prof, int trans_a, int trans_b, size_t m, size_t n,
 double bpl__now(void);
 /* A warning about a known-slow BLAS configuration, or NULL. */
 const char *bpl__blas_warning(void);
+
+/* ---- BLAS kernel sets and the CPU (blas_kernels.c) ------------------------ */
+
+/* Vector extensions, narrowest first. */
+enum { BPL__ISA_UNKNOWN = 0, BPL__ISA_SSE, BPL__ISA_AVX, BPL__ISA_AVX2, BPL__ISA_AVX512 };
+const char *bpl__isa_name(int isa);
+/* The widest vector extension of the running CPU. */
+int bpl__cpu_isa(void);
+/* The extension a BLAS kernel set (OpenBLAS core or BLIS arch name) uses. */
+int bpl__kernel_isa(const char *kernels);
+/* The warning for `kernels` of `backend` ("openblas", ...) on a CPU with
+ * `cpu_isa`, written into buf; NULL when there is nothing known to warn of. */
+const char *bpl__blas_advice(const char *backend, const char *kernels, int cpu_isa,
+                             char *buf, size_t size);
 
 /* ---- elementwise kernels (activation.c, loss.c, init.c) ------------------ */
 

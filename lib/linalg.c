@@ -177,44 +177,51 @@ static int blis_threads(void)
 }
 #endif
 
+/* "core=Haswell (AVX2 kernels); cpu=AVX-512": the kernel set and what the
+ * CPU could run, side by side, so that a mismatch shows. */
+static const char *kernels_and_cpu(const char *key, const char *kernels, char *buf,
+                                   size_t size)
+{
+    snprintf(buf, size, "%s=%s (%s kernels); cpu=%s", key, kernels ? kernels : "unknown",
+             bpl__isa_name(bpl__kernel_isa(kernels)), bpl__isa_name(bpl__cpu_isa()));
+    return buf;
+}
+
 BPL_API const char *bpl_blas_info(void)
 {
+    static _Thread_local char info[320];
+    char kernels[96];
 #if BPL_BLAS_OPENBLAS
-    static _Thread_local char info[256];
-    snprintf(info, sizeof info, "%s; core=%s; threads=%d", openblas_get_config(),
-             openblas_get_corename(), openblas_get_num_threads());
-    return info;
+    snprintf(info, sizeof info, "%s; %s; threads=%d", openblas_get_config(),
+             kernels_and_cpu("core", openblas_get_corename(), kernels, sizeof kernels),
+             openblas_get_num_threads());
 #elif BPL_BLAS_BLIS
-    static _Thread_local char info[256];
-    snprintf(info, sizeof info, "BLIS %s; kernels=%s; threads=%d", bli_info_get_version_str(),
-             bli_arch_string(bli_arch_query_id()), blis_threads());
-    return info;
+    snprintf(info, sizeof info, "BLIS %s; %s; threads=%d", bli_info_get_version_str(),
+             kernels_and_cpu("kernels", bli_arch_string(bli_arch_query_id()), kernels,
+                             sizeof kernels),
+             blis_threads());
 #elif BPL_HAVE_CBLAS
-    return "CBLAS from the system BLAS (no vendor query available)";
+    snprintf(info, sizeof info,
+             "CBLAS from the system BLAS (no vendor query available); cpu=%s",
+             bpl__isa_name(bpl__cpu_isa()));
+    (void)kernels;
 #else
-    return "builtin portable kernels, single-threaded";
+    snprintf(info, sizeof info, "builtin portable kernels, single-threaded; cpu=%s",
+             bpl__isa_name(bpl__cpu_isa()));
+    (void)kernels;
 #endif
+    return info;
 }
 
 const char *bpl__blas_warning(void)
 {
-#if BPL_BLAS_OPENBLAS && (defined(__x86_64__) || defined(__i386__))
-    /* OpenBLAS before 0.3.25 does not recognise some recent CPUs and falls
-     * back to its SSE3 kernels, several times slower for sgemm. */
-    const char *core = openblas_get_corename();
-    if (core && (strcmp(core, "Prescott") == 0 || strcmp(core, "Core2") == 0 ||
-                 strcmp(core, "Nehalem") == 0 || strcmp(core, "Katmai") == 0) &&
-        __builtin_cpu_supports("avx2")) {
-        static _Thread_local char msg[256];
-        snprintf(msg, sizeof msg,
-                 "OpenBLAS runs its '%s' kernels on a CPU with AVX2; set "
-                 "OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512) before "
-                 "starting the program, or build with -Dblas=blis",
-                 core);
-        return msg;
-    }
-#endif
+#if BPL_BLAS_OPENBLAS
+    static _Thread_local char msg[320];
+    return bpl__blas_advice("openblas", openblas_get_corename(), bpl__cpu_isa(), msg,
+                            sizeof msg);
+#else
     return NULL;
+#endif
 }
 
 BPL_API int bpl_set_num_threads(int n)

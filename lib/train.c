@@ -132,7 +132,13 @@ static int check_inference(bpl_net *net, const char *caller)
         return rc;
     if (net->phase != BPL_PHASE_IDLE)
         return bpl__fail(BPL_ERR_STATE, "%s: not allowed inside a step", caller);
-    return reserve(net, net->capacity ? net->capacity : 256, caller);
+    return reserve(net, BPL__INFERENCE_ROWS, caller);
+}
+
+/* Rows of the inference chunk that starts at `start` of `total`. */
+static size_t chunk_rows(size_t start, size_t total)
+{
+    return total - start < BPL__INFERENCE_ROWS ? total - start : BPL__INFERENCE_ROWS;
 }
 
 /* Forward `rows` rows of x; the output is in the output layer's activation. */
@@ -167,8 +173,8 @@ BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *o
                          "%s: out_len %zu != batch %zu x outputs %zu", caller, out_len,
                          batch, n_out);
     rc = check_finite(x, batch * net->n_inputs, caller, "x");
-    for (size_t start = 0; rc == BPL_OK && start < batch; start += net->capacity) {
-        size_t rows = batch - start < net->capacity ? batch - start : net->capacity;
+    for (size_t start = 0; rc == BPL_OK && start < batch; start += BPL__INFERENCE_ROWS) {
+        size_t rows = chunk_rows(start, batch);
         rc = forward_rows(net, x + start * net->n_inputs, rows);
         if (rc == BPL_OK)
             memcpy(out + start * n_out, output_of(net), rows * n_out * sizeof *out);
@@ -212,8 +218,8 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
     size_t n_out = ds->n_targets, correct = 0;
     double loss = 0.0;
     int act = net->layers[net->n_layers - 1]->activation;
-    for (size_t start = 0; start < ds->n; start += net->capacity) {
-        size_t rows = ds->n - start < net->capacity ? ds->n - start : net->capacity;
+    for (size_t start = 0; start < ds->n; start += BPL__INFERENCE_ROWS) {
+        size_t rows = chunk_rows(start, ds->n);
         bpl__dataset_gather_range(ds, start, rows, net->stage_x, net->stage_y);
         rc = forward_rows(net, net->stage_x, rows);
         if (rc != BPL_OK) {

@@ -90,7 +90,15 @@ START_TEST(workspace_grows_only_for_larger_batches)
     ck_assert_uint_gt(bpl__alloc_count(), before);
     before = bpl__alloc_count();
     BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 2 * B, NULL));
+    ck_assert_uint_eq(bpl__alloc_count(), before);
+    /* inference runs in chunks of BPL__INFERENCE_ROWS, whatever the batch:
+     * the first prediction grows the workspace to that once */
+    ck_assert_uint_lt(2 * B, BPL__INFERENCE_ROWS);
     BPL_OK_OR_FAIL(bpl_net_predict(net, x, 2 * B, out, 2 * B * OUT));
+    before = bpl__alloc_count();
+    BPL_OK_OR_FAIL(bpl_net_predict(net, x, 2 * B, out, 2 * B * OUT));
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 2 * B, NULL));
+    BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, out, B * OUT));
     ck_assert_uint_eq(bpl__alloc_count(), before);
     bpl_net_destroy(net);
 }
