@@ -677,12 +677,27 @@ BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
 /** Outputs (probabilities with a softmax output) for x [batch][inputs] into
  * out [batch][outputs] (`out_len` floats).  Uses the rule's forward hook if
  * a rule is attached, the dense forward pass otherwise.
+ *
+ * Determinism: the outputs depend on the parameters, the rule and
+ * hyperparameters, and x and batch only, never on what the net did before
+ * (the batch size it trained with, earlier predictions): the rows go
+ * through the net in chunks of 256 whatever the net's history.  So a net
+ * predicts bit for bit what it predicted before bpl_net_save, once loaded
+ * with bpl_net_load, with the same library build, BLAS, kernel set and
+ * thread count.  A row's outputs may differ in the last bits with the
+ * batch it is part of (BLAS kernels round products of different sizes
+ * differently).  Rules whose inference draws from the net's generator or
+ * carries state from one call to the next (the segregated rule's spiking
+ * mode, the microcircuit's continuous mode with noise) are outside this
+ * guarantee.
  * Errors: INVALID_ARG, SHAPE, STATE, NUMERIC (non-finite input). */
 BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *out,
                             size_t out_len);
 
 /** Accuracy (fraction of argmax(output) == label) and mean loss over a
- * dataset.  Either out may be NULL.  Errors as bpl_net_predict. */
+ * dataset.  Either out may be NULL.  Deterministic as bpl_net_predict: the
+ * examples go through the net in the same chunks of 256.
+ * Errors as bpl_net_predict. */
 BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accuracy_out,
                              double *loss_out);
 
