@@ -951,7 +951,8 @@ static void print_machine(const options *o, int argc, char **argv)
 #ifdef __VERSION__
     printf("compiler: %s (this program)\n", __VERSION__);
 #endif
-    static const char *const vars[] = {"OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
+    static const char *const vars[] = {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                       "OPENBLAS_NUM_THREADS",
                                        "OPENBLAS_VERBOSE", "BLIS_ARCH_TYPE",
                                        "BLIS_NUM_THREADS", "OMP_NUM_THREADS",
                                        "GOMP_CPU_AFFINITY"};

@@ -57,8 +57,8 @@ run() {
         printf '%-30s FAILED: %s\n' "$label" "$(tail -n 1 "$csv.log")"
         return 0
     fi
-    kernels=$(sed -n -e 's/^library: .*core=\([^;)]*\).*/\1/p' \
-        -e 's/^library: .*kernels=\([^;)]*\).*/\1/p' "$csv.log")
+    kernels=$(sed -n -e 's/^library: .*core=\([^;) ]*\).*/\1/p' \
+        -e 's/^library: .*kernels=\([^;) ]*\).*/\1/p' "$csv.log")
     sed -n "s/^library: */  $label: /p" "$csv.log" >>"$logs/info"
     awk -F, -v label="$label" -v kernels="$kernels" '
         $1 == "backprop" { bp = $7; bplo = $8; bphi = $9; gf = $12; sg = $13; bound = $14 }
@@ -77,6 +77,9 @@ build blis || have_blis=0
 echo "BLAS back-ends: backprop and fa, 784-256-256-10 tanh, batch 128, 1 BLAS thread"
 echo "bench-train options: --rules backprop,fa --nets 784-256-256-10 --batches 128 --threads 1 --repeats 5 $*"
 sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1
+echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-(unset)}" \
+    "OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-(unset)}; each OpenBLAS run below sets or" \
+    "unsets OPENBLAS_CORETYPE as its label says and keeps OPENBLAS_L2_SIZE as given"
 echo
 printf '%-30s %-12s %8s %13s %8s %13s %8s %8s %8s\n' "BLAS" "kernels" "bp s/ep" "range" \
     "fa s/ep" "range" "GEMM GF" "sgemmGF" "bound s"
