@@ -458,6 +458,49 @@ START_TEST(rate_update_is_the_pages_formula)
 }
 END_TEST
 
+/* Symmetric feedback is a function of the weights: after the weights are
+ * set from outside (bpl_layer_set_tensor), the next step uses Y_2 = W_3^T
+ * and Y_1 = W_2^T Y_2 of the new weights, not the Y of the old ones. */
+START_TEST(symmetric_feedback_follows_set_weights)
+{
+    static const char *const settings[] = {"feedback", "symmetric", "paper_init", "false",
+                                           NULL};
+    enum { IN = 6, H1 = 7, H2 = 5, OUT = 3, B = 4 };
+    const size_t units[] = {H1, H2, OUT};
+    bpl_net *net = make_net(IN, units, 3, 29, settings);
+    float x[B * IN], y[B * OUT], w1[H2 * H1], w2[OUT * H2];
+    uint64_t seed = 17;
+    test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, OUT, &seed);
+    test_fill_uniform(w1, H2 * H1, -2.0f, 2.0f, &seed);
+    test_fill_uniform(w2, OUT * H2, -2.0f, 2.0f, &seed);
+    BPL_OK_OR_FAIL(bpl_layer_set_tensor(bpl_net_layer(net, 1), "weight", w1, H2 * H1));
+    BPL_OK_OR_FAIL(bpl_layer_set_tensor(bpl_net_layer(net, 2), "weight", w2, OUT * H2));
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    double y1[H2 * OUT], y0[H1 * OUT];
+    for (size_t j = 0; j < H2; j++)
+        for (size_t m = 0; m < OUT; m++)
+            y1[j * OUT + m] = w2[m * H2 + j];
+    for (size_t i = 0; i < H1; i++)
+        for (size_t m = 0; m < OUT; m++) {
+            double sum = 0.0;
+            for (size_t j = 0; j < H2; j++)
+                sum += (double)w1[j * H1 + i] * y1[j * OUT + m];
+            y0[i * OUT + m] = sum;
+        }
+    double gw0[H1 * IN], gw1[H2 * H1], gw2[OUT * H2], gb0[H1], gb1[H2], gb2[OUT];
+    double gy0[H1 * OUT], gy1[H2 * OUT];
+    double *gw[] = {gw0, gw1, gw2}, *gb[] = {gb0, gb1, gb2}, *gy[] = {gy0, gy1};
+    double *symmetric[] = {y0, y1};
+    seg_reference(net, &defaults, x, y, B, symmetric, gw, gb, gy);
+    double e0 = relative_error(test_grad(net, 0, "weight"), gw0, H1 * IN);
+    double e1 = relative_error(test_grad(net, 1, "weight"), gw1, H2 * H1);
+    printf("symmetric feedback after set_tensor: relative error %.2g, %.2g\n", e0, e1);
+    ck_assert_msg(e0 < 1e-5 && e1 < 1e-5, "hidden updates used a stale Y: %g, %g", e0, e1);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(bad_settings_refused)
 {
     bpl_rule *rule;
@@ -487,6 +530,7 @@ int main(void)
     tcase_add_test(tc, symmetric_feedback_follows_backprop);
     tcase_add_test(tc, paper_initialisation_drive);
     tcase_add_test(tc, rate_update_is_the_pages_formula);
+    tcase_add_test(tc, symmetric_feedback_follows_set_weights);
     tcase_add_test(tc, bad_settings_refused);
     suite_add_tcase(s, tc);
     TCase *sp = tcase_create("spiking");
