@@ -18,7 +18,7 @@
  *
  *   output: e = (lambda_t - lambda_max sigma(C_f)) k_D lambda_max sigma'(C_f)
  *   hidden: e = (alpha_t - alpha_f) k_B lambda_max sigma'(C_f)
- *   W += lr P e r_below^T,  b += lr P e.
+ *   W += lr P mean(e r_below^T),  b += lr P mean(e)      (means over the batch)
  *
  * Two modes.  "rate" (the default): each phase reduces exactly to one
  * deterministic sweep (the official code's non-spiking mode), computed for a
@@ -766,8 +766,9 @@ static int layer_gradients(bpl_net *net, size_t l, float gain, size_t batch)
     return BPL_OK;
 }
 
-/* Learned feedback: Y_l += lr [(lambda_max sigma(C_l) - alpha_f) sigma'(A_f)]
- * r_top^T, which trains sigma(Y r_top) to reconstruct the hidden rates. */
+/* Learned feedback: Y_l += lr mean([(lambda_max sigma(C_l) - alpha_f)
+ * sigma'(A_f)] r_top^T), r_top = lambda_max sigma(C_top), all of the forward
+ * phase: it trains sigma(Y r_top) to reconstruct the hidden rates. */
 static int feedback_gradients(bpl_net *net, const model *m, size_t l, size_t batch)
 {
     size_t top = top_of(net), n = units(net, l), n_top = units(net, top);
