@@ -224,6 +224,166 @@ START_TEST(symmetric_topdown_is_backprop)
 }
 END_TEST
 
+static double logistic(double u)
+{
+    return 1.0 / (1.0 + exp(-u));
+}
+
+/* max |got - want| over max |want|: float rounding only, when they agree. */
+static double relative_error(const float *got, const double *want, size_t n)
+{
+    double diff = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)got[i] - want[i]));
+        scale = fmax(scale, fabs(want[i]));
+    }
+    ck_assert_msg(scale > 0.0, "the reference update is zero: the test checks nothing");
+    return diff / scale;
+}
+
+/* Every steady-state update, computed here in double from the formulas of
+ * docs/rules/microcircuit.md, against the gradients the rule hands to the
+ * optimiser (the negated updates, averaged over the batch).  Mixing factors
+ * all different, soft targets, random interneuron weights (so every apical
+ * potential is far from zero), and B and W_PI learned: every equation and
+ * every presynaptic rate is exercised.  _i: 0 nudged interneuron target,
+ * 1 bottom_up. */
+START_TEST(steady_update_is_the_pages_formula)
+{
+    const char *settings[] = {"self_predicting_init", "false", "learn_topdown", "true",
+                              "learn_pi", "true", "lambda_out", "0.3", "lambda_inter", "0.2",
+                              "lambda_apical", "0.15", "target_high", "0.9", "target_low",
+                              "0.05", "interneuron_target", _i ? "bottom_up" : "nudged",
+                              NULL};
+    enum { I = 5, L = 2, MAXN = 8 }; /* L: index of the output layer */
+    const size_t n[] = {6, 4, 3};
+    const double lo = 0.3, li = 0.2, la = 0.15, high = 0.9, low = 0.05;
+    bpl_net *net = make_net(I, n, 3, 41, settings);
+    enum { NB = 4 };
+    float x[NB * I], y[NB * 3];
+    uint64_t seed = 19;
+    test_fill_uniform(x, NB * I, 0.0f, 1.0f, &seed);
+    test_fill_uniform(y, NB * 3, 0.0f, 1.0f, &seed);
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, NB, 1, 1);
+
+    /* the updates: W and b per layer; W_IP, c, W_PI, B per hidden layer */
+    double dw[3][MAXN * MAXN] = {{0}}, db[3][MAXN] = {{0}}, dip[2][MAXN * MAXN] = {{0}};
+    double dc[2][MAXN] = {{0}}, dpi[2][MAXN * MAXN] = {{0}}, dbt[2][MAXN * MAXN] = {{0}};
+    for (size_t e = 0; e < NB; e++) {
+        double r[3][MAXN], v_b[3][MAXN], v_i[2][MAXN], u[3][MAXN], u_i[2][MAXN];
+        double v_a[2][MAXN];
+        /* bottom-up sweep: r_0 = x, u = v_B, rates phi(v_B) */
+        const float *below = x + e * I;
+        double in[MAXN];
+        for (size_t i = 0; i < I; i++)
+            in[i] = below[i];
+        for (size_t l = 0; l <= L; l++) {
+            size_t n_in = l == 0 ? I : n[l - 1];
+            const double *pre = l == 0 ? in : r[l - 1];
+            const float *w = test_tensor(net, l, "weight"), *b = test_tensor(net, l, "bias");
+            for (size_t j = 0; j < n[l]; j++) {
+                v_b[l][j] = b[j];
+                for (size_t i = 0; i < n_in; i++)
+                    v_b[l][j] += (double)w[j * n_in + i] * pre[i];
+                r[l][j] = logistic(v_b[l][j]);
+            }
+        }
+        for (size_t l = 0; l < L; l++) {
+            const float *ip = test_tensor(net, l, "ip"), *c = test_tensor(net, l, "ip_bias");
+            for (size_t j = 0; j < n[l + 1]; j++) {
+                v_i[l][j] = c[j];
+                for (size_t i = 0; i < n[l]; i++)
+                    v_i[l][j] += (double)ip[j * n[l] + i] * r[l][i];
+            }
+        }
+        /* nudge: u_L = v_B + lambda_out (logit(low + (high - low) y) - v_B) */
+        for (size_t j = 0; j < n[L]; j++) {
+            double rate = low + (high - low) * y[e * n[L] + j];
+            u[L][j] = v_b[L][j] + lo * (log(rate / (1.0 - rate)) - v_b[L][j]);
+        }
+        /* top-down sweep */
+        for (size_t l = L; l-- > 0;) {
+            const float *bt = test_tensor(net, l, "feedback"), *pi = test_tensor(net, l, "pi");
+            for (size_t j = 0; j < n[l + 1]; j++)
+                u_i[l][j] = v_i[l][j] + li * (u[l + 1][j] - v_i[l][j]);
+            for (size_t j = 0; j < n[l]; j++) {
+                v_a[l][j] = 0.0;
+                for (size_t k = 0; k < n[l + 1]; k++)
+                    v_a[l][j] += (double)bt[j * n[l + 1] + k] * logistic(u[l + 1][k]) +
+                                 (double)pi[j * n[l + 1] + k] * logistic(u_i[l][k]);
+                u[l][j] = (1.0 - la) * v_b[l][j] + la * v_a[l][j];
+            }
+        }
+        /* plasticity, averaged over the batch */
+        for (size_t l = 0; l <= L; l++) {
+            size_t n_in = l == 0 ? I : n[l - 1];
+            const double *pre = l == 0 ? in : r[l - 1];
+            double k = l == L ? 1.0 : 1.0 - la, scale = 1.0 / (lo * pow(la, (double)(L - l)));
+            for (size_t j = 0; j < n[l]; j++) {
+                double post = scale * (logistic(u[l][j]) - logistic(k * v_b[l][j])) / NB;
+                db[l][j] += post;
+                for (size_t i = 0; i < n_in; i++)
+                    dw[l][j * n_in + i] += post * pre[i];
+            }
+            if (l == L)
+                continue;
+            double k_above = l + 1 == L ? 1.0 : 1.0 - la;
+            for (size_t j = 0; j < n[l + 1]; j++) {
+                double goal = _i ? v_i[l][j] + li * (k_above * v_b[l + 1][j] - v_i[l][j])
+                                 : u_i[l][j];
+                double post = (logistic(goal) - logistic(v_i[l][j])) / NB;
+                dc[l][j] += post;
+                for (size_t i = 0; i < n[l]; i++)
+                    dip[l][j * n[l] + i] += post * r[l][i];
+            }
+            const float *bt = test_tensor(net, l, "feedback");
+            for (size_t j = 0; j < n[l]; j++) {
+                double predicted = 0.0;
+                for (size_t k2 = 0; k2 < n[l + 1]; k2++)
+                    predicted += (double)bt[j * n[l + 1] + k2] * logistic(u[l + 1][k2]);
+                double post_b = (logistic(u[l][j]) - logistic(predicted)) / NB;
+                for (size_t k2 = 0; k2 < n[l + 1]; k2++) {
+                    dpi[l][j * n[l + 1] + k2] += -v_a[l][j] * logistic(u_i[l][k2]) / NB;
+                    dbt[l][j * n[l + 1] + k2] += post_b * logistic(u[l + 1][k2]);
+                }
+            }
+        }
+    }
+    /* the rule's gradients are the negated updates */
+    double worst = 0.0;
+    for (size_t l = 0; l <= L; l++) {
+        size_t n_in = l == 0 ? I : n[l - 1];
+        for (size_t i = 0; i < n[l] * n_in; i++)
+            dw[l][i] = -dw[l][i];
+        for (size_t j = 0; j < n[l]; j++)
+            db[l][j] = -db[l][j];
+        double errs[6] = {relative_error(test_grad(net, l, "weight"), dw[l], n[l] * n_in),
+                          relative_error(test_grad(net, l, "bias"), db[l], n[l])};
+        if (l < L) {
+            size_t m = n[l] * n[l + 1];
+            for (size_t i = 0; i < m; i++) {
+                dip[l][i] = -dip[l][i];
+                dpi[l][i] = -dpi[l][i];
+                dbt[l][i] = -dbt[l][i];
+            }
+            for (size_t j = 0; j < n[l + 1]; j++)
+                dc[l][j] = -dc[l][j];
+            errs[2] = relative_error(test_grad(net, l, "ip"), dip[l], m);
+            errs[3] = relative_error(test_grad(net, l, "ip_bias"), dc[l], n[l + 1]);
+            errs[4] = relative_error(test_grad(net, l, "pi"), dpi[l], m);
+            errs[5] = relative_error(test_grad(net, l, "feedback"), dbt[l], m);
+        }
+        printf("microcircuit (%s), layer %zu: relative errors W %.1e b %.1e W_IP %.1e c %.1e "
+               "W_PI %.1e B %.1e\n",
+               settings[17], l, errs[0], errs[1], errs[2], errs[3], errs[4], errs[5]);
+        for (int k = 0; k < 6; k++)
+            worst = fmax(worst, errs[k]);
+    }
+    ck_assert_msg(worst < 1e-5, "an update differs from the page's formula: %g", worst);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 /* The continuous dynamics, left alone with a fixed input, come to rest at
  * the fixed point of their equations, found here by damped iteration. */
 START_TEST(continuous_mode_settles)
@@ -400,6 +560,7 @@ int main(void)
     tcase_add_test(tc, predictions_are_the_bottom_up_sweep);
     tcase_add_test(tc, pretraining_learns_the_self_predicting_state);
     tcase_add_test(tc, symmetric_topdown_is_backprop);
+    tcase_add_loop_test(tc, steady_update_is_the_pages_formula, 0, 2);
     tcase_add_test(tc, topdown_fixed_or_learned);
     tcase_add_test(tc, learned_topdown_stays_self_predicting);
     tcase_add_test(tc, bad_settings_refused);

@@ -314,6 +314,193 @@ START_TEST(spiking_updates_follow_rate_updates)
 }
 END_TEST
 
+/* ---- the update, computed here from the page's formulas ----------------- */
+
+/* The rate-mode constants of the page, with this file's non-default settings. */
+typedef struct seg_constants {
+    double lambda, g_l, g_b, g_a, g_d, e_e, e_i, gain;
+} seg_constants;
+
+static const seg_constants defaults = {0.2, 0.1, 0.6, 0.0, 0.6, 8.0, -8.0, 1.0};
+
+enum { MAX_UNITS = 16, MAX_LAYERS = 4 };
+
+/* One step of rate mode from docs/rules/segregated.md, in double: the
+ * gradients handed to the optimiser (the negated updates), per layer l:
+ * gw[l] [units][inputs], gb[l] [units], and, for hidden layers, gy[l]
+ * [units][outputs] of learned feedback.  y_override replaces the net's Y
+ * (NULL: read the net's "feedback" tensors). */
+static void seg_reference(bpl_net *net, const seg_constants *k, const float *x, const float *y,
+                          size_t batch, double *const *y_override, double **gw, double **gb,
+                          double **gy)
+{
+    size_t top = bpl_net_num_layers(net) - 1, n_top = bpl_layer_units(bpl_net_layer(net, top));
+    const double k_b = k->g_b / (k->g_l + k->g_b + k->g_a), k_d = k->g_d / (k->g_l + k->g_d);
+    const double p_hidden = 20.0 / k->lambda, p_final = 20.0 / (k->lambda * k->lambda);
+    for (size_t l = 0; l <= top; l++) {
+        bpl_layer *layer = bpl_net_layer(net, l);
+        size_t n = bpl_layer_units(layer), n_in = bpl_layer_inputs(layer);
+        memset(gw[l], 0, n * n_in * sizeof *gw[l]);
+        memset(gb[l], 0, n * sizeof *gb[l]);
+        if (l < top)
+            memset(gy[l], 0, n * n_top * sizeof *gy[l]);
+    }
+    for (size_t e = 0; e < batch; e++) {
+        /* forward phase: r_0 = lambda x, C = k_B (W r + b), output k_D (W r + b) */
+        double r[MAX_LAYERS + 1][64], s[MAX_LAYERS][MAX_UNITS], basal_top[MAX_UNITS];
+        size_t n_in0 = bpl_net_input_size(net);
+        for (size_t i = 0; i < n_in0; i++)
+            r[0][i] = k->lambda * x[e * n_in0 + i];
+        for (size_t l = 0; l <= top; l++) {
+            bpl_layer *layer = bpl_net_layer(net, l);
+            size_t n = bpl_layer_units(layer), n_in = bpl_layer_inputs(layer);
+            const float *w = test_tensor(net, l, "weight"), *b = test_tensor(net, l, "bias");
+            for (size_t j = 0; j < n; j++) {
+                double basal = b[j];
+                for (size_t i = 0; i < n_in; i++)
+                    basal += (double)w[j * n_in + i] * r[l][i];
+                if (l == top)
+                    basal_top[j] = basal;
+                s[l][j] = sigmoid((l == top ? k_d : k_b) * basal);
+                r[l + 1][j] = k->lambda * s[l][j];
+            }
+        }
+        /* target phase: the output soma under teaching conductances */
+        double s_t[MAX_UNITS];
+        for (size_t j = 0; j < n_top; j++) {
+            double g_e = k->gain * y[e * n_top + j], g_i = k->gain * (1.0 - y[e * n_top + j]);
+            s_t[j] = sigmoid((k->g_d * basal_top[j] + g_e * k->e_e + g_i * k->e_i) /
+                             (k->g_l + k->g_d + g_e + g_i));
+        }
+        for (size_t l = 0; l <= top; l++) {
+            bpl_layer *layer = bpl_net_layer(net, l);
+            size_t n = bpl_layer_units(layer), n_in = bpl_layer_inputs(layer);
+            double err[MAX_UNITS], recon[MAX_UNITS];
+            if (l == top) {
+                for (size_t j = 0; j < n; j++)
+                    err[j] = (k->lambda * s_t[j] - k->lambda * s[l][j]) * k_d * k->lambda *
+                             s[l][j] * (1.0 - s[l][j]);
+            } else {
+                const float *yf = test_tensor(net, l, "feedback");
+                for (size_t j = 0; j < n; j++) {
+                    double a_f = 0.0, a_t = 0.0;
+                    for (size_t m = 0; m < n_top; m++) {
+                        double y_jm = y_override ? y_override[l][j * n_top + m]
+                                                 : (double)yf[j * n_top + m];
+                        a_f += y_jm * k->lambda * s[top][m];
+                        a_t += y_jm * k->lambda * s_t[m];
+                    }
+                    double alpha_f = sigmoid(a_f), alpha_t = sigmoid(a_t);
+                    err[j] = (alpha_t - alpha_f) * k_b * k->lambda * s[l][j] * (1.0 - s[l][j]);
+                    recon[j] = (k->lambda * s[l][j] - alpha_f) * alpha_f * (1.0 - alpha_f);
+                }
+                for (size_t j = 0; j < n; j++) /* Delta Y = mean recon r_L^T */
+                    for (size_t m = 0; m < n_top; m++)
+                        gy[l][j * n_top + m] -=
+                            recon[j] * k->lambda * s[top][m] / (double)batch;
+            }
+            double p = l == top ? p_final : p_hidden;
+            for (size_t j = 0; j < n; j++) { /* Delta W = P mean e r^T */
+                gb[l][j] -= p * err[j] / (double)batch;
+                for (size_t i = 0; i < n_in; i++)
+                    gw[l][j * n_in + i] -= p * err[j] * r[l][i] / (double)batch;
+            }
+        }
+    }
+}
+
+/* max |got - want| over max |want|: float rounding only, when they agree. */
+static double relative_error(const float *got, const double *want, size_t n)
+{
+    double diff = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)got[i] - want[i]));
+        scale = fmax(scale, fabs(want[i]));
+    }
+    ck_assert_msg(scale > 0.0, "the reference update is zero: the test checks nothing");
+    return diff / scale;
+}
+
+/* Every update of rate mode, learned feedback included, is the page's
+ * formula averaged over the batch, to float precision.  Soft labels and a
+ * teaching gain that is not 1 exercise the teaching conductances. */
+START_TEST(rate_update_is_the_pages_formula)
+{
+    static const char *const settings[] = {"learn_feedback", "true", "teaching_gain", "0.7",
+                                           "paper_init", "false", "lr", "0", "fb_lr", "0",
+                                           NULL};
+    enum { IN = 6, H1 = 7, H2 = 5, OUT = 3, B = 5 };
+    const size_t units[] = {H1, H2, OUT};
+    bpl_net *net = make_net(IN, units, 3, 23, settings);
+    float x[B * IN], y[B * OUT];
+    uint64_t seed = 31;
+    test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
+    test_fill_uniform(y, B * OUT, 0.0f, 1.0f, &seed);
+    /* the training phase computes Y's update too; zero rates leave the net as it was */
+    test_run_hooks(net, BPL_PHASE_TRAIN, x, y, B, 1, 1);
+    seg_constants k = defaults;
+    k.gain = 0.7;
+    double gw0[H1 * IN], gw1[H2 * H1], gw2[OUT * H2], gb0[H1], gb1[H2], gb2[OUT];
+    double gy0[H1 * OUT], gy1[H2 * OUT];
+    double *gw[] = {gw0, gw1, gw2}, *gb[] = {gb0, gb1, gb2}, *gy[] = {gy0, gy1};
+    seg_reference(net, &k, x, y, B, NULL, gw, gb, gy);
+    const size_t n[] = {H1, H2, OUT}, n_in[] = {IN, H1, H2};
+    for (size_t l = 0; l < 3; l++) {
+        double ew = relative_error(test_grad(net, l, "weight"), gw[l], n[l] * n_in[l]);
+        double eb = relative_error(test_grad(net, l, "bias"), gb[l], n[l]);
+        double ey = l < 2 ? relative_error(test_grad(net, l, "feedback"), gy[l], n[l] * OUT) : 0;
+        printf("rate mode, layer %zu: relative error of W %.2g, b %.2g, Y %.2g\n", l, ew, eb,
+               ey);
+        ck_assert_msg(ew < 1e-5 && eb < 1e-5 && ey < 1e-5, "layer %zu: %g %g %g", l, ew, eb,
+                      ey);
+    }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* Symmetric feedback is a function of the weights: after the weights are
+ * set from outside (bpl_layer_set_tensor), the next step uses Y_2 = W_3^T
+ * and Y_1 = W_2^T Y_2 of the new weights, not the Y of the old ones. */
+START_TEST(symmetric_feedback_follows_set_weights)
+{
+    static const char *const settings[] = {"feedback", "symmetric", "paper_init", "false",
+                                           NULL};
+    enum { IN = 6, H1 = 7, H2 = 5, OUT = 3, B = 4 };
+    const size_t units[] = {H1, H2, OUT};
+    bpl_net *net = make_net(IN, units, 3, 29, settings);
+    float x[B * IN], y[B * OUT], w1[H2 * H1], w2[OUT * H2];
+    uint64_t seed = 17;
+    test_fill_uniform(x, B * IN, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, OUT, &seed);
+    test_fill_uniform(w1, H2 * H1, -2.0f, 2.0f, &seed);
+    test_fill_uniform(w2, OUT * H2, -2.0f, 2.0f, &seed);
+    BPL_OK_OR_FAIL(bpl_layer_set_tensor(bpl_net_layer(net, 1), "weight", w1, H2 * H1));
+    BPL_OK_OR_FAIL(bpl_layer_set_tensor(bpl_net_layer(net, 2), "weight", w2, OUT * H2));
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    double y1[H2 * OUT], y0[H1 * OUT];
+    for (size_t j = 0; j < H2; j++)
+        for (size_t m = 0; m < OUT; m++)
+            y1[j * OUT + m] = w2[m * H2 + j];
+    for (size_t i = 0; i < H1; i++)
+        for (size_t m = 0; m < OUT; m++) {
+            double sum = 0.0;
+            for (size_t j = 0; j < H2; j++)
+                sum += (double)w1[j * H1 + i] * y1[j * OUT + m];
+            y0[i * OUT + m] = sum;
+        }
+    double gw0[H1 * IN], gw1[H2 * H1], gw2[OUT * H2], gb0[H1], gb1[H2], gb2[OUT];
+    double gy0[H1 * OUT], gy1[H2 * OUT];
+    double *gw[] = {gw0, gw1, gw2}, *gb[] = {gb0, gb1, gb2}, *gy[] = {gy0, gy1};
+    double *symmetric[] = {y0, y1};
+    seg_reference(net, &defaults, x, y, B, symmetric, gw, gb, gy);
+    double e0 = relative_error(test_grad(net, 0, "weight"), gw0, H1 * IN);
+    double e1 = relative_error(test_grad(net, 1, "weight"), gw1, H2 * H1);
+    printf("symmetric feedback after set_tensor: relative error %.2g, %.2g\n", e0, e1);
+    ck_assert_msg(e0 < 1e-5 && e1 < 1e-5, "hidden updates used a stale Y: %g, %g", e0, e1);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(bad_settings_refused)
 {
     bpl_rule *rule;
@@ -342,6 +529,8 @@ int main(void)
     tcase_add_test(tc, no_teacher_no_update);
     tcase_add_test(tc, symmetric_feedback_follows_backprop);
     tcase_add_test(tc, paper_initialisation_drive);
+    tcase_add_test(tc, rate_update_is_the_pages_formula);
+    tcase_add_test(tc, symmetric_feedback_follows_set_weights);
     tcase_add_test(tc, bad_settings_refused);
     suite_add_tcase(s, tc);
     TCase *sp = tcase_create("spiking");

@@ -232,6 +232,229 @@ START_TEST(exact_inverses_give_analytic_targets)
 }
 END_TEST
 
+/* ---- one step against the pages' formulas ------------------------------------- */
+
+/* max |got - want| over max |want|: float rounding only, when they agree. */
+static double relative_error(const float *got, const double *want, size_t n)
+{
+    double diff = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)got[i] - want[i]));
+        scale = fmax(scale, fabs(want[i]));
+    }
+    ck_assert_msg(scale > 0.0, "the reference update is zero: the test checks nothing");
+    return diff / scale;
+}
+
+enum { RI = 5, RB = 4, RMAX = 8 };
+static const size_t ref_units[] = {6, 4, 3};
+
+/* g_l(v) = tanh(V_l v + c_l), v of `width` values ("auto": the layers are tanh). */
+static void ref_inverse(bpl_net *net, size_t l, const double *v, size_t width, double *out)
+{
+    const float *inv = test_tensor(net, l, "inverse"), *c = test_tensor(net, l, "inverse_bias");
+    for (size_t i = 0; i < ref_units[l - 1]; i++) {
+        double a = c[i];
+        for (size_t j = 0; j < width; j++)
+            a += (double)inv[i * width + j] * v[j];
+        out[i] = tanh(a);
+    }
+}
+
+/* f_l(h): tanh hidden layers, a softmax output. */
+static void ref_layer(bpl_net *net, size_t l, const double *h, double *out)
+{
+    const float *w = test_tensor(net, l, "weight"), *b = test_tensor(net, l, "bias");
+    size_t n = ref_units[l], n_in = l == 0 ? RI : ref_units[l - 1];
+    double mx = -1e300, sum = 0.0;
+    for (size_t j = 0; j < n; j++) {
+        double a = b[j];
+        for (size_t i = 0; i < n_in; i++)
+            a += (double)w[j * n_in + i] * h[i];
+        out[j] = a;
+        mx = fmax(mx, a);
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (l < 2)
+            out[j] = tanh(out[j]);
+        else
+            sum += out[j] = exp(out[j] - mx);
+    }
+    for (size_t j = 0; l == 2 && j < n; j++)
+        out[j] /= sum;
+}
+
+/* z = tanh(A h) of the auxiliary outputs, k of them. */
+static void ref_auxiliary(bpl_net *net, const double *h, size_t k, double *z)
+{
+    if (k == 0)
+        return;
+    const float *a = test_tensor(net, 2, "auxiliary");
+    for (size_t m = 0; m < k; m++) {
+        double s = 0.0;
+        for (size_t i = 0; i < ref_units[1]; i++)
+            s += (double)a[m * ref_units[1] + i] * h[i];
+        z[m] = tanh(s);
+    }
+}
+
+/* One parallel step of tp, dtp and sdtp with auxiliary outputs, computed
+ * here in double from the pages (docs/rules/dtp.md, tp.md, sdtp.md): the
+ * forward updates from the targets, the inverse updates from the noise the
+ * pages say is drawn (one [batch][units(l-1)] block per inverse, lowest
+ * layer first, from the net's generator), every loss averaged over the
+ * batch, and everything from the weights as they were before the step. */
+START_TEST(parallel_step_is_the_pages_formula)
+{
+    static const char *const rules[] = {"sdtp", "dtp", "tp"};
+    const char *rule = rules[_i];
+    const size_t aux = _i == 0 ? 3 : 0;
+    const double noise = 0.3, step = 0.4, lr = 0.05, fb_lr = 0.02;
+    const int vanilla = _i == 2, gradient_target = _i == 1, denoising = _i == 0;
+    const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_net *net = test_make_net(RI, ref_units, acts, 3, 13);
+    bpl_rule *r = make_rule(rule);
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "noise", noise));
+    BPL_OK_OR_FAIL(bpl_rule_set_string(r, "optimizer", "sgd"));
+    BPL_OK_OR_FAIL(bpl_rule_set_string(r, "fb_optimizer", "sgd"));
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "lr", lr));
+    BPL_OK_OR_FAIL(bpl_rule_set(r, "fb_lr", fb_lr));
+    if (aux)
+        BPL_OK_OR_FAIL(bpl_rule_set(r, "auxiliary_outputs", (double)aux));
+    if (gradient_target)
+        BPL_OK_OR_FAIL(bpl_rule_set(r, "target_step", step));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, r));
+    /* layout of the output layer's inverse: [units(L-1)][units(L) + k] */
+    size_t top_inverse = gradient_target ? 0 : ref_units[2] + aux;
+    if (top_inverse) {
+        size_t rows, cols;
+        BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, 2), "inverse", &rows, &cols,
+                                             NULL));
+        ck_assert_uint_eq(rows, ref_units[1]);
+        ck_assert_uint_eq(cols, top_inverse);
+    }
+    float x[RB * RI], y[RB * 3];
+    uint64_t seed = 27;
+    test_fill_uniform(x, RB * RI, -1.0f, 1.0f, &seed);
+    test_fill_onehot(y, RB, 3, &seed);
+
+    /* the reference, from the state before the step */
+    double gw[3][RMAX * RMAX] = {{0}}, gb[3][RMAX] = {{0}};
+    double gv[3][RMAX * 2 * RMAX] = {{0}}, gc[3][RMAX] = {{0}};
+    double h[RB][3][RMAX], t[RB][2][RMAX];
+    bpl__rng rng = net->rng; /* forward and targets draw nothing: the update's noise is next */
+    for (size_t e = 0; e < RB; e++) {
+        double in[RMAX];
+        for (size_t i = 0; i < RI; i++)
+            in[i] = x[e * RI + i];
+        for (size_t l = 0; l < 3; l++)
+            ref_layer(net, l, l == 0 ? in : h[e][l - 1], h[e][l]);
+        double yd[RMAX], g_t[RMAX], g_v[RMAX];
+        for (size_t k = 0; k < 3; k++)
+            yd[k] = y[e * 3 + k];
+        if (gradient_target) { /* t = h - step W_L^T (p - y), per example */
+            const float *w = test_tensor(net, 2, "weight");
+            for (size_t i = 0; i < ref_units[1]; i++) {
+                double d = 0.0;
+                for (size_t k = 0; k < 3; k++)
+                    d += (double)w[k * ref_units[1] + i] * (h[e][2][k] - yd[k]);
+                t[e][1][i] = h[e][1][i] - step * d;
+            }
+        } else { /* from the label: g_L([y, z]) against g_L([h_L, z]) */
+            double with_y[2 * RMAX], with_h[2 * RMAX];
+            for (size_t k = 0; k < 3; k++) {
+                with_y[k] = yd[k];
+                with_h[k] = h[e][2][k];
+            }
+            ref_auxiliary(net, h[e][1], aux, with_y + 3);
+            ref_auxiliary(net, h[e][1], aux, with_h + 3);
+            ref_inverse(net, 2, with_y, 3 + aux, g_t);
+            ref_inverse(net, 2, with_h, 3 + aux, g_v);
+            for (size_t i = 0; i < ref_units[1]; i++)
+                t[e][1][i] = vanilla ? g_t[i] : h[e][1][i] + (g_t[i] - g_v[i]);
+        }
+        ref_inverse(net, 1, t[e][1], ref_units[1], g_t);
+        ref_inverse(net, 1, h[e][1], ref_units[1], g_v);
+        for (size_t i = 0; i < ref_units[0]; i++)
+            t[e][0][i] = vanilla ? g_t[i] : h[e][0][i] + (g_t[i] - g_v[i]);
+        /* forward losses: 1/2 |h - t|^2 hidden, the task loss at the output, batch means */
+        for (size_t l = 0; l < 3; l++) {
+            size_t n_in = l == 0 ? RI : ref_units[l - 1];
+            const double *pre = l == 0 ? in : h[e][l - 1];
+            for (size_t j = 0; j < ref_units[l]; j++) {
+                double d = l == 2 ? h[e][2][j] - yd[j]
+                                  : (h[e][l][j] - t[e][l][j]) * (1.0 - h[e][l][j] * h[e][l][j]);
+                gb[l][j] += d / RB;
+                for (size_t i = 0; i < n_in; i++)
+                    gw[l][j * n_in + i] += d * pre[i] / RB;
+            }
+        }
+    }
+    for (size_t l = 1; l < 3; l++) { /* inverse losses, lowest inverse first */
+        size_t below = ref_units[l - 1], width = l == 2 ? 3 + aux : ref_units[l];
+        if (l == 2 && gradient_target)
+            continue;
+        float eps[RB * RMAX];
+        bpl__rng_fill_normal(&rng, eps, RB * below, 0.0f, (float)noise);
+        for (size_t e = 0; e < RB; e++) {
+            double noisy[RMAX], out[2 * RMAX], recon[RMAX];
+            for (size_t i = 0; i < below; i++)
+                noisy[i] = (double)(float)(eps[e * below + i] + (float)h[e][l - 1][i]);
+            ref_layer(net, l, noisy, out);
+            if (l == 2)
+                ref_auxiliary(net, noisy, aux, out + 3);
+            ref_inverse(net, l, out, width, recon);
+            for (size_t i = 0; i < below; i++) {
+                double wanted = denoising ? h[e][l - 1][i] : noisy[i];
+                double d = (recon[i] - wanted) * (1.0 - recon[i] * recon[i]) / RB;
+                gc[l][i] += d;
+                for (size_t j = 0; j < width; j++)
+                    gv[l][i * width + j] += d * out[j];
+            }
+        }
+    }
+    float w_before[RMAX * RMAX], v_before[RMAX * 2 * RMAX];
+    memcpy(w_before, test_tensor(net, 0, "weight"), ref_units[0] * RI * sizeof(float));
+    memcpy(v_before, test_tensor(net, 1, "inverse"), ref_units[0] * ref_units[1] * sizeof(float));
+
+    test_run_hooks(net, BPL_PHASE_TRAIN, x, y, RB, 1, 1);
+    double worst = 0.0;
+    for (size_t l = 0; l < 3; l++) {
+        size_t n_in = l == 0 ? RI : ref_units[l - 1];
+        double ew = relative_error(test_grad(net, l, "weight"), gw[l], ref_units[l] * n_in);
+        double eb = relative_error(test_grad(net, l, "bias"), gb[l], ref_units[l]);
+        double ev = 0.0, ec = 0.0;
+        if (l >= 1 && !(l == 2 && gradient_target)) {
+            size_t width = l == 2 ? 3 + aux : ref_units[l];
+            ev = relative_error(test_grad(net, l, "inverse"), gv[l], ref_units[l - 1] * width);
+            ec = relative_error(test_grad(net, l, "inverse_bias"), gc[l], ref_units[l - 1]);
+        }
+        printf("%s, layer %zu: relative errors W %.1e b %.1e V %.1e c %.1e\n", rule, l, ew, eb,
+               ev, ec);
+        worst = fmax(worst, fmax(fmax(ew, eb), fmax(ev, ec)));
+    }
+    ck_assert_msg(worst < 2e-5, "%s: an update differs from the page's formula: %g", rule,
+                  worst);
+    /* and both were applied together: each step is its pre-step gradient's */
+    double moved_w[RMAX * RMAX], moved_v[RMAX * RMAX];
+    const float *w_after = test_tensor(net, 0, "weight"), *v_after = test_tensor(net, 1, "inverse");
+    for (size_t i = 0; i < ref_units[0] * RI; i++)
+        moved_w[i] = ((double)w_before[i] - w_after[i]) / lr;
+    for (size_t i = 0; i < ref_units[0] * ref_units[1]; i++)
+        moved_v[i] = ((double)v_before[i] - v_after[i]) / fb_lr;
+    float gw0[RMAX * RMAX], gv1[RMAX * RMAX];
+    for (size_t i = 0; i < ref_units[0] * RI; i++)
+        gw0[i] = (float)gw[0][i];
+    for (size_t i = 0; i < ref_units[0] * ref_units[1]; i++)
+        gv1[i] = (float)gv[1][i];
+    double sw = relative_error(gw0, moved_w, ref_units[0] * RI);
+    double sv = relative_error(gv1, moved_v, ref_units[0] * ref_units[1]);
+    ck_assert_msg(sw < 1e-3 && sv < 1e-3, "%s: the steps are not the pre-step gradients': %g %g",
+                  rule, sw, sv);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 /* ---- inverse learning ---------------------------------------------------------- */
 
 /* Mean |g_l(f_l(h)) - h|^2 of layer l's inverse over a batch, computed here
@@ -602,6 +825,7 @@ int main(void)
     tcase_add_loop_test(core, difference_target_fixed_point, 0, 2);
     tcase_add_test(core, vanilla_target_has_no_fixed_point);
     tcase_add_loop_test(core, exact_inverses_give_analytic_targets, 0, 2);
+    tcase_add_loop_test(core, parallel_step_is_the_pages_formula, 0, 3);
     tcase_add_loop_test(core, inverses_learn_to_reconstruct, 0, 2);
     suite_add_tcase(s, core);
     TCase *sched = tcase_create("schedules");

@@ -12,6 +12,8 @@
  *   v_B,l = W_l phi(u_{l-1}) + b_l      v_I,l = W_IP,l phi(u_l) + c_l
  *   v_A,l = B_l phi(u_{l+1}) + W_PI,l phi(u_I,l)
  *
+ * except that the first layer's input rates are the input itself, x.
+ *
  * In the self-predicting state (W_PI = -B, W_IP matching the layer above)
  * interneurons cancel the top-down input and apical potentials are zero; a
  * target at the output breaks the balance, and the apical potential carries
@@ -26,7 +28,12 @@
  * one bottom-up sweep, the output nudged towards its target with mixing
  * factor lambda_out, and one top-down sweep in which interneurons mix in the
  * soma above (lambda_inter) and pyramidal somata their apical potential
- * (lambda_apical); presynaptic rates are those of the bottom-up sweep.
+ * (lambda_apical).  Every synapse learns with the presynaptic rates that
+ * formed its compartment's potential: basal and interneuron dendrites are
+ * computed in the bottom-up sweep (W and W_IP learn with its rates),
+ * apical dendrites in the top-down sweep (W_PI learns with phi(u_I), B
+ * with the nudged phi(u_{l+1})); docs/rules/microcircuit.md says why.
+ * Every update is a mean over the batch.
  * "continuous": the Euler-integrated dynamics of Eqs. 1-2 with optional
  * noise and low-pass filtered plasticity, for small tasks.
  *
@@ -506,8 +513,9 @@ static int euler_step(bpl_net *net, const settings *s, const float *y, size_t ba
             TRY(bpl_net_random_normal(net, xi_i, n_i, 0.0, noise));
         else
             memset(xi_i, 0, n_i * sizeof *xi_i);
-        /* the soma above may already have taken this step: the interneuron
-         * follows it with at most one step's lag, which vanishes with dt */
+        /* the soma above takes this step later in the loop: the interneuron
+         * follows it as it was at the start of the step, like every other
+         * term of this explicit Euler step */
         for (size_t i = 0; i < n_i; i++)
             u_i[i] += s->dt * (-s->g_lk * u_i[i] + s->g_d * (v_i[i] - u_i[i]) +
                                s->g_som * (u_above[i] - u_i[i])) +

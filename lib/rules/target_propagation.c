@@ -20,6 +20,12 @@
  * or denoising, |g(f(h~)) - h|^2 (Bartunov et al.).  Forward and inverse
  * weights have their own optimisers; they train on every batch ("parallel")
  * or in turns ("alternating"), optionally after inverse-only pre-training.
+ * Every loss is a mean over the batch.  A parallel step computes both
+ * gradients from the weights at its start (targets from the inverses before
+ * their update, inverse losses through the forward weights before theirs)
+ * and applies them together.  The noise is one [batch][units(l-1)] draw per
+ * inverse, lowest layer first, in the update: part of what makes a run
+ * reproducible from the seed (docs/rules/dtp.md).
  *
  * Only the public API is used, as a user rule would.
  */
