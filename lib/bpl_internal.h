@@ -68,6 +68,12 @@ void bpl__free(void *ptr);
 char *bpl__strdup(const char *s);
 /* n * size without overflow; returns 0 and leaves *out alone on overflow. */
 int bpl__mul_size(size_t n, size_t size, size_t *out);
+/* rows x cols floats of a caller's buffer: BPL_ERR_OVERFLOW (naming `caller`
+ * and `what`) unless the count and its size in bytes fit a size_t.  Checked
+ * before the buffer is read or written: a wrapped count would be a licence to
+ * run past it. */
+int bpl__check_floats(size_t rows, size_t cols, const char *caller, const char *what,
+                      size_t *n_out);
 #ifdef BPL_TESTING
 /* Test hooks: count allocations; make the k-th one from now fail (0 = never). */
 uint64_t bpl__alloc_count(void);

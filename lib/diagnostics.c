@@ -67,8 +67,13 @@ BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size
     if (n < net->n_layers)
         return bpl__fail(BPL_ERR_SHAPE, "%s: room for %zu angles, the net has %zu layers",
                          caller, n, net->n_layers);
-    if (!bpl__all_finite(x, batch * net->n_inputs) ||
-        !bpl__all_finite(y, batch * bpl_net_output_size(net)))
+    size_t n_x, n_y;
+    rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
+    if (rc == BPL_OK)
+        rc = bpl__check_floats(batch, bpl_net_output_size(net), caller, "y", &n_y);
+    if (rc != BPL_OK)
+        return rc;
+    if (!bpl__all_finite(x, n_x) || !bpl__all_finite(y, n_y))
         return bpl__fail(BPL_ERR_NUMERIC, "%s: x or y contains NaN or Inf", caller);
     rc = bpl__net_reserve(net, batch);
     if (rc != BPL_OK) {

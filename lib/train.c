@@ -85,6 +85,16 @@ static int check_trainable(bpl_net *net, const char *caller)
     return BPL_OK;
 }
 
+int bpl__check_floats(size_t rows, size_t cols, const char *caller, const char *what,
+                      size_t *n_out)
+{
+    size_t bytes;
+    if (bpl__mul_size(rows, cols, n_out) && bpl__mul_size(*n_out, sizeof(float), &bytes))
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_OVERFLOW, "%s: %s of %zu x %zu floats is too large to address",
+                     caller, what, rows, cols);
+}
+
 static int check_finite(const float *v, size_t n, const char *caller, const char *what)
 {
     if (bpl__all_finite(v, n))
@@ -108,11 +118,16 @@ BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
     BPL_CHECK_ARG(x != NULL);
     BPL_CHECK_ARG(y != NULL);
     BPL_CHECK_ARG(batch > 0);
+    size_t n_x, n_y;
     int rc = check_trainable(net, caller);
     if (rc == BPL_OK)
-        rc = check_finite(x, batch * net->n_inputs, caller, "x");
+        rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
     if (rc == BPL_OK)
-        rc = check_finite(y, batch * bpl_net_output_size(net), caller, "y");
+        rc = bpl__check_floats(batch, bpl_net_output_size(net), caller, "y", &n_y);
+    if (rc == BPL_OK)
+        rc = check_finite(x, n_x, caller, "x");
+    if (rc == BPL_OK)
+        rc = check_finite(y, n_y, caller, "y");
     if (rc == BPL_OK)
         rc = reserve(net, batch, caller);
     if (rc == BPL_OK) {
@@ -167,12 +182,17 @@ BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *o
     int rc = check_inference(net, caller);
     if (rc != BPL_OK)
         return rc;
-    size_t n_out = bpl_net_output_size(net);
-    if (out_len != batch * n_out)
+    size_t n_out = bpl_net_output_size(net), n_x, n_y;
+    rc = bpl__check_floats(batch, n_out, caller, "out", &n_y);
+    if (rc == BPL_OK)
+        rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
+    if (rc != BPL_OK)
+        return rc;
+    if (out_len != n_y)
         return bpl__fail(BPL_ERR_SHAPE,
                          "%s: out_len %zu != batch %zu x outputs %zu", caller, out_len,
                          batch, n_out);
-    rc = check_finite(x, batch * net->n_inputs, caller, "x");
+    rc = check_finite(x, n_x, caller, "x");
     for (size_t start = 0; rc == BPL_OK && start < batch; start += BPL__INFERENCE_ROWS) {
         size_t rows = chunk_rows(start, batch);
         rc = forward_rows(net, x + start * net->n_inputs, rows);
