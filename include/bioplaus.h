@@ -366,7 +366,11 @@ BPL_API int bpl_layer_frozen(const bpl_layer *layer, const char *name);
  * that name already exists with the same shape (e.g. restored by
  * bpl_net_load before the rule was attached), it is kept with its values
  * and its group is set; *created_out (may be NULL) tells which happened.
- * Errors: INVALID_ARG, SHAPE (exists with another shape), OVERFLOW, NOMEM. */
+ * Leaving a group drops the tensor's gradient and optimiser state.  A
+ * layer's "weight" and "bias" always stay in BPL_GROUP_FORWARD (freeze them
+ * with bpl_layer_set_frozen instead).
+ * Errors: INVALID_ARG (including another group for "weight" or "bias"),
+ * SHAPE (exists with another shape), OVERFLOW, NOMEM. */
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name,
                                  size_t rows, size_t cols, int group,
                                  int init, double gain, int *created_out);

@@ -88,7 +88,23 @@ int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_
     return BPL_OK;
 }
 
-/* Give a kept tensor the state its (possibly new) group needs. */
+/* A layer's weight and bias stay in the forward group.  Every gradient
+ * writer (bpl_net_weight_gradients, the diagnostics) writes theirs, and the
+ * file format saves them as forward parameters; rather than teach each of
+ * them about other groups, the group is refused here.  A forward parameter
+ * that should not train is frozen (bpl_layer_set_frozen). */
+static int keeps_forward_group(const bpl_layer *layer, const bpl__tensor *t, int group)
+{
+    int forward_parameter = t == &layer->tensors[0] || t == &layer->tensors[1];
+    if (!forward_parameter || group == BPL_GROUP_FORWARD)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_INVALID_ARG,
+                     "bpl_layer_add_tensor: '%s' of layer %zu is a forward parameter and "
+                     "stays in BPL_GROUP_FORWARD, not group %d (freeze it with "
+                     "bpl_layer_set_frozen instead)",
+                     t->name, layer->index, group);
+}
+
 /* Give a tensor a new group.  A tensor that is no longer trained drops its
  * gradient, optimiser moments and frozen flag, which would otherwise be
  * saved with a group that has none (and refused when loaded). */
@@ -336,7 +352,9 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
                              "bpl_layer_add_tensor: tensor '%s' of layer %zu exists as "
                              "%zu x %zu, not %zu x %zu",
                              name, layer->index, t->rows, t->cols, rows, cols);
-        int rc = regroup_tensor(t, group);
+        int rc = keeps_forward_group(layer, t, group);
+        if (rc == BPL_OK)
+            rc = regroup_tensor(t, group);
         if (rc != BPL_OK)
             return rc;
         if (t->pending)
