@@ -322,6 +322,13 @@ BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name, const float
     return BPL_OK;
 }
 
+/* Tensors and buffers are added at the top level or by an attach hook;
+ * from any other hook or callback the step, or bpl_net_fit, walks them. */
+static int check_structure_change(const bpl_layer *layer, const char *caller)
+{
+    return bpl__net_check_reentry(layer->net, BPL__IN_ATTACH, caller);
+}
+
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows,
                                  size_t cols, int group, int init, double gain,
                                  int *created_out)
@@ -330,6 +337,9 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
     BPL_CHECK_ARG(name != NULL);
     if (created_out)
         *created_out = 0;
+    int rc = check_structure_change(layer, "bpl_layer_add_tensor");
+    if (rc != BPL_OK)
+        return rc;
     if (!valid_name(name))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_tensor: name must have 1-%d characters",
@@ -352,7 +362,7 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
                              "bpl_layer_add_tensor: tensor '%s' of layer %zu exists as "
                              "%zu x %zu, not %zu x %zu",
                              name, layer->index, t->rows, t->cols, rows, cols);
-        int rc = keeps_forward_group(layer, t, group);
+        rc = keeps_forward_group(layer, t, group);
         if (rc == BPL_OK)
             rc = regroup_tensor(t, group);
         if (rc != BPL_OK)
@@ -362,12 +372,12 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
         t->pending = 0;
         return BPL_OK;
     }
-    int rc = bpl__layer_new_tensor(layer, name, rows, cols, group, &t);
+    rc = bpl__layer_new_tensor(layer, name, rows, cols, group, &t);
     if (rc != BPL_OK) {
         bpl__error_prefix("bpl_layer_add_tensor");
         return rc;
     }
-    t->from_rule = layer->net->attaching || layer->net->rule != NULL;
+    t->from_rule = (layer->net->callout.kinds & BPL__IN_ATTACH) || layer->net->rule != NULL;
     rc = bpl__init_fill(init, gain, t->data, rows, cols, &layer->net->rng);
     if (rc != BPL_OK) {
         free_tensor(t);
@@ -439,6 +449,9 @@ BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols
 {
     BPL_CHECK_ARG(layer != NULL);
     BPL_CHECK_ARG(name != NULL);
+    int rc = check_structure_change(layer, "bpl_layer_add_buffer");
+    if (rc != BPL_OK)
+        return rc;
     if (!valid_name(name))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_buffer: name must have 1-%d characters",
