@@ -485,7 +485,8 @@ BPL_API int bpl_gemm(bpl_net *net, int trans_a, int trans_b, size_t m, size_t n,
                      float beta, float *c, size_t ldc);
 
 /** In place over a rows x cols matrix: a = act(a + bias), the bias (may be
- * NULL) added to every row; softmax works row by row.  Errors: INVALID_ARG. */
+ * NULL) added to every row; softmax works row by row.  Errors: INVALID_ARG,
+ * OVERFLOW (rows x cols floats beyond the address space). */
 BPL_API int bpl_activation_forward(int activation, float *a, const float *bias,
                                    size_t rows, size_t cols);
 
@@ -686,7 +687,8 @@ BPL_API int bpl_dataset_get(const bpl_dataset *ds, size_t start, size_t count,
  * batch before the update.  Inputs with NaN or Inf, or a non-finite loss or
  * gradient, give BPL_ERR_NUMERIC with the parameters unchanged.
  * Errors: INVALID_ARG, STATE (no rule or layers, invalid net, called from a
- * hook or callback of the net), NUMERIC, whatever a hook returns. */
+ * hook or callback of the net), OVERFLOW (batch x inputs or outputs floats
+ * beyond the address space), NUMERIC, whatever a hook returns. */
 BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
                                 size_t batch, double *loss_out);
 
@@ -715,8 +717,9 @@ BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
  * out [batch][outputs] (`out_len` floats).  Uses the rule's forward hook if
  * a rule is attached, the dense forward pass otherwise.
  * Errors: INVALID_ARG, SHAPE, STATE (also: called from a hook or the log
- * callback of the net; the progress callback may call it), NUMERIC
- * (non-finite input). */
+ * callback of the net; the progress callback may call it), OVERFLOW (batch x
+ * inputs or outputs floats beyond the address space), NUMERIC (non-finite
+ * input). */
 BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *out,
                             size_t out_len);
 
@@ -737,8 +740,8 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
  * gradient.  Nothing is applied and
  * no parameter changes.  `angles_out` has room for `n` >= num_layers values;
  * a layer whose rule update or gradient is zero gets NaN.
- * Errors: INVALID_ARG, SHAPE, STATE (as bpl_net_predict), NUMERIC, hook
- * errors. */
+ * Errors: INVALID_ARG, SHAPE, STATE (as bpl_net_predict), OVERFLOW, NUMERIC,
+ * hook errors. */
 BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,
                               double *angles_out, size_t n);
 
