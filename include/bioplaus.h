@@ -30,6 +30,21 @@
  * bpl_rule_builtin_*, name lookups) are safe from any thread, except
  * bpl_set_num_threads, which changes the BLAS library's process-wide setting.
  *
+ * Re-entrancy: while the library runs user code of a net (a hook of its
+ * rule, bpl_net_fit's progress callback, its log callback), the library is
+ * walking that net.  The user code may read the net and write tensor values
+ * in place, but on the same net these calls fail with BPL_ERR_STATE:
+ *  - from every hook and callback: bpl_net_add_dense, bpl_net_set_loss,
+ *    bpl_net_set_rule, bpl_net_set_log_fn, bpl_net_train_batch, bpl_net_fit;
+ *  - from every hook and the log callback, but not from the progress
+ *    callback (between steps): bpl_net_predict, bpl_net_evaluate,
+ *    bpl_net_alignment, bpl_net_set_profiling;
+ *  - from everything but the attach hook: bpl_layer_add_tensor,
+ *    bpl_layer_add_buffer.
+ * bpl_net_destroy from such user code is deferred (see bpl_net_destroy).  A
+ * dataset given to bpl_net_fit or bpl_net_evaluate must not be destroyed
+ * before the call returns.
+ *
  * Copyright (c) the libbioplaus authors.  MIT licence, see COPYING.
  */
 #ifndef BIOPLAUS_H
@@ -270,7 +285,13 @@ BPL_API int bpl_optimizer_from_name(const char *name, int *optimizer_out);
  * Errors: INVALID_ARG (out NULL, n_inputs 0), NOMEM. */
 BPL_API int bpl_net_create(bpl_net **out, size_t n_inputs, uint64_t seed);
 
-/** Destroy a net, its layers and its attached rule.  NULL is a no-op. */
+/** Destroy a net, its layers and its attached rule.  NULL is a no-op.
+ * Called from user code the net is running (a hook of its rule, the
+ * progress or log callback), the destruction is deferred until the
+ * outermost library call on the net returns, and the net must not be used
+ * after that call: bpl_net_fit stops after the current step (and returns
+ * what it would have returned), other calls finish, and in between the
+ * calls that need an idle net fail with BPL_ERR_STATE. */
 BPL_API void bpl_net_destroy(bpl_net *net);
 
 /** Append a dense layer of `units` neurons with the given activation, its
@@ -278,12 +299,13 @@ BPL_API void bpl_net_destroy(bpl_net *net);
  * zero.  Layers must be added before a rule is attached.  A softmax layer
  * must end up as the output layer (checked when training starts).
  * Errors: INVALID_ARG (NULL net, units 0, unknown activation or init),
- * STATE (a rule is already attached), OVERFLOW, NOMEM. */
+ * STATE (a rule is already attached, or called from a hook or callback of
+ * the net), OVERFLOW, NOMEM. */
 BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int init);
 
 /** Select the loss (enum bpl_loss).  Cross-entropy needs a softmax or sigmoid
  * output layer; this is checked when training starts.
- * Errors: INVALID_ARG. */
+ * Errors: INVALID_ARG, STATE (called from a hook or callback of the net). */
 BPL_API int bpl_net_set_loss(bpl_net *net, int loss);
 
 /** Introspection.  Getters return 0 (or NULL) for a NULL net. */
@@ -305,13 +327,15 @@ BPL_API int bpl_net_phase(const bpl_net *net);
 /** Attach a rule.  On BPL_OK the net owns the rule (do not destroy it) and
  * any previously attached rule is destroyed; on error the caller keeps it.
  * The rule's attach hook runs now and may add tensors and buffers to the
- * layers.  Errors: INVALID_ARG (NULL, rule already owned by a net), STATE
- * (no layers), whatever the attach hook returns. */
+ * layers.  Errors: INVALID_ARG (NULL, rule already owned by a net or being
+ * destroyed), STATE (no layers, or called from a hook or callback of the
+ * net), whatever the attach hook returns. */
 BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule);
 
 /** Log callback: receives preformatted messages (no printf-style arguments).
  * The library logs rarely: e.g. a warning when the BLAS runs on slow
- * fallback kernels.  fn NULL switches logging off. */
+ * fallback kernels.  fn NULL switches logging off.
+ * Errors: INVALID_ARG, STATE (called from a hook or callback of the net). */
 typedef void (*bpl_log_fn)(int level, const char *message, void *user_data);
 BPL_API int bpl_net_set_log_fn(bpl_net *net, bpl_log_fn fn, void *user_data);
 
@@ -366,7 +390,12 @@ BPL_API int bpl_layer_frozen(const bpl_layer *layer, const char *name);
  * that name already exists with the same shape (e.g. restored by
  * bpl_net_load before the rule was attached), it is kept with its values
  * and its group is set; *created_out (may be NULL) tells which happened.
- * Errors: INVALID_ARG, SHAPE (exists with another shape), OVERFLOW, NOMEM. */
+ * Leaving a group drops the tensor's gradient and optimiser state.  A
+ * layer's "weight" and "bias" always stay in BPL_GROUP_FORWARD (freeze them
+ * with bpl_layer_set_frozen instead).
+ * Errors: INVALID_ARG (including another group for "weight" or "bias"),
+ * SHAPE (exists with another shape), OVERFLOW, NOMEM, STATE (called from a
+ * hook other than attach, or from a callback of the net). */
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name,
                                  size_t rows, size_t cols, int group,
                                  int init, double gain, int *created_out);
@@ -393,7 +422,8 @@ BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
  * One name is special: a rule whose neurons are not the layer's activation
  * fills "derivative" (units wide) with d activity / d pre-activation, and
  * bpl_net_alignment uses it in place of the activation's derivative.
- * Errors: INVALID_ARG, SHAPE (exists with another width), NOMEM. */
+ * Errors: INVALID_ARG, SHAPE (exists with another width), NOMEM, STATE
+ * (called from a hook other than attach, or from a callback of the net). */
 BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols);
 
 /** Borrow a batch buffer: rows = the current batch size.  Valid during the
@@ -455,7 +485,8 @@ BPL_API int bpl_gemm(bpl_net *net, int trans_a, int trans_b, size_t m, size_t n,
                      float beta, float *c, size_t ldc);
 
 /** In place over a rows x cols matrix: a = act(a + bias), the bias (may be
- * NULL) added to every row; softmax works row by row.  Errors: INVALID_ARG. */
+ * NULL) added to every row; softmax works row by row.  Errors: INVALID_ARG,
+ * OVERFLOW (rows x cols floats beyond the address space). */
 BPL_API int bpl_activation_forward(int activation, float *a, const float *bias,
                                    size_t rows, size_t cols);
 
@@ -485,6 +516,8 @@ BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n,
  * inference calls forward only.  Each hook returns 0 on success, a negative
  * bpl_status to fail with that status, or any other value to fail with
  * BPL_ERR_CALLBACK.  Built-in rules are made with exactly this vtable.
+ * Hooks use the building blocks above; what else they may call on their
+ * net is listed under "Re-entrancy" at the top of this file.
  * ======================================================================== */
 
 typedef struct bpl_rule_vtable {
@@ -524,7 +557,8 @@ BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void 
 BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name);
 
 /** Destroy a rule that is not attached to a net.  NULL is a no-op; a rule
- * owned by a net is left alone (the net destroys it). */
+ * owned by a net is left alone (the net destroys it), and so is a rule whose
+ * destroy hook is running. */
 BPL_API void bpl_rule_destroy(bpl_rule *rule);
 
 /** Built-in rules, for listing. */
@@ -652,8 +686,9 @@ BPL_API int bpl_dataset_get(const bpl_dataset *ds, size_t start, size_t count,
  * y [batch][outputs].  loss_out (may be NULL) receives the mean loss of the
  * batch before the update.  Inputs with NaN or Inf, or a non-finite loss or
  * gradient, give BPL_ERR_NUMERIC with the parameters unchanged.
- * Errors: INVALID_ARG, STATE (no rule or layers, invalid net), NUMERIC,
- * whatever a hook returns. */
+ * Errors: INVALID_ARG, STATE (no rule or layers, invalid net, called from a
+ * hook or callback of the net), OVERFLOW (batch x inputs or outputs floats
+ * beyond the address space), NUMERIC, whatever a hook returns. */
 BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
                                 size_t batch, double *loss_out);
 
@@ -661,16 +696,20 @@ BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
  * step within the epoch (1..steps) for BPL_EVENT_BATCH and equals `steps`
  * for BPL_EVENT_EPOCH; `loss` is the batch's loss, or the epoch's mean
  * training loss.  Return 0 to go on, nonzero to stop training (bpl_net_fit
- * then returns BPL_OK).  The callback may call bpl_net_evaluate and
- * bpl_net_predict on the same net. */
+ * then returns BPL_OK).  The callback runs between steps: on the same net it
+ * may call bpl_net_evaluate, bpl_net_predict, bpl_net_alignment,
+ * bpl_net_save, bpl_net_set_profiling, set tensors and hyperparameters (a
+ * learning-rate schedule), but not train or change the net's structure
+ * (see "Re-entrancy" at the top of this file). */
 typedef int (*bpl_progress_fn)(int event, size_t epoch, size_t step, size_t steps,
                                double loss, void *user_data);
 
 /** Train for `epochs` passes over `ds` in shuffled mini-batches of
  * `batch_size` (the last batch of an epoch may be smaller), the order drawn
  * from the net's generator.  fn may be NULL.
- * Errors: INVALID_ARG, SHAPE (dataset features/targets vs net), STATE,
- * NUMERIC (the message names epoch and step), whatever a hook returns. */
+ * Errors: INVALID_ARG, SHAPE (dataset features/targets vs net), STATE (also:
+ * called from a hook or callback of the net), NUMERIC (the message names
+ * epoch and step), whatever a hook returns. */
 BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
                         size_t batch_size, bpl_progress_fn fn, void *user_data);
 
@@ -690,7 +729,10 @@ BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
  * carries state from one call to the next (the segregated rule's spiking
  * mode, the microcircuit's continuous mode with noise) are outside this
  * guarantee.
- * Errors: INVALID_ARG, SHAPE, STATE, NUMERIC (non-finite input). */
+ * Errors: INVALID_ARG, SHAPE, STATE (also: called from a hook or the log
+ * callback of the net; the progress callback may call it), OVERFLOW (batch x
+ * inputs or outputs floats beyond the address space), NUMERIC (non-finite
+ * input). */
 BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *out,
                             size_t out_len);
 
@@ -713,13 +755,16 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
  * gradient.  Nothing is applied and
  * no parameter changes.  `angles_out` has room for `n` >= num_layers values;
  * a layer whose rule update or gradient is zero gets NaN.
- * Errors: INVALID_ARG, SHAPE, STATE, NUMERIC, hook errors. */
+ * Errors: INVALID_ARG, SHAPE, STATE (as bpl_net_predict), OVERFLOW, NUMERIC,
+ * hook errors. */
 BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,
                               double *angles_out, size_t n);
 
 /** Opt-in timing of the library's own work: with profiling on, every
  * training step records its wall time and the time and floating-point
- * operations of its matrix products.  Reset to zero when switched on. */
+ * operations of its matrix products.  Reset to zero when switched on.
+ * bpl_net_set_profiling fails with STATE from a hook or the log callback of
+ * the net (the progress callback may call it). */
 BPL_API int bpl_net_set_profiling(bpl_net *net, int on);
 BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
                             double *gemm_seconds_out, double *gemm_flops_out,

@@ -104,7 +104,11 @@ int bpl__all_finite(const float *v, size_t n)
 BPL_API int bpl_activation_forward(int activation, float *a, const float *bias,
                                    size_t rows, size_t cols)
 {
-    BPL_CHECK_ARG(a != NULL || rows * cols == 0);
+    size_t n;
+    int rc = bpl__check_floats(rows, cols, "bpl_activation_forward", "a", &n);
+    if (rc != BPL_OK)
+        return rc;
+    BPL_CHECK_ARG(a != NULL || n == 0);
     if (!bpl__activation_valid(activation))
         return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_activation_forward: unknown activation %d",
                          activation);

@@ -68,6 +68,12 @@ void bpl__free(void *ptr);
 char *bpl__strdup(const char *s);
 /* n * size without overflow; returns 0 and leaves *out alone on overflow. */
 int bpl__mul_size(size_t n, size_t size, size_t *out);
+/* rows x cols floats of a caller's buffer: BPL_ERR_OVERFLOW (naming `caller`
+ * and `what`) unless the count and its size in bytes fit a size_t.  Checked
+ * before the buffer is read or written: a wrapped count would be a licence to
+ * run past it. */
+int bpl__check_floats(size_t rows, size_t cols, const char *caller, const char *what,
+                      size_t *n_out);
 #ifdef BPL_TESTING
 /* Test hooks: count allocations; make the k-th one from now fail (0 = never). */
 uint64_t bpl__alloc_count(void);
@@ -224,6 +230,7 @@ struct bpl_rule {
     int opt_declared[BPL__N_GROUPS];
     int tick[BPL__N_PROPERTIES];
     char *note[BPL__N_PROPERTIES];
+    int destroying; /* its destroy hook runs: it cannot be destroyed or attached again */
 };
 
 bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name);
@@ -242,6 +249,35 @@ void bpl__rule_free_owned(bpl_rule *rule);
 /* One step of `cfg` on n values; t is the 1-based step count of the group. */
 void bpl__optim_step(const bpl__optim_config *cfg, uint64_t t, float *w, const float *g,
                      float *m, float *v, size_t n);
+
+/* ---- user code run by a net (net.c) ------------------------------------------ */
+
+/* Kinds of user code a net calls.  While one runs, the calls it may make on
+ * the same net are limited (docs/reliability.md, "Thread safety and
+ * re-entrancy"): nothing may change the structure the library is walking. */
+enum {
+    BPL__IN_ATTACH = 1u << 0,   /* a rule's attach hook */
+    BPL__IN_STEP = 1u << 1,     /* a rule's forward, compute_targets or update hook */
+    BPL__IN_DESTROY = 1u << 2,  /* a rule's destroy hook */
+    BPL__IN_PROGRESS = 1u << 3, /* bpl_net_fit's progress callback */
+    BPL__IN_LOG = 1u << 4       /* the net's log callback */
+};
+
+typedef struct bpl__callout {
+    unsigned kinds;   /* BPL__IN_* of every user call in progress on the net */
+    const char *what; /* the innermost, for messages */
+} bpl__callout;
+
+/* Mark the net as running user code of `kind`; returns the mark to restore. */
+bpl__callout bpl__net_call_out(bpl_net *net, unsigned kind, const char *what);
+void bpl__net_return(bpl_net *net, bpl__callout previous);
+/* BPL_ERR_STATE naming `caller` if user code of a kind outside `allowed` is
+ * running on the net, or the net is waiting to be destroyed. */
+int bpl__net_check_reentry(const bpl_net *net, unsigned allowed, const char *caller);
+/* The last step of every public call that may run user code: a
+ * bpl_net_destroy that user code deferred happens once the outermost such
+ * call returns.  Passes `rc` through; `net` may be NULL. */
+int bpl__net_finish(bpl_net *net, int rc);
 
 /* ---- nets (net.c, layer.c, train.c) ---------------------------------------- */
 
@@ -272,7 +308,8 @@ struct bpl_net {
     const float *x;  /* the current batch input (borrowed) */
     float *stage_x, *stage_y; /* capacity rows, for datasets */
 
-    int attaching; /* a rule's attach hook is running */
+    bpl__callout callout; /* the user code running now, if any */
+    int destroy_deferred;  /* bpl_net_destroy was called from user code */
     size_t fit_epoch, fit_step, fit_steps; /* bpl_net_fit's position, 0 outside */
     uint64_t optim_steps[BPL__N_GROUPS];
     bpl_log_fn log_fn;
@@ -310,6 +347,9 @@ void bpl__forward_dense(bpl_net *net, const float *x);
 double bpl__batch_loss(const bpl_net *net, const float *y);
 /* Run the rule's forward hook (or the dense pass) on net->batch rows. */
 int bpl__run_forward(bpl_net *net, const float *x);
+/* The rule's compute_targets and update hooks, marked as user code. */
+int bpl__run_compute_targets(bpl_net *net, const float *y, size_t batch);
+int bpl__run_update(bpl_net *net);
 /* Backprop gradients of every layer's weight and bias (diagnostics). */
 void bpl__backprop_gradients(bpl_net *net, const float *y);
 

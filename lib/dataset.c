@@ -77,12 +77,17 @@ BPL_API int bpl_dataset_from_u8(bpl_dataset **out, const uint8_t *pixels,
     BPL_CHECK_ARG(n > 0);
     BPL_CHECK_ARG(n_features > 0 && n_features <= BPL__MAX_UNITS);
     BPL_CHECK_ARG(n_classes > 0 && n_classes <= 256);
-    int rc = check_labels(labels, n, n_classes, caller, NULL);
+    /* The sizes first: n x n_features that wraps says nothing true about
+     * the caller's arrays, labels included. */
     bpl_dataset *ds = NULL;
-    if (rc == BPL_OK)
-        rc = dataset_new(&ds, n, n_features, n_classes, 1, 1, caller);
+    int rc = dataset_new(&ds, n, n_features, n_classes, 1, 1, caller);
     if (rc != BPL_OK)
         return rc;
+    rc = check_labels(labels, n, n_classes, caller, NULL);
+    if (rc != BPL_OK) {
+        bpl_dataset_destroy(ds);
+        return rc;
+    }
     memcpy(ds->pixels, pixels, n * n_features);
     memcpy(ds->labels, labels, n);
     *out = ds;
@@ -114,6 +119,18 @@ BPL_API int bpl_dataset_from_f32(bpl_dataset **out, const float *x, const float 
     return BPL_OK;
 }
 
+/* [start, start + count) within the dataset, without computing a sum that
+ * may wrap. */
+static int check_range(const bpl_dataset *ds, size_t start, size_t count,
+                       const char *caller)
+{
+    if (start <= ds->n && count <= ds->n - start)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_RANGE,
+                     "%s: start %zu, count %zu is outside the %zu examples", caller, start,
+                     count, ds->n);
+}
+
 BPL_API int bpl_dataset_slice(bpl_dataset **out, const bpl_dataset *ds, size_t start,
                               size_t count)
 {
@@ -122,11 +139,11 @@ BPL_API int bpl_dataset_slice(bpl_dataset **out, const bpl_dataset *ds, size_t s
     *out = NULL;
     BPL_CHECK_ARG(ds != NULL);
     BPL_CHECK_ARG(count > 0);
-    if (start > ds->n || count > ds->n - start)
-        return bpl__fail(BPL_ERR_RANGE, "%s: [%zu, %zu) is outside the %zu examples",
-                         caller, start, start + count, ds->n);
+    int rc = check_range(ds, start, count, caller);
+    if (rc != BPL_OK)
+        return rc;
     bpl_dataset *slice;
-    int rc = dataset_new(&slice, count, ds->n_features, ds->n_targets, ds->pixels != NULL,
+    rc = dataset_new(&slice, count, ds->n_features, ds->n_targets, ds->pixels != NULL,
                          ds->labels != NULL, caller);
     if (rc != BPL_OK)
         return rc;
@@ -244,9 +261,9 @@ BPL_API int bpl_dataset_get(const bpl_dataset *ds, size_t start, size_t count,
 {
     static const char caller[] = "bpl_dataset_get";
     BPL_CHECK_ARG(ds != NULL);
-    if (start > ds->n || count > ds->n - start)
-        return bpl__fail(BPL_ERR_RANGE, "%s: [%zu, %zu) is outside the %zu examples",
-                         caller, start, start + count, ds->n);
+    int rc = check_range(ds, start, count, caller);
+    if (rc != BPL_OK)
+        return rc;
     if (x_out && x_len != count * ds->n_features)
         return bpl__fail(BPL_ERR_SHAPE, "%s: x_len %zu != count %zu x features %zu",
                          caller, x_len, count, ds->n_features);

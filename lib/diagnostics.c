@@ -29,46 +29,42 @@ static double angle_degrees(const float *a, const float *b, size_t n)
 
 static int rule_gradients(bpl_net *net, const float *x, const float *y, size_t batch)
 {
-    bpl_rule *rule = net->rule;
     for (size_t l = 0; l < net->n_layers; l++) {
         bpl__tensor *w = &net->layers[l]->tensors[0];
         memset(w->grad, 0, w->rows * w->cols * sizeof *w->grad);
     }
     net->batch = batch;
     int rc = bpl__run_forward(net, x);
-    if (rc == BPL_OK) {
-        bpl_error_set(BPL_OK, "");
-        rc = bpl__hook_result(rule, "compute_targets",
-                              rule->vt.compute_targets(rule->self, net, y, batch));
-    }
-    if (rc == BPL_OK) {
-        bpl_error_set(BPL_OK, "");
-        rc = bpl__hook_result(rule, "update", rule->vt.update(rule->self, net));
-    }
+    if (rc == BPL_OK)
+        rc = bpl__run_compute_targets(net, y, batch);
+    if (rc == BPL_OK)
+        rc = bpl__run_update(net);
     return rc;
 }
 
-BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,
-                              double *angles_out, size_t n)
+/* A diagnostic runs the rule's hooks like a step: at the top level or from
+ * bpl_net_fit's progress callback, between steps. */
+static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
+                     double *angles_out, size_t n)
 {
     static const char caller[] = "bpl_net_alignment";
-    BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(x != NULL);
-    BPL_CHECK_ARG(y != NULL);
-    BPL_CHECK_ARG(angles_out != NULL);
-    BPL_CHECK_ARG(batch > 0);
-    int rc = bpl__net_validate(net, caller);
+    int rc = bpl__net_check_reentry(net, BPL__IN_PROGRESS, caller);
+    if (rc == BPL_OK)
+        rc = bpl__net_validate(net, caller);
     if (rc != BPL_OK)
         return rc;
     if (!net->rule)
         return bpl__fail(BPL_ERR_STATE, "%s: no rule attached", caller);
-    if (net->phase != BPL_PHASE_IDLE)
-        return bpl__fail(BPL_ERR_STATE, "%s: not allowed inside a step", caller);
     if (n < net->n_layers)
         return bpl__fail(BPL_ERR_SHAPE, "%s: room for %zu angles, the net has %zu layers",
                          caller, n, net->n_layers);
-    if (!bpl__all_finite(x, batch * net->n_inputs) ||
-        !bpl__all_finite(y, batch * bpl_net_output_size(net)))
+    size_t n_x, n_y;
+    rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
+    if (rc == BPL_OK)
+        rc = bpl__check_floats(batch, bpl_net_output_size(net), caller, "y", &n_y);
+    if (rc != BPL_OK)
+        return rc;
+    if (!bpl__all_finite(x, n_x) || !bpl__all_finite(y, n_y))
         return bpl__fail(BPL_ERR_NUMERIC, "%s: x or y contains NaN or Inf", caller);
     rc = bpl__net_reserve(net, batch);
     if (rc != BPL_OK) {
@@ -110,4 +106,15 @@ BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size
     net->phase = BPL_PHASE_IDLE;
     bpl__free(rule_grads);
     return rc;
+}
+
+BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,
+                              double *angles_out, size_t n)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(x != NULL);
+    BPL_CHECK_ARG(y != NULL);
+    BPL_CHECK_ARG(angles_out != NULL);
+    BPL_CHECK_ARG(batch > 0);
+    return bpl__net_finish(net, alignment(net, x, y, batch, angles_out, n));
 }

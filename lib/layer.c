@@ -88,7 +88,23 @@ int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_
     return BPL_OK;
 }
 
-/* Give a kept tensor the state its (possibly new) group needs. */
+/* A layer's weight and bias stay in the forward group.  Every gradient
+ * writer (bpl_net_weight_gradients, the diagnostics) writes theirs, and the
+ * file format saves them as forward parameters; rather than teach each of
+ * them about other groups, the group is refused here.  A forward parameter
+ * that should not train is frozen (bpl_layer_set_frozen). */
+static int keeps_forward_group(const bpl_layer *layer, const bpl__tensor *t, int group)
+{
+    int forward_parameter = t == &layer->tensors[0] || t == &layer->tensors[1];
+    if (!forward_parameter || group == BPL_GROUP_FORWARD)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_INVALID_ARG,
+                     "bpl_layer_add_tensor: '%s' of layer %zu is a forward parameter and "
+                     "stays in BPL_GROUP_FORWARD, not group %d (freeze it with "
+                     "bpl_layer_set_frozen instead)",
+                     t->name, layer->index, group);
+}
+
 /* Give a tensor a new group.  A tensor that is no longer trained drops its
  * gradient, optimiser moments and frozen flag, which would otherwise be
  * saved with a group that has none (and refused when loaded). */
@@ -306,6 +322,13 @@ BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name, const float
     return BPL_OK;
 }
 
+/* Tensors and buffers are added at the top level or by an attach hook;
+ * from any other hook or callback the step, or bpl_net_fit, walks them. */
+static int check_structure_change(const bpl_layer *layer, const char *caller)
+{
+    return bpl__net_check_reentry(layer->net, BPL__IN_ATTACH, caller);
+}
+
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows,
                                  size_t cols, int group, int init, double gain,
                                  int *created_out)
@@ -314,6 +337,9 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
     BPL_CHECK_ARG(name != NULL);
     if (created_out)
         *created_out = 0;
+    int rc = check_structure_change(layer, "bpl_layer_add_tensor");
+    if (rc != BPL_OK)
+        return rc;
     if (!valid_name(name))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_tensor: name must have 1-%d characters",
@@ -336,7 +362,9 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
                              "bpl_layer_add_tensor: tensor '%s' of layer %zu exists as "
                              "%zu x %zu, not %zu x %zu",
                              name, layer->index, t->rows, t->cols, rows, cols);
-        int rc = regroup_tensor(t, group);
+        rc = keeps_forward_group(layer, t, group);
+        if (rc == BPL_OK)
+            rc = regroup_tensor(t, group);
         if (rc != BPL_OK)
             return rc;
         if (t->pending)
@@ -344,12 +372,12 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
         t->pending = 0;
         return BPL_OK;
     }
-    int rc = bpl__layer_new_tensor(layer, name, rows, cols, group, &t);
+    rc = bpl__layer_new_tensor(layer, name, rows, cols, group, &t);
     if (rc != BPL_OK) {
         bpl__error_prefix("bpl_layer_add_tensor");
         return rc;
     }
-    t->from_rule = layer->net->attaching || layer->net->rule != NULL;
+    t->from_rule = (layer->net->callout.kinds & BPL__IN_ATTACH) || layer->net->rule != NULL;
     rc = bpl__init_fill(init, gain, t->data, rows, cols, &layer->net->rng);
     if (rc != BPL_OK) {
         free_tensor(t);
@@ -421,6 +449,9 @@ BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols
 {
     BPL_CHECK_ARG(layer != NULL);
     BPL_CHECK_ARG(name != NULL);
+    int rc = check_structure_change(layer, "bpl_layer_add_buffer");
+    if (rc != BPL_OK)
+        return rc;
     if (!valid_name(name))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_buffer: name must have 1-%d characters",

@@ -136,6 +136,14 @@ static int check_matrix(const void *p, size_t rows, size_t cols, size_t ld, char
     if (rows > (size_t)INT_MAX || ld > (size_t)INT_MAX)
         return bpl__fail(BPL_ERR_OVERFLOW, "bpl_gemm: matrix %c is beyond BLAS's int range",
                          name);
+    /* Its last element, (rows - 1) * ld + cols - 1, must be addressable in
+     * bytes: always true with a 64-bit size_t once both fit an int, not with
+     * a 32-bit one. */
+    size_t last;
+    if (rows && cols &&
+        (!bpl__mul_size(rows - 1, ld, &last) || last > SIZE_MAX / sizeof(float) - cols))
+        return bpl__fail(BPL_ERR_OVERFLOW, "bpl_gemm: matrix %c of %zu rows of stride %zu "
+                         "is too large to address", name, rows, ld);
     return BPL_OK;
 }
 

@@ -36,14 +36,53 @@ void bpl__net_clear_pending(bpl_net *net)
         bpl__layer_remove_rule_items(net->layers[l], 1);
 }
 
-BPL_API void bpl_net_destroy(bpl_net *net)
+/* ---- user code ---------------------------------------------------------------- */
+
+bpl__callout bpl__net_call_out(bpl_net *net, unsigned kind, const char *what)
 {
-    if (!net)
+    bpl__callout previous = net->callout;
+    net->callout.kinds |= kind;
+    net->callout.what = what;
+    return previous;
+}
+
+void bpl__net_return(bpl_net *net, bpl__callout previous)
+{
+    net->callout = previous;
+}
+
+int bpl__net_check_reentry(const bpl_net *net, unsigned allowed, const char *caller)
+{
+    if (net->destroy_deferred)
+        return bpl__fail(BPL_ERR_STATE,
+                         "%s: the net is being destroyed (bpl_net_destroy was called from "
+                         "a hook or callback; it takes effect when the outermost call on "
+                         "the net returns)",
+                         caller);
+    if (net->callout.kinds & ~allowed)
+        return bpl__fail(BPL_ERR_STATE, "%s: not allowed while the net runs %s", caller,
+                         net->callout.what);
+    return BPL_OK;
+}
+
+/* Destroy the attached rule.  Its destroy hook is user code that may still
+ * hold the net: it finds the net without a rule, and with its own calls
+ * limited like any hook's. */
+static void release_rule(bpl_net *net)
+{
+    bpl_rule *rule = net->rule;
+    if (!rule)
         return;
-    if (net->rule) {
-        net->rule->owner = NULL;
-        bpl__rule_free_owned(net->rule);
-    }
+    net->rule = NULL;
+    rule->owner = NULL;
+    bpl__callout previous = bpl__net_call_out(net, BPL__IN_DESTROY, "a rule's destroy hook");
+    bpl__rule_free_owned(rule);
+    bpl__net_return(net, previous);
+}
+
+static void destroy_now(bpl_net *net)
+{
+    release_rule(net);
     for (size_t l = 0; l < net->n_layers; l++)
         bpl__layer_free(net->layers[l]);
     bpl__free(net->layers);
@@ -51,6 +90,27 @@ BPL_API void bpl_net_destroy(bpl_net *net)
     bpl__free(net->stage_x);
     bpl__free(net->stage_y);
     bpl__free(net);
+}
+
+/* From user code the net is running, the library still holds the net (and
+ * will touch it when the user code returns): the destruction waits for the
+ * outermost library call to end, in bpl__net_finish. */
+BPL_API void bpl_net_destroy(bpl_net *net)
+{
+    if (!net)
+        return;
+    if (net->callout.kinds) {
+        net->destroy_deferred = 1;
+        return;
+    }
+    destroy_now(net);
+}
+
+int bpl__net_finish(bpl_net *net, int rc)
+{
+    if (net && net->destroy_deferred && net->callout.kinds == 0)
+        destroy_now(net);
+    return rc;
 }
 
 int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
@@ -96,6 +156,9 @@ int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
 BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int init)
 {
     BPL_CHECK_ARG(net != NULL);
+    int rc = bpl__net_check_reentry(net, 0, "bpl_net_add_dense");
+    if (rc != BPL_OK)
+        return rc;
     if (units == 0 || units > BPL__MAX_UNITS)
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_net_add_dense: units must be in 1..%zu, got %zu",
@@ -111,14 +174,15 @@ BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int in
                          "bpl_net_add_dense: add layers before attaching a rule (rule '%s' "
                          "is attached)",
                          net->rule->name);
-    if (net->phase != BPL_PHASE_IDLE)
-        return bpl__fail(BPL_ERR_STATE, "bpl_net_add_dense: not allowed during a step");
     return bpl__net_append_layer(net, units, activation, init, 1);
 }
 
 BPL_API int bpl_net_set_loss(bpl_net *net, int loss)
 {
     BPL_CHECK_ARG(net != NULL);
+    int rc = bpl__net_check_reentry(net, 0, "bpl_net_set_loss");
+    if (rc != BPL_OK)
+        return rc;
     if (!bpl__loss_valid(loss))
         return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_net_set_loss: unknown loss %d", loss);
     net->loss = loss;
@@ -176,6 +240,9 @@ BPL_API int bpl_net_phase(const bpl_net *net)
 BPL_API int bpl_net_set_log_fn(bpl_net *net, bpl_log_fn fn, void *user_data)
 {
     BPL_CHECK_ARG(net != NULL);
+    int rc = bpl__net_check_reentry(net, 0, "bpl_net_set_log_fn");
+    if (rc != BPL_OK)
+        return rc;
     net->log_fn = fn;
     net->log_user_data = user_data;
     return BPL_OK;
@@ -190,7 +257,9 @@ void bpl__net_log(bpl_net *net, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    bpl__callout previous = bpl__net_call_out(net, BPL__IN_LOG, "the log callback");
     net->log_fn(level, message, net->log_user_data);
+    bpl__net_return(net, previous);
 }
 
 /* Saved hyperparameters of a pending rule go to the rule being attached. */
@@ -219,30 +288,28 @@ static void detach_current_rule(bpl_net *net, int keep_optimiser_steps)
 {
     for (size_t l = 0; l < net->n_layers; l++)
         bpl__layer_remove_rule_items(net->layers[l], 0);
-    if (net->rule) {
-        net->rule->owner = NULL;
-        bpl__rule_free_owned(net->rule);
-        net->rule = NULL;
-    }
+    release_rule(net);
     if (!keep_optimiser_steps) {
         net->optim_steps[BPL_GROUP_FORWARD] = 0;
         net->optim_steps[BPL_GROUP_FEEDBACK] = 0;
     }
 }
 
-BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
+/* The attach hook, marked as user code: it may add tensors and buffers, and
+ * nothing it calls may replace or free the rule being attached. */
+static int run_attach(bpl_net *net, bpl_rule *rule)
 {
-    BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(rule != NULL);
-    if (rule->owner)
-        return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "bpl_net_set_rule: rule '%s' is already attached to a net",
-                         rule->name);
-    if (net->n_layers == 0)
-        return bpl__fail(BPL_ERR_STATE, "bpl_net_set_rule: add layers before the rule");
-    if (net->phase != BPL_PHASE_IDLE)
-        return bpl__fail(BPL_ERR_STATE, "bpl_net_set_rule: not allowed during a step");
+    if (!rule->vt.attach)
+        return BPL_OK;
+    bpl_error_set(BPL_OK, "");
+    bpl__callout previous = bpl__net_call_out(net, BPL__IN_ATTACH, "a rule's attach hook");
+    int rc = rule->vt.attach(rule->self, net);
+    bpl__net_return(net, previous);
+    return bpl__hook_result(rule, "attach", rc);
+}
 
+static int attach_rule(bpl_net *net, bpl_rule *rule)
+{
     int adopt = net->pending_rule[0] != '\0' && strcmp(net->pending_rule, rule->name) == 0;
     if (adopt) {
         int rc = apply_pending_params(net, rule);
@@ -257,23 +324,37 @@ BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
     /* The hook sees the rule as attached (bpl_net_rule, its hyperparameters). */
     net->rule = rule;
     rule->owner = net;
-    if (rule->vt.attach) {
-        net->attaching = 1;
-        bpl_error_set(BPL_OK, "");
-        int rc = bpl__hook_result(rule, "attach", rule->vt.attach(rule->self, net));
-        net->attaching = 0;
-        if (rc != BPL_OK) {
-            net->rule = NULL;
-            rule->owner = NULL;
-            for (size_t l = 0; l < net->n_layers; l++)
-                bpl__layer_remove_rule_items(net->layers[l], 0);
-            bpl__net_clear_pending(net);
-            bpl__error_prefix("bpl_net_set_rule");
-            return rc;
-        }
+    int rc = run_attach(net, rule);
+    if (rc != BPL_OK) {
+        net->rule = NULL;
+        rule->owner = NULL;
+        for (size_t l = 0; l < net->n_layers; l++)
+            bpl__layer_remove_rule_items(net->layers[l], 0);
+        bpl__net_clear_pending(net);
+        bpl__error_prefix("bpl_net_set_rule");
+        return rc;
     }
     bpl__net_clear_pending(net); /* whatever the rule did not claim */
     return BPL_OK;
+}
+
+BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(rule != NULL);
+    int rc = bpl__net_check_reentry(net, 0, "bpl_net_set_rule");
+    if (rc != BPL_OK)
+        return rc;
+    if (rule->owner)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_net_set_rule: rule '%s' is already attached to a net",
+                         rule->name);
+    if (rule->destroying)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_net_set_rule: rule '%s' is being destroyed", rule->name);
+    if (net->n_layers == 0)
+        return bpl__fail(BPL_ERR_STATE, "bpl_net_set_rule: add layers before the rule");
+    return bpl__net_finish(net, attach_rule(net, rule));
 }
 
 /* ---- workspace ------------------------------------------------------------- */
@@ -349,6 +430,10 @@ bpl__profile *bpl__net_profile(bpl_net *net)
 BPL_API int bpl_net_set_profiling(bpl_net *net, int on)
 {
     BPL_CHECK_ARG(net != NULL);
+    /* A step in progress times itself against the profile it started with. */
+    int rc = bpl__net_check_reentry(net, BPL__IN_PROGRESS, "bpl_net_set_profiling");
+    if (rc != BPL_OK)
+        return rc;
     memset(&net->profile, 0, sizeof net->profile);
     net->profile.on = on != 0;
     return BPL_OK;

@@ -116,6 +116,9 @@ BPL_API const char *bpl_rule_builtin_name(size_t index)
 
 static void free_rule(bpl_rule *rule)
 {
+    /* The destroy hook may hold the rule: destroying or attaching it from
+     * there would free it twice or attach what is being freed. */
+    rule->destroying = 1;
     if (rule->vt.destroy)
         rule->vt.destroy(rule->self);
     for (size_t i = 0; i < rule->n_params; i++) {
@@ -131,7 +134,7 @@ static void free_rule(bpl_rule *rule)
 
 BPL_API void bpl_rule_destroy(bpl_rule *rule)
 {
-    if (rule && !rule->owner)
+    if (rule && !rule->owner && !rule->destroying)
         free_rule(rule);
 }
 

@@ -8,21 +8,42 @@
 #include <stdio.h>
 #include <string.h>
 
-static int call_hook(bpl_net *net, const char *name, int rc)
-{
-    return bpl__hook_result(net->rule, name, rc);
-}
-
+/* The step hooks run marked as user code, so that what they call cannot
+ * replace the rule or the layers under the step. */
 int bpl__run_forward(bpl_net *net, const float *x)
 {
-    if (!net->rule) {
+    bpl_rule *rule = net->rule;
+    if (!rule) {
         bpl__forward_dense(net, x);
         return BPL_OK;
     }
     bpl_error_set(BPL_OK, "");
     net->x = x;
-    return call_hook(net, "forward", net->rule->vt.forward(net->rule->self, net, x,
-                                                           net->batch));
+    bpl__callout previous = bpl__net_call_out(net, BPL__IN_STEP, "a rule's forward hook");
+    int rc = rule->vt.forward(rule->self, net, x, net->batch);
+    bpl__net_return(net, previous);
+    return bpl__hook_result(rule, "forward", rc);
+}
+
+int bpl__run_compute_targets(bpl_net *net, const float *y, size_t batch)
+{
+    bpl_rule *rule = net->rule;
+    bpl_error_set(BPL_OK, "");
+    bpl__callout previous =
+        bpl__net_call_out(net, BPL__IN_STEP, "a rule's compute_targets hook");
+    int rc = rule->vt.compute_targets(rule->self, net, y, batch);
+    bpl__net_return(net, previous);
+    return bpl__hook_result(rule, "compute_targets", rc);
+}
+
+int bpl__run_update(bpl_net *net)
+{
+    bpl_rule *rule = net->rule;
+    bpl_error_set(BPL_OK, "");
+    bpl__callout previous = bpl__net_call_out(net, BPL__IN_STEP, "a rule's update hook");
+    int rc = rule->vt.update(rule->self, net);
+    bpl__net_return(net, previous);
+    return bpl__hook_result(rule, "update", rc);
 }
 
 static void warn_about_blas_once(bpl_net *net)
@@ -39,7 +60,6 @@ static void warn_about_blas_once(bpl_net *net)
 static int train_step(bpl_net *net, const float *x, const float *y, size_t batch,
                       double *loss_out)
 {
-    bpl_rule *rule = net->rule;
     double start = net->profile.on ? bpl__now() : 0.0;
     warn_about_blas_once(net);
     net->phase = BPL_PHASE_TRAIN;
@@ -54,15 +74,10 @@ static int train_step(bpl_net *net, const float *x, const float *y, size_t batch
                            "parameters left unchanged",
                            loss);
     }
-    if (rc == BPL_OK) {
-        bpl_error_set(BPL_OK, "");
-        rc = call_hook(net, "compute_targets",
-                       rule->vt.compute_targets(rule->self, net, y, batch));
-    }
-    if (rc == BPL_OK) {
-        bpl_error_set(BPL_OK, "");
-        rc = call_hook(net, "update", rule->vt.update(rule->self, net));
-    }
+    if (rc == BPL_OK)
+        rc = bpl__run_compute_targets(net, y, batch);
+    if (rc == BPL_OK)
+        rc = bpl__run_update(net);
     net->phase = BPL_PHASE_IDLE;
     if (net->profile.on) {
         net->profile.step_seconds += bpl__now() - start;
@@ -73,16 +88,28 @@ static int train_step(bpl_net *net, const float *x, const float *y, size_t batch
     return rc;
 }
 
+/* Training belongs to the caller that started it: no hook or callback of
+ * the net may train it (bpl_net_fit's own loop would be changed under it). */
 static int check_trainable(bpl_net *net, const char *caller)
 {
-    int rc = bpl__net_validate(net, caller);
+    int rc = bpl__net_check_reentry(net, 0, caller);
+    if (rc == BPL_OK)
+        rc = bpl__net_validate(net, caller);
     if (rc != BPL_OK)
         return rc;
     if (!net->rule)
         return bpl__fail(BPL_ERR_STATE, "%s: no rule attached (bpl_net_set_rule)", caller);
-    if (net->phase != BPL_PHASE_IDLE)
-        return bpl__fail(BPL_ERR_STATE, "%s: not allowed inside a step", caller);
     return BPL_OK;
+}
+
+int bpl__check_floats(size_t rows, size_t cols, const char *caller, const char *what,
+                      size_t *n_out)
+{
+    size_t bytes;
+    if (bpl__mul_size(rows, cols, n_out) && bpl__mul_size(*n_out, sizeof(float), &bytes))
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_OVERFLOW, "%s: %s of %zu x %zu floats is too large to address",
+                     caller, what, rows, cols);
 }
 
 static int check_finite(const float *v, size_t n, const char *caller, const char *what)
@@ -100,19 +127,20 @@ static int reserve(bpl_net *net, size_t rows, const char *caller)
     return rc;
 }
 
-BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
-                                size_t batch, double *loss_out)
+static int train_batch(bpl_net *net, const float *x, const float *y, size_t batch,
+                       double *loss_out)
 {
     static const char caller[] = "bpl_net_train_batch";
-    BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(x != NULL);
-    BPL_CHECK_ARG(y != NULL);
-    BPL_CHECK_ARG(batch > 0);
+    size_t n_x, n_y;
     int rc = check_trainable(net, caller);
     if (rc == BPL_OK)
-        rc = check_finite(x, batch * net->n_inputs, caller, "x");
+        rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
     if (rc == BPL_OK)
-        rc = check_finite(y, batch * bpl_net_output_size(net), caller, "y");
+        rc = bpl__check_floats(batch, bpl_net_output_size(net), caller, "y", &n_y);
+    if (rc == BPL_OK)
+        rc = check_finite(x, n_x, caller, "x");
+    if (rc == BPL_OK)
+        rc = check_finite(y, n_y, caller, "y");
     if (rc == BPL_OK)
         rc = reserve(net, batch, caller);
     if (rc == BPL_OK) {
@@ -123,15 +151,27 @@ BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
     return rc;
 }
 
+BPL_API int bpl_net_train_batch(bpl_net *net, const float *x, const float *y,
+                                size_t batch, double *loss_out)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(x != NULL);
+    BPL_CHECK_ARG(y != NULL);
+    BPL_CHECK_ARG(batch > 0);
+    return bpl__net_finish(net, train_batch(net, x, y, batch, loss_out));
+}
+
 /* ---- inference ------------------------------------------------------------- */
 
+/* Inference runs between steps: at the top level or from bpl_net_fit's
+ * progress callback, never from a hook (the step's buffers are in use). */
 static int check_inference(bpl_net *net, const char *caller)
 {
-    int rc = bpl__net_validate(net, caller);
+    int rc = bpl__net_check_reentry(net, BPL__IN_PROGRESS, caller);
+    if (rc == BPL_OK)
+        rc = bpl__net_validate(net, caller);
     if (rc != BPL_OK)
         return rc;
-    if (net->phase != BPL_PHASE_IDLE)
-        return bpl__fail(BPL_ERR_STATE, "%s: not allowed inside a step", caller);
     return reserve(net, BPL__INFERENCE_ROWS, caller);
 }
 
@@ -156,23 +196,23 @@ static const float *output_of(const bpl_net *net)
     return net->layers[net->n_layers - 1]->buffers[0].data;
 }
 
-BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *out,
-                            size_t out_len)
+static int predict(bpl_net *net, const float *x, size_t batch, float *out, size_t out_len)
 {
     static const char caller[] = "bpl_net_predict";
-    BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(x != NULL);
-    BPL_CHECK_ARG(out != NULL);
-    BPL_CHECK_ARG(batch > 0);
     int rc = check_inference(net, caller);
     if (rc != BPL_OK)
         return rc;
-    size_t n_out = bpl_net_output_size(net);
-    if (out_len != batch * n_out)
+    size_t n_out = bpl_net_output_size(net), n_x, n_y;
+    rc = bpl__check_floats(batch, n_out, caller, "out", &n_y);
+    if (rc == BPL_OK)
+        rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
+    if (rc != BPL_OK)
+        return rc;
+    if (out_len != n_y)
         return bpl__fail(BPL_ERR_SHAPE,
                          "%s: out_len %zu != batch %zu x outputs %zu", caller, out_len,
                          batch, n_out);
-    rc = check_finite(x, batch * net->n_inputs, caller, "x");
+    rc = check_finite(x, n_x, caller, "x");
     for (size_t start = 0; rc == BPL_OK && start < batch; start += BPL__INFERENCE_ROWS) {
         size_t rows = chunk_rows(start, batch);
         rc = forward_rows(net, x + start * net->n_inputs, rows);
@@ -182,6 +222,16 @@ BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *o
     if (rc != BPL_OK && rc != BPL_ERR_NUMERIC)
         bpl__error_prefix(caller);
     return rc;
+}
+
+BPL_API int bpl_net_predict(bpl_net *net, const float *x, size_t batch, float *out,
+                            size_t out_len)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(x != NULL);
+    BPL_CHECK_ARG(out != NULL);
+    BPL_CHECK_ARG(batch > 0);
+    return bpl__net_finish(net, predict(net, x, batch, out, out_len));
 }
 
 static size_t argmax(const float *v, size_t n)
@@ -204,12 +254,10 @@ static int check_dataset(const bpl_net *net, const bpl_dataset *ds, const char *
     return BPL_OK;
 }
 
-BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accuracy_out,
-                             double *loss_out)
+static int evaluate(bpl_net *net, const bpl_dataset *ds, double *accuracy_out,
+                    double *loss_out)
 {
     static const char caller[] = "bpl_net_evaluate";
-    BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(ds != NULL);
     int rc = check_inference(net, caller);
     if (rc == BPL_OK)
         rc = check_dataset(net, ds, caller);
@@ -239,7 +287,30 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
     return BPL_OK;
 }
 
+BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accuracy_out,
+                             double *loss_out)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(ds != NULL);
+    return bpl__net_finish(net, evaluate(net, ds, accuracy_out, loss_out));
+}
+
 /* ---- fitting ------------------------------------------------------------------ */
+
+/* Call the progress callback, marked as user code; nonzero: stop training,
+ * which a net destroyed from a hook or callback also asks for. */
+static int report(bpl_net *net, bpl_progress_fn fn, int event, size_t epoch, size_t step,
+                  size_t steps, double loss, void *user_data)
+{
+    int stop = 0;
+    if (fn && !net->destroy_deferred) {
+        bpl__callout previous = bpl__net_call_out(net, BPL__IN_PROGRESS,
+                                                  "bpl_net_fit's progress callback");
+        stop = fn(event, epoch, step, steps, loss, user_data) != 0;
+        bpl__net_return(net, previous);
+    }
+    return stop || net->destroy_deferred;
+}
 
 static int fit_epoch(bpl_net *net, const bpl_dataset *ds, size_t *order, size_t epoch,
                      size_t batch_size, bpl_progress_fn fn, void *user_data, int *stop)
@@ -265,23 +336,20 @@ static int fit_epoch(bpl_net *net, const bpl_dataset *ds, size_t *order, size_t 
             return rc;
         }
         loss_sum += loss * (double)rows;
-        if (fn && fn(BPL_EVENT_BATCH, epoch, s + 1, steps, loss, user_data)) {
+        if (report(net, fn, BPL_EVENT_BATCH, epoch, s + 1, steps, loss, user_data)) {
             *stop = 1;
             return BPL_OK;
         }
     }
-    if (fn && fn(BPL_EVENT_EPOCH, epoch, steps, steps, loss_sum / (double)ds->n, user_data))
-        *stop = 1;
+    *stop = report(net, fn, BPL_EVENT_EPOCH, epoch, steps, steps, loss_sum / (double)ds->n,
+                   user_data);
     return BPL_OK;
 }
 
-BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
-                        size_t batch_size, bpl_progress_fn fn, void *user_data)
+static int fit(bpl_net *net, const bpl_dataset *ds, size_t epochs, size_t batch_size,
+               bpl_progress_fn fn, void *user_data)
 {
     static const char caller[] = "bpl_net_fit";
-    BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(ds != NULL);
-    BPL_CHECK_ARG(batch_size > 0);
     int rc = check_trainable(net, caller);
     if (rc == BPL_OK)
         rc = check_dataset(net, ds, caller);
@@ -306,6 +374,15 @@ BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
         rc = fit_epoch(net, ds, order, epoch, batch_size, fn, user_data, &stop);
     bpl__free(order);
     return rc;
+}
+
+BPL_API int bpl_net_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs,
+                        size_t batch_size, bpl_progress_fn fn, void *user_data)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(ds != NULL);
+    BPL_CHECK_ARG(batch_size > 0);
+    return bpl__net_finish(net, fit(net, ds, epochs, batch_size, fn, user_data));
 }
 
 BPL_API int bpl_net_progress(const bpl_net *net, size_t *epoch_out, size_t *step_out,
