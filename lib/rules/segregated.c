@@ -602,7 +602,7 @@ static int phase_length(bpl_net *net, const model *m, size_t base, size_t *out)
     double x = mu + mu * mu * w / (2 * lambda) -
                mu / (2 * lambda) * sqrt(4 * mu * lambda * w + mu * mu * w * w);
     double wald = u <= mu / (mu + x) ? x : mu * mu / x;
-    *out = base + (size_t)floor(wald < 1e6 ? wald : 1e6);
+    *out = base + (size_t)floor(wald < BPL__MAX_JITTER ? wald : BPL__MAX_JITTER);
     return BPL_OK;
 }
 
@@ -826,13 +826,15 @@ static const bpl__param_spec params[] = {
     {"dt", BPL_PARAM_REAL, 1.0, 1e-3, 10, NULL, "spiking: time step (ms)"},
     {"tau_s", BPL_PARAM_REAL, 3.0, 1e-3, 1e3, NULL, "spiking: synaptic time constant"},
     {"tau_L", BPL_PARAM_REAL, 10.0, 1e-3, 1e3, NULL, "spiking: PSP leak time constant"},
-    {"phase_steps", BPL_PARAM_INT, 50, 1, 1e6, NULL, "spiking: base length of each phase"},
-    {"integration_steps", BPL_PARAM_INT, 20, 1, 1e6, NULL,
+    {"phase_steps", BPL_PARAM_INT, 50, 1, BPL__MAX_TIME_STEPS, NULL,
+     "spiking: base length of each phase"},
+    {"integration_steps", BPL_PARAM_INT, 20, 1, BPL__MAX_TIME_STEPS, NULL,
      "spiking: steps at the end of a phase that are averaged"},
     {"phase_jitter", BPL_PARAM_BOOL, 1, 0, 1, NULL,
      "spiking: lengthen each phase by floor(Wald(2, 1)) steps"},
-    {"test_steps", BPL_PARAM_INT, 250, 1, 1e6, NULL, "spiking: length of a prediction"},
-    {"test_average", BPL_PARAM_INT, 220, 1, 1e6, NULL,
+    {"test_steps", BPL_PARAM_INT, 250, 1, BPL__MAX_TIME_STEPS, NULL,
+     "spiking: length of a prediction"},
+    {"test_average", BPL_PARAM_INT, 220, 1, BPL__MAX_TIME_STEPS, NULL,
      "spiking: steps of a prediction that are averaged"},
 };
 
