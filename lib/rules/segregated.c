@@ -56,9 +56,11 @@ typedef struct model {
 } model;
 
 /* Parameters live in the net's tensors, activities in its buffers; `self`
- * remembers how many rows of the spiking state have been started. */
+ * remembers how many rows of the spiking state have been started, and holds
+ * the scratch in which symmetric feedback is derived before it is kept. */
 typedef struct segregated {
     size_t started_rows;
+    float *symmetric;
 } segregated;
 
 static size_t top_of(const bpl_net *net)
@@ -200,26 +202,48 @@ static int sparsify_feedback(bpl_net *net, double sparsity)
     return BPL_OK;
 }
 
-/* Symmetric feedback: Y_{L-1} = W_L^T, Y_l = W_{l+1}^T Y_{l+1}. */
-static int make_symmetric(bpl_net *net)
+/* Room for every Y_l: sum over the hidden layers of units(l) x units(top). */
+static size_t symmetric_size(bpl_net *net)
 {
-    size_t top = top_of(net), n_top = units(net, top);
+    size_t n = 0;
+    for (size_t l = 0; l < top_of(net); l++)
+        n += units(net, l) * units(net, top_of(net));
+    return n;
+}
+
+/* Symmetric feedback: Y_{L-1} = W_L^T, Y_l = W_{l+1}^T Y_{l+1}.  The new
+ * matrices are made in `scratch` (symmetric_size floats) and kept only if
+ * every value is finite: products of large finite weights can overflow, and
+ * a parameter must never be left Inf. */
+static int make_symmetric(bpl_net *net, float *scratch)
+{
+    size_t top = top_of(net), n_top = units(net, top), size = symmetric_size(net);
+    size_t at = size; /* Y_l starts at the sum over layers below l */
     for (size_t l = top; l-- > 0;) {
-        float *y, *w_above;
-        TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &y, NULL, NULL));
+        float *w_above;
         TRY(bpl_layer_tensor(bpl_net_layer(net, l + 1), "weight", &w_above, NULL, NULL));
         size_t n = units(net, l), n_above = units(net, l + 1);
+        float *y = scratch + (at -= n * n_top), *y_above = y + n * n_top;
         if (l + 1 == top) {
             for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < n_top; j++)
                     y[i * n_top + j] = w_above[j * n + i];
         } else {
-            float *y_above;
-            TRY(bpl_layer_tensor(bpl_net_layer(net, l + 1), "feedback", &y_above, NULL,
-                                 NULL));
             TRY(bpl_gemm(net, 1, 0, n, n_top, n_above, 1.0f, w_above, n, y_above, n_top,
                          0.0f, y, n_top));
         }
+    }
+    for (size_t i = 0; i < size; i++)
+        if (!isfinite(scratch[i]))
+            return bpl_error_set(BPL_ERR_NUMERIC,
+                                 "symmetric feedback: the product of the transposed "
+                                 "weights overflows; the feedback is left as it was");
+    for (size_t l = 0; l < top; l++) {
+        float *y;
+        size_t rows, cols;
+        TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &y, &rows, &cols));
+        memcpy(y, scratch + at, rows * cols * sizeof *y);
+        at += rows * cols;
     }
     return BPL_OK;
 }
@@ -262,9 +286,9 @@ static int add_buffers(bpl_net *net)
     return BPL_OK;
 }
 
-static int seg_attach(void *self, bpl_net *net)
+static int seg_attach(void *self_, bpl_net *net)
 {
-    (void)self;
+    segregated *self = self_;
     TRY(check_layers(net));
     model m;
     read_model(net, &m);
@@ -284,8 +308,16 @@ static int seg_attach(void *self, bpl_net *net)
         if (sparsity > 0.0)
             TRY(sparsify_feedback(net, sparsity));
     }
-    if (m.feedback == SYMMETRIC)
-        TRY(make_symmetric(net));
+    if (m.feedback == SYMMETRIC) {
+        bpl__free(self->symmetric);
+        self->symmetric = bpl__malloc(symmetric_size(net) * sizeof *self->symmetric);
+        if (!self->symmetric)
+            return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
+        /* A loaded net keeps the feedback it was saved with, as it was
+         * derived after its last update: it resumes exactly. */
+        if (fresh)
+            TRY(make_symmetric(net, self->symmetric));
+    }
     TRY(add_buffers(net));
     return bpl_rule_set_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
                                  m.learn_feedback ? BPL_TICK_YES : BPL_TICK_NO,
@@ -769,9 +801,9 @@ static int feedback_gradients(bpl_net *net, const model *m, size_t l, size_t bat
                     s_top, n_top, 0.0f, gy, n_top);
 }
 
-static int seg_update(void *self, bpl_net *net)
+static int seg_update(void *self_, bpl_net *net)
 {
-    (void)self;
+    segregated *self = self_;
     model m;
     read_model(net, &m);
     size_t batch, top = top_of(net);
@@ -787,14 +819,16 @@ static int seg_update(void *self, bpl_net *net)
     }
     TRY(bpl_net_apply_gradients(net, groups));
     if (m.feedback == SYMMETRIC && bpl_net_phase(net) == BPL_PHASE_TRAIN)
-        TRY(make_symmetric(net));
+        TRY(make_symmetric(net, self->symmetric));
     return BPL_OK;
 }
 
 /* ---- construction ------------------------------------------------------------ */
 
-static void seg_destroy(void *self)
+static void seg_destroy(void *self_)
 {
+    segregated *self = self_;
+    bpl__free(self->symmetric);
     bpl__free(self);
 }
 
