@@ -351,8 +351,8 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
                          "bpl_layer_add_tensor: unknown initialiser %d or non-finite gain",
                          init);
     if (!(fabs(gain) <= FLT_MAX))
-        return bpl__fail(BPL_ERR_RANGE, "bpl_layer_add_tensor: gain %g does not fit a float",
-                         gain);
+        return bpl__fail(BPL_ERR_RANGE,
+                         "bpl_layer_add_tensor: gain %g does not fit a float", gain);
     bpl__tensor *t = bpl__layer_find_tensor(layer, name);
     if (t) {
         if (t->rows != rows || t->cols != cols)

@@ -60,9 +60,10 @@ static inline float from_bits(uint32_t bits)
  * gradient or the first moment and c its bias correction (1 for RMSprop).
  * The denominator is at least eps (v' >= 0, checked with the moments; if it
  * overflows the quotient is 0), so with finite moments every step is at
- * most lr c max|x| / eps in magnitude.  When that plus the largest |w| stays far below FLT_MAX, every
- * new weight is finite and the exact check can be skipped.  NaN in the
- * bound compares false and falls back to the exact check. */
+ * most lr c max|x| / eps in magnitude.  When that plus the largest |w|
+ * stays far below FLT_MAX, every new weight is finite and the exact check
+ * can be skipped.  NaN in the bound compares false and falls back to the
+ * exact check. */
 static int step_bound_is_safe(float lr, float c, uint32_t x_max, uint32_t w_max, float eps)
 {
     float scaled = c * from_bits(x_max);
@@ -243,8 +244,8 @@ static int visit_tensors(bpl_net *net, unsigned int mask, const bpl__optim_confi
             if (bad & BAD_STATE)
                 return bpl__fail(BPL_ERR_NUMERIC,
                                  "bpl_net_apply_gradients: the optimiser state of '%s' in "
-                                 "layer %zu holds a negative second moment; parameters left "
-                                 "unchanged",
+                                 "layer %zu holds a negative second moment; parameters "
+                                 "left unchanged",
                                  t->name, l);
             if (bad)
                 return bpl__fail(BPL_ERR_NUMERIC,
