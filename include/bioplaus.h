@@ -393,9 +393,16 @@ BPL_API int bpl_layer_frozen(const bpl_layer *layer, const char *name);
  * Leaving a group drops the tensor's gradient and optimiser state.  A
  * layer's "weight" and "bias" always stay in BPL_GROUP_FORWARD (freeze them
  * with bpl_layer_set_frozen instead).
+ * Names are 1-47 printable ASCII characters; a layer holds at most 64
+ * tensors.  While bpl_net_load attaches a file's built-in rule, a rule can
+ * only adopt tensors the file holds (a model file pays for what it makes the
+ * library allocate).
  * Errors: INVALID_ARG (including another group for "weight" or "bias"),
- * SHAPE (exists with another shape), OVERFLOW, NOMEM, STATE (called from a
- * hook other than attach, or from a callback of the net). */
+ * SHAPE (exists with another shape), OVERFLOW (too large, or a 65th
+ * tensor), RANGE (the gain, or the values it gives, beyond the float range;
+ * nothing is created), FORMAT (a tensor missing from the file being
+ * loaded), NOMEM, STATE (called from a hook other than attach, or from a
+ * callback of the net). */
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name,
                                  size_t rows, size_t cols, int group,
                                  int init, double gain, int *created_out);
@@ -413,7 +420,11 @@ BPL_API int bpl_layer_tensor(bpl_layer *layer, const char *name, float **data_ou
 BPL_API int bpl_layer_tensor_grad(bpl_layer *layer, const char *name, float **data_out,
                                   size_t *rows_out, size_t *cols_out);
 
-/** Re-initialise an existing tensor (enum bpl_init, gain). */
+/** Re-initialise an existing tensor (enum bpl_init, gain).  Normal
+ * initialisers draw up to 8.6 standard deviations, uniform ones up to their
+ * limit: a gain whose values would not fit a float is refused before
+ * anything is written.
+ * Errors: INVALID_ARG, NOT_FOUND, RANGE, NOMEM. */
 BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
                                   double gain);
 
@@ -422,6 +433,7 @@ BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
  * One name is special: a rule whose neurons are not the layer's activation
  * fills "derivative" (units wide) with d activity / d pre-activation, and
  * bpl_net_alignment uses it in place of the activation's derivative.
+ * Names are 1-47 printable ASCII characters.
  * Errors: INVALID_ARG, SHAPE (exists with another width), NOMEM, STATE
  * (called from a hook other than attach, or from a callback of the net). */
 BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols);
@@ -502,7 +514,10 @@ BPL_API int bpl_activation_backward(int activation, float *delta, const float *h
 BPL_API int bpl_net_progress(const bpl_net *net, size_t *epoch_out, size_t *step_out,
                              size_t *steps_out);
 
-/** Fill `dst` with draws from the net's generator. */
+/** Fill `dst` with draws from the net's generator: uniform in [lo, hi),
+ * or normal (24-bit Box-Muller, |z| < 5.8).  Every value drawn must fit a
+ * float: lo, hi and hi - lo, or |mean| + 5.8 stddev, at most FLT_MAX.
+ * Errors: INVALID_ARG, RANGE (nothing is written). */
 BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n,
                                    double lo, double hi);
 BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n,
@@ -547,8 +562,9 @@ BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version);
  * passed to every hook.  The rule starts with the forward optimiser's
  * hyperparameters declared (see bpl_rule_add_optimizer: "optimizer", "lr",
  * ...; Adam, lr 1e-3).  If creation fails, `destroy` is not called.
- * Errors: INVALID_ARG (missing name or required hook, flags != 0),
- * VERSION, NOMEM. */
+ * The name (1-63 printable ASCII characters) is saved with the net.
+ * Errors: INVALID_ARG (missing or unprintable name, missing required hook,
+ * flags != 0), VERSION, NOMEM. */
 BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self);
 
 /** Create a built-in rule by name: "backprop", "fa", "dfa", "tp", "dtp",
@@ -779,16 +795,36 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * rule's name and hyperparameters.  Versioned little-endian format with a
  * magic number and CRC-32 checksums.  The file is written under a temporary
  * name in the same directory, flushed and renamed, so `path` is either the
- * old file or the complete new one, never a half-written file.
- * Errors: INVALID_ARG, IO, NOMEM. */
+ * old file or the complete new one, never a half-written file.  Whatever it
+ * writes, bpl_net_load reads: a net holding NaN or Inf (written through
+ * bpl_layer_tensor) is refused with NUMERIC, naming the tensor, and no file
+ * is written.
+ * Errors: INVALID_ARG, STATE (inside a step), NUMERIC, IO, NOMEM. */
 BPL_API int bpl_net_save(const bpl_net *net, const char *path);
 
 /** Load a saved net.  A built-in rule is recreated and attached with its
  * hyperparameters and tensors.  A rule that is not built in is left
  * pending: attach a rule of the same name with bpl_net_set_rule and it gets
  * the saved hyperparameters and tensors.
+ *
+ * The file may come from anywhere.  What a caller can rely on (F the
+ * file's size, N the values of its tensors, B the rows of a batch, O the
+ * outputs; docs/reliability.md, "Untrusted model files"):
+ *  - the load allocates at most 16 F + 1 MiB and takes time linear in F;
+ *    a built-in rule may only adopt tensors the file holds;
+ *  - a loaded net holds only finite values, second moments >= 0, a
+ *    generator state that is not all zero, optimiser step counts below
+ *    2^53 and hyperparameters inside their rule's bounds, so every loop
+ *    ends and a step either succeeds with finite parameters or fails with
+ *    NUMERIC, changing nothing;
+ *  - a training step or a prediction of B rows costs at most
+ *    2^16 x N x (B + O) floating-point operations and a workspace of
+ *    32 x B x (inputs + units of every layer) floats: time-step
+ *    hyperparameters are at most 10^4.  A caller wanting less reads the
+ *    rule's hyperparameters after loading and refuses what it will not run.
  * Errors: INVALID_ARG, IO, FORMAT (bad magic, checksum, truncated, values
- * out of range), VERSION (a newer format), NOMEM. */
+ * out of range, a tensor its rule needs missing), VERSION (a newer format),
+ * NOMEM. */
 BPL_API int bpl_net_load(bpl_net **out, const char *path);
 
 /* --- END CDEF ------------------------------------------------------------ */

@@ -18,6 +18,7 @@
 #define BPL__MAX_UNITS ((size_t)1 << 24) /* keeps every BLAS dimension an int */
 #define BPL__MAX_BATCH ((size_t)1 << 24)
 #define BPL__MAX_LAYERS 1024
+#define BPL__MAX_TENSORS 64 /* per layer: what a saved file may hold */
 /* Inference (predict, evaluate) runs in chunks of this many rows, whatever
  * the net's workspace holds: BLAS kernels may round a row differently
  * depending on how many rows a product has, so the chunking must depend on
@@ -149,7 +150,9 @@ void bpl__loss_delta(int loss, int activation, const float *h, const float *y,
                      float *delta, size_t rows, size_t cols, float scale);
 
 int bpl__init_valid(int init);
-/* Fill a rows x cols matrix.  Returns BPL_OK or BPL_ERR_NOMEM (orthogonal). */
+/* Fill a rows x cols matrix.  Returns BPL_OK, BPL_ERR_RANGE (the gain or the
+ * values it gives do not fit a float; nothing is written) or BPL_ERR_NOMEM
+ * (orthogonal). */
 int bpl__init_fill(int init, double gain, float *w, size_t rows, size_t cols,
                    bpl__rng *rng);
 
@@ -310,6 +313,10 @@ struct bpl_net {
 
     bpl__callout callout; /* the user code running now, if any */
     int destroy_deferred;  /* bpl_net_destroy was called from user code */
+    /* bpl_net_load is attaching the file's rule: the rule may only adopt
+     * tensors the file holds, so what a load allocates stays bounded by the
+     * file's size (docs/reliability.md, "Untrusted model files"). */
+    int restoring;
     size_t fit_epoch, fit_step, fit_steps; /* bpl_net_fit's position, 0 outside */
     uint64_t optim_steps[BPL__N_GROUPS];
     bpl_log_fn log_fn;

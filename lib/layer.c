@@ -3,6 +3,7 @@
  */
 #include "bpl_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,9 +45,13 @@ void bpl__layer_free(bpl_layer *layer)
     bpl__free(layer);
 }
 
+/* Printable ASCII, as a saved file must hold it. */
 static int valid_name(const char *name)
 {
     size_t n = strlen(name);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e)
+            return 0;
     return n > 0 && n < BPL__NAME_MAX;
 }
 
@@ -329,6 +334,21 @@ static int check_structure_change(const bpl_layer *layer, const char *caller)
     return bpl__net_check_reentry(layer->net, BPL__IN_ATTACH, caller);
 }
 
+/* What may not be created: more tensors than a file may hold, and, while
+ * bpl_net_load restores a rule, any tensor the file does not hold (the
+ * allocation would be the rule's choice, not paid for by the file). */
+static int check_new_tensor(const bpl_layer *layer, const char *name)
+{
+    if (layer->net->restoring)
+        return bpl__fail(BPL_ERR_FORMAT,
+                         "the file lacks tensor '%s' of layer %zu, which its rule needs",
+                         name, layer->index);
+    if (layer->n_tensors >= BPL__MAX_TENSORS)
+        return bpl__fail(BPL_ERR_OVERFLOW, "layer %zu has %d tensors, the most it may have",
+                         layer->index, BPL__MAX_TENSORS);
+    return BPL_OK;
+}
+
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows,
                                  size_t cols, int group, int init, double gain,
                                  int *created_out)
@@ -342,7 +362,8 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
         return rc;
     if (!valid_name(name))
         return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "bpl_layer_add_tensor: name must have 1-%d characters",
+                         "bpl_layer_add_tensor: name must have 1-%d printable ASCII "
+                         "characters",
                          BPL__NAME_MAX - 1);
     if (rows == 0 || cols == 0)
         return bpl__fail(BPL_ERR_INVALID_ARG,
@@ -355,6 +376,9 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_tensor: unknown initialiser %d or non-finite gain",
                          init);
+    if (!(fabs(gain) <= FLT_MAX))
+        return bpl__fail(BPL_ERR_RANGE,
+                         "bpl_layer_add_tensor: gain %g does not fit a float", gain);
     bpl__tensor *t = bpl__layer_find_tensor(layer, name);
     if (t) {
         if (t->rows != rows || t->cols != cols)
@@ -372,7 +396,9 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
         t->pending = 0;
         return BPL_OK;
     }
-    rc = bpl__layer_new_tensor(layer, name, rows, cols, group, &t);
+    rc = check_new_tensor(layer, name);
+    if (rc == BPL_OK)
+        rc = bpl__layer_new_tensor(layer, name, rows, cols, group, &t);
     if (rc != BPL_OK) {
         bpl__error_prefix("bpl_layer_add_tensor");
         return rc;
@@ -382,6 +408,7 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
     if (rc != BPL_OK) {
         free_tensor(t);
         layer->n_tensors--;
+        bpl__error_prefix("bpl_layer_add_tensor");
         return rc;
     }
     if (created_out)
@@ -454,7 +481,8 @@ BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols
         return rc;
     if (!valid_name(name))
         return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "bpl_layer_add_buffer: name must have 1-%d characters",
+                         "bpl_layer_add_buffer: name must have 1-%d printable ASCII "
+                         "characters",
                          BPL__NAME_MAX - 1);
     if (cols == 0 || cols > BPL__MAX_UNITS)
         return bpl__fail(BPL_ERR_INVALID_ARG,

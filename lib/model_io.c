@@ -34,7 +34,21 @@
 #define FORMAT_VERSION 1
 #define HEADER_SIZE 32
 #define MAX_FILE_SIZE ((uint64_t)1 << 36)
+/* Beyond any real training, and (double)t stays exact in Adam's correction. */
+#define MAX_OPTIM_STEPS ((uint64_t)1 << 53)
+/* The smallest saved hyperparameter: a one-character name and its value. */
+#define MIN_PARAM_BYTES (4 + 1 + 8)
 static const unsigned char magic[8] = {'B', 'P', 'L', 'N', 'E', 'T', '\r', '\n'};
+
+/* A second moment (RMSprop, Adam) is a running mean of squares: the step
+ * takes its square root. */
+static int all_nonnegative(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < 0.0f)
+            return 0;
+    return 1;
+}
 
 /* ---- writing ------------------------------------------------------------- */
 
@@ -268,12 +282,47 @@ static int write_atomically(const char *path, const unsigned char *data, size_t 
     return BPL_OK;
 }
 
+/* What bpl_net_save writes, bpl_net_load must read: values it would refuse
+ * (written through a borrowed pointer, bpl_layer_tensor) are refused here,
+ * before a file exists. */
+static const char *unsaveable(const bpl__tensor *t)
+{
+    size_t n = t->rows * t->cols;
+    if (!bpl__all_finite(t->data, n))
+        return "holds NaN or Inf";
+    if (t->m && (!bpl__all_finite(t->m, n) || !bpl__all_finite(t->v, n)))
+        return "has optimiser moments of NaN or Inf";
+    if (t->m && !all_nonnegative(t->v, n))
+        return "has a negative second moment";
+    return NULL;
+}
+
+static int check_saveable(const bpl_net *net)
+{
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const bpl_layer *layer = net->layers[l];
+        for (size_t i = 0; i < layer->n_tensors; i++) {
+            const bpl__tensor *t = &layer->tensors[i];
+            const char *what = unsaveable(t);
+            if (what)
+                return bpl__fail(BPL_ERR_NUMERIC,
+                                 "bpl_net_save: tensor '%s' of layer %zu %s; not saved (a "
+                                 "model file may not hold it)",
+                                 t->name, l, what);
+        }
+    }
+    return BPL_OK;
+}
+
 BPL_API int bpl_net_save(const bpl_net *net, const char *path)
 {
     BPL_CHECK_ARG(net != NULL);
     BPL_CHECK_ARG(path != NULL && path[0] != '\0');
     if (net->phase != BPL_PHASE_IDLE)
         return bpl__fail(BPL_ERR_STATE, "bpl_net_save: not allowed inside a step");
+    int rc = check_saveable(net);
+    if (rc != BPL_OK)
+        return rc;
     writer w = {0};
     unsigned char header[HEADER_SIZE] = {0};
     put_bytes(&w, header, sizeof header); /* filled in below */
@@ -283,7 +332,7 @@ BPL_API int bpl_net_save(const bpl_net *net, const char *path)
         return bpl__fail(BPL_ERR_NOMEM, "bpl_net_save: out of memory");
     }
     make_header(w.data, w.data + HEADER_SIZE, w.size - HEADER_SIZE);
-    int rc = write_atomically(path, w.data, w.size);
+    rc = write_atomically(path, w.data, w.size);
     bpl__free(w.data);
     return rc;
 }
@@ -443,6 +492,11 @@ static int load_tensor(reader *r, bpl_layer *layer, unsigned *standard_seen)
         rc = get_floats(r, t->m, n, "optimiser state");
         if (rc == BPL_OK)
             rc = get_floats(r, t->v, n, "optimiser state");
+        if (rc == BPL_OK && !all_nonnegative(t->v, n))
+            rc = bpl__fail(BPL_ERR_FORMAT,
+                           "bpl_net_load: '%s': the optimiser state of tensor '%s' holds a "
+                           "negative second moment",
+                           r->path, name);
     }
     return rc;
 }
@@ -458,7 +512,7 @@ static int load_layer(reader *r, bpl_net *net)
     if (rc != BPL_OK)
         return rc;
     if (units == 0 || units > BPL__MAX_UNITS || !bpl__activation_valid((int)activation) ||
-        !bpl__init_valid((int)init) || n_tensors < 2 || n_tensors > 64)
+        !bpl__init_valid((int)init) || n_tensors < 2 || n_tensors > BPL__MAX_TENSORS)
         return bad(r, "a layer has invalid settings");
     /* Its weight and bias are stored in what is left of the file: a header
      * claiming more is rejected before anything is allocated. */
@@ -491,7 +545,7 @@ static int load_rule(reader *r, bpl_net *net)
     if (rc == BPL_OK) rc = get_u32(r, &n_params, "the rule");
     if (rc != BPL_OK)
         return rc;
-    if (n_params > r->left / 16)
+    if (n_params > r->left / MIN_PARAM_BYTES)
         return bad(r, "the rule has an impossible number of hyperparameters");
     net->pending_params = bpl__calloc(n_params ? n_params : 1, sizeof *net->pending_params);
     if (!net->pending_params)
@@ -507,7 +561,9 @@ static int load_rule(reader *r, bpl_net *net)
     return rc;
 }
 
-/* Attach the saved rule if it is built in; it takes its tensors and values. */
+/* Attach the saved rule if it is built in; it takes its tensors and values.
+ * It may not create any: every tensor it needs must be in the file, which
+ * keeps what a load allocates within a few times the file's size. */
 static int attach_saved_rule(bpl_net *net, const char *path)
 {
     if (!net->pending_rule[0])
@@ -520,7 +576,9 @@ static int attach_saved_rule(bpl_net *net, const char *path)
     bpl_rule *rule;
     int rc = bpl_rule_create_builtin(&rule, net->pending_rule);
     if (rc == BPL_OK) {
+        net->restoring = 1;
         rc = bpl_net_set_rule(net, rule);
+        net->restoring = 0;
         if (rc != BPL_OK)
             bpl_rule_destroy(rule);
     }
@@ -549,8 +607,14 @@ static int parse_payload(reader *r, bpl_net **out)
     if (rc != BPL_OK)
         return rc;
     if (n_inputs == 0 || n_inputs > BPL__MAX_UNITS || !bpl__loss_valid((int)loss) ||
-        n_layers == 0 || n_layers > BPL__MAX_LAYERS)
+        n_layers > BPL__MAX_LAYERS)
         return bad(r, "the net has invalid settings");
+    /* xoshiro256** stuck at zero returns 0 for ever: no seed leads there. */
+    if ((state[0] | state[1] | state[2] | state[3]) == 0)
+        return bad(r, "the random generator state is all zero");
+    for (int g = 0; g < BPL__N_GROUPS; g++)
+        if (steps[g] >= MAX_OPTIM_STEPS)
+            return bad(r, "an optimiser step count is beyond 2^53");
     bpl_net *net;
     rc = bpl_net_create(&net, (size_t)n_inputs, seed);
     if (rc != BPL_OK) {

@@ -12,6 +12,10 @@
  * checking and once writing; the loops are cheap next to the GEMMs, and the
  * check of RMSprop and Adam avoids their square roots and divisions when a
  * bound shows that no weight can overflow (see step_bound_is_safe).
+ *
+ * The check assumes nothing about the state it starts from: a negative
+ * second moment (which no step produces, but memory or a file could hold)
+ * is refused too, since its square root would be NaN.
  */
 #include "bpl_internal.h"
 
@@ -37,6 +41,14 @@ static inline uint32_t magnitude_bits(float x)
     return bits & 0x7fffffffu;
 }
 
+/* 1 if x is below zero (-0 is not): the sign bit and a nonzero magnitude. */
+static inline uint32_t negative(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits > 0x80000000u;
+}
+
 static inline float from_bits(uint32_t bits)
 {
     float x;
@@ -46,11 +58,12 @@ static inline float from_bits(uint32_t bits)
 
 /* RMSprop and Adam compute w - lr (c x) / (sqrt(v') + eps), where x is the
  * gradient or the first moment and c its bias correction (1 for RMSprop).
- * The denominator is at least eps (v' >= 0; if it overflows the quotient is
- * 0), so with finite moments every step is at most lr c max|x| / eps in
- * magnitude.  When that plus the largest |w| stays far below FLT_MAX, every
- * new weight is finite and the exact check can be skipped.  NaN in the
- * bound compares false and falls back to the exact check. */
+ * The denominator is at least eps (v' >= 0, checked with the moments; if it
+ * overflows the quotient is 0), so with finite moments every step is at
+ * most lr c max|x| / eps in magnitude.  When that plus the largest |w|
+ * stays far below FLT_MAX, every new weight is finite and the exact check
+ * can be skipped.  NaN in the bound compares false and falls back to the
+ * exact check. */
 static int step_bound_is_safe(float lr, float c, uint32_t x_max, uint32_t w_max, float eps)
 {
     float scaled = c * from_bits(x_max);
@@ -59,8 +72,11 @@ static int step_bound_is_safe(float lr, float c, uint32_t x_max, uint32_t w_max,
     return lr * scaled / eps + from_bits(w_max) < 1e37f;
 }
 
-/* Each kernel either writes the new values (commit) or returns nonzero if
- * any of them would be non-finite. */
+/* Each kernel either writes the new values (commit) or returns what is
+ * wrong with them: BAD_VALUE if any would be non-finite, BAD_STATE if a
+ * second moment is negative. */
+enum { BAD_VALUE = 1, BAD_STATE = 2 };
+
 BPL__MULTIVERSION
 static uint32_t sgd(const bpl__optim_config *c, float *w, const float *g, size_t n,
                     int commit)
@@ -106,15 +122,18 @@ static uint32_t rmsprop(const bpl__optim_config *c, float *w, const float *g, fl
     float wd = (float)c->weight_decay;
     uint32_t bad = 0;
     if (!commit) {
-        uint32_t g_max = 0, w_max = 0;
+        uint32_t g_max = 0, w_max = 0, neg = 0;
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] + wd * w[i];
             float vi = rho * v[i] + (1.0f - rho) * gi * gi;
             bad |= not_finite(gi) | not_finite(vi);
+            neg |= negative(v[i]);
             uint32_t gb = magnitude_bits(gi), wb = magnitude_bits(w[i]);
             g_max = gb > g_max ? gb : g_max;
             w_max = wb > w_max ? wb : w_max;
         }
+        if (neg)
+            return BAD_STATE;
         if (bad || step_bound_is_safe(lr, 1.0f, g_max, w_max, eps))
             return bad;
     }
@@ -144,16 +163,19 @@ static uint32_t adam(const bpl__optim_config *c, uint64_t t, float *w, const flo
     float lr = (float)c->lr;
     uint32_t bad = 0;
     if (!commit) {
-        uint32_t m_max = 0, w_max = 0;
+        uint32_t m_max = 0, w_max = 0, neg = 0;
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] + wd * w[i];
             float mi = b1 * m[i] + (1.0f - b1) * gi;
             float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
             bad |= not_finite(mi) | not_finite(vi);
+            neg |= negative(v[i]);
             uint32_t mb = magnitude_bits(mi), wb = magnitude_bits(w[i]);
             m_max = mb > m_max ? mb : m_max;
             w_max = wb > w_max ? wb : w_max;
         }
+        if (neg)
+            return BAD_STATE;
         if (bad || step_bound_is_safe(lr, c1, m_max, w_max, eps))
             return bad;
     }
@@ -217,7 +239,15 @@ static int visit_tensors(bpl_net *net, unsigned int mask, const bpl__optim_confi
                                  "bpl_net_apply_gradients: gradient of '%s' in layer %zu "
                                  "has NaN or Inf; parameters left unchanged",
                                  t->name, l);
-            if (run_kernel(&cfg[t->group], step, t->data, t->grad, t->m, t->v, n, 0))
+            uint32_t bad =
+                run_kernel(&cfg[t->group], step, t->data, t->grad, t->m, t->v, n, 0);
+            if (bad & BAD_STATE)
+                return bpl__fail(BPL_ERR_NUMERIC,
+                                 "bpl_net_apply_gradients: the optimiser state of '%s' in "
+                                 "layer %zu holds a negative second moment; parameters "
+                                 "left unchanged",
+                                 t->name, l);
+            if (bad)
                 return bpl__fail(BPL_ERR_NUMERIC,
                                  "bpl_net_apply_gradients: the step would make '%s' in "
                                  "layer %zu overflow to Inf or NaN (learning rate too "

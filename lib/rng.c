@@ -5,6 +5,7 @@
  */
 #include "bpl_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -55,15 +56,22 @@ double bpl__rng_normal(bpl__rng *rng)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-/* Rejection of the 2^64 mod n lowest values makes r % n unbiased. */
+/* Rejection of the 2^64 mod n lowest values makes r % n unbiased.  A draw
+ * is rejected with probability below n / 2^64, so a working generator
+ * never needs a second try in practice; the cap only matters for a
+ * degenerate state (all zero: xoshiro256** then returns 0 for ever), where
+ * the slightly biased r % n ends what would otherwise be an endless loop. */
+enum { BELOW_TRIES = 64 };
+
 uint64_t bpl__rng_below(bpl__rng *rng, uint64_t n)
 {
-    uint64_t threshold = (0 - n) % n;
-    for (;;) {
-        uint64_t r = bpl__rng_next(rng);
+    uint64_t threshold = (0 - n) % n, r = 0;
+    for (int i = 0; i < BELOW_TRIES; i++) {
+        r = bpl__rng_next(rng);
         if (r >= threshold)
-            return r % n;
+            break;
     }
+    return r % n;
 }
 
 void bpl__rng_shuffle(bpl__rng *rng, size_t *items, size_t n)
@@ -169,13 +177,24 @@ void bpl__rng_fill_uniform(bpl__rng *rng, float *dst, size_t n, float lo, float 
         dst[i] = lo + scale * (float)(uint32_t)(bpl__rng_next(rng) >> 40);
 }
 
+/* The largest |z| bpl__rng_fill_normal can draw: Box-Muller's radius
+ * sqrt(-2 ln u) with u >= 2^-24, sqrt(48 ln 2) = 5.77, rounded up. */
+#define NORMAL_FILL_MAX 5.8
+
+/* Every value a fill writes must be a finite float, or the net (when dst is
+ * one of its tensors) would hold values no saved file may contain.  The
+ * arithmetic is float: hi - lo must fit too. */
 BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n, double lo,
                                    double hi)
 {
     BPL_CHECK_ARG(net != NULL);
     BPL_CHECK_ARG(dst != NULL || n == 0);
-    if (!isfinite(lo) || !isfinite(hi) || lo > hi)
-        return bpl__fail(BPL_ERR_RANGE, "bpl_net_random_uniform: need finite lo <= hi");
+    if (!(lo <= hi) || !(fabs(lo) <= FLT_MAX) || !(fabs(hi) <= FLT_MAX) ||
+        !isfinite((float)hi - (float)lo))
+        return bpl__fail(BPL_ERR_RANGE,
+                         "bpl_net_random_uniform: need lo <= hi with lo, hi and hi - lo "
+                         "within the float range (+-%g), got [%g, %g]",
+                         (double)FLT_MAX, lo, hi);
     bpl__rng_fill_uniform(&net->rng, dst, n, (float)lo, (float)hi);
     return BPL_OK;
 }
@@ -185,9 +204,11 @@ BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n, double mea
 {
     BPL_CHECK_ARG(net != NULL);
     BPL_CHECK_ARG(dst != NULL || n == 0);
-    if (!isfinite(mean) || !isfinite(stddev) || stddev < 0)
+    if (!(stddev >= 0) || !(fabs(mean) + NORMAL_FILL_MAX * stddev <= FLT_MAX))
         return bpl__fail(BPL_ERR_RANGE,
-                         "bpl_net_random_normal: need finite mean and stddev >= 0");
+                         "bpl_net_random_normal: need stddev >= 0 and |mean| + %g stddev "
+                         "within the float range (%g), got mean %g, stddev %g",
+                         NORMAL_FILL_MAX, (double)FLT_MAX, mean, stddev);
     bpl__rng_fill_normal(&net->rng, dst, n, (float)mean, (float)stddev);
     return BPL_OK;
 }

@@ -42,6 +42,10 @@ static int check_vtable(const bpl_rule_vtable *vt)
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_rule_create: rule name longer than %d characters",
                          BPL__RULE_NAME_MAX - 1);
+    for (const char *c = vt->name; *c; c++) /* as a saved file holds it */
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            return bpl__fail(BPL_ERR_INVALID_ARG,
+                             "bpl_rule_create: rule name must be printable ASCII");
     const char *missing = !vt->forward           ? "forward"
                           : !vt->compute_targets ? "compute_targets"
                           : !vt->update          ? "update"

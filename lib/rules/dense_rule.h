@@ -11,6 +11,16 @@
 
 #include "bioplaus.h"
 
+/* The most time steps a hyperparameter may ask one step or prediction to
+ * simulate (the microcircuit's `steps`, the segregated rule's phase and test
+ * lengths and averaging windows): model files are untrusted, and this bound
+ * is what keeps the cost of a step within the documented budget (see
+ * "Untrusted model files" in docs/reliability.md). */
+#define BPL__MAX_TIME_STEPS 10000
+/* The most steps a phase-length jitter adds (a Wald(2, 1) draw from 24-bit
+ * uniforms stays below 140 anyway). */
+#define BPL__MAX_JITTER 1000.0
+
 /* Return the status of `call` unless it is BPL_OK. */
 #define TRY(call)                                                                        \
     do {                                                                                 \

@@ -900,7 +900,7 @@ static const bpl__param_spec params[] = {
     {"topdown_scale", BPL_PARAM_REAL, 1.0, 0, 1e3, NULL,
      "gain of the Glorot-uniform top-down weights B"},
     {"dt", BPL_PARAM_REAL, 0.1, 1e-4, 10, NULL, "continuous: Euler time step"},
-    {"steps", BPL_PARAM_INT, 100, 1, 1e7, NULL,
+    {"steps", BPL_PARAM_INT, 100, 1, BPL__MAX_TIME_STEPS, NULL,
      "continuous: steps of each half of a presentation (settling, then with target)"},
     {"g_lk", BPL_PARAM_REAL, 0.1, 0, 100, NULL, "continuous: leak conductance"},
     {"g_A", BPL_PARAM_REAL, 0.8, 0, 100, NULL, "continuous: apical conductance"},

@@ -56,9 +56,11 @@ typedef struct model {
 } model;
 
 /* Parameters live in the net's tensors, activities in its buffers; `self`
- * remembers how many rows of the spiking state have been started. */
+ * remembers how many rows of the spiking state have been started, and holds
+ * the scratch in which symmetric feedback is derived before it is kept. */
 typedef struct segregated {
     size_t started_rows;
+    float *symmetric;
 } segregated;
 
 static size_t top_of(const bpl_net *net)
@@ -200,26 +202,48 @@ static int sparsify_feedback(bpl_net *net, double sparsity)
     return BPL_OK;
 }
 
-/* Symmetric feedback: Y_{L-1} = W_L^T, Y_l = W_{l+1}^T Y_{l+1}. */
-static int make_symmetric(bpl_net *net)
+/* Room for every Y_l: sum over the hidden layers of units(l) x units(top). */
+static size_t symmetric_size(bpl_net *net)
 {
-    size_t top = top_of(net), n_top = units(net, top);
+    size_t n = 0;
+    for (size_t l = 0; l < top_of(net); l++)
+        n += units(net, l) * units(net, top_of(net));
+    return n;
+}
+
+/* Symmetric feedback: Y_{L-1} = W_L^T, Y_l = W_{l+1}^T Y_{l+1}.  The new
+ * matrices are made in `scratch` (symmetric_size floats) and kept only if
+ * every value is finite: products of large finite weights can overflow, and
+ * a parameter must never be left Inf. */
+static int make_symmetric(bpl_net *net, float *scratch)
+{
+    size_t top = top_of(net), n_top = units(net, top), size = symmetric_size(net);
+    size_t at = size; /* Y_l starts at the sum over layers below l */
     for (size_t l = top; l-- > 0;) {
-        float *y, *w_above;
-        TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &y, NULL, NULL));
+        float *w_above;
         TRY(bpl_layer_tensor(bpl_net_layer(net, l + 1), "weight", &w_above, NULL, NULL));
         size_t n = units(net, l), n_above = units(net, l + 1);
+        float *y = scratch + (at -= n * n_top), *y_above = y + n * n_top;
         if (l + 1 == top) {
             for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < n_top; j++)
                     y[i * n_top + j] = w_above[j * n + i];
         } else {
-            float *y_above;
-            TRY(bpl_layer_tensor(bpl_net_layer(net, l + 1), "feedback", &y_above, NULL,
-                                 NULL));
             TRY(bpl_gemm(net, 1, 0, n, n_top, n_above, 1.0f, w_above, n, y_above, n_top,
                          0.0f, y, n_top));
         }
+    }
+    for (size_t i = 0; i < size; i++)
+        if (!isfinite(scratch[i]))
+            return bpl_error_set(BPL_ERR_NUMERIC,
+                                 "symmetric feedback: the product of the transposed "
+                                 "weights overflows; the feedback is left as it was");
+    for (size_t l = 0; l < top; l++) {
+        float *y;
+        size_t rows, cols;
+        TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &y, &rows, &cols));
+        memcpy(y, scratch + at, rows * cols * sizeof *y);
+        at += rows * cols;
     }
     return BPL_OK;
 }
@@ -230,10 +254,12 @@ static int make_symmetric(bpl_net *net)
  * afresh before it first reads it.  Once per pass, not also after each
  * update: on 784-500-500-10 the product W_2^T Y_2 takes about 0.2 ms, some
  * 5% of a batch-32 step.  The stored tensor is therefore the Y of the last
- * pass (a loaded net derives it at attach). */
-static int derive_symmetric(bpl_net *net, const model *m)
+ * pass.  Deriving it before any update also keeps the step all or nothing
+ * when the product overflows. */
+static int derive_symmetric(bpl_net *net, const model *m, void *self)
 {
-    return m->feedback == SYMMETRIC ? make_symmetric(net) : BPL_OK;
+    segregated *seg = self;
+    return m->feedback == SYMMETRIC ? make_symmetric(net, seg->symmetric) : BPL_OK;
 }
 
 /* ---- attach ---------------------------------------------------------------- */
@@ -274,9 +300,9 @@ static int add_buffers(bpl_net *net)
     return BPL_OK;
 }
 
-static int seg_attach(void *self, bpl_net *net)
+static int seg_attach(void *self_, bpl_net *net)
 {
-    (void)self;
+    segregated *self = self_;
     TRY(check_layers(net));
     model m;
     read_model(net, &m);
@@ -296,8 +322,17 @@ static int seg_attach(void *self, bpl_net *net)
         if (sparsity > 0.0)
             TRY(sparsify_feedback(net, sparsity));
     }
-    if (m.feedback == SYMMETRIC)
-        TRY(make_symmetric(net));
+    if (m.feedback == SYMMETRIC) {
+        bpl__free(self->symmetric);
+        self->symmetric = bpl__malloc(symmetric_size(net) * sizeof *self->symmetric);
+        if (!self->symmetric)
+            return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
+        /* A loaded net keeps the feedback it was saved with, so that
+         * save, load and save give the same bytes; every pass derives Y
+         * again before reading it. */
+        if (fresh)
+            TRY(make_symmetric(net, self->symmetric));
+    }
     TRY(add_buffers(net));
     return bpl_rule_set_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
                                  m.learn_feedback ? BPL_TICK_YES : BPL_TICK_NO,
@@ -614,7 +649,7 @@ static int phase_length(bpl_net *net, const model *m, size_t base, size_t *out)
     double x = mu + mu * mu * w / (2 * lambda) -
                mu / (2 * lambda) * sqrt(4 * mu * lambda * w + mu * mu * w * w);
     double wald = u <= mu / (mu + x) ? x : mu * mu / x;
-    *out = base + (size_t)floor(wald < 1e6 ? wald : 1e6);
+    *out = base + (size_t)floor(wald < BPL__MAX_JITTER ? wald : BPL__MAX_JITTER);
     return BPL_OK;
 }
 
@@ -689,7 +724,7 @@ static int seg_forward(void *self, bpl_net *net, const float *x, size_t batch)
     read_model(net, &m);
     if (!spiking_now(net, &m))
         return rate_forward(net, &m, x, batch); /* reads no Y */
-    TRY(derive_symmetric(net, &m));
+    TRY(derive_symmetric(net, &m, self));
     if (bpl_net_phase(net) == BPL_PHASE_PREDICT)
         return spiking_forward(net, self, &m, x, batch, m.test_steps, m.test_average);
     size_t length;
@@ -740,7 +775,7 @@ static int seg_targets(void *self, bpl_net *net, const float *y, size_t batch)
         TRY(phase_length(net, &m, m.phase_steps, &length));
         TRY(spiking_target(net, &m, x, y, batch, length, m.integration_steps));
     } else {
-        TRY(derive_symmetric(net, &m));
+        TRY(derive_symmetric(net, &m, self));
         TRY(rate_target(net, &m, y, batch));
     }
     return errors(net, &m, batch);
@@ -805,8 +840,10 @@ static int seg_update(void *self, bpl_net *net)
 
 /* ---- construction ------------------------------------------------------------ */
 
-static void seg_destroy(void *self)
+static void seg_destroy(void *self_)
 {
+    segregated *self = self_;
+    bpl__free(self->symmetric);
     bpl__free(self);
 }
 
@@ -838,13 +875,15 @@ static const bpl__param_spec params[] = {
     {"dt", BPL_PARAM_REAL, 1.0, 1e-3, 10, NULL, "spiking: time step (ms)"},
     {"tau_s", BPL_PARAM_REAL, 3.0, 1e-3, 1e3, NULL, "spiking: synaptic time constant"},
     {"tau_L", BPL_PARAM_REAL, 10.0, 1e-3, 1e3, NULL, "spiking: PSP leak time constant"},
-    {"phase_steps", BPL_PARAM_INT, 50, 1, 1e6, NULL, "spiking: base length of each phase"},
-    {"integration_steps", BPL_PARAM_INT, 20, 1, 1e6, NULL,
+    {"phase_steps", BPL_PARAM_INT, 50, 1, BPL__MAX_TIME_STEPS, NULL,
+     "spiking: base length of each phase"},
+    {"integration_steps", BPL_PARAM_INT, 20, 1, BPL__MAX_TIME_STEPS, NULL,
      "spiking: steps at the end of a phase that are averaged"},
     {"phase_jitter", BPL_PARAM_BOOL, 1, 0, 1, NULL,
      "spiking: lengthen each phase by floor(Wald(2, 1)) steps"},
-    {"test_steps", BPL_PARAM_INT, 250, 1, 1e6, NULL, "spiking: length of a prediction"},
-    {"test_average", BPL_PARAM_INT, 220, 1, 1e6, NULL,
+    {"test_steps", BPL_PARAM_INT, 250, 1, BPL__MAX_TIME_STEPS, NULL,
+     "spiking: length of a prediction"},
+    {"test_average", BPL_PARAM_INT, 220, 1, BPL__MAX_TIME_STEPS, NULL,
      "spiking: steps of a prediction that are averaged"},
 };
 
