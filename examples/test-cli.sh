@@ -44,8 +44,8 @@ usage_error() {
 # ---- help, version, parameters ------------------------------------------
 
 run 0 --help
-for option in rule hidden activation init epochs batch optimizer lr seed data limit val \
-    csv save threads param list-params quiet help version; do
+for option in rule hidden activation init epochs batch optimizer lr lr-decay freeze seed data \
+    limit val csv save load threads param list-params quiet help version; do
     grep -q -e "--$option" "$work/out" || fail "--help does not document --$option"
 done
 grep -q "backprop" "$work/out" || fail "--help does not list the rules"
@@ -57,6 +57,11 @@ grep -q "BLAS" "$work/out" || fail "--version does not name the BLAS"
 run 0 --rule fa --list-params
 grep -q "feedback_scale" "$work/out" || fail "--list-params misses fa's feedback_scale"
 grep -q "^  lr " "$work/out" || fail "--list-params misses lr"
+grep -q "^recommended set-up" "$work/out" || fail "--list-params misses the recommended set-up"
+grep -Eq "^  batch_size +128$" "$work/out" || fail "--list-params misses fa's batch size"
+run 0 --rule segregated --list-params
+grep -Eq "^  ignores +activation,init:paper_init$" "$work/out" ||
+    fail "--list-params does not say what segregated ignores"
 
 # ---- usage errors ----------------------------------------------------------
 
@@ -77,6 +82,8 @@ usage_error --seed 99999999999999999999999
 usage_error --threads 0
 usage_error --lr abc
 usage_error --lr -1
+usage_error --lr 0
+usage_error --lr -0.0
 usage_error --activation softplus
 usage_error --init nope
 usage_error --optimizer nope
@@ -91,6 +98,26 @@ usage_error --no-such-option
 usage_error --epochs
 usage_error stray-argument
 
+# An option's value that is another option: the value is missing.
+usage_error --rule --limit 1000
+grep -q "'--rule' needs a value" "$work/err" || fail "--rule --limit: $(cat "$work/err")"
+usage_error --data --quiet
+grep -q "'--data' needs a value" "$work/err" || fail "--data --quiet: $(cat "$work/err")"
+
+# A size the library cannot represent is the user's, found before any data.
+usage_error --hidden 99999999 --data "$work/no-such-dir"
+grep -q -e "--hidden" "$work/err" || fail "--hidden 99999999 does not name --hidden"
+usage_error --hidden 64 --freeze 3 --data "$work/no-such-dir"
+
+# Options the rule's model would ignore, as the rule reports it.
+usage_error --rule segregated --activation relu
+grep -q "segregated" "$work/err" || fail "--activation refused without naming the rule"
+usage_error --rule microcircuit --activation tanh
+usage_error --rule segregated --init he_uniform
+
+# --load: what only the file can say, and what only training uses.
+usage_error --load "$work/any.bpl" --list-params
+
 # ---- missing data ---------------------------------------------------------
 
 run 1 --data "$work/no-such-dir" --epochs 1
@@ -100,22 +127,50 @@ for file in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz \
 done
 grep -q "get-mnist.sh" "$work/err" || fail "the missing-data hint does not name get-mnist.sh"
 
+# segregated's initialiser counts once paper_init is off: the data is what fails.
+run 1 --rule segregated --init he_uniform --param paper_init=false --data "$work/no-such-dir"
+
+# ---- --save is checked before the data is read --------------------------------
+
+run 1 --save "$work/no-such-dir/net.bpl" --data "$work/no-such-dir"
+grep -q "cannot write '$work/no-such-dir/net.bpl'" "$work/err" || fail "no --save message"
+if grep -q "train-images" "$work/err"; then fail "--save checked after the data"; fi
+run 1 --save "$work" --data "$work/no-such-dir"
+grep -q "directory" "$work/err" || fail "--save DIR: $(cat "$work/err")"
+# A good path passes the check and leaves nothing behind.
+mkdir "$work/saves"
+run 1 --save "$work/saves/net.bpl" --data "$work/no-such-dir"
+grep -q "train-images" "$work/err" || fail "--save to a good path did not reach the data"
+[ -z "$(ls -A "$work/saves")" ] || fail "the --save check left $(ls -A "$work/saves")"
+
+# --load of a missing or foreign file fails before the data is read.
+run 1 --load "$work/no-such.bpl" --data "$work/no-such-dir"
+grep -q "no-such.bpl" "$work/err" || fail "--load of a missing file: $(cat "$work/err")"
+echo "not a net" >"$work/foreign.bpl"
+run 1 --load "$work/foreign.bpl" --data "$work/no-such-dir"
+
 # ---- a short training run --------------------------------------------------
 
 mnist_user="the training run" && . "$(dirname "$0")/../tests/mnist-dir.sh"
 export BIOPLAUS_MNIST_DIR="$data"
 
+# accuracy_of LINE: the test accuracy of a final line.
+accuracy_of() {
+    a=${1#final test_accuracy=}
+    echo "${a%% *}"
+}
+
 # 16 steps at the default Adam learning rate of 1e-3 reach only about 0.74;
-# lr 0.01 reaches about 0.85, a safe margin above the 0.80 checked below.
+# lr 0.01 reaches about 0.86, a safe margin above the 0.80 checked below.
 run 0 --limit 2000 --val 500 --epochs 1 --hidden 64 --quiet --lr 0.01 \
     --csv "$work/run.csv" --save "$work/net.bpl"
 [ "$(wc -l <"$work/out")" -eq 1 ] || fail "--quiet printed more than the final line"
 final=$(tail -n 1 "$work/out")
+# seconds: three significant digits at least (0.0398, 0.523, 9.312).
 final_format='^final test_accuracy=[01]\.[0-9]{4} test_error=[0-9]+\.[0-9]{2}'
-final_format="$final_format epochs=1 seconds=[0-9]+\.[0-9]\$"
+final_format="$final_format epochs=1 seconds=(0\.0*[1-9][0-9]{2,}|[1-9][0-9]*\.[0-9]{3,})\$"
 echo "$final" | grep -Eq "$final_format" || fail "bad final line: $final"
-accuracy=${final#final test_accuracy=}
-accuracy=${accuracy%% *}
+accuracy=$(accuracy_of "$final")
 awk -v a="$accuracy" 'BEGIN { exit !(a > 0.80) }' || fail "test accuracy $accuracy <= 0.80"
 
 [ "$(wc -l <"$work/run.csv")" -eq 2 ] || fail "--csv did not write a header and one row"
@@ -127,6 +182,57 @@ sed -n 2p "$work/run.csv" | grep -Eq '^1(,[0-9.]+){7}$' || fail "bad CSV row"
 [ -f "$work/net.bpl" ] || fail "--save wrote no file"
 [ "$(dd if="$work/net.bpl" bs=6 count=1 2>/dev/null)" = BPLNET ] ||
     fail "--save wrote a file without the BPLNET magic"
+[ "$(ls -A "$work" | grep -c mnist-save)" -eq 0 ] || fail "--save left its probe file"
+
+# ---- --load ------------------------------------------------------------------
+
+# Evaluated alone, the saved net scores what the run that saved it reported.
+run 0 --load "$work/net.bpl"
+grep -Eq '^config rule=backprop net=784-64-10 activation=relu init=loaded .* epochs=0 .* load=' \
+    "$work/out" || fail "bad config line of --load: $(head -n 1 "$work/out")"
+grep -q ' train=0 val=0 test=10000 ' "$work/out" || fail "--load read the training file"
+[ "$(accuracy_of "$(tail -n 1 "$work/out")")" = "$accuracy" ] ||
+    fail "--load scored $(tail -n 1 "$work/out"), the run that saved it $accuracy"
+tail -n 1 "$work/out" | grep -Eq ' epochs=0 seconds=0\.000$' || fail "bad final line of --load"
+
+# Trained further: one more epoch, saved again; the architecture options that
+# agree with the file are accepted.
+run 0 --load "$work/net.bpl" --epochs 1 --limit 2000 --val 500 --quiet --hidden 64 \
+    --activation relu --rule backprop --seed 1 --save "$work/net2.bpl"
+tail -n 1 "$work/out" | grep -Eq "^final .* epochs=1 seconds=" || fail "bad final line"
+more=$(accuracy_of "$(tail -n 1 "$work/out")")
+awk -v a="$more" 'BEGIN { exit !(a > 0.80) }' || fail "further training fell to $more"
+run 0 --load "$work/net2.bpl" --quiet
+[ "$(accuracy_of "$(tail -n 1 "$work/out")")" = "$more" ] || fail "--save after --load"
+
+usage_error --load "$work/net.bpl" --rule fa
+grep -q "backprop" "$work/err" || fail "--load --rule fa does not name the file's rule"
+usage_error --load "$work/net.bpl" --hidden 32
+grep -q "784-64-10" "$work/err" || fail "--load --hidden does not name the architecture"
+usage_error --load "$work/net.bpl" --activation tanh
+usage_error --load "$work/net.bpl" --init he_uniform
+usage_error --load "$work/net.bpl" --seed 2
+usage_error --load "$work/net.bpl" --batch 64
+grep -q -e "--epochs" "$work/err" || fail "--batch without --epochs: $(cat "$work/err")"
+usage_error --load "$work/net.bpl" --lr 0.1
+usage_error --load "$work/net.bpl" --csv "$work/load.csv"
+[ ! -e "$work/load.csv" ] || fail "a refused --csv created its file"
+
+# ---- the rule's recommended set-up -------------------------------------------
+
+# Whatever is left out comes from the rule, and the config line says which.
+run 0 --rule segregated --limit 500 --val 0 --epochs 1
+config=$(head -n 1 "$work/out")
+for field in net=784-500-10 activation=ignored init=ignored optimizer=adam lr=0.01 \
+    batch=32 epochs=1 recommended=net,optimizer,lr,lr_decay,batch; do
+    echo "$config" | grep -q " $field\b" || fail "segregated's config line lacks $field: $config"
+done
+run 0 --rule sdtp --limit 500 --val 0 --epochs 1 --hidden 32 --lr 0.002
+config=$(head -n 1 "$work/out")
+for field in net=784-32-10 lr=0.002 params=auxiliary_outputs=512 lr_decay=0.95 \
+    recommended=activation,init,optimizer,fb_optimizer,fb_lr,auxiliary_outputs,lr_decay,batch; do
+    echo "$config" | grep -q " $field\b" || fail "sdtp's config line lacks $field: $config"
+done
 
 # Without a validation set and without a terminal: epoch lines, no progress bar.
 run 0 --limit 1000 --val 0 --epochs 2 --hidden 16 --rule fa

@@ -628,6 +628,61 @@ BPL_API int bpl_rule_param_info(const bpl_rule *rule, size_t index,
                                 double *default_out, double *lo_out, double *hi_out,
                                 const char **choices_out, const char **doc_out);
 
+/* --- the recommended training set-up ------------------------------------ */
+
+/** A rule's recommended training set-up: string key/value pairs a front end
+ * (a command line, a script) uses for every choice its user leaves open.
+ * Each built-in rule recommends the set-up of its documented runs
+ * (docs/results.md).  A key is either
+ *
+ *  - one of the rule's hyperparameters ("optimizer", "lr", "fb_lr",
+ *    "auxiliary_outputs", ...), its value text that bpl_rule_set_string
+ *    accepts: front ends apply it with bpl_rule_set_string; or
+ *  - a training choice the library does not own, whose value is text:
+ *      "hidden"      comma-separated hidden layer sizes ("256,256"; "" or
+ *                    "0" for none)
+ *      "activation"  the hidden layers' activation (bpl_activation_name)
+ *      "init"        the weights' initialiser (bpl_init_name)
+ *      "batch_size"  examples per mini-batch
+ *      "epochs"      passes over the training set
+ *      "lr_decay"    factor in (0, 1] applied to "lr" after every epoch
+ *      "ignores"     comma-separated training choices the rule's model fixes,
+ *                    each optionally followed by ":NAME", a hyperparameter
+ *                    while which (nonzero) it is ignored:
+ *                    "activation,init:paper_init".  See bpl_rule_ignores.
+ *
+ * A key that is a hyperparameter of the rule is always that hyperparameter.
+ * Entries keep the order in which they were first set.  Strings are
+ * borrowed from the rule and valid until the entry is changed or the rule
+ * destroyed. */
+BPL_API size_t bpl_rule_recommendation_count(const bpl_rule *rule);  /* 0 for NULL */
+
+/** Entry `index` of the recommended set-up.  Either out pointer may be NULL.
+ * Errors: INVALID_ARG, RANGE (index out of range). */
+BPL_API int bpl_rule_recommendation(const bpl_rule *rule, size_t index,
+                                    const char **key_out, const char **value_out);
+
+/** The recommended value of `key`.  Errors: INVALID_ARG, NOT_FOUND (the rule
+ * recommends nothing for it). */
+BPL_API int bpl_rule_recommended(const bpl_rule *rule, const char *key,
+                                 const char **value_out);
+
+/** Set (value copied) or, with value NULL, remove an entry of the
+ * recommended set-up.  The value is checked: a hyperparameter's must be one
+ * bpl_rule_set_string would accept (declare the hyperparameter first); a
+ * training choice's must have the form above.  Errors: INVALID_ARG (NULL,
+ * malformed value), RANGE (a hyperparameter's value outside its bounds),
+ * NOT_FOUND (neither a hyperparameter of the rule nor a training choice),
+ * NOMEM. */
+BPL_API int bpl_rule_set_recommendation(bpl_rule *rule, const char *key,
+                                        const char *value);
+
+/** Whether the rule, with its current hyperparameters, ignores a training
+ * choice ("activation", "init", ...; see "ignores" above): *ignored_out is 1
+ * if so, else 0.  Front ends use it to refuse options that would have no
+ * effect.  Errors: INVALID_ARG (NULL, not a training choice). */
+BPL_API int bpl_rule_ignores(const bpl_rule *rule, const char *choice, int *ignored_out);
+
 /* --- metadata: the review's property table ------------------------------ */
 
 /** Read one of the seven properties (enum bpl_property) as an enum bpl_tick,

@@ -221,6 +221,12 @@ typedef struct bpl__optim_config {
     double lr, momentum, beta1, beta2, eps, rho, weight_decay;
 } bpl__optim_config;
 
+/* One entry of a rule's recommended training set-up. */
+typedef struct bpl__recommendation {
+    char key[BPL__NAME_MAX]; /* a hyperparameter or a training choice */
+    char *value;
+} bpl__recommendation;
+
 struct bpl_rule {
     bpl_rule_vtable vt;
     char name[BPL__RULE_NAME_MAX];
@@ -234,6 +240,8 @@ struct bpl_rule {
     int tick[BPL__N_PROPERTIES];
     char *note[BPL__N_PROPERTIES];
     int destroying; /* its destroy hook runs: it cannot be destroyed or attached again */
+    bpl__recommendation *recs; /* in the order they were first set */
+    size_t n_recs, cap_recs;
 };
 
 bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name);

@@ -130,6 +130,9 @@ static void free_rule(bpl_rule *rule)
         bpl__free(rule->params[i].doc);
     }
     bpl__free(rule->params);
+    for (size_t i = 0; i < rule->n_recs; i++)
+        bpl__free(rule->recs[i].value);
+    bpl__free(rule->recs);
     for (int p = 0; p < BPL__N_PROPERTIES; p++)
         bpl__free(rule->note[p]);
     bpl__free(rule->description);
@@ -468,35 +471,45 @@ BPL_API int bpl_rule_get(const bpl_rule *rule, const char *name, double *value_o
     return rc;
 }
 
+/* The value `text` stands for: a choice name, a boolean word or a number. */
+static int parse_text(const bpl__param *p, const char *text, double *out, const char *caller)
+{
+    if (p->kind == BPL_PARAM_CHOICE) {
+        long index = choice_index(p->choices, text);
+        if (index >= 0) {
+            *out = (double)index;
+            return BPL_OK;
+        }
+    }
+    if (p->kind == BPL_PARAM_BOOL) {
+        int yes = strcmp(text, "true") == 0 || strcmp(text, "yes") == 0;
+        if (yes || strcmp(text, "false") == 0 || strcmp(text, "no") == 0) {
+            *out = yes ? 1.0 : 0.0;
+            return BPL_OK;
+        }
+    }
+    char *end;
+    errno = 0;
+    double number = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: '%s' for '%s' is not a number%s%s", caller,
+                         text, p->name, p->kind == BPL_PARAM_CHOICE ? " nor one of " : "",
+                         p->kind == BPL_PARAM_CHOICE ? p->choices : "");
+    *out = number;
+    return BPL_OK;
+}
+
 BPL_API int bpl_rule_set_string(bpl_rule *rule, const char *name, const char *value)
 {
     BPL_CHECK_ARG(rule != NULL);
     BPL_CHECK_ARG(name != NULL);
     BPL_CHECK_ARG(value != NULL);
     bpl__param *p;
+    double number;
     int rc = find_param(rule, name, "bpl_rule_set_string", &p);
-    if (rc != BPL_OK)
-        return rc;
-    if (p->kind == BPL_PARAM_CHOICE) {
-        long index = choice_index(p->choices, value);
-        if (index >= 0)
-            return bpl_rule_set(rule, name, (double)index);
-    }
-    if (p->kind == BPL_PARAM_BOOL) {
-        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0)
-            return bpl_rule_set(rule, name, 1.0);
-        if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0)
-            return bpl_rule_set(rule, name, 0.0);
-    }
-    char *end;
-    errno = 0;
-    double number = strtod(value, &end);
-    if (end == value || *end != '\0' || errno == ERANGE)
-        return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "bpl_rule_set_string: '%s' for '%s' is not a number%s%s", value,
-                         name, p->kind == BPL_PARAM_CHOICE ? " nor one of " : "",
-                         p->kind == BPL_PARAM_CHOICE ? p->choices : "");
-    return bpl_rule_set(rule, name, number);
+    if (rc == BPL_OK)
+        rc = parse_text(p, value, &number, "bpl_rule_set_string");
+    return rc == BPL_OK ? bpl_rule_set(rule, name, number) : rc;
 }
 
 BPL_API size_t bpl_rule_param_count(const bpl_rule *rule)
@@ -522,6 +535,271 @@ BPL_API int bpl_rule_param_info(const bpl_rule *rule, size_t index, const char *
     if (hi_out) *hi_out = p->hi;
     if (choices_out) *choices_out = p->choices;
     if (doc_out) *doc_out = p->doc;
+    return BPL_OK;
+}
+
+/* ---- the recommended training set-up ------------------------------------------ */
+
+/* Text checks of the training choices' values: 1 if `text` is valid. */
+
+/* A whole number in [1, max], digits only. */
+static int whole_in(const char *text, unsigned long long max)
+{
+    if (text[0] < '0' || text[0] > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    return *end == '\0' && errno != ERANGE && value >= 1 && value <= max;
+}
+
+static int valid_hidden(const char *text)
+{
+    if (text[0] == '\0' || strcmp(text, "0") == 0)
+        return 1; /* no hidden layer */
+    char units[32];
+    for (const char *p = text;;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n >= sizeof units)
+            return 0;
+        memcpy(units, p, n);
+        units[n] = '\0';
+        if (!whole_in(units, BPL__MAX_UNITS))
+            return 0;
+        if (p[n] == '\0')
+            return 1;
+        p += n + 1;
+    }
+}
+
+static int valid_activation(const char *text)
+{
+    int activation;
+    return bpl_activation_from_name(text, &activation) == BPL_OK &&
+           activation != BPL_ACT_SOFTMAX;
+}
+
+static int valid_init(const char *text)
+{
+    int init;
+    return bpl_init_from_name(text, &init) == BPL_OK;
+}
+
+static int valid_batch_size(const char *text)
+{
+    return whole_in(text, BPL__MAX_BATCH);
+}
+
+static int valid_epochs(const char *text)
+{
+    return whole_in(text, (unsigned long long)1 << 32);
+}
+
+static int valid_lr_decay(const char *text)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    return end != text && *end == '\0' && errno != ERANGE && value > 0.0 && value <= 1.0;
+}
+
+/* The training choices a rule may recommend that are not its hyperparameters:
+ * the library does not use them itself, front ends do. */
+static const struct training_choice {
+    const char *key;
+    int (*valid)(const char *text);
+    const char *what;
+} training_choices[] = {
+    {"hidden", valid_hidden, "comma-separated hidden layer sizes, or \"\" or 0 for none"},
+    {"activation", valid_activation, "the name of a hidden activation"},
+    {"init", valid_init, "the name of an initialiser"},
+    {"batch_size", valid_batch_size, "a whole number of examples from 1"},
+    {"epochs", valid_epochs, "a whole number of epochs from 1"},
+    {"lr_decay", valid_lr_decay, "a factor in (0, 1]"},
+};
+#define N_TRAINING_CHOICES (sizeof training_choices / sizeof training_choices[0])
+static const char ignores_key[] = "ignores";
+
+static const struct training_choice *find_training_choice(const char *key, size_t n)
+{
+    for (size_t i = 0; i < N_TRAINING_CHOICES; i++)
+        if (strlen(training_choices[i].key) == n && strncmp(training_choices[i].key, key, n) == 0)
+            return &training_choices[i];
+    return NULL;
+}
+
+/* "activation,init:paper_init": training choices, each with an optional
+ * hyperparameter of the rule while which it is ignored. */
+static int check_ignores(const bpl_rule *rule, const char *text)
+{
+    if (text[0] == '\0')
+        return BPL_OK; /* nothing is ignored */
+    for (const char *item = text;;) {
+        size_t n = strcspn(item, ",");
+        size_t choice_length = strcspn(item, ",:");
+        if (!find_training_choice(item, choice_length))
+            return bpl__fail(BPL_ERR_INVALID_ARG,
+                             "bpl_rule_set_recommendation: 'ignores': '%.*s' in '%s' is not "
+                             "a training choice (hidden, activation, init, batch_size, epochs, "
+                             "lr_decay)",
+                             (int)choice_length, item, text);
+        if (choice_length < n) {
+            char name[BPL__NAME_MAX];
+            size_t name_length = n - choice_length - 1;
+            snprintf(name, sizeof name, "%.*s", (int)name_length, item + choice_length + 1);
+            if (name_length >= sizeof name || !bpl__rule_find_param(rule, name))
+                return bpl__fail(BPL_ERR_INVALID_ARG,
+                                 "bpl_rule_set_recommendation: 'ignores': '%s' after ':' in "
+                                 "'%s' is no hyperparameter of rule '%s'",
+                                 name, text, rule->name);
+        }
+        if (item[n] == '\0')
+            return BPL_OK;
+        item += n + 1;
+    }
+}
+
+/* A recommendation's value must be one its key accepts. */
+static int check_recommendation(const bpl_rule *rule, const char *key, const char *value)
+{
+    static const char caller[] = "bpl_rule_set_recommendation";
+    const bpl__param *p = bpl__rule_find_param(rule, key);
+    if (p) {
+        double number;
+        int rc = parse_text(p, value, &number, caller);
+        return rc == BPL_OK ? check_value(p, number, caller) : rc;
+    }
+    if (strcmp(key, ignores_key) == 0)
+        return check_ignores(rule, value);
+    const struct training_choice *choice = find_training_choice(key, strlen(key));
+    if (!choice)
+        return bpl__fail(BPL_ERR_NOT_FOUND,
+                         "%s: '%s' is neither a hyperparameter of rule '%s' nor a training "
+                         "choice (hidden, activation, init, batch_size, epochs, lr_decay, "
+                         "ignores)",
+                         caller, key, rule->name);
+    if (!choice->valid(value))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: '%s' for '%s' is not %s", caller, value,
+                         key, choice->what);
+    return BPL_OK;
+}
+
+static bpl__recommendation *find_recommendation(const bpl_rule *rule, const char *key)
+{
+    for (size_t i = 0; i < rule->n_recs; i++)
+        if (strcmp(rule->recs[i].key, key) == 0)
+            return &rule->recs[i];
+    return NULL;
+}
+
+static void remove_recommendation(bpl_rule *rule, bpl__recommendation *r)
+{
+    bpl__free(r->value);
+    size_t index = (size_t)(r - rule->recs);
+    memmove(r, r + 1, (rule->n_recs - index - 1) * sizeof *r);
+    rule->n_recs--;
+}
+
+BPL_API int bpl_rule_set_recommendation(bpl_rule *rule, const char *key, const char *value)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(key != NULL);
+    bpl__recommendation *r = find_recommendation(rule, key);
+    if (!value) {
+        if (r)
+            remove_recommendation(rule, r);
+        return BPL_OK;
+    }
+    int rc = check_recommendation(rule, key, value);
+    if (rc != BPL_OK)
+        return rc;
+    char *copy = bpl__strdup(value);
+    if (!copy)
+        return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_set_recommendation: out of memory");
+    if (!r && rule->n_recs == rule->cap_recs) {
+        size_t cap = rule->cap_recs ? 2 * rule->cap_recs : 8;
+        bpl__recommendation *grown = bpl__realloc(rule->recs, cap * sizeof *grown);
+        if (!grown) {
+            bpl__free(copy);
+            return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_set_recommendation: out of memory");
+        }
+        rule->recs = grown;
+        rule->cap_recs = cap;
+    }
+    if (!r) {
+        r = &rule->recs[rule->n_recs++];
+        snprintf(r->key, sizeof r->key, "%s", key); /* checked: a known name */
+        r->value = NULL;
+    }
+    bpl__free(r->value);
+    r->value = copy;
+    return BPL_OK;
+}
+
+BPL_API size_t bpl_rule_recommendation_count(const bpl_rule *rule)
+{
+    return rule ? rule->n_recs : 0;
+}
+
+BPL_API int bpl_rule_recommendation(const bpl_rule *rule, size_t index, const char **key_out,
+                                    const char **value_out)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    if (index >= rule->n_recs)
+        return bpl__fail(BPL_ERR_RANGE,
+                         "bpl_rule_recommendation: index %zu out of range (rule '%s' has "
+                         "%zu)",
+                         index, rule->name, rule->n_recs);
+    if (key_out)
+        *key_out = rule->recs[index].key;
+    if (value_out)
+        *value_out = rule->recs[index].value;
+    return BPL_OK;
+}
+
+BPL_API int bpl_rule_recommended(const bpl_rule *rule, const char *key, const char **value_out)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(key != NULL);
+    BPL_CHECK_ARG(value_out != NULL);
+    const bpl__recommendation *r = find_recommendation(rule, key);
+    if (!r)
+        return bpl__fail(BPL_ERR_NOT_FOUND, "bpl_rule_recommended: rule '%s' recommends no '%s'",
+                         rule->name, key);
+    *value_out = r->value;
+    return BPL_OK;
+}
+
+BPL_API int bpl_rule_ignores(const bpl_rule *rule, const char *choice, int *ignored_out)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(choice != NULL);
+    BPL_CHECK_ARG(ignored_out != NULL);
+    *ignored_out = 0;
+    if (!find_training_choice(choice, strlen(choice)))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_ignores: '%s' is not a training choice (hidden, "
+                         "activation, init, batch_size, epochs, lr_decay)",
+                         choice);
+    const bpl__recommendation *r = find_recommendation(rule, ignores_key);
+    for (const char *item = r ? r->value : ""; *item;) {
+        size_t n = strcspn(item, ",");
+        size_t choice_length = strcspn(item, ",:");
+        if (choice_length == strlen(choice) && strncmp(item, choice, choice_length) == 0) {
+            if (choice_length == n) { /* unconditional */
+                *ignored_out = 1;
+                return BPL_OK;
+            }
+            /* While the named hyperparameter is nonzero. */
+            char name[BPL__NAME_MAX];
+            snprintf(name, sizeof name, "%.*s", (int)(n - choice_length - 1),
+                     item + choice_length + 1);
+            const bpl__param *p = bpl__rule_find_param(rule, name);
+            *ignored_out = p && p->value != 0.0;
+            return BPL_OK;
+        }
+        item += item[n] ? n + 1 : n;
+    }
     return BPL_OK;
 }
 

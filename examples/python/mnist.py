@@ -2,13 +2,14 @@
 """Train a fully connected net on MNIST with a learning rule and report its
 test accuracy: the Python twin of examples/mnist.c.
 
-    python3 examples/python/mnist.py --rule fa --hidden 256,256 --epochs 10
+    python3 examples/python/mnist.py --rule fa --epochs 10
 
 It makes the same library calls in the same order as the C program, so the
-same options and seed give the same test accuracy.  The last line printed is
-always the summary:
+same options and seed give the same test accuracy.  Every option left out
+takes the rule's recommended training set-up (Rule.recommended).  The last
+line printed is always the summary:
 
-    final test_accuracy=0.9812 test_error=1.88 epochs=10 seconds=12.3
+    final test_accuracy=0.9812 test_error=1.88 epochs=10 seconds=12.345
 
 Exit status: 0 on success, 1 when the data or training fail, 2 for a usage
 error.  Data: --data DIR, else $BIOPLAUS_MNIST_DIR, else ./data/mnist.
@@ -19,6 +20,7 @@ import importlib.util
 import math
 import os
 import sys
+import tempfile
 import time
 
 if importlib.util.find_spec("bioplaus") is None:
@@ -31,6 +33,8 @@ import bioplaus  # noqa: E402  (after the path set-up above)
 PROGRAM = "mnist.py"
 DEFAULT_DATA_DIR = "./data/mnist"
 MNIST_TRAIN_IMAGES = 60000
+MNIST_FEATURES = 784
+MNIST_CLASSES = 10
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 HIDDEN_ACTIVATIONS = ("tanh", "relu", "sigmoid")
@@ -74,8 +78,9 @@ def _lr(text):
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError("--lr expects a number, got '%s'" % text)
+    # A rate of 0 trains nothing and would still report a result.
+    if not math.isfinite(value) or value <= 0.0:
+        raise argparse.ArgumentTypeError("--lr expects a positive number, got '%s'" % text)
     return value
 
 
@@ -146,48 +151,50 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The command line, the same options as examples/mnist.c."""
+    """The command line, the same options as examples/mnist.c.
+
+    Options left at None were not given: the rule's recommendation or the
+    fallback in FALLBACK fills them.
+    """
     inits = [i.name.lower() for i in bioplaus.Init]
     optimizers = [o.name.lower() for o in bioplaus.Optimizer]
     p = _Parser(prog=PROGRAM, description="Train a fully connected net on MNIST with a "
-                "learning rule and report its test accuracy.")
-    p.add_argument("--rule", default="backprop",
-                   type=_choice("--rule", bioplaus.Rule.builtin_names()),
+                "learning rule and report its test accuracy.  Options marked (R) "
+                "default to the rule's recommended training set-up, which "
+                "--list-params shows.")
+    p.add_argument("--rule", type=_choice("--rule", bioplaus.Rule.builtin_names()),
                    help="learning rule: %s (default: backprop)"
                    % ", ".join(bioplaus.Rule.builtin_names()))
-    p.add_argument("--hidden", type=_hidden, default=[256, 256],
-                   help='comma-separated hidden layer sizes; "" or 0 for none '
-                   "(default: 256,256)")
-    p.add_argument("--activation", default="tanh",
-                   type=_choice("--activation", HIDDEN_ACTIVATIONS),
-                   help="hidden layers: tanh, relu or sigmoid (default: tanh); the output "
-                   "layer is softmax with cross-entropy")
-    p.add_argument("--init", default="glorot_uniform", type=_choice("--init", inits),
-                   help="weight initialiser (default: glorot_uniform)")
+    p.add_argument("--hidden", type=_hidden,
+                   help='comma-separated hidden layer sizes; "" or 0 for none (R)')
+    p.add_argument("--activation", type=_choice("--activation", HIDDEN_ACTIVATIONS),
+                   help="hidden layers: tanh, relu or sigmoid (R); the output layer is "
+                   "softmax with cross-entropy; refused for rules whose model fixes it")
+    p.add_argument("--init", type=_choice("--init", inits), help="weight initialiser (R)")
     p.add_argument("--optimizer", type=_choice("--optimizer", optimizers),
-                   help="sgd, momentum, rmsprop or adam (default: the rule's own)")
-    p.add_argument("--lr", type=_lr, help="learning rate (default: the rule's own)")
-    p.add_argument("--lr-decay", type=_decay, default=1.0,
-                   help="multiply the learning rate by F after every epoch (default: 1)")
-    p.add_argument("--freeze", type=_freeze, default=[],
+                   help="sgd, momentum, rmsprop or adam (R)")
+    p.add_argument("--lr", type=_lr, help="learning rate, positive (R)")
+    p.add_argument("--lr-decay", type=_decay,
+                   help="multiply the learning rate by F after every epoch (R)")
+    p.add_argument("--freeze", type=_freeze,
                    help="comma-separated layers (0 = the first hidden) whose weights and "
                    "biases stay fixed")
     p.add_argument("--param", type=_param, action="append", default=[],
                    metavar="KEY=VALUE",
-                   help="set any rule hyperparameter; repeatable; applied after "
-                   "--optimizer and --lr")
+                   help="set any rule hyperparameter; repeatable; applied after the "
+                   "recommendation, --optimizer and --lr")
     p.add_argument("--list-params", action="store_true",
-                   help="list the rule's hyperparameters and exit")
-    p.add_argument("--seed", type=_seed, default=1,
+                   help="list the rule's hyperparameters and recommended set-up and exit")
+    p.add_argument("--seed", type=_seed,
                    help="seed of every random choice, 64-bit (default: 1)")
-    p.add_argument("--epochs", type=_count("--epochs", 1), default=10,
-                   help="passes over the training images (default: 10)")
-    p.add_argument("--batch", type=_count("--batch", 1), default=128,
-                   help="mini-batch size (default: 128)")
-    p.add_argument("--val", type=_val, default=5000,
+    p.add_argument("--epochs", type=_count("--epochs", 1),
+                   help="passes over the training images (R; with --load: 0, evaluate "
+                   "only)")
+    p.add_argument("--batch", type=_count("--batch", 1), help="mini-batch size (R)")
+    p.add_argument("--val", type=_val,
                    help="hold out the last N training images for validation; 0 for none "
                    "(default: 5000)")
-    p.add_argument("--limit", type=_count("--limit", 1), default=0,
+    p.add_argument("--limit", type=_count("--limit", 1),
                    help="train on the first N of the remaining training images "
                    "(default: all of them)")
     p.add_argument("--threads", type=_threads, default=0,
@@ -195,19 +202,60 @@ def build_parser():
     p.add_argument("--data", help="directory of the four MNIST IDX files (default: "
                    "$BIOPLAUS_MNIST_DIR if set, else %s)" % DEFAULT_DATA_DIR)
     p.add_argument("--csv", help="write one row per epoch to this file")
-    p.add_argument("--save", help="save the trained net to this file")
+    p.add_argument("--save", help="save the net at the end; checked before training")
+    p.add_argument("--load", help="start from a net saved with --save: evaluate it or, "
+                   "with --epochs N, train it N more epochs")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the final line")
     p.add_argument("--version", "-V", action="store_true",
                    help="show the library version and BLAS backend and exit")
     return p
 
 
+# What a rule that recommends nothing would train with; every built-in rule
+# recommends its own set-up.
+FALLBACK = {"rule": "backprop", "hidden": [256, 256], "activation": "tanh",
+            "init": "glorot_uniform", "epochs": 10, "batch": 128, "lr_decay": 1.0,
+            "seed": 1, "val": 5000, "limit": 0, "freeze": []}
+
+# Training choices a rule may recommend: (key, option dest, option parser,
+# config field, for a new net only: a loaded net keeps them).
+CHOICES = (("hidden", "hidden", _hidden, "net", True),
+           ("activation", "activation", _choice("--activation", HIDDEN_ACTIVATIONS),
+            "activation", True),
+           ("init", "init", str, "init", True),
+           ("batch_size", "batch", _count("--batch", 1), "batch", False),
+           ("epochs", "epochs", _count("--epochs", 1), "epochs", True),
+           ("lr_decay", "lr_decay", _decay, "lr_decay", False))
+
+
+def note_given(opt):
+    """Record which options were given, then fill in the fallbacks."""
+    opt.given = {name for name, value in vars(opt).items()
+                 if value is not None and (name in FALLBACK or name in ("optimizer", "lr",
+                                                                        "csv"))}
+    opt.recommended = set()
+    for name, value in FALLBACK.items():
+        if getattr(opt, name) is None:
+            setattr(opt, name, value)
+    if opt.list_params and opt.load:
+        raise UsageError("--list-params lists a built-in rule's hyperparameters; it does "
+                         "not read --load (use --rule NAME)")
+
+
 # ---- the rule ---------------------------------------------------------------------
 
 
-def create_rule(opt):
-    """The rule with --optimizer, --lr and every --param applied, in that order."""
-    rule = bioplaus.Rule.builtin(opt.rule)
+def param_given(opt, key):
+    """True if --optimizer, --lr or a --param sets the hyperparameter `key`."""
+    if key == "optimizer" and opt.optimizer:
+        return True
+    if key == "lr" and opt.lr is not None:
+        return True
+    return any(name == key for name, _ in opt.param)
+
+
+def apply_settings(opt, rule):
+    """--optimizer, --lr and every --param, in that order."""
     settings = []
     if opt.optimizer:
         settings.append(("--optimizer", opt.optimizer, "optimizer", opt.optimizer))
@@ -215,20 +263,55 @@ def create_rule(opt):
         settings.append(("--lr", "%g" % opt.lr, "lr", opt.lr))
     for key, value in opt.param:
         settings.append(("--param", "%s=%s" % (key, value), key, value))
+    for option, text, name, value in settings:
+        try:
+            rule.set(name, value)
+        except bioplaus.BioplausError as exc:
+            raise UsageError("%s %s: %s" % (option, text, exc.message)) from exc
+
+
+def create_rule(opt):
+    """A new built-in rule: its recommended hyperparameters, then the options."""
+    rule = bioplaus.Rule.builtin(opt.rule)
     try:
-        for option, text, name, value in settings:
-            try:
-                rule.set(name, value)
-            except bioplaus.BioplausError as exc:
-                raise UsageError("%s %s: %s" % (option, text, exc.message)) from exc
+        for key, value in rule.recommended.items():
+            if key in rule:
+                rule.set_string(key, value)
+        apply_settings(opt, rule)
     except UsageError:
         rule.close()
         raise
     return rule
 
 
+def check_ignored(opt, rule):
+    """An option the rule's model would ignore is refused."""
+    for dest, option, what in (("activation", "--activation", "the hidden activation"),
+                               ("init", "--init", "the initial weights")):
+        if dest in opt.given and rule.ignores(dest):
+            raise UsageError("%s: rule '%s' would ignore it: its model sets %s itself "
+                             "('ignores' in --list-params)" % (option, rule.name, what))
+
+
+def take_recommendation(opt, rule):
+    """Every training choice left out, from the rule's recommendation."""
+    if opt.load and "epochs" not in opt.given:
+        opt.epochs = 0  # evaluate only
+    if opt.load and opt.epochs == 0:
+        return
+    setup = rule.recommended
+    for key, dest, parse, _, new_net_only in CHOICES:
+        if dest in opt.given or (opt.load and new_net_only) or key not in setup:
+            continue
+        try:
+            setattr(opt, dest, parse(setup[key]))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(str(exc)) from exc
+        opt.recommended.add(dest)
+
+
 def list_params(opt):
-    """Print the rule's hyperparameters, as the C program does."""
+    """Print the rule's hyperparameters and recommendation, as the C program does."""
     with bioplaus.Rule.builtin(opt.rule) as rule:
         print("rule %s: %s" % (rule.name, rule.description))
         print("hyperparameters (set with --param KEY=VALUE):")
@@ -243,6 +326,9 @@ def list_params(opt):
             kind = info.kind.name.lower() if hasattr(info.kind, "name") else "?"
             print("  %-16s %-6s  default %-8s  %-26s  %s"
                   % (info.name, kind, default, bounds, info.doc))
+        print("recommended set-up (taken for every option left out):")
+        for key, value in rule.recommended.items():
+            print("  %-16s %s" % (key, value or '""'))
 
 
 # ---- data -----------------------------------------------------------------------------
@@ -263,37 +349,33 @@ def _data_failure(exc, directory):
 
 
 def load_data(opt, directory):
-    """(train, val or None, test): the training file split like the C program."""
+    """(train, val, test), train and val None without training to do."""
     try:
-        full = bioplaus.Dataset.load_mnist(directory, "train")
+        full = bioplaus.Dataset.load_mnist(directory, "train") if opt.epochs else None
         test = bioplaus.Dataset.load_mnist(directory, "test")
     except bioplaus.BioplausError as exc:
         raise _data_failure(exc, directory) from exc
-    with full:
-        n = len(full)
-        if opt.val >= n:
-            raise UsageError("--val %d leaves no training images: the file holds %d"
-                             % (opt.val, n))
-        n_train = n - opt.val
-        if opt.limit and opt.limit < n_train:
-            n_train = opt.limit
-        train = full.slice(0, n_train)
-        val = full.slice(n - opt.val, opt.val) if opt.val else None
+    train = val = None
+    if full is not None:
+        with full:
+            n = len(full)
+            if opt.val >= n:
+                raise UsageError("--val %d leaves no training images: the file holds %d"
+                                 % (opt.val, n))
+            n_train = n - opt.val
+            if opt.limit and opt.limit < n_train:
+                n_train = opt.limit
+            train = full.slice(0, n_train)
+            val = full.slice(n - opt.val, opt.val) if opt.val else None
+    if (test.features, test.targets) != (MNIST_FEATURES, MNIST_CLASSES):
+        raise Failure("%s: the images in '%s' have %d pixels and %d classes; this program "
+                      "trains on %d pixels (28x28) and %d classes"
+                      % (PROGRAM, directory, test.features, test.targets, MNIST_FEATURES,
+                         MNIST_CLASSES))
     return train, val, test  # the slices are copies: the full file is freed
 
 
 # ---- the net --------------------------------------------------------------------------
-
-
-def build_net(opt, train, trainer):
-    """The net of the options, the rule attached and layers frozen."""
-    net = bioplaus.Net(train.features, opt.seed)
-    net.set_log(trainer.on_log)
-    for units in opt.hidden:
-        net.add_dense(units, opt.activation, opt.init)
-    net.add_dense(train.targets, "softmax", opt.init)
-    net.set_loss("cross_entropy")
-    return net
 
 
 def freeze_layers(opt, net):
@@ -307,17 +389,166 @@ def freeze_layers(opt, net):
         layer.set_frozen("bias", True)
 
 
+def build_net(opt, rule, trainer):
+    """A new net for MNIST's shape, the rule attached and layers frozen.
+
+    A size the library refuses is a usage error; running out of memory is not.
+    """
+    net = bioplaus.Net(MNIST_FEATURES, opt.seed)
+    try:
+        net.set_log(trainer.on_log)
+        try:
+            for units in opt.hidden:
+                net.add_dense(units, opt.activation, opt.init)
+            net.add_dense(MNIST_CLASSES, "softmax", opt.init)
+        except (bioplaus.InvalidArgumentError, bioplaus.SizeOverflowError) as exc:
+            raise UsageError("--hidden: %s" % exc.message) from exc
+        net.set_loss("cross_entropy")
+        net.rule = rule  # the net owns the rule now
+        freeze_layers(opt, net)
+    except BaseException:
+        net.close()
+        raise
+    return net
+
+
+def architecture_of(net):
+    """784-256-256-10."""
+    return "-".join([str(net.input_size)] + [str(layer.units) for layer in net.layers])
+
+
+def _activation_name(value):
+    return getattr(value, "name", str(value)).lower()
+
+
+def check_against_file(opt, net):
+    """Options that contradict the file are refused, not silently overridden."""
+    file, rule = opt.load, net.rule.name
+    hidden = net.layers[:-1]
+    if "rule" in opt.given and opt.rule != rule:
+        raise UsageError("--rule %s: '%s' holds a net trained with rule '%s'"
+                         % (opt.rule, file, rule))
+    if "hidden" in opt.given and [layer.units for layer in hidden] != opt.hidden:
+        raise UsageError("--hidden: '%s' holds a %s net, whose architecture is kept"
+                         % (file, architecture_of(net)))
+    if "activation" in opt.given and (
+            not hidden or any(_activation_name(layer.activation) != opt.activation
+                              for layer in hidden)):
+        raise UsageError("--activation %s: the hidden layers of the %s net in '%s' are %s"
+                         % (opt.activation, architecture_of(net), file,
+                            _activation_name(hidden[0].activation) if hidden else "none"))
+    if "init" in opt.given:
+        raise UsageError("--init: the weights of a loaded net come from '%s'" % file)
+    if "seed" in opt.given and opt.seed != net.seed:
+        raise UsageError("--seed %d: the net in '%s' was created with seed %d and goes on "
+                         "with its own generator" % (opt.seed, file, net.seed))
+    if opt.epochs:
+        return
+    for dest, option in (("batch", "--batch"), ("lr_decay", "--lr-decay"),
+                         ("limit", "--limit"), ("val", "--val"), ("freeze", "--freeze"),
+                         ("csv", "--csv"), ("optimizer", "--optimizer"), ("lr", "--lr")):
+        if dest in opt.given:
+            raise UsageError("%s only matters for training: with --load, add --epochs N "
+                             "to train the net further" % option)
+
+
+def load_net(opt, trainer):
+    """The saved net with its built-in rule, checked against MNIST's shape."""
+    try:
+        net = bioplaus.Net.load(opt.load)
+    except bioplaus.BioplausError as exc:
+        raise Failure("%s: %s" % (PROGRAM, exc)) from exc
+    try:
+        net.set_log(trainer.on_log)
+        if net.rule is None:
+            raise Failure("%s: the net in '%s' has no built-in rule attached; this program "
+                          "runs only the built-in rules" % (PROGRAM, opt.load))
+        if (net.input_size, net.output_size) != (MNIST_FEATURES, MNIST_CLASSES):
+            raise Failure("%s: the net in '%s' takes %d inputs and gives %d outputs; MNIST "
+                          "needs %d and %d" % (PROGRAM, opt.load, net.input_size,
+                                               net.output_size, MNIST_FEATURES,
+                                               MNIST_CLASSES))
+        take_recommendation(opt, net.rule)
+        check_against_file(opt, net)
+        opt.seed = net.seed  # for the config line
+        apply_settings(opt, net.rule)
+        freeze_layers(opt, net)
+    except BaseException:
+        net.close()
+        raise
+    return net
+
+
+def prepare_net(opt, trainer):
+    """The net of --load, or a new one with a new rule."""
+    if opt.load:
+        return load_net(opt, trainer)
+    rule = create_rule(opt)
+    try:
+        check_ignored(opt, rule)
+        take_recommendation(opt, rule)
+        return build_net(opt, rule, trainer)
+    finally:
+        rule.close()  # a no-op once the net owns it
+
+
+def describe_params(rule):
+    """Hyperparameters whose values differ from their defaults."""
+    items = []
+    for info in rule.params():
+        value = rule.value(info.name)
+        if value == info.default or info.name in ("optimizer", "lr"):
+            continue
+        if info.kind == bioplaus.ParamKind.CHOICE:
+            text = info.choices[int(value)]
+        elif info.kind == bioplaus.ParamKind.BOOL:
+            text = "true" if value else "false"
+        else:
+            text = "%g" % value
+        items.append("%s=%s" % (info.name, text))
+    return ",".join(items)
+
+
+def describe_recommended(opt, rule):
+    """The config line's names of the values taken from the recommendation."""
+    fields = {key: (dest, field) for key, dest, _, field, _ in CHOICES}
+    names = []
+    for key in rule.recommended:
+        if key in rule:
+            if not opt.load and not param_given(opt, key):
+                names.append(key)
+        elif key in fields and fields[key][0] in opt.recommended:
+            names.append(fields[key][1])
+    return ",".join(names)
+
+
 def print_header(opt, net, directory, train, val, test):
     """The config line of the C program."""
     rule = net.rule
-    architecture = "-".join([str(net.input_size)] + [str(layer.units) for layer in net.layers])
+    if rule.ignores("activation"):
+        activation = "ignored"
+    elif opt.load and net.num_layers > 1:
+        activation = _activation_name(net.layer(0).activation)
+    else:
+        activation = opt.activation
+    init = "loaded" if opt.load else "ignored" if rule.ignores("init") else opt.init
     optimizer = rule["optimizer"] if "optimizer" in rule else "unknown"
-    print("config rule=%s net=%s activation=%s init=%s optimizer=%s lr=%g lr_decay=%g "
-          "batch=%d epochs=%d seed=%d data=%s train=%d val=%d test=%d blas=%s threads=%d"
-          % (rule.name, architecture, opt.activation, opt.init, optimizer,
-             rule.value("lr"), opt.lr_decay, opt.batch, opt.epochs, opt.seed, directory,
-             len(train), len(val) if val else 0, len(test), bioplaus.blas_backend(),
-             bioplaus.get_num_threads()), flush=True)
+    line = ("config rule=%s net=%s activation=%s init=%s optimizer=%s lr=%g lr_decay=%g "
+            "batch=%d epochs=%d seed=%d"
+            % (rule.name, architecture_of(net), activation, init, optimizer,
+               rule.value("lr"), opt.lr_decay, opt.batch, opt.epochs, opt.seed))
+    params = describe_params(rule)
+    if params:
+        line += " params=%s" % params
+    if opt.load:
+        line += " load=%s" % opt.load
+    line += (" data=%s train=%d val=%d test=%d blas=%s threads=%d"
+             % (directory, len(train) if train else 0, len(val) if val else 0, len(test),
+                bioplaus.blas_backend(), bioplaus.get_num_threads()))
+    recommended = describe_recommended(opt, rule)
+    if recommended:
+        line += " recommended=%s" % recommended
+    print(line, flush=True)
 
 
 # ---- training -------------------------------------------------------------------------
@@ -468,44 +699,69 @@ def open_csv(path):
     return csv
 
 
+def check_save_path(path):
+    """Whether --save will be able to create its file, known before any
+    training depends on it: a probe file in its directory, removed at once."""
+    if os.path.isdir(path):
+        raise Failure("%s: cannot write '%s': it is a directory" % (PROGRAM, path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mnist-save-", dir=os.path.dirname(path) or ".")
+    except OSError as exc:
+        raise Failure("%s: cannot write '%s': %s" % (PROGRAM, path, exc.strerror)) from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
+def format_seconds(seconds):
+    """At least three significant digits: 9.312, 0.523, 0.0523."""
+    decimals, limit = 3, 0.1
+    while 0.0 < seconds < limit and decimals < 9:
+        decimals += 1
+        limit /= 10
+    return "%.*f" % (decimals, seconds)
+
+
 def run(opt):
     """Everything after option parsing; returns the exit status."""
-    # Usage errors in the rule's settings come before the slow data load.
-    rule = create_rule(opt)
+    trainer = Trainer(opt, None)
+    # Usage errors, and a --save that cannot succeed, come before the slow
+    # data load.
+    net = prepare_net(opt, trainer)
     datasets = []
-    net = csv = None
+    csv = None
     try:
+        if opt.save:
+            check_save_path(opt.save)
         set_threads(opt.threads)
         directory = data_dir(opt)
         train, val, test = load_data(opt, directory)
         datasets = [d for d in (train, val, test) if d is not None]
         csv = open_csv(opt.csv) if opt.csv else None
-        trainer = Trainer(opt, csv)
-        net = build_net(opt, train, trainer)
-        net.rule = rule  # the net owns the rule now
-        freeze_layers(opt, net)
+        trainer.csv = csv
         trainer.net, trainer.train, trainer.val, trainer.test = net, train, val, test
         if not opt.quiet:
             print_header(opt, net, directory, train, val, test)
-        trainer.fit()
+        if opt.epochs:
+            trainer.fit()
+        else:
+            trainer.last["test_accuracy"], trainer.last["test_loss"] = net.evaluate(test)
         if csv:
             csv.close()
             csv = None
         if opt.save:
             net.save(opt.save)
             if not opt.quiet:
-                print("saved the trained net to %s" % opt.save)
-        print("final test_accuracy=%.4f test_error=%.2f epochs=%d seconds=%.1f"
+                print("saved the %s net to %s" % ("trained" if opt.epochs else "loaded",
+                                                  opt.save))
+        print("final test_accuracy=%.4f test_error=%.2f epochs=%d seconds=%s"
               % (trainer.last.get("test_accuracy", 0.0),
                  100.0 * (1.0 - trainer.last.get("test_accuracy", 0.0)),
-                 trainer.epochs_done, trainer.train_seconds))
+                 trainer.epochs_done, format_seconds(trainer.train_seconds)))
         return 0
     finally:
         if csv:
             csv.close()
-        if net is not None:
-            net.close()
-        rule.close()
+        net.close()
         for dataset in datasets:
             dataset.close()
 
@@ -521,6 +777,7 @@ def main(argv=None):
     """Parse the options and run; returns the exit status."""
     try:
         opt = build_parser().parse_args(argv)
+        note_given(opt)
         if opt.version:
             print_version()
             return 0

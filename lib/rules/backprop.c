@@ -21,12 +21,19 @@ int bpl__rule_backprop_create(bpl_rule **out)
     vt.forward = bpl__dense_forward;
     vt.compute_targets = backprop_targets;
     vt.update = bpl__dense_update;
+    /* Recommended: the documented run, 98.2% test accuracy after 10 epochs
+     * (docs/results.md); with tanh and a constant rate Adam keeps bouncing
+     * around the minimum and stays under 98%. */
+    static const char *const recommended[] = {
+        "hidden", "256,256", "activation", "relu", "init", "glorot_uniform",
+        "optimizer", "adam", "lr", "0.001", "lr_decay", "0.8", "batch_size", "128",
+        "epochs", "10", NULL};
     static const bpl__rule_card card = {
         "Backpropagation (Rumelhart, Hinton & Williams 1986): exact gradients sent down "
         "through the transposed forward weights.",
         {BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_NOT_APPLICABLE,
          BPL_TICK_NOT_APPLICABLE, BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES},
         {NULL, "errors travel through W^T", "a symmetric error network", NULL, NULL, NULL,
-         "delta"}};
+         "delta"}, recommended};
     return bpl__rule_build(out, &vt, NULL, &card, 1e-3, NULL, NULL);
 }

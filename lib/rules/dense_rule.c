@@ -67,6 +67,9 @@ int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
         rc = bpl_rule_add_optimizer(rule, BPL_GROUP_FORWARD, "", BPL_OPT_ADAM, default_lr);
     if (rc == BPL_OK && declare)
         rc = declare(rule, context);
+    /* After the hyperparameters, which the recommendation's values are checked against. */
+    for (const char *const *r = card->recommended; rc == BPL_OK && r && r[0]; r += 2)
+        rc = bpl_rule_set_recommendation(rule, r[0], r[1]);
     if (rc != BPL_OK) {
         bpl_rule_destroy(rule); /* and self with it */
         return rc;

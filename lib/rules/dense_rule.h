@@ -39,11 +39,13 @@ int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char 
                          int is_forward_weight);
 
 /* The review's property table of a rule: ticks and notes (may be NULL) in
- * enum bpl_property order. */
+ * enum bpl_property order; and its recommended training set-up, key and
+ * value pairs ended by NULL (see bpl_rule_set_recommendation). */
 typedef struct bpl__rule_card {
     const char *description;
     int ticks[7];
     const char *notes[7];
+    const char *const *recommended;
 } bpl__rule_card;
 
 /* One row of a rule's hyperparameter table (see bpl_rule_add_param). */
@@ -61,7 +63,7 @@ typedef int (*bpl__declare_fn)(bpl_rule *rule, const void *context);
 
 /* Create a built-in rule over `vtable` and `self`: its card, the forward
  * optimiser with `default_lr`, then whatever `declare` (may be NULL) adds,
- * given `context`.  Takes `self`: on failure it is released through
+ * given `context`, then the card's recommended set-up.  Takes `self`: on failure it is released through
  * vtable->destroy. */
 int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
                     const bpl__rule_card *card, double default_lr, bpl__declare_fn declare,

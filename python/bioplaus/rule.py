@@ -228,6 +228,51 @@ class Rule(Handle):
         check(_c.bpl_rule_add_optimizer(self._handle, to_enum(Group, group), _encode(prefix),
                                         to_enum(Optimizer, optimizer), lr))
 
+    # ---- the recommended training set-up ----------------------------------------
+
+    @property
+    def recommended(self):
+        """The rule's recommended training set-up, a dict of strings in order.
+
+        Keys are the rule's hyperparameters ("optimizer", "lr", ...: apply
+        them with set_string) or training choices the library does not own:
+        "hidden" ("256,256"), "activation", "init", "batch_size", "epochs",
+        "lr_decay" and "ignores" (see ignores()).  A copy: change it with
+        set_recommendation().
+        """
+        out = {}
+        key, value = ctypes.c_char_p(), ctypes.c_char_p()
+        for i in range(_c.bpl_rule_recommendation_count(self._handle)):
+            check(_c.bpl_rule_recommendation(self._handle, i, ctypes.byref(key),
+                                             ctypes.byref(value)))
+            out[key.value.decode("utf-8")] = value.value.decode("utf-8")
+        return out
+
+    def set_recommendation(self, key, value):
+        """Recommend `value` for `key` (None removes the entry).
+
+        `value` is text as a command line would give it; numbers, booleans
+        and a sequence of layer sizes (for "hidden") are converted.
+        """
+        if value is None:
+            text = None
+        elif isinstance(value, bool):
+            text = _encode("true" if value else "false")
+        elif isinstance(value, (int, float)):
+            text = _encode(repr(value))
+        elif isinstance(value, str):
+            text = _encode(value)
+        else:
+            text = _encode(",".join(str(int(units)) for units in value))
+        check(_c.bpl_rule_set_recommendation(self._handle, _encode(key), text))
+
+    def ignores(self, choice):
+        """True if the rule, with its current hyperparameters, ignores a
+        training choice ("activation", "init", ...): its model fixes it."""
+        out = ctypes.c_int()
+        check(_c.bpl_rule_ignores(self._handle, _encode(choice), ctypes.byref(out)))
+        return bool(out.value)
+
     # ---- the review's properties -------------------------------------------------
 
     def get_property(self, prop):

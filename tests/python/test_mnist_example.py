@@ -8,6 +8,7 @@ find them.
 import os
 import re
 import subprocess
+import tempfile
 import unittest
 
 import support
@@ -44,13 +45,36 @@ class SameAsCTest(unittest.TestCase):
         python = run([support.sys.executable, SCRIPT] + args)
         self.assertEqual(c.returncode, 0, c.stderr)
         self.assertEqual(python.returncode, 0, python.stderr)
-        final = python.stdout.splitlines()[-1]
-        self.assertRegex(final, r"^final test_accuracy=\d\.\d{4} test_error=\d+\.\d{2} "
-                                r"epochs=\d+ seconds=\d+\.\d$")
+        for output in (c.stdout, python.stdout):
+            # seconds: three significant digits at least (0.0398, 0.523, 9.312)
+            self.assertRegex(output.splitlines()[-1],
+                             r"^final test_accuracy=\d\.\d{4} test_error=\d+\.\d{2} "
+                             r"epochs=\d+ seconds=(0\.0*[1-9]\d{2,}|[1-9]\d*\.\d{3,}|0\.000)$")
         self.assertEqual(without_times(python.stdout), without_times(c.stdout))
+        return c.stdout
 
     def test_small_run(self):
         self.compare(SMALL_RUN)
+
+    def test_recommended_setup(self):
+        """segregated's batch, rate and architecture come from the rule."""
+        output = self.compare(["--rule", "segregated", "--limit", "500", "--val", "0",
+                               "--epochs", "1"])
+        self.assertIn(" batch=32 ", output)
+        self.assertIn(" recommended=net,optimizer,lr,lr_decay,batch", output)
+
+    def test_load(self):
+        """A net saved by the C program, evaluated and trained further by both."""
+        with tempfile.TemporaryDirectory() as work:
+            path = os.path.join(work, "net.bpl")
+            saved = run([self.c_program, "--rule", "dfa", "--hidden", "32", "--limit", "500",
+                         "--val", "0", "--epochs", "1", "--quiet", "--save", path,
+                         "--data", self.data])
+            self.assertEqual(saved.returncode, 0, saved.stderr)
+            evaluated = self.compare(["--load", path])
+            self.assertEqual(without_times(evaluated)[-1], without_times(saved.stdout)[-1]
+                             .replace("epochs=1", "epochs=0"))
+            self.compare(["--load", path, "--epochs", "1", "--limit", "500", "--val", "0"])
 
     def test_options_and_schedule(self):
         self.compare(["--rule", "fa", "--hidden", "32,16", "--activation", "relu",
@@ -71,7 +95,10 @@ class CommandLineTest(unittest.TestCase):
 
     def test_usage_errors(self):
         for args in (["--epochs", "0"], ["--hidden", "64,x"], ["--rule", "nope"],
-                     ["--param", "nonsense"], ["--param", "nope=1"], ["--val", "60000"]):
+                     ["--param", "nonsense"], ["--param", "nope=1"], ["--val", "60000"],
+                     ["--lr", "0"], ["--rule", "segregated", "--activation", "relu"],
+                     ["--rule", "microcircuit", "--activation", "tanh"],
+                     ["--hidden", "99999999"], ["--rule", "--limit", "1000"]):
             with self.subTest(args=args):
                 result = run([support.sys.executable, SCRIPT] + args)
                 self.assertEqual(result.returncode, 2, result.stderr)
