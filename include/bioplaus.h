@@ -726,7 +726,9 @@ BPL_API int bpl_net_save(const bpl_net *net, const char *path);
 /** Load a saved net.  A built-in rule is recreated and attached with its
  * hyperparameters and tensors.  A rule that is not built in is left
  * pending: attach a rule of the same name with bpl_net_set_rule and it gets
- * the saved hyperparameters and tensors.
+ * the saved hyperparameters and tensors.  `path` must lead (symbolic links
+ * are followed) to a regular file: a FIFO, device, socket or directory is
+ * refused with IO at once, without blocking.
  * Errors: INVALID_ARG, IO, FORMAT (bad magic, checksum, truncated, values
  * out of range), VERSION (a newer format), NOMEM. */
 BPL_API int bpl_net_load(bpl_net **out, const char *path);

@@ -579,31 +579,29 @@ static int parse_payload(reader *r, bpl_net **out)
 static int read_file(const char *path, unsigned char **data, size_t *size)
 {
     static const char caller[] = "bpl_net_load";
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': cannot open: %s", caller, path,
-                         strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': not a regular file", caller, path);
-    }
-    if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
-        fclose(f);
+    int fd;
+    uint64_t file_size;
+    int rc = bpl__open_regular(path, caller, &fd, &file_size);
+    if (rc != BPL_OK)
+        return rc;
+    if (file_size > MAX_FILE_SIZE) {
+        close(fd);
         return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': too large to be a model", caller, path);
     }
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = bpl__malloc(n);
+    size_t n = (size_t)file_size;
+    unsigned char *buf = bpl__malloc(n ? n : 1);
     if (!buf) {
-        fclose(f);
+        close(fd);
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
     }
-    size_t got = fread(buf, 1, n, f);
-    int error = ferror(f);
-    fclose(f);
-    if (error || got != n) {
+    size_t got;
+    int failed = bpl__read_fully(fd, buf, n, &got) != 0;
+    int saved_errno = errno;
+    close(fd);
+    if (failed || got != n) {
         bpl__free(buf);
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': read error", caller, path);
+        return bpl__fail(BPL_ERR_IO, "%s: '%s': read error: %s", caller, path,
+                         failed ? strerror(saved_errno) : "the file shrank while read");
     }
     *data = buf;
     *size = n;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -1189,6 +1190,100 @@ START_TEST(save_onto_a_directory)
 }
 END_TEST
 
+/* ---- special paths: links, FIFOs, sockets, devices, directories -------------- */
+
+static bpl_net *small_net(uint64_t seed)
+{
+    const size_t units[] = {OUT};
+    const int acts[] = {BPL_ACT_SOFTMAX};
+    return own_net(test_make_net(IN, units, acts, 1, seed));
+}
+
+/* `path` loads and predicts as `net`. */
+static void assert_holds(const char *path, bpl_net *net, const char *what)
+{
+    bpl_net *loaded = NULL;
+    BPL_OK_OR_FAIL(bpl_net_load(&loaded, path));
+    own_net(loaded);
+    assert_same_predictions(net, loaded, what);
+    drop_net(loaded);
+}
+
+/* Load in a child that an alarm kills after 3 s; returns the status and
+ * copies the message. */
+static int load_in_child(const char *path, char *message, size_t size)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGALRM, SIG_DFL); /* Check's handler would kill the whole test */
+        alarm(3);
+        bpl_net *net = NULL;
+        int rc = bpl_net_load(&net, path);
+        bpl_net_destroy(net);
+        const char *m = bpl_last_error_message();
+        ssize_t w = write(fds[1], m, strlen(m));
+        (void)w;
+        _exit(-rc);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < size && (r = read(fds[0], message + got, size - 1 - got)) > 0)
+        got += (size_t)r;
+    message[got] = '\0';
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(!WIFSIGNALED(status) || WTERMSIG(status) != SIGALRM,
+                  "loading '%s' blocked for 3 s", path);
+    ck_assert_msg(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+    return -WEXITSTATUS(status);
+}
+
+/* A FIFO without a writer would block the open, a device would read as
+ * empty or forever: each is refused at once (a FIFO is loaded in a child,
+ * so that a load that blocks fails the test instead of hanging it). */
+START_TEST(load_special_files)
+{
+    char dir[512], fifo[1024], link[1024], model[1024], to_model[1024];
+    temp_dir(dir, "load-specials");
+    snprintf(fifo, sizeof fifo, "%s/fifo.bpl", dir);
+    snprintf(link, sizeof link, "%s/to-fifo.bpl", dir);
+    snprintf(model, sizeof model, "%s/model.bpl", dir);
+    snprintf(to_model, sizeof to_model, "%s/to-model.bpl", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(symlink("fifo.bpl", link), 0);
+    const char *refused[] = {fifo, link, "/dev/zero", "/dev/null", dir};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char message[2048];
+        int rc;
+        struct stat st;
+        if (stat(refused[i], &st) == 0 && S_ISFIFO(st.st_mode)) {
+            rc = load_in_child(refused[i], message, sizeof message);
+        } else {
+            bpl_net *net = (bpl_net *)1;
+            rc = bpl_net_load(&net, refused[i]);
+            ck_assert_ptr_null(net);
+            snprintf(message, sizeof message, "%s", bpl_last_error_message());
+        }
+        ck_assert_msg(rc == BPL_ERR_IO, "'%s': status %d: %s", refused[i], rc, message);
+        ck_assert_msg(strstr(message, refused[i]) && strstr(message, "not a regular file"),
+                      "message: %s", message);
+    }
+    /* a link to a model loads */
+    bpl_net *net = small_net(4);
+    BPL_OK_OR_FAIL(bpl_net_save(net, model));
+    ck_assert_int_eq(symlink("model.bpl", to_model), 0);
+    assert_holds(to_model, net, "through a link");
+    drop_net(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model_io");
@@ -1230,6 +1325,11 @@ int main(void)
     tcase_add_test(tc, save_into_read_only_directory);
     tcase_add_test(tc, save_onto_a_directory);
     tcase_add_test(tc, save_fails_part_way_keeps_previous);
+    tcase_add_checked_fixture(tc, NULL, release_owned);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("special_paths");
+    tcase_add_test(tc, load_special_files);
     tcase_add_checked_fixture(tc, NULL, release_owned);
     suite_add_tcase(s, tc);
 
