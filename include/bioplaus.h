@@ -597,8 +597,16 @@ BPL_API int bpl_rule_set_property(bpl_rule *rule, int property, int tick,
  * [n][rows][cols] images, or 0x00000802 for [n][features]) and an IDX label
  * file (0x00000801, [n]), each raw or gzip compressed.  Magic numbers, dimensions, counts, label range (< n_classes)
  * and exact file length are validated; the message names the file and the
- * problem.  Pixels are scaled by 1/255 per batch (see bpl_dataset_set_scaling).
- * Errors: INVALID_ARG, IO (cannot open/read), FORMAT, NOMEM. */
+ * problem.  Both headers are read and checked against each other before
+ * either payload, the labels are read before the images, and no file is
+ * inflated more than 4 KiB past what its header declares.  A gzip file may
+ * hold several members (their data is concatenated, as gzip -d does); a
+ * byte after the last member is refused, as a byte after a raw file's data
+ * is.  Each path must lead (symbolic links are followed) to a regular file:
+ * a FIFO, device, socket or directory is refused at once, without blocking.
+ * Pixels are scaled by 1/255 per batch (see bpl_dataset_set_scaling).
+ * Errors: INVALID_ARG, IO (cannot open or read, not a regular file), FORMAT,
+ * NOMEM. */
 BPL_API int bpl_dataset_load_idx(bpl_dataset **out, const char *images_path,
                                  const char *labels_path, size_t n_classes);
 
