@@ -728,6 +728,15 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * magic number and CRC-32 checksums.  The file is written under a temporary
  * name in the same directory, flushed and renamed, so `path` is either the
  * old file or the complete new one, never a half-written file.
+ *
+ * What `path` names when the save starts decides what happens:
+ *  - nothing, or a regular file: it is created or replaced atomically;
+ *  - a symbolic link (or a chain of them): the link stays, and the file it
+ *    leads to is replaced atomically (the temporary file goes in that file's
+ *    directory); a dangling link's target is created; a loop, or more than
+ *    40 links, is refused with IO;
+ *  - a FIFO, socket, device or directory, directly or through links: refused
+ *    with IO ("not a regular file"), and left untouched.
  * Errors: INVALID_ARG, IO, NOMEM. */
 BPL_API int bpl_net_save(const bpl_net *net, const char *path);
 
