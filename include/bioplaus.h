@@ -737,6 +737,11 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  *    40 links, is refused with IO;
  *  - a FIFO, socket, device or directory, directly or through links: refused
  *    with IO ("not a regular file"), and left untouched.
+ * The temporary file is named ".<name>.bpl-tmp.<pid>.<8 hex digits>" beside
+ * the file replaced (<name> is that file's name, cut to 200 bytes).  A save
+ * killed before it finishes (SIGKILL, SIGXFSZ, power loss) leaves it
+ * behind; such files can be found with the glob ".*.bpl-tmp.*" and deleted
+ * once the process <pid> is gone.
  * Errors: INVALID_ARG, IO, NOMEM. */
 BPL_API int bpl_net_save(const bpl_net *net, const char *path);
 

@@ -208,6 +208,7 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 
 #define PATH_BYTES 4096
 #define MAX_LINKS 40 /* as many as Linux follows in one path */
+#define TEMP_NAME_MAX 200 /* bytes of the target's name kept in a temporary's */
 
 /* The length of the directory part of `path`, its trailing slash included
  * (0 for a bare name). */
@@ -266,14 +267,34 @@ static int resolve_target(const char *path, char *target)
     }
 }
 
-/* Create a fresh temporary file beside the target. */
+/* 32 bits that differ between calls, threads and processes; O_EXCL makes a
+ * clash harmless. */
+static uint32_t temporary_suffix(unsigned attempt, const void *salt)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^
+                 (uint64_t)(uintptr_t)salt ^ (uint64_t)attempt << 48 ^
+                 (uint64_t)getpid() << 16;
+    x ^= x >> 30; /* splitmix64's finaliser */
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    x ^= x >> 31;
+    return (uint32_t)x;
+}
+
+/* Create a fresh temporary file beside `target`, named
+ * ".<name>.bpl-tmp.<pid>.<8 hex digits>" (the name cut to TEMP_NAME_MAX
+ * bytes), so that one left by a killed save is recognisable. */
 static int open_temporary(const char *target, char *tmp, size_t size)
 {
+    size_t dir = directory_length(target), name = strlen(target + dir);
+    int kept = (int)(name < TEMP_NAME_MAX ? name : TEMP_NAME_MAX);
     for (unsigned attempt = 0; attempt < 100; attempt++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(tmp, size, "%s.tmp.%ld.%lx%u", target, (long)getpid(),
-                 (unsigned long)ts.tv_nsec ^ (unsigned long)(uintptr_t)tmp, attempt);
+        snprintf(tmp, size, "%.*s.%.*s.bpl-tmp.%ld.%08lx", (int)dir, target, kept,
+                 target + dir, (long)getpid(),
+                 (unsigned long)temporary_suffix(attempt, tmp));
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0 || errno != EEXIST)
             return fd;
@@ -299,7 +320,7 @@ static void sync_directory(const char *target)
 static int write_atomically(const char *path, const unsigned char *data, size_t n)
 {
     static const char caller[] = "bpl_net_save";
-    char target[PATH_BYTES], tmp[PATH_BYTES + 64];
+    char target[PATH_BYTES], tmp[PATH_BYTES + TEMP_NAME_MAX + 64];
     if (strlen(path) > 4000)
         return bpl__fail(BPL_ERR_INVALID_ARG, "%s: path too long", caller);
     int rc = resolve_target(path, target);

@@ -1450,6 +1450,51 @@ START_TEST(load_special_files)
 }
 END_TEST
 
+/* A save killed part-way (here by SIGXFSZ, as a file-size limit does by
+ * default) cannot clean up: what it leaves is named as documented,
+ * ".<name>.bpl-tmp.<pid>.<8 hex digits>" beside the target, and the
+ * previous model is intact. */
+START_TEST(save_killed_leaves_named_temporary)
+{
+    char dir[512], path[1024], names[1024];
+    temp_dir(dir, "killed");
+    snprintf(path, sizeof path, "%s/model.bpl", dir);
+    bpl_net *old = small_net(1), *fresh = small_net(2);
+    BPL_OK_OR_FAIL(bpl_net_save(old, path));
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit none = {0, 0}, small;
+        setrlimit(RLIMIT_CORE, &none);
+        getrlimit(RLIMIT_FSIZE, &small);
+        small.rlim_cur = 128;
+        signal(SIGXFSZ, SIG_DFL);
+        if (setrlimit(RLIMIT_FSIZE, &small) != 0)
+            _exit(1);
+        bpl_net_save(fresh, path);
+        _exit(2); /* not killed */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ,
+                  "the save was not killed (status 0x%x)", status);
+    assert_holds(path, old, "after a killed save");
+    ck_assert_uint_eq(list_dir(dir, names, sizeof names), 2);
+    char prefix[64], leftover[1024] = "";
+    snprintf(prefix, sizeof prefix, ".model.bpl.bpl-tmp.%ld.", (long)pid);
+    char *space = strchr(names, ' ');
+    *space = '\0';
+    snprintf(leftover, sizeof leftover, "%s", strcmp(names, "model.bpl") ? names : space + 1);
+    const char *hex = leftover + strlen(prefix);
+    ck_assert_msg(strncmp(leftover, prefix, strlen(prefix)) == 0 && strlen(hex) == 8 &&
+                      strspn(hex, "0123456789abcdef") == 8,
+                  "the leftover '%s' does not match '%sXXXXXXXX'", leftover, prefix);
+    drop_net(old);
+    drop_net(fresh);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model_io");
@@ -1491,6 +1536,7 @@ int main(void)
     tcase_add_test(tc, save_into_read_only_directory);
     tcase_add_test(tc, save_onto_a_directory);
     tcase_add_test(tc, save_fails_part_way_keeps_previous);
+    tcase_add_test(tc, save_killed_leaves_named_temporary);
     tcase_add_checked_fixture(tc, NULL, release_owned);
     suite_add_tcase(s, tc);
 
