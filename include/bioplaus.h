@@ -702,8 +702,16 @@ BPL_API int bpl_rule_set_property(bpl_rule *rule, int property, int tick,
  * [n][rows][cols] images, or 0x00000802 for [n][features]) and an IDX label
  * file (0x00000801, [n]), each raw or gzip compressed.  Magic numbers, dimensions, counts, label range (< n_classes)
  * and exact file length are validated; the message names the file and the
- * problem.  Pixels are scaled by 1/255 per batch (see bpl_dataset_set_scaling).
- * Errors: INVALID_ARG, IO (cannot open/read), FORMAT, NOMEM. */
+ * problem.  Both headers are read and checked against each other before
+ * either payload, the labels are read before the images, and no file is
+ * inflated more than 4 KiB past what its header declares.  A gzip file may
+ * hold several members (their data is concatenated, as gzip -d does); a
+ * byte after the last member is refused, as a byte after a raw file's data
+ * is.  Each path must lead (symbolic links are followed) to a regular file:
+ * a FIFO, device, socket or directory is refused at once, without blocking.
+ * Pixels are scaled by 1/255 per batch (see bpl_dataset_set_scaling).
+ * Errors: INVALID_ARG, IO (cannot open or read, not a regular file), FORMAT,
+ * NOMEM. */
 BPL_API int bpl_dataset_load_idx(bpl_dataset **out, const char *images_path,
                                  const char *labels_path, size_t n_classes);
 
@@ -854,13 +862,29 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * writes, bpl_net_load reads: a net holding NaN or Inf (written through
  * bpl_layer_tensor) is refused with NUMERIC, naming the tensor, and no file
  * is written.
+ *
+ * What `path` names when the save starts decides what happens:
+ *  - nothing, or a regular file: it is created or replaced atomically;
+ *  - a symbolic link (or a chain of them): the link stays, and the file it
+ *    leads to is replaced atomically (the temporary file goes in that file's
+ *    directory); a dangling link's target is created; a loop, or more than
+ *    40 links, is refused with IO;
+ *  - a FIFO, socket, device or directory, directly or through links: refused
+ *    with IO ("not a regular file"), and left untouched.
+ * The temporary file is named ".<name>.bpl-tmp.<pid>.<8 hex digits>" beside
+ * the file replaced (<name> is that file's name, cut to 200 bytes).  A save
+ * killed before it finishes (SIGKILL, SIGXFSZ, power loss) leaves it
+ * behind; such files can be found with the glob ".*.bpl-tmp.*" and deleted
+ * once the process <pid> is gone.
  * Errors: INVALID_ARG, STATE (inside a step), NUMERIC, IO, NOMEM. */
 BPL_API int bpl_net_save(const bpl_net *net, const char *path);
 
 /** Load a saved net.  A built-in rule is recreated and attached with its
  * hyperparameters and tensors.  A rule that is not built in is left
  * pending: attach a rule of the same name with bpl_net_set_rule and it gets
- * the saved hyperparameters and tensors.
+ * the saved hyperparameters and tensors.  `path` must lead (symbolic links
+ * are followed) to a regular file: a FIFO, device, socket or directory is
+ * refused with IO at once, without blocking.
  *
  * The file may come from anywhere.  What a caller can rely on (F the
  * file's size, N the values of its tensors, B the rows of a batch, O the

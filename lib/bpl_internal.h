@@ -81,6 +81,19 @@ uint64_t bpl__alloc_count(void);
 void bpl__alloc_fail_at(uint64_t k);
 #endif
 
+/* ---- files (files.c) ------------------------------------------------------ */
+
+/* Open a regular file for reading, following symbolic links, without ever
+ * blocking (a FIFO is refused, not opened for good); anything else fails
+ * with BPL_ERR_IO naming `caller`, the path and what it is.  *size_out is
+ * the file's size when it was opened. */
+int bpl__open_regular(const char *path, const char *caller, int *fd_out, uint64_t *size_out);
+/* Read until n bytes or the end of the file; *got says how many arrived.
+ * Returns 0, or -1 with errno set. */
+int bpl__read_fully(int fd, void *dst, size_t n, size_t *got);
+/* "a directory", "a FIFO", ... for a stat mode. */
+const char *bpl__file_kind(unsigned mode);
+
 /* ---- random numbers (rng.c) ---------------------------------------------- */
 
 typedef struct bpl__rng {

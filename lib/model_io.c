@@ -17,7 +17,10 @@
  * hyperparameter str name, f64 value.  A str is u32 length + bytes.
  *
  * Saving writes a temporary file next to the target, flushes it to disk and
- * renames it over the target, so the target is never half-written.
+ * renames it over the target, so the target is never half-written.  The
+ * target is the path, or the file its symbolic links lead to; anything but
+ * a regular file there is refused (docs/reliability.md, "Saving over
+ * special paths").
  */
 #include "bpl_internal.h"
 
@@ -215,33 +218,113 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Create a fresh temporary file in the target's directory. */
-static int open_temporary(const char *path, char *tmp, size_t size)
+/* ---- the file a save replaces ---------------------------------------------- */
+
+#define PATH_BYTES 4096
+#define MAX_LINKS 40 /* as many as Linux follows in one path */
+#define TEMP_NAME_MAX 200 /* bytes of the target's name kept in a temporary's */
+
+/* The length of the directory part of `path`, its trailing slash included
+ * (0 for a bare name). */
+static size_t directory_length(const char *path)
 {
+    const char *slash = strrchr(path, '/');
+    return slash ? (size_t)(slash - path) + 1 : 0;
+}
+
+/* Replace `target` (a symbolic link) by what it points to, relative to the
+ * link's directory. */
+static int follow_link(const char *path, char *target)
+{
+    static const char caller[] = "bpl_net_save";
+    char link[PATH_BYTES];
+    ssize_t n = readlink(target, link, sizeof link);
+    if (n < 0)
+        return bpl__fail(BPL_ERR_IO, "%s: '%s': cannot read the link '%s': %s", caller, path,
+                         target, strerror(errno));
+    size_t dir = link[0] == '/' ? 0 : directory_length(target);
+    if ((size_t)n >= sizeof link || dir + (size_t)n >= PATH_BYTES)
+        return bpl__fail(BPL_ERR_IO, "%s: '%s': the path its links lead to is too long",
+                         caller, path);
+    memcpy(target + dir, link, (size_t)n);
+    target[dir + (size_t)n] = '\0';
+    return BPL_OK;
+}
+
+/* The file a save to `path` replaces: `path` itself, or the end of its
+ * chain of symbolic links.  It must be a regular file or not exist yet (a
+ * dangling link's target is created, as open() would). */
+static int resolve_target(const char *path, char *target)
+{
+    static const char caller[] = "bpl_net_save";
+    snprintf(target, PATH_BYTES, "%s", path);
+    for (int links = 0;; links++) {
+        struct stat st;
+        if (lstat(target, &st) != 0)
+            return errno == ENOENT ? BPL_OK
+                                   : bpl__fail(BPL_ERR_IO, "%s: '%s': %s", caller, path,
+                                               strerror(errno));
+        if (S_ISREG(st.st_mode))
+            return BPL_OK;
+        if (!S_ISLNK(st.st_mode))
+            return bpl__fail(BPL_ERR_IO, "%s: '%s'%s%s%s: not a regular file (%s); nothing "
+                             "was written",
+                             caller, path, links ? " (links to '" : "", links ? target : "",
+                             links ? "')" : "", bpl__file_kind((unsigned)st.st_mode));
+        if (links == MAX_LINKS)
+            return bpl__fail(BPL_ERR_IO, "%s: '%s': too many levels of symbolic links (a "
+                             "loop?); nothing was written",
+                             caller, path);
+        int rc = follow_link(path, target);
+        if (rc != BPL_OK)
+            return rc;
+    }
+}
+
+/* 32 bits that differ between calls, threads and processes; O_EXCL makes a
+ * clash harmless. */
+static uint32_t temporary_suffix(unsigned attempt, const void *salt)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^
+                 (uint64_t)(uintptr_t)salt ^ (uint64_t)attempt << 48 ^
+                 (uint64_t)getpid() << 16;
+    x ^= x >> 30; /* splitmix64's finaliser */
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    x ^= x >> 31;
+    return (uint32_t)x;
+}
+
+/* Create a fresh temporary file beside `target`, named
+ * ".<name>.bpl-tmp.<pid>.<8 hex digits>" (the name cut to TEMP_NAME_MAX
+ * bytes), so that one left by a killed save is recognisable. */
+static int open_temporary(const char *target, char *tmp, size_t size)
+{
+    size_t dir = directory_length(target), name = strlen(target + dir);
+    int kept = (int)(name < TEMP_NAME_MAX ? name : TEMP_NAME_MAX);
     for (unsigned attempt = 0; attempt < 100; attempt++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(tmp, size, "%s.tmp.%ld.%lx%u", path, (long)getpid(),
-                 (unsigned long)ts.tv_nsec ^ (unsigned long)(uintptr_t)tmp, attempt);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        snprintf(tmp, size, "%.*s.%.*s.bpl-tmp.%ld.%08lx", (int)dir, target, kept,
+                 target + dir, (long)getpid(),
+                 (unsigned long)temporary_suffix(attempt, tmp));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
     return -1;
 }
 
-static void sync_directory(const char *path)
+static void sync_directory(const char *target)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
+    char dir[PATH_BYTES];
+    size_t n = directory_length(target);
+    if (n == 0)
         snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY);
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(n > 1 ? n - 1 : n), target);
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd); /* durability of the rename; a failure here is not fatal */
         close(fd);
@@ -251,10 +334,13 @@ static void sync_directory(const char *path)
 static int write_atomically(const char *path, const unsigned char *data, size_t n)
 {
     static const char caller[] = "bpl_net_save";
-    char tmp[4200];
+    char target[PATH_BYTES], tmp[PATH_BYTES + TEMP_NAME_MAX + 64];
     if (strlen(path) > 4000)
         return bpl__fail(BPL_ERR_INVALID_ARG, "%s: path too long", caller);
-    int fd = open_temporary(path, tmp, sizeof tmp);
+    int rc = resolve_target(path, target);
+    if (rc != BPL_OK)
+        return rc;
+    int fd = open_temporary(target, tmp, sizeof tmp);
     if (fd < 0)
         return bpl__fail(BPL_ERR_IO, "%s: '%s': cannot create a temporary file: %s", caller,
                          path, strerror(errno));
@@ -268,7 +354,7 @@ static int write_atomically(const char *path, const unsigned char *data, size_t 
         step = "close";
         saved_errno = errno;
     }
-    if (!step && rename(tmp, path) != 0) {
+    if (!step && rename(tmp, target) != 0) {
         step = "rename";
         saved_errno = errno;
     }
@@ -278,7 +364,7 @@ static int write_atomically(const char *path, const unsigned char *data, size_t 
                          "is untouched)",
                          caller, path, step, strerror(saved_errno));
     }
-    sync_directory(path);
+    sync_directory(target);
     return BPL_OK;
 }
 
@@ -643,31 +729,29 @@ static int parse_payload(reader *r, bpl_net **out)
 static int read_file(const char *path, unsigned char **data, size_t *size)
 {
     static const char caller[] = "bpl_net_load";
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': cannot open: %s", caller, path,
-                         strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': not a regular file", caller, path);
-    }
-    if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
-        fclose(f);
+    int fd;
+    uint64_t file_size;
+    int rc = bpl__open_regular(path, caller, &fd, &file_size);
+    if (rc != BPL_OK)
+        return rc;
+    if (file_size > MAX_FILE_SIZE) {
+        close(fd);
         return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': too large to be a model", caller, path);
     }
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = bpl__malloc(n);
+    size_t n = (size_t)file_size;
+    unsigned char *buf = bpl__malloc(n ? n : 1);
     if (!buf) {
-        fclose(f);
+        close(fd);
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
     }
-    size_t got = fread(buf, 1, n, f);
-    int error = ferror(f);
-    fclose(f);
-    if (error || got != n) {
+    size_t got;
+    int failed = bpl__read_fully(fd, buf, n, &got) != 0;
+    int saved_errno = errno;
+    close(fd);
+    if (failed || got != n) {
         bpl__free(buf);
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': read error", caller, path);
+        return bpl__fail(BPL_ERR_IO, "%s: '%s': read error: %s", caller, path,
+                         failed ? strerror(saved_errno) : "the file shrank while read");
     }
     *data = buf;
     *size = n;

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,6 +597,367 @@ START_TEST(idx_huge_header_tiny_file)
 }
 END_TEST
 
+/* ---- what follows the data ----------------------------------------------------- */
+
+static void append_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "ab");
+    ck_assert_msg(f != NULL, "fopen %s: %s", path, strerror(errno));
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Bytes appended to a file after its last gzip member are refused as they
+ * are after the data of a raw file: FORMAT, naming the file and the extra
+ * bytes, whichever of the two files carries them. */
+START_TEST(idx_trailing_garbage_raw_and_gzip)
+{
+    static const unsigned char text[] = "appended by mistake\n";
+    static const unsigned char zeros[8] = {0};
+    static const unsigned char half_magic[1] = {0x1f};
+    static unsigned char long_tail[5000];
+    memset(long_tail, 'x', sizeof long_tail);
+    const struct {
+        const unsigned char *data;
+        size_t size;
+    } tails[] = {{text, sizeof text - 1}, {zeros, sizeof zeros},
+                 {half_magic, sizeof half_magic}, {long_tail, sizeof long_tail}};
+    char images[512], labels[512];
+    for (int gz = 1; gz >= 0; gz--) {
+        temp(images, gz ? "garbage-images.gz" : "garbage-images");
+        temp(labels, gz ? "garbage-labels.gz" : "garbage-labels");
+        for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+            for (int which = 0; which < 2; which++) {
+                write_valid_pair(images, labels, gz);
+                const char *damaged = which ? labels : images;
+                append_bytes(damaged, tails[t].data, tails[t].size);
+                expect_format(images, labels, CLASSES, damaged, "unexpected bytes");
+                char count[32];
+                snprintf(count, sizeof count, "%zu", tails[t].size);
+                ck_assert_msg(strstr(bpl_last_error_message(), count) != NULL,
+                              "%s, %zu bytes appended: the message does not say how many: "
+                              "%s",
+                              gz ? "gzip" : "raw", tails[t].size, bpl_last_error_message());
+            }
+        }
+    }
+}
+END_TEST
+
+/* A gzip file may hold several members (what `cat a.gz b.gz` and parallel
+ * compressors make); the data is their concatenation, as gzip -d gives,
+ * wherever the boundary falls. */
+START_TEST(idx_gzip_members_concatenated)
+{
+    char images[512], labels[512], part[512];
+    temp(images, "members-images.gz");
+    temp(labels, "members-labels.gz");
+    temp(part, "members-part.gz");
+    write_valid_pair(images, labels, 1);
+    blob whole = images_blob(N, ROWS, COLS);
+    const size_t splits[] = {2, 10, whole.size / 2};
+    blob second = {NULL, 0};
+    bpl_dataset *ds = NULL;
+    for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
+        write_bytes(images, whole.data, splits[s], 1);
+        write_bytes(part, whole.data + splits[s], whole.size - splits[s], 1);
+        free(second.data);
+        second = read_all(part);
+        append_bytes(images, second.data, second.size);
+        BPL_OK_OR_FAIL(bpl_dataset_load_idx(&ds, images, labels, CLASSES));
+        check_contents(ds, N, FEAT, CLASSES);
+        bpl_dataset_destroy(ds);
+    }
+    free(whole.data);
+    /* an empty member at the end is still a member */
+    write_bytes(part, "", 0, 1);
+    blob empty = read_all(part);
+    append_bytes(images, empty.data, empty.size);
+    BPL_OK_OR_FAIL(bpl_dataset_load_idx(&ds, images, labels, CLASSES));
+    check_contents(ds, N, FEAT, CLASSES);
+    bpl_dataset_destroy(ds);
+    /* garbage after the last member is not */
+    append_bytes(images, "junk", 4);
+    expect_format(images, labels, CLASSES, images, "unexpected bytes");
+    /* nor is a second member that is damaged */
+    write_valid_pair(images, labels, 1);
+    second.data[second.size / 2] ^= 0x55;
+    second.data[second.size / 2 + 1] ^= 0xaa;
+    append_bytes(images, second.data, second.size);
+    expect_format(images, labels, CLASSES, images, NULL);
+    free(second.data);
+    free(empty.data);
+}
+END_TEST
+
+/* ---- decompression bombs -------------------------------------------------------- */
+
+static size_t deflate_into(z_stream *z, unsigned char *in, size_t n, int flush,
+                           unsigned char *out, size_t cap)
+{
+    z->next_in = in;
+    z->avail_in = (uInt)n;
+    z->next_out = out;
+    z->avail_out = (uInt)cap;
+    int rc = deflate(z, flush);
+    ck_assert_int_eq(rc, flush == Z_FINISH ? Z_STREAM_END : Z_OK);
+    ck_assert(z->avail_in == 0 && z->avail_out > 0);
+    return cap - z->avail_out;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A gzip file holding `head` then `zeros` zero bytes, made as bombs are
+ * made: one MiB of zeros deflated after a full flush (so that it refers to
+ * nothing before it), its 1 KB written over and over. */
+static void write_gzip_bomb(const char *path, unsigned char *head, size_t head_size,
+                            size_t zeros)
+{
+    enum { MIB = 1 << 20 };
+    static unsigned char zero[MIB], block[1 << 16], out[1 << 16];
+    static const unsigned char gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "fopen %s: %s", path, strerror(errno));
+    ck_assert_uint_eq(fwrite(gzip_header, 1, sizeof gzip_header, f), sizeof gzip_header);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    ck_assert_int_eq(deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_RLE), Z_OK);
+    size_t n = deflate_into(&z, head, head_size, Z_FULL_FLUSH, out, sizeof out);
+    ck_assert_uint_eq(fwrite(out, 1, n, f), n);
+    uLong crc = crc32(crc32(0L, Z_NULL, 0), head, (uInt)head_size);
+    uLong crc_mib = crc32(crc32(0L, Z_NULL, 0), zero, MIB);
+    size_t block_size = zeros >= MIB ? deflate_into(&z, zero, MIB, Z_FULL_FLUSH, block,
+                                                    sizeof block)
+                                     : 0;
+    for (size_t i = 0; i < zeros / MIB; i++) {
+        ck_assert_uint_eq(fwrite(block, 1, block_size, f), block_size);
+        crc = crc32_combine(crc, crc_mib, MIB);
+    }
+    n = deflate_into(&z, zero, zeros % MIB, Z_FINISH, out, sizeof out);
+    ck_assert_uint_eq(fwrite(out, 1, n, f), n);
+    crc = crc32(crc, zero, (uInt)(zeros % MIB));
+    deflateEnd(&z);
+    unsigned char trailer[8];
+    put_le32(trailer, (uint32_t)crc);
+    put_le32(trailer + 4, (uint32_t)(head_size + zeros));
+    ck_assert_uint_eq(fwrite(trailer, 1, sizeof trailer, f), sizeof trailer);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static size_t file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return (size_t)st.st_size;
+}
+
+/* Require FORMAT naming `named`, fast, and (when `capped`) also from a
+ * child whose address space may grow by 24 MiB only.  The child goes
+ * first: memory that a load in this process freed would stay mapped in its
+ * heap and let the child inflate into it without growing. */
+static void expect_cheap_refusal(const char *images, const char *labels, const char *named,
+                                 int capped, const char *what)
+{
+    if (capped) {
+        int rc = load_with_capped_memory(images, labels, (size_t)24 << 20);
+        ck_assert_msg(rc == BPL_ERR_FORMAT,
+                      "%s, address space capped at +24 MiB: status %d (expected "
+                      "BPL_ERR_FORMAT)",
+                      what, rc);
+    }
+    double start = seconds_now();
+    expect_format(images, labels, CLASSES, named, NULL);
+    double elapsed = seconds_now() - start;
+    ck_assert_msg(elapsed < 2.0, "%s: refusing took %.2f s", what, elapsed);
+}
+
+/* 31 MB of images in a 31 KB file.  The headers say what the payloads
+ * hold, so a file whose header disagrees with the other file, or whose
+ * labels are wrong, is refused before a byte of the bomb is inflated; and
+ * no file is ever inflated past what its header announces. */
+START_TEST(idx_gzip_bomb)
+{
+    enum { BOMB_N = 40000, SIDE = 28 };
+    char images[512], labels[512];
+    temp(images, "bomb-images.gz");
+    temp(labels, "bomb-labels");
+    const uint32_t dims[3] = {BOMB_N, SIDE, SIDE};
+    blob head = idx_blob(MAGIC_IMAGES, dims, 3, NULL, 0);
+    write_gzip_bomb(images, head.data, head.size, (size_t)BOMB_N * SIDE * SIDE);
+    free(head.data);
+    ck_assert_uint_lt(file_size(images), 100000);
+
+    /* a label out of range: the labels are read first */
+    unsigned char *l = calloc(BOMB_N, 1);
+    ck_assert_ptr_nonnull(l);
+    const uint32_t n_labels[1] = {BOMB_N};
+    l[BOMB_N - 1] = CLASSES;
+    write_blob(labels, idx_blob(MAGIC_LABELS, n_labels, 1, l, BOMB_N), 0);
+    expect_cheap_refusal(images, labels, labels, 1, "bomb with a label out of range");
+
+    /* the label file holds another count */
+    write_blob(labels, labels_blob(N, CLASSES), 0);
+    expect_cheap_refusal(images, labels, images, 1, "bomb with 5 labels");
+    ck_assert_msg(strstr(bpl_last_error_message(), labels) != NULL,
+                  "the message should name both files: %s", bpl_last_error_message());
+
+    /* a label file that is a bomb, claiming 2^32 - 16 labels for 5 images */
+    temp(labels, "bomb-labels.gz");
+    write_blob(images, images_blob(N, ROWS, COLS), 1);
+    const uint32_t many[1] = {0xfffffff0u};
+    head = idx_blob(MAGIC_LABELS, many, 1, NULL, 0);
+    write_gzip_bomb(labels, head.data, head.size, (size_t)32 << 20);
+    free(head.data);
+    expect_cheap_refusal(images, labels, labels, 1, "label bomb");
+
+    /* a small header followed by a bomb: inflated only as far as the header
+     * says, plus a little to see that more follows */
+    head = images_blob(N, ROWS, COLS);
+    write_gzip_bomb(images, head.data, head.size, (size_t)32 << 20);
+    free(head.data);
+    write_blob(labels, labels_blob(N, CLASSES), 1);
+    expect_cheap_refusal(images, labels, images, 0, "small header, large stream");
+    ck_assert_msg(strstr(bpl_last_error_message(), "unexpected bytes") != NULL,
+                  "message: %s", bpl_last_error_message());
+
+    /* the bomb is a valid file: with as many valid labels, it loads (last,
+     * as it leaves 31 MB in this process's heap) */
+    temp(labels, "bomb-labels");
+    l[BOMB_N - 1] = 0;
+    write_blob(labels, idx_blob(MAGIC_LABELS, n_labels, 1, l, BOMB_N), 0);
+    free(l);
+    temp(images, "bomb-images.gz");
+    head = idx_blob(MAGIC_IMAGES, dims, 3, NULL, 0);
+    write_gzip_bomb(images, head.data, head.size, (size_t)BOMB_N * SIDE * SIDE);
+    free(head.data);
+    bpl_dataset *ds = NULL;
+    BPL_OK_OR_FAIL(bpl_dataset_load_idx(&ds, images, labels, CLASSES));
+    ck_assert_uint_eq(bpl_dataset_size(ds), BOMB_N);
+    float x[SIDE * SIDE];
+    BPL_OK_OR_FAIL(bpl_dataset_get(ds, BOMB_N - 1, 1, x, SIDE * SIDE, NULL, 0));
+    ck_assert_float_eq(x[SIDE * SIDE - 1], 0.0f);
+    bpl_dataset_destroy(ds);
+}
+END_TEST
+
+/* ---- paths that are not regular files ------------------------------------------ */
+
+/* Load in a child that an alarm kills after 3 s, so that a load that
+ * blocks fails the test instead of hanging it.  Returns the status; the
+ * message is copied into `message`. */
+static int load_in_child(const char *images, const char *labels, const char *mnist_dir,
+                         char *message, size_t size)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGALRM, SIG_DFL); /* Check's handler would kill the whole test */
+        alarm(3);
+        bpl_dataset *ds = NULL;
+        int rc = mnist_dir ? bpl_dataset_load_mnist(&ds, mnist_dir, BPL_MNIST_TRAIN)
+                           : bpl_dataset_load_idx(&ds, images, labels, CLASSES);
+        bpl_dataset_destroy(ds);
+        const char *m = bpl_last_error_message();
+        ssize_t w = write(fds[1], m, strlen(m));
+        (void)w;
+        _exit(-rc);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < size && (r = read(fds[0], message + got, size - 1 - got)) > 0)
+        got += (size_t)r;
+    message[got] = '\0';
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(!WIFSIGNALED(status) || WTERMSIG(status) != SIGALRM,
+                  "loading '%s' and '%s' blocked for 3 s", mnist_dir ? mnist_dir : images,
+                  labels ? labels : "");
+    ck_assert_msg(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+    return -WEXITSTATUS(status);
+}
+
+/* Expect IO naming `path` and saying it is not a regular file (loading in
+ * a child when `path` is a FIFO). */
+static void expect_not_regular(const char *images, const char *labels, const char *mnist_dir,
+                               const char *path)
+{
+    char message[2048];
+    struct stat st;
+    int rc;
+    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        rc = load_in_child(images, labels, mnist_dir, message, sizeof message);
+    } else {
+        bpl_dataset *ds = (bpl_dataset *)1;
+        rc = mnist_dir ? bpl_dataset_load_mnist(&ds, mnist_dir, BPL_MNIST_TRAIN)
+                       : bpl_dataset_load_idx(&ds, images, labels, CLASSES);
+        ck_assert_ptr_null(ds);
+        snprintf(message, sizeof message, "%s", bpl_last_error_message());
+    }
+    ck_assert_msg(rc == BPL_ERR_IO, "'%s': status %d (expected BPL_ERR_IO): %s", path, rc,
+                  message);
+    ck_assert_msg(strstr(message, path) != NULL && strstr(message, "not a regular file"),
+                  "'%s': message: %s", path, message);
+    ck_assert_msg(strstr(message, "bpl_dataset_load_idx") != NULL, "message: %s", message);
+}
+
+/* A FIFO would block the open (no writer) or the reads; a directory, or a
+ * device that reads as empty or as endless zeros, is no IDX file either.
+ * Each is refused as an I/O error at once, as images and as labels. */
+START_TEST(idx_special_files)
+{
+    char images[512], labels[512], fifo[512], dir[512];
+    temp(images, "special-images");
+    temp(labels, "special-labels");
+    temp(fifo, "special-fifo");
+    temp(dir, "special-dir");
+    write_valid_pair(images, labels, 0);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    const char *specials[] = {fifo, dir, "/dev/null", "/dev/zero"};
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) {
+        expect_not_regular(specials[i], labels, NULL, specials[i]);
+        expect_not_regular(images, specials[i], NULL, specials[i]);
+    }
+}
+END_TEST
+
+/* A symbolic link is followed: to a regular file it loads, to anything
+ * else it is refused as that thing is. */
+START_TEST(idx_symlinks)
+{
+    char images[512], labels[512], link_images[512], link_labels[512], fifo[512];
+    char link_fifo[512];
+    temp(images, "linked-images.gz");
+    temp(labels, "linked-labels");
+    temp(link_images, "link-to-images");
+    temp(link_labels, "link-to-labels");
+    temp(fifo, "linked-fifo");
+    temp(link_fifo, "link-to-fifo");
+    write_blob(images, images_blob(N, ROWS, COLS), 1);
+    write_blob(labels, labels_blob(N, CLASSES), 0);
+    ck_assert_int_eq(symlink("linked-images.gz", link_images), 0); /* relative */
+    ck_assert_int_eq(symlink(labels, link_labels), 0);             /* absolute */
+    bpl_dataset *ds = NULL;
+    BPL_OK_OR_FAIL(bpl_dataset_load_idx(&ds, link_images, link_labels, CLASSES));
+    check_contents(ds, N, FEAT, CLASSES);
+    bpl_dataset_destroy(ds);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(symlink(fifo, link_fifo), 0);
+    expect_not_regular(link_fifo, labels, NULL, link_fifo);
+    expect_not_regular(images, link_fifo, NULL, link_fifo);
+}
+END_TEST
+
 START_TEST(idx_missing_file)
 {
     char images[512], labels[512], missing[512];
@@ -742,6 +1104,19 @@ START_TEST(mnist_errors_propagate)
     BPL_EXPECT_ERROR(bpl_dataset_load_mnist(&ds, dir, 2), BPL_ERR_INVALID_ARG, NULL);
     BPL_EXPECT_ERROR(bpl_dataset_load_mnist(&ds, dir, -1), BPL_ERR_INVALID_ARG, NULL);
     ck_assert_ptr_null(ds);
+}
+END_TEST
+
+/* A FIFO under an MNIST name is found, then refused at once. */
+START_TEST(mnist_fifo)
+{
+    char dir[512], path[1024];
+    temp_dir(dir, "mnist-fifo");
+    write_mnist_pair(dir, "train", "-", ".gz", 4);
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    expect_not_regular(NULL, NULL, dir, path);
 }
 END_TEST
 
@@ -1089,10 +1464,19 @@ int main(void)
     tcase_add_test(tc, idx_invalid_arguments);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("idx_hostile");
+    tcase_add_test(tc, idx_trailing_garbage_raw_and_gzip);
+    tcase_add_test(tc, idx_gzip_members_concatenated);
+    tcase_add_test(tc, idx_gzip_bomb);
+    tcase_add_test(tc, idx_special_files);
+    tcase_add_test(tc, idx_symlinks);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("mnist_layout");
     tcase_add_test(tc, mnist_missing_files);
     tcase_add_test(tc, mnist_file_spellings);
     tcase_add_test(tc, mnist_errors_propagate);
+    tcase_add_test(tc, mnist_fifo);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("in_memory");

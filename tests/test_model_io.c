@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -1189,6 +1192,309 @@ START_TEST(save_onto_a_directory)
 }
 END_TEST
 
+/* ---- special paths: links, FIFOs, sockets, devices, directories -------------- */
+
+static bpl_net *small_net(uint64_t seed)
+{
+    const size_t units[] = {OUT};
+    const int acts[] = {BPL_ACT_SOFTMAX};
+    return own_net(test_make_net(IN, units, acts, 1, seed));
+}
+
+/* `link` is still a symbolic link reading `target`. */
+static void assert_link(const char *link, const char *target)
+{
+    struct stat st;
+    ck_assert_msg(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "'%s' is no longer a link",
+                  link);
+    char text[1024];
+    ssize_t n = readlink(link, text, sizeof text - 1);
+    ck_assert_int_gt(n, 0);
+    text[n] = '\0';
+    ck_assert_str_eq(text, target);
+}
+
+/* `path` loads and predicts as `net`. */
+static void assert_holds(const char *path, bpl_net *net, const char *what)
+{
+    bpl_net *loaded = NULL;
+    BPL_OK_OR_FAIL(bpl_net_load(&loaded, path));
+    own_net(loaded);
+    assert_same_predictions(net, loaded, what);
+    drop_net(loaded);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* `dir` holds exactly the space-separated names `expected`, in order. */
+static void assert_lists(const char *dir, const char *expected, const char *what)
+{
+    char listed[1024], names[1024] = "";
+    char *sorted[32];
+    size_t n = list_dir(dir, listed, sizeof listed);
+    ck_assert_uint_le(n, 32);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = strtok(i ? NULL : listed, " ");
+    qsort(sorted, n, sizeof sorted[0], compare_names);
+    for (size_t i = 0; i < n; i++) {
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", i ? " " : "", sorted[i]);
+    }
+    ck_assert_msg(strcmp(names, expected) == 0, "%s: '%s' holds '%s', expected '%s'", what,
+                  dir, names, expected);
+}
+
+/* A save over a symbolic link replaces the file it points to, atomically
+ * (the temporary file goes beside the target), and the link stays. */
+START_TEST(save_through_symlinks)
+{
+    char links[512], models[512], target[1024], link[1024], chain[1024], dangling[1024];
+    char created[1024];
+    temp_dir(links, "links");
+    temp_dir(models, "models");
+    snprintf(target, sizeof target, "%s/v1.bpl", models);
+    snprintf(link, sizeof link, "%s/current.bpl", links);
+    snprintf(chain, sizeof chain, "%s/latest.bpl", links);
+    snprintf(dangling, sizeof dangling, "%s/next.bpl", links);
+    snprintf(created, sizeof created, "%s/v2.bpl", models);
+    bpl_net *old = small_net(1), *fresh = small_net(2), *third = small_net(3);
+    BPL_OK_OR_FAIL(bpl_net_save(old, target));
+    /* relative, into another directory */
+    ck_assert_int_eq(symlink("../models/v1.bpl", link), 0);
+    BPL_OK_OR_FAIL(bpl_net_save(fresh, link));
+    assert_link(link, "../models/v1.bpl");
+    assert_holds(target, fresh, "through a relative link");
+    assert_lists(models, "v1.bpl", "through a relative link");
+    /* a chain: latest.bpl -> current.bpl -> ../models/v1.bpl */
+    ck_assert_int_eq(symlink("current.bpl", chain), 0);
+    BPL_OK_OR_FAIL(bpl_net_save(third, chain));
+    assert_link(chain, "current.bpl");
+    assert_link(link, "../models/v1.bpl");
+    assert_holds(target, third, "through a chain of links");
+    /* dangling: the file it names is created, as open() would */
+    ck_assert_int_eq(symlink(created, dangling), 0);
+    BPL_OK_OR_FAIL(bpl_net_save(old, dangling));
+    assert_link(dangling, created);
+    assert_holds(created, old, "through a dangling link");
+    assert_holds(dangling, old, "through a dangling link");
+    assert_lists(models, "v1.bpl v2.bpl", "after every save");
+    drop_net(old);
+    drop_net(fresh);
+    drop_net(third);
+}
+END_TEST
+
+START_TEST(save_symlink_loop)
+{
+    char dir[512], a[1024], b[1024], self[1024];
+    temp_dir(dir, "loop");
+    snprintf(a, sizeof a, "%s/a.bpl", dir);
+    snprintf(b, sizeof b, "%s/b.bpl", dir);
+    snprintf(self, sizeof self, "%s/self.bpl", dir);
+    ck_assert_int_eq(symlink("b.bpl", a), 0);
+    ck_assert_int_eq(symlink("a.bpl", b), 0);
+    ck_assert_int_eq(symlink("self.bpl", self), 0);
+    bpl_net *net = small_net(1);
+    BPL_EXPECT_ERROR(bpl_net_save(net, a), BPL_ERR_IO, a);
+    ck_assert_msg(strstr(bpl_last_error_message(), "symbolic links") != NULL, "message: %s",
+                  bpl_last_error_message());
+    BPL_EXPECT_ERROR(bpl_net_save(net, self), BPL_ERR_IO, self);
+    assert_link(a, "b.bpl");
+    assert_link(b, "a.bpl");
+    assert_link(self, "self.bpl");
+    assert_lists(dir, "a.bpl b.bpl self.bpl", "after refused saves");
+    drop_net(net);
+}
+END_TEST
+
+/* A socket bound at `path` (closed again: the node stays). */
+static void make_socket(const char *path)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    ck_assert_uint_lt(strlen(path), sizeof addr.sun_path);
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    close(fd);
+}
+
+/* 'p' FIFO, 's' socket, 'l' link, 'd' directory, 'c' device, 'f' file. */
+static char type_of(const char *path)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) == 0, "'%s': %s", path, strerror(errno));
+    return S_ISFIFO(st.st_mode)   ? 'p'
+           : S_ISSOCK(st.st_mode) ? 's'
+           : S_ISLNK(st.st_mode)  ? 'l'
+           : S_ISDIR(st.st_mode)  ? 'd'
+           : S_ISCHR(st.st_mode)  ? 'c'
+           : S_ISREG(st.st_mode)  ? 'f'
+                                  : '?';
+}
+
+/* A FIFO, a socket, a device or a directory is refused with an I/O error
+ * and left as it was, whether named directly or through a link. */
+START_TEST(save_onto_special_files)
+{
+    char dir[512], fifo[1024], sock[1024], to_null[1024], sub[1024], to_sub[1024];
+    temp_dir(dir, "specials");
+    snprintf(fifo, sizeof fifo, "%s/fifo.bpl", dir);
+    snprintf(sock, sizeof sock, "%s/sock.bpl", dir);
+    snprintf(to_null, sizeof to_null, "%s/null.bpl", dir);
+    snprintf(sub, sizeof sub, "%s/sub.bpl", dir);
+    snprintf(to_sub, sizeof to_sub, "%s/to-sub.bpl", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    make_socket(sock);
+    ck_assert_int_eq(symlink("/dev/null", to_null), 0);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(symlink("sub.bpl", to_sub), 0);
+    bpl_net *net = small_net(1);
+    const struct {
+        const char *path;
+        char type;
+    } cases[] = {{fifo, 'p'}, {sock, 's'}, {to_null, 'l'}, {sub, 'd'}, {to_sub, 'l'}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        BPL_EXPECT_ERROR(bpl_net_save(net, cases[i].path), BPL_ERR_IO, cases[i].path);
+        ck_assert_msg(strstr(bpl_last_error_message(), "not a regular file") != NULL,
+                      "message: %s", bpl_last_error_message());
+        ck_assert_msg(type_of(cases[i].path) == cases[i].type, "'%s' changed type",
+                      cases[i].path);
+    }
+    assert_link(to_null, "/dev/null");
+    ck_assert_int_eq(type_of("/dev/null"), 'c');
+    assert_link(to_sub, "sub.bpl");
+    assert_lists(sub, "", "the directory");
+    assert_lists(dir, "fifo.bpl null.bpl sock.bpl sub.bpl to-sub.bpl", "after refused saves");
+    drop_net(net);
+}
+END_TEST
+
+/* Load in a child that an alarm kills after 3 s; returns the status and
+ * copies the message. */
+static int load_in_child(const char *path, char *message, size_t size)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGALRM, SIG_DFL); /* Check's handler would kill the whole test */
+        alarm(3);
+        bpl_net *net = NULL;
+        int rc = bpl_net_load(&net, path);
+        bpl_net_destroy(net);
+        const char *m = bpl_last_error_message();
+        ssize_t w = write(fds[1], m, strlen(m));
+        (void)w;
+        _exit(-rc);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < size && (r = read(fds[0], message + got, size - 1 - got)) > 0)
+        got += (size_t)r;
+    message[got] = '\0';
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(!WIFSIGNALED(status) || WTERMSIG(status) != SIGALRM,
+                  "loading '%s' blocked for 3 s", path);
+    ck_assert_msg(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+    return -WEXITSTATUS(status);
+}
+
+/* A FIFO without a writer would block the open, a device would read as
+ * empty or forever: each is refused at once (a FIFO is loaded in a child,
+ * so that a load that blocks fails the test instead of hanging it). */
+START_TEST(load_special_files)
+{
+    char dir[512], fifo[1024], link[1024], model[1024], to_model[1024];
+    temp_dir(dir, "load-specials");
+    snprintf(fifo, sizeof fifo, "%s/fifo.bpl", dir);
+    snprintf(link, sizeof link, "%s/to-fifo.bpl", dir);
+    snprintf(model, sizeof model, "%s/model.bpl", dir);
+    snprintf(to_model, sizeof to_model, "%s/to-model.bpl", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(symlink("fifo.bpl", link), 0);
+    const char *refused[] = {fifo, link, "/dev/zero", "/dev/null", dir};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char message[2048];
+        int rc;
+        struct stat st;
+        if (stat(refused[i], &st) == 0 && S_ISFIFO(st.st_mode)) {
+            rc = load_in_child(refused[i], message, sizeof message);
+        } else {
+            bpl_net *net = (bpl_net *)1;
+            rc = bpl_net_load(&net, refused[i]);
+            ck_assert_ptr_null(net);
+            snprintf(message, sizeof message, "%s", bpl_last_error_message());
+        }
+        ck_assert_msg(rc == BPL_ERR_IO, "'%s': status %d: %s", refused[i], rc, message);
+        ck_assert_msg(strstr(message, refused[i]) && strstr(message, "not a regular file"),
+                      "message: %s", message);
+    }
+    /* a link to a model loads */
+    bpl_net *net = small_net(4);
+    BPL_OK_OR_FAIL(bpl_net_save(net, model));
+    ck_assert_int_eq(symlink("model.bpl", to_model), 0);
+    assert_holds(to_model, net, "through a link");
+    drop_net(net);
+}
+END_TEST
+
+/* A save killed part-way (here by SIGXFSZ, as a file-size limit does by
+ * default) cannot clean up: what it leaves is named as documented,
+ * ".<name>.bpl-tmp.<pid>.<8 hex digits>" beside the target, and the
+ * previous model is intact. */
+START_TEST(save_killed_leaves_named_temporary)
+{
+    char dir[512], path[1024], names[1024];
+    temp_dir(dir, "killed");
+    snprintf(path, sizeof path, "%s/model.bpl", dir);
+    bpl_net *old = small_net(1), *fresh = small_net(2);
+    BPL_OK_OR_FAIL(bpl_net_save(old, path));
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit none = {0, 0}, small;
+        setrlimit(RLIMIT_CORE, &none);
+        getrlimit(RLIMIT_FSIZE, &small);
+        small.rlim_cur = 128;
+        signal(SIGXFSZ, SIG_DFL);
+        if (setrlimit(RLIMIT_FSIZE, &small) != 0)
+            _exit(1);
+        bpl_net_save(fresh, path);
+        _exit(2); /* not killed */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ,
+                  "the save was not killed (status 0x%x)", status);
+    assert_holds(path, old, "after a killed save");
+    ck_assert_uint_eq(list_dir(dir, names, sizeof names), 2);
+    char prefix[64], leftover[1024] = "";
+    snprintf(prefix, sizeof prefix, ".model.bpl.bpl-tmp.%ld.", (long)pid);
+    char *space = strchr(names, ' ');
+    *space = '\0';
+    snprintf(leftover, sizeof leftover, "%s", strcmp(names, "model.bpl") ? names : space + 1);
+    const char *hex = leftover + strlen(prefix);
+    ck_assert_msg(strncmp(leftover, prefix, strlen(prefix)) == 0 && strlen(hex) == 8 &&
+                      strspn(hex, "0123456789abcdef") == 8,
+                  "the leftover '%s' does not match '%sXXXXXXXX'", leftover, prefix);
+    drop_net(old);
+    drop_net(fresh);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model_io");
@@ -1230,6 +1536,15 @@ int main(void)
     tcase_add_test(tc, save_into_read_only_directory);
     tcase_add_test(tc, save_onto_a_directory);
     tcase_add_test(tc, save_fails_part_way_keeps_previous);
+    tcase_add_test(tc, save_killed_leaves_named_temporary);
+    tcase_add_checked_fixture(tc, NULL, release_owned);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("special_paths");
+    tcase_add_test(tc, save_through_symlinks);
+    tcase_add_test(tc, save_symlink_loop);
+    tcase_add_test(tc, save_onto_special_files);
+    tcase_add_test(tc, load_special_files);
     tcase_add_checked_fixture(tc, NULL, release_owned);
     suite_add_tcase(s, tc);
 

@@ -140,6 +140,44 @@ static bytes gzipped(const bytes *src)
     return b;
 }
 
+/* `head` then `zeros` zero bytes as one gzip member, deflated as tightly as
+ * deflate can (about 1000:1): a small decompression bomb. */
+static bytes gzip_bomb(const bytes *head, size_t zeros)
+{
+    static unsigned char zero[1 << 16];
+    bytes b = {.n = 0};
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_RLE) != Z_OK)
+        die("zlib", "deflateInit2");
+    z.next_out = b.data;
+    z.avail_out = sizeof b.data;
+    z.next_in = head->data;
+    z.avail_in = (uInt)head->n;
+    int rc = deflate(&z, Z_NO_FLUSH);
+    for (size_t left = zeros; rc == Z_OK;) {
+        size_t chunk = left < sizeof zero ? left : sizeof zero;
+        left -= chunk;
+        z.next_in = zero;
+        z.avail_in = (uInt)chunk;
+        rc = deflate(&z, left ? Z_NO_FLUSH : Z_FINISH);
+        if (rc == Z_OK && z.avail_out == 0)
+            die("seed", "bomb too large");
+    }
+    if (rc != Z_STREAM_END)
+        die("zlib", "deflate");
+    b.n = sizeof b.data - z.avail_out;
+    deflateEnd(&z);
+    return b;
+}
+
+static bytes joined(const bytes *a, const bytes *b)
+{
+    bytes j = *a;
+    put_all(&j, b->data, b->n);
+    return j;
+}
+
 static void idx_seed(const char *name, unsigned flags, unsigned classes, const bytes *images,
                      const bytes *labels)
 {
@@ -165,6 +203,27 @@ static void idx_corpus(void)
     idx_seed("gzip-labels-cut", IDX_GZIP_LABELS | IDX_CUT_LABELS, 10, &img, &lab);
     bytes mnist = idx_images(3, 2, 28, 28), lab10 = idx_labels(2, 10);
     idx_seed("mnist-shaped-2", IDX_GZIP_IMAGES | IDX_GZIP_LABELS, 10, &mnist, &lab10);
+    /* bytes after the gzip data: refused, as after a raw file's data */
+    bytes junk = {.n = 0};
+    put_all(&junk, "junk", 4);
+    bytes tail = joined(&gz_img, &junk);
+    idx_seed("gzip-trailing-garbage", 0, 10, &tail, &gz_lab);
+    /* two gzip members: read as one stream */
+    bytes first = {.n = 0}, second = {.n = 0};
+    put_all(&first, img.data, img.n / 2);
+    put_all(&second, img.data + img.n / 2, img.n - img.n / 2);
+    bytes gz_first = gzipped(&first), gz_second = gzipped(&second);
+    bytes members = joined(&gz_first, &gz_second);
+    idx_seed("gzip-two-members", 0, 10, &members, &gz_lab);
+    /* 6000 MNIST-shaped images (4.7 MB) in 5 KB, with 3 labels: refused
+     * before the images are inflated */
+    bytes bomb_head = {.n = 0};
+    put(&bomb_head, 0), put(&bomb_head, 0), put(&bomb_head, 0x08), put(&bomb_head, 3);
+    put_be32(&bomb_head, 6000);
+    put_be32(&bomb_head, 28);
+    put_be32(&bomb_head, 28);
+    bytes bomb = gzip_bomb(&bomb_head, (size_t)6000 * 28 * 28);
+    idx_seed("gzip-bomb-3-labels", 0, 10, &bomb, &gz_lab);
 }
 
 /* ---- regression inputs ----------------------------------------------------------------
