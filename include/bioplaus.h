@@ -482,7 +482,8 @@ BPL_API int bpl_net_weight_gradients(bpl_net *net, size_t layer);
  * bpl_rule_add_optimizer).  Every gradient is checked for NaN and Inf before
  * any tensor is touched: BPL_ERR_NUMERIC leaves all parameters unchanged.
  * In BPL_PHASE_DIAGNOSE this does nothing and returns BPL_OK.
- * Errors: INVALID_ARG, STATE (no optimiser declared for a group), NUMERIC. */
+ * Errors: INVALID_ARG, STATE (outside a training step: call it from a rule's
+ * hooks; or no optimiser declared for a group), NUMERIC. */
 BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask);
 
 /** Row-major C = alpha * op(A) * op(B) + beta * C through the library's

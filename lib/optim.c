@@ -264,10 +264,18 @@ BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask)
     if (group_mask & ~((1u << BPL__N_GROUPS) - 1u))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_net_apply_gradients: unknown group in mask 0x%x", group_mask);
-    if (!net->rule)
-        return bpl__fail(BPL_ERR_STATE, "bpl_net_apply_gradients: no rule attached");
     if (net->phase == BPL_PHASE_DIAGNOSE)
         return BPL_OK;
+    /* Outside a step the gradient buffers hold the last step's gradients:
+     * applying them again would be a second, unintended step. */
+    if (net->phase != BPL_PHASE_TRAIN)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_net_apply_gradients: gradients are applied only inside a "
+                         "training step (from a rule's update hook)%s%s",
+                         net->callout.kinds ? ", not while the net runs " : "",
+                         net->callout.kinds ? net->callout.what : "");
+    if (!net->rule)
+        return bpl__fail(BPL_ERR_STATE, "bpl_net_apply_gradients: no rule attached");
 
     bpl__optim_config cfg[BPL__N_GROUPS];
     for (int g = 0; g < BPL__N_GROUPS; g++) {

@@ -323,6 +323,14 @@ static int act_observe(struct probe *p, bpl_net *net)
     return rc;
 }
 
+/* Outside a step the gradients are the last step's: applying them again
+ * would be a second step nobody asked for. */
+static int act_apply_gradients(struct probe *p, bpl_net *net)
+{
+    (void)p;
+    return bpl_net_apply_gradients(net, 1u << BPL_GROUP_FORWARD);
+}
+
 /* Saving only reads the net; inside a step it is refused by the step's own
  * rule (the parameters are half updated). */
 static int act_save(struct probe *p, bpl_net *net)
@@ -351,6 +359,7 @@ static const struct {
     {"bpl_layer_add_buffer", act_add_buffer, {Y, S, S, S, S, S, S}},
     {"reading and in-place calls", act_observe, {Y, Y, Y, Y, Y, Y, Y}},
     {"bpl_net_save", act_save, {Y, S, S, S, Y, Y, Y}},
+    {"bpl_net_apply_gradients", act_apply_gradients, {S, Y, Y, Y, S, S, S}},
 };
 #undef S
 #define N_CALLS (sizeof calls / sizeof calls[0])
@@ -381,6 +390,24 @@ START_TEST(test_call_from_context)
     }
     /* whatever was refused, the net is whole */
     train_once(net, &p);
+    bpl_net_destroy(net);
+    probe_clear(&p);
+}
+END_TEST
+
+START_TEST(test_apply_gradients_outside_a_step)
+{
+    struct probe p;
+    probe_init(&p, CTX_NONE, NULL);
+    bpl_net *net = run_context(&p);
+    train_once(net, &p);
+    float before[4 * INPUTS], after[4 * INPUTS];
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(bpl_net_layer(net, 0), "weight", before, 4 * INPUTS));
+    BPL_EXPECT_ERROR(bpl_net_apply_gradients(net, 1u << BPL_GROUP_FORWARD), BPL_ERR_STATE,
+                     "only inside a training step");
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(bpl_net_layer(net, 0), "weight", after, 4 * INPUTS));
+    ck_assert_msg(memcmp(before, after, sizeof before) == 0,
+                  "a refused bpl_net_apply_gradients changed the weights");
     bpl_net_destroy(net);
     probe_clear(&p);
 }
@@ -660,6 +687,7 @@ static Suite *reentrancy_suite(void)
     TCase *tc = tcase_create("calls by context");
     tcase_add_loop_test(tc, test_call_from_context, 0, (int)(N_CALLS * N_CONTEXTS));
     tcase_add_test(tc, test_attach_replacing_its_rule_then_failing);
+    tcase_add_test(tc, test_apply_gradients_outside_a_step);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("destroy");

@@ -194,7 +194,6 @@ START_TEST(test_rule_tensor_regroups)
     BPL_EXPECT_ERROR(bpl_layer_set_frozen(layer, "extra", 1), BPL_ERR_STATE,
                      "bpl_layer_set_frozen");
     net_still_trains(net);
-    BPL_OK_OR_FAIL(bpl_net_apply_gradients(net, 1u << BPL_GROUP_FORWARD));
     /* back into training: fresh gradient storage */
     BPL_OK_OR_FAIL(bpl_layer_add_tensor(layer, "extra", 2, 3, BPL_GROUP_FORWARD,
                                         BPL_INIT_ZERO, 1.0, NULL));
