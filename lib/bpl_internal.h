@@ -253,6 +253,8 @@ struct bpl_rule {
     int tick[BPL__N_PROPERTIES];
     char *note[BPL__N_PROPERTIES];
     int destroying; /* its destroy hook runs: it cannot be destroyed or attached again */
+    int builtin;    /* made by bpl_rule_create_builtin: writes parameters only
+                       through the optimiser's checked step */
     bpl__recommendation *recs; /* in the order they were first set */
     size_t n_recs, cap_recs;
 };

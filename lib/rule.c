@@ -95,6 +95,8 @@ BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name)
             if (rc != BPL_OK) {
                 *out = NULL;
                 bpl__error_prefix("bpl_rule_create_builtin");
+            } else {
+                (*out)->builtin = 1;
             }
             return rc;
         }

@@ -56,6 +56,27 @@ static void warn_about_blas_once(bpl_net *net)
         bpl__net_log(net, BPL_LOG_WARNING, "%s", warning);
 }
 
+/* A user's rule may write parameters through borrowed pointers, past the
+ * optimiser's all-or-nothing checks: a step that left NaN or Inf behind
+ * must not report success (the values cannot be taken back, but the caller
+ * learns at once, not at the next save). */
+static int check_user_rule_left_finite(bpl_net *net)
+{
+    if (!net->rule || net->rule->builtin)
+        return BPL_OK;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const bpl_layer *layer = net->layers[l];
+        for (size_t t = 0; t < layer->n_tensors; t++) {
+            const bpl__tensor *tensor = &layer->tensors[t];
+            if (!tensor->pending && !bpl__all_finite(tensor->data, tensor->rows * tensor->cols))
+                return bpl__fail(BPL_ERR_NUMERIC,
+                                 "rule '%s' left NaN or Inf in tensor '%s' of layer %zu",
+                                 net->rule->name, tensor->name, l);
+        }
+    }
+    return BPL_OK;
+}
+
 /* One step on a batch already checked and fitting the workspace. */
 static int train_step(bpl_net *net, const float *x, const float *y, size_t batch,
                       double *loss_out)
@@ -78,6 +99,8 @@ static int train_step(bpl_net *net, const float *x, const float *y, size_t batch
         rc = bpl__run_compute_targets(net, y, batch);
     if (rc == BPL_OK)
         rc = bpl__run_update(net);
+    if (rc == BPL_OK)
+        rc = check_user_rule_left_finite(net);
     net->phase = BPL_PHASE_IDLE;
     if (net->profile.on) {
         net->profile.step_seconds += bpl__now() - start;

@@ -104,6 +104,7 @@ struct user_rule {
     size_t batch_seen;
     int extras;          /* attach adds "trace" and "scratch" to the output layer */
     int feedback;        /* attach adds "fbw", trained in the feedback group */
+    int poison;          /* update writes Inf into "trace" (needs extras) */
     int fail_hook;       /* enum hook that fails */
     int fail_rc;         /* what it returns */
     const char *fail_msg; /* set with bpl_error_set first, if not NULL */
@@ -205,6 +206,8 @@ static int user_update(void *self, bpl_net *net)
         for (size_t i = 0; rc == BPL_OK && i < rows; i++)
             for (size_t j = 0; j < cols; j++)
                 trace[j] += scratch[i * cols + j];
+        if (rc == BPL_OK && u->poison)
+            trace[0] = INFINITY;
     }
     unsigned int mask = 1u << BPL_GROUP_FORWARD;
     if (rc == BPL_OK && u->feedback) {
@@ -433,6 +436,23 @@ START_TEST(test_user_backprop_matches_builtin)
     bpl_net_destroy(fresh);
     bpl_net_destroy(builtin);
     bpl_net_destroy(user);
+}
+END_TEST
+
+/* A user's rule writes through borrowed pointers, past the optimiser's
+ * checks: a step that leaves NaN or Inf behind must not report success. */
+START_TEST(test_user_rule_leaving_inf_fails_the_step)
+{
+    float x[4 * 5], y[4 * 3];
+    bpl_net *net = deep_net(5, x, y, 4);
+    struct user_rule u = {.extras = 1};
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, make_user_rule(&u, "tracer")));
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 4, NULL));
+    u.poison = 1;
+    BPL_EXPECT_ERROR(bpl_net_train_batch(net, x, y, 4, NULL), BPL_ERR_NUMERIC, "'trace'");
+    ck_assert_msg(strstr(bpl_last_error_message(), "tracer") != NULL,
+                  "the message does not name the rule: %s", bpl_last_error_message());
+    bpl_net_destroy(net);
 }
 END_TEST
 
@@ -1579,6 +1599,7 @@ static Suite *rule_api_suite(void)
     tc = tcase_create("optimizers");
     tcase_add_test(tc, test_optimizers_differ);
     tcase_add_test(tc, test_sgd_step_exact);
+    tcase_add_test(tc, test_user_rule_leaving_inf_fails_the_step);
     tcase_add_test(tc, test_feedback_group_optimizer);
     suite_add_tcase(s, tc);
 
