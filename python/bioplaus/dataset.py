@@ -25,6 +25,8 @@ class Dataset(Handle):
     close() to free it at a known time.
     """
 
+    _kind = "dataset"
+
     def __init__(self, address):
         """Wrap a bpl_dataset * owned from now on (use the class methods)."""
         self._ptr = address
@@ -105,7 +107,14 @@ class Dataset(Handle):
         return self._ptr
 
     def close(self):
-        """Free the dataset.  Idempotent."""
+        """Free the dataset.  Idempotent.
+
+        Raises StateError while a running call (Net.fit, Net.evaluate)
+        uses it, e.g. from fit's progress callback.
+        """
+        super().close()
+
+    def _release(self):
         if self._ptr is not None:
             address, self._ptr = self._ptr, None
             _c.bpl_dataset_destroy(address)

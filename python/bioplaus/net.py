@@ -6,7 +6,7 @@ import os
 import weakref
 
 from . import _arrays, _lib
-from ._handle import Handle
+from ._handle import Handle, borrow
 from ._names import as_member, to_enum
 from .enums import Activation, Event, Group, Init, Loss, LogLevel, Phase, Status
 from .errors import ShapeError, StateError, check, set_pending
@@ -51,6 +51,8 @@ class Net(Handle):
             net.rule = bioplaus.Rule.builtin("backprop")
             net.fit(train, epochs=10, batch_size=128)
     """
+
+    _kind = "net"
 
     def __init__(self, inputs, seed=0):
         self._ptr = None  # close() has nothing to free if creation fails
@@ -109,8 +111,14 @@ class Net(Handle):
     def close(self):
         """Destroy the net, its layers and its rule.  Idempotent.
 
-        Views of its tensors and layers must not be used afterwards.
+        Views of its tensors and layers must not be used afterwards.  Raises
+        StateError while a running call (fit, train_batch, predict, evaluate,
+        alignment, set_rule) uses the net, e.g. from its progress callback or
+        a rule hook: close after that call returns.
         """
+        super().close()
+
+    def _release(self):
         if self._ptr is None or not self._owned:
             self._ptr = None
             return
@@ -203,11 +211,20 @@ class Net(Handle):
     def set_rule(self, rule):
         """Attach `rule`; the net owns it from now on.
 
-        The previously attached rule is destroyed.  On failure (for example
-        an attach hook raising) the rule stays with the caller.
+        The previously attached rule is destroyed, also when attaching
+        fails (for example an attach hook raising); the new rule then stays
+        with the caller.
         """
         from .rule import PythonRule  # rule.py imports this module
-        check(_c.bpl_net_set_rule(self._handle, rule._handle))
+        previous = _c.bpl_net_rule(self._handle)
+        try:
+            with borrow("Net.set_rule", self, rule) as (net, address):
+                check(_c.bpl_net_set_rule(net, address))
+        except BaseException:
+            if self._ptr is not None and _c.bpl_net_rule(self._ptr) != previous:
+                self._forget_rules()  # the library dropped the old rule anyway
+                self._python_rule = None
+            raise
         self._forget_rules()
         rule._adopt(self)
         self._rule_views.add(rule)
@@ -275,8 +292,9 @@ class Net(Handle):
         """
         xf, yf = self._batch(x, y)
         loss = ctypes.c_double()
-        check(_c.bpl_net_train_batch(self._handle, xf.address, yf.address, xf.rows,
-                                     ctypes.byref(loss)))
+        with borrow("Net.train_batch", self) as (net,):
+            check(_c.bpl_net_train_batch(net, xf.address, yf.address, xf.rows,
+                                         ctypes.byref(loss)))
         return loss.value
 
     def fit(self, dataset, epochs=1, batch_size=32, progress=None):
@@ -285,8 +303,9 @@ class Net(Handle):
         progress(event, epoch, step, steps, loss), if given, runs after each
         batch (event Event.BATCH, the batch's loss) and each epoch
         (Event.EPOCH, the epoch's mean loss); a true return value stops
-        training.  It may call evaluate() and predict().  An exception it
-        raises stops training and is raised again here.
+        training.  It may call evaluate() and predict(), but not close the
+        net or the dataset (StateError).  An exception it raises stops
+        training and is raised again here.
         """
         function = _lib.PROGRESS_FN()  # NULL: no callback
         if progress is not None:
@@ -299,8 +318,8 @@ class Net(Handle):
                     return 1
 
             function = _lib.PROGRESS_FN(on_progress)
-        check(_c.bpl_net_fit(self._handle, dataset._handle, epochs, batch_size, function,
-                             None))
+        with borrow("Net.fit", self, dataset) as (net, data):
+            check(_c.bpl_net_fit(net, data, epochs, batch_size, function, None))
 
     def predict(self, x, out=None):
         """Outputs for x [batch][inputs], as [batch][outputs].
@@ -310,14 +329,15 @@ class Net(Handle):
         """
         xf = _arrays.as_input(x, self.input_size, "x")
         of = _arrays.as_output(out, xf.rows, self.output_size)
-        check(_c.bpl_net_predict(self._handle, xf.address, xf.rows, of.address, of.size))
+        with borrow("Net.predict", self) as (net,):
+            check(_c.bpl_net_predict(net, xf.address, xf.rows, of.address, of.size))
         return _arrays.result(of, out)
 
     def evaluate(self, dataset):
         """Accuracy and mean loss over `dataset`, as an Evaluation."""
         accuracy, loss = ctypes.c_double(), ctypes.c_double()
-        check(_c.bpl_net_evaluate(self._handle, dataset._handle, ctypes.byref(accuracy),
-                                  ctypes.byref(loss)))
+        with borrow("Net.evaluate", self, dataset) as (net, data):
+            check(_c.bpl_net_evaluate(net, data, ctypes.byref(accuracy), ctypes.byref(loss)))
         return Evaluation(accuracy.value, loss.value)
 
     def alignment(self, x, y):
@@ -326,8 +346,8 @@ class Net(Handle):
         xf, yf = self._batch(x, y)
         count = self.num_layers
         angles = (ctypes.c_double * max(count, 1))()
-        check(_c.bpl_net_alignment(self._handle, xf.address, yf.address, xf.rows, angles,
-                                   count))
+        with borrow("Net.alignment", self) as (net,):
+            check(_c.bpl_net_alignment(net, xf.address, yf.address, xf.rows, angles, count))
         return list(angles[:count])
 
     # ---- diagnostics, persistence, randomness -------------------------------

@@ -40,6 +40,8 @@ class Rule(Handle):
     it.
     """
 
+    _kind = "rule"
+
     def __init__(self, name):
         out = ctypes.c_void_p()
         check(_c.bpl_rule_create_builtin(ctypes.byref(out), _encode(name)))
@@ -87,7 +89,14 @@ class Rule(Handle):
         return self._owner
 
     def close(self):
-        """Destroy the rule unless a net owns it.  Idempotent."""
+        """Destroy the rule unless a net owns it.  Idempotent.
+
+        Raises StateError while Net.set_rule is attaching it (from its
+        attach hook).
+        """
+        super().close()
+
+    def _release(self):
         if getattr(self, "_ptr", None) is not None and self._owner is None:
             address, self._ptr = self._ptr, None
             _c.bpl_rule_destroy(address)
