@@ -1,19 +1,14 @@
 """Datasets: examples in the library's memory (bpl_dataset)."""
 
 import ctypes
-import os
 
-from . import _arrays, _lib
+from . import _arrays, _check, _lib
 from ._handle import Handle
 from ._names import split_value
 from .enums import Status
 from .errors import ShapeError, StateError, check
 
 _c = _lib.lib
-
-
-def _path(path):
-    return os.fsencode(os.fspath(path))
 
 
 class Dataset(Handle):
@@ -41,12 +36,17 @@ class Dataset(Handle):
     def load_mnist(cls, directory, split="train"):
         """Load a split ("train" or "test", or a Split) of MNIST or
         Fashion-MNIST from `directory`, gzipped or not."""
-        return cls._create(_c.bpl_dataset_load_mnist, _path(directory), split_value(split))
+        where = "Dataset.load_mnist"
+        return cls._create(_c.bpl_dataset_load_mnist, _check.path(directory, where, "directory"),
+                           split_value(split, where))
 
     @classmethod
     def load_idx(cls, images, labels, n_classes):
         """Load an IDX image file and an IDX label file, raw or gzipped."""
-        return cls._create(_c.bpl_dataset_load_idx, _path(images), _path(labels), n_classes)
+        where = "Dataset.load_idx"
+        return cls._create(_c.bpl_dataset_load_idx, _check.path(images, where, "images"),
+                           _check.path(labels, where, "labels"),
+                           _check.size(n_classes, where, "n_classes"))
 
     @classmethod
     def from_arrays(cls, x, y, n_classes=None, features=None):
@@ -62,6 +62,11 @@ class Dataset(Handle):
 
         Flat (1-D) data needs `features` to be split into rows.
         """
+        where = "Dataset.from_arrays"
+        if n_classes is not None:
+            n_classes = _check.size(n_classes, where, "n_classes")
+        if features is not None:
+            features = _check.size(features, where, "features")
         if _arrays.is_uint8(x):
             return cls._from_u8(x, y, n_classes, features)
         xf = _arrays.as_input(x, features, "x")
@@ -147,7 +152,10 @@ class Dataset(Handle):
 
     def slice(self, start, count):
         """A new dataset holding a copy of examples [start, start + count)."""
-        return self._create(_c.bpl_dataset_slice, self._handle, start, count)
+        where = "Dataset.slice"
+        return self._create(_c.bpl_dataset_slice, self._handle,
+                            _check.size(start, where, "start"),
+                            _check.size(count, where, "count"))
 
     def __getitem__(self, key):
         if not isinstance(key, slice):
@@ -164,7 +172,8 @@ class Dataset(Handle):
     def label(self, index):
         """The class label of example `index`."""
         out = ctypes.c_int()
-        check(_c.bpl_dataset_label(self._handle, index, ctypes.byref(out)))
+        check(_c.bpl_dataset_label(self._handle, _check.size(index, "Dataset.label", "index"),
+                                   ctypes.byref(out)))
         return out.value
 
     def get(self, start=0, count=None):
@@ -173,8 +182,10 @@ class Dataset(Handle):
         x is [count][features] (scaled), y [count][targets] (one-hot for
         labels); numpy arrays, or lists of rows without numpy.
         """
+        start = _check.size(start, "Dataset.get", "start")
         if count is None:
             count = max(len(self) - start, 0)
+        count = _check.size(count, "Dataset.get", "count")
         xf = _arrays.as_output(None, count, self.features)
         yf = _arrays.as_output(None, count, self.targets)
         check(_c.bpl_dataset_get(self._handle, start, count, xf.address, xf.size,

@@ -128,7 +128,9 @@ _BY_STATUS = {cls.status: cls for cls in (
 
 def strerror(code):
     """The library's description of a status code."""
-    return _lib.lib.bpl_strerror(int(code)).decode("utf-8", "replace")
+    from . import _check  # _check imports this module
+    return _lib.lib.bpl_strerror(_check.c_int(code, "strerror", "code")).decode("utf-8",
+                                                                              "replace")
 
 
 def last_error_message():
