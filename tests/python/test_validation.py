@@ -5,20 +5,26 @@ ctypes keeps the low bits of an int (``epochs=-1`` was 2**64-1 epochs,
 (``save("model\\0.bpl")`` wrote ``model``).  One table names every integer
 and string argument of the public API with its kind; each is called with
 the bad values of its kind, and a completeness check fails when a public
-function gains an argument the table does not know.
+function gains an argument the table does not know.  The label checks of
+Dataset.from_arrays run with numpy and, in a child interpreter, without.
 """
 
 import array
 import inspect
+import math
 import os
 import pathlib
+import sys
 import tempfile
 import unittest
+import warnings
 
 import support
 
 import bioplaus
 from bioplaus import cffi_support, ops
+
+CHILD_FLAG = "--without-numpy"
 
 X = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
 Y = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
@@ -347,5 +353,127 @@ class ArgumentTableTest(unittest.TestCase):
             fixtures.close()
 
 
+# Class labels for Dataset.from_arrays, at position 1 of four: the same
+# error on every path, for lists, buffers and numpy arrays of every dtype.
+N_CLASSES = 3
+BAD_LABELS = [(-1, bioplaus.RangeError), (N_CLASSES, bioplaus.RangeError),
+              (2**40, bioplaus.RangeError), (2.5, bioplaus.InvalidArgumentError),
+              (-0.5, bioplaus.InvalidArgumentError), (math.nan, bioplaus.InvalidArgumentError),
+              (math.inf, bioplaus.InvalidArgumentError), (True, TypeError),
+              ("1", TypeError), (None, TypeError)]
+GOOD_LABELS = [0, 2, 1, 0]
+DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint64", "float16",
+          "float32", "float64", "bool", "object")
+
+
+def same(a, b):
+    """True if `b` (a label as a container stored it) means what `a` means."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def containers(labels):
+    """(description, y) for every way of passing `labels` that keeps them."""
+    yield "list", list(labels)
+    yield "tuple", tuple(labels)
+    yield "rows", [[v] for v in labels]
+    if all(type(v) is int for v in labels) and all(-2**63 <= v < 2**63 for v in labels):
+        yield "array q", array.array("q", labels)
+    if all(type(v) in (int, float) for v in labels):
+        values = array.array("d", labels)
+        if all(same(v, w) for v, w in zip(labels, values)):
+            yield "array d", values
+            yield "memoryview d", memoryview(values)
+    np = support.numpy
+    if np is None:
+        return
+    for dtype in DTYPES:
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                y = np.array(labels, dtype=dtype)
+        except (ValueError, TypeError, OverflowError):
+            continue  # numpy cannot hold the label in this dtype
+        if same(labels[1], y.tolist()[1]):
+            yield "numpy " + dtype, y
+            yield "numpy %s column" % dtype, y.reshape(-1, 1)
+
+
+def x_paths(n_classes=N_CLASSES):
+    """(description, x, from_arrays keywords) of the float and the uint8 path."""
+    yield "float x", X, {"n_classes": n_classes}
+    yield "uint8 x", bytes([0, 255, 255, 0, 9, 9, 0, 0]), {"n_classes": n_classes,
+                                                          "features": 2}
+
+
+class LabelTest(unittest.TestCase):
+    """Run in this interpreter and, by the test below, without numpy."""
+
+    def test_bad_labels_are_refused_on_every_path(self):
+        for bad, expected in BAD_LABELS:
+            labels = [0, bad, 1, 0]
+            for kind, y in containers(labels):
+                for path, x, keywords in x_paths():
+                    with self.subTest(label=bad, y=kind, x=path):
+                        with self.assertRaises(expected) as caught:
+                            bioplaus.Dataset.from_arrays(x, y, **keywords)
+                        self.assertIn("Dataset.from_arrays: label", str(caught.exception))
+
+    def test_uint8_labels_without_n_classes_fit_a_byte(self):
+        x = bytes(8)
+        for bad, expected in ((256, bioplaus.RangeError), (-1, bioplaus.RangeError),
+                              (2.5, bioplaus.InvalidArgumentError), (True, TypeError)):
+            for kind, y in containers([0, bad, 1, 0]):
+                with self.subTest(label=bad, y=kind):
+                    with self.assertRaises(expected):
+                        bioplaus.Dataset.from_arrays(x, y, features=2)
+        with bioplaus.Dataset.from_arrays(x, [0, 255, 1, 0], features=2) as data:
+            self.assertEqual((data.targets, data.label(1)), (256, 255))
+
+    def test_good_labels_on_every_path(self):
+        for labels in (GOOD_LABELS, [float(v) for v in GOOD_LABELS]):
+            for kind, y in containers(labels):
+                if kind.startswith("numpy bool"):
+                    continue
+                for path, x, keywords in x_paths():
+                    with self.subTest(labels=labels, y=kind, x=path), \
+                            bioplaus.Dataset.from_arrays(x, y, **keywords) as data:
+                        self.assertEqual(data.targets, N_CLASSES)
+                        self.assertEqual([data.label(i) for i in range(4)], GOOD_LABELS)
+                        rows = [list(row) for row in data.get()[1]]
+                        self.assertEqual(rows, [[1.0 if j == label else 0.0
+                                                 for j in range(N_CLASSES)]
+                                                for label in GOOD_LABELS])
+
+    def test_n_classes_zero(self):
+        for path, x, keywords in x_paths(n_classes=0):
+            with self.subTest(x=path), self.assertRaises(bioplaus.InvalidArgumentError):
+                bioplaus.Dataset.from_arrays(x, GOOD_LABELS, **keywords)
+
+
+class LabelsWithoutNumpyTest(unittest.TestCase):
+    """LabelTest again in a child interpreter that cannot import numpy."""
+
+    def test_without_numpy(self):
+        result = support.run_without_numpy([os.path.abspath(__file__), CHILD_FLAG, "-v"])
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 0, output)
+        self.assertIn("OK", output)
+        self.assertNotIn("skipped", output)
+        self.assertIn("numpy hidden", output)
+
+
 if __name__ == "__main__":
-    unittest.main()
+    if CHILD_FLAG in sys.argv:
+        if bioplaus.HAVE_NUMPY or support.numpy is not None:
+            sys.exit("numpy was not hidden")
+        print("numpy hidden", file=sys.stderr)
+        sys.argv.remove(CHILD_FLAG)
+        unittest.main(defaultTest="LabelTest")
+    else:
+        unittest.main()
