@@ -8,7 +8,7 @@ from . import _arrays, _check, _lib
 from ._handle import Handle, borrow
 from ._names import as_member, to_enum
 from .enums import Activation, Event, Group, Init, Loss, LogLevel, Phase, Status
-from .errors import ShapeError, StateError, check, set_pending
+from .errors import ShapeError, StateError, callback_scope, check, set_pending
 
 _c = _lib.lib
 
@@ -213,20 +213,28 @@ class Net(Handle):
         fails (for example an attach hook raising); the new rule then stays
         with the caller.
         """
-        from .rule import PythonRule  # rule.py imports this module
         previous = _c.bpl_net_rule(self._handle)
         try:
             with borrow("Net.set_rule", self, rule) as (net, address):
                 check(_c.bpl_net_set_rule(net, address))
-        except BaseException:
-            if self._ptr is not None and _c.bpl_net_rule(self._ptr) != previous:
-                self._forget_rules()  # the library dropped the old rule anyway
-                self._python_rule = None
-            raise
+        finally:
+            # What the library did, whatever check() raised: a failed attach
+            # still dropped the old rule, and an exception of the log
+            # callback is raised after the rule was attached.
+            self._follow_rule(previous, rule)
+
+    def _follow_rule(self, previous, rule):
+        """Bring the Rule objects in line with the rule the net now has."""
+        from .rule import PythonRule  # rule.py imports this module
+        current = _c.bpl_net_rule(self._ptr) if self._ptr is not None else None
+        if current == previous:
+            return
         self._forget_rules()
-        rule._adopt(self)
-        self._rule_views.add(rule)
-        self._python_rule = rule if isinstance(rule, PythonRule) else None
+        self._python_rule = None
+        if current is not None and current == rule._ptr:
+            rule._adopt(self)
+            self._rule_views.add(rule)
+            self._python_rule = rule if isinstance(rule, PythonRule) else None
 
     def _forget_rules(self):
         """Invalidate the Rule objects of a destroyed rule."""
@@ -265,10 +273,11 @@ class Net(Handle):
             return
 
         def on_log(level, message, _user_data):
-            try:
-                callback(as_member(LogLevel, level), message.decode("utf-8", "replace"))
-            except BaseException as exc:  # cannot cross the C frames
-                set_pending(exc)
+            with callback_scope(decides=False):
+                try:
+                    callback(as_member(LogLevel, level), message.decode("utf-8", "replace"))
+                except BaseException as exc:  # cannot cross the C frames
+                    set_pending(exc)
 
         function = _lib.LOG_FN(on_log)
         check(_c.bpl_net_set_log_fn(self._handle, function, None))
@@ -310,12 +319,13 @@ class Net(Handle):
         function = _lib.PROGRESS_FN()  # NULL: no callback
         if progress is not None:
             def on_progress(event, epoch, step, steps, loss, _user_data):
-                try:
-                    return 1 if progress(as_member(Event, event), epoch, step, steps,
-                                         loss) else 0
-                except BaseException as exc:  # cannot cross the C frames
-                    set_pending(exc)
-                    return 1
+                with callback_scope():
+                    try:
+                        return 1 if progress(as_member(Event, event), epoch, step, steps,
+                                             loss) else 0
+                    except BaseException as exc:  # cannot cross the C frames
+                        set_pending(exc)
+                        return 1
 
             function = _lib.PROGRESS_FN(on_progress)
         with borrow("Net.fit", self, dataset) as (net, data):

@@ -8,7 +8,7 @@ from . import _arrays, _check, _lib
 from ._handle import Handle
 from ._names import (as_member, property_name, property_value, tick_value, to_enum)
 from .enums import Group, Optimizer, ParamKind, Property, RULE_VTABLE_VERSION, Status, Tick
-from .errors import StateError, check, report_callback_exception
+from .errors import StateError, callback_scope, check, report_callback_exception
 
 _c = _lib.lib
 
@@ -411,34 +411,38 @@ class PythonRule(Rule):
         return _arrays.view(address, batch, cols, net, readonly=True)
 
     def _on_attach(self, _self, net_address):
-        try:
-            self.attach(self._net(net_address))
-            return 0
-        except BaseException as exc:  # cannot cross the C frames
-            return report_callback_exception(exc)
+        with callback_scope():
+            try:
+                self.attach(self._net(net_address))
+                return 0
+            except BaseException as exc:  # cannot cross the C frames
+                return report_callback_exception(exc)
 
     def _on_forward(self, _self, net_address, x, batch):
-        try:
-            net = self._net(net_address)
-            self.forward(net, self._rows(net, x, batch, net.input_size), batch)
-            return 0
-        except BaseException as exc:
-            return report_callback_exception(exc)
+        with callback_scope():
+            try:
+                net = self._net(net_address)
+                self.forward(net, self._rows(net, x, batch, net.input_size), batch)
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
 
     def _on_targets(self, _self, net_address, y, batch):
-        try:
-            net = self._net(net_address)
-            self.compute_targets(net, self._rows(net, y, batch, net.output_size), batch)
-            return 0
-        except BaseException as exc:
-            return report_callback_exception(exc)
+        with callback_scope():
+            try:
+                net = self._net(net_address)
+                self.compute_targets(net, self._rows(net, y, batch, net.output_size), batch)
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
 
     def _on_update(self, _self, net_address):
-        try:
-            self.update(self._net(net_address))
-            return 0
-        except BaseException as exc:
-            return report_callback_exception(exc)
+        with callback_scope():
+            try:
+                self.update(self._net(net_address))
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
 
     def _on_destroy(self, _self):
         # The library freed the rule (with its net, or replaced in it).

@@ -95,11 +95,29 @@ def still_works(net, data=None):
 '''
 
 
+# A loaded net whose next set_rule(Backprop()) logs two warnings: the saved
+# hyperparameters "extra" and "more", which Backprop does not declare.
+LOADED_WITH_TWO_WARNINGS = '''
+class WithExtra(Backprop):
+    def __init__(self):
+        super().__init__()
+        self.add_param("extra", "real", 1.0)
+        self.add_param("more", "real", 1.0)
+
+
+folder = tempfile.TemporaryDirectory()
+path = os.path.join(folder.name, "net.bpl")
+with make_net(WithExtra()) as net:
+    net.save(path)
+loaded = bioplaus.Net.load(path)
+'''
+
+
 class HandleInUseTest(unittest.TestCase):
     """Each case in a fresh interpreter; it prints OK if it got to the end."""
 
-    def run_case(self, body):
-        code = PRELUDE + textwrap.dedent(body) + '\nprint("OK")\n'
+    def run_case(self, body, setup=""):
+        code = PRELUDE + setup + textwrap.dedent(body) + '\nprint("OK")\n'
         result = support.run_python(code, timeout=120)
         output = result.stdout + result.stderr
         self.assertEqual(result.returncode, 0,
@@ -217,18 +235,7 @@ class HandleInUseTest(unittest.TestCase):
         ''')
 
     def test_net_closed_in_log_callback(self):
-        # A saved hyperparameter the attached rule does not declare is
-        # logged while Net.set_rule runs.
-        self.run_case('''
-            class WithExtra(Backprop):
-                def __init__(self):
-                    super().__init__()
-                    self.add_param("extra", "real", 1.0)
-            folder = tempfile.mkdtemp()
-            path = os.path.join(folder, "net.bpl")
-            with make_net(WithExtra()) as net:
-                net.save(path)
-            loaded = bioplaus.Net.load(path)
+        self.run_case(setup=LOADED_WITH_TWO_WARNINGS, body='''
             messages = []
             def log(level, text):
                 messages.append(text)
@@ -239,8 +246,102 @@ class HandleInUseTest(unittest.TestCase):
             assert any("extra" in text for text in messages), messages
             loaded.set_log(None)
             still_works(loaded)
-            os.remove(path)
-            os.rmdir(folder)
+        ''')
+
+    def test_log_callback_cannot_replace_itself(self):
+        # The library refuses bpl_net_set_log_fn from the log callback, so
+        # the callback running is never freed under it; the first refusal is
+        # what set_rule raises, and the second message still reaches it.
+        self.run_case(setup=LOADED_WITH_TWO_WARNINGS, body='''
+            messages = []
+            def log(level, text):
+                messages.append(text)
+                loaded.set_log(lambda level, text: messages.append("second: " + text))
+            loaded.set_log(log)
+            rule = Backprop()
+            error = expect_state_error(lambda: loaded.set_rule(rule), "bpl_net_set_log_fn")
+            assert "log callback" in str(error), str(error)
+            assert len(messages) == 2 and "extra" in messages[0] and "more" in messages[1], \
+                messages
+            assert loaded.rule is rule and rule.net is loaded
+            loaded.set_log(None)
+            still_works(loaded)
+        ''')
+
+    def test_log_exception_is_raised_after_set_rule_attached_the_rule(self):
+        # A log callback cannot fail the call that logs: the call finishes,
+        # then raises the exception.  set_rule used to treat that as a
+        # failure and dropped its hold on the attached Python rule, whose
+        # hooks were then freed while the library kept calling them.
+        self.run_case(setup=LOADED_WITH_TWO_WARNINGS, body='''
+            def log(level, text):
+                raise ValueError("log says " + text)
+            loaded.set_log(log)
+            rule = Backprop()
+            rule_ref = weakref.ref(rule)
+            try:
+                loaded.set_rule(rule)
+            except ValueError as exc:
+                assert "extra" in str(exc), str(exc)
+            else:
+                raise AssertionError("the log callback's exception was lost")
+            assert loaded.rule is rule and rule.net is loaded
+            rule.close()  # owned by the net: nothing happens
+            del rule
+            gc.collect()
+            assert rule_ref() is not None
+            loaded.set_log(None)
+            still_works(loaded)
+        ''')
+
+    def test_nested_calls_in_a_hook_ignore_an_earlier_callback_exception(self):
+        # The log callback's exception waits for set_rule to return; the
+        # attach hook that runs in between makes library calls of its own,
+        # which must not raise it in the hook (and so fail the attach).
+        self.run_case(setup=LOADED_WITH_TWO_WARNINGS, body='''
+            def log(level, text):
+                raise ValueError("log says " + text)
+            loaded.set_log(log)
+            added = []
+            def attach(rule, net):
+                added.append(net.layer(1).add_tensor("feedback", 3, 2))
+            rule = Backprop("attach", attach)
+            try:
+                loaded.set_rule(rule)
+            except ValueError as exc:
+                assert "extra" in str(exc), str(exc)
+            else:
+                raise AssertionError("the log callback's exception was lost")
+            assert added == [True], added
+            assert loaded.rule is rule and "feedback" in loaded.layer(1).tensor_names()
+            loaded.set_log(None)
+            still_works(loaded)
+        ''')
+
+    def test_a_failing_hook_outranks_an_earlier_log_exception(self):
+        # The hook's failure is what the call's status reports: it is the
+        # cause, and the log callback's exception its context.
+        self.run_case(setup=LOADED_WITH_TWO_WARNINGS, body='''
+            def log(level, text):
+                raise ValueError("log says " + text)
+            loaded.set_log(log)
+            def attach(rule, net):
+                raise KeyError("no attach today")
+            rule = Backprop("attach", attach)
+            try:
+                loaded.set_rule(rule)
+            except bioplaus.CallbackError as exc:
+                assert "no attach today" in str(exc), str(exc)
+                assert isinstance(exc.__cause__, KeyError), repr(exc.__cause__)
+                assert isinstance(exc.__cause__.__context__, ValueError), \
+                    repr(exc.__cause__.__context__)
+            else:
+                raise AssertionError("attach did not fail")
+            assert loaded.rule is None and rule.net is None
+            loaded.set_log(None)
+            rule.on = None
+            loaded.rule = rule
+            still_works(loaded)
         ''')
 
     def test_close_from_another_thread_during_fit(self):
