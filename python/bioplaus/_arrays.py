@@ -104,7 +104,12 @@ def _buffer_input(obj, cols, what, writable=False):
     return Floats(ctypes.addressof(holder), rows, cols, (holder, view))
 
 
-def _flatten(obj, what):
+def is_numpy(obj):
+    """True if `obj` is a numpy array (False without numpy)."""
+    return HAVE_NUMPY and isinstance(obj, np.ndarray)
+
+
+def flatten(obj, what):
     """Numbers of a sequence or a sequence of rows, and the row width."""
     items = list(obj)
     if items and not isinstance(items[0], (int, float)) and hasattr(items[0], "__len__"):
@@ -140,7 +145,7 @@ def as_input(obj, cols=None, what="array"):
         return floats
     if isinstance(obj, memoryview):
         obj = obj.tolist()
-    flat, shape = _flatten(obj, what)
+    flat, shape = flatten(obj, what)
     holder = (ctypes.c_float * len(flat))(*flat)
     rows, cols = _split(len(flat), shape, cols, what)
     return Floats(ctypes.addressof(holder), rows, cols, holder)
@@ -224,7 +229,7 @@ def as_bytes(obj, what):
             return mv.cast("B")
     except TypeError:
         pass
-    flat, _ = _flatten(obj, what)
+    flat, _ = flatten(obj, what)
     try:
         return bytes(int(v) for v in flat)
     except ValueError as exc:

@@ -1,12 +1,53 @@
-"""What every class wrapping a library handle shares: ``with`` support and
-release on garbage collection, both through the class's ``close()``."""
+"""What every class wrapping a library handle shares: ``with`` support,
+release on garbage collection, and refusal to close while a call uses it.
+
+A library call that can run Python code (a progress or log callback, a
+Python rule's hooks) borrows the handles it passes for as long as it runs
+(``with borrow("Net.fit", net, dataset) as (net_ptr, dataset_ptr)``).
+Closing a borrowed handle, from a callback or from another thread, would
+free memory the running call still uses, so close() raises StateError
+instead; a ``with`` block ending inside such a callback raises the same way.
+Garbage collection cannot reach a borrowed object: the borrow holds it.
+"""
+
+import threading
+
+from .enums import Status
+from .errors import StateError
+
+# Guards every handle's borrow count against close() from another thread.
+_LOCK = threading.RLock()
 
 
 class Handle:
-    """Base of the handle classes; subclasses define an idempotent close()."""
+    """Base of the handle classes; subclasses define _release() and _handle."""
+
+    _kind = "object"     # how messages name it: "net", "dataset", "rule"
+    _borrowers = ()      # names of the running calls that use the handle
+
+    def _release(self):
+        """Free the handle unless already freed (idempotent)."""
+        raise NotImplementedError
 
     def close(self):
-        raise NotImplementedError
+        """Free the object now.  Idempotent.
+
+        Raises StateError while a running library call uses the object:
+        from a progress, log or rule callback of that call, close after the
+        call returns.
+        """
+        with _LOCK:
+            if self._borrowers:
+                call = self._borrowers[-1]
+                raise StateError(Status.STATE, "%s.close: the %s is in use by %s, which "
+                                 "is still running; close it after %s returns"
+                                 % (type(self).__name__, self._kind, call, call))
+            self._release()
+
+    @property
+    def in_use(self):
+        """True while a running library call (e.g. fit) uses the object."""
+        return bool(self._borrowers)
 
     def __enter__(self):
         return self
@@ -19,3 +60,33 @@ class Handle:
             self.close()
         except Exception:  # interpreter shutdown: the library may be gone
             pass
+
+
+class borrow:
+    """Context manager: `handles` are in use by the call named `call`.
+
+    Entering checks that each is open (StateError otherwise) and yields
+    their addresses; leaving ends the borrow, also when the call raised.
+    """
+
+    __slots__ = ("_call", "_handles")
+
+    def __init__(self, call, *handles):
+        self._call = call
+        self._handles = handles
+
+    def __enter__(self):
+        with _LOCK:
+            addresses = [h._handle for h in self._handles]
+            for h in self._handles:
+                h._borrowers = h._borrowers + (self._call,)
+        return addresses
+
+    def __exit__(self, *exc_info):
+        with _LOCK:
+            for h in self._handles:
+                names = list(h._borrowers)
+                names.reverse()
+                names.remove(self._call)  # the innermost borrow of this call
+                names.reverse()
+                h._borrowers = tuple(names)

@@ -2,7 +2,7 @@
 
 import ctypes
 
-from . import _lib
+from . import _check, _lib
 from .enums import Activation, Init, Loss, Optimizer, Property, Split, Status, Tick
 from .errors import NotFoundError, check
 
@@ -29,21 +29,25 @@ def _lookup_member(enum_cls, value):
                             % (enum_cls.__name__.lower(), value, names)) from None
 
 
-def to_enum(enum_cls, value):
+def to_enum(enum_cls, value, where=None, what=None):
     """`value` (a member, an int or a name) as an int for the library.
 
     Names are parsed by the library where it has a parser, so that the
-    error message is the library's own.  Integers are passed through
-    unchecked: the library validates them.
+    error message is the library's own.  Integers must fit a C int (the
+    library then checks that they name a member); `where` and `what` name
+    the function and the argument in errors.
     """
-    if isinstance(value, str):
+    where = where or "bioplaus"
+    what = what or enum_cls.__name__.lower()
+    if isinstance(value, (str, bytes)):
+        name = _check.text(value, where, what)
         parser = _PARSERS.get(enum_cls)
         if parser is None:
-            return int(_lookup_member(enum_cls, value))
+            return int(_lookup_member(enum_cls, name.decode("utf-8")))
         out = ctypes.c_int()
-        check(parser(value.encode("utf-8"), ctypes.byref(out)))
+        check(parser(name, ctypes.byref(out)))
         return out.value
-    return int(value)
+    return _check.c_int(value, where, what)
 
 
 def as_member(enum_cls, value):
@@ -55,7 +59,7 @@ def as_member(enum_cls, value):
 
 
 def _name(function, value):
-    return function(int(value)).decode("utf-8")
+    return function(_check.c_int(value, "bioplaus", "value")).decode("utf-8")
 
 
 def activation_name(value):
@@ -88,16 +92,16 @@ def tick_name(value):
     return _name(_lib_.bpl_tick_name, value)
 
 
-def split_value(value):
+def split_value(value, where=None):
     """A Split from "train", "test" or a Split/int."""
-    return to_enum(Split, value)
+    return to_enum(Split, value, where, "split")
 
 
-def tick_value(value):
+def tick_value(value, where=None):
     """A Tick from a name ("yes", "partial", "n/a") or a Tick/int."""
-    return to_enum(Tick, value)
+    return to_enum(Tick, value, where, "tick")
 
 
-def property_value(value):
+def property_value(value, where=None):
     """A Property from a member name or a Property/int."""
-    return to_enum(Property, value)
+    return to_enum(Property, value, where, "property")

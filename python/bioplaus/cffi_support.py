@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 
-from . import _lib
+from . import _check, _lib
 
 BEGIN_MARK = "/* --- BEGIN CDEF"
 END_MARK = "/* --- END CDEF"
@@ -67,6 +67,7 @@ def find_header():
 def cdef_source(header=None):
     """The header's declaration region, ready for ffi.cdef()."""
     path = header or find_header()
+    _check.path(path, "cffi_support.cdef_source", "header")
     with open(path, encoding="utf-8") as f:
         text = f.read()
     try:
@@ -86,6 +87,9 @@ def load(library=None, header=None):
     if cffi is missing or the library's major.minor version differs from the
     package's.
     """
+    for value, what in ((library, "library"), (header, "header")):
+        if value is not None:
+            _check.path(value, "cffi_support.load", what)  # dlopen would stop at a NUL
     try:
         import cffi
     except ImportError as exc:

@@ -1,19 +1,18 @@
 """Datasets: examples in the library's memory (bpl_dataset)."""
 
+import array
 import ctypes
-import os
+import math
+import numbers
 
-from . import _arrays, _lib
+from . import _arrays, _check, _lib
 from ._handle import Handle
 from ._names import split_value
 from .enums import Status
-from .errors import ShapeError, StateError, check
+from .errors import InvalidArgumentError, RangeError, ShapeError, StateError, check
 
 _c = _lib.lib
-
-
-def _path(path):
-    return os.fsencode(os.fspath(path))
+np = _arrays.np
 
 
 class Dataset(Handle):
@@ -24,6 +23,8 @@ class Dataset(Handle):
     ``ds[start:stop]`` copy a range.  Use it as a context manager or call
     close() to free it at a known time.
     """
+
+    _kind = "dataset"
 
     def __init__(self, address):
         """Wrap a bpl_dataset * owned from now on (use the class methods)."""
@@ -39,12 +40,17 @@ class Dataset(Handle):
     def load_mnist(cls, directory, split="train"):
         """Load a split ("train" or "test", or a Split) of MNIST or
         Fashion-MNIST from `directory`, gzipped or not."""
-        return cls._create(_c.bpl_dataset_load_mnist, _path(directory), split_value(split))
+        where = "Dataset.load_mnist"
+        return cls._create(_c.bpl_dataset_load_mnist, _check.path(directory, where, "directory"),
+                           split_value(split, where))
 
     @classmethod
     def load_idx(cls, images, labels, n_classes):
         """Load an IDX image file and an IDX label file, raw or gzipped."""
-        return cls._create(_c.bpl_dataset_load_idx, _path(images), _path(labels), n_classes)
+        where = "Dataset.load_idx"
+        return cls._create(_c.bpl_dataset_load_idx, _check.path(images, where, "images"),
+                           _check.path(labels, where, "labels"),
+                           _check.size(n_classes, where, "n_classes"))
 
     @classmethod
     def from_arrays(cls, x, y, n_classes=None, features=None):
@@ -59,14 +65,27 @@ class Dataset(Handle):
           into one-hot rows.
 
         Flat (1-D) data needs `features` to be split into rows.
+
+        Class labels (on both paths) are integers, or floats with a whole
+        value, in 0..n_classes-1 (0..255 for uint8 data without
+        `n_classes`); anything else raises before the dataset is made:
+        TypeError for bools and non-numbers, RangeError for a label out of
+        range, InvalidArgumentError for 2.5, NaN or Inf.
         """
+        where = "Dataset.from_arrays"
+        if n_classes is not None:
+            n_classes = _check.size(n_classes, where, "n_classes")
+            if n_classes == 0:
+                raise InvalidArgumentError(Status.INVALID_ARG,
+                                           "%s: n_classes must be at least 1" % where)
+        if features is not None:
+            features = _check.size(features, where, "features")
         if _arrays.is_uint8(x):
             return cls._from_u8(x, y, n_classes, features)
         xf = _arrays.as_input(x, features, "x")
         n = xf.rows
         if n_classes is not None:
-            labels = [int(v) for v in _flat_values(y)]
-            y = [[1.0 if j == label else 0.0 for j in range(n_classes)] for label in labels]
+            y = _one_hot(class_labels(y, n_classes, where), n_classes)
         yf = _arrays.as_input(y, None, "y")
         if _arrays.shape_of(y)[1] is None and n and yf.size % n == 0:
             yf.rows, yf.cols = n, yf.size // n  # 1-D: one target (or row) per example
@@ -79,8 +98,10 @@ class Dataset(Handle):
     @classmethod
     def _from_u8(cls, x, y, n_classes, features):
         pixels = _arrays.as_bytes(x, "x")
-        labels = _arrays.as_bytes(y, "y")
-        n = len(memoryview(labels).cast("B"))
+        labels = class_labels(y, n_classes if n_classes is not None else 256,
+                              "Dataset.from_arrays")
+        n = len(labels)
+        labels = labels.astype(np.uint8) if _arrays.is_numpy(labels) else bytes(labels)
         size = len(memoryview(pixels).cast("B"))
         rows, cols = _arrays.shape_of(x)
         width = cols or features or (size // n if n else 0)
@@ -105,7 +126,14 @@ class Dataset(Handle):
         return self._ptr
 
     def close(self):
-        """Free the dataset.  Idempotent."""
+        """Free the dataset.  Idempotent.
+
+        Raises StateError while a running call (Net.fit, Net.evaluate)
+        uses it, e.g. from fit's progress callback.
+        """
+        super().close()
+
+    def _release(self):
         if self._ptr is not None:
             address, self._ptr = self._ptr, None
             _c.bpl_dataset_destroy(address)
@@ -138,7 +166,10 @@ class Dataset(Handle):
 
     def slice(self, start, count):
         """A new dataset holding a copy of examples [start, start + count)."""
-        return self._create(_c.bpl_dataset_slice, self._handle, start, count)
+        where = "Dataset.slice"
+        return self._create(_c.bpl_dataset_slice, self._handle,
+                            _check.size(start, where, "start"),
+                            _check.size(count, where, "count"))
 
     def __getitem__(self, key):
         if not isinstance(key, slice):
@@ -155,7 +186,8 @@ class Dataset(Handle):
     def label(self, index):
         """The class label of example `index`."""
         out = ctypes.c_int()
-        check(_c.bpl_dataset_label(self._handle, index, ctypes.byref(out)))
+        check(_c.bpl_dataset_label(self._handle, _check.size(index, "Dataset.label", "index"),
+                                   ctypes.byref(out)))
         return out.value
 
     def get(self, start=0, count=None):
@@ -164,8 +196,10 @@ class Dataset(Handle):
         x is [count][features] (scaled), y [count][targets] (one-hot for
         labels); numpy arrays, or lists of rows without numpy.
         """
+        start = _check.size(start, "Dataset.get", "start")
         if count is None:
             count = max(len(self) - start, 0)
+        count = _check.size(count, "Dataset.get", "count")
         xf = _arrays.as_output(None, count, self.features)
         yf = _arrays.as_output(None, count, self.targets)
         check(_c.bpl_dataset_get(self._handle, start, count, xf.address, xf.size,
@@ -173,11 +207,72 @@ class Dataset(Handle):
         return _arrays.result(xf), _arrays.result(yf)
 
 
-def _flat_values(obj):
-    """The numbers of a 1-D sequence, array or buffer."""
-    if _arrays.HAVE_NUMPY and isinstance(obj, _arrays.np.ndarray):
-        return obj.reshape(-1).tolist()
+def _integral_label(value, index, limit, where):
+    """One label as an int, or the error that every path raises for it."""
+    if isinstance(value, (bool, _check._numpy_bool)):
+        raise TypeError("%s: label %d of y is %s; class labels must be integers, not bool"
+                        % (where, index, bool(value)))
+    if isinstance(value, numbers.Integral):
+        label = int(value)
+    elif isinstance(value, numbers.Real):
+        number = float(value)
+        if not (math.isfinite(number) and number == math.floor(number)):
+            raise InvalidArgumentError(Status.INVALID_ARG,
+                                       "%s: label %d of y is %r, not a whole number"
+                                       % (where, index, number))
+        label = int(number)
+    else:
+        raise TypeError("%s: label %d of y is a %s; class labels must be integers"
+                        % (where, index, type(value).__name__))
+    if not 0 <= label < limit:
+        raise RangeError(Status.RANGE, "%s: label %d of y is %d; class labels must be in "
+                         "0..%d" % (where, index, label, limit - 1))
+    return label
+
+
+def _numpy_labels(arr, limit, where):
+    """Labels of a numpy array: checked as a whole, the first bad one reported."""
+    flat = arr.reshape(-1)
+    if flat.dtype.kind in "iu":
+        bad = (flat < 0) | (flat >= limit)
+    elif flat.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(flat) | (flat != np.floor(flat)) | (flat < 0) | (flat >= limit)
+    else:  # bool, object, strings: element by element
+        return [_integral_label(v, i, limit, where) for i, v in enumerate(flat.tolist())]
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        _integral_label(flat[index].item(), index, limit, where)
+    return flat.astype(np.int64)
+
+
+def class_labels(y, limit, where):
+    """The class labels in `y`, each checked to be a whole number in 0..limit-1.
+
+    `y` is a 1-D (or [n][1]) numpy array, buffer or sequence.  The result is
+    an int64 numpy array for a numpy array, else a list of ints; the errors
+    are the same on every path, with and without numpy.
+    """
+    if _arrays.is_numpy(y):
+        return _numpy_labels(y, limit, where)
     try:
-        return memoryview(obj).tolist()
+        values = memoryview(y).tolist()
     except TypeError:
-        return list(obj)
+        values = y
+    flat, _ = _arrays.flatten(values, "y")
+    return [_integral_label(v, i, limit, where) for i, v in enumerate(flat)]
+
+
+def _one_hot(labels, n_classes):
+    """[n][n_classes] float rows with a 1 at each label."""
+    n = len(labels)
+    if _arrays.HAVE_NUMPY:
+        rows = np.zeros((n, n_classes), dtype=np.float32)
+        rows[np.arange(n), np.asarray(labels, dtype=np.int64)] = 1.0
+        return rows
+    if n == 0:
+        return []
+    rows = array.array("f", bytes(4 * n * n_classes))
+    for i, label in enumerate(labels):
+        rows[i * n_classes + label] = 1.0
+    return memoryview(rows).cast("B").cast("f", (n, n_classes))

@@ -128,7 +128,9 @@ _BY_STATUS = {cls.status: cls for cls in (
 
 def strerror(code):
     """The library's description of a status code."""
-    return _lib.lib.bpl_strerror(int(code)).decode("utf-8", "replace")
+    from . import _check  # _check imports this module
+    return _lib.lib.bpl_strerror(_check.c_int(code, "strerror", "code")).decode("utf-8",
+                                                                              "replace")
 
 
 def last_error_message():
@@ -165,6 +167,42 @@ def take_pending():
     exc = getattr(_pending, "exc", None)
     _pending.exc = None
     return exc
+
+
+class callback_scope:
+    """Context of a callback's body: its library calls see only their own
+    parked exceptions.
+
+    A log callback cannot stop the call that logs, so its exception waits
+    for that call to return; a rule hook run in between must not have it
+    raised by its own library calls.  Entering sets the waiting exception
+    aside; leaving puts it back, unless the callback failed itself and
+    `decides` (a hook or progress callback, whose failure ends the call):
+    its own exception then explains the outcome, with the earlier one as
+    its __context__.  A log callback's exception decides nothing: the first
+    one waits, as in set_pending.
+    """
+
+    __slots__ = ("_outer", "_decides")
+
+    def __init__(self, decides=True):
+        self._decides = decides
+
+    def __enter__(self):
+        self._outer = take_pending()
+        return self
+
+    def __exit__(self, *exc_info):
+        inner, outer = take_pending(), self._outer
+        if inner is None or outer is None:
+            _pending.exc = inner if outer is None else outer
+        elif self._decides:
+            if inner.__context__ is None and inner is not outer:
+                inner.__context__ = outer
+            _pending.exc = inner
+        else:
+            _pending.exc = outer
+        return False
 
 
 def report_callback_exception(exc):

@@ -2,14 +2,13 @@
 
 import collections
 import ctypes
-import os
 import weakref
 
-from . import _arrays, _lib
-from ._handle import Handle
+from . import _arrays, _check, _lib
+from ._handle import Handle, borrow
 from ._names import as_member, to_enum
 from .enums import Activation, Event, Group, Init, Loss, LogLevel, Phase, Status
-from .errors import ShapeError, StateError, check, set_pending
+from .errors import ShapeError, StateError, callback_scope, check, set_pending
 
 _c = _lib.lib
 
@@ -30,14 +29,6 @@ TensorInfo.__doc__ = "Shape and parameter group of a layer tensor."
 _NETS = weakref.WeakValueDictionary()
 
 
-def _encode(name):
-    return name.encode("utf-8") if isinstance(name, str) else bytes(name)
-
-
-def _path(path):
-    return os.fsencode(os.fspath(path))
-
-
 class Net(Handle):
     """A fully connected network (bpl_net): layers, a rule, a generator.
 
@@ -52,8 +43,12 @@ class Net(Handle):
             net.fit(train, epochs=10, batch_size=128)
     """
 
+    _kind = "net"
+
     def __init__(self, inputs, seed=0):
         self._ptr = None  # close() has nothing to free if creation fails
+        inputs = _check.size(inputs, "Net", "inputs")
+        seed = _check.uint64(seed, "Net", "seed")
         out = ctypes.c_void_p()
         check(_c.bpl_net_create(ctypes.byref(out), inputs, seed))
         self._init_handle(out.value, owned=True)
@@ -89,8 +84,9 @@ class Net(Handle):
         name (e.g. the same PythonRule subclass) to restore its
         hyperparameters and tensors.
         """
+        path = _check.path(path, "Net.load")
         out = ctypes.c_void_p()
-        check(_c.bpl_net_load(ctypes.byref(out), _path(path)))
+        check(_c.bpl_net_load(ctypes.byref(out), path))
         return cls._wrap(out.value, owned=True)
 
     # ---- lifetime --------------------------------------------------------
@@ -109,8 +105,14 @@ class Net(Handle):
     def close(self):
         """Destroy the net, its layers and its rule.  Idempotent.
 
-        Views of its tensors and layers must not be used afterwards.
+        Views of its tensors and layers must not be used afterwards.  Raises
+        StateError while a running call (fit, train_batch, predict, evaluate,
+        alignment, set_rule) uses the net, e.g. from its progress callback or
+        a rule hook: close after that call returns.
         """
+        super().close()
+
+    def _release(self):
         if self._ptr is None or not self._owned:
             self._ptr = None
             return
@@ -138,13 +140,16 @@ class Net(Handle):
         Activation / Init values.  Layers must be added before a rule is
         attached; a softmax layer must be the output layer.
         """
-        check(_c.bpl_net_add_dense(self._handle, units, to_enum(Activation, activation),
-                                   to_enum(Init, init)))
+        where = "Net.add_dense"
+        units = _check.size(units, where, "units")
+        check(_c.bpl_net_add_dense(self._handle, units,
+                                   to_enum(Activation, activation, where, "activation"),
+                                   to_enum(Init, init, where, "init")))
         return self.layer(self.num_layers - 1)
 
     def set_loss(self, loss):
         """Select the loss: "cross_entropy" (the default) or "mse"."""
-        check(_c.bpl_net_set_loss(self._handle, to_enum(Loss, loss)))
+        check(_c.bpl_net_set_loss(self._handle, to_enum(Loss, loss, "Net.set_loss", "loss")))
 
     @property
     def loss(self):
@@ -187,6 +192,7 @@ class Net(Handle):
 
     def layer(self, index):
         """The layer at `index` (0 = first hidden layer, -1 = the output)."""
+        index = _check.as_int(index, "Net.layer", "index")
         count = self.num_layers
         position = index + count if index < 0 else index
         if not 0 <= position < count:
@@ -203,15 +209,32 @@ class Net(Handle):
     def set_rule(self, rule):
         """Attach `rule`; the net owns it from now on.
 
-        The previously attached rule is destroyed.  On failure (for example
-        an attach hook raising) the rule stays with the caller.
+        The previously attached rule is destroyed, also when attaching
+        fails (for example an attach hook raising); the new rule then stays
+        with the caller.
         """
+        previous = _c.bpl_net_rule(self._handle)
+        try:
+            with borrow("Net.set_rule", self, rule) as (net, address):
+                check(_c.bpl_net_set_rule(net, address))
+        finally:
+            # What the library did, whatever check() raised: a failed attach
+            # still dropped the old rule, and an exception of the log
+            # callback is raised after the rule was attached.
+            self._follow_rule(previous, rule)
+
+    def _follow_rule(self, previous, rule):
+        """Bring the Rule objects in line with the rule the net now has."""
         from .rule import PythonRule  # rule.py imports this module
-        check(_c.bpl_net_set_rule(self._handle, rule._handle))
+        current = _c.bpl_net_rule(self._ptr) if self._ptr is not None else None
+        if current == previous:
+            return
         self._forget_rules()
-        rule._adopt(self)
-        self._rule_views.add(rule)
-        self._python_rule = rule if isinstance(rule, PythonRule) else None
+        self._python_rule = None
+        if current is not None and current == rule._ptr:
+            rule._adopt(self)
+            self._rule_views.add(rule)
+            self._python_rule = rule if isinstance(rule, PythonRule) else None
 
     def _forget_rules(self):
         """Invalidate the Rule objects of a destroyed rule."""
@@ -250,10 +273,11 @@ class Net(Handle):
             return
 
         def on_log(level, message, _user_data):
-            try:
-                callback(as_member(LogLevel, level), message.decode("utf-8", "replace"))
-            except BaseException as exc:  # cannot cross the C frames
-                set_pending(exc)
+            with callback_scope(decides=False):
+                try:
+                    callback(as_member(LogLevel, level), message.decode("utf-8", "replace"))
+                except BaseException as exc:  # cannot cross the C frames
+                    set_pending(exc)
 
         function = _lib.LOG_FN(on_log)
         check(_c.bpl_net_set_log_fn(self._handle, function, None))
@@ -275,8 +299,9 @@ class Net(Handle):
         """
         xf, yf = self._batch(x, y)
         loss = ctypes.c_double()
-        check(_c.bpl_net_train_batch(self._handle, xf.address, yf.address, xf.rows,
-                                     ctypes.byref(loss)))
+        with borrow("Net.train_batch", self) as (net,):
+            check(_c.bpl_net_train_batch(net, xf.address, yf.address, xf.rows,
+                                         ctypes.byref(loss)))
         return loss.value
 
     def fit(self, dataset, epochs=1, batch_size=32, progress=None):
@@ -285,22 +310,26 @@ class Net(Handle):
         progress(event, epoch, step, steps, loss), if given, runs after each
         batch (event Event.BATCH, the batch's loss) and each epoch
         (Event.EPOCH, the epoch's mean loss); a true return value stops
-        training.  It may call evaluate() and predict().  An exception it
-        raises stops training and is raised again here.
+        training.  It may call evaluate() and predict(), but not close the
+        net or the dataset (StateError).  An exception it raises stops
+        training and is raised again here.
         """
+        epochs = _check.size(epochs, "Net.fit", "epochs")
+        batch_size = _check.size(batch_size, "Net.fit", "batch_size")
         function = _lib.PROGRESS_FN()  # NULL: no callback
         if progress is not None:
             def on_progress(event, epoch, step, steps, loss, _user_data):
-                try:
-                    return 1 if progress(as_member(Event, event), epoch, step, steps,
-                                         loss) else 0
-                except BaseException as exc:  # cannot cross the C frames
-                    set_pending(exc)
-                    return 1
+                with callback_scope():
+                    try:
+                        return 1 if progress(as_member(Event, event), epoch, step, steps,
+                                             loss) else 0
+                    except BaseException as exc:  # cannot cross the C frames
+                        set_pending(exc)
+                        return 1
 
             function = _lib.PROGRESS_FN(on_progress)
-        check(_c.bpl_net_fit(self._handle, dataset._handle, epochs, batch_size, function,
-                             None))
+        with borrow("Net.fit", self, dataset) as (net, data):
+            check(_c.bpl_net_fit(net, data, epochs, batch_size, function, None))
 
     def predict(self, x, out=None):
         """Outputs for x [batch][inputs], as [batch][outputs].
@@ -310,14 +339,15 @@ class Net(Handle):
         """
         xf = _arrays.as_input(x, self.input_size, "x")
         of = _arrays.as_output(out, xf.rows, self.output_size)
-        check(_c.bpl_net_predict(self._handle, xf.address, xf.rows, of.address, of.size))
+        with borrow("Net.predict", self) as (net,):
+            check(_c.bpl_net_predict(net, xf.address, xf.rows, of.address, of.size))
         return _arrays.result(of, out)
 
     def evaluate(self, dataset):
         """Accuracy and mean loss over `dataset`, as an Evaluation."""
         accuracy, loss = ctypes.c_double(), ctypes.c_double()
-        check(_c.bpl_net_evaluate(self._handle, dataset._handle, ctypes.byref(accuracy),
-                                  ctypes.byref(loss)))
+        with borrow("Net.evaluate", self, dataset) as (net, data):
+            check(_c.bpl_net_evaluate(net, data, ctypes.byref(accuracy), ctypes.byref(loss)))
         return Evaluation(accuracy.value, loss.value)
 
     def alignment(self, x, y):
@@ -326,8 +356,8 @@ class Net(Handle):
         xf, yf = self._batch(x, y)
         count = self.num_layers
         angles = (ctypes.c_double * max(count, 1))()
-        check(_c.bpl_net_alignment(self._handle, xf.address, yf.address, xf.rows, angles,
-                                   count))
+        with borrow("Net.alignment", self) as (net,):
+            check(_c.bpl_net_alignment(net, xf.address, yf.address, xf.rows, angles, count))
         return list(angles[:count])
 
     # ---- diagnostics, persistence, randomness -------------------------------
@@ -358,23 +388,28 @@ class Net(Handle):
 
     def save(self, path):
         """Save architecture, tensors, optimiser and generator state and rule."""
-        check(_c.bpl_net_save(self._handle, _path(path)))
+        path = _check.path(path, "Net.save")
+        check(_c.bpl_net_save(self._handle, path))
 
     def random_uniform(self, n, low=0.0, high=1.0):
         """`n` draws from U(low, high) from the net's generator."""
+        n = _check.size(n, "Net.random_uniform", "n")
         out = _arrays.as_output(None, 1, n)
         check(_c.bpl_net_random_uniform(self._handle, out.address, n, low, high))
         return _arrays.flat_result(out)
 
     def random_normal(self, n, mean=0.0, stddev=1.0):
         """`n` draws from N(mean, stddev^2) from the net's generator."""
+        n = _check.size(n, "Net.random_normal", "n")
         out = _arrays.as_output(None, 1, n)
         check(_c.bpl_net_random_normal(self._handle, out.address, n, mean, stddev))
         return _arrays.flat_result(out)
 
     # ---- building blocks for rules ------------------------------------------
 
-    def _rows(self, data, cols, batch, what):
+    def _rows(self, data, cols, batch, what, where):
+        if batch is not None:
+            batch = _check.size(batch, where, "batch")
         floats = _arrays.as_input(data, cols, what)
         rows = floats.rows if batch is None else batch
         if rows > floats.rows:
@@ -389,13 +424,13 @@ class Net(Handle):
         input), so pass the x the hook received, or an array that outlives
         the step; a converted copy is kept alive until the next call.
         """
-        xf, rows = self._rows(x, self.input_size, batch, "x")
+        xf, rows = self._rows(x, self.input_size, batch, "x", "Net.forward_dense")
         check(_c.bpl_net_forward_dense(self._handle, xf.address, rows))
         self._forward_input = xf
 
     def output_delta(self, y, batch=None):
         """dLoss/d(pre-activation) of the output layer / batch into its "delta"."""
-        yf, rows = self._rows(y, self.output_size or None, batch, "y")
+        yf, rows = self._rows(y, self.output_size or None, batch, "y", "Net.output_delta")
         check(_c.bpl_net_output_delta(self._handle, yf.address, rows))
 
     def project_delta(self, from_layer, to_layer, m, forward_weight=False):
@@ -405,7 +440,10 @@ class Net(Handle):
         with forward_weight=True the [units(from)][units(to)] weight of
         layer `from` used as is.  A string names a tensor of layer `from`.
         """
-        if isinstance(m, str):
+        where = "Net.project_delta"
+        from_layer = _check.size(from_layer, where, "from_layer")
+        to_layer = _check.size(to_layer, where, "to_layer")
+        if isinstance(m, (str, bytes)):
             m = self.layer(from_layer).tensor(m)
         floats = _arrays.as_input(m, None, "m")
         count = self.num_layers
@@ -421,13 +459,16 @@ class Net(Handle):
 
     def weight_gradients(self, layer):
         """grad W = delta^T input and grad b = column sums of delta, of `layer`."""
+        layer = _check.size(layer, "Net.weight_gradients", "layer")
         check(_c.bpl_net_weight_gradients(self._handle, layer))
 
     def apply_gradients(self, *groups):
         """One optimiser step for the given groups (default: Group.FORWARD)."""
         mask = 0
         for group in groups or (Group.FORWARD,):
-            mask |= 1 << to_enum(Group, group)
+            bit = to_enum(Group, group, "Net.apply_gradients", "group")
+            mask |= 1 << _check.integer(bit, "Net.apply_gradients", "group", 0,
+                                        _check.UNSIGNED_BITS - 1, "bit of a group mask")
         check(_c.bpl_net_apply_gradients(self._handle, mask))
 
 
@@ -493,34 +534,39 @@ class Layer:
     def tensor_info(self, name):
         """Shape and group of a tensor, as a TensorInfo."""
         rows, cols, group = ctypes.c_size_t(), ctypes.c_size_t(), ctypes.c_int()
-        check(_c.bpl_layer_tensor_info(self._handle, _encode(name), ctypes.byref(rows),
+        name = _check.text(name, "Layer.tensor_info", "name")
+        check(_c.bpl_layer_tensor_info(self._handle, name, ctypes.byref(rows),
                                        ctypes.byref(cols), ctypes.byref(group)))
         return TensorInfo(rows.value, cols.value, as_member(Group, group.value))
 
     def get(self, name):
         """A copy of tensor `name`, [rows][cols] (a list of rows without numpy)."""
+        name = _check.text(name, "Layer.get", "name")
         info = self.tensor_info(name)
         out = _arrays.as_output(None, info.rows, info.cols)
-        check(_c.bpl_layer_get_tensor(self._handle, _encode(name), out.address, out.size))
+        check(_c.bpl_layer_get_tensor(self._handle, name, out.address, out.size))
         return _arrays.result(out)
 
     def set(self, name, values):
         """Copy `values` ([rows][cols], or flat) into tensor `name`."""
+        name = _check.text(name, "Layer.set", "name")
         info = self.tensor_info(name)
-        floats = _arrays.as_input(values, info.cols, name)
+        floats = _arrays.as_input(values, info.cols, name.decode("utf-8", "replace"))
         if floats.size != info.rows * info.cols:
             raise ShapeError(Status.SHAPE, "tensor '%s' is %d x %d, got %d values"
-                             % (name, info.rows, info.cols, floats.size))
-        check(_c.bpl_layer_set_tensor(self._handle, _encode(name), floats.address,
-                                      floats.size))
+                             % (name.decode("utf-8", "replace"), info.rows, info.cols,
+                                floats.size))
+        check(_c.bpl_layer_set_tensor(self._handle, name, floats.address, floats.size))
 
     def is_frozen(self, name="weight"):
         """True if tensor `name` is frozen (skipped by the optimiser)."""
-        return bool(_c.bpl_layer_frozen(self._handle, _encode(name)))
+        return bool(_c.bpl_layer_frozen(self._handle,
+                                        _check.text(name, "Layer.is_frozen", "name")))
 
     def set_frozen(self, name="weight", frozen=True):
         """Freeze or unfreeze a trained tensor."""
-        check(_c.bpl_layer_set_frozen(self._handle, _encode(name), 1 if frozen else 0))
+        check(_c.bpl_layer_set_frozen(self._handle, _check.text(name, "Layer.set_frozen", "name"),
+                                      1 if frozen else 0))
 
     @property
     def frozen(self):
@@ -537,24 +583,33 @@ class Layer:
     def add_tensor(self, name, rows, cols, group=Group.NONE, init="glorot_uniform",
                    gain=1.0):
         """Add a tensor (in an attach hook); True if new, False if it existed."""
+        where = "Layer.add_tensor"
+        name = _check.text(name, where, "name")
+        rows = _check.size(rows, where, "rows")
+        cols = _check.size(cols, where, "cols")
         created = ctypes.c_int()
-        check(_c.bpl_layer_add_tensor(self._handle, _encode(name), rows, cols,
-                                      to_enum(Group, group), to_enum(Init, init), gain,
+        check(_c.bpl_layer_add_tensor(self._handle, name, rows, cols,
+                                      to_enum(Group, group, where, "group"),
+                                      to_enum(Init, init, where, "init"), gain,
                                       ctypes.byref(created)))
         return bool(created.value)
 
     def init_tensor(self, name, init, gain=1.0):
         """Re-initialise an existing tensor."""
-        check(_c.bpl_layer_init_tensor(self._handle, _encode(name), to_enum(Init, init),
-                                       gain))
+        where = "Layer.init_tensor"
+        check(_c.bpl_layer_init_tensor(self._handle, _check.text(name, where, "name"),
+                                       to_enum(Init, init, where, "init"), gain))
 
     def add_buffer(self, name, cols):
         """Register a per-example batch buffer `cols` floats wide."""
-        check(_c.bpl_layer_add_buffer(self._handle, _encode(name), cols))
+        where = "Layer.add_buffer"
+        check(_c.bpl_layer_add_buffer(self._handle, _check.text(name, where, "name"),
+                                      _check.size(cols, where, "cols")))
 
-    def _view(self, function, name, readonly=False):
+    def _view(self, function, name, where, readonly=False):
         data, rows, cols = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_size_t()
-        args = (self._handle,) + ((_encode(name),) if name is not None else ())
+        named = (_check.text(name, where, "name"),) if name is not None else ()
+        args = (self._handle,) + named
         check(function(*args, ctypes.byref(data), ctypes.byref(rows), ctypes.byref(cols)))
         return _arrays.view(data.value, rows.value, cols.value, self._net, readonly)
 
@@ -563,19 +618,19 @@ class Layer:
 
         Valid until another rule is attached or the net is closed.
         """
-        return self._view(_c.bpl_layer_tensor, name)
+        return self._view(_c.bpl_layer_tensor, name, "Layer.tensor")
 
     def tensor_grad(self, name):
         """A writable view of the gradient of tensor `name` (no copy)."""
-        return self._view(_c.bpl_layer_tensor_grad, name)
+        return self._view(_c.bpl_layer_tensor_grad, name, "Layer.tensor_grad")
 
     def buffer(self, name):
         """A writable view of batch buffer `name` ([batch][cols]).
 
         Valid only during the current hook call.
         """
-        return self._view(_c.bpl_layer_buffer, name)
+        return self._view(_c.bpl_layer_buffer, name, "Layer.buffer")
 
     def input(self):
         """A read-only view of the layer's input for the current batch."""
-        return self._view(_c.bpl_layer_input, None, readonly=True)
+        return self._view(_c.bpl_layer_input, None, "Layer.input", readonly=True)

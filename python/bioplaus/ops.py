@@ -1,6 +1,6 @@
 """Library information and the numeric kernels rules are made of."""
 
-from . import _arrays, _lib
+from . import _arrays, _check, _lib
 from ._names import to_enum
 from .enums import Activation, Status
 from .errors import ShapeError, check
@@ -35,7 +35,7 @@ def blas_info():
 
 def set_num_threads(n):
     """Set the BLAS library's (process-wide) thread count."""
-    check(_c.bpl_set_num_threads(n))
+    check(_c.bpl_set_num_threads(_check.c_int(n, "set_num_threads", "n")))
 
 
 def get_num_threads():
@@ -63,7 +63,8 @@ def gemm(a, b, c, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, net=None):
         raise ShapeError(Status.SHAPE, "gemm: op(a) is %d x %d but op(b) is %d x %d"
                          % (m, k, k2, n))
     cf = _arrays.as_output(c, m, n, "c")
-    check(_c.bpl_gemm(net._handle if net is not None else None, int(trans_a), int(trans_b),
+    check(_c.bpl_gemm(net._handle if net is not None else None, 1 if trans_a else 0,
+                      1 if trans_b else 0,
                       m, n, k, alpha, af.address, af.cols, bf.address, bf.cols, beta,
                       cf.address, n))
     return c
@@ -76,7 +77,8 @@ def activation_forward(activation, a, bias=None):
         rows, cols = 1, rows
     af = _arrays.as_output(a, rows, cols, "a")
     biasf = _arrays.as_input(bias, cols, "bias") if bias is not None else None
-    check(_c.bpl_activation_forward(to_enum(Activation, activation), af.address,
+    check(_c.bpl_activation_forward(to_enum(Activation, activation, "activation_forward",
+                                            "activation"), af.address,
                                     biasf.address if biasf else None, rows, cols))
     return a
 
@@ -86,6 +88,7 @@ def activation_backward(activation, delta, h):
     hf = _arrays.as_input(h, None, "h")
     count = hf.size
     df = _arrays.as_output(delta, 1, count, "delta")
-    check(_c.bpl_activation_backward(to_enum(Activation, activation), df.address,
+    check(_c.bpl_activation_backward(to_enum(Activation, activation, "activation_backward",
+                                             "activation"), df.address,
                                      hf.address, count))
     return delta

@@ -4,11 +4,11 @@ import collections
 import ctypes
 import math
 
-from . import _arrays, _lib
+from . import _arrays, _check, _lib
 from ._handle import Handle
 from ._names import (as_member, property_name, property_value, tick_value, to_enum)
 from .enums import Group, Optimizer, ParamKind, Property, RULE_VTABLE_VERSION, Status, Tick
-from .errors import StateError, check, report_callback_exception
+from .errors import StateError, callback_scope, check, report_callback_exception
 
 _c = _lib.lib
 
@@ -18,10 +18,6 @@ bounds, choices (a tuple of names for ParamKind.CHOICE, else None) and doc."""
 
 PropertyValue = collections.namedtuple("PropertyValue", "tick note")
 PropertyValue.__doc__ = "A property of the review's table: a Tick and a short note."
-
-
-def _encode(text):
-    return text.encode("utf-8")
 
 
 class Rule(Handle):
@@ -40,9 +36,12 @@ class Rule(Handle):
     it.
     """
 
+    _kind = "rule"
+
     def __init__(self, name):
+        name = _check.text(name, "Rule", "name")
         out = ctypes.c_void_p()
-        check(_c.bpl_rule_create_builtin(ctypes.byref(out), _encode(name)))
+        check(_c.bpl_rule_create_builtin(ctypes.byref(out), name))
         self._ptr = out.value
         self._owner = None
 
@@ -87,7 +86,14 @@ class Rule(Handle):
         return self._owner
 
     def close(self):
-        """Destroy the rule unless a net owns it.  Idempotent."""
+        """Destroy the rule unless a net owns it.  Idempotent.
+
+        Raises StateError while Net.set_rule is attaching it (from its
+        attach hook).
+        """
+        super().close()
+
+    def _release(self):
         if getattr(self, "_ptr", None) is not None and self._owner is None:
             address, self._ptr = self._ptr, None
             _c.bpl_rule_destroy(address)
@@ -111,7 +117,8 @@ class Rule(Handle):
 
     @description.setter
     def description(self, text):
-        check(_c.bpl_rule_set_description(self._handle, _encode(text)))
+        check(_c.bpl_rule_set_description(self._handle,
+                                          _check.text(text, "Rule.description", "text")))
 
     # ---- hyperparameters -------------------------------------------------------
 
@@ -119,7 +126,8 @@ class Rule(Handle):
         name, choices, doc = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_char_p()
         kind = ctypes.c_int()
         default, lo, hi = ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
-        check(_c.bpl_rule_param_info(self._handle, index, ctypes.byref(name),
+        check(_c.bpl_rule_param_info(self._handle, _check.size(index, "Rule.params", "index"),
+                                     ctypes.byref(name),
                                      ctypes.byref(kind), ctypes.byref(default),
                                      ctypes.byref(lo), ctypes.byref(hi), ctypes.byref(choices),
                                      ctypes.byref(doc)))
@@ -134,15 +142,17 @@ class Rule(Handle):
 
     def param(self, name):
         """The ParamInfo of one hyperparameter (KeyError if unknown)."""
+        wanted = _check.text(name, "Rule.param", "name").decode("utf-8", "replace")
         for info in self.params():
-            if info.name == name:
+            if info.name == wanted:
                 return info
         raise KeyError(name)
 
     def value(self, name):
         """The raw value of a hyperparameter, a float (a choice's index)."""
         out = ctypes.c_double()
-        check(_c.bpl_rule_get(self._handle, _encode(name), ctypes.byref(out)))
+        check(_c.bpl_rule_get(self._handle, _check.text(name, "Rule.value", "name"),
+                              ctypes.byref(out)))
         return out.value
 
     def set(self, name, value):
@@ -151,14 +161,19 @@ class Rule(Handle):
         Strings go through bpl_rule_set_string: a number, or a choice name
         ("rmsprop").
         """
-        if isinstance(value, str):
-            check(_c.bpl_rule_set_string(self._handle, _encode(name), _encode(value)))
+        if isinstance(value, (str, bytes)):
+            self._set_string(name, value, "Rule.set")
         else:
-            check(_c.bpl_rule_set(self._handle, _encode(name), float(value)))
+            check(_c.bpl_rule_set(self._handle, _check.text(name, "Rule.set", "name"),
+                                  float(value)))
 
     def set_string(self, name, text):
         """Set a hyperparameter from text, as a command line would."""
-        check(_c.bpl_rule_set_string(self._handle, _encode(name), _encode(text)))
+        self._set_string(name, text, "Rule.set_string")
+
+    def _set_string(self, name, text, where):
+        check(_c.bpl_rule_set_string(self._handle, _check.text(name, where, "name"),
+                                     _check.text(text, where, "value")))
 
     def __getitem__(self, name):
         """The value, typed by kind: float, int, bool, or the choice's name."""
@@ -214,19 +229,29 @@ class Rule(Handle):
         or an "a|b|c" string for ParamKind.CHOICE, where `default` may be a
         name too.
         """
-        kind = to_enum(ParamKind, kind)
-        if choices is not None and not isinstance(choices, str):
-            choices = "|".join(choices)
-        if isinstance(default, str):
-            default = choices.split("|").index(default)
-        check(_c.bpl_rule_add_param(self._handle, _encode(name), kind, float(default), lo, hi,
-                                    _encode(choices) if choices is not None else None,
-                                    _encode(doc)))
+        where = "Rule.add_param"
+        name = _check.text(name, where, "name")
+        kind = to_enum(ParamKind, kind, where, "kind")
+        if choices is not None and not isinstance(choices, (str, bytes)):
+            try:
+                names = list(choices)
+            except TypeError:
+                names = None  # not a sequence of names: _check.text says what it is
+            if names is not None:
+                choices = b"|".join(_check.text(choice, where, "choices") for choice in names)
+        if choices is not None:
+            choices = _check.text(choices, where, "choices")
+        if isinstance(default, (str, bytes)):
+            default = choices.split(b"|").index(_check.text(default, where, "default"))
+        check(_c.bpl_rule_add_param(self._handle, name, kind, float(default), lo, hi, choices,
+                                    _check.text(doc, where, "doc")))
 
     def add_optimizer(self, group=Group.FORWARD, prefix="", optimizer="adam", lr=1e-3):
         """Declare (or re-default) the optimiser hyperparameters of a group."""
-        check(_c.bpl_rule_add_optimizer(self._handle, to_enum(Group, group), _encode(prefix),
-                                        to_enum(Optimizer, optimizer), lr))
+        where = "Rule.add_optimizer"
+        check(_c.bpl_rule_add_optimizer(self._handle, to_enum(Group, group, where, "group"),
+                                        _check.text(prefix, where, "prefix"),
+                                        to_enum(Optimizer, optimizer, where, "optimizer"), lr))
 
     # ---- the recommended training set-up ----------------------------------------
 
@@ -254,23 +279,26 @@ class Rule(Handle):
         `value` is text as a command line would give it; numbers, booleans
         and a sequence of layer sizes (for "hidden") are converted.
         """
+        where = "Rule.set_recommendation"
         if value is None:
             text = None
         elif isinstance(value, bool):
-            text = _encode("true" if value else "false")
+            text = b"true" if value else b"false"
         elif isinstance(value, (int, float)):
-            text = _encode(repr(value))
-        elif isinstance(value, str):
-            text = _encode(value)
+            text = repr(value).encode("ascii")
+        elif isinstance(value, (str, bytes)):
+            text = _check.text(value, where, "value")
         else:
-            text = _encode(",".join(str(int(units)) for units in value))
-        check(_c.bpl_rule_set_recommendation(self._handle, _encode(key), text))
+            text = b",".join(b"%d" % _check.size(units, where, "value") for units in value)
+        check(_c.bpl_rule_set_recommendation(self._handle, _check.text(key, where, "key"),
+                                             text))
 
     def ignores(self, choice):
         """True if the rule, with its current hyperparameters, ignores a
         training choice ("activation", "init", ...): its model fixes it."""
         out = ctypes.c_int()
-        check(_c.bpl_rule_ignores(self._handle, _encode(choice), ctypes.byref(out)))
+        check(_c.bpl_rule_ignores(self._handle, _check.text(choice, "Rule.ignores", "choice"),
+                                  ctypes.byref(out)))
         return bool(out.value)
 
     # ---- the review's properties -------------------------------------------------
@@ -278,14 +306,15 @@ class Rule(Handle):
     def get_property(self, prop):
         """One property (a Property or its name) as a PropertyValue."""
         tick, note = ctypes.c_int(), ctypes.c_char_p()
-        check(_c.bpl_rule_get_property(self._handle, property_value(prop),
+        check(_c.bpl_rule_get_property(self._handle, property_value(prop, "Rule.get_property"),
                                        ctypes.byref(tick), ctypes.byref(note)))
         return PropertyValue(as_member(Tick, tick.value), (note.value or b"").decode("utf-8"))
 
     def set_property(self, prop, tick, note=""):
         """Declare a property: a Tick (or "yes", "no", "partial", ...) and a note."""
-        check(_c.bpl_rule_set_property(self._handle, property_value(prop), tick_value(tick),
-                                       _encode(note)))
+        where = "Rule.set_property"
+        check(_c.bpl_rule_set_property(self._handle, property_value(prop, where),
+                                       tick_value(tick, where), _check.text(note, where, "note")))
 
     def properties(self):
         """The review's table for this rule: {property name: PropertyValue}."""
@@ -328,10 +357,10 @@ class PythonRule(Rule):
     rule_name = None
 
     def __init__(self, name=None, description=None):
-        name = name or self.rule_name or type(self).__name__
+        name = _check.text(name or self.rule_name or type(self).__name__, "PythonRule", "name")
         vtable = _lib.RuleVtable()
         check(_c.bpl_rule_vtable_init(ctypes.byref(vtable), RULE_VTABLE_VERSION))
-        vtable.name = _encode(name)
+        vtable.name = name
         # The library calls these for as long as the rule lives: they are
         # attributes of the rule object, which the owning net keeps alive.
         self._hooks = {
@@ -382,34 +411,38 @@ class PythonRule(Rule):
         return _arrays.view(address, batch, cols, net, readonly=True)
 
     def _on_attach(self, _self, net_address):
-        try:
-            self.attach(self._net(net_address))
-            return 0
-        except BaseException as exc:  # cannot cross the C frames
-            return report_callback_exception(exc)
+        with callback_scope():
+            try:
+                self.attach(self._net(net_address))
+                return 0
+            except BaseException as exc:  # cannot cross the C frames
+                return report_callback_exception(exc)
 
     def _on_forward(self, _self, net_address, x, batch):
-        try:
-            net = self._net(net_address)
-            self.forward(net, self._rows(net, x, batch, net.input_size), batch)
-            return 0
-        except BaseException as exc:
-            return report_callback_exception(exc)
+        with callback_scope():
+            try:
+                net = self._net(net_address)
+                self.forward(net, self._rows(net, x, batch, net.input_size), batch)
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
 
     def _on_targets(self, _self, net_address, y, batch):
-        try:
-            net = self._net(net_address)
-            self.compute_targets(net, self._rows(net, y, batch, net.output_size), batch)
-            return 0
-        except BaseException as exc:
-            return report_callback_exception(exc)
+        with callback_scope():
+            try:
+                net = self._net(net_address)
+                self.compute_targets(net, self._rows(net, y, batch, net.output_size), batch)
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
 
     def _on_update(self, _self, net_address):
-        try:
-            self.update(self._net(net_address))
-            return 0
-        except BaseException as exc:
-            return report_callback_exception(exc)
+        with callback_scope():
+            try:
+                self.update(self._net(net_address))
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
 
     def _on_destroy(self, _self):
         # The library freed the rule (with its net, or replaced in it).

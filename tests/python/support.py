@@ -8,6 +8,7 @@ find the package next to this file and the library in a build tree.
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,6 +68,20 @@ def run_script(args, env=None, cwd=None, timeout=300):
             full_env[name] = value
     return subprocess.run([sys.executable] + list(args), env=full_env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def run_without_numpy(args, timeout=300):
+    """Run this interpreter with `args` where `import numpy` fails.
+
+    A fake numpy package that raises ImportError comes first on the child's
+    path, ahead of the package and this folder.
+    """
+    with tempfile.TemporaryDirectory() as fake:
+        os.mkdir(os.path.join(fake, "numpy"))
+        with open(os.path.join(fake, "numpy", "__init__.py"), "w") as f:
+            f.write("raise ImportError('numpy is hidden by the tests')\n")
+        path = os.pathsep.join([fake, PYTHON_DIR, HERE])
+        return run_script(args, env={"PYTHONPATH": path}, timeout=timeout)
 
 
 def run_python(code, env=None, cwd=None, timeout=300):

@@ -8,7 +8,6 @@ import array
 import ctypes
 import os
 import sys
-import tempfile
 import unittest
 
 import support
@@ -26,13 +25,7 @@ class NoNumpyParentTest(unittest.TestCase):
             raise unittest.SkipTest("the child does not start another child")
 
     def test_without_numpy(self):
-        with tempfile.TemporaryDirectory() as fake:
-            os.mkdir(os.path.join(fake, "numpy"))
-            with open(os.path.join(fake, "numpy", "__init__.py"), "w") as f:
-                f.write("raise ImportError('numpy is hidden by test_no_numpy')\n")
-            path = os.pathsep.join([fake, support.PYTHON_DIR, support.HERE])
-            result = support.run_script([os.path.abspath(__file__), CHILD_FLAG, "-v"],
-                                        env={"PYTHONPATH": path})
+        result = support.run_without_numpy([os.path.abspath(__file__), CHILD_FLAG, "-v"])
         output = result.stdout + result.stderr
         self.assertEqual(result.returncode, 0, output)
         self.assertIn("OK", output)
