@@ -11,6 +11,9 @@ from ._names import split_value
 from .enums import Status
 from .errors import InvalidArgumentError, RangeError, ShapeError, StateError, check
 
+# The widest layer of a net (the library's limit on units and inputs).
+MAX_CLASSES = 1 << 24
+
 _c = _lib.lib
 np = _arrays.np
 
@@ -78,6 +81,12 @@ class Dataset(Handle):
             if n_classes == 0:
                 raise InvalidArgumentError(Status.INVALID_ARG,
                                            "%s: n_classes must be at least 1" % where)
+            # No net has a wider output layer; the one-hot targets of more
+            # classes would be built (n x n_classes floats) only to be refused.
+            if n_classes > MAX_CLASSES:
+                raise RangeError(Status.RANGE,
+                                 "%s: n_classes is %d, more than the %d outputs a net can "
+                                 "have" % (where, n_classes, MAX_CLASSES))
         if features is not None:
             features = _check.size(features, where, "features")
         if _arrays.is_uint8(x):

@@ -455,6 +455,12 @@ class LabelTest(unittest.TestCase):
             with self.subTest(x=path), self.assertRaises(bioplaus.InvalidArgumentError):
                 bioplaus.Dataset.from_arrays(x, GOOD_LABELS, **keywords)
 
+    def test_n_classes_beyond_any_net_refused_before_building_targets(self):
+        # 2**40 classes would ask for terabytes of one-hot targets
+        for path, x, keywords in x_paths(n_classes=2 ** 40):
+            with self.subTest(x=path), self.assertRaises(bioplaus.RangeError):
+                bioplaus.Dataset.from_arrays(x, GOOD_LABELS, **keywords)
+
 
 class LabelsWithoutNumpyTest(unittest.TestCase):
     """LabelTest again in a child interpreter that cannot import numpy."""
