@@ -90,5 +90,5 @@ echo "$configs" | while IFS='|' read -r name options; do
     n=$(echo "$seeds" | wc -w)
     mean=$(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.2f", t / n }')
     per_epoch=$(awk -v s="$seconds" -v n="$n" -v e="$epochs" 'BEGIN { printf "%.2f", s / n / e }')
-    echo "| $name | \`$options\` | $errors | $mean | $per_epoch |"
+    echo "| $name | \`$options${cut:+ $cut}\` | $errors | $mean | $per_epoch |"
 done
