@@ -64,7 +64,7 @@ microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --
 for name in $(echo "$names" | tr , ' '); do
     echo "$configs" | grep -q "^$name|" || {
         echo "accuracy.sh: no configuration $name; there are:" \
-            $(echo "$configs" | cut -d '|' -f 1) >&2
+            "$(echo "$configs" | cut -d '|' -f 1 | tr '\n' ' ')" >&2
         exit 2
     }
 done

@@ -11,6 +11,7 @@ set -eu
 program=$1
 case $program in /*) ;; *) program=$(pwd)/$program ;; esac
 
+# shellcheck source=tests/mnist-dir.sh # sets data from mnist_user
 mnist_user="the program" && . "$(dirname "$0")/../tests/mnist-dir.sh"
 
 work=$(mktemp -d)

@@ -85,6 +85,7 @@ run garbage "$work/garbage"
 grep -q 'wrong SHA-256; download deleted' "$work/out" || fail "garbage: no checksum message"
 [ -z "$(ls "$work/garbage")" ] || fail "garbage: files kept: $(ls "$work/garbage")"
 
+# shellcheck source=tests/mnist-dir.sh # sets data from mnist_user
 mnist_user="the download checks" && . "$(dirname "$0")/../tests/mnist-dir.sh"
 export FAKE_SRC="$data"
 

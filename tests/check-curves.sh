@@ -55,8 +55,9 @@ done
 
 # Short runs: whole epochs on the axis.
 mkdir "$out/short" "$out/bin"
-first=$(ls "$runs"/*-seed*.csv | head -n 1)
+for first in "$runs"/*-seed*.csv; do break; done
 head -n 4 "$first" >"$out/short/short-seed1.csv"
+# shellcheck disable=SC2016 # expanded by the stand-in, not here
 printf '#!/bin/sh\ncat >>"$GNUPLOT_LOG"\n' >"$out/bin/gnuplot"
 chmod +x "$out/bin/gnuplot"
 : >"$out/gnuplot.log"
