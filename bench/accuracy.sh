@@ -1,20 +1,44 @@
 #!/bin/sh
-# accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS] [NAMES] - the MNIST accuracy benchmark.
+# accuracy.sh [--smoke] BUILD_DIR [OUT_DIR] [SEEDS] [NAMES] - the MNIST
+# accuracy benchmark.
 #
 # Trains the configurations of docs/results.md (all, or the comma-separated
 # NAMES) with examples/mnist for each seed (default "1 2 3"), keeps each
 # run's log and per-epoch CSV in OUT_DIR (default ./accuracy-runs), and
 # prints a Markdown table: final test error per seed, their mean, and
-# seconds per epoch.  Data: $BIOPLAUS_MNIST_DIR or ./data/mnist.  All of it
-# takes several hours on two cores.
+# seconds per epoch.  OUT_DIR/version.txt records what `mnist --version`
+# says: the library, the BLAS and the kernels it runs, which the last digits
+# of the figures depend on.  Data: $BIOPLAUS_MNIST_DIR or ./data/mnist.  All
+# of it takes several hours on two cores.
+#
+# --smoke checks the script and its commands in seconds: each run is cut to
+# one epoch of 2,000 training images (500 held out), and the defaults become
+# OUT_DIR ./accuracy-smoke, SEEDS "1" and NAMES backprop-relu.  Its figures
+# say nothing about the rules.
 set -eu
 
-build=${1:?usage: accuracy.sh BUILD_DIR [OUT_DIR] [SEEDS] [NAMES]}
-out=${2:-accuracy-runs}
-seeds=${3:-1 2 3}
-names=${4:-}
+smoke=0
+if [ "${1:-}" = --smoke ]; then
+    smoke=1
+    shift
+fi
+build=${1:?usage: accuracy.sh [--smoke] BUILD_DIR [OUT_DIR] [SEEDS] [NAMES]}
+if [ "$smoke" = 1 ]; then
+    out=${2:-accuracy-smoke}
+    seeds=${3:-1}
+    names=${4:-backprop-relu}
+    # after each configuration's options: the last --epochs wins
+    cut="--epochs 1 --limit 2000 --val 500"
+else
+    out=${2:-accuracy-runs}
+    seeds=${3:-1 2 3}
+    names=${4:-}
+    cut=""
+fi
 mnist=$build/examples/mnist
+[ "$smoke" = 0 ] || echo "accuracy.sh: --smoke: every run cut to $cut" >&2
 mkdir -p "$out"
+"$mnist" --version >"$out/version.txt"
 
 # name|options: the configurations reported in docs/results.md.  Options
 # left out take the rule's recommended set-up (mnist --rule R --list-params),
@@ -39,6 +63,14 @@ microcircuit-frozen|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 
 microcircuit-1000|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95
 microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95 --param learn_topdown=true'
 
+for name in $(echo "$names" | tr , ' '); do
+    echo "$configs" | grep -q "^$name|" || {
+        echo "accuracy.sh: no configuration $name; there are:" \
+            "$(echo "$configs" | cut -d '|' -f 1 | tr '\n' ' ')" >&2
+        exit 2
+    }
+done
+
 echo "| configuration | command options | test error per seed (%) | mean | s/epoch |"
 echo "|---|---|---|---|---|"
 echo "$configs" | while IFS='|' read -r name options; do
@@ -47,7 +79,7 @@ echo "$configs" | while IFS='|' read -r name options; do
     for seed in $seeds; do
         run="$out/$name-seed$seed"
         # shellcheck disable=SC2086 # options are words on purpose
-        "$mnist" $options --seed "$seed" --csv "$run.csv" >"$run.log" 2>&1 ||
+        "$mnist" $options $cut --seed "$seed" --csv "$run.csv" >"$run.log" 2>&1 ||
             { echo "$name seed $seed failed: see $run.log" >&2; exit 1; }
         final=$(tail -n 1 "$run.log")
         error=$(echo "$final" | sed -n 's/.*test_error=\([0-9.]*\).*/\1/p')
@@ -60,5 +92,5 @@ echo "$configs" | while IFS='|' read -r name options; do
     n=$(echo "$seeds" | wc -w)
     mean=$(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.2f", t / n }')
     per_epoch=$(awk -v s="$seconds" -v n="$n" -v e="$epochs" 'BEGIN { printf "%.2f", s / n / e }')
-    echo "| $name | \`$options\` | $errors | $mean | $per_epoch |"
+    echo "| $name | \`$options${cut:+ $cut}\` | $errors | $mean | $per_epoch |"
 done

@@ -10,7 +10,10 @@
 #
 # Every curve is the mean over the seeds found for its configuration, epoch
 # by epoch.  Configurations are discovered from the file names, so new runs
-# need no change here, only, perhaps, a reference below.
+# need no change here, only, perhaps, a reference below.  Every *.csv file
+# of RUNS_DIR must be named <config>-seed<N>.csv: any other is an error
+# (exit 1, naming it), not a curve silently left out.  Subdirectories are
+# not read.  The epoch axis has whole-number ticks, however short the runs.
 set -euo pipefail
 
 # The backprop run each configuration is compared with: the same
@@ -32,6 +35,8 @@ palette=('#1f77b4' '#ff7f0e' '#2ca02c' '#d62728' '#9467bd' '#8c564b'
 
 if [ $# -ne 2 ]; then
     echo "usage: $0 RUNS_DIR OUT_DIR" >&2
+    echo "  plots the runs RUNS_DIR/<config>-seed<N>.csv into OUT_DIR;" >&2
+    echo "  any other *.csv in RUNS_DIR is an error" >&2
     exit 2
 fi
 runs=$1
@@ -39,10 +44,14 @@ out=$2
 command -v gnuplot >/dev/null || { echo "$0: gnuplot not found" >&2; exit 1; }
 
 configs=()
-for csv in "$runs"/*-seed*.csv; do
+for csv in "$runs"/*.csv; do
     [ -e "$csv" ] || { echo "$0: no <config>-seed<N>.csv files in $runs" >&2; exit 1; }
     name=$(basename "$csv")
-    configs+=("${name%-seed*.csv}")
+    if ! [[ $name =~ ^(.+)-seed[0-9]+\.csv$ ]]; then
+        echo "$0: $csv is not named <config>-seed<N>.csv; rename it or move it out of $runs" >&2
+        exit 1
+    fi
+    configs+=("${BASH_REMATCH[1]}")
 done
 mapfile -t configs < <(printf '%s\n' "${configs[@]}" | sort -u)
 mkdir -p "$out"
@@ -79,11 +88,31 @@ for config in "${configs[@]}"; do
                 v = n_val[e] ? sprintf("%.4f", 100 * (1 - val[e] / n_val[e])) : "NaN"
                 printf "%d %s %.4f\n", e, v, 100 * (1 - test[e] / n_test[e])
             }
-        }' "$runs/$config"-seed*.csv >"$work/$config.dat"
+        }' "$runs/$config"-seed[0-9]*.csv >"$work/$config.dat"
 done
 
+# last_epoch CONFIG...: the largest epoch of these configurations' curves.
+last_epoch() {
+    local config files=()
+    for config in "$@"; do files+=("$work/$config.dat"); done
+    awk '$1 > last { last = $1 } END { print last + 0 }' "${files[@]}"
+}
+
+# epoch_axis LAST: whole-number ticks, about ten of them at most (1, 2, 5,
+# 10, 20, ... epochs apart), and a range of at least one epoch.
+epoch_axis() {
+    local last=$1 step=1
+    while [ $((last / step)) -gt 10 ]; do
+        case $step in 1* ) step=$((step * 2)) ;; 2* ) step=$((step * 5 / 2)) ;; *) step=$((step * 2)) ;; esac
+    done
+    [ "$last" -gt 1 ] || last=2
+    echo "set xrange [1:$last]"
+    echo "set xtics $step"
+    echo "set mxtics 1"
+}
+
 seeds_of() {
-    local files=("$runs/$1"-seed*.csv)
+    local files=("$runs/$1"-seed[0-9]*.csv)
     if [ ${#files[@]} -eq 1 ]; then
         echo "one seed"
     else
@@ -113,8 +142,7 @@ set ytics ('0.5' 0.5, '1' 1, '1.5' 1.5, '2' 2, '3' 3, '5' 5, '7' 7, '10' 10, \
            '15' 15, '20' 20, '30' 30, '50' 50, '70' 70, '100' 100)
 set grid xtics ytics
 set xlabel 'epoch'
-set ylabel 'error (%)'
-set xrange [1:*]"
+set ylabel 'error (%)'"
 
 # ---- all-rules.png -------------------------------------------------------
 plots=()
@@ -122,10 +150,13 @@ for i in "${!configs[@]}"; do
     config=${configs[$i]}
     case $config in backprop*) dash=2 ;; *) dash=1 ;; esac
     colour=${palette[$((i % ${#palette[@]}))]}
-    plots+=("'$work/$config.dat' using 1:3 with lines lw 2 dt $dash lc rgb '$colour' title '$config'")
+    style=lines # a one-epoch run has no line to draw: a point then
+    [ "$(last_epoch "$config")" -gt 1 ] || style="linespoints pt 7"
+    plots+=("'$work/$config.dat' using 1:3 with $style lw 2 dt $dash lc rgb '$colour' title '$config'")
 done
 gnuplot <<EOF
 $common
+$(epoch_axis "$(last_epoch "${configs[@]}")")
 set output '$out/all-rules.png'
 set title 'MNIST test error per epoch, every configuration (mean over seeds)'
 set key outside right top
@@ -153,6 +184,7 @@ for config in "${configs[@]}"; do
     fi
     gnuplot <<EOF
 $common
+$(epoch_axis "$(last_epoch "$config" ${reference:+"$reference"})")
 set output '$out/$config.png'
 set title '$title'
 set key top right opaque

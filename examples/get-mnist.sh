@@ -3,6 +3,12 @@
 # SHA-256.  DIR defaults to $BIOPLAUS_MNIST_DIR if set, else ./data/mnist.
 # Files already present with the right checksum are kept.  Exit status: 0
 # when all four files are in place, 1 otherwise (with instructions).
+#
+# Each mirror is first asked for a file's headers, without retries: a mirror
+# whose host cannot be resolved or reached is left out at once (offline, the
+# script fails in about a second), and only downloads from a mirror that
+# answered are retried.  Off a terminal it prints one line per file and no
+# progress meters.
 set -eu
 
 dir=${1:-${BIOPLAUS_MNIST_DIR:-./data/mnist}}
@@ -12,6 +18,9 @@ mirrors="https://ossci-datasets.s3.amazonaws.com/mnist/
 https://storage.googleapis.com/cvdf-datasets/mnist/"
 partial=""
 failed_names=""
+dead_mirrors=""
+# Progress meters only for a person watching; logs get one line per file.
+if [ -t 2 ]; then interactive=1; else interactive=0; fi
 
 # The SHA-256 of the original files, as published with them.
 expected_sum() {
@@ -44,15 +53,50 @@ is_good() {
     [ -f "$1" ] && [ "$(sum_of "$1")" = "$(expected_sum "$2")" ]
 }
 
-fetch() {
+downloader() {
     if command -v curl >/dev/null 2>&1; then
-        curl -fL --retry 2 --connect-timeout 20 -o "$2" "$1"
+        echo curl
     elif command -v wget >/dev/null 2>&1; then
-        wget -O "$2" "$1"
-    else
-        echo "get-mnist.sh: neither curl nor wget is installed" >&2
-        return 1
+        echo wget
     fi
+}
+
+# probe URL: can the mirror be reached at all?  One request for the headers,
+# no retries (curl retries a failed name lookup as if it were a timeout, and
+# offline that cost half a minute).  Prints why not and returns 1 when the
+# host cannot be resolved, connected to, or does not answer in time.
+probe() {
+    case $(downloader) in
+    curl)
+        set +e
+        why=$(curl -sS -I -o /dev/null --connect-timeout 10 --max-time 30 "$1" 2>&1)
+        rc=$?
+        set -e
+        case $rc in
+        5 | 6 | 7 | 28) echo "$why" | sed 's/^curl: ([0-9]*) //'; return 1 ;;
+        esac ;;
+    wget)
+        set +e
+        wget -q --spider --tries=1 --timeout=10 "$1" 2>/dev/null
+        rc=$?
+        set -e
+        # 4: network failure (name lookup, connection, timeout)
+        if [ "$rc" = 4 ]; then echo "network failure"; return 1; fi ;;
+    esac
+    return 0
+}
+
+# fetch URL FILE: the download itself, retried on transient errors (the host
+# has answered the probe).
+fetch() {
+    case $(downloader) in
+    curl)
+        if [ "$interactive" = 1 ]; then progress=--progress-bar; else progress=-sS; fi
+        curl -fL $progress --retry 2 --connect-timeout 15 -o "$2" "$1" ;;
+    wget)
+        if [ "$interactive" = 1 ]; then quiet=""; else quiet=-q; fi
+        wget $quiet --tries=3 --timeout=30 -O "$2" "$1" ;;
+    esac
 }
 
 # Download under a temporary name, so that an interrupted or corrupt download
@@ -61,19 +105,37 @@ download() {
     name=$1
     partial="$dir/$name.tmp.$$"
     for mirror in $mirrors; do
-        echo "downloading $mirror$name"
+        case " $dead_mirrors " in *" $mirror "*) continue ;; esac
+        host=$(echo "$mirror" | sed 's|^[a-z]*://||; s|/.*||')
+        if ! why=$(probe "$mirror$name"); then
+            echo "get-mnist.sh: skipping the mirror $host: $why" >&2
+            dead_mirrors="$dead_mirrors $mirror"
+            continue
+        fi
+        [ "$interactive" = 0 ] || echo "downloading $mirror$name"
         if fetch "$mirror$name" "$partial"; then
             if is_good "$partial" "$name"; then
                 mv -f "$partial" "$dir/$name"
                 partial=""
+                echo "$name: downloaded from $host, SHA-256 checked"
                 return 0
             fi
-            echo "get-mnist.sh: $name from $mirror has the wrong SHA-256;" \
+            echo "get-mnist.sh: $name from $host has the wrong SHA-256;" \
                 "download deleted" >&2
+        else
+            echo "get-mnist.sh: $name: download from $host failed" >&2
         fi
         rm -f "$partial"
     done
     partial=""
+    return 1
+}
+
+# Whether any mirror is left to try.
+mirror_left() {
+    for mirror in $mirrors; do
+        case " $dead_mirrors " in *" $mirror "*) ;; *) return 0 ;; esac
+    done
     return 1
 }
 
@@ -86,7 +148,8 @@ instructions() {
         for name in $files; do
             echo "  $(expected_sum "$name")  $name"
         done
-        echo "then run examples/mnist --data $dir, or set BIOPLAUS_MNIST_DIR=$dir."
+        echo "then train with build/examples/mnist --data $dir"
+        echo "(or set BIOPLAUS_MNIST_DIR=$dir)."
     } >&2
     exit 1
 }
@@ -104,6 +167,12 @@ has_checksum_tool || {
     instructions
 }
 mkdir -p "$dir" || instructions
+# Absolute, so that the hints work from any directory.
+dir=$(cd "$dir" && pwd)
+[ -n "$(downloader)" ] || {
+    echo "get-mnist.sh: neither curl nor wget is installed" >&2
+    instructions
+}
 
 missing=""
 for name in $files; do
@@ -121,7 +190,11 @@ if [ -z "$missing" ]; then
 fi
 
 for name in $missing; do
-    download "$name" || failed_names="$failed_names $name"
+    if mirror_left; then
+        download "$name" || failed_names="$failed_names $name"
+    else
+        failed_names="$failed_names $name"
+    fi
 done
 if [ -n "$failed_names" ]; then
     instructions

@@ -3,10 +3,13 @@
  * @brief The public API of libbioplaus.
  *
  * libbioplaus trains fully connected neural networks with biologically
- * plausible learning rules (backpropagation as the reference, feedback
- * alignment, direct feedback alignment, and more to come), behind one stable
- * C API.  C99 and C++ clean; the region between the BEGIN CDEF and END CDEF
- * lines is plain C that cffi can cdef() once the BPL_API token is removed.
+ * plausible learning rules behind one stable C API: eight built-in rules
+ * (backpropagation as the reference; feedback alignment and direct feedback
+ * alignment; target propagation, difference target propagation and its
+ * simplified form; segregated dendrites; dendritic cortical microcircuits)
+ * and rules written by the caller through hooks.  C99 and C++ clean; the
+ * region between the BEGIN CDEF and END CDEF lines is plain C that cffi can
+ * cdef() once the BPL_API token is removed.
  *
  * Conventions used throughout:
  *
@@ -20,7 +23,7 @@
  *    `*out` is set to NULL.  Objects returned as a plain pointer (layers,
  *    names, messages) are borrowed from their owner.
  *  - Tensors are float32, row-major.  A batch is [batch][features]; a dense
- *    layer's weight is [units][inputs] and its bias [units].
+ *    layer's weight is [units][inputs] and its bias [1][units].
  *  - The library never prints, never exits and never aborts on caller input.
  *
  * Threads: there is no global mutable state.  A net (with its layers and
@@ -341,7 +344,7 @@ BPL_API int bpl_net_set_log_fn(bpl_net *net, bpl_log_fn fn, void *user_data);
 
 /* ========================================================================
  * Layers: borrowed handles.  Each layer holds named tensors ("weight"
- * [units][inputs], "bias" [units], and whatever its rule adds, e.g.
+ * [units][inputs], "bias" [1][units], and whatever its rule adds, e.g.
  * "feedback") and named batch buffers ("activation" and "delta"
  * [batch][units], and whatever its rule adds).
  * ======================================================================== */
@@ -568,8 +571,8 @@ BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version);
  * flags != 0), VERSION, NOMEM. */
 BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self);
 
-/** Create a built-in rule by name: "backprop", "fa", "dfa", "tp", "dtp",
- * "sdtp" (bpl_rule_builtin_name lists them).
+/** Create a built-in rule by name, one of those bpl_rule_builtin_count and
+ * bpl_rule_builtin_name list (the README and docs/rules/ describe them).
  * Errors: INVALID_ARG, NOT_FOUND (the message lists the known names), NOMEM. */
 BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name);
 

@@ -2,7 +2,10 @@
 # check-curves.sh CURVES_SH RUNS_DIR - run bench/curves.sh on RUNS_DIR into a
 # temporary directory and check that every plot it must draw is there and is
 # a PNG with content: all-rules.png, and <config>.png for each configuration
-# of RUNS_DIR whose name does not start with "backprop".
+# of RUNS_DIR whose name does not start with "backprop".  Then, on runs cut
+# from RUNS_DIR's: a three-epoch run gets the ticks 1, 2, 3 (the commands
+# curves.sh gives gnuplot are read through a stand-in), and a CSV not named
+# <config>-seed<N>.csv is an error that names it.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -49,4 +52,33 @@ for name in $expected; do
         echo "ok   $name.png ($bytes bytes)"
     fi
 done
+
+# Short runs: whole epochs on the axis.
+mkdir "$out/short" "$out/bin"
+for first in "$runs"/*-seed*.csv; do break; done
+head -n 4 "$first" >"$out/short/short-seed1.csv"
+# shellcheck disable=SC2016 # expanded by the stand-in, not here
+printf '#!/bin/sh\ncat >>"$GNUPLOT_LOG"\n' >"$out/bin/gnuplot"
+chmod +x "$out/bin/gnuplot"
+: >"$out/gnuplot.log"
+GNUPLOT_LOG="$out/gnuplot.log" PATH="$out/bin:$PATH" bash "$curves" "$out/short" "$out/short-png" </dev/null
+if grep -qx 'set xrange \[1:3\]' "$out/gnuplot.log" && grep -qx 'set xtics 1' "$out/gnuplot.log"; then
+    echo "ok   a three-epoch run is drawn on epochs 1 to 3, one tick per epoch"
+else
+    echo "FAIL a three-epoch run: the epoch axis is not 1 to 3 with whole ticks:" >&2
+    grep -E 'xrange|xtics' "$out/gnuplot.log" >&2 || true
+    failed=1
+fi
+
+# A CSV that is not a run of the benchmark: an error, not a silent gap.
+cp "$first" "$out/short/stray.csv"
+if bash "$curves" "$out/short" "$out/stray-png" 2>"$out/stray.err"; then
+    echo "FAIL a CSV named stray.csv was skipped without an error" >&2
+    failed=1
+elif grep -q 'stray.csv is not named <config>-seed<N>.csv' "$out/stray.err"; then
+    echo "ok   a CSV named stray.csv is refused: $(cat "$out/stray.err")"
+else
+    echo "FAIL stray.csv: curves.sh failed without naming it: $(cat "$out/stray.err")" >&2
+    failed=1
+fi
 exit $failed
