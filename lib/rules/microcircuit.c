@@ -261,10 +261,8 @@ static int mc_attach(microcircuit *self, bpl_net *net)
     TRY(add_tensors(net, &s, get(rule, "topdown_scale")));
     /* A marker tells a fresh attach (initialise) from a loaded net (keep). */
     int fresh;
-    TRY(bpl_layer_add_tensor(bpl_net_layer(net, 0), "microcircuit_steps", 1, 2,
-                             BPL_GROUP_NONE, BPL_INIT_ZERO, 0.0, &fresh));
     float *count;
-    TRY(tensor(net, 0, "microcircuit_steps", &count));
+    TRY(bpl__counter_tensor(bpl_net_layer(net, 0), "microcircuit_steps", &count, &fresh));
     TRY(bpl__counter_read(count, &self->steps));
     if (fresh && get(rule, "self_predicting_init") != 0.0f)
         TRY(self_predict(net, &s));
