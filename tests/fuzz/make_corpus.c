@@ -320,6 +320,32 @@ static void tiny_net(bytes *b, int hidden_act, const char *extra, int group, uns
     put_tensor(b, "bias", BPL_GROUP_FORWARD, 1, 1, 0, zero);
 }
 
+/* 1 input, a tanh unit and a sigmoid output trained by backprop (Adam),
+ * with the generator state (all zero, or the usual), the forward step count
+ * and the second moment of the first weight given. */
+static void backprop_net(bytes *b, int zero_state, uint64_t steps, float second_moment)
+{
+    static const float half[1] = {0.5f}, zero[1] = {0.0f};
+    put_le(b, 1, 8); /* inputs */
+    put_le(b, 1, 8); /* seed */
+    for (int i = 0; i < 4; i++)
+        put_le(b, zero_state ? 0 : 0x9e3779b97f4a7c15u * (unsigned)(i + 1), 8);
+    put_le(b, BPL_LOSS_CROSS_ENTROPY, 4);
+    put_le(b, 2, 4);
+    put_le(b, steps, 8), put_le(b, 0, 8);
+    put_layer_head(b, 1, BPL_ACT_TANH, 2);
+    put_name(b, "weight");
+    put_le(b, BPL_GROUP_FORWARD, 4);
+    put_le(b, 1, 8), put_le(b, 1, 8);
+    put(b, 1); /* moments follow */
+    put_f32(b, 0.5f), put_f32(b, 0.0f), put_f32(b, second_moment);
+    put_tensor(b, "bias", BPL_GROUP_FORWARD, 1, 1, 0, zero);
+    put_layer_head(b, 1, BPL_ACT_SIGMOID, 2);
+    put_tensor(b, "weight", BPL_GROUP_FORWARD, 1, 1, 0, half);
+    put_tensor(b, "bias", BPL_GROUP_FORWARD, 1, 1, 0, zero);
+    put_rule(b, "backprop");
+}
+
 static void model_regressions(void)
 {
     /* dfa keeps "feedback" fixed (group none); this file trains it, with
@@ -357,6 +383,20 @@ static void model_regressions(void)
     put_tensor(&b, "bias", BPL_GROUP_FORWARD, 1, 1, 0, b1);
     put_le(&b, 0, 4); /* no rule */
     write_model("regress-nan-pre-activation.bpl", &b);
+    /* Found once the model fuzzer trained what it loaded: an all-zero
+     * generator state makes bpl_net_fit's shuffle loop for ever; a negative
+     * Adam second moment gives NaN weights that save but do not load; a
+     * step count one below the loader's limit of 2^53 passes it after a
+     * step. */
+    b.n = 0;
+    backprop_net(&b, 1, 0, 0.0f);
+    write_model("regress-fit-zero-generator-state.bpl", &b);
+    b.n = 0;
+    backprop_net(&b, 0, 0, -3e38f);
+    write_model("regress-train-negative-second-moment.bpl", &b);
+    b.n = 0;
+    backprop_net(&b, 0, ((uint64_t)1 << 53) - 1, 0.0f);
+    write_model("regress-train-step-count-at-limit.bpl", &b);
 }
 
 /* ---- fuzz_model ------------------------------------------------------------------ */
