@@ -18,6 +18,10 @@
 #define BPL__MAX_UNITS ((size_t)1 << 24) /* keeps every BLAS dimension an int */
 #define BPL__MAX_BATCH ((size_t)1 << 24)
 #define BPL__MAX_LAYERS 1024
+/* Optimiser step counts stay below this, so that (double)t is exact in
+ * Adam's bias correction; the loader refuses more, and a step leaves the
+ * count at its last value rather than saving one the loader would refuse. */
+#define BPL__MAX_OPTIM_STEPS ((uint64_t)1 << 53)
 #define BPL__MAX_TENSORS 64 /* per layer: what a saved file may hold */
 /* Inference (predict, evaluate) runs in chunks of this many rows, whatever
  * the net's workspace holds: BLAS kernels may round a row differently

@@ -1551,6 +1551,49 @@ START_TEST(written_tensors_save_and_load)
 }
 END_TEST
 
+/* The loader accepts optimiser step counts below 2^53 (Adam's bias
+ * correction uses the count as a double).  A file one below the limit
+ * loads and trains; the count stays below the limit, so the net it saves
+ * loads too. */
+enum { P_STEPS = 56 };
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+START_TEST(step_count_at_limit)
+{
+    const uint64_t last = ((uint64_t)1 << 53) - 1;
+    char path[512];
+    temp(path, "steps.bpl");
+    bpl_net *net = small_net(3);
+    test_attach(net, "backprop");
+    train_steps(net, 1, 8);
+    BPL_OK_OR_FAIL(bpl_net_save(net, path));
+    blob b = read_file(path);
+    for (int g = 0; g < 2; g++)
+        store_le64(b.data + HEADER + P_STEPS + 8 * g, last);
+    fix_checksums(b.data, b.size);
+    write_file(path, b.data, b.size);
+    drop_mem(b.data);
+    bpl_net *loaded = NULL;
+    BPL_OK_OR_FAIL(bpl_net_load(&loaded, path));
+    own_net(loaded);
+    train_steps(loaded, 2, 9);
+    BPL_OK_OR_FAIL(bpl_net_save(loaded, path));
+    b = read_file(path);
+    ck_assert_uint_eq(load_le64(b.data + HEADER + P_STEPS), last);
+    drop_mem(b.data);
+    drop_net(save_and_load(loaded, "steps-again.bpl"));
+    drop_net(loaded);
+    drop_net(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model_io");
@@ -1562,6 +1605,7 @@ int main(void)
     tcase_add_test(tc, roundtrip_without_rule);
     tcase_add_test(tc, saved_file_is_deterministic);
     tcase_add_loop_test(tc, written_tensors_save_and_load, 0, (int)bpl_rule_builtin_count());
+    tcase_add_test(tc, step_count_at_limit);
     tcase_add_checked_fixture(tc, NULL, release_owned);
     suite_add_tcase(s, tc);
 
