@@ -496,6 +496,25 @@ static void frozen_seed(void)
     bpl_net_destroy(net);
 }
 
+/* A microcircuit in continuous mode whose hidden bias overflows its
+ * dynamics: the step fails, and once left the plasticity filters NaN. */
+static void overflowing_microcircuit_seed(void)
+{
+    static const float huge[3] = {3e38f, -3e38f, 3e38f};
+    bpl_net *net = small_net(3, BPL_ACT_SOFTMAX, 7);
+    bpl_rule *rule;
+    ok(bpl_rule_create_builtin(&rule, "microcircuit"), "microcircuit");
+    ok(bpl_rule_set_string(rule, "mode", "continuous"), "mode");
+    ok(bpl_rule_set_string(rule, "steps", "2"), "steps");
+    ok(bpl_rule_set_string(rule, "dt", "1.2"), "dt");
+    ok(bpl_net_set_rule(net, rule), "bpl_net_set_rule");
+    train_once(net);
+    ok(bpl_layer_set_tensor(bpl_net_layer(net, 1), "bias", huge, 3), "bpl_layer_set_tensor");
+    ok(bpl_net_save(net, path_of("fuzz_model", "regress-continuous-failed-step-filters.bpl")),
+       "bpl_net_save");
+    bpl_net_destroy(net);
+}
+
 static void model_corpus(void)
 {
     for (size_t i = 0; i < bpl_rule_builtin_count(); i++) {
@@ -518,6 +537,7 @@ static void model_corpus(void)
                BPL_ACT_SOFTMAX);
     custom_seed();
     frozen_seed();
+    overflowing_microcircuit_seed();
     model_regressions();
 }
 
