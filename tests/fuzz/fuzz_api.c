@@ -1499,14 +1499,19 @@ static void misc_activation(void)
     float *bias = take_floats(cols);
     if (v == 1 && cols > 1)
         rows = overflowing(cols);
+    /* NULL values (0) with any, and rows overflowing with the width (1),
+     * must be refused by the forward kernel; NULL values (0) or outputs (2)
+     * by the backward one. */
+    int refuse = (v == 0 && rows * cols > 0) || (v == 1 && cols > 1);
     int rc = fuzz_check(bpl_activation_forward(act, v == 0 ? NULL : a, next() % 2 ? bias : NULL,
                                                rows, cols),
                         any, "bpl_activation_forward");
-    check_refused(v >= 0 && (rows * cols > 0 || v == 1) && (v != 1 || cols > 1) ? v : -1, rc,
-                  "bpl_activation_forward");
-    rc = fuzz_check(bpl_activation_backward(act, v == 0 ? NULL : a, v == 2 ? NULL : h,
-                                            rows * cols),
-                    any, "bpl_activation_backward");
+    check_refused(refuse ? v : -1, rc, "bpl_activation_forward");
+    size_t n = v == 1 ? 0 : rows * cols;
+    refuse = (v == 0 || v == 2) && n > 0;
+    rc = fuzz_check(bpl_activation_backward(act, v == 0 ? NULL : a, v == 2 ? NULL : h, n), any,
+                    "bpl_activation_backward");
+    check_refused(refuse ? v : -1, rc, "bpl_activation_backward");
     if (rc == BPL_OK && act == BPL_ACT_SOFTMAX)
         fuzz_abort("bpl_activation_backward accepted softmax");
     free(a);
