@@ -63,10 +63,12 @@ static unsigned next(void)
     return take(&S.in);
 }
 
+/* Exactly n elements, none for n = 0: a read past a buffer of the length a
+ * call was given, even an empty one, is caught. */
 static void *xcalloc(size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
+    void *p = calloc(n, size);
+    if (!p && n)
         fuzz_abort("out of memory in the target");
     return p;
 }
