@@ -1007,6 +1007,16 @@ static void api_regressions(void)
     put(&b, BPL_ACT_TANH + 1), put(&b, 1), put(&b, 3), put(&b, VARIANT_HOSTILE + 1);
     put_data(&b, 10);
     write_seed("fuzz_api", "regress-activation-overflowing-rows", &b);
+    /* Rows of no columns: softmax read their first value, and a NULL
+     * matrix with a bias was addressed row by row. */
+    b.n = 0;
+    put(&b, API_MISC), put(&b, 5), put(&b, 0);
+    put(&b, BPL_ACT_SOFTMAX + 1), put(&b, 2), put(&b, 0), put(&b, 0), put(&b, 0);
+    write_seed("fuzz_api", "regress-activation-softmax-no-columns", &b);
+    b.n = 0;
+    put(&b, API_MISC), put(&b, 5), put(&b, 0);
+    put(&b, BPL_ACT_TANH + 1), put(&b, 2), put(&b, 0), put(&b, VARIANT_HOSTILE), put(&b, 1);
+    write_seed("fuzz_api", "regress-activation-null-no-columns", &b);
 }
 
 static void api_corpus(void)
