@@ -453,7 +453,7 @@ static void mutate_floats(unsigned char *p, size_t count, uint64_t r, int may_ha
     uint32_t bits = (r >> 48) & 1 ? 0x7fc00000u : 0x7f800000u; /* NaN or Inf */
     if (may_harm && (r >> 20) % HOSTILE_ONE_IN == 0)
         memcpy(&v, &bits, sizeof v);
-    else if (r & 2)
+    else if ((r & 6) == 0) /* an edge value one time in four */
         v = PICK(edge_floats, r >> 32);
     for (size_t i = first; i < last; i++)
         memcpy(p + 4 * i, &v, sizeof v);
