@@ -372,7 +372,9 @@ BPL_API int bpl_layer_get_tensor(const bpl_layer *layer, const char *name,
 /** Copy `len` floats (rows*cols) into a named tensor, e.g. to set a feedback
  * matrix to the transpose of the weight above.  Non-finite values are
  * rejected before anything is written.
- * Errors: INVALID_ARG, NOT_FOUND, SHAPE, NUMERIC, STATE (inside a step). */
+ * Errors: INVALID_ARG, NOT_FOUND, SHAPE, NUMERIC, STATE (inside a step, or a
+ * tensor holding a built-in rule's step count, such as "schedule_steps",
+ * which only the rule writes). */
 BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name,
                                  const float *src, size_t len);
 
@@ -405,7 +407,8 @@ BPL_API int bpl_layer_frozen(const bpl_layer *layer, const char *name);
  * tensor), RANGE (the gain, or the values it gives, beyond the float range;
  * nothing is created), FORMAT (a tensor missing from the file being
  * loaded), NOMEM, STATE (called from a hook other than attach, or from a
- * callback of the net). */
+ * callback of the net, or another group for a tensor holding a built-in
+ * rule's step count). */
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name,
                                  size_t rows, size_t cols, int group,
                                  int init, double gain, int *created_out);
@@ -427,7 +430,8 @@ BPL_API int bpl_layer_tensor_grad(bpl_layer *layer, const char *name, float **da
  * initialisers draw up to 8.6 standard deviations, uniform ones up to their
  * limit: a gain whose values would not fit a float is refused before
  * anything is written.
- * Errors: INVALID_ARG, NOT_FOUND, RANGE, NOMEM. */
+ * Errors: INVALID_ARG, NOT_FOUND, RANGE, NOMEM, STATE (a tensor holding a
+ * built-in rule's step count). */
 BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
                                   double gain);
 

@@ -112,7 +112,10 @@ BPL_API int bpl_activation_forward(int activation, float *a, const float *bias,
     if (!bpl__activation_valid(activation))
         return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_activation_forward: unknown activation %d",
                          activation);
-    bpl__activation_forward(activation, a, bias, rows, cols);
+    /* Rows of no columns hold nothing: softmax would read their first value,
+     * and a NULL matrix has no rows to address. */
+    if (n > 0)
+        bpl__activation_forward(activation, a, bias, rows, cols);
     return BPL_OK;
 }
 

@@ -18,6 +18,10 @@
 #define BPL__MAX_UNITS ((size_t)1 << 24) /* keeps every BLAS dimension an int */
 #define BPL__MAX_BATCH ((size_t)1 << 24)
 #define BPL__MAX_LAYERS 1024
+/* Optimiser step counts stay below this, so that (double)t is exact in
+ * Adam's bias correction; the loader refuses more, and a step leaves the
+ * count at its last value rather than saving one the loader would refuse. */
+#define BPL__MAX_OPTIM_STEPS ((uint64_t)1 << 53)
 #define BPL__MAX_TENSORS 64 /* per layer: what a saved file may hold */
 /* Inference (predict, evaluate) runs in chunks of this many rows, whatever
  * the net's workspace holds: BLAS kernels may round a row differently
@@ -181,6 +185,7 @@ typedef struct bpl__tensor {
     int from_rule;  /* added by the attached rule: removed when it goes */
     int pending;    /* restored by bpl_net_load, waiting for its rule */
     int frozen;     /* skipped by the optimiser */
+    int rule_state; /* a rule's own state (a step count): only the rule writes it */
     float *data;
     float *grad;    /* NULL for BPL_GROUP_NONE */
     float *m, *v;   /* optimiser moments, NULL for BPL_GROUP_NONE */
@@ -357,6 +362,11 @@ int bpl__layer_create(bpl_net *net, size_t units, int activation, int init,
 /* Add a tensor with no initialisation; used by add_tensor and by loading. */
 int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
                           int group, bpl__tensor **out);
+/* Mark a tensor as its rule's own state, holding values only the rule
+ * makes (a step count in whole numbers, which the loader checks):
+ * bpl_layer_set_tensor, bpl_layer_init_tensor and a change of group refuse
+ * it, so that what bpl_net_save writes, bpl_net_load reads. */
+int bpl__layer_mark_rule_state(bpl_layer *layer, const char *name);
 /* Drop every tensor and buffer added by a rule (or only pending tensors). */
 void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only);
 

@@ -280,6 +280,25 @@ BPL_API int bpl_layer_tensor_info(const bpl_layer *layer, const char *name,
     return BPL_OK;
 }
 
+int bpl__layer_mark_rule_state(bpl_layer *layer, const char *name)
+{
+    bpl__tensor *t;
+    int rc = find_tensor(layer, name, "bpl__layer_mark_rule_state", &t);
+    if (rc == BPL_OK)
+        t->rule_state = 1;
+    return rc;
+}
+
+static int check_writable(const bpl__tensor *t, const char *caller, size_t index)
+{
+    if (!t->rule_state)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_STATE,
+                     "%s: tensor '%s' of layer %zu holds its rule's step count, which only "
+                     "the rule writes",
+                     caller, t->name, index);
+}
+
 static int check_len(const bpl__tensor *t, size_t len, const char *caller, size_t index)
 {
     if (len == t->rows * t->cols)
@@ -316,6 +335,8 @@ BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name, const float
                          "write through bpl_layer_tensor)");
     bpl__tensor *t;
     int rc = find_tensor(layer, name, "bpl_layer_set_tensor", &t);
+    if (rc == BPL_OK)
+        rc = check_writable(t, "bpl_layer_set_tensor", layer->index);
     if (rc == BPL_OK)
         rc = check_len(t, len, "bpl_layer_set_tensor", layer->index);
     if (rc != BPL_OK)
@@ -387,6 +408,8 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
                              "%zu x %zu, not %zu x %zu",
                              name, layer->index, t->rows, t->cols, rows, cols);
         rc = keeps_forward_group(layer, t, group);
+        if (rc == BPL_OK && t->group != group)
+            rc = check_writable(t, "bpl_layer_add_tensor", layer->index);
         if (rc == BPL_OK)
             rc = regroup_tensor(t, group);
         if (rc != BPL_OK)
@@ -464,6 +487,8 @@ BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
                          init);
     bpl__tensor *t;
     int rc = find_tensor(layer, name, "bpl_layer_init_tensor", &t);
+    if (rc == BPL_OK)
+        rc = check_writable(t, "bpl_layer_init_tensor", layer->index);
     if (rc != BPL_OK)
         return rc;
     rc = bpl__init_fill(init, gain, t->data, t->rows, t->cols, &layer->net->rng);

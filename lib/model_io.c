@@ -37,8 +37,6 @@
 #define FORMAT_VERSION 1
 #define HEADER_SIZE 32
 #define MAX_FILE_SIZE ((uint64_t)1 << 36)
-/* Beyond any real training, and (double)t stays exact in Adam's correction. */
-#define MAX_OPTIM_STEPS ((uint64_t)1 << 53)
 /* The smallest saved hyperparameter: a one-character name and its value. */
 #define MIN_PARAM_BYTES (4 + 1 + 8)
 static const unsigned char magic[8] = {'B', 'P', 'L', 'N', 'E', 'T', '\r', '\n'};
@@ -699,7 +697,7 @@ static int parse_payload(reader *r, bpl_net **out)
     if ((state[0] | state[1] | state[2] | state[3]) == 0)
         return bad(r, "the random generator state is all zero");
     for (int g = 0; g < BPL__N_GROUPS; g++)
-        if (steps[g] >= MAX_OPTIM_STEPS)
+        if (steps[g] >= BPL__MAX_OPTIM_STEPS)
             return bad(r, "an optimiser step count is beyond 2^53");
     bpl_net *net;
     rc = bpl_net_create(&net, (size_t)n_inputs, seed);

@@ -290,7 +290,7 @@ BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask)
         return rc;
     visit_tensors(net, group_mask, cfg, 1);
     for (int g = 0; g < BPL__N_GROUPS; g++)
-        if (group_mask & (1u << g))
+        if ((group_mask & (1u << g)) && net->optim_steps[g] < BPL__MAX_OPTIM_STEPS - 1)
             net->optim_steps[g]++;
     return BPL_OK;
 }

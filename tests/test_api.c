@@ -1767,6 +1767,22 @@ START_TEST(test_apply_gradients_args)
 }
 END_TEST
 
+/* An empty matrix with a bias: rows of no columns.  No row of a NULL
+ * matrix may be addressed (NULL + 0 is undefined, which UBSan reports), and
+ * nothing is written. */
+START_TEST(test_activation_empty_rows)
+{
+    const float bias[1] = {1.0f};
+    BPL_OK_OR_FAIL(bpl_activation_forward(BPL_ACT_TANH, NULL, bias, 3, 0));
+    BPL_OK_OR_FAIL(bpl_activation_forward(BPL_ACT_SOFTMAX, NULL, NULL, 3, 0));
+    BPL_OK_OR_FAIL(bpl_activation_forward(BPL_ACT_RELU, NULL, bias, 0, 1));
+    BPL_OK_OR_FAIL(bpl_activation_backward(BPL_ACT_TANH, NULL, NULL, 0));
+    float a[2] = {5.0f, 6.0f};
+    BPL_OK_OR_FAIL(bpl_activation_forward(BPL_ACT_LINEAR, a, bias, 2, 0));
+    ck_assert(a[0] == 5.0f && a[1] == 6.0f);
+}
+END_TEST
+
 START_TEST(test_random_draws)
 {
     bpl_net *a = small_classifier(50), *b = small_classifier(50);
@@ -2144,6 +2160,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_blocks_outside_hooks);
     tcase_add_test(tc, test_apply_gradients_args);
     tcase_add_test(tc, test_random_draws);
+    tcase_add_test(tc, test_activation_empty_rows);
     tcase_add_test(tc, test_blocks_inside_hooks);
     tcase_add_test(tc, test_phases);
     tcase_add_test(tc, test_set_tensor_during_inference);

@@ -475,6 +475,58 @@ START_TEST(continuous_mode_learns)
 }
 END_TEST
 
+/* Every tensor of the net, concatenated (the caller frees it). */
+static float *all_tensors(bpl_net *net, size_t *n_out)
+{
+    size_t n = 0;
+    float *all = NULL;
+    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+        bpl_layer *layer = bpl_net_layer(net, l);
+        for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
+            const char *name = bpl_layer_tensor_name(layer, t);
+            size_t rows, cols;
+            BPL_OK_OR_FAIL(bpl_layer_tensor_info(layer, name, &rows, &cols, NULL));
+            all = realloc(all, (n + rows * cols) * sizeof *all);
+            ck_assert_ptr_nonnull(all);
+            BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, name, all + n, rows * cols));
+            n += rows * cols;
+        }
+    }
+    *n_out = n;
+    return all;
+}
+
+/* The continuous mode integrates its plasticity filters during the step: a
+ * step that fails (here its weights overflow the dynamics) must leave them,
+ * like every parameter, as they were, and the net must still save. */
+START_TEST(continuous_failed_step_keeps_filters)
+{
+    static const char *const settings[] = {"mode", "continuous", "steps", "2", "dt", "1.2",
+                                           "noise", "0.1", NULL};
+    enum { I = 3, H = 4, O = 2, BB = 3 };
+    const size_t units[] = {H, 3, O};
+    bpl_net *net = make_net(I, units, 3, 7, settings);
+    float x[BB * I], y[BB * O];
+    uint64_t seed = 9;
+    test_fill_uniform(x, BB * I, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, BB, O, &seed);
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, BB, NULL));
+    const float huge[3] = {3e38f, -3e38f, 3e38f};
+    BPL_OK_OR_FAIL(bpl_layer_set_tensor(bpl_net_layer(net, 1), "bias", huge, 3));
+    size_t n_before, n_after;
+    float *before = all_tensors(net, &n_before);
+    BPL_EXPECT_ERROR(bpl_net_train_batch(net, x, y, BB, NULL), BPL_ERR_NUMERIC, NULL);
+    float *after = all_tensors(net, &n_after);
+    ck_assert_uint_eq(n_after, n_before);
+    ck_assert_msg(memcmp(before, after, n_before * sizeof *before) == 0,
+                  "a failed step changed the net's tensors");
+    BPL_OK_OR_FAIL(bpl_net_save(net, test_temp_path("failed-step.bpl")));
+    free(before);
+    free(after);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(topdown_fixed_or_learned)
 {
     static const char *const learned[] = {"learn_topdown", "true", NULL};
@@ -568,6 +620,7 @@ int main(void)
     TCase *ct = tcase_create("continuous");
     tcase_add_test(ct, continuous_mode_settles);
     tcase_add_test(ct, continuous_mode_learns);
+    tcase_add_test(ct, continuous_failed_step_keeps_filters);
     suite_add_tcase(s, ct);
     return test_run_suite(s);
 }

@@ -1495,6 +1495,105 @@ START_TEST(save_killed_leaves_named_temporary)
 }
 END_TEST
 
+/* Whatever a caller writes into a net's tensors with bpl_layer_set_tensor
+ * and bpl_layer_init_tensor, bpl_net_save writes a file bpl_net_load reads.
+ * A rule's step counter (the tp family's "schedule_steps", the
+ * microcircuit's "microcircuit_steps") holds whole numbers only, which the
+ * loader checks: writes to it are refused, and it keeps its count. */
+static int is_step_counter(const char *name)
+{
+    return strcmp(name, "schedule_steps") == 0 || strcmp(name, "microcircuit_steps") == 0;
+}
+
+static void write_every_tensor(bpl_net *net)
+{
+    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+        bpl_layer *layer = bpl_net_layer(net, l);
+        for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
+            const char *name = bpl_layer_tensor_name(layer, t);
+            size_t rows, cols;
+            BPL_OK_OR_FAIL(bpl_layer_tensor_info(layer, name, &rows, &cols, NULL));
+            float *before = own_mem(malloc(rows * cols * sizeof *before));
+            float *half = own_mem(malloc(rows * cols * sizeof *half));
+            BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, name, before, rows * cols));
+            for (size_t i = 0; i < rows * cols; i++)
+                half[i] = 0.5f;
+            int set = bpl_layer_set_tensor(layer, name, half, rows * cols);
+            int init = bpl_layer_init_tensor(layer, name, BPL_INIT_CONSTANT, -1.5);
+            if (!is_step_counter(name)) {
+                ck_assert_msg(set == BPL_OK && init == BPL_OK, "'%s' of layer %zu: %s", name,
+                              l, bpl_last_error_message());
+            } else {
+                BPL_EXPECT_ERROR(set, BPL_ERR_STATE, name);
+                BPL_EXPECT_ERROR(bpl_layer_set_tensor(layer, name, half, rows * cols),
+                                 BPL_ERR_STATE, "step count");
+                BPL_EXPECT_ERROR(init, BPL_ERR_STATE, name);
+                BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, name, half, rows * cols));
+                ck_assert_mem_eq(half, before, rows * cols * sizeof *half);
+            }
+            drop_mem(before);
+            drop_mem(half);
+        }
+    }
+}
+
+START_TEST(written_tensors_save_and_load)
+{
+    const char *rule_name = bpl_rule_builtin_name((size_t)_i);
+    const size_t units[] = {H1, H2, OUT};
+    const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_net *net = own_net(test_make_net(IN, units, acts, 3, 77));
+    test_attach(net, rule_name);
+    train_steps(net, 2, 5);
+    write_every_tensor(net);
+    drop_net(save_and_load(net, "written.bpl"));
+    drop_net(net);
+}
+END_TEST
+
+/* The loader accepts optimiser step counts below 2^53 (Adam's bias
+ * correction uses the count as a double).  A file one below the limit
+ * loads and trains; the count stays below the limit, so the net it saves
+ * loads too. */
+enum { P_STEPS = 56 };
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+START_TEST(step_count_at_limit)
+{
+    const uint64_t last = ((uint64_t)1 << 53) - 1;
+    char path[512];
+    temp(path, "steps.bpl");
+    bpl_net *net = small_net(3);
+    test_attach(net, "backprop");
+    train_steps(net, 1, 8);
+    BPL_OK_OR_FAIL(bpl_net_save(net, path));
+    blob b = read_file(path);
+    for (int g = 0; g < 2; g++)
+        store_le64(b.data + HEADER + P_STEPS + 8 * g, last);
+    fix_checksums(b.data, b.size);
+    write_file(path, b.data, b.size);
+    drop_mem(b.data);
+    bpl_net *loaded = NULL;
+    BPL_OK_OR_FAIL(bpl_net_load(&loaded, path));
+    own_net(loaded);
+    train_steps(loaded, 2, 9);
+    BPL_OK_OR_FAIL(bpl_net_save(loaded, path));
+    b = read_file(path);
+    ck_assert_uint_eq(load_le64(b.data + HEADER + P_STEPS), last);
+    drop_mem(b.data);
+    drop_net(save_and_load(loaded, "steps-again.bpl"));
+    drop_net(loaded);
+    drop_net(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model_io");
@@ -1505,6 +1604,8 @@ int main(void)
     tcase_add_loop_test(tc, resume_training, 0, 12);
     tcase_add_test(tc, roundtrip_without_rule);
     tcase_add_test(tc, saved_file_is_deterministic);
+    tcase_add_loop_test(tc, written_tensors_save_and_load, 0, (int)bpl_rule_builtin_count());
+    tcase_add_test(tc, step_count_at_limit);
     tcase_add_checked_fixture(tc, NULL, release_owned);
     suite_add_tcase(s, tc);
 

@@ -126,6 +126,13 @@ int bpl__counter_read(const float count[2], uint64_t *out)
     return BPL_OK;
 }
 
+int bpl__counter_tensor(bpl_layer *layer, const char *name, float **count, int *created)
+{
+    TRY(bpl_layer_add_tensor(layer, name, 1, 2, BPL_GROUP_NONE, BPL_INIT_ZERO, 0.0, created));
+    TRY(bpl__layer_mark_rule_state(layer, name));
+    return bpl_layer_tensor(layer, name, count, NULL, NULL);
+}
+
 void bpl__counter_write(float count[2], uint64_t steps)
 {
     count[0] = (float)(steps & 0xffffffu);

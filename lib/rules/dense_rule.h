@@ -89,5 +89,10 @@ int bpl__layer_map(bpl_net *net, size_t l, const float *in, size_t batch, int ac
  * in [0, 2^24). */
 int bpl__counter_read(const float count[2], uint64_t *out);
 void bpl__counter_write(float count[2], uint64_t steps);
+/* The counter tensor `name` of `layer`, added at zero unless the net holds
+ * it already (*created says which), borrowed into *count.  Only the rule
+ * writes it: bpl_layer_set_tensor and bpl_layer_init_tensor refuse, so a
+ * caller cannot leave in it a value the loader would refuse. */
+int bpl__counter_tensor(bpl_layer *layer, const char *name, float **count, int *created);
 
 #endif

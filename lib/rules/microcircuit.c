@@ -205,24 +205,31 @@ static int add_tensors(bpl_net *net, const settings *s, double topdown_scale)
     return BPL_OK;
 }
 
-/* Low-pass filters of the plasticity, for the continuous mode only. */
+/* Low-pass filters of the plasticity, for the continuous mode only: the
+ * first two for every layer, all six below the output layer. */
+static const char *const filtered[][2] = {{"weight", "weight_filter"},
+                                          {"bias", "bias_filter"},
+                                          {"feedback", "feedback_filter"},
+                                          {"pi", "pi_filter"},
+                                          {"ip", "ip_filter"},
+                                          {"ip_bias", "ip_bias_filter"}};
+
+static size_t filters_of(const bpl_net *net, size_t l)
+{
+    return l < top_of(net) ? 6 : 2;
+}
+
 static int add_filters(bpl_net *net, const settings *s)
 {
-    static const char *const hidden[][2] = {{"weight", "weight_filter"},
-                                            {"bias", "bias_filter"},
-                                            {"feedback", "feedback_filter"},
-                                            {"pi", "pi_filter"},
-                                            {"ip", "ip_filter"},
-                                            {"ip_bias", "ip_bias_filter"}};
     if (s->mode != CONTINUOUS)
         return BPL_OK;
     for (size_t l = 0; l <= top_of(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t k = l < top_of(net) ? 6 : 2;
+        size_t k = filters_of(net, l);
         for (size_t i = 0; i < k; i++) {
             size_t rows, cols;
-            TRY(bpl_layer_tensor_info(layer, hidden[i][0], &rows, &cols, NULL));
-            TRY(bpl_layer_add_tensor(layer, hidden[i][1], rows, cols, BPL_GROUP_NONE,
+            TRY(bpl_layer_tensor_info(layer, filtered[i][0], &rows, &cols, NULL));
+            TRY(bpl_layer_add_tensor(layer, filtered[i][1], rows, cols, BPL_GROUP_NONE,
                                      BPL_INIT_ZERO, 0.0, NULL));
         }
     }
@@ -261,10 +268,8 @@ static int mc_attach(microcircuit *self, bpl_net *net)
     TRY(add_tensors(net, &s, get(rule, "topdown_scale")));
     /* A marker tells a fresh attach (initialise) from a loaded net (keep). */
     int fresh;
-    TRY(bpl_layer_add_tensor(bpl_net_layer(net, 0), "microcircuit_steps", 1, 2,
-                             BPL_GROUP_NONE, BPL_INIT_ZERO, 0.0, &fresh));
     float *count;
-    TRY(tensor(net, 0, "microcircuit_steps", &count));
+    TRY(bpl__counter_tensor(bpl_net_layer(net, 0), "microcircuit_steps", &count, &fresh));
     TRY(bpl__counter_read(count, &self->steps));
     if (fresh && get(rule, "self_predicting_init") != 0.0f)
         TRY(self_predict(net, &s));
@@ -607,10 +612,66 @@ static int plastic(bpl_net *net, const settings *s, size_t l, const char *name,
     return BPL_OK;
 }
 
-/* Scratch for one matrix's instant change (continuous mode). */
+/* Scratch for one matrix's instant change (continuous mode), and the
+ * filters as the training step found them: a step integrates the filters
+ * as it goes, and one that fails must leave them as they were, like every
+ * other parameter (allocated at the first step, not at attach, so that a
+ * load allocates no more than its file holds). */
 typedef struct work {
     float *w, *b;
+    float *filters;
 } work;
+
+/* Copy every filter into `saved`, or back from it; *count (may be NULL)
+ * receives their total size. */
+static int copy_filters(bpl_net *net, float *saved, int back, size_t *count)
+{
+    size_t at = 0;
+    for (size_t l = 0; l <= top_of(net); l++) {
+        for (size_t i = 0; i < filters_of(net, l); i++) {
+            float *f;
+            size_t rows, cols;
+            TRY(bpl_layer_tensor(bpl_net_layer(net, l), filtered[i][1], &f, &rows, &cols));
+            if (saved)
+                memcpy(back ? f : saved + at, back ? saved + at : f, rows * cols * sizeof *f);
+            at += rows * cols;
+        }
+    }
+    if (count)
+        *count = at;
+    return BPL_OK;
+}
+
+static int save_filters(bpl_net *net, work *wk)
+{
+    if (!wk->filters) {
+        size_t n;
+        TRY(copy_filters(net, NULL, 0, &n));
+        wk->filters = bpl__malloc((n ? n : 1) * sizeof *wk->filters);
+        if (!wk->filters)
+            return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
+    }
+    return copy_filters(net, wk->filters, 0, NULL);
+}
+
+/* A filter that overflowed would reach the weights through a later step
+ * (or through a frozen weight, not at all), and a file may not hold it. */
+static int check_filters(bpl_net *net)
+{
+    for (size_t l = 0; l <= top_of(net); l++) {
+        for (size_t i = 0; i < filters_of(net, l); i++) {
+            float *f;
+            size_t rows, cols;
+            TRY(bpl_layer_tensor(bpl_net_layer(net, l), filtered[i][1], &f, &rows, &cols));
+            if (!bpl__all_finite(f, rows * cols))
+                return bpl__fail(BPL_ERR_NUMERIC,
+                                 "the plasticity filter '%s' of layer %zu overflowed to NaN "
+                                 "or Inf; parameters left unchanged",
+                                 filtered[i][1], l);
+        }
+    }
+    return BPL_OK;
+}
 
 static int continuous_plasticity(bpl_net *net, const settings *s, const float *x,
                                  size_t batch, const work *wk)
@@ -732,7 +793,11 @@ static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
     const float *x;
     TRY(bpl_layer_input(bpl_net_layer(net, 0), &x, NULL, NULL));
     TRY(zero_gradients(net));
-    return simulate(net, &s, x, target, batch, &self->wk);
+    TRY(save_filters(net, &self->wk));
+    int rc = simulate(net, &s, x, target, batch, &self->wk);
+    if (rc != BPL_OK)
+        copy_filters(net, self->wk.filters, 1, NULL);
+    return rc;
 }
 
 /* Gradients of the steady-state rules; pyramidal ones rescaled by the
@@ -829,7 +894,12 @@ static int mc_update(void *self_, bpl_net *net)
     unsigned int groups = 1u << BPL_GROUP_FEEDBACK;
     if (forward)
         groups |= 1u << BPL_GROUP_FORWARD;
-    TRY(bpl_net_apply_gradients(net, groups));
+    int rc = continuous_now(net, &s) ? check_filters(net) : BPL_OK;
+    if (rc == BPL_OK)
+        rc = bpl_net_apply_gradients(net, groups);
+    if (rc != BPL_OK && continuous_now(net, &s) && self->wk.filters)
+        copy_filters(net, self->wk.filters, 1, NULL);
+    TRY(rc);
     TRY(follow_topdown(net, &s));
     if (bpl_net_phase(net) != BPL_PHASE_TRAIN)
         return BPL_OK;
@@ -858,6 +928,8 @@ static int mc_attach_with_work(void *self_, bpl_net *net)
     }
     bpl__free(self->wk.w);
     bpl__free(self->wk.b);
+    bpl__free(self->wk.filters);
+    self->wk.filters = NULL;
     self->wk.w = bpl__malloc(largest * sizeof *self->wk.w);
     self->wk.b = bpl__malloc(widest * sizeof *self->wk.b);
     if (!self->wk.w || !self->wk.b)
@@ -870,6 +942,7 @@ static void mc_destroy(void *self_)
     mc_rule *self = self_;
     bpl__free(self->wk.w);
     bpl__free(self->wk.b);
+    bpl__free(self->wk.filters);
     bpl__free(self);
 }
 

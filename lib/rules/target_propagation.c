@@ -163,10 +163,7 @@ static int declare_properties(bpl_net *net, const tp_rule *self, const settings 
  * step count exactly up to 2^48: low 24 bits and the rest. */
 static int schedule_tensor(bpl_net *net, float **out, int *created)
 {
-    bpl_layer *first = bpl_net_layer(net, 0);
-    TRY(bpl_layer_add_tensor(first, "schedule_steps", 1, 2, BPL_GROUP_NONE, BPL_INIT_ZERO,
-                             0.0, created));
-    return bpl_layer_tensor(first, "schedule_steps", out, NULL, NULL);
+    return bpl__counter_tensor(bpl_net_layer(net, 0), "schedule_steps", out, created);
 }
 
 static int restore_schedule(bpl_net *net, tp_rule *self)

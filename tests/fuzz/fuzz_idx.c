@@ -149,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_begin();
     if (size < IDX_HEAD_SIZE)
         return 0;
     unsigned flags = data[0];

@@ -6,47 +6,11 @@
  * documents, failures always leave a message, and whatever the sequence,
  * each declared hyperparameter keeps a value inside its bounds.
  */
-#include <float.h>
-#include <math.h>
-
-#include "fuzz_format.h"
+#include "fuzz_input.h"
 #include "fuzz_util.h"
 
 #define MAX_OPS 64
-#define STR_MAX 96
 #define MAX_BATCH 4
-
-typedef struct input {
-    const uint8_t *p;
-    size_t n;
-} input;
-
-/* An exhausted input reads as zeros, so every sequence ends cleanly. */
-static unsigned take(input *in)
-{
-    if (in->n == 0)
-        return 0;
-    in->n--;
-    return *in->p++;
-}
-
-static double take_double(input *in)
-{
-    uint64_t bits = 0;
-    for (int i = 0; i < 8; i++)
-        bits |= (uint64_t)take(in) << (8 * i);
-    double v;
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
-
-static void take_string(input *in, char buf[STR_MAX])
-{
-    size_t len = take(in) % STR_MAX;
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (char)take(in);
-    buf[len] = '\0';
-}
 
 typedef struct state {
     bpl_rule *rule; /* not attached: ours to destroy */
@@ -73,61 +37,6 @@ static bpl_rule *target(state *s)
 }
 
 /* ---- operands -------------------------------------------------------------- */
-
-static int param_index(const bpl_rule *rule, const char *name, size_t *index)
-{
-    for (size_t i = 0; i < bpl_rule_param_count(rule); i++) {
-        const char *n;
-        if (bpl_rule_param_info(rule, i, &n, NULL, NULL, NULL, NULL, NULL, NULL) == BPL_OK &&
-            strcmp(n, name) == 0) {
-            *index = i;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void take_name(input *in, const bpl_rule *rule, char buf[STR_MAX])
-{
-    unsigned b = take(in);
-    size_t count = bpl_rule_param_count(rule);
-    const char *name;
-    if (b < NAME_RAW && count > 0 &&
-        bpl_rule_param_info(rule, b % count, &name, NULL, NULL, NULL, NULL, NULL, NULL) ==
-            BPL_OK)
-        snprintf(buf, STR_MAX, "%s", name);
-    else
-        take_string(in, buf);
-}
-
-/* Values at the edges of what parameters accept, and beyond. */
-static const double specials[] = {
-    0.0,     -0.0,     1.0,     -1.0,    0.5,      2.0,       3.0,
-    1e-12,   1e-300,   1e12,    1e300,   INFINITY, -INFINITY, NAN,
-    DBL_MAX, -DBL_MAX, DBL_MIN, 4.9e-324, /* the smallest subnormal */
-    9007199254740992.0, /* 2^53: integers beyond it are not all doubles */
-    65536.0, 1e6,      1e7,     0.999999, 1e3};
-
-static double take_value(input *in, const bpl_rule *rule, const char *name)
-{
-    switch (take(in) % VALUE_KINDS) {
-    case VALUE_RAW:
-        return take_double(in);
-    case VALUE_SPECIAL:
-        return specials[take(in) % (sizeof specials / sizeof specials[0])];
-    case VALUE_IN_BOUNDS: {
-        double lo = 0.0, hi = 1.0, f = take(in) / 255.0;
-        int kind = BPL_PARAM_REAL;
-        size_t i;
-        if (param_index(rule, name, &i))
-            bpl_rule_param_info(rule, i, NULL, &kind, NULL, &lo, &hi, NULL, NULL);
-        double v = lo + f * (hi - lo);
-        return kind == BPL_PARAM_REAL ? v : floor(v);
-    }
-    default:
-        return (double)take(in);
-    }
-}
 
 static size_t count_choices(const char *choices)
 {
@@ -376,6 +285,7 @@ static void op_train(input *in, state *s)
         fuzz_abort("a training step without a rule returned %d", rc);
     if (rc == BPL_OK && !isfinite(loss))
         fuzz_abort("a successful training step reported the loss %g", loss);
+    fuzz_reached_if_ok(rc, FUZZ_REACH_TRAIN);
 }
 
 static void op_predict(input *in, state *s)
@@ -385,8 +295,10 @@ static void op_predict(input *in, state *s)
     float x[MAX_BATCH * 4], out[MAX_BATCH * 4];
     size_t batch = take_batch(in, s->net, x);
     fuzz_cap_costs(bpl_net_rule(s->net));
-    fuzz_check(bpl_net_predict(s->net, x, batch, out, batch * bpl_net_output_size(s->net)),
-               FZ_ANY, "bpl_net_predict");
+    fuzz_reached_if_ok(
+        fuzz_check(bpl_net_predict(s->net, x, batch, out, batch * bpl_net_output_size(s->net)),
+                   FZ_ANY, "bpl_net_predict"),
+        FUZZ_REACH_PREDICT);
 }
 
 static void run(input *in, state *s)
@@ -421,6 +333,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_begin();
     input in = {data, size};
     state s = {builtin(take(&in)), NULL};
     for (int i = 0; i < MAX_OPS && in.n > 0; i++)

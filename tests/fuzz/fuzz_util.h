@@ -44,7 +44,12 @@ static inline void fuzz_abort(const char *fmt, ...)
  * documents, the message is never NULL and names the problem on failure. */
 static inline int fuzz_check(int rc, unsigned allowed, const char *call)
 {
+    static int trace = -1; /* BPL_FUZZ_TRACE=1: every checked call and its status */
+    if (trace < 0)
+        trace = getenv("BPL_FUZZ_TRACE") != NULL;
     const char *msg = bpl_last_error_message();
+    if (trace)
+        fprintf(stderr, "%s -> %d %s\n", call, rc, rc == BPL_OK ? "" : msg);
     if (!msg)
         fuzz_abort("%s: bpl_last_error_message() returned NULL", call);
     if (rc > 0 || rc < BPL_ERR_RANGE || !(allowed & FZ(rc)))
@@ -58,9 +63,8 @@ static inline int fuzz_check(int rc, unsigned allowed, const char *call)
 
 static char fuzz_dir[256];
 
-/* The scratch directory goes when the process ends normally; a crashing
- * run leaves it behind with the files that made it crash. */
-static inline void fuzz_remove_dir(void)
+/* Remove the files of the scratch directory. */
+static inline void fuzz_empty_dir(void)
 {
     DIR *dir = opendir(fuzz_dir);
     if (!dir)
@@ -74,6 +78,13 @@ static inline void fuzz_remove_dir(void)
         unlink(path);
     }
     closedir(dir);
+}
+
+/* The scratch directory goes when the process ends normally; a crashing
+ * run leaves it behind with the files that made it crash. */
+static inline void fuzz_remove_dir(void)
+{
+    fuzz_empty_dir();
     rmdir(fuzz_dir);
 }
 
@@ -107,6 +118,137 @@ static inline void fuzz_write(const char *path, const void *data, size_t n)
         perror(path);
         abort();
     }
+}
+
+/* ---- how deep the inputs reach ----------------------------------------------
+ *
+ * A fuzzer whose inputs are all rejected early proves nothing, so each
+ * target counts its executions and those that called bpl_net_train_batch,
+ * bpl_net_predict and bpl_net_save successfully (at least once), and those
+ * it skipped as too costly.  With BPL_FUZZ_STATS=FILE in the environment,
+ * every process appends one line to FILE when it exits normally:
+ *
+ *   runs N train N predict N save N skipped N
+ *
+ * (tests/fuzz/long-run.sh adds up the lines of a run's worker processes). */
+enum {
+    FUZZ_REACH_TRAIN = 0,
+    FUZZ_REACH_PREDICT,
+    FUZZ_REACH_SAVE,
+    FUZZ_REACH_SKIPPED,
+    FUZZ_REACH_KINDS
+};
+
+static struct {
+    uint64_t runs, reached[FUZZ_REACH_KINDS];
+    unsigned now; /* what this execution has reached so far */
+} fuzz_stats;
+
+static inline void fuzz_write_stats(void)
+{
+    const char *path = getenv("BPL_FUZZ_STATS");
+    FILE *f = path && path[0] && fuzz_stats.runs ? fopen(path, "a") : NULL;
+    if (!f)
+        return;
+    fprintf(f, "runs %llu train %llu predict %llu save %llu skipped %llu\n",
+            (unsigned long long)fuzz_stats.runs,
+            (unsigned long long)fuzz_stats.reached[FUZZ_REACH_TRAIN],
+            (unsigned long long)fuzz_stats.reached[FUZZ_REACH_PREDICT],
+            (unsigned long long)fuzz_stats.reached[FUZZ_REACH_SAVE],
+            (unsigned long long)fuzz_stats.reached[FUZZ_REACH_SKIPPED]);
+    fclose(f);
+}
+
+/* Called first by every execution. */
+static inline void fuzz_begin(void)
+{
+    if (fuzz_stats.runs++ == 0)
+        atexit(fuzz_write_stats);
+    fuzz_stats.now = 0;
+}
+
+/* Count `kind` once for this execution. */
+static inline void fuzz_reach(int kind)
+{
+    if (!(fuzz_stats.now & (1u << kind))) {
+        fuzz_stats.now |= 1u << kind;
+        fuzz_stats.reached[kind]++;
+    }
+}
+
+/* The status of a call, counted as reaching `kind` if it succeeded. */
+static inline int fuzz_reached_if_ok(int rc, int kind)
+{
+    if (rc == BPL_OK)
+        fuzz_reach(kind);
+    return rc;
+}
+
+/* ---- the cost cap --------------------------------------------------------------
+ *
+ * One call that runs `rows` examples through a net does about
+ *
+ *   tensor elements x rows x simulated time steps
+ *
+ * multiply-adds: every tensor of every layer (weights, biases and whatever
+ * the rule added: feedback matrices, inverses, sdtp's auxiliary outputs)
+ * once per example per time step.  The time steps are the rule's: twice
+ * `phase_steps` plus `test_steps` for the segregated rule in spiking mode,
+ * twice `steps` for the microcircuit in continuous mode, 1 otherwise.  A
+ * call whose estimate exceeds FUZZ_COST_CAP is not made (the execution
+ * counts as skipped): such a call is legitimate, but slow enough to be
+ * reported as a hang and to hide the inputs that matter.  The cap is what
+ * the library's own policy lets an untrusted model file ask of one step
+ * (docs/reliability-fuzzing.md). */
+#define FUZZ_COST_CAP 4e6
+
+static inline double fuzz_param_or(const bpl_rule *rule, const char *name, double dflt)
+{
+    double v;
+    return bpl_rule_get(rule, name, &v) == BPL_OK ? v : dflt;
+}
+
+/* Simulated time steps per example of one step of `rule`. */
+static inline double fuzz_time_steps(const bpl_rule *rule)
+{
+    const char *name = rule ? bpl_rule_name(rule) : "";
+    double mode = rule ? fuzz_param_or(rule, "mode", 0.0) : 0.0;
+    if (strcmp(name, "segregated") == 0 && mode == 1.0)
+        return 2.0 * fuzz_param_or(rule, "phase_steps", 1.0) +
+               fuzz_param_or(rule, "test_steps", 1.0);
+    if (strcmp(name, "microcircuit") == 0 && mode == 1.0)
+        return 2.0 * fuzz_param_or(rule, "steps", 1.0);
+    return 1.0;
+}
+
+/* Elements of every tensor of the net. */
+static inline double fuzz_tensor_elements(bpl_net *net)
+{
+    double n = 0.0;
+    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+        const bpl_layer *layer = bpl_net_layer(net, l);
+        for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
+            size_t rows = 0, cols = 0;
+            bpl_layer_tensor_info(layer, bpl_layer_tensor_name(layer, t), &rows, &cols, NULL);
+            n += (double)rows * (double)cols;
+        }
+    }
+    return n;
+}
+
+static inline double fuzz_cost(bpl_net *net, double rows)
+{
+    return fuzz_tensor_elements(net) * rows * fuzz_time_steps(bpl_net_rule(net));
+}
+
+/* 1 if a call running `rows` examples through `net` fits the cap; else the
+ * execution counts as skipped. */
+static inline int fuzz_affordable(bpl_net *net, double rows)
+{
+    if (fuzz_cost(net, rows) <= FUZZ_COST_CAP)
+        return 1;
+    fuzz_reach(FUZZ_REACH_SKIPPED);
+    return 0;
 }
 
 /* Hyperparameters that set how many time steps one step or one prediction

@@ -1,7 +1,7 @@
 /*
  * make_corpus.c - writes the seed corpora of the fuzz targets:
  *
- *   make-corpus DIR   ->  DIR/fuzz_idx, DIR/fuzz_model, DIR/fuzz_params
+ *   make-corpus DIR   ->  DIR/fuzz_idx, DIR/fuzz_model, DIR/fuzz_params, DIR/fuzz_api
  *
  * Seeds are small and valid, so that fuzzing starts from inputs that reach
  * deep into each code path: tiny IDX pairs (raw, gzip, 2-D features, files
@@ -320,6 +320,32 @@ static void tiny_net(bytes *b, int hidden_act, const char *extra, int group, uns
     put_tensor(b, "bias", BPL_GROUP_FORWARD, 1, 1, 0, zero);
 }
 
+/* 1 input, a tanh unit and a sigmoid output trained by backprop (Adam),
+ * with the generator state (all zero, or the usual), the forward step count
+ * and the second moment of the first weight given. */
+static void backprop_net(bytes *b, int zero_state, uint64_t steps, float second_moment)
+{
+    static const float half[1] = {0.5f}, zero[1] = {0.0f};
+    put_le(b, 1, 8); /* inputs */
+    put_le(b, 1, 8); /* seed */
+    for (int i = 0; i < 4; i++)
+        put_le(b, zero_state ? 0 : 0x9e3779b97f4a7c15u * (unsigned)(i + 1), 8);
+    put_le(b, BPL_LOSS_CROSS_ENTROPY, 4);
+    put_le(b, 2, 4);
+    put_le(b, steps, 8), put_le(b, 0, 8);
+    put_layer_head(b, 1, BPL_ACT_TANH, 2);
+    put_name(b, "weight");
+    put_le(b, BPL_GROUP_FORWARD, 4);
+    put_le(b, 1, 8), put_le(b, 1, 8);
+    put(b, 1); /* moments follow */
+    put_f32(b, 0.5f), put_f32(b, 0.0f), put_f32(b, second_moment);
+    put_tensor(b, "bias", BPL_GROUP_FORWARD, 1, 1, 0, zero);
+    put_layer_head(b, 1, BPL_ACT_SIGMOID, 2);
+    put_tensor(b, "weight", BPL_GROUP_FORWARD, 1, 1, 0, half);
+    put_tensor(b, "bias", BPL_GROUP_FORWARD, 1, 1, 0, zero);
+    put_rule(b, "backprop");
+}
+
 static void model_regressions(void)
 {
     /* dfa keeps "feedback" fixed (group none); this file trains it, with
@@ -357,6 +383,20 @@ static void model_regressions(void)
     put_tensor(&b, "bias", BPL_GROUP_FORWARD, 1, 1, 0, b1);
     put_le(&b, 0, 4); /* no rule */
     write_model("regress-nan-pre-activation.bpl", &b);
+    /* Found once the model fuzzer trained what it loaded: an all-zero
+     * generator state makes bpl_net_fit's shuffle loop for ever; a negative
+     * Adam second moment gives NaN weights that save but do not load; a
+     * step count one below the loader's limit of 2^53 passes it after a
+     * step. */
+    b.n = 0;
+    backprop_net(&b, 1, 0, 0.0f);
+    write_model("regress-fit-zero-generator-state.bpl", &b);
+    b.n = 0;
+    backprop_net(&b, 0, 0, -3e38f);
+    write_model("regress-train-negative-second-moment.bpl", &b);
+    b.n = 0;
+    backprop_net(&b, 0, ((uint64_t)1 << 53) - 1, 0.0f);
+    write_model("regress-train-step-count-at-limit.bpl", &b);
 }
 
 /* ---- fuzz_model ------------------------------------------------------------------ */
@@ -456,6 +496,25 @@ static void frozen_seed(void)
     bpl_net_destroy(net);
 }
 
+/* A microcircuit in continuous mode whose hidden bias overflows its
+ * dynamics: the step fails, and once left the plasticity filters NaN. */
+static void overflowing_microcircuit_seed(void)
+{
+    static const float huge[3] = {3e38f, -3e38f, 3e38f};
+    bpl_net *net = small_net(3, BPL_ACT_SOFTMAX, 7);
+    bpl_rule *rule;
+    ok(bpl_rule_create_builtin(&rule, "microcircuit"), "microcircuit");
+    ok(bpl_rule_set_string(rule, "mode", "continuous"), "mode");
+    ok(bpl_rule_set_string(rule, "steps", "2"), "steps");
+    ok(bpl_rule_set_string(rule, "dt", "1.2"), "dt");
+    ok(bpl_net_set_rule(net, rule), "bpl_net_set_rule");
+    train_once(net);
+    ok(bpl_layer_set_tensor(bpl_net_layer(net, 1), "bias", huge, 3), "bpl_layer_set_tensor");
+    ok(bpl_net_save(net, path_of("fuzz_model", "regress-continuous-failed-step-filters.bpl")),
+       "bpl_net_save");
+    bpl_net_destroy(net);
+}
+
 static void model_corpus(void)
 {
     for (size_t i = 0; i < bpl_rule_builtin_count(); i++) {
@@ -478,6 +537,7 @@ static void model_corpus(void)
                BPL_ACT_SOFTMAX);
     custom_seed();
     frozen_seed();
+    overflowing_microcircuit_seed();
     model_regressions();
 }
 
@@ -671,6 +731,309 @@ static void params_corpus(void)
     params_replace();
 }
 
+/* ---- fuzz_api -------------------------------------------------------------------
+ *
+ * Operation sequences in the layout of fuzz_format.h; every VARIANT is 0
+ * (well formed).  Data bytes follow a fixed pattern. */
+
+static void put_data(bytes *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        put(b, 96 + 17 * (unsigned)i % 64);
+}
+
+/* inputs -> hidden (tanh, if any) -> 2 softmax outputs, in `slot`. */
+static void api_net(bytes *b, unsigned slot, unsigned inputs, unsigned hidden)
+{
+    put(b, API_NET_CREATE), put(b, slot), put(b, inputs - 1), put(b, 7), put(b, 0);
+    if (hidden) {
+        put(b, API_ADD_DENSE), put(b, slot), put(b, hidden - 1), put(b, BPL_ACT_TANH);
+        put(b, BPL_INIT_GLOROT_UNIFORM), put(b, 0);
+    }
+    put(b, API_ADD_DENSE), put(b, slot), put(b, 2 - 1), put(b, BPL_ACT_SOFTMAX);
+    put(b, BPL_INIT_GLOROT_UNIFORM), put(b, 0);
+}
+
+/* API_TRAIN, API_PREDICT or API_ALIGNMENT of `batch` rows on the net of `net`. */
+static void api_batch(bytes *b, unsigned op, unsigned net, unsigned batch, unsigned inputs)
+{
+    put(b, op), put(b, net), put(b, batch - 1), put(b, 0);
+    put_data(b, batch * inputs);
+    if (op != API_PREDICT)
+        put_data(b, batch); /* classes */
+}
+
+/* A float dataset of `rows` examples shaped like the net of `net`. */
+static void api_dataset(bytes *b, unsigned slot, unsigned net, unsigned kind, unsigned rows,
+                        unsigned inputs)
+{
+    put(b, API_DATASET), put(b, slot), put(b, net), put(b, kind), put(b, rows - 1), put(b, 0);
+    put_data(b, rows * inputs);
+    put_data(b, rows);
+}
+
+static void api_fit(bytes *b, unsigned net, unsigned epochs, unsigned batch, unsigned stop,
+                    unsigned at, unsigned action)
+{
+    put(b, API_FIT), put(b, net), put(b, 0), put(b, epochs), put(b, batch - 1);
+    put(b, stop), put(b, at), put(b, action), put(b, 0);
+}
+
+static void api_user(bytes *b, unsigned slot, const unsigned char script[USER_SCRIPT_SIZE])
+{
+    put(b, API_RULE_USER), put(b, slot);
+    put_all(b, script, USER_SCRIPT_SIZE);
+    put(b, 0);
+}
+
+/* Train, predict, fit, evaluate, align, save, load into slot 1, train that. */
+static void api_workout(bytes *b, unsigned inputs)
+{
+    api_batch(b, API_TRAIN, 0, 2, inputs);
+    api_batch(b, API_PREDICT, 0, 2, inputs);
+    api_dataset(b, 0, 0, 1, 5, inputs);
+    api_fit(b, 0, 2, 2, 0, 0, 0);
+    put(b, API_EVALUATE), put(b, 0), put(b, 0), put(b, 0);
+    api_batch(b, API_ALIGNMENT, 0, 2, inputs);
+    put(b, API_SAVE), put(b, 0), put(b, 0);
+    put(b, API_LOAD), put(b, 1), put(b, 0);
+    api_batch(b, API_TRAIN, 1, 3, inputs);
+}
+
+static void api_basic(unsigned rule)
+{
+    bytes b = {.n = 0};
+    api_net(&b, 0, 3, 4);
+    put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, rule), put(&b, 0);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    api_workout(&b, 3);
+    char name[64];
+    snprintf(name, sizeof name, "basic-%s", bpl_rule_builtin_name(rule));
+    write_seed("fuzz_api", name, &b);
+}
+
+/* A user rule, saved, loaded (its rule pending) and adopted by a new one. */
+static void api_user_rule(const char *name, unsigned attach, unsigned targets,
+                          unsigned update, unsigned group)
+{
+    unsigned char script[USER_SCRIPT_SIZE] = {0};
+    script[SCRIPT_ATTACH] = (unsigned char)attach;
+    script[SCRIPT_TARGETS] = (unsigned char)targets;
+    script[SCRIPT_UPDATE] = (unsigned char)update;
+    script[SCRIPT_FAIL_HOOK] = 7; /* none fails */
+    script[SCRIPT_GROUP] = (unsigned char)(group + 1);
+    script[SCRIPT_PARAMS] = 7;
+    bytes b = {.n = 0};
+    api_net(&b, 0, 3, 4);
+    api_user(&b, 0, script);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    api_workout(&b, 3);
+    api_user(&b, 2, script);
+    put(&b, API_ATTACH), put(&b, 1), put(&b, 2), put(&b, 0);
+    api_batch(&b, API_TRAIN, 1, 2, 3);
+    put(&b, API_SAVE), put(&b, 1), put(&b, 0);
+    write_seed("fuzz_api", name, &b);
+}
+
+/* Every hook of a user rule and a progress callback call back into the
+ * library with `action`. */
+static void api_reenter(unsigned action)
+{
+    static const char *const names[REENTER_KINDS] = {
+        "none", "train", "predict", "evaluate", "fit", "alignment", "save",
+        "load", "set-rule", "add-dense", "set-loss", "set-tensor", "init-tensor",
+        "add-tensor", "freeze", "rule-set", "random", "add-buffer", "rule-destroy",
+        "buffer", "apply"};
+    unsigned char script[USER_SCRIPT_SIZE] = {0};
+    script[SCRIPT_ATTACH] = 1;
+    script[SCRIPT_TARGETS] = 1;
+    script[SCRIPT_FAIL_HOOK] = 7;
+    for (int h = 0; h < 4; h++)
+        script[SCRIPT_REENTER + h] = (unsigned char)action;
+    bytes b = {.n = 0};
+    api_net(&b, 0, 3, 4);
+    api_user(&b, 0, script);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    api_batch(&b, API_TRAIN, 0, 2, 3);
+    api_dataset(&b, 0, 0, 1, 4, 3);
+    api_fit(&b, 0, 2, 2, 5, 1, action);
+    put(&b, API_SAVE), put(&b, 0), put(&b, 0);
+    char name[64];
+    snprintf(name, sizeof name, "reenter-%s", names[action]);
+    write_seed("fuzz_api", name, &b);
+}
+
+static void api_datasets(void)
+{
+    bytes b = {.n = 0};
+    api_net(&b, 0, 3, 0);
+    put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, 1), put(&b, 0); /* fa */
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    put(&b, API_DATASET), put(&b, 1), put(&b, 0), put(&b, 0), put(&b, 6 - 1), put(&b, 0);
+    put_data(&b, 6 * 3);
+    put_data(&b, 6); /* u8 pixels and labels */
+    put(&b, API_DATASET_SLICE), put(&b, 2), put(&b, 1), put(&b, 1), put(&b, 4);
+    put(&b, API_DATASET_GET), put(&b, 2), put(&b, 0), put(&b, 1), put(&b, 2), put(&b, 0);
+    put(&b, API_DATASET_GET), put(&b, 1), put(&b, 1), put(&b, 3), put(&b, 0), put(&b, 0);
+    put(&b, API_DATASET_GET), put(&b, 1), put(&b, 2), put(&b, 0), put(&b, 0), put(&b, 0);
+    put(&b, VALUE_SPECIAL), put(&b, 4), put(&b, VALUE_SPECIAL), put(&b, 3); /* 0.5, -1 */
+    put(&b, API_FIT), put(&b, 0), put(&b, 1), put(&b, 2), put(&b, 2), put(&b, 0), put(&b, 0);
+    put(&b, 0), put(&b, 0);
+    put(&b, API_EVALUATE), put(&b, 0), put(&b, 2), put(&b, 0);
+    write_seed("fuzz_api", "datasets", &b);
+}
+
+static void api_tensors(void)
+{
+    bytes b = {.n = 0};
+    api_net(&b, 0, 2, 3);
+    put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, 2), put(&b, 0); /* dfa */
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    put(&b, API_TENSOR_GET), put(&b, 0), put(&b, 0), put(&b, 2), put(&b, 0);
+    put(&b, API_TENSOR_SET), put(&b, 0), put(&b, 0), put(&b, 0), put(&b, 0);
+    put_data(&b, 3 * 2 + 1);
+    put(&b, API_TENSOR_INIT), put(&b, 0), put(&b, 1), put(&b, 0), put(&b, BPL_INIT_ORTHOGONAL + 1);
+    put(&b, VALUE_SPECIAL), put(&b, 2);
+    put(&b, API_TENSOR_ADD), put(&b, 0), put(&b, 0), put(&b, 3), put(&b, 1), put(&b, 1);
+    put(&b, BPL_GROUP_FORWARD + 1), put(&b, 0); /* "extra", 2 x 2 */
+    put(&b, API_FREEZE), put(&b, 0), put(&b, 1), put(&b, 1), put(&b, 1);
+    put(&b, API_RANDOM), put(&b, 0), put(&b, 9), put(&b, 1), put(&b, VALUE_SPECIAL);
+    put(&b, 0), put(&b, VALUE_SPECIAL), put(&b, 2);
+    api_batch(&b, API_TRAIN, 0, 2, 2);
+    put(&b, API_SAVE), put(&b, 0), put(&b, 0);
+    put(&b, API_LOAD), put(&b, 2), put(&b, 0);
+    api_batch(&b, API_PREDICT, 2, 1, 2);
+    write_seed("fuzz_api", "tensors", &b);
+}
+
+static void api_misc(void)
+{
+    bytes b = {.n = 0};
+    api_net(&b, 0, 3, 4);
+    put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, 0), put(&b, 0);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    api_batch(&b, API_TRAIN, 0, 2, 3);
+    for (unsigned which = 0; which < 9; which++) {
+        put(&b, API_MISC), put(&b, which), put(&b, 0);
+        put_data(&b, 24); /* whatever the call reads */
+    }
+    put(&b, API_RULE_SET), put(&b, 0x80), put(&b, NAME_RAW), put_str(&b, "lr");
+    put(&b, VALUE_SPECIAL), put(&b, 4);
+    put(&b, API_RULE_SET_STRING), put(&b, 0x80), put(&b, NAME_RAW), put_str(&b, "optimizer");
+    put_str(&b, "momentum");
+    put(&b, API_RULE_GET), put(&b, 0x80), put(&b, 1), put(&b, 0);
+    put(&b, API_SET_LOSS), put(&b, 0), put(&b, BPL_LOSS_MSE);
+    api_batch(&b, API_TRAIN, 0, 1, 3);
+    put(&b, API_DESTROY), put(&b, 3), put(&b, 0);
+    put(&b, API_DESTROY), put(&b, 0), put(&b, 0);
+    write_seed("fuzz_api", "misc", &b);
+}
+
+/* Calls the library must refuse or survive, each once a defect. */
+static void api_regressions(void)
+{
+    bytes b = {.n = 0};
+    /* A net without layers saved as a file bpl_net_load refused. */
+    put(&b, API_NET_CREATE), put(&b, 0), put(&b, 2), put(&b, 7), put(&b, 0);
+    put(&b, API_SAVE), put(&b, 0), put(&b, 0);
+    write_seed("fuzz_api", "regress-save-without-layers", &b);
+    /* Values beyond a float: infinite draws, and weights saved as a file
+     * bpl_net_load refused. */
+    b.n = 0;
+    api_net(&b, 0, 3, 4);
+    put(&b, API_RANDOM), put(&b, 0), put(&b, 4), put(&b, 0);
+    put(&b, VALUE_SPECIAL), put(&b, 0), put(&b, VALUE_SPECIAL), put(&b, 10); /* 0, 1e300 */
+    write_seed("fuzz_api", "regress-random-beyond-float", &b);
+    b.n = 0;
+    api_net(&b, 0, 3, 4);
+    put(&b, API_TENSOR_INIT), put(&b, 0), put(&b, 0), put(&b, 0), put(&b, BPL_INIT_CONSTANT + 1);
+    put(&b, VALUE_SPECIAL), put(&b, 10); /* 1e300 */
+    put(&b, API_SAVE), put(&b, 0), put(&b, 0);
+    write_seed("fuzz_api", "regress-init-beyond-float", &b);
+    /* A rule's step counter written from outside, then saved as a file
+     * bpl_net_load refused. */
+    b.n = 0;
+    api_net(&b, 0, 3, 4);
+    put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, 3), put(&b, 0); /* tp */
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    put(&b, API_TENSOR_INIT), put(&b, 0), put(&b, 0), put(&b, NAME_RAW);
+    put_str(&b, "schedule_steps");
+    put(&b, BPL_INIT_CONSTANT + 1), put(&b, VALUE_SPECIAL), put(&b, 4); /* 0.5 */
+    put(&b, API_SAVE), put(&b, 0), put(&b, 0);
+    write_seed("fuzz_api", "regress-counter-written-from-outside", &b);
+    /* Re-entrant bpl_net_set_rule from an attach hook that then fails. */
+    unsigned char script[USER_SCRIPT_SIZE] = {0};
+    script[SCRIPT_REENTER + 0] = REENTER_SET_RULE;
+    script[SCRIPT_FAIL_HOOK] = 0; /* attach fails */
+    b.n = 0;
+    api_net(&b, 0, 3, 4);
+    api_user(&b, 0, script);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    write_seed("fuzz_api", "regress-set-rule-from-failing-attach", &b);
+    /* A rule that regroups the forward weight at attach, then trains. */
+    memset(script, 0, sizeof script);
+    script[SCRIPT_ATTACH] = 3; /* a hostile add: the weight in no group */
+    script[SCRIPT_FAIL_HOOK] = 7;
+    b.n = 0;
+    api_net(&b, 0, 3, 4);
+    api_user(&b, 0, script);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    api_batch(&b, API_TRAIN, 0, 2, 3);
+    write_seed("fuzz_api", "regress-regroup-weight", &b);
+    /* Counts whose product with the row width overflows size_t. */
+    static const struct {
+        const char *name;
+        unsigned op, variant;
+    } overflowing[] = {{"regress-predict-overflowing-batch", API_PREDICT, 8},
+                       {"regress-train-overflowing-batch", API_TRAIN, 6},
+                       {"regress-alignment-overflowing-batch", API_ALIGNMENT, 6}};
+    for (size_t i = 0; i < sizeof overflowing / sizeof overflowing[0]; i++) {
+        b.n = 0;
+        api_net(&b, 0, 3, 4);
+        put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, 0), put(&b, 0);
+        put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+        put(&b, overflowing[i].op), put(&b, 0), put(&b, 1), put(&b, VARIANT_HOSTILE + overflowing[i].variant);
+        put_data(&b, 12);
+        write_seed("fuzz_api", overflowing[i].name, &b);
+    }
+    b.n = 0;
+    api_net(&b, 0, 3, 4);
+    put(&b, API_DATASET), put(&b, 0), put(&b, 0), put(&b, 0), put(&b, 1);
+    put(&b, VARIANT_HOSTILE + 8); /* u8, n * 3 features overflowing */
+    put_data(&b, 8);
+    write_seed("fuzz_api", "regress-dataset-overflowing-count", &b);
+    b.n = 0;
+    put(&b, API_MISC), put(&b, 5), put(&b, 0); /* bpl_activation_forward */
+    put(&b, BPL_ACT_TANH + 1), put(&b, 1), put(&b, 3), put(&b, VARIANT_HOSTILE + 1);
+    put_data(&b, 10);
+    write_seed("fuzz_api", "regress-activation-overflowing-rows", &b);
+    /* Rows of no columns: softmax read their first value, and a NULL
+     * matrix with a bias was addressed row by row. */
+    b.n = 0;
+    put(&b, API_MISC), put(&b, 5), put(&b, 0);
+    put(&b, BPL_ACT_SOFTMAX + 1), put(&b, 2), put(&b, 0), put(&b, 0), put(&b, 0);
+    write_seed("fuzz_api", "regress-activation-softmax-no-columns", &b);
+    b.n = 0;
+    put(&b, API_MISC), put(&b, 5), put(&b, 0);
+    put(&b, BPL_ACT_TANH + 1), put(&b, 2), put(&b, 0), put(&b, VARIANT_HOSTILE), put(&b, 1);
+    write_seed("fuzz_api", "regress-activation-null-no-columns", &b);
+}
+
+static void api_corpus(void)
+{
+    api_regressions();
+    for (unsigned r = 0; r < bpl_rule_builtin_count(); r++)
+        api_basic(r);
+    api_user_rule("user-backprop", 0, 0, 0, BPL_GROUP_FORWARD);
+    api_user_rule("user-feedback", 2, 1, 2, BPL_GROUP_FEEDBACK);
+    api_user_rule("user-fixed-feedback", 1, 1, 0, BPL_GROUP_NONE);
+    for (unsigned a = REENTER_TRAIN; a < REENTER_KINDS; a++)
+        api_reenter(a);
+    api_datasets();
+    api_tensors();
+    api_misc();
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -679,8 +1042,8 @@ int main(int argc, char **argv)
     }
     snprintf(out_dir, sizeof out_dir, "%s", argv[1]);
     make_dir(out_dir);
-    const char *targets[] = {"fuzz_idx", "fuzz_model", "fuzz_params"};
-    for (int i = 0; i < 3; i++) {
+    const char *targets[] = {"fuzz_idx", "fuzz_model", "fuzz_params", "fuzz_api"};
+    for (int i = 0; i < 4; i++) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/%s", out_dir, targets[i]);
         make_dir(dir);
@@ -688,7 +1051,9 @@ int main(int argc, char **argv)
     idx_corpus();
     model_corpus();
     params_corpus();
+    api_corpus();
     write_dict("fuzz_model.dict", 4); /* strings are a u32 length and bytes */
     write_dict("fuzz_params.dict", 1); /* strings are a length byte and bytes */
+    write_dict("fuzz_api.dict", 1);
     return EXIT_SUCCESS;
 }
