@@ -5,10 +5,12 @@
  * OpenBLAS and BLIS pick their kernels from a table of CPU models.  Debian's
  * OpenBLAS 0.3.21 does not know some recent CPUs and runs its SSE3
  * "Prescott" kernels on them: a backprop epoch then takes about three times
- * as long (docs/performance.md).  That case is warned about.  AVX2 kernels
- * on an AVX-512 CPU are not: they were measured 1.7x slower on one host and
- * as fast on another, so bpl_blas_info shows both names and leaves the
- * judgement to a benchmark on the user's machine.
+ * as long (docs/performance.md).  Debian's BLIS 0.9.0 falls back to its
+ * portable "generic" kernels on such a CPU: almost four times as long as its
+ * AVX-512 ones.  Those cases are warned about.  AVX2 kernels on an AVX-512
+ * CPU are not: they were measured 1.6x slower on one host and as fast on
+ * another, so bpl_blas_info shows both names and leaves the judgement to a
+ * benchmark on the user's machine.
  *
  * The classification is a pure function of its inputs (bpl__blas_advice),
  * so that it can be tested for every case on any machine.
@@ -21,6 +23,7 @@
 const char *bpl__isa_name(int isa)
 {
     switch (isa) {
+    case BPL__ISA_GENERIC: return "portable C";
     case BPL__ISA_SSE: return "SSE";
     case BPL__ISA_AVX: return "AVX";
     case BPL__ISA_AVX2: return "AVX2";
@@ -67,7 +70,7 @@ static const struct {
     {"zen3", BPL__ISA_AVX2},         {"SkylakeX", BPL__ISA_AVX512},
     {"Cooperlake", BPL__ISA_AVX512}, {"SapphireRapids", BPL__ISA_AVX512},
     {"skx", BPL__ISA_AVX512},        {"knl", BPL__ISA_AVX512},
-    {"zen4", BPL__ISA_AVX512},
+    {"zen4", BPL__ISA_AVX512},       {"generic", BPL__ISA_GENERIC},
 };
 
 int bpl__kernel_isa(const char *kernels)
@@ -78,19 +81,29 @@ int bpl__kernel_isa(const char *kernels)
     return BPL__ISA_UNKNOWN;
 }
 
+/* How to make each library choose better kernels. */
+static const char openblas_fix[] =
+    "set OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512) before starting the program, "
+    "or build with -Dblas=blis";
+static const char blis_fix[] =
+    "set BLIS_ARCH_TYPE=0 (skx, with AVX-512) or 3 (haswell, with AVX2) before starting "
+    "the program (BLIS 0.9's numbering), or build with -Dblas=openblas";
+
 const char *bpl__blas_advice(const char *backend, const char *kernels, int cpu_isa,
                              char *buf, size_t size)
 {
-    if (!backend || strcmp(backend, "openblas") != 0 || !kernels)
+    if (!backend || !kernels)
         return NULL;
+    int openblas = strcmp(backend, "openblas") == 0, blis = strcmp(backend, "blis") == 0;
     int kernel_isa = bpl__kernel_isa(kernels);
-    /* Known to matter: SSE kernels where AVX2 ones could run (3x). */
-    if (kernel_isa != BPL__ISA_SSE || cpu_isa < BPL__ISA_AVX2)
+    /* Known to matter: kernels narrower than AVX where AVX2 ones could run
+     * (3x for OpenBLAS's SSE3 set, 4x for BLIS's portable one). */
+    int narrow = kernel_isa == BPL__ISA_SSE || kernel_isa == BPL__ISA_GENERIC;
+    if (!(openblas || blis) || !narrow || cpu_isa < BPL__ISA_AVX2)
         return NULL;
-    snprintf(buf, size,
-             "OpenBLAS runs its '%s' kernels (%s) on a CPU with %s, about 3x slower; set "
-             "OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512) before starting the "
-             "program, or build with -Dblas=blis",
-             kernels, bpl__isa_name(kernel_isa), bpl__isa_name(cpu_isa));
+    snprintf(buf, size, "%s runs its '%s' kernels (%s) on a CPU with %s, several times "
+                        "slower; %s",
+             openblas ? "OpenBLAS" : "BLIS", kernels, bpl__isa_name(kernel_isa),
+             bpl__isa_name(cpu_isa), openblas ? openblas_fix : blis_fix);
     return buf;
 }

@@ -137,8 +137,15 @@ const char *bpl__blas_warning(void);
 
 /* ---- BLAS kernel sets and the CPU (blas_kernels.c) ------------------------ */
 
-/* Vector extensions, narrowest first. */
-enum { BPL__ISA_UNKNOWN = 0, BPL__ISA_SSE, BPL__ISA_AVX, BPL__ISA_AVX2, BPL__ISA_AVX512 };
+/* Vector extensions, narrowest first; GENERIC is portable C (no extension). */
+enum {
+    BPL__ISA_UNKNOWN = 0,
+    BPL__ISA_GENERIC,
+    BPL__ISA_SSE,
+    BPL__ISA_AVX,
+    BPL__ISA_AVX2,
+    BPL__ISA_AVX512
+};
 const char *bpl__isa_name(int isa);
 /* The widest vector extension of the running CPU. */
 int bpl__cpu_isa(void);

@@ -223,11 +223,15 @@ BPL_API const char *bpl_blas_info(void)
 
 const char *bpl__blas_warning(void)
 {
+    static _Thread_local char msg[400];
 #if BPL_BLAS_OPENBLAS
-    static _Thread_local char msg[320];
     return bpl__blas_advice("openblas", openblas_get_corename(), bpl__cpu_isa(), msg,
                             sizeof msg);
+#elif BPL_BLAS_BLIS
+    return bpl__blas_advice("blis", bli_arch_string(bli_arch_query_id()), bpl__cpu_isa(),
+                            msg, sizeof msg);
 #else
+    (void)msg;
     return NULL;
 #endif
 }
