@@ -15,6 +15,10 @@ for build in sys.argv[1:]:
             key = {"OK": "passed", "SKIP": "skipped", "EXPECTEDFAIL": "passed"}.get(
                 result, "failed")
             counts[key] += 1
+    if not any(counts.values()):
+        # a build whose setup or compile failed ran nothing: that is a failure
+        counts["failed"] = 1
+        print(f"{build}: no tests ran (its configuration or build failed)")
     print(f"{build}: {counts['passed']} passed, {counts['failed']} failed, "
           f"{counts['skipped']} skipped")
     for key in totals:

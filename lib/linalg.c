@@ -185,6 +185,7 @@ static int blis_threads(void)
 }
 #endif
 
+#if BPL_BLAS_OPENBLAS || BPL_BLAS_BLIS
 /* "core=Haswell (AVX2 kernels); cpu=AVX-512": the kernel set and what the
  * CPU could run, side by side, so that a mismatch shows. */
 static const char *kernels_and_cpu(const char *key, const char *kernels, char *buf,
@@ -194,11 +195,14 @@ static const char *kernels_and_cpu(const char *key, const char *kernels, char *b
              bpl__isa_name(bpl__kernel_isa(kernels)), bpl__isa_name(bpl__cpu_isa()));
     return buf;
 }
+#endif
 
 BPL_API const char *bpl_blas_info(void)
 {
     static _Thread_local char info[320];
+#if BPL_BLAS_OPENBLAS || BPL_BLAS_BLIS
     char kernels[96];
+#endif
 #if BPL_BLAS_OPENBLAS
     snprintf(info, sizeof info, "%s; %s; threads=%d", openblas_get_config(),
              kernels_and_cpu("core", openblas_get_corename(), kernels, sizeof kernels),
@@ -212,11 +216,9 @@ BPL_API const char *bpl_blas_info(void)
     snprintf(info, sizeof info,
              "CBLAS from the system BLAS (no vendor query available); cpu=%s",
              bpl__isa_name(bpl__cpu_isa()));
-    (void)kernels;
 #else
     snprintf(info, sizeof info, "builtin portable kernels, single-threaded; cpu=%s",
              bpl__isa_name(bpl__cpu_isa()));
-    (void)kernels;
 #endif
     return info;
 }
