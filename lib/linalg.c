@@ -31,6 +31,7 @@ int openblas_get_num_threads(void);
 #elif BPL_BLAS_BLIS
 /* BLIS built with its default 64-bit dim_t on LP64 platforms. */
 char *bli_info_get_version_str(void);
+void bli_init(void);
 int bli_arch_query_id(void);
 char *bli_arch_string(int id);
 void bli_thread_set_num_threads(int64_t n);
@@ -165,6 +166,17 @@ BPL_API int bpl_gemm(bpl_net *net, int trans_a, int trans_b, size_t m, size_t n,
     return BPL_OK;
 }
 
+#if BPL_BLAS_BLIS
+/* The kernel set BLIS runs.  BLIS 0.9 aborts the process when its kernel
+ * table is queried before it is initialised and BLIS_ARCH_TYPE is set, so
+ * initialise it first (bli_init does nothing the second time). */
+static const char *blis_kernels(void)
+{
+    bli_init();
+    return bli_arch_string(bli_arch_query_id());
+}
+#endif
+
 BPL_API const char *bpl_blas_backend(void)
 {
     return BPL_BLAS_NAME;
@@ -209,8 +221,7 @@ BPL_API const char *bpl_blas_info(void)
              openblas_get_num_threads());
 #elif BPL_BLAS_BLIS
     snprintf(info, sizeof info, "BLIS %s; %s; threads=%d", bli_info_get_version_str(),
-             kernels_and_cpu("kernels", bli_arch_string(bli_arch_query_id()), kernels,
-                             sizeof kernels),
+             kernels_and_cpu("kernels", blis_kernels(), kernels, sizeof kernels),
              blis_threads());
 #elif BPL_HAVE_CBLAS
     snprintf(info, sizeof info,
@@ -230,8 +241,7 @@ const char *bpl__blas_warning(void)
     return bpl__blas_advice("openblas", openblas_get_corename(), bpl__cpu_isa(), msg,
                             sizeof msg);
 #elif BPL_BLAS_BLIS
-    return bpl__blas_advice("blis", bli_arch_string(bli_arch_query_id()), bpl__cpu_isa(),
-                            msg, sizeof msg);
+    return bpl__blas_advice("blis", blis_kernels(), bpl__cpu_isa(), msg, sizeof msg);
 #else
     (void)msg;
     return NULL;
