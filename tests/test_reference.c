@@ -1,0 +1,155 @@
+/*
+ * test_reference.c - what every rule computes has not changed.
+ *
+ * tests/reference/v1 holds, for every scenario of tests/reference/
+ * scenarios.h (every built-in rule in each of its modes), the net trained a
+ * fixed number of steps from a fixed seed, saved as a version-1 model file,
+ * and what that file predicts once loaded.  The files were made once by
+ * tests/reference/make_reference.c with the portable kernels
+ * (-Dblas=none) and are never remade.  Here each scenario runs again, with
+ * every hyperparameter pinned to the file's values, and
+ *   - the file loads and predicts what it predicted then;
+ *   - the replayed net holds the same tensors with the same values.
+ * With the portable kernels (the build the files were made with) both must
+ * hold to the bit.  A BLAS rounds products in its own order, so with one the
+ * values must agree to a relative 1e-4 instead: enough to catch a changed
+ * formula, which moves them by far more.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference/run.h"
+
+static int bit_exact(void)
+{
+    return strcmp(bpl_blas_backend(), "builtin") == 0;
+}
+
+static void reference_path(char *dst, size_t size, const char *name, const char *ext)
+{
+    const char *root = getenv("BPL_SOURCE_ROOT");
+    ck_assert_msg(root != NULL, "BPL_SOURCE_ROOT is not set");
+    snprintf(dst, size, "%s/tests/reference/v1/%s%s", root, name, ext);
+}
+
+static void read_floats(const char *path, float *v, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b[4];
+        ck_assert_msg(fread(b, 1, 4, f) == 4, "%s is shorter than %zu floats", path, n);
+        uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                        (uint32_t)b[3] << 24;
+        memcpy(&v[i], &bits, sizeof bits);
+    }
+    ck_assert_msg(fgetc(f) == EOF, "%s is longer than %zu floats", path, n);
+    fclose(f);
+}
+
+/* How many of the n values differ: in their bits, or beyond the tolerance. */
+static size_t count_differences(const float *got, const float *want, size_t n, float *worst)
+{
+    size_t differ = 0;
+    *worst = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float err = fabsf(got[i] - want[i]) / (1e-3f + fabsf(want[i]));
+        if (err > *worst || got[i] != got[i])
+            *worst = err;
+        differ += bit_exact() ? memcmp(&got[i], &want[i], sizeof got[i]) != 0
+                              : !(err <= 1e-4f);
+    }
+    return differ;
+}
+
+static float *tensor_values(bpl_layer *layer, const char *name, size_t *n)
+{
+    size_t rows, cols;
+    BPL_OK_OR_FAIL(bpl_layer_tensor_info(layer, name, &rows, &cols, NULL));
+    *n = rows * cols;
+    float *v = malloc(*n * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, name, v, *n));
+    return v;
+}
+
+/* Every tensor of the reference is in the replayed net with the same values,
+ * and the replayed net has no other. */
+static void assert_same_tensors(bpl_net *replayed, bpl_net *reference, const char *scenario)
+{
+    ck_assert_uint_eq(bpl_net_num_layers(replayed), bpl_net_num_layers(reference));
+    for (size_t l = 0; l < bpl_net_num_layers(reference); l++) {
+        bpl_layer *ref = bpl_net_layer(reference, l), *got = bpl_net_layer(replayed, l);
+        ck_assert_msg(bpl_layer_tensor_count(got) == bpl_layer_tensor_count(ref),
+                      "%s: layer %zu has %zu tensors, the reference %zu", scenario, l,
+                      bpl_layer_tensor_count(got), bpl_layer_tensor_count(ref));
+        for (size_t t = 0; t < bpl_layer_tensor_count(ref); t++) {
+            const char *name = bpl_layer_tensor_name(ref, t);
+            size_t n_want, n_got;
+            float *want = tensor_values(ref, name, &n_want);
+            ck_assert_msg(bpl_layer_tensor_info(got, name, NULL, NULL, NULL) == BPL_OK,
+                          "%s: layer %zu has no tensor '%s'", scenario, l, name);
+            float *values = tensor_values(got, name, &n_got);
+            ck_assert_uint_eq(n_got, n_want);
+            float worst;
+            size_t differ = count_differences(values, want, n_want, &worst);
+            free(want);
+            free(values);
+            ck_assert_msg(differ == 0,
+                          "%s: layer %zu tensor '%s': %zu of %zu values differ from the "
+                          "reference (worst relative error %g)",
+                          scenario, l, name, differ, n_want, worst);
+        }
+    }
+}
+
+START_TEST(file_predicts_as_it_did)
+{
+    const ref_scenario *s = &ref_scenarios[_i];
+    char path[4096];
+    float want[REF_PREDICT_ROWS * REF_OUTPUTS], got[REF_PREDICT_ROWS * REF_OUTPUTS];
+    reference_path(path, sizeof path, s->name, ".pred");
+    read_floats(path, want, sizeof want / sizeof want[0]);
+    reference_path(path, sizeof path, s->name, ".bpl");
+    bpl_net *net = NULL;
+    BPL_OK_OR_FAIL(bpl_net_load(&net, path));
+    BPL_OK_OR_FAIL(ref_predict(net, got));
+    float worst;
+    size_t differ = count_differences(got, want, sizeof want / sizeof want[0], &worst);
+    bpl_net_destroy(net);
+    ck_assert_msg(differ == 0,
+                  "%s: the version-1 file predicts %zu of %zu values differently (worst "
+                  "relative error %g)",
+                  s->name, differ, sizeof want / sizeof want[0], worst);
+}
+END_TEST
+
+START_TEST(training_computes_what_it_did)
+{
+    const ref_scenario *s = &ref_scenarios[_i];
+    char path[4096];
+    reference_path(path, sizeof path, s->name, ".bpl");
+    bpl_net *reference = NULL, *replayed = NULL;
+    BPL_OK_OR_FAIL(bpl_net_load(&reference, path));
+    BPL_OK_OR_FAIL(ref_build(s, bpl_net_rule(reference), &replayed));
+    BPL_OK_OR_FAIL(ref_train(replayed));
+    assert_same_tensors(replayed, reference, s->name);
+    bpl_net_destroy(replayed);
+    bpl_net_destroy(reference);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *suite = suite_create("reference");
+    TCase *tc = tcase_create(bit_exact() ? "bit for bit" : "to a relative 1e-4");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, file_predicts_as_it_did, 0, REF_N_SCENARIOS);
+    tcase_add_loop_test(tc, training_computes_what_it_did, 0, REF_N_SCENARIOS);
+    suite_add_tcase(suite, tc);
+    return test_run_suite(suite);
+}
