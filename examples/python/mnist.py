@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Train a fully connected net on MNIST with a learning rule and report its
-test accuracy: the Python twin of examples/mnist.c.
+test accuracy: the Python twin of bioplaus-train (tools/train).
 
     python3 examples/python/mnist.py --rule fa --epochs 10
 
@@ -151,7 +151,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The command line, the same options as examples/mnist.c.
+    """The command line, the same options as bioplaus-train.
 
     Options left at None were not given: the rule's recommendation or the
     fallback in FALLBACK fills them.

@@ -1,8 +1,8 @@
-"""examples/python/mnist.py reports what examples/mnist.c reports.
+"""examples/python/mnist.py reports what bioplaus-train (tools/train) reports.
 
-The C program's path comes from $BIOPLAUS_MNIST_EXE (tests/meson.build sets
-it when the examples are built); the MNIST files are found as the C suites
-find them.
+The C program's path comes from $BIOPLAUS_TRAIN_EXE (tests/meson.build sets
+it when the tools are built); the MNIST files are found as the C suites find
+them.
 """
 
 import os
@@ -34,9 +34,9 @@ def without_times(output):
 class SameAsCTest(unittest.TestCase):
 
     def setUp(self):
-        self.c_program = os.environ.get("BIOPLAUS_MNIST_EXE")
+        self.c_program = os.environ.get("BIOPLAUS_TRAIN_EXE")
         if not self.c_program or not os.path.exists(self.c_program):
-            self.skipTest("examples/mnist is not built (BIOPLAUS_MNIST_EXE)")
+            self.skipTest("bioplaus-train is not built (BIOPLAUS_TRAIN_EXE)")
         self.data = support.require_mnist(self)
 
     def compare(self, options):

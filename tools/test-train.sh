@@ -1,5 +1,5 @@
 #!/bin/sh
-# test-cli.sh MNIST - checks of the command line of the mnist example.
+# test-train.sh PROGRAM - checks of the command line of bioplaus-train.
 #
 # The option checks need no data.  The short training run needs the MNIST
 # files ($BIOPLAUS_MNIST_DIR, or data/mnist); without them it is skipped (exit 77),
@@ -7,10 +7,10 @@
 set -eu
 
 if [ $# -ne 1 ]; then
-    echo "usage: $0 PATH-TO-MNIST-BINARY" >&2
+    echo "usage: $0 PATH-TO-BIOPLAUS-TRAIN" >&2
     exit 2
 fi
-mnist=$1
+train=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -25,20 +25,21 @@ fail() {
     exit 1
 }
 
-# run STATUS ARGS...: run mnist, expect exit STATUS, keep stdout and stderr.
+# run STATUS ARGS...: run the program, expect exit STATUS, keep stdout and
+# stderr.
 run() {
     want=$1
     shift
     status=0
-    "$mnist" "$@" >"$work/out" 2>"$work/err" || status=$?
-    [ "$status" -eq "$want" ] || fail "mnist $* exited $status, expected $want"
+    "$train" "$@" >"$work/out" 2>"$work/err" || status=$?
+    [ "$status" -eq "$want" ] || fail "bioplaus-train $* exited $status, expected $want"
 }
 
 # usage_error ARGS...: exit 2 with exactly one line on stderr and none on stdout.
 usage_error() {
     run 2 "$@"
-    [ "$(wc -l <"$work/err")" -eq 1 ] || fail "mnist $*: expected one line on stderr"
-    [ ! -s "$work/out" ] || fail "mnist $*: expected nothing on stdout"
+    [ "$(wc -l <"$work/err")" -eq 1 ] || fail "bioplaus-train $*: expected one line on stderr"
+    [ ! -s "$work/out" ] || fail "bioplaus-train $*: expected nothing on stdout"
 }
 
 # ---- help, version, parameters ------------------------------------------
@@ -51,7 +52,8 @@ done
 grep -q "backprop" "$work/out" || fail "--help does not list the rules"
 
 run 0 --version
-grep -q "libbioplaus" "$work/out" || fail "--version does not name the library"
+grep -q "^bioplaus-train (libbioplaus) " "$work/out" ||
+    fail "--version does not name the program and the library"
 grep -q "BLAS" "$work/out" || fail "--version does not name the BLAS"
 
 run 0 --rule fa --list-params
@@ -182,7 +184,7 @@ sed -n 2p "$work/run.csv" | grep -Eq '^1(,[0-9.]+){7}$' || fail "bad CSV row"
 [ -f "$work/net.bpl" ] || fail "--save wrote no file"
 [ "$(dd if="$work/net.bpl" bs=6 count=1 2>/dev/null)" = BPLNET ] ||
     fail "--save wrote a file without the BPLNET magic"
-[ "$(ls -A "$work" | grep -c mnist-save)" -eq 0 ] || fail "--save left its probe file"
+[ "$(ls -A "$work" | grep -c bioplaus-train-save)" -eq 0 ] || fail "--save left its probe file"
 
 # ---- --load ------------------------------------------------------------------
 

@@ -1,17 +1,17 @@
 /*
- * mnist.c - train a fully connected net on MNIST with any built-in learning
- * rule and report its test accuracy.
+ * bioplaus-train - train a fully connected net on MNIST with any built-in
+ * learning rule and report its test accuracy.
  *
- *     mnist --rule fa --epochs 10
+ *     bioplaus-train --rule fa --epochs 10
  *
  * Every option left out takes the rule's recommended training set-up
  * (bpl_rule_recommendation), so each rule trains as its documented runs
  * did.  `--load FILE` evaluates a saved net, or trains it further.
  *
- * Run `mnist --help` for every option.  Exit status: 0 on success, 1 when
- * the data or training fail, 2 for a usage error.  The last line printed on
- * stdout is always the `final ...` summary, so scripts can read it with
- * `tail -n 1`.
+ * Run `bioplaus-train --help` for every option.  Exit status: 0 on success,
+ * 1 when the data or training fail, 2 for a usage error.  The last line
+ * printed on stdout is always the `final ...` summary, so scripts can read
+ * it with `tail -n 1`.
  */
 #include <bioplaus.h>
 
@@ -43,7 +43,7 @@ enum { MAX_HIDDEN_LAYERS = 64, MAX_PARAMS = 64 };
  * that a net the library refuses is a usage error found at once. */
 enum { MNIST_TRAIN_IMAGES = 60000, MNIST_FEATURES = 784, MNIST_CLASSES = 10 };
 
-static const char program[] = "mnist";
+static const char program[] = "bioplaus-train";
 static const char default_data_dir[] = "./data/mnist";
 static const char *const mnist_files[] = {
     "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -259,7 +259,7 @@ static void print_help(void)
            "recommendation in recommended=...  The last line is: final test_accuracy=A\n"
            "test_error=PERCENT epochs=N seconds=S (S: training time, evaluation excluded,\n"
            "3 decimals or more).  Exit status: 0 success, 1 failure, 2 usage error.\n"
-           "examples/get-mnist.sh downloads the data.\n",
+           "examples/get-mnist.sh, in libbioplaus's sources, downloads the data.\n",
            default_data_dir);
 }
 
@@ -804,8 +804,8 @@ static int data_error(int status, const char *dir)
         return EXIT_FAILURE;
     fprintf(stderr,
             "%s: expected %s, %s, %s and %s (gzipped or not) in '%s'; "
-            "examples/get-mnist.sh %s downloads them, or use --data DIR or "
-            "BIOPLAUS_MNIST_DIR\n",
+            "examples/get-mnist.sh %s (in libbioplaus's sources) downloads them, or use "
+            "--data DIR or BIOPLAUS_MNIST_DIR\n",
             program, mnist_files[0], mnist_files[1], mnist_files[2], mnist_files[3], dir,
             dir);
     return EXIT_FAILURE;
@@ -1181,7 +1181,7 @@ static int check_save_path(const char *path)
     const char *dir = slash ? path : ".";
     int dir_length = !slash ? 1 : slash == path ? 1 : (int)(slash - path);
     char probe[4096];
-    int n = snprintf(probe, sizeof probe, "%.*s/.mnist-save-XXXXXX", dir_length, dir);
+    int n = snprintf(probe, sizeof probe, "%.*s/.bioplaus-train-save-XXXXXX", dir_length, dir);
     int fd = n > 0 && (size_t)n < sizeof probe ? mkstemp(probe) : -1;
     if (fd < 0) {
         fprintf(stderr, "%s: cannot write '%s': %s\n", program, path,
