@@ -1,16 +1,18 @@
 #!/bin/sh
-# test-train.sh PROGRAM - checks of the command line of bioplaus-train.
+# test-train.sh PROGRAM MANPAGE - checks of the command line of
+# bioplaus-train, and that its manual page documents every option.
 #
 # The option checks need no data.  The short training run needs the MNIST
 # files ($BIOPLAUS_MNIST_DIR, or data/mnist); without them it is skipped (exit 77),
 # except under CI=true, where missing data is a failure.
 set -eu
 
-if [ $# -ne 1 ]; then
-    echo "usage: $0 PATH-TO-BIOPLAUS-TRAIN" >&2
+if [ $# -ne 2 ]; then
+    echo "usage: $0 PATH-TO-BIOPLAUS-TRAIN MANPAGE" >&2
     exit 2
 fi
 train=$1
+manpage=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -50,6 +52,13 @@ for option in rule hidden activation init epochs batch optimizer lr lr-decay fre
     grep -q -e "--$option" "$work/out" || fail "--help does not document --$option"
 done
 grep -q "backprop" "$work/out" || fail "--help does not list the rules"
+# Every option --help shows, in the manual page too (troff writes - as \-).
+options=$(grep -o -e '--[a-z][a-z-]*' "$work/out" | sort -u)
+[ "$(echo "$options" | wc -l)" -ge 20 ] || fail "--help shows only: $options"
+for option in $options; do
+    grep -q -F -e "$(echo "$option" | sed 's/-/\\-/g')" "$manpage" ||
+        fail "the manual page does not document $option"
+done
 
 run 0 --version
 grep -q "^bioplaus-train (libbioplaus) " "$work/out" ||
