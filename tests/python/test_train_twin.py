@@ -1,4 +1,4 @@
-"""examples/python/mnist.py reports what bioplaus-train (tools/train) reports.
+"""tools/bioplaus-train.py reports what bioplaus-train (tools/train) reports.
 
 The C program's path comes from $BIOPLAUS_TRAIN_EXE (tests/meson.build sets
 it when the tools are built); the MNIST files are found as the C suites find
@@ -13,7 +13,7 @@ import unittest
 
 import support
 
-SCRIPT = os.path.join(support.SOURCE_ROOT, "examples", "python", "mnist.py")
+SCRIPT = os.path.join(support.SOURCE_ROOT, "tools", "bioplaus-train.py")
 SMALL_RUN = ["--limit", "2000", "--val", "500", "--epochs", "1", "--hidden", "64",
              "--seed", "3"]
 
