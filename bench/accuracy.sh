@@ -3,12 +3,13 @@
 # accuracy benchmark.
 #
 # Trains the configurations of docs/results.md (all, or the comma-separated
-# NAMES) with examples/mnist for each seed (default "1 2 3"), keeps each
-# run's log and per-epoch CSV in OUT_DIR (default ./accuracy-runs), and
-# prints a Markdown table: final test error per seed, their mean, and
-# seconds per epoch.  OUT_DIR/version.txt records what `mnist --version`
-# says: the library, the BLAS and the kernels it runs, which the last digits
-# of the figures depend on.  Data: $BIOPLAUS_MNIST_DIR or ./data/mnist.  All
+# NAMES) with BUILD_DIR/tools/bioplaus-train for each seed (default
+# "1 2 3"), keeps each run's log and per-epoch CSV in OUT_DIR (default
+# ./accuracy-runs), and prints a Markdown table: final test error per seed,
+# their mean, and seconds per epoch.  OUT_DIR/version.txt records what
+# `bioplaus-train --version` says: the library, the BLAS and the kernels it
+# runs, which the last digits of the figures depend on.  Data:
+# $BIOPLAUS_MNIST_DIR or ./data/mnist.  All
 # of it takes several hours on two cores.
 #
 # --smoke checks the script and its commands in seconds: each run is cut to
@@ -35,14 +36,14 @@ else
     names=${4:-}
     cut=""
 fi
-mnist=$build/examples/mnist
+train=$build/tools/bioplaus-train
 [ "$smoke" = 0 ] || echo "accuracy.sh: --smoke: every run cut to $cut" >&2
 mkdir -p "$out"
-"$mnist" --version >"$out/version.txt"
+"$train" --version >"$out/version.txt"
 
 # name|options: the configurations reported in docs/results.md.  Options
-# left out take the rule's recommended set-up (mnist --rule R --list-params),
-# so a configuration that differs from it says so.
+# left out take the rule's recommended set-up (bioplaus-train --rule R
+# --list-params), so a configuration that differs from it says so.
 configs='backprop-relu|--rule backprop --hidden 256,256 --activation relu --epochs 10 --lr-decay 0.8
 backprop-tanh|--rule backprop --hidden 256,256 --activation tanh --epochs 10 --lr-decay 1
 fa|--rule fa --hidden 256,256 --activation tanh --epochs 20
@@ -79,7 +80,7 @@ echo "$configs" | while IFS='|' read -r name options; do
     for seed in $seeds; do
         run="$out/$name-seed$seed"
         # shellcheck disable=SC2086 # options are words on purpose
-        "$mnist" $options $cut --seed "$seed" --csv "$run.csv" >"$run.log" 2>&1 ||
+        "$train" $options $cut --seed "$seed" --csv "$run.csv" >"$run.log" 2>&1 ||
             { echo "$name seed $seed failed: see $run.log" >&2; exit 1; }
         final=$(tail -n 1 "$run.log")
         error=$(echo "$final" | sed -n 's/.*test_error=\([0-9.]*\).*/\1/p')

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """quote-results.py [--check] [--runs DIR] [FILE.md...] - the numbers that
-README.md, examples/README.md and docs/*.md quote from the accuracy runs,
+README.md, tools/README.md and docs/*.md quote from the accuracy runs,
 filled in (or, with --check, checked) from the per-epoch CSV files of
 docs/runs (bench/accuracy.sh writes them: <config>-seed<N>.csv).  Without
 FILE.md it takes every Markdown file of the repository that can quote them:
-README.md, examples/README.md, python/README.md, docs/*.md, docs/rules/*.md.
+README.md, examples/README.md, tools/README.md, python/README.md, docs/*.md,
+docs/rules/*.md.
 
 A quoted number carries a marker, an HTML comment that Markdown does not
 show, right before it:
@@ -40,7 +41,7 @@ Whole tables are generated between a begin and an end marker:
                          a comma-separated list of N, A-B and A-B/STEP
   bestval RUN...         final test error, best validation epoch, test error
                          there
-  log RUN                what examples/mnist printed, or wrote with --csv,
+  log RUN                what bioplaus-train printed, or wrote with --csv,
                          for the run: in the lines between the markers,
                          "epoch N/M ..." and "final ..." lines, and CSV rows
                          "N,...", are rewritten from the run's row N (the
@@ -227,7 +228,7 @@ def half_even(text, decimals):
 
 
 def log_line(runs, run, line):
-    """A line of examples/mnist's output or CSV file, as the run printed it."""
+    """A line of bioplaus-train's output or CSV file, as the run printed it."""
     rows = runs.rows(run)
     m = re.match(r"epoch( +)([0-9]+)/([0-9]+)  ", line)
     if m:
@@ -369,7 +370,8 @@ def main():
     directory = args.runs or os.path.join(top, "docs", "runs")
     if not args.files:
         args.files = [os.path.join(top, name) for name in
-                      ("README.md", "examples/README.md", "python/README.md")]
+                      ("README.md", "examples/README.md", "tools/README.md",
+                       "python/README.md")]
         args.files += sorted(glob.glob(os.path.join(top, "docs", "*.md")))
         args.files += sorted(glob.glob(os.path.join(top, "docs", "rules", "*.md")))
         args.files = [f for f in args.files if os.path.isfile(f)]

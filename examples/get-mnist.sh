@@ -148,7 +148,7 @@ instructions() {
         for name in $files; do
             echo "  $(expected_sum "$name")  $name"
         done
-        echo "then train with build/examples/mnist --data $dir"
+        echo "then train with build/tools/bioplaus-train --data $dir"
         echo "(or set BIOPLAUS_MNIST_DIR=$dir)."
     } >&2
     exit 1

@@ -3,7 +3,7 @@
 # a fake curl first on PATH stands for the mirrors.
 #
 #  - offline (every host unresolvable): exit 1 within seconds, one probe per
-#    mirror and no retries, a short output that names build/examples/mnist;
+#    mirror and no retries, a short output that names build/tools/bioplaus-train;
 #  - a mirror serving a corrupt file: the download is deleted, exit 1;
 #  - with the MNIST files ($BIOPLAUS_MNIST_DIR, or data/mnist): a download
 #    from a mirror that serves them prints one line per file and no progress
@@ -74,8 +74,8 @@ run offline "$work/offline"
 [ "$calls" -le 2 ] || fail "offline: $calls curl calls, expected one probe per mirror"
 [ "$seconds" -le 5 ] || fail "offline: took ${seconds}s"
 [ "$lines" -le 15 ] || fail "offline: $lines lines of output, expected at most 15"
-grep -q "build/examples/mnist --data $work/offline" "$work/out" ||
-    fail "offline: the hint does not name build/examples/mnist and the directory"
+grep -q "build/tools/bioplaus-train --data $work/offline" "$work/out" ||
+    fail "offline: the hint does not name build/tools/bioplaus-train and the directory"
 grep -q 'Could not resolve host' "$work/out" || fail "offline: does not say why"
 leftovers "$work/offline"
 

@@ -1,15 +1,16 @@
 #!/bin/sh
 # check-doc-code.sh DOC FILE... - fail when a program quoted in DOC has
 # drifted from the file it quotes: for every FILE, DOC must hold a fenced
-# code block equal to FILE from its first #include line to its end (the
-# file's header comment is left out of the quote).
+# code block equal to FILE from its first #include line (Python: its first
+# import line) to its end (the file's header comment is left out of the
+# quote).
 set -eu
 doc=$1
 shift
 status=0
 for file in "$@"; do
     # through the environment: awk -v would expand the C escapes in the text
-    want=$(sed -n '/^#include/,$p' "$file")
+    want=$(sed -E -n '/^(#include|import) /,$p' "$file")
     export want
     # every fenced block of DOC compared with it, one by one
     found=$(awk '
@@ -22,7 +23,7 @@ for file in "$@"; do
     if [ "$found" = yes ]; then
         echo "$doc quotes $file as it is"
     else
-        echo "$doc has no code block equal to $file (from its first #include)" >&2
+        echo "$doc has no code block equal to $file (from its first #include or import)" >&2
         status=1
     fi
 done

@@ -77,14 +77,14 @@ if "$meson" setup "$work/src/b-readme" "$work/src" -Dtests=disabled -Dexamples=f
     (cd "$work/src" && "$meson" setup $([ -d b-readme/meson-private ] && echo --reconfigure) \
         b-readme -Dtests=enabled) >"$work/log" 2>&1 &&
     "$meson" test -C "$work/src/b-readme" --list >"$work/log" 2>&1 &&
-    grep -q "unit / api$" "$work/log"; then
+    grep -q "unit / api_net$" "$work/log"; then
     pass "the README's setup form brings the Check tests back to a configured directory"
 else
     fail "the README's setup form did not bring the Check tests back"
 fi
 
 copy_source "$work/missing"
-sed -i "s/^  'api': \['unit', false\],$/&\n  'no_such_test': ['unit', false],/" \
+sed -i "s/^  'api_net': \['unit', false\],$/&\n  'no_such_test': ['unit', false],/" \
     "$work/missing/tests/meson.build"
 if ! grep -q no_such_test "$work/missing/tests/meson.build"; then
     echo "ok" >"$work/log"

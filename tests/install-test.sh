@@ -4,8 +4,9 @@
 # Configures fresh builds of SOURCE-DIR in a temporary directory (prefix /usr,
 # a non-default libdir), installs each with DESTDIR into a staging tree, and
 # checks the staged files: where they land, the library's SONAME and the
-# absence of RPATH/RUNPATH, a clean pkg-config file, and C and C++ consumers
-# built only from `pkg-config` pointed into the staging tree.  A second build
+# absence of RPATH/RUNPATH, a clean pkg-config file, C and C++ consumers
+# built only from `pkg-config` pointed into the staging tree, and the
+# bioplaus-train tool with its manual page.  A second build
 # with -Ddefault_library=both must also install libbioplaus.a, and a consumer
 # must link it statically with `pkg-config --static`.
 #
@@ -182,6 +183,15 @@ output_is() {
     [ "$(head -n 1 "$1")" = "$2" ] || { echo "got: $(cat "$1")"; return 1; }
 }
 
+# run_tool STAGE: the installed trainer finds the staged library and says so.
+run_tool() {
+    LD_LIBRARY_PATH=$1$prefix/$libdir "$1$prefix/bin/bioplaus-train" --version \
+        >"$work/tool.out" 2>&1 &&
+        grep -q '^bioplaus-train (libbioplaus) [0-9]' "$work/tool.out" &&
+        LD_LIBRARY_PATH=$1$prefix/$libdir ldd "$1$prefix/bin/bioplaus-train" |
+        grep 'libbioplaus' | grep -q "$1"
+}
+
 no_rpath() {
     ! readelf -d "$1" | grep -E 'RPATH|RUNPATH'
 }
@@ -238,6 +248,10 @@ check_shared_install() {
     check "C consumer runs against the staged library" \
         run_consumer "$stage" "$work/consumer-c"
     check "C consumer output" output_is "$work/consumer-c.out" "consumer-c 0.1.0 xor 4/4"
+    check "bioplaus-train in \$prefix/bin" test -x "$stage$prefix/bin/bioplaus-train"
+    check "its manual page in \$prefix/share/man/man1" \
+        test -f "$stage$prefix/share/man/man1/bioplaus-train.1"
+    check "bioplaus-train runs against the staged library" run_tool "$stage"
     if command -v "$cxx" >/dev/null 2>&1; then
         # shellcheck disable=SC2086
         check "C++ consumer builds from pkg-config alone" \

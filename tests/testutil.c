@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,15 @@ void test_expect_error(int rc, int status, const char *needle, const char *expr,
         ck_assert_msg(strstr(msg, needle) != NULL,
                       "%s:%d: %s: message '%s' does not mention '%s'", file, line, expr,
                       msg, needle);
+}
+
+void test_expect_failure(int rc, const char *needle, const char *expr, const char *file,
+                         int line)
+{
+    const char *msg = bpl_last_error_message();
+    ck_assert_msg(rc < 0, "%s:%d: %s -> %d, expected a failure", file, line, expr, rc);
+    ck_assert_msg(strstr(msg, needle) != NULL, "%s:%d: %s: message '%s' lacks '%s'", file,
+                  line, expr, msg, needle);
 }
 
 int test_run_suite(Suite *suite)
@@ -146,4 +156,105 @@ const char *test_temp_path(const char *name)
     }
     snprintf(path, sizeof path, "%s/%s", temp_dir, name);
     return path;
+}
+
+struct test_moments test_moments(const float *w, size_t n)
+{
+    struct test_moments m = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        m.mean += w[i];
+        m.max_abs = fmax(m.max_abs, fabs(w[i]));
+    }
+    m.mean /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        m.sd += (w[i] - m.mean) * (w[i] - m.mean);
+    m.sd = sqrt(m.sd / (double)n);
+    return m;
+}
+
+bpl_net *test_small_classifier(uint64_t seed)
+{
+    static const size_t units[] = {5, 3};
+    static const int acts[] = {BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    return test_make_net(4, units, acts, 2, seed);
+}
+
+bpl_net *test_deep_net(uint64_t seed, float *x, float *y, size_t batch)
+{
+    static const size_t units[] = {6, 4, 3};
+    static const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    uint64_t s = seed * 3 + 1;
+    test_fill_uniform(x, batch * 5, -1, 1, &s);
+    test_fill_onehot(y, batch, 3, &s);
+    return test_make_net(5, units, acts, 3, seed);
+}
+
+float *test_snapshot(bpl_net *net, size_t *n_out)
+{
+    size_t total = 0;
+    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+        bpl_layer *layer = bpl_net_layer(net, l);
+        for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
+            size_t rows, cols;
+            BPL_OK_OR_FAIL(bpl_layer_tensor_info(layer, bpl_layer_tensor_name(layer, t),
+                                                 &rows, &cols, NULL));
+            total += rows * cols;
+        }
+    }
+    float *buf = malloc((total ? total : 1) * sizeof *buf);
+    ck_assert_ptr_nonnull(buf);
+    size_t off = 0;
+    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+        bpl_layer *layer = bpl_net_layer(net, l);
+        for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
+            const char *name = bpl_layer_tensor_name(layer, t);
+            size_t rows, cols;
+            BPL_OK_OR_FAIL(bpl_layer_tensor_info(layer, name, &rows, &cols, NULL));
+            BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, name, buf + off, rows * cols));
+            off += rows * cols;
+        }
+    }
+    *n_out = total;
+    return buf;
+}
+
+int test_same_params(bpl_net *net, const float *before, size_t n)
+{
+    size_t now_n;
+    float *now = test_snapshot(net, &now_n);
+    int same = now_n == n && memcmp(now, before, n * sizeof *now) == 0;
+    free(now);
+    return same;
+}
+
+void test_get_weight(bpl_net *net, size_t layer, float *dst, size_t len)
+{
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(bpl_net_layer(net, layer), "weight", dst, len));
+}
+
+double test_expected_loss(int loss, int out_act, const float *h, const float *y, size_t rows,
+                          size_t cols)
+{
+    double total = 0;
+    for (size_t i = 0; i < rows * cols; i++) {
+        if (loss == BPL_LOSS_MSE)
+            total += 0.5 * ((double)h[i] - y[i]) * ((double)h[i] - y[i]);
+        else if (out_act == BPL_ACT_SIGMOID)
+            total -= y[i] * log((double)h[i]) + (1.0 - y[i]) * log(1.0 - (double)h[i]);
+        else
+            total -= y[i] * log((double)h[i]);
+    }
+    return total / (double)rows;
+}
+
+bpl_net *test_diverging_regression(void)
+{
+    static const size_t units[] = {3};
+    static const int acts[] = {BPL_ACT_LINEAR};
+    bpl_net *net = test_make_net(4, units, acts, 1, 13);
+    BPL_OK_OR_FAIL(bpl_net_set_loss(net, BPL_LOSS_MSE));
+    test_attach(net, "backprop");
+    BPL_OK_OR_FAIL(bpl_rule_set_string(bpl_net_rule(net), "optimizer", "sgd"));
+    BPL_OK_OR_FAIL(bpl_rule_set(bpl_net_rule(net), "lr", 1000.0));
+    return net;
 }

@@ -1,8 +1,8 @@
-"""examples/python/mnist.py reports what examples/mnist.c reports.
+"""tools/bioplaus-train.py reports what bioplaus-train (tools/train) reports.
 
-The C program's path comes from $BIOPLAUS_MNIST_EXE (tests/meson.build sets
-it when the examples are built); the MNIST files are found as the C suites
-find them.
+The C program's path comes from $BIOPLAUS_TRAIN_EXE (tests/meson.build sets
+it when the tools are built); the MNIST files are found as the C suites find
+them.
 """
 
 import os
@@ -13,7 +13,7 @@ import unittest
 
 import support
 
-SCRIPT = os.path.join(support.SOURCE_ROOT, "examples", "python", "mnist.py")
+SCRIPT = os.path.join(support.SOURCE_ROOT, "tools", "bioplaus-train.py")
 SMALL_RUN = ["--limit", "2000", "--val", "500", "--epochs", "1", "--hidden", "64",
              "--seed", "3"]
 
@@ -34,9 +34,9 @@ def without_times(output):
 class SameAsCTest(unittest.TestCase):
 
     def setUp(self):
-        self.c_program = os.environ.get("BIOPLAUS_MNIST_EXE")
+        self.c_program = os.environ.get("BIOPLAUS_TRAIN_EXE")
         if not self.c_program or not os.path.exists(self.c_program):
-            self.skipTest("examples/mnist is not built (BIOPLAUS_MNIST_EXE)")
+            self.skipTest("bioplaus-train is not built (BIOPLAUS_TRAIN_EXE)")
         self.data = support.require_mnist(self)
 
     def compare(self, options):

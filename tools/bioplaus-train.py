@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Train a fully connected net on MNIST with a learning rule and report its
-test accuracy: the Python twin of examples/mnist.c.
+test accuracy: the Python twin of bioplaus-train (tools/train), on the
+bioplaus package.
 
-    python3 examples/python/mnist.py --rule fa --epochs 10
+    python3 tools/bioplaus-train.py --rule fa --epochs 10
 
 It makes the same library calls in the same order as the C program, so the
 same options and seed give the same test accuracy.  Every option left out
@@ -26,11 +27,11 @@ import time
 if importlib.util.find_spec("bioplaus") is None:
     # Run from a source checkout: the package is in python/ at the top.
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                    os.pardir, os.pardir, "python"))
+                                    os.pardir, "python"))
 
 import bioplaus  # noqa: E402  (after the path set-up above)
 
-PROGRAM = "mnist.py"
+PROGRAM = "bioplaus-train.py"
 DEFAULT_DATA_DIR = "./data/mnist"
 MNIST_TRAIN_IMAGES = 60000
 MNIST_FEATURES = 784
@@ -151,7 +152,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The command line, the same options as examples/mnist.c.
+    """The command line, the same options as bioplaus-train.
 
     Options left at None were not given: the rule's recommendation or the
     fallback in FALLBACK fills them.
@@ -343,8 +344,8 @@ def _data_failure(exc, directory):
     text = "%s: %s" % (PROGRAM, exc)
     if exc.code in (bioplaus.Status.IO, bioplaus.Status.FORMAT):
         text += ("\n%s: expected %s, %s, %s and %s (gzipped or not) in '%s'; "
-                 "examples/get-mnist.sh %s downloads them, or use --data DIR or "
-                 "BIOPLAUS_MNIST_DIR" % ((PROGRAM,) + MNIST_FILES + (directory, directory)))
+                 "examples/get-mnist.sh %s (in libbioplaus's sources) downloads them, "
+                 "or use --data DIR or BIOPLAUS_MNIST_DIR" % ((PROGRAM,) + MNIST_FILES + (directory, directory)))
     return Failure(text)
 
 
@@ -705,7 +706,7 @@ def check_save_path(path):
     if os.path.isdir(path):
         raise Failure("%s: cannot write '%s': it is a directory" % (PROGRAM, path))
     try:
-        fd, probe = tempfile.mkstemp(prefix=".mnist-save-", dir=os.path.dirname(path) or ".")
+        fd, probe = tempfile.mkstemp(prefix=".bioplaus-train-save-", dir=os.path.dirname(path) or ".")
     except OSError as exc:
         raise Failure("%s: cannot write '%s': %s" % (PROGRAM, path, exc.strerror)) from exc
     os.close(fd)

@@ -1,16 +1,18 @@
 #!/bin/sh
-# test-cli.sh MNIST - checks of the command line of the mnist example.
+# test-train.sh PROGRAM MANPAGE - checks of the command line of
+# bioplaus-train, and that its manual page documents every option.
 #
 # The option checks need no data.  The short training run needs the MNIST
 # files ($BIOPLAUS_MNIST_DIR, or data/mnist); without them it is skipped (exit 77),
 # except under CI=true, where missing data is a failure.
 set -eu
 
-if [ $# -ne 1 ]; then
-    echo "usage: $0 PATH-TO-MNIST-BINARY" >&2
+if [ $# -ne 2 ]; then
+    echo "usage: $0 PATH-TO-BIOPLAUS-TRAIN MANPAGE" >&2
     exit 2
 fi
-mnist=$1
+train=$1
+manpage=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -25,20 +27,21 @@ fail() {
     exit 1
 }
 
-# run STATUS ARGS...: run mnist, expect exit STATUS, keep stdout and stderr.
+# run STATUS ARGS...: run the program, expect exit STATUS, keep stdout and
+# stderr.
 run() {
     want=$1
     shift
     status=0
-    "$mnist" "$@" >"$work/out" 2>"$work/err" || status=$?
-    [ "$status" -eq "$want" ] || fail "mnist $* exited $status, expected $want"
+    "$train" "$@" >"$work/out" 2>"$work/err" || status=$?
+    [ "$status" -eq "$want" ] || fail "bioplaus-train $* exited $status, expected $want"
 }
 
 # usage_error ARGS...: exit 2 with exactly one line on stderr and none on stdout.
 usage_error() {
     run 2 "$@"
-    [ "$(wc -l <"$work/err")" -eq 1 ] || fail "mnist $*: expected one line on stderr"
-    [ ! -s "$work/out" ] || fail "mnist $*: expected nothing on stdout"
+    [ "$(wc -l <"$work/err")" -eq 1 ] || fail "bioplaus-train $*: expected one line on stderr"
+    [ ! -s "$work/out" ] || fail "bioplaus-train $*: expected nothing on stdout"
 }
 
 # ---- help, version, parameters ------------------------------------------
@@ -49,9 +52,17 @@ for option in rule hidden activation init epochs batch optimizer lr lr-decay fre
     grep -q -e "--$option" "$work/out" || fail "--help does not document --$option"
 done
 grep -q "backprop" "$work/out" || fail "--help does not list the rules"
+# Every option --help shows, in the manual page too (troff writes - as \-).
+options=$(grep -o -e '--[a-z][a-z-]*' "$work/out" | sort -u)
+[ "$(echo "$options" | wc -l)" -ge 20 ] || fail "--help shows only: $options"
+for option in $options; do
+    grep -q -F -e "$(echo "$option" | sed 's/-/\\-/g')" "$manpage" ||
+        fail "the manual page does not document $option"
+done
 
 run 0 --version
-grep -q "libbioplaus" "$work/out" || fail "--version does not name the library"
+grep -q "^bioplaus-train (libbioplaus) " "$work/out" ||
+    fail "--version does not name the program and the library"
 grep -q "BLAS" "$work/out" || fail "--version does not name the BLAS"
 
 run 0 --rule fa --list-params
@@ -182,7 +193,7 @@ sed -n 2p "$work/run.csv" | grep -Eq '^1(,[0-9.]+){7}$' || fail "bad CSV row"
 [ -f "$work/net.bpl" ] || fail "--save wrote no file"
 [ "$(dd if="$work/net.bpl" bs=6 count=1 2>/dev/null)" = BPLNET ] ||
     fail "--save wrote a file without the BPLNET magic"
-[ "$(ls -A "$work" | grep -c mnist-save)" -eq 0 ] || fail "--save left its probe file"
+[ "$(ls -A "$work" | grep -c bioplaus-train-save)" -eq 0 ] || fail "--save left its probe file"
 
 # ---- --load ------------------------------------------------------------------
 
