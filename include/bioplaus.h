@@ -105,7 +105,13 @@ enum bpl_status {
     BPL_ERR_NOT_FOUND = -11,   /**< unknown name (rule, parameter, tensor) */
     BPL_ERR_OVERFLOW = -12,    /**< size too large to represent */
     BPL_ERR_RANGE = -13,       /**< value outside its documented bounds */
-    BPL_ERR_INTERNAL = -99     /**< a bug in libbioplaus: please report it */
+    BPL_ERR_INTERNAL = -99,    /**< a bug in libbioplaus: please report it */
+    /** Not a status: the lowest value a status will ever have.  Every status
+     * the library defines, now or in a later version, lies in
+     * [BPL_STATUS_MIN, -1], so a rule hook that returns one of them (a status
+     * it got from the library, or one it chose) fails with exactly that
+     * status, even if the library it runs in is older than the status. */
+    BPL_STATUS_MIN = -1000
 };
 
 /** Activation functions of dense layers. */
@@ -536,9 +542,10 @@ BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n,
  *
  * A rule is a vtable of hooks that see the whole net and the whole batch.
  * A training step calls forward(x), then compute_targets(y), then update();
- * inference calls forward only.  Each hook returns 0 on success, a negative
- * bpl_status to fail with that status, or any other value to fail with
- * BPL_ERR_CALLBACK.  Built-in rules are made with exactly this vtable.
+ * inference calls forward only.  Each hook returns 0 on success, a status
+ * in [BPL_STATUS_MIN, -1] to fail with that status (passed on unchanged,
+ * whether this library knows it or not), or any other value (a positive
+ * one, or one below BPL_STATUS_MIN) to fail with BPL_ERR_CALLBACK.  Built-in rules are made with exactly this vtable.
  * Hooks use the building blocks above; what else they may call on their
  * net is listed under "Re-entrancy" at the top of this file.
  * ======================================================================== */

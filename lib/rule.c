@@ -841,10 +841,11 @@ int bpl__hook_result(const bpl_rule *rule, const char *hook, int rc)
         return BPL_OK;
     char prefix[BPL__RULE_NAME_MAX + 32];
     snprintf(prefix, sizeof prefix, "rule '%s' %s", rule->name, hook);
-    int known = rc < 0 && (rc >= BPL_ERR_RANGE || rc == BPL_ERR_INTERNAL);
-    if (!known) {
+    /* The whole reserved range passes, not only the statuses this library
+     * knows: a rule built against a newer header may return a newer one. */
+    int status = rc < 0 && rc >= BPL_STATUS_MIN;
+    if (!status)
         return bpl__fail(BPL_ERR_CALLBACK, "%s: hook returned %d", prefix, rc);
-    }
     const char *msg = bpl_last_error_message();
     if (msg[0] == '\0')
         bpl__fail(rc, "%s", bpl_strerror(rc));

@@ -559,10 +559,15 @@ START_TEST(test_hook_failures)
          "rule 'probe' update"},
         /* without a message of its own */
         {HOOK_UPDATE, BPL_ERR_STATE, NULL, BPL_ERR_STATE, "rule 'probe' update"},
-        /* positive values, and negative values that are no bpl status */
+        /* a status this library does not know, but a later one may define:
+         * the reserved range passes unchanged */
+        {HOOK_UPDATE, -50, NULL, -50, "rule 'probe' update"},
+        {HOOK_TARGETS, BPL_STATUS_MIN, "probe: newest status", BPL_STATUS_MIN,
+         "rule 'probe' compute_targets"},
+        /* positive values, and negative values below the reserved range */
         {HOOK_FORWARD, 1, NULL, BPL_ERR_CALLBACK, "rule 'probe' forward"},
         {HOOK_TARGETS, 7, NULL, BPL_ERR_CALLBACK, "rule 'probe' compute_targets"},
-        {HOOK_UPDATE, -50, NULL, BPL_ERR_CALLBACK, "rule 'probe' update"},
+        {HOOK_UPDATE, BPL_STATUS_MIN - 1, NULL, BPL_ERR_CALLBACK, "rule 'probe' update"},
         {HOOK_UPDATE, INT_MIN, NULL, BPL_ERR_CALLBACK, "rule 'probe' update"},
     };
     float x[3 * 5], y[3 * 3];
