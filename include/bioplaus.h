@@ -619,6 +619,16 @@ BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
 BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix,
                                    int default_optimizer, double default_lr);
 
+/** Mark a declared hyperparameter as one that shapes the net: the attach
+ * hook reads it to decide which tensors and buffers to add and how large
+ * (a mode, a feature count, which weights learn), so once the rule is
+ * attached bpl_rule_set refuses another value with BPL_ERR_STATE.  Call it
+ * after bpl_rule_add_param, before the rule is attached.  The built-in
+ * rules mark theirs (e.g. "mode", "feedback", "auxiliary_outputs").
+ * Errors: INVALID_ARG, NOT_FOUND (no such hyperparameter), STATE (the rule
+ * is attached). */
+BPL_API int bpl_rule_fix_param(bpl_rule *rule, const char *name);
+
 /** Set / get a hyperparameter.  Errors: INVALID_ARG (NULL, NaN), NOT_FOUND,
  * RANGE (outside bounds, not integral for INT/BOOL/CHOICE), STATE (a
  * hyperparameter that shapes the net's tensors, such as a rule's mode or its

@@ -225,7 +225,7 @@ typedef struct bpl__param {
     double value, def, lo, hi;
     char *choices; /* "a|b|c" for BPL_PARAM_CHOICE */
     char *doc;
-    int fixed; /* shapes the net at attach: no change once attached */
+    int fixed; /* shapes the net at attach (bpl_rule_fix_param) */
 } bpl__param;
 
 /* Optimiser hyperparameters of one group, in declaration order. */
@@ -272,9 +272,6 @@ struct bpl_rule {
 };
 
 bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name);
-/* Mark parameters that shape a net's tensors or buffers at attach: once
- * the rule is attached, bpl_rule_set refuses to change them. */
-int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n);
 /* The optimiser of a group, or BPL_ERR_STATE if the rule declares none. */
 int bpl__rule_optim_config(const bpl_rule *rule, int group, bpl__optim_config *out);
 /* Call a hook's result through the error conventions. */

@@ -449,15 +449,21 @@ BPL_API int bpl_rule_set(bpl_rule *rule, const char *name, double value)
     return rc;
 }
 
-int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n)
+BPL_API int bpl_rule_fix_param(bpl_rule *rule, const char *name)
 {
-    for (size_t i = 0; i < n; i++) {
-        bpl__param *p = bpl__rule_find_param(rule, names[i]);
-        if (!p)
-            return bpl__fail(BPL_ERR_INVALID_ARG, "rule '%s' has no parameter '%s'",
-                             rule->name, names[i]);
-        p->fixed = 1;
-    }
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    bpl__param *p;
+    int rc = find_param(rule, name, "bpl_rule_fix_param", &p);
+    if (rc != BPL_OK)
+        return rc;
+    /* The attach hook has read it already: fixing it now would not undo
+     * what a change before made. */
+    if (rule->owner)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_rule_fix_param: '%s': rule '%s' is already attached to a net",
+                         name, rule->name);
+    p->fixed = 1;
     return BPL_OK;
 }
 

@@ -1184,6 +1184,53 @@ START_TEST(test_add_optimizer_foreign_name)
 }
 END_TEST
 
+/* A user rule declares its own shape-setting hyperparameter: its attach
+ * hook reads "width" to size a tensor, so the value cannot change once the
+ * rule is attached; the other hyperparameters stay settable. */
+static int width_attach(void *self, bpl_net *net)
+{
+    (void)self;
+    double width;
+    int rc = bpl_rule_get(bpl_net_rule(net), "width", &width);
+    if (rc == BPL_OK)
+        rc = bpl_layer_add_tensor(bpl_net_layer(net, 0), "extra", 1, (size_t)width,
+                                  BPL_GROUP_NONE, BPL_INIT_ZERO, 0.0, NULL);
+    return rc;
+}
+
+START_TEST(test_user_fixed_param)
+{
+    struct user_rule u = {.calls = {0}};
+    bpl_rule_vtable vt;
+    user_vtable(&vt, "shaped");
+    vt.attach = width_attach;
+    bpl_rule *rule = NULL;
+    BPL_OK_OR_FAIL(bpl_rule_create(&rule, &vt, &u));
+    BPL_OK_OR_FAIL(bpl_rule_add_param(rule, "width", BPL_PARAM_INT, 3, 1, 64, NULL, "extra"));
+    BPL_OK_OR_FAIL(bpl_rule_add_param(rule, "alpha", BPL_PARAM_REAL, 0.5, 0, 1, NULL, NULL));
+    BPL_EXPECT_ERROR(bpl_rule_fix_param(NULL, "width"), BPL_ERR_INVALID_ARG,
+                     "bpl_rule_fix_param");
+    BPL_EXPECT_ERROR(bpl_rule_fix_param(rule, NULL), BPL_ERR_INVALID_ARG,
+                     "bpl_rule_fix_param");
+    BPL_EXPECT_ERROR(bpl_rule_fix_param(rule, "depth"), BPL_ERR_NOT_FOUND, "depth");
+    BPL_OK_OR_FAIL(bpl_rule_fix_param(rule, "width"));
+    BPL_OK_OR_FAIL(bpl_rule_fix_param(rule, "width")); /* once or twice, the same */
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "width", 5)); /* free until attached */
+    bpl_net *net = deep_net(13, NULL, NULL, 0);
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    size_t cols = 0;
+    BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, 0), "extra", NULL, &cols, NULL));
+    ck_assert_uint_eq(cols, 5);
+    BPL_EXPECT_ERROR(bpl_rule_set(rule, "width", 6), BPL_ERR_STATE, "width");
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "width", 5));
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "alpha", 0.25));
+    /* attached: fixing another now could not undo a change made before */
+    BPL_EXPECT_ERROR(bpl_rule_fix_param(rule, "alpha"), BPL_ERR_STATE, "attached");
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "alpha", 0.75));
+    bpl_net_destroy(net);
+}
+END_TEST
+
 /* Hyperparameters that shape the net's tensors are fixed once attached;
  * the others stay settable, and re-setting the current value is allowed. */
 START_TEST(test_shape_params_fixed_after_attach)
@@ -1597,6 +1644,7 @@ static Suite *rule_api_suite(void)
     tcase_add_test(tc, test_add_optimizer);
     tcase_add_test(tc, test_add_optimizer_foreign_name);
     tcase_add_test(tc, test_shape_params_fixed_after_attach);
+    tcase_add_test(tc, test_user_fixed_param);
     tcase_add_test(tc, test_default_out_of_bounds);
     tcase_add_test(tc, test_feedback_scale);
     suite_add_tcase(s, tc);

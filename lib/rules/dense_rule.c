@@ -49,6 +49,14 @@ int bpl__rule_add_params(bpl_rule *rule, const bpl__param_spec *specs, size_t n)
     return rc;
 }
 
+int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n)
+{
+    int rc = BPL_OK;
+    for (size_t i = 0; rc == BPL_OK && i < n; i++)
+        rc = bpl_rule_fix_param(rule, names[i]);
+    return rc;
+}
+
 int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
                     const bpl__rule_card *card, double default_lr, bpl__declare_fn declare,
                     const void *context)

@@ -57,6 +57,8 @@ typedef struct bpl__param_spec {
 } bpl__param_spec;
 
 int bpl__rule_add_params(bpl_rule *rule, const bpl__param_spec *specs, size_t n);
+/* bpl_rule_fix_param for each of the n names. */
+int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n);
 
 /* Declares what a rule has beyond its forward optimiser. */
 typedef int (*bpl__declare_fn)(bpl_rule *rule, const void *context);

@@ -508,8 +508,8 @@ static int add_family_params(bpl_rule *rule, const void *context)
                            "activation of the inverses; auto = that of the layer they "
                            "map into"));
     /* These decide which inverses exist and how wide they are. */
-    static const char *const shaping[] = {"first_target", "auxiliary_outputs"};
-    return bpl__rule_fix_params(rule, variant == SIMPLIFIED ? shaping + 1 : shaping, 1);
+    return bpl_rule_fix_param(rule, variant == SIMPLIFIED ? "auxiliary_outputs"
+                                                           : "first_target");
 }
 
 static int create_variant(bpl_rule **out, const char *name, enum variant variant,
