@@ -194,8 +194,12 @@ typedef struct bpl__tensor {
     int frozen;     /* skipped by the optimiser */
     int rule_state; /* a rule's own state (a step count): only the rule writes it */
     float *data;
-    float *grad;    /* NULL for BPL_GROUP_NONE */
-    float *m, *v;   /* optimiser moments, NULL for BPL_GROUP_NONE */
+    /* A trained tensor's gradient and optimiser moments (NULL for
+     * BPL_GROUP_NONE): once placed, views into the net's gradient block and
+     * its group's optimiser (gradient_block.c); before, storage of its own. */
+    float *grad;
+    float *m, *v;
+    int placed;
 } bpl__tensor;
 
 typedef struct bpl__buffer {
@@ -281,9 +285,41 @@ void bpl__rule_free_owned(bpl_rule *rule);
 
 /* ---- optimisers (optim.c) -------------------------------------------------- */
 
-/* One step of `cfg` on n values; t is the 1-based step count of the group. */
-void bpl__optim_step(const bpl__optim_config *cfg, uint64_t t, float *w, const float *g,
-                     float *m, float *v, size_t n);
+/* The optimiser of one parameter group: its configuration (the attached
+ * rule's hyperparameters of the group, read at every step), the steps it
+ * has taken and its moments, laid out as the group's part of the net's
+ * gradient block: element i of m, v and grad_block[offset + i] belong to
+ * the same parameter. */
+typedef struct bpl__optimizer {
+    bpl__optim_config cfg;
+    uint64_t steps;
+    float *m, *v;
+    size_t offset, size;
+} bpl__optimizer;
+
+/* Step every trained tensor of the groups in `mask` (bit 1 << group), all
+ * or nothing: BPL_ERR_NUMERIC (naming `caller`, the tensor and the layer)
+ * leaves every parameter, moment and step count as it was. */
+int bpl__net_apply(bpl_net *net, unsigned int mask, const char *caller);
+
+/* ---- the gradient block (gradient_block.c) ---------------------------------- */
+
+/* Storage of a tensor's own for its gradient and moments (zeroed), until
+ * the next layout places it in the block; release frees it (or forgets a
+ * place in the block) and leaves the pointers NULL. */
+int bpl__tensor_alloc_training(bpl__tensor *t);
+void bpl__tensor_release_training(bpl__tensor *t);
+/* Tensors were added, removed or regrouped: lay out again before a step. */
+void bpl__net_invalidate_layout(bpl_net *net);
+/* Move every trained tensor's gradient and moments into contiguous blocks,
+ * if anything changed since the last layout (BPL_ERR_NOMEM leaves things as
+ * they were). */
+int bpl__net_layout(bpl_net *net);
+void bpl__net_free_blocks(bpl_net *net);
+/* Lay out, then give every trained gradient as one block of *size_out
+ * floats: the forward group's at optim[BPL_GROUP_FORWARD].offset, the
+ * feedback group's after it. */
+int bpl__net_gradient_block(bpl_net *net, float **block_out, size_t *size_out);
 
 /* ---- user code run by a net (net.c) ------------------------------------------ */
 
@@ -350,7 +386,10 @@ struct bpl_net {
      * file's size (docs/reliability.md, "Untrusted model files"). */
     int restoring;
     size_t fit_epoch, fit_step, fit_steps; /* bpl_net_fit's position, 0 outside */
-    uint64_t optim_steps[BPL__N_GROUPS];
+    bpl__optimizer optim[BPL__N_GROUPS];
+    float *grad_block; /* every trained tensor's gradient (gradient_block.c) */
+    size_t grad_size;
+    int layout_valid;  /* the block holds every trained tensor */
     bpl_log_fn log_fn;
     void *log_user_data;
     int blas_checked;

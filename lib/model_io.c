@@ -167,7 +167,7 @@ static void put_payload(writer *w, const bpl_net *net)
     put_u32(w, (uint32_t)net->loss);
     put_u32(w, (uint32_t)net->n_layers);
     for (int g = 0; g < BPL__N_GROUPS; g++)
-        put_u64(w, net->optim_steps[g]);
+        put_u64(w, net->optim[g].steps);
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl_layer *layer = net->layers[l];
         put_u64(w, layer->units);
@@ -719,7 +719,8 @@ static int parse_payload(reader *r, bpl_net **out)
         return rc;
     }
     memcpy(net->rng.s, state, sizeof state);
-    memcpy(net->optim_steps, steps, sizeof steps);
+    for (int g = 0; g < BPL__N_GROUPS; g++)
+        net->optim[g].steps = steps[g];
     *out = net;
     return BPL_OK;
 }

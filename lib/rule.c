@@ -406,8 +406,8 @@ int bpl__rule_optim_config(const bpl_rule *rule, int group, bpl__optim_config *o
 {
     if (!rule->opt_declared[group])
         return bpl__fail(BPL_ERR_STATE,
-                         "bpl_net_apply_gradients: rule '%s' declares no optimiser for "
-                         "group %d (see bpl_rule_add_optimizer)",
+                         "rule '%s' declares no optimiser for group %d (see "
+                         "bpl_rule_add_optimizer)",
                          rule->name, group);
     const size_t *idx = rule->opt_param[group];
     out->kind = (int)rule->params[idx[BPL__OPT_KIND]].value;
