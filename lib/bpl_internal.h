@@ -328,7 +328,7 @@ int bpl__net_gradient_block(bpl_net *net, float **block_out, size_t *size_out);
  * re-entrancy"): nothing may change the structure the library is walking. */
 enum {
     BPL__IN_ATTACH = 1u << 0,   /* a rule's attach hook */
-    BPL__IN_STEP = 1u << 1,     /* a rule's forward, compute_targets or update hook */
+    BPL__IN_STEP = 1u << 1,     /* a rule's step hook: forward to after_apply */
     BPL__IN_DESTROY = 1u << 2,  /* a rule's destroy hook */
     BPL__IN_PROGRESS = 1u << 3, /* bpl_net_fit's progress callback */
     BPL__IN_LOG = 1u << 4       /* the net's log callback */
@@ -351,6 +351,9 @@ int bpl__net_check_reentry(const bpl_net *net, unsigned allowed, const char *cal
 int bpl__net_finish(bpl_net *net, int rc);
 
 /* ---- nets (net.c, layer.c, train.c) ---------------------------------------- */
+
+typedef int (*bpl__reduce_fn)(bpl_net *net, float *block, size_t size, unsigned int groups,
+                              void *data);
 
 typedef struct bpl__saved_param {
     char name[BPL__NAME_MAX];
@@ -390,6 +393,8 @@ struct bpl_net {
     float *grad_block; /* every trained tensor's gradient (gradient_block.c) */
     size_t grad_size;
     int layout_valid;  /* the block holds every trained tensor */
+    bpl__reduce_fn reduce_fn; /* the reduction point's work (step.c), or NULL */
+    void *reduce_data;
     bpl_log_fn log_fn;
     void *log_user_data;
     int blas_checked;
@@ -428,11 +433,28 @@ bpl__profile *bpl__net_profile(bpl_net *net);
 void bpl__forward_dense(bpl_net *net, const float *x);
 /* Mean loss of the output activation against y for the current batch. */
 double bpl__batch_loss(const bpl_net *net, const float *y);
-/* Run the rule's forward hook (or the dense pass) on net->batch rows. */
+/* ---- the step driver (step.c) ---------------------------------------------------- */
+
+/* One training step (BPL_PHASE_TRAIN: forward, loss, compute_targets,
+ * gradients, reduction, optimisers, after_apply) or diagnostic pass
+ * (BPL_PHASE_DIAGNOSE: up to the gradients, from a zeroed gradient block;
+ * the generator is given back as it was) of the attached rule on a batch
+ * already checked and fitting the workspace.  *loss_out (may be NULL)
+ * receives a training step's loss. */
+int bpl__net_step(bpl_net *net, const float *x, const float *y, size_t batch, int phase,
+                  double *loss_out);
+/* The driver's parts, for tests that drive hooks by hand: the rule's
+ * forward hook (or the dense pass) on net->batch rows; compute_targets;
+ * and the gradients with what follows them in the net's phase (a
+ * version-1 rule's update), *groups_out the groups the rule trained. */
 int bpl__run_forward(bpl_net *net, const float *x);
-/* The rule's compute_targets and update hooks, marked as user code. */
 int bpl__run_compute_targets(bpl_net *net, const float *y, size_t batch);
-int bpl__run_update(bpl_net *net);
+int bpl__run_update(bpl_net *net, unsigned int *groups_out);
+/* Install the function the reduction point calls (NULL: none) with the
+ * gradient block, its size in floats, the groups about to be stepped and
+ * `data`; its status fails the step before anything is applied.  For a
+ * reduction across processes; tests use it to watch the step. */
+void bpl__net_set_reducer(bpl_net *net, bpl__reduce_fn fn, void *data);
 /* Backprop gradients of every layer's weight and bias (diagnostics). */
 void bpl__backprop_gradients(bpl_net *net, const float *y);
 

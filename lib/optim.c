@@ -1,6 +1,6 @@
 /*
- * optim.c - optimisers (SGD, momentum, RMSprop, Adam) and the step that
- * applies a rule's gradients.
+ * optim.c - optimisers (SGD, momentum, RMSprop, Adam): each parameter
+ * group's optimiser steps the group's trained tensors.
  *
  * Weight decay is L2 regularisation: weight_decay * w is added to the
  * gradient before the optimiser sees it.
@@ -282,25 +282,4 @@ int bpl__net_apply(bpl_net *net, unsigned int mask, const char *caller)
         if ((mask & (1u << g)) && net->optim[g].steps < BPL__MAX_OPTIM_STEPS - 1)
             net->optim[g].steps++;
     return BPL_OK;
-}
-
-BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask)
-{
-    BPL_CHECK_ARG(net != NULL);
-    if (group_mask & ~((1u << BPL__N_GROUPS) - 1u))
-        return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "bpl_net_apply_gradients: unknown group in mask 0x%x", group_mask);
-    if (net->phase == BPL_PHASE_DIAGNOSE)
-        return BPL_OK;
-    /* Outside a step the gradient buffers hold the last step's gradients:
-     * applying them again would be a second, unintended step. */
-    if (net->phase != BPL_PHASE_TRAIN)
-        return bpl__fail(BPL_ERR_STATE,
-                         "bpl_net_apply_gradients: gradients are applied only inside a "
-                         "training step (from a rule's update hook)%s%s",
-                         net->callout.kinds ? ", not while the net runs " : "",
-                         net->callout.kinds ? net->callout.what : "");
-    if (!net->rule)
-        return bpl__fail(BPL_ERR_STATE, "bpl_net_apply_gradients: no rule attached");
-    return bpl__net_apply(net, group_mask, "bpl_net_apply_gradients");
 }

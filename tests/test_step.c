@@ -1,7 +1,9 @@
 /*
  * test_step.c - the training step's machinery: the gradient block that holds
  * every trained gradient in one buffer, with each group's optimiser moments
- * laid out alike.
+ * laid out alike, and the step driver that runs a rule's hooks in one order
+ * for training and diagnostics: forward, compute_targets, gradients, the
+ * reduction point, the optimisers, after_apply.
  */
 #include "testutil.h"
 
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "bpl_internal.h"
+#include "testhooks.h"
 
 /* 5-6(tanh)-4(tanh)-3(softmax). */
 static bpl_net *make_net(const char *rule)
@@ -193,6 +196,333 @@ START_TEST(loaded_net_is_laid_out_with_its_moments)
 }
 END_TEST
 
+/* ---- the step driver ------------------------------------------------------------ */
+
+/* A version-2 rule (backprop from the building blocks, plus a feedback
+ * tensor it trains with a constant gradient) that writes down what runs:
+ * F forward, T compute_targets, G gradients, R the reduction point, A
+ * after_apply, U a version-1 update. */
+struct probe {
+    char trace[64];
+    unsigned int groups_in, groups_out; /* what gradients saw and leaves */
+    int draw;                           /* forward draws a random number */
+    int nan_gradient;                   /* gradients leaves NaN in a weight's gradient */
+    int apply_itself;                   /* gradients calls bpl_net_apply_gradients */
+    int reduce_rc;                      /* what the reduction returns */
+    float halve;                        /* the reduction scales the block by this */
+    float w_at_reduce, w_at_after;      /* a weight as the reduction and after_apply saw it */
+    int block_is_grads;                 /* the reduction's block holds the rule's gradients */
+};
+
+static void note(struct probe *p, char c)
+{
+    size_t n = strlen(p->trace);
+    if (n + 1 < sizeof p->trace)
+        p->trace[n] = c;
+}
+
+static int probe_attach(void *self, bpl_net *net)
+{
+    (void)self;
+    return bpl_layer_add_tensor(bpl_net_layer(net, 0), "fb", 2, 2, BPL_GROUP_FEEDBACK,
+                                BPL_INIT_CONSTANT, 1.0, NULL);
+}
+
+static int probe_forward(void *self, bpl_net *net, const float *x, size_t batch)
+{
+    struct probe *p = self;
+    note(p, 'F');
+    float r;
+    if (p->draw)
+        bpl_net_random_uniform(net, &r, 1, 0.0, 1.0);
+    return bpl_net_forward_dense(net, x, batch);
+}
+
+static int probe_targets(void *self, bpl_net *net, const float *y, size_t batch)
+{
+    note(self, 'T');
+    int rc = bpl_net_output_delta(net, y, batch);
+    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+        float *w;
+        rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, NULL, NULL);
+        if (rc == BPL_OK)
+            rc = bpl_net_project_delta(net, l, l - 1, w, 1);
+    }
+    return rc;
+}
+
+static float first_weight(bpl_net *net)
+{
+    float *w;
+    BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(net, 0), "weight", &w, NULL, NULL));
+    return w[0];
+}
+
+static int probe_gradients(void *self, bpl_net *net, unsigned int *groups)
+{
+    struct probe *p = self;
+    note(p, 'G');
+    p->groups_in = *groups;
+    int rc = BPL_OK;
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_num_layers(net); l++)
+        rc = bpl_net_weight_gradients(net, l);
+    float *g;
+    if (rc == BPL_OK)
+        rc = bpl_layer_tensor_grad(bpl_net_layer(net, 0), "fb", &g, NULL, NULL);
+    for (int i = 0; rc == BPL_OK && i < 4; i++)
+        g[i] = 0.5f;
+    if (rc == BPL_OK && p->nan_gradient) {
+        rc = bpl_layer_tensor_grad(bpl_net_layer(net, 1), "weight", &g, NULL, NULL);
+        g[0] = NAN;
+    }
+    if (rc == BPL_OK && p->apply_itself)
+        rc = bpl_net_apply_gradients(net, 1u << BPL_GROUP_FORWARD);
+    *groups = p->groups_out;
+    return rc;
+}
+
+static int probe_after_apply(void *self, bpl_net *net)
+{
+    struct probe *p = self;
+    note(p, 'A');
+    p->w_at_after = first_weight(net);
+    return BPL_OK;
+}
+
+/* The reduction point, as a reduction across processes would see it. */
+static int probe_reduce(bpl_net *net, float *block, size_t size, unsigned int groups,
+                        void *data)
+{
+    struct probe *p = data;
+    note(p, 'R');
+    p->w_at_reduce = first_weight(net);
+    ck_assert_uint_eq(groups, p->groups_out);
+    p->block_is_grads = size == net->grad_size && block == net->grad_block;
+    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+        bpl_layer *layer = bpl_net_layer(net, l);
+        for (size_t t = 0; t < layer->n_tensors; t++) {
+            const bpl__tensor *tensor = &layer->tensors[t];
+            if (tensor->grad)
+                p->block_is_grads &= tensor->grad >= block && tensor->grad < block + size;
+        }
+    }
+    for (size_t i = 0; p->halve != 0.0f && i < size; i++)
+        block[i] *= p->halve;
+    return p->reduce_rc;
+}
+
+static bpl_net *probe_net(struct probe *p)
+{
+    memset(p, 0, sizeof *p);
+    p->groups_out = (1u << BPL_GROUP_FORWARD) | (1u << BPL_GROUP_FEEDBACK);
+    bpl_rule_vtable vt;
+    BPL_OK_OR_FAIL(bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION));
+    vt.name = "probe";
+    vt.attach = probe_attach;
+    vt.forward = probe_forward;
+    vt.compute_targets = probe_targets;
+    vt.gradients = probe_gradients;
+    vt.after_apply = probe_after_apply;
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create(&rule, &vt, p));
+    BPL_OK_OR_FAIL(bpl_rule_add_optimizer(rule, BPL_GROUP_FEEDBACK, "fb_", BPL_OPT_SGD, 0.1));
+    BPL_OK_OR_FAIL(bpl_rule_set_string(rule, "optimizer", "sgd"));
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "lr", 0.1));
+    bpl_net *net = make_net(NULL);
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    bpl__net_set_reducer(net, probe_reduce, p);
+    return net;
+}
+
+static void batch_of(float *x, float *y)
+{
+    uint64_t seed = 14;
+    test_fill_uniform(x, 4 * 5, -1.0f, 1.0f, &seed);
+    test_fill_onehot(y, 4, 3, &seed);
+}
+
+START_TEST(training_step_order)
+{
+    struct probe p;
+    bpl_net *net = probe_net(&p);
+    float x[4 * 5], y[4 * 3];
+    batch_of(x, y);
+    float before = first_weight(net);
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 4, NULL));
+    ck_assert_str_eq(p.trace, "FTGRA");
+    /* gradients is offered every group the rule has an optimiser for */
+    ck_assert_uint_eq(p.groups_in, (1u << BPL_GROUP_FORWARD) | (1u << BPL_GROUP_FEEDBACK));
+    /* the reduction comes before the optimisers, after_apply after them */
+    ck_assert(p.w_at_reduce == before);
+    ck_assert(p.w_at_after != before);
+    ck_assert(p.w_at_after == first_weight(net));
+    ck_assert_msg(p.block_is_grads, "the reduction's block is not the gradient block");
+    ck_assert_float_eq(test_tensor(net, 0, "fb")[0], 1.0f - 0.1f * 0.5f);
+    ck_assert_uint_eq(net->optim[BPL_GROUP_FORWARD].steps, 1);
+    ck_assert_uint_eq(net->optim[BPL_GROUP_FEEDBACK].steps, 1);
+    /* fit's steps are the same driver's */
+    memset(p.trace, 0, sizeof p.trace);
+    bpl_dataset *ds;
+    BPL_OK_OR_FAIL(bpl_dataset_from_f32(&ds, x, y, 4, 5, 3));
+    BPL_OK_OR_FAIL(bpl_net_fit(net, ds, 1, 2, NULL, NULL));
+    ck_assert_str_eq(p.trace, "FTGRAFTGRA");
+    bpl_dataset_destroy(ds);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+START_TEST(diagnostic_never_applies)
+{
+    struct probe p;
+    bpl_net *net = probe_net(&p);
+    float x[4 * 5], y[4 * 3];
+    batch_of(x, y);
+    p.draw = 1;
+    bpl__rng generator = net->rng;
+    float before = first_weight(net);
+    double angles[3];
+    BPL_OK_OR_FAIL(bpl_net_alignment(net, x, y, 4, angles, 3));
+    ck_assert_str_eq(p.trace, "FTG"); /* no reduction, no optimiser, no after_apply */
+    ck_assert(first_weight(net) == before);
+    ck_assert_float_eq(test_tensor(net, 0, "fb")[0], 1.0f);
+    ck_assert_uint_eq(net->optim[BPL_GROUP_FORWARD].steps, 0);
+    /* the rule's own draw is given back: a step after it draws the same */
+    ck_assert_mem_eq(&net->rng, &generator, sizeof generator);
+    for (int l = 0; l < 3; l++)
+        ck_assert_msg(angles[l] < 1e-3, "backprop's own angle, layer %d: %g", l, angles[l]);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+START_TEST(gradients_choose_the_groups)
+{
+    struct probe p;
+    bpl_net *net = probe_net(&p);
+    float x[4 * 5], y[4 * 3];
+    batch_of(x, y);
+    float before = first_weight(net);
+    p.groups_out = 1u << BPL_GROUP_FEEDBACK; /* the forward weights rest */
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 4, NULL));
+    ck_assert(first_weight(net) == before);
+    ck_assert_float_eq(test_tensor(net, 0, "fb")[0], 1.0f - 0.1f * 0.5f);
+    ck_assert_uint_eq(net->optim[BPL_GROUP_FORWARD].steps, 0);
+    ck_assert_uint_eq(net->optim[BPL_GROUP_FEEDBACK].steps, 1);
+    p.groups_out = 0; /* nothing: the step still runs to after_apply */
+    memset(p.trace, 0, sizeof p.trace);
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 4, NULL));
+    ck_assert_str_eq(p.trace, "FTGRA");
+    ck_assert_uint_eq(net->optim[BPL_GROUP_FEEDBACK].steps, 1);
+    p.groups_out = 1u << 5;
+    BPL_EXPECT_ERROR(bpl_net_train_batch(net, x, y, 4, NULL), BPL_ERR_INVALID_ARG,
+                     "rule 'probe' gradients: unknown group");
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* A reduction that averages two processes' blocks: the step is taken on
+ * what the reduction leaves. */
+START_TEST(the_step_applies_the_reduced_block)
+{
+    struct probe p, q;
+    bpl_net *a = probe_net(&p), *b = probe_net(&q);
+    float x[4 * 5], y[4 * 3];
+    batch_of(x, y);
+    q.halve = 0.5f;
+    BPL_OK_OR_FAIL(bpl_net_train_batch(a, x, y, 4, NULL));
+    BPL_OK_OR_FAIL(bpl_net_train_batch(b, x, y, 4, NULL));
+    ck_assert_float_eq_tol(test_tensor(b, 0, "fb")[0], 1.0f - 0.1f * 0.25f, 1e-7f);
+    float w0 = q.w_at_reduce;
+    ck_assert_float_eq_tol(first_weight(b) - w0, 0.5f * (first_weight(a) - w0), 1e-6f);
+    bpl_net_destroy(a);
+    bpl_net_destroy(b);
+}
+END_TEST
+
+/* A failure at the reduction or in the optimiser: nothing is applied and
+ * after_apply is not called. */
+START_TEST(failed_step_skips_after_apply)
+{
+    struct probe p;
+    bpl_net *net = probe_net(&p);
+    float x[4 * 5], y[4 * 3];
+    batch_of(x, y);
+    float before = first_weight(net);
+    p.reduce_rc = BPL_ERR_IO;
+    BPL_EXPECT_ERROR(bpl_net_train_batch(net, x, y, 4, NULL), BPL_ERR_IO, NULL);
+    ck_assert_str_eq(p.trace, "FTGR");
+    p.reduce_rc = BPL_OK;
+    p.nan_gradient = 1;
+    memset(p.trace, 0, sizeof p.trace);
+    BPL_EXPECT_ERROR(bpl_net_train_batch(net, x, y, 4, NULL), BPL_ERR_NUMERIC,
+                     "gradient of 'weight' in layer 1");
+    ck_assert_str_eq(p.trace, "FTGR");
+    ck_assert(first_weight(net) == before);
+    ck_assert_float_eq(test_tensor(net, 0, "fb")[0], 1.0f);
+    ck_assert_uint_eq(net->optim[BPL_GROUP_FORWARD].steps, 0);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* A rule with a gradients hook leaves the step to the library. */
+START_TEST(gradients_hook_cannot_apply)
+{
+    struct probe p;
+    bpl_net *net = probe_net(&p);
+    float x[4 * 5], y[4 * 3];
+    batch_of(x, y);
+    float before = first_weight(net);
+    p.apply_itself = 1;
+    BPL_EXPECT_ERROR(bpl_net_train_batch(net, x, y, 4, NULL), BPL_ERR_STATE,
+                     "only a version-1 update hook calls this");
+    ck_assert(first_weight(net) == before);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* A version-1 rule steps through bpl_net_apply_gradients, which passes the
+ * same reduction point. */
+static int v1_update(void *self, bpl_net *net)
+{
+    note(self, 'U');
+    int rc = BPL_OK;
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_num_layers(net); l++)
+        rc = bpl_net_weight_gradients(net, l);
+    return rc == BPL_OK ? bpl_net_apply_gradients(net, 1u << BPL_GROUP_FORWARD) : rc;
+}
+
+START_TEST(version_1_update_passes_the_reduction)
+{
+    struct probe p;
+    memset(&p, 0, sizeof p);
+    p.groups_out = 1u << BPL_GROUP_FORWARD;
+    bpl_rule_vtable vt;
+    BPL_OK_OR_FAIL(bpl_rule_vtable_init(&vt, 1));
+    vt.name = "old";
+    vt.forward = probe_forward;
+    vt.compute_targets = probe_targets;
+    vt.update = v1_update;
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create(&rule, &vt, &p));
+    bpl_net *net = make_net(NULL);
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    bpl__net_set_reducer(net, probe_reduce, &p);
+    float x[4 * 5], y[4 * 3];
+    batch_of(x, y);
+    float before = first_weight(net);
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 4, NULL));
+    ck_assert_str_eq(p.trace, "FTUR");
+    ck_assert(p.w_at_reduce == before && first_weight(net) != before);
+    /* a diagnostic runs its update, whose apply does nothing */
+    memset(p.trace, 0, sizeof p.trace);
+    before = first_weight(net);
+    double angles[3];
+    BPL_OK_OR_FAIL(bpl_net_alignment(net, x, y, 4, angles, 3));
+    ck_assert_str_eq(p.trace, "FTU");
+    ck_assert(first_weight(net) == before);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("step");
@@ -203,5 +533,14 @@ int main(void)
     tcase_add_test(block, failed_layout_changes_nothing);
     tcase_add_test(block, loaded_net_is_laid_out_with_its_moments);
     suite_add_tcase(suite, block);
+    TCase *driver = tcase_create("driver");
+    tcase_add_test(driver, training_step_order);
+    tcase_add_test(driver, diagnostic_never_applies);
+    tcase_add_test(driver, gradients_choose_the_groups);
+    tcase_add_test(driver, the_step_applies_the_reduced_block);
+    tcase_add_test(driver, failed_step_skips_after_apply);
+    tcase_add_test(driver, gradients_hook_cannot_apply);
+    tcase_add_test(driver, version_1_update_passes_the_reduction);
+    suite_add_tcase(suite, driver);
     return test_run_suite(suite);
 }
