@@ -480,12 +480,17 @@ void bpl__dataset_gather_range(const bpl_dataset *ds, size_t start, size_t count
 
 typedef int (*bpl__rule_ctor)(bpl_rule **out);
 typedef struct bpl__builtin_rule {
-    const char *name;
-    bpl__rule_ctor create;
+    const bpl_rule_vtable *vtable; /* its name is the rule's */
+    bpl__rule_ctor create;         /* makes the rule over that vtable */
 } bpl__builtin_rule;
 
 extern const bpl__builtin_rule bpl__builtin_rules[];
 extern const size_t bpl__n_builtin_rules;
+
+/* Each is the static const vtable its constructor makes its rule with. */
+extern const bpl_rule_vtable bpl__backprop_vtable, bpl__fa_vtable, bpl__dfa_vtable,
+    bpl__tp_vtable, bpl__dtp_vtable, bpl__sdtp_vtable, bpl__segregated_vtable,
+    bpl__microcircuit_vtable;
 
 int bpl__rule_backprop_create(bpl_rule **out);
 int bpl__rule_fa_create(bpl_rule **out);

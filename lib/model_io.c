@@ -654,7 +654,7 @@ static int attach_saved_rule(bpl_net *net, const char *path)
         return BPL_OK;
     int builtin = 0;
     for (size_t i = 0; i < bpl__n_builtin_rules; i++)
-        builtin |= strcmp(bpl__builtin_rules[i].name, net->pending_rule) == 0;
+        builtin |= strcmp(bpl__builtin_rules[i].vtable->name, net->pending_rule) == 0;
     if (!builtin)
         return BPL_OK; /* stays pending for bpl_net_set_rule */
     bpl_rule *rule;

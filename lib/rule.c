@@ -150,7 +150,7 @@ BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name)
     *out = NULL;
     BPL_CHECK_ARG(name != NULL);
     for (size_t i = 0; i < bpl__n_builtin_rules; i++)
-        if (strcmp(bpl__builtin_rules[i].name, name) == 0) {
+        if (strcmp(bpl__builtin_rules[i].vtable->name, name) == 0) {
             int rc = bpl__builtin_rules[i].create(out);
             if (rc != BPL_OK) {
                 *out = NULL;
@@ -163,7 +163,7 @@ BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name)
     char known[256] = "";
     for (size_t i = 0; i < bpl__n_builtin_rules; i++) {
         strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
-        strncat(known, bpl__builtin_rules[i].name, sizeof known - strlen(known) - 1);
+        strncat(known, bpl__builtin_rules[i].vtable->name, sizeof known - strlen(known) - 1);
     }
     return bpl__fail(BPL_ERR_NOT_FOUND,
                      "bpl_rule_create_builtin: no built-in rule '%s' (known: %s)", name,
@@ -177,7 +177,7 @@ BPL_API size_t bpl_rule_builtin_count(void)
 
 BPL_API const char *bpl_rule_builtin_name(size_t index)
 {
-    return index < bpl__n_builtin_rules ? bpl__builtin_rules[index].name : NULL;
+    return index < bpl__n_builtin_rules ? bpl__builtin_rules[index].vtable->name : NULL;
 }
 
 static void free_rule(bpl_rule *rule)

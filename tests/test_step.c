@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -523,6 +524,127 @@ START_TEST(version_1_update_passes_the_reduction)
 }
 END_TEST
 
+/* ---- no rule has a case for diagnostics ------------------------------------------ */
+
+static const struct {
+    const char *rule, *params;
+    int carries_state;     /* its forward dynamics run on from call to call */
+    const char *derived;   /* a tensor every pass derives from the weights */
+} modes[] = {
+    {"backprop", "", 0, NULL},
+    {"fa", "", 0, NULL},
+    {"dfa", "", 0, NULL},
+    {"tp", "pretrain_steps=2", 0, NULL},
+    {"dtp", "schedule=alternating;alternate_steps=1", 0, NULL},
+    {"sdtp", "auxiliary_outputs=3", 0, NULL},
+    {"segregated", "learn_feedback=1", 0, NULL},
+    /* symmetric Y is the weights' function, derived afresh by every pass
+     * that reads it (the diagnostic's too), never read from the tensor */
+    {"segregated", "feedback=symmetric", 0, "feedback"},
+    {"segregated", "mode=spiking;phase_steps=3;integration_steps=2", 1, NULL},
+    {"microcircuit", "learn_topdown=1;pretrain_steps=1", 0, NULL},
+    {"microcircuit", "mode=continuous;steps=3;noise=0.1", 0, NULL},
+};
+enum { N_MODES = sizeof modes / sizeof modes[0] };
+
+static bpl_net *mode_net(int m)
+{
+    static const size_t units[] = {6, 4, 3};
+    static const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SIGMOID};
+    bpl_net *net = test_make_net(5, units, acts, 3, 33);
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, modes[m].rule));
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", modes[m].params);
+    for (char *item = strtok(buf, ";"); item; item = strtok(NULL, ";")) {
+        char *eq = strchr(item, '=');
+        *eq = '\0';
+        BPL_OK_OR_FAIL(bpl_rule_set_string(rule, item, eq + 1));
+    }
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    return net;
+}
+
+/* Every tensor value, moment and step count, the generator. */
+typedef struct net_state {
+    float *values;
+    size_t n;
+    uint64_t steps[BPL__N_GROUPS];
+    bpl__rng rng;
+} net_state;
+
+static net_state state_of(bpl_net *net, const char *derived)
+{
+    net_state st = {.rng = net->rng};
+    for (int pass = 0; pass < 2; pass++) {
+        size_t at = 0;
+        for (size_t l = 0; l < net->n_layers; l++) {
+            bpl_layer *layer = net->layers[l];
+            for (size_t i = 0; i < layer->n_tensors; i++) {
+                const bpl__tensor *t = &layer->tensors[i];
+                if (derived && strcmp(t->name, derived) == 0)
+                    continue;
+                size_t n = t->rows * t->cols;
+                const float *parts[] = {t->data, t->m, t->v};
+                for (int p = 0; p < 3; p++) {
+                    if (pass && parts[p])
+                        memcpy(st.values + at, parts[p], n * sizeof *st.values);
+                    at += parts[p] ? n : 0;
+                }
+            }
+        }
+        st.n = at;
+        if (!pass)
+            st.values = malloc((at ? at : 1) * sizeof *st.values);
+    }
+    for (int g = 0; g < BPL__N_GROUPS; g++)
+        st.steps[g] = net->optim[g].steps;
+    return st;
+}
+
+static void assert_same_state(const net_state *a, const net_state *b, const char *what)
+{
+    ck_assert_msg(a->n == b->n && memcmp(a->values, b->values, a->n * sizeof *a->values) == 0,
+                  "%s: parameters or moments differ", what);
+    ck_assert_msg(memcmp(a->steps, b->steps, sizeof a->steps) == 0, "%s: step counts", what);
+    ck_assert_msg(memcmp(&a->rng, &b->rng, sizeof a->rng) == 0, "%s: generator", what);
+}
+
+/* A diagnostic pass in the middle of training changes no parameter, moment,
+ * step count or generator state, whatever the rule and mode: training
+ * goes on as if it had not happened (except for a rule whose neurons run
+ * on from one call to the next, which sees its batch like a prediction). */
+START_TEST(alignment_changes_nothing)
+{
+    bpl_net *a = mode_net(_i), *b = mode_net(_i);
+    enum { B = 4 };
+    float x[B * 5], y[B * 3];
+    uint64_t seed = 40;
+    test_fill_uniform(x, B * 5, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, 3, &seed);
+    for (int step = 0; step < 4; step++) {
+        BPL_OK_OR_FAIL(bpl_net_train_batch(a, x, y, B, NULL));
+        BPL_OK_OR_FAIL(bpl_net_train_batch(b, x, y, B, NULL));
+        net_state before = state_of(a, modes[_i].derived);
+        double angles[3];
+        BPL_OK_OR_FAIL(bpl_net_alignment(a, x, y, B, angles, 3));
+        net_state after = state_of(a, modes[_i].derived);
+        char what[96];
+        snprintf(what, sizeof what, "%s (%s), step %d", modes[_i].rule, modes[_i].params, step);
+        assert_same_state(&before, &after, what);
+        if (!modes[_i].carries_state) {
+            net_state twin = state_of(b, modes[_i].derived);
+            assert_same_state(&after, &twin, what);
+            free(twin.values);
+        }
+        free(before.values);
+        free(after.values);
+    }
+    bpl_net_destroy(a);
+    bpl_net_destroy(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("step");
@@ -542,5 +664,8 @@ int main(void)
     tcase_add_test(driver, gradients_hook_cannot_apply);
     tcase_add_test(driver, version_1_update_passes_the_reduction);
     suite_add_tcase(suite, driver);
+    TCase *diagnostics = tcase_create("diagnostics");
+    tcase_add_loop_test(diagnostics, alignment_changes_nothing, 0, N_MODES);
+    suite_add_tcase(suite, diagnostics);
     return test_run_suite(suite);
 }
