@@ -64,8 +64,9 @@
     (BPL_VERSION_MAJOR * 10000 + BPL_VERSION_MINOR * 100 + BPL_VERSION_PATCH)
 #define BPL_VERSION_STRING "0.1.0"
 
-/* Version of the bpl_rule_vtable layout this header describes. */
-#define BPL_RULE_VTABLE_VERSION 1
+/* Version of the bpl_rule_vtable layout this header describes: 2 added
+ * gradients, after_apply, save_state and load_state at the end. */
+#define BPL_RULE_VTABLE_VERSION 2
 
 #ifndef BPL_API
 #if defined(_WIN32) && !defined(BPL_STATIC)
@@ -105,7 +106,13 @@ enum bpl_status {
     BPL_ERR_NOT_FOUND = -11,   /**< unknown name (rule, parameter, tensor) */
     BPL_ERR_OVERFLOW = -12,    /**< size too large to represent */
     BPL_ERR_RANGE = -13,       /**< value outside its documented bounds */
-    BPL_ERR_INTERNAL = -99     /**< a bug in libbioplaus: please report it */
+    BPL_ERR_INTERNAL = -99,    /**< a bug in libbioplaus: please report it */
+    /** Not a status: the lowest value a status will ever have.  Every status
+     * the library defines, now or in a later version, lies in
+     * [BPL_STATUS_MIN, -1], so a rule hook that returns one of them (a status
+     * it got from the library, or one it chose) fails with exactly that
+     * status, even if the library it runs in is older than the status. */
+    BPL_STATUS_MIN = -1000
 };
 
 /** Activation functions of dense layers. */
@@ -186,10 +193,11 @@ enum bpl_tick {
 /** What a net is doing while it calls its rule's hooks. */
 enum bpl_phase {
     BPL_PHASE_IDLE = 0,
-    BPL_PHASE_TRAIN = 1,     /**< a training step: update applies gradients */
+    BPL_PHASE_TRAIN = 1,     /**< a training step: the optimisers apply the gradients */
     BPL_PHASE_PREDICT = 2,   /**< inference: only forward is called */
-    BPL_PHASE_DIAGNOSE = 3   /**< diagnostics: gradients are computed, never applied;
-                                rules must not advance schedules or counters */
+    BPL_PHASE_DIAGNOSE = 3   /**< diagnostics: gradients are computed, never applied,
+                                and after_apply is not called (a version-1 rule's
+                                update must not advance schedules or counters) */
 };
 
 /** Events reported to a progress callback by bpl_net_fit. */
@@ -484,13 +492,16 @@ BPL_API int bpl_net_project_delta(bpl_net *net, size_t from, size_t to,
  * input: grad_W = delta^T * input, grad_b = column sums of delta. */
 BPL_API int bpl_net_weight_gradients(bpl_net *net, size_t layer);
 
-/** Step every trained tensor of the groups in `group_mask` (bit 1<<group)
- * with its group's optimiser (the rule's hyperparameters, see
- * bpl_rule_add_optimizer).  Every gradient is checked for NaN and Inf before
- * any tensor is touched: BPL_ERR_NUMERIC leaves all parameters unchanged.
- * In BPL_PHASE_DIAGNOSE this does nothing and returns BPL_OK.
+/** For version-1 rules (those with an update hook): step every trained
+ * tensor of the groups in `group_mask` (bit 1<<group) with its group's
+ * optimiser (the rule's hyperparameters, see bpl_rule_add_optimizer).
+ * Every gradient is checked for NaN and Inf before any tensor is touched:
+ * BPL_ERR_NUMERIC leaves all parameters unchanged.  In BPL_PHASE_DIAGNOSE
+ * this does nothing and returns BPL_OK.  A rule with a gradients hook never
+ * calls it: the library steps the groups its gradients hook names.
  * Errors: INVALID_ARG, STATE (outside a training step: call it from a rule's
- * hooks; or no optimiser declared for a group), NUMERIC. */
+ * hooks; from a rule with a gradients hook; or no optimiser declared for a
+ * group), NUMERIC. */
 BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask);
 
 /** Row-major C = alpha * op(A) * op(B) + beta * C through the library's
@@ -535,16 +546,44 @@ BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n,
  * Learning rules
  *
  * A rule is a vtable of hooks that see the whole net and the whole batch.
- * A training step calls forward(x), then compute_targets(y), then update();
- * inference calls forward only.  Each hook returns 0 on success, a negative
- * bpl_status to fail with that status, or any other value to fail with
- * BPL_ERR_CALLBACK.  Built-in rules are made with exactly this vtable.
- * Hooks use the building blocks above; what else they may call on their
- * net is listed under "Re-entrancy" at the top of this file.
+ * Built-in rules are made with exactly this vtable.  One step driver runs
+ * them, for bpl_net_train_batch, every step of bpl_net_fit and
+ * bpl_net_alignment alike:
+ *
+ *   1. forward(x)          the rule's dynamics; the output layer's
+ *                          "activation" is the prediction the loss is
+ *                          taken of
+ *   2. compute_targets(y)  errors, targets or second-phase states
+ *   3. gradients(&groups)  the gradients of the trained tensors, into their
+ *                          gradient buffers (bpl_layer_tensor_grad), and
+ *                          the groups to train this step
+ *   4. the library steps the optimiser of each of those groups, all or
+ *      nothing (a non-finite gradient or result fails the step with
+ *      BPL_ERR_NUMERIC and changes no parameter)
+ *   5. after_apply()       what the rule does once the step stands (keep a
+ *                          tensor in step with the new weights, count the
+ *                          step)
+ *
+ * bpl_net_alignment runs 1 to 3 only (in BPL_PHASE_DIAGNOSE): it never
+ * applies and never calls after_apply, and restores the net's random
+ * generator afterwards, so a rule needs no case for diagnostics: whatever
+ * its hooks change before after_apply must be what a step that fails at
+ * 4 may leave changed.  Inference calls forward only (BPL_PHASE_PREDICT).
+ *
+ * Version 1 rules give update() instead of gradients() and after_apply():
+ * it computes the gradients and calls bpl_net_apply_gradients itself, which
+ * does nothing in BPL_PHASE_DIAGNOSE.  Such rules keep working unchanged.
+ *
+ * Each hook returns 0 on success, a status in [BPL_STATUS_MIN, -1] to fail
+ * with that status (passed on unchanged, whether this library knows it or
+ * not), or any other value (a positive one, or one below BPL_STATUS_MIN)
+ * to fail with BPL_ERR_CALLBACK.  Hooks use the building blocks above;
+ * what else they may call on their net is listed under "Re-entrancy" at
+ * the top of this file.
  * ======================================================================== */
 
 typedef struct bpl_rule_vtable {
-    unsigned int version;  /**< BPL_RULE_VTABLE_VERSION, set by bpl_rule_vtable_init */
+    unsigned int version;  /**< set by bpl_rule_vtable_init */
     unsigned int flags;    /**< reserved, must be 0 */
     const char *name;      /**< required; copied by bpl_rule_create */
     /** optional: per-net set-up (add tensors and buffers).  Called once by
@@ -555,24 +594,57 @@ typedef struct bpl_rule_vtable {
     int (*forward)(void *self, bpl_net *net, const float *x, size_t batch);
     /** required: errors, targets or second-phase states from y [batch][outputs] */
     int (*compute_targets)(void *self, bpl_net *net, const float *y, size_t batch);
-    /** required: gradients, then bpl_net_apply_gradients */
+    /** version 1's step: gradients, then bpl_net_apply_gradients.  A rule
+     * gives either update or gradients, never both. */
     int (*update)(void *self, bpl_net *net);
     /** optional: release `self` when the rule is destroyed */
     void (*destroy)(void *self);
+
+    /* ---- version 2 -------------------------------------------------------- */
+
+    /** Write the gradient of every tensor the rule trains this step into its
+     * gradient buffer, and leave in *groups the groups (bit 1 << group) the
+     * library is to step.  *groups arrives holding every group the rule
+     * has an optimiser for (bpl_rule_add_optimizer); a rule with a schedule
+     * clears the groups that rest.  Never steps anything itself. */
+    int (*gradients)(void *self, bpl_net *net, unsigned int *groups);
+    /** optional (with gradients): called once the optimisers have stepped,
+     * in training only. */
+    int (*after_apply)(void *self, bpl_net *net);
+    /** optional, with load_state: the rule's own state that is neither a
+     * tensor nor a hyperparameter (a step count), saved with the net.
+     * Write it into `data` (`capacity` bytes) and its length into
+     * *size_out.  Called first with data NULL and capacity 0 to learn the
+     * size, then with a buffer of that size; if the state does not fit,
+     * write nothing but the size.  Use a portable encoding (fixed widths,
+     * little-endian): the bytes travel in model files. */
+    int (*save_state)(void *self, void *data, size_t capacity, size_t *size_out);
+    /** optional, with save_state: restore what save_state wrote, when a net
+     * loaded from a file gets its rule back (after the attach hook).  The
+     * bytes come from the file, which may be hostile: check the size and
+     * every value, and fail with BPL_ERR_FORMAT rather than trust them. */
+    int (*load_state)(void *self, bpl_net *net, const void *data, size_t size);
     /* later versions only append fields here */
 } bpl_rule_vtable;
 
-/** Zero a vtable and set its version.  For bindings that cannot use macros.
- * Errors: INVALID_ARG, VERSION (version not supported by this library). */
+/** Zero a vtable of the given version and set its version: only the size
+ * that version's struct had is written, so a caller built against an older
+ * header (a smaller struct) may pass its own.  For bindings that cannot use
+ * macros.  Errors: INVALID_ARG, VERSION (version not supported by this
+ * library). */
 BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version);
 
 /** Create a rule from a vtable (copied, with its name) and a `self` pointer
- * passed to every hook.  The rule starts with the forward optimiser's
- * hyperparameters declared (see bpl_rule_add_optimizer: "optimizer", "lr",
- * ...; Adam, lr 1e-3).  If creation fails, `destroy` is not called.
- * The name (1-63 printable ASCII characters) is saved with the net.
- * Errors: INVALID_ARG (missing or unprintable name, missing required hook,
- * flags != 0), VERSION, NOMEM. */
+ * passed to every hook.  Only the fields of the vtable's version are read
+ * (the hooks of later versions count as NULL).  The rule starts with the
+ * forward optimiser's hyperparameters declared (see bpl_rule_add_optimizer:
+ * "optimizer", "lr", ...; Adam, lr 1e-3).  If creation fails, `destroy` is
+ * not called.  The name (1-63 printable ASCII characters) is saved with the
+ * net.
+ * Errors: INVALID_ARG (missing or unprintable name; forward,
+ * compute_targets, or one of update and gradients missing; both update and
+ * gradients, after_apply without gradients, only one of save_state and
+ * load_state; flags != 0), VERSION, NOMEM. */
 BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self);
 
 /** Create a built-in rule by name, one of those bpl_rule_builtin_count and
@@ -611,6 +683,16 @@ BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
  * defaults.  Errors: INVALID_ARG, NOMEM. */
 BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix,
                                    int default_optimizer, double default_lr);
+
+/** Mark a declared hyperparameter as one that shapes the net: the attach
+ * hook reads it to decide which tensors and buffers to add and how large
+ * (a mode, a feature count, which weights learn), so once the rule is
+ * attached bpl_rule_set refuses another value with BPL_ERR_STATE.  Call it
+ * after bpl_rule_add_param, before the rule is attached.  The built-in
+ * rules mark theirs (e.g. "mode", "feedback", "auxiliary_outputs").
+ * Errors: INVALID_ARG, NOT_FOUND (no such hyperparameter), STATE (the rule
+ * is attached). */
+BPL_API int bpl_rule_fix_param(bpl_rule *rule, const char *name);
 
 /** Set / get a hyperparameter.  Errors: INVALID_ARG (NULL, NaN), NOT_FOUND,
  * RANGE (outside bounds, not integral for INT/BOOL/CHOICE), STATE (a

@@ -194,8 +194,12 @@ typedef struct bpl__tensor {
     int frozen;     /* skipped by the optimiser */
     int rule_state; /* a rule's own state (a step count): only the rule writes it */
     float *data;
-    float *grad;    /* NULL for BPL_GROUP_NONE */
-    float *m, *v;   /* optimiser moments, NULL for BPL_GROUP_NONE */
+    /* A trained tensor's gradient and optimiser moments (NULL for
+     * BPL_GROUP_NONE): once placed, views into the net's gradient block and
+     * its group's optimiser (gradient_block.c); before, storage of its own. */
+    float *grad;
+    float *m, *v;
+    int placed;
 } bpl__tensor;
 
 typedef struct bpl__buffer {
@@ -225,7 +229,7 @@ typedef struct bpl__param {
     double value, def, lo, hi;
     char *choices; /* "a|b|c" for BPL_PARAM_CHOICE */
     char *doc;
-    int fixed; /* shapes the net at attach: no change once attached */
+    int fixed; /* shapes the net at attach (bpl_rule_fix_param) */
 } bpl__param;
 
 /* Optimiser hyperparameters of one group, in declaration order. */
@@ -272,9 +276,6 @@ struct bpl_rule {
 };
 
 bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name);
-/* Mark parameters that shape a net's tensors or buffers at attach: once
- * the rule is attached, bpl_rule_set refuses to change them. */
-int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n);
 /* The optimiser of a group, or BPL_ERR_STATE if the rule declares none. */
 int bpl__rule_optim_config(const bpl_rule *rule, int group, bpl__optim_config *out);
 /* Call a hook's result through the error conventions. */
@@ -284,9 +285,41 @@ void bpl__rule_free_owned(bpl_rule *rule);
 
 /* ---- optimisers (optim.c) -------------------------------------------------- */
 
-/* One step of `cfg` on n values; t is the 1-based step count of the group. */
-void bpl__optim_step(const bpl__optim_config *cfg, uint64_t t, float *w, const float *g,
-                     float *m, float *v, size_t n);
+/* The optimiser of one parameter group: its configuration (the attached
+ * rule's hyperparameters of the group, read at every step), the steps it
+ * has taken and its moments, laid out as the group's part of the net's
+ * gradient block: element i of m, v and grad_block[offset + i] belong to
+ * the same parameter. */
+typedef struct bpl__optimizer {
+    bpl__optim_config cfg;
+    uint64_t steps;
+    float *m, *v;
+    size_t offset, size;
+} bpl__optimizer;
+
+/* Step every trained tensor of the groups in `mask` (bit 1 << group), all
+ * or nothing: BPL_ERR_NUMERIC (naming `caller`, the tensor and the layer)
+ * leaves every parameter, moment and step count as it was. */
+int bpl__net_apply(bpl_net *net, unsigned int mask, const char *caller);
+
+/* ---- the gradient block (gradient_block.c) ---------------------------------- */
+
+/* Storage of a tensor's own for its gradient and moments (zeroed), until
+ * the next layout places it in the block; release frees it (or forgets a
+ * place in the block) and leaves the pointers NULL. */
+int bpl__tensor_alloc_training(bpl__tensor *t);
+void bpl__tensor_release_training(bpl__tensor *t);
+/* Tensors were added, removed or regrouped: lay out again before a step. */
+void bpl__net_invalidate_layout(bpl_net *net);
+/* Move every trained tensor's gradient and moments into contiguous blocks,
+ * if anything changed since the last layout (BPL_ERR_NOMEM leaves things as
+ * they were). */
+int bpl__net_layout(bpl_net *net);
+void bpl__net_free_blocks(bpl_net *net);
+/* Lay out, then give every trained gradient as one block of *size_out
+ * floats: the forward group's at optim[BPL_GROUP_FORWARD].offset, the
+ * feedback group's after it. */
+int bpl__net_gradient_block(bpl_net *net, float **block_out, size_t *size_out);
 
 /* ---- user code run by a net (net.c) ------------------------------------------ */
 
@@ -295,7 +328,7 @@ void bpl__optim_step(const bpl__optim_config *cfg, uint64_t t, float *w, const f
  * re-entrancy"): nothing may change the structure the library is walking. */
 enum {
     BPL__IN_ATTACH = 1u << 0,   /* a rule's attach hook */
-    BPL__IN_STEP = 1u << 1,     /* a rule's forward, compute_targets or update hook */
+    BPL__IN_STEP = 1u << 1,     /* a rule's step hook: forward to after_apply */
     BPL__IN_DESTROY = 1u << 2,  /* a rule's destroy hook */
     BPL__IN_PROGRESS = 1u << 3, /* bpl_net_fit's progress callback */
     BPL__IN_LOG = 1u << 4       /* the net's log callback */
@@ -318,6 +351,9 @@ int bpl__net_check_reentry(const bpl_net *net, unsigned allowed, const char *cal
 int bpl__net_finish(bpl_net *net, int rc);
 
 /* ---- nets (net.c, layer.c, train.c) ---------------------------------------- */
+
+typedef int (*bpl__reduce_fn)(bpl_net *net, float *block, size_t size, unsigned int groups,
+                              void *data);
 
 typedef struct bpl__saved_param {
     char name[BPL__NAME_MAX];
@@ -353,7 +389,12 @@ struct bpl_net {
      * file's size (docs/reliability.md, "Untrusted model files"). */
     int restoring;
     size_t fit_epoch, fit_step, fit_steps; /* bpl_net_fit's position, 0 outside */
-    uint64_t optim_steps[BPL__N_GROUPS];
+    bpl__optimizer optim[BPL__N_GROUPS];
+    float *grad_block; /* every trained tensor's gradient (gradient_block.c) */
+    size_t grad_size;
+    int layout_valid;  /* the block holds every trained tensor */
+    bpl__reduce_fn reduce_fn; /* the reduction point's work (step.c), or NULL */
+    void *reduce_data;
     bpl_log_fn log_fn;
     void *log_user_data;
     int blas_checked;
@@ -392,11 +433,28 @@ bpl__profile *bpl__net_profile(bpl_net *net);
 void bpl__forward_dense(bpl_net *net, const float *x);
 /* Mean loss of the output activation against y for the current batch. */
 double bpl__batch_loss(const bpl_net *net, const float *y);
-/* Run the rule's forward hook (or the dense pass) on net->batch rows. */
+/* ---- the step driver (step.c) ---------------------------------------------------- */
+
+/* One training step (BPL_PHASE_TRAIN: forward, loss, compute_targets,
+ * gradients, reduction, optimisers, after_apply) or diagnostic pass
+ * (BPL_PHASE_DIAGNOSE: up to the gradients, from a zeroed gradient block;
+ * the generator is given back as it was) of the attached rule on a batch
+ * already checked and fitting the workspace.  *loss_out (may be NULL)
+ * receives a training step's loss. */
+int bpl__net_step(bpl_net *net, const float *x, const float *y, size_t batch, int phase,
+                  double *loss_out);
+/* The driver's parts, for tests that drive hooks by hand: the rule's
+ * forward hook (or the dense pass) on net->batch rows; compute_targets;
+ * and the gradients with what follows them in the net's phase (a
+ * version-1 rule's update), *groups_out the groups the rule trained. */
 int bpl__run_forward(bpl_net *net, const float *x);
-/* The rule's compute_targets and update hooks, marked as user code. */
 int bpl__run_compute_targets(bpl_net *net, const float *y, size_t batch);
-int bpl__run_update(bpl_net *net);
+int bpl__run_update(bpl_net *net, unsigned int *groups_out);
+/* Install the function the reduction point calls (NULL: none) with the
+ * gradient block, its size in floats, the groups about to be stepped and
+ * `data`; its status fails the step before anything is applied.  For a
+ * reduction across processes; tests use it to watch the step. */
+void bpl__net_set_reducer(bpl_net *net, bpl__reduce_fn fn, void *data);
 /* Backprop gradients of every layer's weight and bias (diagnostics). */
 void bpl__backprop_gradients(bpl_net *net, const float *y);
 
@@ -422,12 +480,17 @@ void bpl__dataset_gather_range(const bpl_dataset *ds, size_t start, size_t count
 
 typedef int (*bpl__rule_ctor)(bpl_rule **out);
 typedef struct bpl__builtin_rule {
-    const char *name;
-    bpl__rule_ctor create;
+    const bpl_rule_vtable *vtable; /* its name is the rule's */
+    bpl__rule_ctor create;         /* makes the rule over that vtable */
 } bpl__builtin_rule;
 
 extern const bpl__builtin_rule bpl__builtin_rules[];
 extern const size_t bpl__n_builtin_rules;
+
+/* Each is the static const vtable its constructor makes its rule with. */
+extern const bpl_rule_vtable bpl__backprop_vtable, bpl__fa_vtable, bpl__dfa_vtable,
+    bpl__tp_vtable, bpl__dtp_vtable, bpl__sdtp_vtable, bpl__segregated_vtable,
+    bpl__microcircuit_vtable;
 
 int bpl__rule_backprop_create(bpl_rule **out);
 int bpl__rule_fa_create(bpl_rule **out);

@@ -27,21 +27,6 @@ static double angle_degrees(const float *a, const float *b, size_t n)
     return acos(c) * (180.0 / 3.14159265358979323846);
 }
 
-static int rule_gradients(bpl_net *net, const float *x, const float *y, size_t batch)
-{
-    for (size_t l = 0; l < net->n_layers; l++) {
-        bpl__tensor *w = &net->layers[l]->tensors[0];
-        memset(w->grad, 0, w->rows * w->cols * sizeof *w->grad);
-    }
-    net->batch = batch;
-    int rc = bpl__run_forward(net, x);
-    if (rc == BPL_OK)
-        rc = bpl__run_compute_targets(net, y, batch);
-    if (rc == BPL_OK)
-        rc = bpl__run_update(net);
-    return rc;
-}
-
 /* A diagnostic runs the rule's hooks like a step: at the top level or from
  * bpl_net_fit's progress callback, between steps. */
 static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
@@ -79,8 +64,7 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
     if (!rule_grads)
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
 
-    net->phase = BPL_PHASE_DIAGNOSE;
-    rc = rule_gradients(net, x, y, batch);
+    rc = bpl__net_step(net, x, y, batch, BPL_PHASE_DIAGNOSE, NULL);
     if (rc == BPL_OK) {
         float *dst = rule_grads;
         for (size_t l = 0; l < net->n_layers; l++) {
@@ -103,7 +87,6 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
     } else {
         bpl__error_prefix(caller);
     }
-    net->phase = BPL_PHASE_IDLE;
     bpl__free(rule_grads);
     return rc;
 }

@@ -27,9 +27,7 @@ bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name)
 static void free_tensor(bpl__tensor *t)
 {
     bpl__free(t->data);
-    bpl__free(t->grad);
-    bpl__free(t->m);
-    bpl__free(t->v);
+    bpl__tensor_release_training(t);
 }
 
 void bpl__layer_free(bpl_layer *layer)
@@ -55,15 +53,6 @@ static int valid_name(const char *name)
     return n > 0 && n < BPL__NAME_MAX;
 }
 
-/* Give a tensor of the group gradient and optimiser-moment storage. */
-static int alloc_training_state(bpl__tensor *t, size_t bytes)
-{
-    t->grad = bpl__calloc(1, bytes);
-    t->m = bpl__calloc(1, bytes);
-    t->v = bpl__calloc(1, bytes);
-    return t->grad && t->m && t->v;
-}
-
 int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
                           int group, bpl__tensor **out)
 {
@@ -83,11 +72,13 @@ int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_
     bpl__tensor t = {.rows = rows, .cols = cols, .group = group};
     snprintf(t.name, sizeof t.name, "%s", name);
     t.data = bpl__calloc(1, bytes);
-    if (!t.data || (group != BPL_GROUP_NONE && !alloc_training_state(&t, bytes))) {
+    if (!t.data || (group != BPL_GROUP_NONE && bpl__tensor_alloc_training(&t) != BPL_OK)) {
         free_tensor(&t);
         return bpl__fail(BPL_ERR_NOMEM, "tensor '%s' (%zu x %zu): out of memory", name,
                          rows, cols);
     }
+    if (group != BPL_GROUP_NONE)
+        bpl__net_invalidate_layout(layer->net);
     layer->tensors[layer->n_tensors] = t;
     *out = &layer->tensors[layer->n_tensors++];
     return BPL_OK;
@@ -113,22 +104,18 @@ static int keeps_forward_group(const bpl_layer *layer, const bpl__tensor *t, int
 /* Give a tensor a new group.  A tensor that is no longer trained drops its
  * gradient, optimiser moments and frozen flag, which would otherwise be
  * saved with a group that has none (and refused when loaded). */
-static int regroup_tensor(bpl__tensor *t, int group)
+static int regroup_tensor(bpl_layer *layer, bpl__tensor *t, int group)
 {
     if (group == BPL_GROUP_NONE) {
-        bpl__free(t->grad);
-        bpl__free(t->m);
-        bpl__free(t->v);
-        t->grad = t->m = t->v = NULL;
+        bpl__tensor_release_training(t);
         t->frozen = 0;
-    } else if (!t->grad &&
-        !alloc_training_state(t, t->rows * t->cols * sizeof(float))) {
-        bpl__free(t->grad);
-        bpl__free(t->m);
-        bpl__free(t->v);
-        t->grad = t->m = t->v = NULL;
-        return bpl__fail(BPL_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+    } else if (!t->grad) {
+        int rc = bpl__tensor_alloc_training(t);
+        if (rc != BPL_OK)
+            return rc;
     }
+    if (group != t->group || t->pending)
+        bpl__net_invalidate_layout(layer->net); /* it moves, joins or leaves the block */
     t->group = group;
     return BPL_OK;
 }
@@ -205,9 +192,11 @@ void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only)
         /* Pending tensors wait for the rule being attached, so only
          * bpl__net_clear_pending removes them. */
         int drop = pending_only ? t->pending : (t->from_rule && !t->pending);
-        if (drop)
+        if (drop) {
+            if (t->grad)
+                bpl__net_invalidate_layout(layer->net);
             free_tensor(t);
-        else
+        } else
             layer->tensors[kept++] = *t;
     }
     layer->n_tensors = kept;
@@ -411,7 +400,7 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
         if (rc == BPL_OK && t->group != group)
             rc = check_writable(t, "bpl_layer_add_tensor", layer->index);
         if (rc == BPL_OK)
-            rc = regroup_tensor(t, group);
+            rc = regroup_tensor(layer, t, group);
         if (rc != BPL_OK)
             return rc;
         if (t->pending)

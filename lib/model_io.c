@@ -167,7 +167,7 @@ static void put_payload(writer *w, const bpl_net *net)
     put_u32(w, (uint32_t)net->loss);
     put_u32(w, (uint32_t)net->n_layers);
     for (int g = 0; g < BPL__N_GROUPS; g++)
-        put_u64(w, net->optim_steps[g]);
+        put_u64(w, net->optim[g].steps);
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl_layer *layer = net->layers[l];
         put_u64(w, layer->units);
@@ -654,7 +654,7 @@ static int attach_saved_rule(bpl_net *net, const char *path)
         return BPL_OK;
     int builtin = 0;
     for (size_t i = 0; i < bpl__n_builtin_rules; i++)
-        builtin |= strcmp(bpl__builtin_rules[i].name, net->pending_rule) == 0;
+        builtin |= strcmp(bpl__builtin_rules[i].vtable->name, net->pending_rule) == 0;
     if (!builtin)
         return BPL_OK; /* stays pending for bpl_net_set_rule */
     bpl_rule *rule;
@@ -719,7 +719,8 @@ static int parse_payload(reader *r, bpl_net **out)
         return rc;
     }
     memcpy(net->rng.s, state, sizeof state);
-    memcpy(net->optim_steps, steps, sizeof steps);
+    for (int g = 0; g < BPL__N_GROUPS; g++)
+        net->optim[g].steps = steps[g];
     *out = net;
     return BPL_OK;
 }

@@ -86,6 +86,7 @@ static void destroy_now(bpl_net *net)
     for (size_t l = 0; l < net->n_layers; l++)
         bpl__layer_free(net->layers[l]);
     bpl__free(net->layers);
+    bpl__net_free_blocks(net);
     bpl__free(net->pending_params);
     bpl__free(net->stage_x);
     bpl__free(net->stage_y);
@@ -289,10 +290,9 @@ static void detach_current_rule(bpl_net *net, int keep_optimiser_steps)
     for (size_t l = 0; l < net->n_layers; l++)
         bpl__layer_remove_rule_items(net->layers[l], 0);
     release_rule(net);
-    if (!keep_optimiser_steps) {
-        net->optim_steps[BPL_GROUP_FORWARD] = 0;
-        net->optim_steps[BPL_GROUP_FEEDBACK] = 0;
-    }
+    if (!keep_optimiser_steps)
+        for (int g = 0; g < BPL__N_GROUPS; g++)
+            net->optim[g].steps = 0;
 }
 
 /* The attach hook, marked as user code: it may add tensors and buffers, and
@@ -306,6 +306,19 @@ static int run_attach(bpl_net *net, bpl_rule *rule)
     int rc = rule->vt.attach(rule->self, net);
     bpl__net_return(net, previous);
     return bpl__hook_result(rule, "attach", rc);
+}
+
+/* After a failure the net has no rule (the previous one is gone) and the
+ * caller keeps its rule; what the attach hook added is removed. */
+static int undo_attach(bpl_net *net, bpl_rule *rule, int rc)
+{
+    net->rule = NULL;
+    rule->owner = NULL;
+    for (size_t l = 0; l < net->n_layers; l++)
+        bpl__layer_remove_rule_items(net->layers[l], 0);
+    bpl__net_clear_pending(net);
+    bpl__error_prefix("bpl_net_set_rule");
+    return rc;
 }
 
 static int attach_rule(bpl_net *net, bpl_rule *rule)
@@ -325,17 +338,13 @@ static int attach_rule(bpl_net *net, bpl_rule *rule)
     net->rule = rule;
     rule->owner = net;
     int rc = run_attach(net, rule);
-    if (rc != BPL_OK) {
-        net->rule = NULL;
-        rule->owner = NULL;
-        for (size_t l = 0; l < net->n_layers; l++)
-            bpl__layer_remove_rule_items(net->layers[l], 0);
-        bpl__net_clear_pending(net);
-        bpl__error_prefix("bpl_net_set_rule");
-        return rc;
-    }
+    if (rc != BPL_OK)
+        return undo_attach(net, rule, rc);
     bpl__net_clear_pending(net); /* whatever the rule did not claim */
-    return BPL_OK;
+    /* Its tensors are all there: the gradient block takes its final shape
+     * now rather than at the first step (which would lay it out anyway). */
+    rc = bpl__net_layout(net);
+    return rc == BPL_OK ? BPL_OK : undo_attach(net, rule, rc);
 }
 
 BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)

@@ -1,6 +1,6 @@
 /*
- * optim.c - optimisers (SGD, momentum, RMSprop, Adam) and the step that
- * applies a rule's gradients.
+ * optim.c - optimisers (SGD, momentum, RMSprop, Adam): each parameter
+ * group's optimiser steps the group's trained tensors.
  *
  * Weight decay is L2 regularisation: weight_decay * w is added to the
  * gradient before the optimiser sees it.
@@ -206,21 +206,40 @@ static uint32_t run_kernel(const bpl__optim_config *cfg, uint64_t t, float *w,
     }
 }
 
-void bpl__optim_step(const bpl__optim_config *cfg, uint64_t t, float *w, const float *g,
-                     float *m, float *v, size_t n)
-{
-    run_kernel(cfg, t, w, g, m, v, n, 1);
-}
-
 static int group_in_mask(int group, unsigned int mask)
 {
     return group >= 0 && group < BPL__N_GROUPS && (mask & (1u << group));
 }
 
+/* What is wrong with the step of tensor t (layer l) under optimiser o, or
+ * BPL_OK: its gradient, or the values the step would write. */
+static int check_tensor(const bpl__optimizer *o, const bpl__tensor *t, size_t l,
+                        const char *caller)
+{
+    size_t n = t->rows * t->cols;
+    if (!bpl__all_finite(t->grad, n))
+        return bpl__fail(BPL_ERR_NUMERIC,
+                         "%s: gradient of '%s' in layer %zu has NaN or Inf; parameters left "
+                         "unchanged",
+                         caller, t->name, l);
+    uint32_t bad = run_kernel(&o->cfg, o->steps + 1, t->data, t->grad, t->m, t->v, n, 0);
+    if (bad & BAD_STATE)
+        return bpl__fail(BPL_ERR_NUMERIC,
+                         "%s: the optimiser state of '%s' in layer %zu holds a negative "
+                         "second moment; parameters left unchanged",
+                         caller, t->name, l);
+    if (bad)
+        return bpl__fail(BPL_ERR_NUMERIC,
+                         "%s: the step would make '%s' in layer %zu overflow to Inf or NaN "
+                         "(learning rate too large?); parameters left unchanged",
+                         caller, t->name, l);
+    return BPL_OK;
+}
+
 /* Visit every trained tensor of the selected groups: check (commit = 0,
- * stops at the first problem) or write (commit = 1). */
-static int visit_tensors(bpl_net *net, unsigned int mask, const bpl__optim_config *cfg,
-                         int commit)
+ * stops at the first problem) or write (commit = 1).  Tensor by tensor, so
+ * that a message names the tensor; a frozen one keeps its values. */
+static int visit_tensors(bpl_net *net, unsigned int mask, int commit, const char *caller)
 {
     for (size_t l = 0; l < net->n_layers; l++) {
         bpl_layer *layer = net->layers[l];
@@ -228,69 +247,39 @@ static int visit_tensors(bpl_net *net, unsigned int mask, const bpl__optim_confi
             bpl__tensor *t = &layer->tensors[i];
             if (!group_in_mask(t->group, mask) || t->pending || t->frozen)
                 continue;
-            size_t n = t->rows * t->cols;
-            uint64_t step = net->optim_steps[t->group] + 1;
+            const bpl__optimizer *o = &net->optim[t->group];
             if (commit) {
-                run_kernel(&cfg[t->group], step, t->data, t->grad, t->m, t->v, n, 1);
+                run_kernel(&o->cfg, o->steps + 1, t->data, t->grad, t->m, t->v,
+                           t->rows * t->cols, 1);
                 continue;
             }
-            if (!bpl__all_finite(t->grad, n))
-                return bpl__fail(BPL_ERR_NUMERIC,
-                                 "bpl_net_apply_gradients: gradient of '%s' in layer %zu "
-                                 "has NaN or Inf; parameters left unchanged",
-                                 t->name, l);
-            uint32_t bad =
-                run_kernel(&cfg[t->group], step, t->data, t->grad, t->m, t->v, n, 0);
-            if (bad & BAD_STATE)
-                return bpl__fail(BPL_ERR_NUMERIC,
-                                 "bpl_net_apply_gradients: the optimiser state of '%s' in "
-                                 "layer %zu holds a negative second moment; parameters "
-                                 "left unchanged",
-                                 t->name, l);
-            if (bad)
-                return bpl__fail(BPL_ERR_NUMERIC,
-                                 "bpl_net_apply_gradients: the step would make '%s' in "
-                                 "layer %zu overflow to Inf or NaN (learning rate too "
-                                 "large?); parameters left unchanged",
-                                 t->name, l);
+            int rc = check_tensor(o, t, l, caller);
+            if (rc != BPL_OK)
+                return rc;
         }
     }
     return BPL_OK;
 }
 
-BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask)
+int bpl__net_apply(bpl_net *net, unsigned int mask, const char *caller)
 {
-    BPL_CHECK_ARG(net != NULL);
-    if (group_mask & ~((1u << BPL__N_GROUPS) - 1u))
-        return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "bpl_net_apply_gradients: unknown group in mask 0x%x", group_mask);
-    if (net->phase == BPL_PHASE_DIAGNOSE)
-        return BPL_OK;
-    /* Outside a step the gradient buffers hold the last step's gradients:
-     * applying them again would be a second, unintended step. */
-    if (net->phase != BPL_PHASE_TRAIN)
-        return bpl__fail(BPL_ERR_STATE,
-                         "bpl_net_apply_gradients: gradients are applied only inside a "
-                         "training step (from a rule's update hook)%s%s",
-                         net->callout.kinds ? ", not while the net runs " : "",
-                         net->callout.kinds ? net->callout.what : "");
-    if (!net->rule)
-        return bpl__fail(BPL_ERR_STATE, "bpl_net_apply_gradients: no rule attached");
-
-    bpl__optim_config cfg[BPL__N_GROUPS];
+    /* Each optimiser takes the rule's hyperparameters of its group as they
+     * are now: a schedule may have changed the learning rate since. */
     for (int g = 0; g < BPL__N_GROUPS; g++) {
-        if (!(group_mask & (1u << g)))
+        if (!(mask & (1u << g)))
             continue;
-        int rc = bpl__rule_optim_config(net->rule, g, &cfg[g]);
-        if (rc != BPL_OK)
+        int rc = bpl__rule_optim_config(net->rule, g, &net->optim[g].cfg);
+        if (rc != BPL_OK) {
+            bpl__error_prefix(caller);
             return rc;
+        }
     }
-    int rc = visit_tensors(net, group_mask, cfg, 0);
+    int rc = visit_tensors(net, mask, 0, caller);
     if (rc != BPL_OK)
         return rc;
-    visit_tensors(net, group_mask, cfg, 1);
+    visit_tensors(net, mask, 1, caller);
     for (int g = 0; g < BPL__N_GROUPS; g++)
-        if ((group_mask & (1u << g)) && net->optim_steps[g] < BPL__MAX_OPTIM_STEPS - 1)
-            net->optim_steps[g]++;
+        if ((mask & (1u << g)) && net->optim[g].steps < BPL__MAX_OPTIM_STEPS - 1)
+            net->optim[g].steps++;
     return BPL_OK;
 }

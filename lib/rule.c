@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,47 +14,105 @@
 static const char *const optimizer_keys[BPL__OPT_N] = {
     "optimizer", "lr", "momentum", "beta1", "beta2", "eps", "rho", "weight_decay"};
 
+/* The vtable as version 1 laid it out, frozen: what a caller built against
+ * that header allocated.  Version 2 appended its hooks after `destroy`. */
+typedef struct vtable_v1 {
+    unsigned int version;
+    unsigned int flags;
+    const char *name;
+    int (*attach)(void *self, bpl_net *net);
+    int (*forward)(void *self, bpl_net *net, const float *x, size_t batch);
+    int (*compute_targets)(void *self, bpl_net *net, const float *y, size_t batch);
+    int (*update)(void *self, bpl_net *net);
+    void (*destroy)(void *self);
+} vtable_v1;
+
+_Static_assert(offsetof(vtable_v1, destroy) == offsetof(bpl_rule_vtable, destroy) &&
+                   sizeof(vtable_v1) <= offsetof(bpl_rule_vtable, gradients),
+               "version 2 of the vtable must extend version 1 at its end");
+
+/* The size of each version's struct, indexed by version: a caller's vtable
+ * is read and written only that far, however large the library's is. */
+static const size_t vtable_size[] = {0, sizeof(vtable_v1), sizeof(bpl_rule_vtable)};
+
+_Static_assert(sizeof vtable_size / sizeof vtable_size[0] == BPL_RULE_VTABLE_VERSION + 1,
+               "every vtable version has its size");
+
+static int check_version(unsigned int version, const char *caller)
+{
+    if (version >= 1 && version <= BPL_RULE_VTABLE_VERSION)
+        return BPL_OK;
+    return bpl__fail(BPL_ERR_VERSION,
+                     "%s: vtable version %u not supported (this library knows 1..%u); use "
+                     "bpl_rule_vtable_init",
+                     caller, version, (unsigned)BPL_RULE_VTABLE_VERSION);
+}
+
 BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version)
 {
     BPL_CHECK_ARG(vtable != NULL);
-    if (version < 1 || version > BPL_RULE_VTABLE_VERSION)
-        return bpl__fail(BPL_ERR_VERSION,
-                         "bpl_rule_vtable_init: version %u not supported (this library "
-                         "knows 1..%u)",
-                         version, (unsigned)BPL_RULE_VTABLE_VERSION);
-    memset(vtable, 0, sizeof *vtable);
+    int rc = check_version(version, "bpl_rule_vtable_init");
+    if (rc != BPL_OK)
+        return rc;
+    memset(vtable, 0, vtable_size[version]);
     vtable->version = version;
     return BPL_OK;
 }
 
-static int check_vtable(const bpl_rule_vtable *vt)
+static int check_name(const char *name)
 {
-    if (vt->version < 1 || vt->version > BPL_RULE_VTABLE_VERSION)
-        return bpl__fail(BPL_ERR_VERSION,
-                         "bpl_rule_create: vtable version %u not supported (this library "
-                         "knows 1..%u); use bpl_rule_vtable_init",
-                         vt->version, (unsigned)BPL_RULE_VTABLE_VERSION);
-    if (vt->flags != 0)
-        return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "bpl_rule_create: vtable flags must be 0, got 0x%x", vt->flags);
-    if (!vt->name || vt->name[0] == '\0')
+    if (!name || name[0] == '\0')
         return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_rule_create: vtable has no name");
-    if (strlen(vt->name) >= BPL__RULE_NAME_MAX)
+    if (strlen(name) >= BPL__RULE_NAME_MAX)
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_rule_create: rule name longer than %d characters",
                          BPL__RULE_NAME_MAX - 1);
-    for (const char *c = vt->name; *c; c++) /* as a saved file holds it */
+    for (const char *c = name; *c; c++) /* as a saved file holds it */
         if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
             return bpl__fail(BPL_ERR_INVALID_ARG,
                              "bpl_rule_create: rule name must be printable ASCII");
-    const char *missing = !vt->forward           ? "forward"
-                          : !vt->compute_targets ? "compute_targets"
-                          : !vt->update          ? "update"
-                                                 : NULL;
-    if (missing)
+    return BPL_OK;
+}
+
+/* Which hooks go together: a step is either version 1's update or version
+ * 2's gradients (then after_apply belongs to it), and a state that is saved
+ * must be loadable. */
+static const char *hook_mismatch(const bpl_rule_vtable *vt)
+{
+    if (!vt->forward)
+        return "has no forward hook (required)";
+    if (!vt->compute_targets)
+        return "has no compute_targets hook (required)";
+    if (!vt->update && !vt->gradients)
+        return "has neither a gradients nor an update hook (one is required)";
+    if (vt->update && vt->gradients)
+        return "has both an update and a gradients hook (give one: update applies the "
+               "step itself, gradients leaves it to the library)";
+    if (vt->after_apply && !vt->gradients)
+        return "has an after_apply hook without a gradients hook";
+    if (!vt->save_state != !vt->load_state)
+        return "has only one of save_state and load_state (they come together)";
+    return NULL;
+}
+
+/* The caller's vtable, read only as far as its version's struct goes. */
+static int copy_vtable(const bpl_rule_vtable *vtable, bpl_rule_vtable *copy)
+{
+    int rc = check_version(vtable->version, "bpl_rule_create");
+    if (rc != BPL_OK)
+        return rc;
+    memset(copy, 0, sizeof *copy);
+    memcpy(copy, vtable, vtable_size[vtable->version]);
+    if (copy->flags != 0)
         return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "bpl_rule_create: rule '%s' has no %s hook (required)", vt->name,
-                         missing);
+                         "bpl_rule_create: vtable flags must be 0, got 0x%x", copy->flags);
+    rc = check_name(copy->name);
+    if (rc != BPL_OK)
+        return rc;
+    const char *mismatch = hook_mismatch(copy);
+    if (mismatch)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_rule_create: rule '%s' %s", copy->name,
+                         mismatch);
     return BPL_OK;
 }
 
@@ -62,14 +121,15 @@ BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void 
     BPL_CHECK_ARG(out != NULL);
     *out = NULL;
     BPL_CHECK_ARG(vtable != NULL);
-    int rc = check_vtable(vtable);
+    bpl_rule_vtable vt;
+    int rc = copy_vtable(vtable, &vt);
     if (rc != BPL_OK)
         return rc;
     bpl_rule *rule = bpl__calloc(1, sizeof *rule);
     if (!rule)
         return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_create: out of memory");
-    rule->vt = *vtable;
-    snprintf(rule->name, sizeof rule->name, "%s", vtable->name);
+    rule->vt = vt;
+    snprintf(rule->name, sizeof rule->name, "%s", vt.name);
     rule->vt.name = rule->name;
     for (int p = 0; p < BPL__N_PROPERTIES; p++)
         rule->tick[p] = BPL_TICK_UNKNOWN;
@@ -90,7 +150,7 @@ BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name)
     *out = NULL;
     BPL_CHECK_ARG(name != NULL);
     for (size_t i = 0; i < bpl__n_builtin_rules; i++)
-        if (strcmp(bpl__builtin_rules[i].name, name) == 0) {
+        if (strcmp(bpl__builtin_rules[i].vtable->name, name) == 0) {
             int rc = bpl__builtin_rules[i].create(out);
             if (rc != BPL_OK) {
                 *out = NULL;
@@ -103,7 +163,7 @@ BPL_API int bpl_rule_create_builtin(bpl_rule **out, const char *name)
     char known[256] = "";
     for (size_t i = 0; i < bpl__n_builtin_rules; i++) {
         strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
-        strncat(known, bpl__builtin_rules[i].name, sizeof known - strlen(known) - 1);
+        strncat(known, bpl__builtin_rules[i].vtable->name, sizeof known - strlen(known) - 1);
     }
     return bpl__fail(BPL_ERR_NOT_FOUND,
                      "bpl_rule_create_builtin: no built-in rule '%s' (known: %s)", name,
@@ -117,7 +177,7 @@ BPL_API size_t bpl_rule_builtin_count(void)
 
 BPL_API const char *bpl_rule_builtin_name(size_t index)
 {
-    return index < bpl__n_builtin_rules ? bpl__builtin_rules[index].name : NULL;
+    return index < bpl__n_builtin_rules ? bpl__builtin_rules[index].vtable->name : NULL;
 }
 
 static void free_rule(bpl_rule *rule)
@@ -406,8 +466,8 @@ int bpl__rule_optim_config(const bpl_rule *rule, int group, bpl__optim_config *o
 {
     if (!rule->opt_declared[group])
         return bpl__fail(BPL_ERR_STATE,
-                         "bpl_net_apply_gradients: rule '%s' declares no optimiser for "
-                         "group %d (see bpl_rule_add_optimizer)",
+                         "rule '%s' declares no optimiser for group %d (see "
+                         "bpl_rule_add_optimizer)",
                          rule->name, group);
     const size_t *idx = rule->opt_param[group];
     out->kind = (int)rule->params[idx[BPL__OPT_KIND]].value;
@@ -449,15 +509,21 @@ BPL_API int bpl_rule_set(bpl_rule *rule, const char *name, double value)
     return rc;
 }
 
-int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n)
+BPL_API int bpl_rule_fix_param(bpl_rule *rule, const char *name)
 {
-    for (size_t i = 0; i < n; i++) {
-        bpl__param *p = bpl__rule_find_param(rule, names[i]);
-        if (!p)
-            return bpl__fail(BPL_ERR_INVALID_ARG, "rule '%s' has no parameter '%s'",
-                             rule->name, names[i]);
-        p->fixed = 1;
-    }
+    BPL_CHECK_ARG(rule != NULL);
+    BPL_CHECK_ARG(name != NULL);
+    bpl__param *p;
+    int rc = find_param(rule, name, "bpl_rule_fix_param", &p);
+    if (rc != BPL_OK)
+        return rc;
+    /* The attach hook has read it already: fixing it now would not undo
+     * what a change before made. */
+    if (rule->owner)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_rule_fix_param: '%s': rule '%s' is already attached to a net",
+                         name, rule->name);
+    p->fixed = 1;
     return BPL_OK;
 }
 
@@ -841,10 +907,11 @@ int bpl__hook_result(const bpl_rule *rule, const char *hook, int rc)
         return BPL_OK;
     char prefix[BPL__RULE_NAME_MAX + 32];
     snprintf(prefix, sizeof prefix, "rule '%s' %s", rule->name, hook);
-    int known = rc < 0 && (rc >= BPL_ERR_RANGE || rc == BPL_ERR_INTERNAL);
-    if (!known) {
+    /* The whole reserved range passes, not only the statuses this library
+     * knows: a rule built against a newer header may return a newer one. */
+    int status = rc < 0 && rc >= BPL_STATUS_MIN;
+    if (!status)
         return bpl__fail(BPL_ERR_CALLBACK, "%s: hook returned %d", prefix, rc);
-    }
     const char *msg = bpl_last_error_message();
     if (msg[0] == '\0')
         bpl__fail(rc, "%s", bpl_strerror(rc));

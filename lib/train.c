@@ -1,50 +1,12 @@
 /*
  * train.c - training steps, fitting over a dataset, prediction and
- * evaluation.  All of them drive the attached rule through its hooks.
+ * evaluation: the checks and loops around the step driver (step.c).
  */
 #include "bpl_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* The step hooks run marked as user code, so that what they call cannot
- * replace the rule or the layers under the step. */
-int bpl__run_forward(bpl_net *net, const float *x)
-{
-    bpl_rule *rule = net->rule;
-    if (!rule) {
-        bpl__forward_dense(net, x);
-        return BPL_OK;
-    }
-    bpl_error_set(BPL_OK, "");
-    net->x = x;
-    bpl__callout previous = bpl__net_call_out(net, BPL__IN_STEP, "a rule's forward hook");
-    int rc = rule->vt.forward(rule->self, net, x, net->batch);
-    bpl__net_return(net, previous);
-    return bpl__hook_result(rule, "forward", rc);
-}
-
-int bpl__run_compute_targets(bpl_net *net, const float *y, size_t batch)
-{
-    bpl_rule *rule = net->rule;
-    bpl_error_set(BPL_OK, "");
-    bpl__callout previous =
-        bpl__net_call_out(net, BPL__IN_STEP, "a rule's compute_targets hook");
-    int rc = rule->vt.compute_targets(rule->self, net, y, batch);
-    bpl__net_return(net, previous);
-    return bpl__hook_result(rule, "compute_targets", rc);
-}
-
-int bpl__run_update(bpl_net *net)
-{
-    bpl_rule *rule = net->rule;
-    bpl_error_set(BPL_OK, "");
-    bpl__callout previous = bpl__net_call_out(net, BPL__IN_STEP, "a rule's update hook");
-    int rc = rule->vt.update(rule->self, net);
-    bpl__net_return(net, previous);
-    return bpl__hook_result(rule, "update", rc);
-}
 
 static void warn_about_blas_once(bpl_net *net)
 {
@@ -56,58 +18,18 @@ static void warn_about_blas_once(bpl_net *net)
         bpl__net_log(net, BPL_LOG_WARNING, "%s", warning);
 }
 
-/* A user's rule may write parameters through borrowed pointers, past the
- * optimiser's all-or-nothing checks: a step that left NaN or Inf behind
- * must not report success (the values cannot be taken back, but the caller
- * learns at once, not at the next save). */
-static int check_user_rule_left_finite(bpl_net *net)
-{
-    if (!net->rule || net->rule->builtin)
-        return BPL_OK;
-    for (size_t l = 0; l < net->n_layers; l++) {
-        const bpl_layer *layer = net->layers[l];
-        for (size_t t = 0; t < layer->n_tensors; t++) {
-            const bpl__tensor *tensor = &layer->tensors[t];
-            if (!tensor->pending && !bpl__all_finite(tensor->data, tensor->rows * tensor->cols))
-                return bpl__fail(BPL_ERR_NUMERIC,
-                                 "rule '%s' left NaN or Inf in tensor '%s' of layer %zu",
-                                 net->rule->name, tensor->name, l);
-        }
-    }
-    return BPL_OK;
-}
-
-/* One step on a batch already checked and fitting the workspace. */
+/* One step on a batch already checked and fitting the workspace: the step
+ * driver's, timed when profiling is on. */
 static int train_step(bpl_net *net, const float *x, const float *y, size_t batch,
                       double *loss_out)
 {
     double start = net->profile.on ? bpl__now() : 0.0;
     warn_about_blas_once(net);
-    net->phase = BPL_PHASE_TRAIN;
-    net->batch = batch;
-    int rc = bpl__run_forward(net, x);
-    double loss = 0.0;
-    if (rc == BPL_OK) {
-        loss = bpl__batch_loss(net, y);
-        if (!isfinite(loss))
-            rc = bpl__fail(BPL_ERR_NUMERIC,
-                           "the loss is %g: training diverged (lower the learning rate); "
-                           "parameters left unchanged",
-                           loss);
-    }
-    if (rc == BPL_OK)
-        rc = bpl__run_compute_targets(net, y, batch);
-    if (rc == BPL_OK)
-        rc = bpl__run_update(net);
-    if (rc == BPL_OK)
-        rc = check_user_rule_left_finite(net);
-    net->phase = BPL_PHASE_IDLE;
+    int rc = bpl__net_step(net, x, y, batch, BPL_PHASE_TRAIN, loss_out);
     if (net->profile.on) {
         net->profile.step_seconds += bpl__now() - start;
         net->profile.steps++;
     }
-    if (rc == BPL_OK && loss_out)
-        *loss_out = loss;
     return rc;
 }
 

@@ -11,10 +11,16 @@ PIN(flags_second, offsetof(bpl_rule_vtable, flags) == sizeof(unsigned int));
 PIN(name_third, offsetof(bpl_rule_vtable, name) == 2 * sizeof(unsigned int));
 PIN(attach_after_name, offsetof(bpl_rule_vtable, attach) ==
                            offsetof(bpl_rule_vtable, name) + sizeof(const char *));
-PIN(destroy_last, offsetof(bpl_rule_vtable, destroy) ==
-                      offsetof(bpl_rule_vtable, attach) + 4 * sizeof(void (*)(void)));
+PIN(destroy_last_of_v1, offsetof(bpl_rule_vtable, destroy) ==
+                            offsetof(bpl_rule_vtable, attach) + 4 * sizeof(void (*)(void)));
+/* Version 2 appends four hooks after version 1's last. */
+PIN(gradients_after_destroy, offsetof(bpl_rule_vtable, gradients) ==
+                                 offsetof(bpl_rule_vtable, destroy) + sizeof(void (*)(void)));
+PIN(load_state_last, offsetof(bpl_rule_vtable, load_state) ==
+                         offsetof(bpl_rule_vtable, gradients) + 3 * sizeof(void (*)(void)));
 PIN(size, sizeof(bpl_rule_vtable) ==
-              offsetof(bpl_rule_vtable, destroy) + sizeof(void (*)(void)));
+              offsetof(bpl_rule_vtable, load_state) + sizeof(void (*)(void)));
+PIN(version_2, BPL_RULE_VTABLE_VERSION == 2);
 
 int main(void)
 {

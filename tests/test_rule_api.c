@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,20 @@ static void user_destroy(void *self)
     ((struct user_rule *)self)->destroy_calls++;
 }
 
+/* State hooks that are only ever checked for, never called. */
+static int user_save_state(void *self, void *data, size_t capacity, size_t *size_out)
+{
+    (void)self, (void)data, (void)capacity;
+    *size_out = 0;
+    return BPL_OK;
+}
+
+static int user_load_state(void *self, bpl_net *net, const void *data, size_t size)
+{
+    (void)self, (void)net, (void)data, (void)size;
+    return BPL_OK;
+}
+
 static void user_vtable(bpl_rule_vtable *vt, const char *name)
 {
     BPL_OK_OR_FAIL(bpl_rule_vtable_init(vt, BPL_RULE_VTABLE_VERSION));
@@ -270,6 +285,103 @@ START_TEST(test_vtable_init)
     ck_assert_ptr_null(vt.name);
     ck_assert(vt.attach == NULL && vt.forward == NULL && vt.compute_targets == NULL &&
               vt.update == NULL && vt.destroy == NULL);
+    ck_assert(vt.gradients == NULL && vt.after_apply == NULL && vt.save_state == NULL &&
+              vt.load_state == NULL);
+}
+END_TEST
+
+/* ---- a caller built against the version-1 header ---------------------------- */
+
+/* The struct of the version-1 header, as a caller built against it has it. */
+typedef struct vtable_v1 {
+    unsigned int version;
+    unsigned int flags;
+    const char *name;
+    int (*attach)(void *self, bpl_net *net);
+    int (*forward)(void *self, bpl_net *net, const float *x, size_t batch);
+    int (*compute_targets)(void *self, bpl_net *net, const float *y, size_t batch);
+    int (*update)(void *self, bpl_net *net);
+    void (*destroy)(void *self);
+} vtable_v1;
+
+#define V1_SIZE sizeof(vtable_v1)
+
+static int v2_gradients(void *self, bpl_net *net, unsigned int *groups)
+{
+    (void)self, (void)net, (void)groups;
+    ck_abort_msg("a version-1 vtable's gradients hook was read");
+    return BPL_ERR_INTERNAL;
+}
+
+/* bpl_rule_vtable_init writes, and bpl_rule_create reads, only the size
+ * of the version the caller asks for. */
+START_TEST(test_vtable_version_1_size)
+{
+    /* init: the bytes after version 1's struct are the caller's, untouched */
+    unsigned char *mem = malloc(sizeof(bpl_rule_vtable));
+    ck_assert_ptr_nonnull(mem);
+    memset(mem, 0xab, sizeof(bpl_rule_vtable));
+    BPL_OK_OR_FAIL(bpl_rule_vtable_init((bpl_rule_vtable *)(void *)mem, 1));
+    ck_assert_uint_eq(((bpl_rule_vtable *)(void *)mem)->version, 1);
+    for (size_t i = sizeof(unsigned int); i < V1_SIZE; i++)
+        ck_assert_msg(mem[i] == 0, "byte %zu of the version-1 struct not cleared", i);
+    for (size_t i = V1_SIZE; i < sizeof(bpl_rule_vtable); i++)
+        ck_assert_msg(mem[i] == 0xab, "byte %zu past the version-1 struct written", i);
+
+    /* create: what lies past version 1's struct is never read, even when it
+     * looks like a gradients hook (with update, both would be refused) */
+    struct user_rule u = {.calls = {0}};
+    bpl_rule_vtable *vt = (bpl_rule_vtable *)(void *)mem;
+    vt->name = "old";
+    vt->forward = user_forward;
+    vt->compute_targets = user_targets;
+    vt->update = user_update;
+    vt->destroy = user_destroy;
+    vt->gradients = v2_gradients;
+    bpl_rule *rule = NULL;
+    BPL_OK_OR_FAIL(bpl_rule_create(&rule, vt, &u));
+    free(mem);
+
+    float x[3 * 5], y[3 * 3];
+    bpl_net *net = deep_net(31, x, y, 3);
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 3, NULL));
+    ck_assert_int_eq(u.calls[HOOK_UPDATE], 1);
+    bpl_net_destroy(net);
+    ck_assert_int_eq(u.destroy_calls, 1);
+}
+END_TEST
+
+/* The same with a vtable allocated exactly version 1's size: under the
+ * address sanitizer, a read or write past it fails the test. */
+START_TEST(test_vtable_version_1_exact_allocation)
+{
+    ck_assert_uint_eq(V1_SIZE, offsetof(bpl_rule_vtable, gradients));
+    vtable_v1 *vt = malloc(sizeof *vt);
+    ck_assert_ptr_nonnull(vt);
+    BPL_OK_OR_FAIL(bpl_rule_vtable_init((bpl_rule_vtable *)(void *)vt, 1));
+    vt->name = "exact";
+    vt->forward = user_forward;
+    vt->compute_targets = user_targets;
+    vt->update = user_update;
+    struct user_rule u = {.calls = {0}};
+    bpl_rule *rule = NULL;
+    BPL_OK_OR_FAIL(bpl_rule_create(&rule, (const bpl_rule_vtable *)(void *)vt, &u));
+    free(vt);
+    float x[3 * 5], y[3 * 3];
+    bpl_net *net = deep_net(32, x, y, 3);
+    bpl_net *twin = deep_net(32, NULL, NULL, 0);
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    test_attach(twin, "backprop");
+    for (int i = 0; i < 3; i++) {
+        BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 3, NULL));
+        BPL_OK_OR_FAIL(bpl_net_train_batch(twin, x, y, 3, NULL));
+    }
+    /* version-1 backprop computes what the built-in rule computes */
+    ck_assert(same_params(net, twin));
+    ck_assert_int_eq(u.calls[HOOK_UPDATE], 3);
+    bpl_net_destroy(net);
+    bpl_net_destroy(twin);
 }
 END_TEST
 
@@ -308,7 +420,22 @@ START_TEST(test_rule_create_validation)
     expect_create_fails(&vt, BPL_ERR_INVALID_ARG, "compute_targets");
     user_vtable(&vt, "probe");
     vt.update = NULL;
-    expect_create_fails(&vt, BPL_ERR_INVALID_ARG, "update");
+    expect_create_fails(&vt, BPL_ERR_INVALID_ARG, "neither a gradients nor an update");
+    /* a step is version 1's update or version 2's gradients, not both */
+    user_vtable(&vt, "probe");
+    vt.gradients = v2_gradients;
+    expect_create_fails(&vt, BPL_ERR_INVALID_ARG, "both an update and a gradients hook");
+    user_vtable(&vt, "probe");
+    vt.after_apply = user_attach;
+    expect_create_fails(&vt, BPL_ERR_INVALID_ARG, "after_apply hook without a gradients");
+    user_vtable(&vt, "probe");
+    vt.update = NULL;
+    vt.gradients = v2_gradients;
+    vt.save_state = user_save_state;
+    expect_create_fails(&vt, BPL_ERR_INVALID_ARG, "only one of save_state and load_state");
+    vt.save_state = NULL;
+    vt.load_state = user_load_state;
+    expect_create_fails(&vt, BPL_ERR_INVALID_ARG, "only one of save_state and load_state");
     user_vtable(&vt, "probe");
     vt.flags = 1;
     expect_create_fails(&vt, BPL_ERR_INVALID_ARG, "flags");
@@ -559,10 +686,15 @@ START_TEST(test_hook_failures)
          "rule 'probe' update"},
         /* without a message of its own */
         {HOOK_UPDATE, BPL_ERR_STATE, NULL, BPL_ERR_STATE, "rule 'probe' update"},
-        /* positive values, and negative values that are no bpl status */
+        /* a status this library does not know, but a later one may define:
+         * the reserved range passes unchanged */
+        {HOOK_UPDATE, -50, NULL, -50, "rule 'probe' update"},
+        {HOOK_TARGETS, BPL_STATUS_MIN, "probe: newest status", BPL_STATUS_MIN,
+         "rule 'probe' compute_targets"},
+        /* positive values, and negative values below the reserved range */
         {HOOK_FORWARD, 1, NULL, BPL_ERR_CALLBACK, "rule 'probe' forward"},
         {HOOK_TARGETS, 7, NULL, BPL_ERR_CALLBACK, "rule 'probe' compute_targets"},
-        {HOOK_UPDATE, -50, NULL, BPL_ERR_CALLBACK, "rule 'probe' update"},
+        {HOOK_UPDATE, BPL_STATUS_MIN - 1, NULL, BPL_ERR_CALLBACK, "rule 'probe' update"},
         {HOOK_UPDATE, INT_MIN, NULL, BPL_ERR_CALLBACK, "rule 'probe' update"},
     };
     float x[3 * 5], y[3 * 3];
@@ -1179,6 +1311,53 @@ START_TEST(test_add_optimizer_foreign_name)
 }
 END_TEST
 
+/* A user rule declares its own shape-setting hyperparameter: its attach
+ * hook reads "width" to size a tensor, so the value cannot change once the
+ * rule is attached; the other hyperparameters stay settable. */
+static int width_attach(void *self, bpl_net *net)
+{
+    (void)self;
+    double width;
+    int rc = bpl_rule_get(bpl_net_rule(net), "width", &width);
+    if (rc == BPL_OK)
+        rc = bpl_layer_add_tensor(bpl_net_layer(net, 0), "extra", 1, (size_t)width,
+                                  BPL_GROUP_NONE, BPL_INIT_ZERO, 0.0, NULL);
+    return rc;
+}
+
+START_TEST(test_user_fixed_param)
+{
+    struct user_rule u = {.calls = {0}};
+    bpl_rule_vtable vt;
+    user_vtable(&vt, "shaped");
+    vt.attach = width_attach;
+    bpl_rule *rule = NULL;
+    BPL_OK_OR_FAIL(bpl_rule_create(&rule, &vt, &u));
+    BPL_OK_OR_FAIL(bpl_rule_add_param(rule, "width", BPL_PARAM_INT, 3, 1, 64, NULL, "extra"));
+    BPL_OK_OR_FAIL(bpl_rule_add_param(rule, "alpha", BPL_PARAM_REAL, 0.5, 0, 1, NULL, NULL));
+    BPL_EXPECT_ERROR(bpl_rule_fix_param(NULL, "width"), BPL_ERR_INVALID_ARG,
+                     "bpl_rule_fix_param");
+    BPL_EXPECT_ERROR(bpl_rule_fix_param(rule, NULL), BPL_ERR_INVALID_ARG,
+                     "bpl_rule_fix_param");
+    BPL_EXPECT_ERROR(bpl_rule_fix_param(rule, "depth"), BPL_ERR_NOT_FOUND, "depth");
+    BPL_OK_OR_FAIL(bpl_rule_fix_param(rule, "width"));
+    BPL_OK_OR_FAIL(bpl_rule_fix_param(rule, "width")); /* once or twice, the same */
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "width", 5)); /* free until attached */
+    bpl_net *net = deep_net(13, NULL, NULL, 0);
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    size_t cols = 0;
+    BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, 0), "extra", NULL, &cols, NULL));
+    ck_assert_uint_eq(cols, 5);
+    BPL_EXPECT_ERROR(bpl_rule_set(rule, "width", 6), BPL_ERR_STATE, "width");
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "width", 5));
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "alpha", 0.25));
+    /* attached: fixing another now could not undo a change made before */
+    BPL_EXPECT_ERROR(bpl_rule_fix_param(rule, "alpha"), BPL_ERR_STATE, "attached");
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "alpha", 0.75));
+    bpl_net_destroy(net);
+}
+END_TEST
+
 /* Hyperparameters that shape the net's tensors are fixed once attached;
  * the others stay settable, and re-setting the current value is allowed. */
 START_TEST(test_shape_params_fixed_after_attach)
@@ -1556,6 +1735,8 @@ static Suite *rule_api_suite(void)
 
     TCase *tc = tcase_create("vtable");
     tcase_add_test(tc, test_vtable_init);
+    tcase_add_test(tc, test_vtable_version_1_size);
+    tcase_add_test(tc, test_vtable_version_1_exact_allocation);
     tcase_add_test(tc, test_rule_create_validation);
     tcase_add_test(tc, test_rule_create_copies);
     tcase_add_test(tc, test_rule_accessors);
@@ -1592,6 +1773,7 @@ static Suite *rule_api_suite(void)
     tcase_add_test(tc, test_add_optimizer);
     tcase_add_test(tc, test_add_optimizer_foreign_name);
     tcase_add_test(tc, test_shape_params_fixed_after_attach);
+    tcase_add_test(tc, test_user_fixed_param);
     tcase_add_test(tc, test_default_out_of_bounds);
     tcase_add_test(tc, test_feedback_scale);
     suite_add_tcase(s, tc);

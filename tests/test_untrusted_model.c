@@ -521,7 +521,7 @@ START_TEST(step_refuses_bad_state)
                 }
                 t->m[2] = INFINITY;
             } else if (breakage == 2) { /* a step count about to wrap */
-                net->optim_steps[BPL_GROUP_FORWARD] = UINT64_MAX;
+                net->optim[BPL_GROUP_FORWARD].steps = UINT64_MAX;
                 if (o != 0) {
                     bpl_net_destroy(net);
                     continue;
@@ -531,7 +531,7 @@ START_TEST(step_refuses_bad_state)
                 needle = NULL;
             }
             snapshot before = take_snapshot(net);
-            uint64_t steps = net->optim_steps[BPL_GROUP_FORWARD];
+            uint64_t steps = net->optim[BPL_GROUP_FORWARD].steps;
             int rc = train(net, 1, 4, 2);
             char what[64];
             snprintf(what, sizeof what, "%s, breakage %d", optimisers[o], breakage);
@@ -542,7 +542,7 @@ START_TEST(step_refuses_bad_state)
                               "%s: message '%s' lacks '%s'", what, bpl_last_error_message(),
                               needle);
             expect_unchanged(net, &before, what);
-            ck_assert_uint_eq(net->optim_steps[BPL_GROUP_FORWARD], steps);
+            ck_assert_uint_eq(net->optim[BPL_GROUP_FORWARD].steps, steps);
             bpl_net_destroy(net);
         }
     }

@@ -11,17 +11,27 @@
 void test_run_hooks(bpl_net *net, int phase, const float *x, const float *y, size_t batch,
                     int targets, int update)
 {
-    bpl_rule *rule = bpl_net_rule(net);
     BPL_OK_OR_FAIL(bpl__net_reserve(net, batch));
+    BPL_OK_OR_FAIL(bpl__net_layout(net));
     net->phase = phase;
     net->batch = batch;
-    net->x = x;
-    BPL_OK_OR_FAIL(rule->vt.forward(rule->self, net, x, batch));
+    BPL_OK_OR_FAIL(bpl__run_forward(net, x));
     if (targets)
-        BPL_OK_OR_FAIL(rule->vt.compute_targets(rule->self, net, y, batch));
+        BPL_OK_OR_FAIL(bpl__run_compute_targets(net, y, batch));
     if (update)
-        BPL_OK_OR_FAIL(rule->vt.update(rule->self, net));
+        test_run_gradients(net);
     net->phase = BPL_PHASE_IDLE;
+}
+
+unsigned int test_run_gradients(bpl_net *net)
+{
+    int phase = net->phase;
+    if (phase == BPL_PHASE_IDLE)
+        net->phase = BPL_PHASE_DIAGNOSE;
+    unsigned int groups = 0;
+    BPL_OK_OR_FAIL(bpl__run_update(net, &groups));
+    net->phase = phase;
+    return groups;
 }
 
 float *test_buffer(bpl_net *net, size_t l, const char *name)

@@ -16,7 +16,7 @@ int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch)
     return bpl_net_forward_dense(net, x, batch);
 }
 
-int bpl__dense_update(void *self, bpl_net *net)
+int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups)
 {
     (void)self;
     for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
@@ -24,7 +24,8 @@ int bpl__dense_update(void *self, bpl_net *net)
         if (rc != BPL_OK)
             return rc;
     }
-    return bpl_net_apply_gradients(net, 1u << BPL_GROUP_FORWARD);
+    *groups = 1u << BPL_GROUP_FORWARD;
+    return BPL_OK;
 }
 
 int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
@@ -46,6 +47,14 @@ int bpl__rule_add_params(bpl_rule *rule, const bpl__param_spec *specs, size_t n)
     for (size_t i = 0; rc == BPL_OK && i < n; i++)
         rc = bpl_rule_add_param(rule, specs[i].name, specs[i].kind, specs[i].def, specs[i].lo,
                                 specs[i].hi, specs[i].choices, specs[i].doc);
+    return rc;
+}
+
+int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n)
+{
+    int rc = BPL_OK;
+    for (size_t i = 0; rc == BPL_OK && i < n; i++)
+        rc = bpl_rule_fix_param(rule, names[i]);
     return rc;
 }
 

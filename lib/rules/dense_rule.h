@@ -3,7 +3,7 @@
  * declare their hyperparameters, their step counters, and, for the rules
  * that run the standard dense forward pass and train every layer on its
  * weight gradient (backprop, feedback alignment, direct feedback alignment),
- * the forward pass and update: those three differ only in how the output
+ * the forward pass and gradients: those three differ only in how the output
  * error reaches the hidden layers.
  */
 #ifndef BPL_DENSE_RULE_H
@@ -30,7 +30,8 @@
     } while (0)
 
 int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch);
-int bpl__dense_update(void *self, bpl_net *net);
+/* Every layer's weight gradients from its "delta"; trains the forward group. */
+int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups);
 
 /* The output error, then sent down layer by layer through each layer's
  * tensor `matrix`: its "weight" (backprop) or a feedback matrix shaped like
@@ -57,6 +58,8 @@ typedef struct bpl__param_spec {
 } bpl__param_spec;
 
 int bpl__rule_add_params(bpl_rule *rule, const bpl__param_spec *specs, size_t n);
+/* bpl_rule_fix_param for each of the n names. */
+int bpl__rule_fix_params(bpl_rule *rule, const char *const *names, size_t n);
 
 /* Declares what a rule has beyond its forward optimiser. */
 typedef int (*bpl__declare_fn)(bpl_rule *rule, const void *context);

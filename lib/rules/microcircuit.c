@@ -591,83 +591,98 @@ static int outer(bpl_net *net, const float *post, const float *pre, size_t batch
     return BPL_OK;
 }
 
-/* The instant change of one matrix, filtered into its gradient. */
-static int plastic(bpl_net *net, const settings *s, size_t l, const char *name,
-                   const char *bias, const float *post, const float *pre, size_t batch,
-                   size_t rows, size_t cols, float *scratch_w, float *scratch_b)
+/* Scratch of the continuous mode: one matrix's instant change, and the
+ * step's plasticity filters.  A step integrates its filters as it goes, in
+ * this copy of them, and after_apply makes the copy the net's: a step that
+ * fails, and a diagnostic pass, leave the filter tensors as they were, like
+ * every other parameter.  Allocated at the first step, not at attach, so
+ * that a load allocates no more than its file holds. */
+enum { N_FILTERS = sizeof filtered / sizeof filtered[0] };
+typedef struct work {
+    float *w, *b;
+    float *filters;     /* every filter, layer by layer, in the order of `filtered` */
+    size_t *filter_at;  /* where filter k of layer l starts: [l * N_FILTERS + k] */
+} work;
+
+/* The working copy of filter k of layer l. */
+static float *working_filter(const work *wk, size_t l, size_t k)
 {
-    char filter_name[48];
-    float *f, *g;
-    TRY(outer(net, post, pre, batch, rows, cols, scratch_w, bias ? scratch_b : NULL));
-    snprintf(filter_name, sizeof filter_name, "%s_filter", name);
-    TRY(tensor(net, l, filter_name, &f));
-    TRY(grad(net, l, name, &g));
-    filter_into(s, f, scratch_w, g, rows * cols);
-    if (bias) {
-        snprintf(filter_name, sizeof filter_name, "%s_filter", bias);
-        TRY(tensor(net, l, filter_name, &f));
-        TRY(grad(net, l, bias, &g));
-        filter_into(s, f, scratch_b, g, rows);
+    return wk->filters + wk->filter_at[l * N_FILTERS + k];
+}
+
+/* The instant change of one matrix (filter k of layer l, and its bias's,
+ * filter bias_k, unless negative), filtered into its gradient. */
+static int plastic(bpl_net *net, const settings *s, size_t l, size_t k, int bias_k,
+                   const float *post, const float *pre, size_t batch, size_t rows,
+                   size_t cols, const work *wk)
+{
+    float *g;
+    TRY(outer(net, post, pre, batch, rows, cols, wk->w, bias_k >= 0 ? wk->b : NULL));
+    TRY(grad(net, l, filtered[k][0], &g));
+    filter_into(s, working_filter(wk, l, k), wk->w, g, rows * cols);
+    if (bias_k >= 0) {
+        TRY(grad(net, l, filtered[bias_k][0], &g));
+        filter_into(s, working_filter(wk, l, (size_t)bias_k), wk->b, g, rows);
     }
     return BPL_OK;
 }
 
-/* Scratch for one matrix's instant change (continuous mode), and the
- * filters as the training step found them: a step integrates the filters
- * as it goes, and one that fails must leave them as they were, like every
- * other parameter (allocated at the first step, not at attach, so that a
- * load allocates no more than its file holds). */
-typedef struct work {
-    float *w, *b;
-    float *filters;
-} work;
-
-/* Copy every filter into `saved`, or back from it; *count (may be NULL)
- * receives their total size. */
-static int copy_filters(bpl_net *net, float *saved, int back, size_t *count)
+/* Where each filter goes in the working copy, and the copy itself. */
+static int layout_filters(bpl_net *net, work *wk)
 {
-    size_t at = 0;
-    for (size_t l = 0; l <= top_of(net); l++) {
-        for (size_t i = 0; i < filters_of(net, l); i++) {
-            float *f;
+    size_t n_layers = bpl_net_num_layers(net), at = 0;
+    wk->filter_at = bpl__calloc(n_layers * N_FILTERS, sizeof *wk->filter_at);
+    if (!wk->filter_at)
+        return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
+    for (size_t l = 0; l < n_layers; l++) {
+        for (size_t k = 0; k < filters_of(net, l); k++) {
             size_t rows, cols;
-            TRY(bpl_layer_tensor(bpl_net_layer(net, l), filtered[i][1], &f, &rows, &cols));
-            if (saved)
-                memcpy(back ? f : saved + at, back ? saved + at : f, rows * cols * sizeof *f);
+            TRY(bpl_layer_tensor_info(bpl_net_layer(net, l), filtered[k][1], &rows, &cols,
+                                      NULL));
+            wk->filter_at[l * N_FILTERS + k] = at;
             at += rows * cols;
         }
     }
-    if (count)
-        *count = at;
+    wk->filters = bpl__malloc((at ? at : 1) * sizeof *wk->filters);
+    return wk->filters ? BPL_OK : bpl_error_set(BPL_ERR_NOMEM, "out of memory");
+}
+
+/* Copy every filter tensor into the working copy (commit = 0), or the
+ * working copy into the tensors (commit = 1). */
+static int copy_filters(bpl_net *net, const work *wk, int commit)
+{
+    for (size_t l = 0; l <= top_of(net); l++) {
+        for (size_t k = 0; k < filters_of(net, l); k++) {
+            float *f, *copy = working_filter(wk, l, k);
+            size_t rows, cols;
+            TRY(bpl_layer_tensor(bpl_net_layer(net, l), filtered[k][1], &f, &rows, &cols));
+            memcpy(commit ? f : copy, commit ? copy : f, rows * cols * sizeof *f);
+        }
+    }
     return BPL_OK;
 }
 
-static int save_filters(bpl_net *net, work *wk)
+static int begin_filters(bpl_net *net, work *wk)
 {
-    if (!wk->filters) {
-        size_t n;
-        TRY(copy_filters(net, NULL, 0, &n));
-        wk->filters = bpl__malloc((n ? n : 1) * sizeof *wk->filters);
-        if (!wk->filters)
-            return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
-    }
-    return copy_filters(net, wk->filters, 0, NULL);
+    if (!wk->filters)
+        TRY(layout_filters(net, wk));
+    return copy_filters(net, wk, 0);
 }
 
 /* A filter that overflowed would reach the weights through a later step
  * (or through a frozen weight, not at all), and a file may not hold it. */
-static int check_filters(bpl_net *net)
+static int check_filters(bpl_net *net, const work *wk)
 {
     for (size_t l = 0; l <= top_of(net); l++) {
-        for (size_t i = 0; i < filters_of(net, l); i++) {
-            float *f;
+        for (size_t k = 0; k < filters_of(net, l); k++) {
             size_t rows, cols;
-            TRY(bpl_layer_tensor(bpl_net_layer(net, l), filtered[i][1], &f, &rows, &cols));
-            if (!bpl__all_finite(f, rows * cols))
+            TRY(bpl_layer_tensor_info(bpl_net_layer(net, l), filtered[k][1], &rows, &cols,
+                                      NULL));
+            if (!bpl__all_finite(working_filter(wk, l, k), rows * cols))
                 return bpl__fail(BPL_ERR_NUMERIC,
                                  "the plasticity filter '%s' of layer %zu overflowed to NaN "
                                  "or Inf; parameters left unchanged",
-                                 filtered[i][1], l);
+                                 filtered[k][1], l);
         }
     }
     return BPL_OK;
@@ -692,7 +707,7 @@ static int continuous_plasticity(bpl_net *net, const settings *s, const float *x
         float k = l == top ? k_output(s) : k_hidden(s);
         for (size_t i = 0; i < batch * n; i++)
             post[i] = phi(u[i]) - phi(k * v_b[i]);
-        TRY(plastic(net, s, l, "weight", "bias", post, pre, batch, n, n_in, wk->w, wk->b));
+        TRY(plastic(net, s, l, 0, 1, post, pre, batch, n, n_in, wk));
         if (l == top)
             continue;
         size_t n_above = units(net, l + 1);
@@ -707,11 +722,11 @@ static int continuous_plasticity(bpl_net *net, const settings *s, const float *x
         TRY(buffer(net, l + 1, "rate_u", &r_above));
         for (size_t i = 0; i < batch * n_above; i++)
             e_i[i] = phi(u_i[i]) - phi(k_inter(s) * v_i[i]);
-        TRY(plastic(net, s, l, "ip", "ip_bias", e_i, r, batch, n_above, n, wk->w, wk->b));
+        TRY(plastic(net, s, l, 4, 5, e_i, r, batch, n_above, n, wk));
         if (s->learn_pi) {
             for (size_t i = 0; i < batch * n; i++)
                 tmp[i] = -v_a[i];
-            TRY(plastic(net, s, l, "pi", NULL, tmp, r_i, batch, n, n_above, wk->w, wk->b));
+            TRY(plastic(net, s, l, 3, -1, tmp, r_i, batch, n, n_above, wk));
         }
         if (s->learn_topdown) {
             float *bfb;
@@ -719,8 +734,7 @@ static int continuous_plasticity(bpl_net *net, const settings *s, const float *x
             TRY(project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, tmp));
             for (size_t i = 0; i < batch * n; i++)
                 tmp[i] = phi(u[i]) - phi(tmp[i]);
-            TRY(plastic(net, s, l, "feedback", NULL, tmp, r_above, batch, n, n_above, wk->w,
-                        wk->b));
+            TRY(plastic(net, s, l, 2, -1, tmp, r_above, batch, n, n_above, wk));
         }
     }
     return BPL_OK;
@@ -746,17 +760,12 @@ typedef struct mc_rule {
     work wk; /* continuous mode's scratch, sized at attach */
 } mc_rule;
 
-static int continuous_now(const bpl_net *net, const settings *s)
-{
-    return s->mode == CONTINUOUS && bpl_net_phase(net) != BPL_PHASE_DIAGNOSE;
-}
-
 static int mc_forward(void *self, bpl_net *net, const float *x, size_t batch)
 {
     (void)self;
     settings s;
     read_settings(net, &s);
-    if (!continuous_now(net, &s))
+    if (s.mode != CONTINUOUS)
         return bottom_up(net, x, batch);
     TRY(rest(net, batch));
     TRY(simulate(net, &s, x, NULL, batch, NULL));
@@ -783,21 +792,19 @@ static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
     mc_rule *self = self_;
     settings s;
     read_settings(net, &s);
-    self->state.pretraining =
-        bpl_net_phase(net) == BPL_PHASE_TRAIN && self->state.steps < s.pretrain_steps;
+    self->state.pretraining = self->state.steps < s.pretrain_steps;
     const float *target = self->state.pretraining ? NULL : y;
-    if (!continuous_now(net, &s)) {
+    if (s.mode != CONTINUOUS) {
         TRY(top_down(net, &s, target, batch));
         return steady_errors(net, &s, batch);
     }
+    /* The plasticity is integrated along the simulation, into the
+     * gradients and the working copy of the filters. */
     const float *x;
     TRY(bpl_layer_input(bpl_net_layer(net, 0), &x, NULL, NULL));
     TRY(zero_gradients(net));
-    TRY(save_filters(net, &self->wk));
-    int rc = simulate(net, &s, x, target, batch, &self->wk);
-    if (rc != BPL_OK)
-        copy_filters(net, self->wk.filters, 1, NULL);
-    return rc;
+    TRY(begin_filters(net, &self->wk));
+    return simulate(net, &s, x, target, batch, &self->wk);
 }
 
 /* Gradients of the steady-state rules; pyramidal ones rescaled by the
@@ -880,7 +887,7 @@ static int follow_topdown(bpl_net *net, const settings *s)
     return BPL_OK;
 }
 
-static int mc_update(void *self_, bpl_net *net)
+static int mc_gradients(void *self_, bpl_net *net, unsigned int *groups)
 {
     mc_rule *self = self_;
     settings s;
@@ -889,20 +896,26 @@ static int mc_update(void *self_, bpl_net *net)
     float *unused;
     TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &unused, &batch, NULL));
     int forward = !self->state.pretraining;
-    if (!continuous_now(net, &s))
+    if (s.mode != CONTINUOUS)
         TRY(steady_gradients(net, &s, batch, forward));
-    unsigned int groups = 1u << BPL_GROUP_FEEDBACK;
+    else
+        TRY(check_filters(net, &self->wk)); /* before anything is applied */
+    *groups = 1u << BPL_GROUP_FEEDBACK;
     if (forward)
-        groups |= 1u << BPL_GROUP_FORWARD;
-    int rc = continuous_now(net, &s) ? check_filters(net) : BPL_OK;
-    if (rc == BPL_OK)
-        rc = bpl_net_apply_gradients(net, groups);
-    if (rc != BPL_OK && continuous_now(net, &s) && self->wk.filters)
-        copy_filters(net, self->wk.filters, 1, NULL);
-    TRY(rc);
+        *groups |= 1u << BPL_GROUP_FORWARD;
+    return BPL_OK;
+}
+
+/* The step stands: its filters become the net's, W_PI follows B, and the
+ * step counts towards the end of the pre-training. */
+static int mc_after_apply(void *self_, bpl_net *net)
+{
+    mc_rule *self = self_;
+    settings s;
+    read_settings(net, &s);
+    if (s.mode == CONTINUOUS)
+        TRY(copy_filters(net, &self->wk, 1));
     TRY(follow_topdown(net, &s));
-    if (bpl_net_phase(net) != BPL_PHASE_TRAIN)
-        return BPL_OK;
     self->state.steps++;
     float *count;
     TRY(tensor(net, 0, "microcircuit_steps", &count));
@@ -929,7 +942,9 @@ static int mc_attach_with_work(void *self_, bpl_net *net)
     bpl__free(self->wk.w);
     bpl__free(self->wk.b);
     bpl__free(self->wk.filters);
+    bpl__free(self->wk.filter_at);
     self->wk.filters = NULL;
+    self->wk.filter_at = NULL;
     self->wk.w = bpl__malloc(largest * sizeof *self->wk.w);
     self->wk.b = bpl__malloc(widest * sizeof *self->wk.b);
     if (!self->wk.w || !self->wk.b)
@@ -943,6 +958,7 @@ static void mc_destroy(void *self_)
     bpl__free(self->wk.w);
     bpl__free(self->wk.b);
     bpl__free(self->wk.filters);
+    bpl__free(self->wk.filter_at);
     bpl__free(self);
 }
 
@@ -999,19 +1015,22 @@ static int add_params(bpl_rule *rule, const void *context)
     return bpl__rule_fix_params(rule, shaping, sizeof shaping / sizeof shaping[0]);
 }
 
+const bpl_rule_vtable bpl__microcircuit_vtable = {
+    .version = BPL_RULE_VTABLE_VERSION,
+    .name = "microcircuit",
+    .attach = mc_attach_with_work,
+    .forward = mc_forward,
+    .compute_targets = mc_targets,
+    .gradients = mc_gradients,
+    .after_apply = mc_after_apply,
+    .destroy = mc_destroy,
+};
+
 int bpl__rule_microcircuit_create(bpl_rule **out)
 {
     mc_rule *self = bpl__calloc(1, sizeof *self);
     if (!self)
         return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
-    bpl_rule_vtable vt;
-    bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION);
-    vt.name = "microcircuit";
-    vt.attach = mc_attach_with_work;
-    vt.forward = mc_forward;
-    vt.compute_targets = mc_targets;
-    vt.update = mc_update;
-    vt.destroy = mc_destroy;
     /* Recommended: the documented run, 97.8% after 40 epochs (docs/results.md).
      * The model's rates are its own logistic functions. */
     static const char *const recommended[] = {
@@ -1029,5 +1048,5 @@ int bpl__rule_microcircuit_create(bpl_rule **out)
          "basal, apical and somatic compartments; interneurons",
          "interneuron W_IP learned; top-down and W_PI fixed", NULL,
          "the apical potential: top-down minus interneuron prediction"}, recommended};
-    return bpl__rule_build(out, &vt, self, &card, 1e-3, add_params, NULL);
+    return bpl__rule_build(out, &bpl__microcircuit_vtable, self, &card, 1e-3, add_params, NULL);
 }

@@ -711,18 +711,11 @@ static int spiking_target(bpl_net *net, const model *m, const float *x, const fl
 
 /* ---- the hooks ------------------------------------------------------------- */
 
-/* Diagnostics must not draw random numbers: they use the deterministic rate
- * sweeps whatever the mode. */
-static int spiking_now(const bpl_net *net, const model *m)
-{
-    return m->mode == SPIKING && bpl_net_phase(net) != BPL_PHASE_DIAGNOSE;
-}
-
 static int seg_forward(void *self, bpl_net *net, const float *x, size_t batch)
 {
     model m;
     read_model(net, &m);
-    if (!spiking_now(net, &m))
+    if (m.mode != SPIKING)
         return rate_forward(net, &m, x, batch); /* reads no Y */
     TRY(derive_symmetric(net, &m, self));
     if (bpl_net_phase(net) == BPL_PHASE_PREDICT)
@@ -768,7 +761,7 @@ static int seg_targets(void *self, bpl_net *net, const float *y, size_t batch)
     (void)self;
     model m;
     read_model(net, &m);
-    if (spiking_now(net, &m)) {
+    if (m.mode == SPIKING) {
         const float *x;
         size_t length;
         TRY(bpl_layer_input(bpl_net_layer(net, 0), &x, NULL, NULL));
@@ -819,7 +812,7 @@ static int feedback_gradients(bpl_net *net, const model *m, size_t l, size_t bat
                     s_top, n_top, 0.0f, gy, n_top);
 }
 
-static int seg_update(void *self, bpl_net *net)
+static int seg_gradients(void *self, bpl_net *net, unsigned int *groups)
 {
     (void)self;
     model m;
@@ -829,13 +822,13 @@ static int seg_update(void *self, bpl_net *net)
     TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &unused, &batch, NULL));
     for (size_t l = 0; l <= top; l++)
         TRY(layer_gradients(net, l, l == top ? m.p_final : m.p_hidden, batch));
-    unsigned int groups = 1u << BPL_GROUP_FORWARD;
-    if (m.learn_feedback && bpl_net_phase(net) != BPL_PHASE_DIAGNOSE) {
+    *groups = 1u << BPL_GROUP_FORWARD;
+    if (m.learn_feedback) {
         for (size_t l = 0; l < top; l++)
             TRY(feedback_gradients(net, &m, l, batch));
-        groups |= 1u << BPL_GROUP_FEEDBACK;
+        *groups |= 1u << BPL_GROUP_FEEDBACK;
     }
-    return bpl_net_apply_gradients(net, groups);
+    return BPL_OK;
 }
 
 /* ---- construction ------------------------------------------------------------ */
@@ -898,19 +891,21 @@ static int add_params(bpl_rule *rule, const void *context)
     return bpl__rule_fix_params(rule, shaping, sizeof shaping / sizeof shaping[0]);
 }
 
+const bpl_rule_vtable bpl__segregated_vtable = {
+    .version = BPL_RULE_VTABLE_VERSION,
+    .name = "segregated",
+    .attach = seg_attach,
+    .forward = seg_forward,
+    .compute_targets = seg_targets,
+    .gradients = seg_gradients,
+    .destroy = seg_destroy,
+};
+
 int bpl__rule_segregated_create(bpl_rule **out)
 {
     segregated *self = bpl__calloc(1, sizeof *self);
     if (!self)
         return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
-    bpl_rule_vtable vt;
-    bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION);
-    vt.name = "segregated";
-    vt.attach = seg_attach;
-    vt.forward = seg_forward;
-    vt.compute_targets = seg_targets;
-    vt.update = seg_update;
-    vt.destroy = seg_destroy;
     /* Recommended: the documented run, 98.0% after 10 epochs (docs/results.md).
      * The model's rates are its own sigmoids, and paper_init sets W and b. */
     static const char *const recommended[] = {
@@ -930,5 +925,5 @@ int bpl__rule_segregated_create(bpl_rule **out)
      * per example.  On mini-batches SGD must go slower and stalls; Adam at
      * 1e-2 with batch 32 reaches 2.0% in the same 10 epochs (the gains are
      * then a constant factor Adam normalises away). */
-    return bpl__rule_build(out, &vt, self, &card, 1e-2, add_params, NULL);
+    return bpl__rule_build(out, &bpl__segregated_vtable, self, &card, 1e-2, add_params, NULL);
 }

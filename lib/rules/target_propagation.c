@@ -24,7 +24,7 @@
  * gradients from the weights at its start (targets from the inverses before
  * their update, inverse losses through the forward weights before theirs)
  * and applies them together.  The noise is one [batch][units(l-1)] draw per
- * inverse, lowest layer first, in the update: part of what makes a run
+ * inverse, lowest layer first, in the gradients: part of what makes a run
  * reproducible from the seed (docs/rules/dtp.md).
  *
  * Only the public API is used, as a user rule would.
@@ -259,10 +259,6 @@ static int activation_of(bpl_net *net, size_t l, float **out)
 static int plan_step(bpl_net *net, tp_rule *self, const settings *s)
 {
     self->train_forward = self->train_inverse = 1;
-    if (bpl_net_phase(net) == BPL_PHASE_DIAGNOSE) {
-        self->train_inverse = 0; /* diagnostics look at the forward update only */
-        return BPL_OK;
-    }
     if (self->steps < s->pretrain_steps) {
         self->train_forward = 0;
         return BPL_OK;
@@ -421,7 +417,8 @@ static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t b
     return BPL_OK;
 }
 
-static int tp_update(void *self_, bpl_net *net)
+/* The gradients of this step's plan: forward, inverse or both. */
+static int tp_gradients(void *self_, bpl_net *net, unsigned int *groups)
 {
     tp_rule *self = self_;
     settings s;
@@ -429,35 +426,45 @@ static int tp_update(void *self_, bpl_net *net)
     size_t batch;
     float *h;
     TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &h, &batch, NULL));
-    unsigned int groups = 0;
+    *groups = 0;
     if (self->train_forward) {
         TRY(forward_gradients(net, batch));
-        groups |= 1u << BPL_GROUP_FORWARD;
+        *groups |= 1u << BPL_GROUP_FORWARD;
     }
     if (self->train_inverse) {
         for (size_t l = 1; l <= top_of(net); l++)
             if (has_inverse(net, &s, l))
                 TRY(inverse_gradients(net, &s, l, batch));
-        groups |= 1u << BPL_GROUP_FEEDBACK;
+        *groups |= 1u << BPL_GROUP_FEEDBACK;
     }
-    TRY(bpl_net_apply_gradients(net, groups));
-    if (bpl_net_phase(net) != BPL_PHASE_TRAIN)
-        return BPL_OK;
+    return BPL_OK;
+}
+
+/* A step taken moves the schedule on. */
+static int tp_after_apply(void *self_, bpl_net *net)
+{
+    tp_rule *self = self_;
     self->steps++;
     return save_schedule(net, self);
 }
 
 /* ---- construction -------------------------------------------------------------------- */
 
-static int tp_forward(void *self, bpl_net *net, const float *x, size_t batch)
-{
-    return bpl__dense_forward(self, net, x, batch);
-}
-
 static void tp_destroy(void *self)
 {
     bpl__free(self);
 }
+
+/* The three variants share their hooks; the variant lives in `self`. */
+#define TP_VTABLE(rule_name)                                                             \
+    {                                                                                    \
+        .version = BPL_RULE_VTABLE_VERSION, .name = rule_name, .attach = tp_attach,      \
+        .forward = bpl__dense_forward, .compute_targets = tp_targets,                    \
+        .gradients = tp_gradients, .after_apply = tp_after_apply, .destroy = tp_destroy, \
+    }
+const bpl_rule_vtable bpl__tp_vtable = TP_VTABLE("tp");
+const bpl_rule_vtable bpl__dtp_vtable = TP_VTABLE("dtp");
+const bpl_rule_vtable bpl__sdtp_vtable = TP_VTABLE("sdtp");
 
 typedef struct family_defaults {
     double lr, fb_lr, noise, target_step;
@@ -508,27 +515,19 @@ static int add_family_params(bpl_rule *rule, const void *context)
                            "activation of the inverses; auto = that of the layer they "
                            "map into"));
     /* These decide which inverses exist and how wide they are. */
-    static const char *const shaping[] = {"first_target", "auxiliary_outputs"};
-    return bpl__rule_fix_params(rule, variant == SIMPLIFIED ? shaping + 1 : shaping, 1);
+    return bpl_rule_fix_param(rule, variant == SIMPLIFIED ? "auxiliary_outputs"
+                                                           : "first_target");
 }
 
-static int create_variant(bpl_rule **out, const char *name, enum variant variant,
+static int create_variant(bpl_rule **out, const bpl_rule_vtable *vt, enum variant variant,
                           const bpl__rule_card *card, const family_defaults *d)
 {
     tp_rule *self = bpl__calloc(1, sizeof *self);
     if (!self)
         return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
     self->variant = variant;
-    bpl_rule_vtable vt;
-    bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION);
-    vt.name = name;
-    vt.attach = tp_attach;
-    vt.forward = tp_forward;
-    vt.compute_targets = tp_targets;
-    vt.update = tp_update;
-    vt.destroy = tp_destroy;
     const family f = {variant, d};
-    return bpl__rule_build(out, &vt, self, card, d->lr, add_family_params, &f);
+    return bpl__rule_build(out, vt, self, card, d->lr, add_family_params, &f);
 }
 
 int bpl__rule_tp_create(bpl_rule **out)
@@ -551,7 +550,7 @@ int bpl__rule_tp_create(bpl_rule **out)
      * (90% test after 30 epochs), steadily only at a small rate: 3e-4 swings
      * between 87% and 89%. */
     static const family_defaults d = {1e-4, 1e-3, 0.1, 0.1, PARALLEL, FIRST_LABEL};
-    return create_variant(out, "tp", VANILLA, &card, &d);
+    return create_variant(out, &bpl__tp_vtable, VANILLA, &card, &d);
 }
 
 int bpl__rule_dtp_create(bpl_rule **out)
@@ -569,7 +568,7 @@ int bpl__rule_dtp_create(bpl_rule **out)
         {NULL, "final layer", "a separate inverse network", NULL, "inverses g_l",
          "difference correction", "target minus activity"}, recommended};
     static const family_defaults d = {3e-4, 1e-3, 0.1, 0.1, PARALLEL, FIRST_GRADIENT};
-    return create_variant(out, "dtp", DIFFERENCE, &card, &d);
+    return create_variant(out, &bpl__dtp_vtable, DIFFERENCE, &card, &d);
 }
 
 int bpl__rule_sdtp_create(bpl_rule **out)
@@ -591,5 +590,5 @@ int bpl__rule_sdtp_create(bpl_rule **out)
     /* Plain SDTP at 1e-3 stalls near 94%; 3e-4 reaches 95% in 30 epochs.
      * With auxiliary outputs the larger rate is the better one (see docs). */
     static const family_defaults d = {3e-4, 1e-3, 0.1, 0.0, PARALLEL, FIRST_LABEL};
-    return create_variant(out, "sdtp", SIMPLIFIED, &card, &d);
+    return create_variant(out, &bpl__sdtp_vtable, SIMPLIFIED, &card, &d);
 }

@@ -151,6 +151,7 @@ PROTOTYPES = {
     "bpl_rule_set_description": (_I, [_P, _STR]),
     "bpl_rule_add_param": (_I, [_P, _STR, _I, _D, _D, _D, _STR, _STR]),
     "bpl_rule_add_optimizer": (_I, [_P, _I, _STR, _I, _D]),
+    "bpl_rule_fix_param": (_I, [_P, _STR]),
     "bpl_rule_set": (_I, [_P, _STR, _D]),
     "bpl_rule_get": (_I, [_P, _STR, c_double_p]),
     "bpl_rule_set_string": (_I, [_P, _STR, _STR]),

@@ -139,3 +139,7 @@ class Split(enum.IntEnum):
 
 
 RULE_VTABLE_VERSION = 1
+
+# BPL_STATUS_MIN: every status, now or later, lies in [STATUS_MIN, -1]; a
+# rule hook returning one fails with exactly that status.
+STATUS_MIN = -1000

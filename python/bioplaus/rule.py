@@ -246,6 +246,14 @@ class Rule(Handle):
         check(_c.bpl_rule_add_param(self._handle, name, kind, float(default), lo, hi, choices,
                                     _check.text(doc, where, "doc")))
 
+    def fix_param(self, name):
+        """Mark a hyperparameter as one that shapes the net (before attaching).
+
+        The attach hook reads it to decide which tensors and buffers to add,
+        so once the rule is attached setting another value raises StateError.
+        """
+        check(_c.bpl_rule_fix_param(self._handle, _check.text(name, "Rule.fix_param", "name")))
+
     def add_optimizer(self, group=Group.FORWARD, prefix="", optimizer="adam", lr=1e-3):
         """Declare (or re-default) the optimiser hyperparameters of a group."""
         where = "Rule.add_optimizer"

@@ -116,6 +116,21 @@ class PythonRuleTest(unittest.TestCase):
         self.assertEqual(rule.properties()["Exact Gradients"].tick, bioplaus.Tick.NO)
         rule.close()
 
+    def test_fixed_param(self):
+        rule = PyFeedbackAlignment()
+        rule.add_param("width", "int", 3, 1, 64)
+        rule.fix_param("width")
+        with self.assertRaises(bioplaus.NotFoundError):
+            rule.fix_param("depth")
+        rule["width"] = 4
+        with make_net(rule) as net:
+            with self.assertRaises(bioplaus.StateError):
+                rule["width"] = 5
+            self.assertEqual(rule["width"], 4)
+            rule["feedback_scale"] = 0.25  # not fixed: still settable
+            with self.assertRaises(bioplaus.StateError):
+                rule.fix_param("feedback_scale")
+
     def test_callbacks_live_as_long_as_the_net(self):
         net = make_net(PyBackprop())  # no other reference to the rule
         gc.collect()

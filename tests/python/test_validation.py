@@ -156,6 +156,7 @@ TABLE = [
      ("Rule.set", "name")),
     ("Rule.__setitem__", "value", "text value", lambda f, v: f.rule.__setitem__("lr", v),
      ("Rule.set", "value")),
+    ("Rule.fix_param", "name", "text", lambda f, v: f.rule.fix_param(v)),
     ("Rule.add_param", "name", "text", lambda f, v: f.rule.add_param(v)),
     ("Rule.add_param", "kind", "enum", lambda f, v: f.rule.add_param("p", v)),
     ("Rule.add_param", "choices", "text",
