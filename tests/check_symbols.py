@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """The exported ABI is exactly what the header declares.
 
-Three lists must agree: the BPL_API functions of include/bioplaus.h, the
-global names of the linker version script lib/bioplaus.map, and the dynamic
-symbols the built shared library defines (nm -D --defined-only).  An extra
-exported symbol leaks an internal; a missing one breaks users.
+Three lists must agree: the BPL_API functions of the public headers
+(include/bioplaus.h, the user API, and include/bioplaus_rule.h, the
+extension API), the global names of the linker version script
+lib/bioplaus.map, and the dynamic symbols the built shared library defines
+(nm -D --defined-only).  An extra exported symbol leaks an internal; a
+missing one breaks users.  Each function is declared in one header only.
+
+Usage: check_symbols.py HEADER... MAP LIBRARY
 """
 import re
 import subprocess
@@ -39,10 +43,20 @@ def library_names(path):
 
 
 def main():
-    header, mapfile, library = sys.argv[1:4]
-    lists = {"header": header_names(header), "map": map_names(mapfile),
-             "library": library_names(library)}
+    if len(sys.argv) < 4:
+        print(__doc__.strip().splitlines()[-1])
+        return 2
+    headers, mapfile, library = sys.argv[1:-2], sys.argv[-2], sys.argv[-1]
     failed = 0
+    per_header = {h: header_names(h) for h in headers}
+    declared = set()
+    for path, names in per_header.items():
+        for name in sorted(declared & names):
+            print(f"{name}: declared in more than one header (again in {path})")
+            failed += 1
+        declared |= names
+    lists = {"header": declared, "map": map_names(mapfile),
+             "library": library_names(library)}
     for a in lists:
         for b in lists:
             if a < b:

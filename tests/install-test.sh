@@ -230,6 +230,8 @@ check_shared_install() {
     check "DESTDIR honoured: only .$prefix in the staging dir" only_prefix_staged "$stage"
     check "header in \$prefix/include" \
         cmp "$src/include/bioplaus.h" "$stage$prefix/include/bioplaus.h"
+    check "extension header in \$prefix/include" \
+        cmp "$src/include/bioplaus_rule.h" "$stage$prefix/include/bioplaus_rule.h"
     check "library in \$prefix/\$libdir" test -f "$lib/libbioplaus.so.0.1.0"
     check "soname link libbioplaus.so.0" test -L "$lib/libbioplaus.so.0"
     check "development link libbioplaus.so" test -L "$lib/libbioplaus.so"

@@ -5,6 +5,8 @@
  */
 #include "bench_train.h"
 
+#include "bioplaus_rule.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -74,7 +74,9 @@ _I = ctypes.c_int
 _D = ctypes.c_double
 _STR = ctypes.c_char_p
 
-# name: (restype, argtypes), every BPL_API function of bioplaus.h.
+# name: (restype, argtypes), every BPL_API function of bioplaus.h (the user
+# API) and bioplaus_rule.h (the extension API: tensors, buffers, products, the
+# rule vtable), since Python rules are written with both.
 PROTOTYPES = {
     "bpl_version_number": (ctypes.c_uint, []),
     "bpl_version_string": (_STR, []),

@@ -32,6 +32,8 @@
 #include "fuzz_input.h"
 #include "fuzz_util.h"
 
+#include "bioplaus_rule.h"
+
 #define MAX_OPS 48
 #define MAX_LAYERS 4
 #define MAX_WIDTH 8

@@ -9,6 +9,8 @@
 #include "fuzz_input.h"
 #include "fuzz_util.h"
 
+#include "bioplaus_rule.h"
+
 #define MAX_OPS 64
 #define MAX_BATCH 4
 

@@ -17,7 +17,7 @@
 #define ZLIB_CONST /* next_in is const: no casts */
 #include <zlib.h>
 
-#include "bioplaus.h"
+#include "bioplaus_rule.h"
 #include "fuzz_format.h"
 
 static char out_dir[4096];

@@ -13,22 +13,26 @@ import bioplaus
 from bioplaus import _lib
 
 HEADER = os.path.join(support.SOURCE_ROOT, "include", "bioplaus.h")
+RULE_HEADER = os.path.join(support.SOURCE_ROOT, "include", "bioplaus_rule.h")
 
 
-def header_text():
-    with open(HEADER, encoding="utf-8") as f:
+def header_text(path=HEADER):
+    with open(path, encoding="utf-8") as f:
         return f.read()
 
 
-def header_functions():
-    """{name: number of parameters} of every BPL_API function of the header."""
-    text = header_text()
-    region = text[text.index("/* --- BEGIN CDEF"):text.index("/* --- END CDEF")]
-    region = re.sub(r"/\*.*?\*/", "", region, flags=re.S)
+def header_functions(paths=(HEADER, RULE_HEADER)):
+    """{name: number of parameters} of every BPL_API function of the headers:
+    the user API and the extension API, which the package both declares."""
     functions = {}
-    for match in re.finditer(r"BPL_API\b[^;(]*?\b(bpl_\w+)\s*\(([^)]*)\)\s*;", region):
-        params = match.group(2).strip()
-        functions[match.group(1)] = 0 if params == "void" else params.count(",") + 1
+    for path in paths:
+        text = header_text(path)
+        region = text[text.index("/* --- BEGIN CDEF"):text.index("/* --- END CDEF")]
+        region = re.sub(r"/\*.*?\*/", "", region, flags=re.S)
+        for match in re.finditer(r"BPL_API\b[^;(]*?\b(bpl_\w+)\s*\(([^)]*)\)\s*;",
+                                 region):
+            params = match.group(2).strip()
+            functions[match.group(1)] = 0 if params == "void" else params.count(",") + 1
     return functions
 
 
@@ -146,6 +150,9 @@ class PrototypeTest(unittest.TestCase):
     def test_every_header_function_is_declared(self):
         functions = header_functions()
         self.assertGreater(len(functions), 90)
+        # Both headers count: each has functions of its own.
+        self.assertIn("bpl_net_fit", header_functions([HEADER]))
+        self.assertIn("bpl_gemm", header_functions([RULE_HEADER]))
         self.assertEqual(set(functions), set(_lib.PROTOTYPES))
         for name, count in functions.items():
             self.assertEqual(len(_lib.PROTOTYPES[name][1]), count, name)
