@@ -35,7 +35,7 @@
  * thread at a time; different nets may be trained concurrently.  The
  * functions that take no object (bpl_strerror, bpl_version_*, bpl_blas_*,
  * bpl_rule_builtin_*, name lookups) are safe from any thread, except
- * bpl_set_num_threads, which changes the BLAS library's process-wide setting.
+ * bpl_set_thread_count, which changes the BLAS library's process-wide setting.
  *
  * Re-entrancy: while the library runs user code of a net (a hook of its
  * rule, bpl_net_fit's progress callback, its log callback), the library is
@@ -254,10 +254,10 @@ BPL_API const char *bpl_blas_info(void);
  * the BLAS library's own setting).  n >= 1.  BPL_ERR_UNSUPPORTED if the
  * backend cannot be told (the builtin kernels are single-threaded; n == 1 is
  * always accepted). */
-BPL_API int bpl_set_num_threads(int n);
+BPL_API int bpl_set_thread_count(int n);
 
 /** The BLAS library's current thread count (1 for the builtin kernels). */
-BPL_API int bpl_get_num_threads(void);
+BPL_API int bpl_thread_count(void);
 
 /** Names of enum values, for messages, command lines and bindings.  Static,
  * never NULL ("unknown" for values out of range). */
@@ -311,11 +311,11 @@ BPL_API int bpl_net_set_loss(bpl_net *net, int loss);
 
 /** Introspection.  Getters return 0 (or NULL) for a NULL net. */
 BPL_API int bpl_net_loss(const bpl_net *net);
-BPL_API size_t bpl_net_input_size(const bpl_net *net);
-BPL_API size_t bpl_net_output_size(const bpl_net *net);  /* 0 without layers */
-BPL_API size_t bpl_net_num_layers(const bpl_net *net);
+BPL_API size_t bpl_net_inputs(const bpl_net *net);
+BPL_API size_t bpl_net_outputs(const bpl_net *net);  /* 0 without layers */
+BPL_API size_t bpl_net_layer_count(const bpl_net *net);
 /** Number of forward parameters (every layer's weight and bias). */
-BPL_API size_t bpl_net_num_params(const bpl_net *net);
+BPL_API size_t bpl_net_param_count(const bpl_net *net);
 BPL_API uint64_t bpl_net_seed(const bpl_net *net);
 /** The layer at `index` (0 = first hidden layer), borrowed from the net and
  * valid as long as it lives.  NULL if out of range. */
@@ -486,8 +486,8 @@ BPL_API int bpl_rule_ignores(const bpl_rule *rule, const char *choice, int *igno
 /** Read one of the seven properties (enum bpl_property) as an enum bpl_tick,
  * with an optional short note ("final layer"), borrowed, "" if none.
  * Errors: INVALID_ARG. */
-BPL_API int bpl_rule_get_property(const bpl_rule *rule, int property,
-                                  int *tick_out, const char **note_out);
+BPL_API int bpl_rule_property(const bpl_rule *rule, int property,
+                              int *tick_out, const char **note_out);
 
 /* ========================================================================
  * Datasets: images (uint8, scaled per batch) or float features, with class
@@ -535,7 +535,7 @@ BPL_API int bpl_dataset_slice(bpl_dataset **out, const bpl_dataset *ds, size_t s
 
 BPL_API void bpl_dataset_destroy(bpl_dataset *ds);  /* NULL is a no-op */
 
-BPL_API size_t bpl_dataset_size(const bpl_dataset *ds);
+BPL_API size_t bpl_dataset_example_count(const bpl_dataset *ds);
 BPL_API size_t bpl_dataset_features(const bpl_dataset *ds);
 /** Width of a target row: n_classes for labelled data, n_targets otherwise. */
 BPL_API size_t bpl_dataset_targets(const bpl_dataset *ds);
@@ -628,7 +628,7 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
  * through the activities the rule's forward hook computed, with each layer's
  * activation derivative: for rules with the dense forward pass, the usual
  * gradient.  Nothing is applied and
- * no parameter changes.  `angles_out` has room for `n` >= num_layers values;
+ * no parameter changes.  `angles_out` has room for `n` >= bpl_net_layer_count(net) values;
  * a layer whose rule update or gradient is zero gets NaN.
  * Errors: INVALID_ARG, SHAPE, STATE (as bpl_net_predict), OVERFLOW, NUMERIC,
  * hook errors. */

@@ -168,8 +168,8 @@ int main()
                 return 1;
         }
         std::printf("consumer-cxx %s params %zu\n", bpl_version_string(),
-                    bpl_net_num_params(net.get()));
-        return bpl_net_num_params(net.get()) == 3 * 5 + 5 + 5 * 2 + 2 ? 0 : 1;
+                    bpl_net_param_count(net.get()));
+        return bpl_net_param_count(net.get()) == 3 * 5 + 5 + 5 * 2 + 2 ? 0 : 1;
     } catch (const std::exception &e) {
         std::printf("error: %s\n", e.what());
         return 1;

@@ -81,8 +81,8 @@ static float *tensor_values(bpl_layer *layer, const char *name, size_t *n)
  * and the replayed net has no other. */
 static void assert_same_tensors(bpl_net *replayed, bpl_net *reference, const char *scenario)
 {
-    ck_assert_uint_eq(bpl_net_num_layers(replayed), bpl_net_num_layers(reference));
-    for (size_t l = 0; l < bpl_net_num_layers(reference); l++) {
+    ck_assert_uint_eq(bpl_net_layer_count(replayed), bpl_net_layer_count(reference));
+    for (size_t l = 0; l < bpl_net_layer_count(reference); l++) {
         bpl_layer *ref = bpl_net_layer(reference, l), *got = bpl_net_layer(replayed, l);
         ck_assert_msg(bpl_layer_tensor_count(got) == bpl_layer_tensor_count(ref),
                       "%s: layer %zu has %zu tensors, the reference %zu", scenario, l,

@@ -33,14 +33,14 @@ def blas_info():
     return _c.bpl_blas_info().decode("utf-8", "replace")
 
 
-def set_num_threads(n):
+def set_thread_count(n):
     """Set the BLAS library's (process-wide) thread count."""
-    check(_c.bpl_set_num_threads(_check.c_int(n, "set_num_threads", "n")))
+    check(_c.bpl_set_thread_count(_check.c_int(n, "set_thread_count", "n")))
 
 
-def get_num_threads():
+def thread_count():
     """The BLAS library's current thread count."""
-    return _c.bpl_get_num_threads()
+    return _c.bpl_thread_count()
 
 
 def _matrix(obj, what):
