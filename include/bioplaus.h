@@ -24,8 +24,22 @@
  *    that returned an error.
  *  - Objects returned through a `**out` parameter belong to the caller and are
  *    freed with their own bpl_*_destroy(), which accepts NULL.  On failure
- *    `*out` is set to NULL.  Objects returned as a plain pointer (layers,
- *    names, messages) are borrowed from their owner.
+ *    `*out` is set to NULL.
+ *  - Borrowing and copying show in the name.  A function named for what it
+ *    gives (bpl_net_layer, bpl_rule_name, bpl_rule_property's note, and in
+ *    bioplaus_rule.h bpl_layer_tensor, bpl_layer_buffer) hands out a pointer
+ *    borrowed from its owner: never freed by the caller, valid as long as
+ *    its documentation says and never longer than the owner.  `get` in a
+ *    name (bpl_layer_get_tensor, bpl_dataset_get, bpl_rule_get) copies into
+ *    memory the caller provides, `set` copies from it (bpl_layer_set_tensor,
+ *    bpl_rule_set_string): once the call returns, the library holds no
+ *    pointer into caller memory, strings included.  The one exception is
+ *    the `user_data` or `self` pointer of a callback or rule, which is kept
+ *    as given and passed back.
+ *  - A number of things that can be listed ends in `_count`
+ *    (bpl_net_layer_count, bpl_layer_tensor_count, bpl_rule_param_count,
+ *    bpl_dataset_example_count); a width is named for what it measures
+ *    (bpl_net_inputs, bpl_layer_units, bpl_dataset_features).
  *  - Tensors are float32, row-major.  A batch is [batch][features]; a dense
  *    layer's weight is [units][inputs] and its bias [1][units].
  *  - The library never prints, never exits and never aborts on caller input.
@@ -627,9 +641,9 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
  * net's loss (0 = same direction, 90 = orthogonal).  The gradient is taken
  * through the activities the rule's forward hook computed, with each layer's
  * activation derivative: for rules with the dense forward pass, the usual
- * gradient.  Nothing is applied and
- * no parameter changes.  `angles_out` has room for `n` >= bpl_net_layer_count(net) values;
- * a layer whose rule update or gradient is zero gets NaN.
+ * gradient.  Nothing is applied and no parameter changes.  `angles_out` has
+ * room for `n` >= bpl_net_layer_count(net) values; a layer whose rule
+ * update or gradient is zero gets NaN.
  * Errors: INVALID_ARG, SHAPE, STATE (as bpl_net_predict), OVERFLOW, NUMERIC,
  * hook errors. */
 BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,

@@ -465,7 +465,8 @@ END_TEST
 /* Every example of two datasets, as floats, is the same. */
 static void assert_same_examples(const bpl_dataset *a, const bpl_dataset *b)
 {
-    size_t n = bpl_dataset_example_count(a), f = bpl_dataset_features(a), t = bpl_dataset_targets(a);
+    size_t n = bpl_dataset_example_count(a), f = bpl_dataset_features(a),
+           t = bpl_dataset_targets(a);
     ck_assert_uint_eq(bpl_dataset_example_count(b), n);
     ck_assert_uint_eq(bpl_dataset_features(b), f);
     ck_assert_uint_eq(bpl_dataset_targets(b), t);

@@ -102,7 +102,8 @@ static void theory(bpl_net *net, const bpl_dataset *ds, size_t batch, train_resu
 static int warm_up(const job *j)
 {
     size_t f = bpl_dataset_features(j->ds), k = bpl_dataset_targets(j->ds);
-    size_t rows = j->batch < bpl_dataset_example_count(j->ds) ? j->batch : bpl_dataset_example_count(j->ds);
+    size_t examples = bpl_dataset_example_count(j->ds);
+    size_t rows = j->batch < examples ? j->batch : examples;
     float *x = malloc(rows * f * sizeof *x), *y = malloc(rows * k * sizeof *y);
     bpl_net *net = NULL;
     int rc = x && y ? BPL_OK : BPL_ERR_NOMEM;

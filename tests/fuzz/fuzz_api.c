@@ -1346,7 +1346,8 @@ static void op_dataset_get(void)
 {
     bpl_dataset *ds = S.ds[next() % SLOTS];
     unsigned kind = next() % 3;
-    size_t n = bpl_dataset_example_count(ds), f = bpl_dataset_features(ds), t = bpl_dataset_targets(ds);
+    size_t n = bpl_dataset_example_count(ds), f = bpl_dataset_features(ds),
+           t = bpl_dataset_targets(ds);
     size_t start = next() % (n + 2), count = next() % (n + 2);
     int v = hostile(5);
     if (kind == 1) {

@@ -112,8 +112,8 @@ void print_header(const struct options *opt, struct session *s)
     if (opt->load_path)
         printf(" load=%s", opt->load_path);
     printf(" data=%s train=%zu val=%zu test=%zu blas=%s threads=%d", s->data_dir,
-           bpl_dataset_example_count(s->train), bpl_dataset_example_count(s->val), bpl_dataset_example_count(s->test),
-           bpl_blas_backend(), bpl_thread_count());
+           bpl_dataset_example_count(s->train), bpl_dataset_example_count(s->val),
+           bpl_dataset_example_count(s->test), bpl_blas_backend(), bpl_thread_count());
     if (recommended[0])
         printf(" recommended=%s", recommended);
     printf("\n");
