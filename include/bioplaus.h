@@ -76,11 +76,11 @@
 
 /* Version: the single source of truth, read by the build. */
 #define BPL_VERSION_MAJOR 0
-#define BPL_VERSION_MINOR 1
+#define BPL_VERSION_MINOR 2
 #define BPL_VERSION_PATCH 0
 #define BPL_VERSION_NUMBER \
     (BPL_VERSION_MAJOR * 10000 + BPL_VERSION_MINOR * 100 + BPL_VERSION_PATCH)
-#define BPL_VERSION_STRING "0.1.0"
+#define BPL_VERSION_STRING "0.2.0"
 
 #ifndef BPL_API
 #if defined(_WIN32) && !defined(BPL_STATIC)
@@ -236,7 +236,7 @@ typedef struct bpl_dataset bpl_dataset; /* opaque */
  * BPL_VERSION_NUMBER to detect a header/library mismatch. */
 BPL_API unsigned int bpl_version_number(void);
 
-/** Runtime version string, e.g. "0.1.0".  Static, never NULL. */
+/** Runtime version string, e.g. "0.2.0".  Static, never NULL. */
 BPL_API const char *bpl_version_string(void);
 
 /** A static description of a status code ("shape mismatch"); unknown codes

@@ -8,7 +8,12 @@ lib/bioplaus.map, and the dynamic symbols the built shared library defines
 (nm -D --defined-only).  An extra exported symbol leaks an internal; a
 missing one breaks users.  Each function is declared in one header only.
 
-Usage: check_symbols.py HEADER... MAP LIBRARY
+The version script has one node per soname, named after the release that
+opened it: BIOPLAUS_<major>.<minor> of the first header's BPL_VERSION_*
+macros, and every exported symbol carries it.  With --soname, the library's
+SONAME must be that name.
+
+Usage: check_symbols.py [--soname=NAME] HEADER... MAP LIBRARY
 """
 import re
 import subprocess
@@ -21,6 +26,39 @@ def header_names(path):
     end = text.index("\n/* --- END CDEF")
     region = text[start:end]
     return set(re.findall(r"^BPL_API\b[^(]*?\b(bpl_\w+)\s*\(", region, re.M))
+
+
+def header_version(path):
+    """(major, minor) of the header's BPL_VERSION_* macros."""
+    text = open(path, encoding="utf-8").read()
+    return tuple(int(re.search(r"^#define BPL_VERSION_%s (\d+)$" % part, text, re.M).group(1))
+                 for part in ("MAJOR", "MINOR"))
+
+
+def map_nodes(path):
+    """The names of the version nodes of a linker version script."""
+    text = re.sub(r"/\*.*?\*/", "", open(path, encoding="utf-8").read(), flags=re.S)
+    return re.findall(r"^\s*([A-Za-z_][\w.]*)\s*\{", text, re.M)
+
+
+def library_versions(path):
+    """{symbol: version node} of the library's defined dynamic symbols."""
+    out = subprocess.run(["nm", "-D", "--defined-only", path], check=True,
+                         capture_output=True, text=True).stdout
+    versions = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "TDBRVW" and "@" in parts[2]:
+            name, _, node = parts[2].partition("@")
+            versions[name] = node.lstrip("@")
+    return versions
+
+
+def library_soname(path):
+    out = subprocess.run(["readelf", "-d", path], check=True, capture_output=True,
+                         text=True).stdout
+    match = re.search(r"Library soname: \[([^\]]*)\]", out)
+    return match.group(1) if match else None
 
 
 def map_names(path):
@@ -43,11 +81,26 @@ def library_names(path):
 
 
 def main():
-    if len(sys.argv) < 4:
+    args = sys.argv[1:]
+    soname = None
+    if args and args[0].startswith("--soname="):
+        soname = args.pop(0).partition("=")[2]
+    if len(args) < 3:
         print(__doc__.strip().splitlines()[-1])
         return 2
-    headers, mapfile, library = sys.argv[1:-2], sys.argv[-2], sys.argv[-1]
+    headers, mapfile, library = args[:-2], args[-2], args[-1]
     failed = 0
+    node = "BIOPLAUS_%d.%d" % header_version(headers[0])
+    if map_nodes(mapfile) != [node]:
+        print(f"{mapfile}: version nodes {map_nodes(mapfile)}, expected one, {node}")
+        failed += 1
+    for name, version in sorted(library_versions(library).items()):
+        if name.startswith("bpl_") and version != node:
+            print(f"{name}: exported in version {version}, not {node}")
+            failed += 1
+    if soname is not None and library_soname(library) != soname:
+        print(f"{library}: SONAME {library_soname(library)}, expected {soname}")
+        failed += 1
     per_header = {h: header_names(h) for h in headers}
     declared = set()
     for path, names in per_header.items():
@@ -71,7 +124,7 @@ def main():
         print(f"{name}: internal symbol exported")
         failed += 1
     count = len(lists["header"])
-    print(f"{count} public functions; header, version script and library "
+    print(f"{count} public functions in {node}; headers, version script and library "
           f"{'agree' if not failed else 'disagree'}")
     print(f"{1 if not failed else 0} passed, {1 if failed else 0} failed")
     return 1 if failed else 0

@@ -28,6 +28,10 @@ prefix=/usr
 libdir=lib/bpl-test-arch # not a default, so that --libdir is seen to be honoured
 cc=${CC:-cc}
 cxx=${CXX:-c++}
+# What the installed files are called: the release (the header's version)
+# and the soname (meson.build's bpl_soversion).
+version=$(sed -n 's/^#define BPL_VERSION_STRING "\(.*\)"$/\1/p' "$src/include/bioplaus.h")
+soname=libbioplaus.so.$(sed -n "s/^bpl_soversion = '\(.*\)'\$/\1/p" "$src/meson.build")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bioplaus-install.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -197,7 +201,7 @@ no_rpath() {
 }
 
 has_soname() {
-    readelf -d "$1" | grep -q 'Library soname: \[libbioplaus.so.0\]'
+    readelf -d "$1" | grep -qF "Library soname: [$soname]"
 }
 
 clean_pc() {
@@ -232,13 +236,13 @@ check_shared_install() {
         cmp "$src/include/bioplaus.h" "$stage$prefix/include/bioplaus.h"
     check "extension header in \$prefix/include" \
         cmp "$src/include/bioplaus_rule.h" "$stage$prefix/include/bioplaus_rule.h"
-    check "library in \$prefix/\$libdir" test -f "$lib/libbioplaus.so.0.1.0"
-    check "soname link libbioplaus.so.0" test -L "$lib/libbioplaus.so.0"
+    check "library in \$prefix/\$libdir" test -f "$lib/libbioplaus.so.$version"
+    check "soname link $soname" test -L "$lib/$soname"
     check "development link libbioplaus.so" test -L "$lib/libbioplaus.so"
     check "no static library by default" test ! -e "$lib/libbioplaus.a"
     check "pkg-config file in \$libdir/pkgconfig" test -f "$lib/pkgconfig/bioplaus.pc"
-    check "SONAME is libbioplaus.so.0" has_soname "$lib/libbioplaus.so.0.1.0"
-    check "no RPATH or RUNPATH in the installed library" no_rpath "$lib/libbioplaus.so.0.1.0"
+    check "SONAME is $soname" has_soname "$lib/libbioplaus.so.$version"
+    check "no RPATH or RUNPATH in the installed library" no_rpath "$lib/libbioplaus.so.$version"
     check "bioplaus.pc: no -pthread, no build paths, prefix and libdir" \
         clean_pc "$lib/pkgconfig/bioplaus.pc"
     check "pkg-config finds the staged bioplaus.pc" staged_pc "$stage"
@@ -249,7 +253,7 @@ check_shared_install() {
         "$cc" -std=c99 -Wall -Werror "$work/consumer.c" $flags -o "$work/consumer-c"
     check "C consumer runs against the staged library" \
         run_consumer "$stage" "$work/consumer-c"
-    check "C consumer output" output_is "$work/consumer-c.out" "consumer-c 0.1.0 xor 4/4"
+    check "C consumer output" output_is "$work/consumer-c.out" "consumer-c $version xor 4/4"
     check "bioplaus-train in \$prefix/bin" test -x "$stage$prefix/bin/bioplaus-train"
     check "its manual page in \$prefix/share/man/man1" \
         test -f "$stage$prefix/share/man/man1/bioplaus-train.1"
@@ -262,7 +266,7 @@ check_shared_install() {
         check "C++ consumer runs against the staged library" \
             run_consumer "$stage" "$work/consumer-cxx"
         check "C++ consumer output" output_is "$work/consumer-cxx.out" \
-            "consumer-cxx 0.1.0 params 32"
+            "consumer-cxx $version params 32"
     else
         echo "skip: no C++ compiler ($cxx)"
     fi
@@ -284,7 +288,7 @@ check_static_install() {
     lib=$stage$prefix/$libdir
     check "default_library=both installs libbioplaus.a" test -f "$lib/libbioplaus.a"
     check "default_library=both installs the shared library too" \
-        test -f "$lib/libbioplaus.so.0.1.0"
+        test -f "$lib/libbioplaus.so.$version"
     check "static library: bioplaus.pc clean" clean_pc "$lib/pkgconfig/bioplaus.pc"
     flags=$(static_flags "$stage")
     # shellcheck disable=SC2086
@@ -295,7 +299,7 @@ check_static_install() {
     check "the static consumer runs without the shared library" \
         env -u LD_LIBRARY_PATH sh -c "'$work/consumer-static' >'$work/consumer-static.out'"
     check "static consumer output" output_is "$work/consumer-static.out" \
-        "consumer-c 0.1.0 xor 4/4"
+        "consumer-c $version xor 4/4"
 }
 
 for tool in pkg-config readelf "$cc"; do

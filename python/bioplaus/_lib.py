@@ -26,8 +26,9 @@ import subprocess
 import sysconfig
 
 # The version of the C API this package was written for.
-VERSION_INFO = (0, 1, 0)
-SONAME = "libbioplaus.so.0"
+VERSION_INFO = (0, 2, 0)
+# The soname of libbioplaus 0.2 (meson.build: bpl_soversion).
+SONAME = "libbioplaus.so.1"
 
 _PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SOURCE_ROOT = os.path.dirname(_PYTHON_DIR)
@@ -214,7 +215,7 @@ def _build_tree_candidates():
     found = []
     pattern = os.path.join(_SOURCE_ROOT, "build*", "lib", "libbioplaus.so*")
     for path in glob.glob(pattern):
-        # Skip meson's object folders (libbioplaus.so.0.1.0.p) and stray files.
+        # Skip meson's object folders (libbioplaus.so.0.2.0.p) and stray files.
         if os.path.isfile(path) and re.search(r"\.so(\.\d+)*$", path):
             found.append(path)
     by_dir = {}

@@ -9,7 +9,7 @@ _c = _lib.lib
 
 
 def version():
-    """The library's version string, e.g. "0.1.0"."""
+    """The library's version string, e.g. "0.2.0"."""
     return _c.bpl_version_string().decode("ascii")
 
 

@@ -70,6 +70,14 @@ class VersionTest(unittest.TestCase):
         major, minor, patch = bioplaus.version_info()
         self.assertEqual(bioplaus.version_number(), major * 10000 + minor * 100 + patch)
 
+    def test_soname_is_the_builds(self):
+        """The package looks for the soname the build gives the library."""
+        with open(os.path.join(support.SOURCE_ROOT, "meson.build"), encoding="utf-8") as f:
+            soversion = re.search(r"^bpl_soversion = '(\d+)'$", f.read(), re.M).group(1)
+        self.assertEqual(_lib.SONAME, "libbioplaus.so." + soversion)
+        self.assertEqual(_lib.SONAME, "libbioplaus.so.1")
+        self.assertEqual(_lib.VERSION_INFO, (0, 2, 0))
+
     def test_library_from_environment(self):
         wanted = os.environ.get("BIOPLAUS_LIBRARY")
         if not wanted:
@@ -87,13 +95,13 @@ class VersionTest(unittest.TestCase):
 
     def test_patch_versions_may_differ(self):
         major, minor, patch = _lib.VERSION_INFO
-        _lib.check_version(major * 10000 + minor * 100 + patch + 7, "libbioplaus.so.0")
+        _lib.check_version(major * 10000 + minor * 100 + patch + 7, _lib.SONAME)
         with self.assertRaises(ImportError):
-            _lib.check_version((major + 1) * 10000 + minor * 100, "libbioplaus.so.0")
+            _lib.check_version((major + 1) * 10000 + minor * 100, _lib.SONAME)
 
     def test_importing_a_package_for_another_version_fails(self):
         with PackageCopy() as copy:
-            copy.edit("_lib.py", "VERSION_INFO = (0, 1, 0)", "VERSION_INFO = (0, 98, 0)")
+            copy.edit("_lib.py", "VERSION_INFO = (0, 2, 0)", "VERSION_INFO = (0, 98, 0)")
             result = support.run_python("import bioplaus", env={"PYTHONPATH": copy.python})
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("ImportError", result.stderr)
@@ -113,7 +121,7 @@ class LookupTest(unittest.TestCase):
     def test_reports_every_place_tried(self):
         """A real import, away from build trees, without pkg-config on PATH."""
         with PackageCopy() as copy:
-            missing = os.path.join(copy.root, "nowhere", "libbioplaus.so.0")
+            missing = os.path.join(copy.root, "nowhere", _lib.SONAME)
             empty_bin = os.path.join(copy.root, "bin")
             os.mkdir(empty_bin)
             result = support.run_python(
@@ -128,7 +136,7 @@ class LookupTest(unittest.TestCase):
     def test_reports_every_place_tried_with_the_system_hidden(self):
         """The same in this process, the installed-library lookups stubbed out."""
         with tempfile.TemporaryDirectory() as root:
-            missing = os.path.join(root, "libbioplaus.so.0")
+            missing = os.path.join(root, _lib.SONAME)
             with mock.patch.dict(os.environ, {"BIOPLAUS_LIBRARY": missing}), \
                     mock.patch.object(_lib, "_SOURCE_ROOT", root), \
                     mock.patch.object(_lib, "_usual_dirs", lambda: [root]), \
