@@ -180,6 +180,79 @@ int main()
     }
 }
 EOF
+    cat >"$work/consumer-rule.c" <<'EOF'
+#include <bioplaus_rule.h>
+
+#include <stdio.h>
+
+/* A rule written against the installed extension header: backprop through
+ * the building blocks, on the version-2 contract. */
+static int forward(void *self, bpl_net *net, const float *x, size_t batch)
+{
+    (void)self;
+    return bpl_net_forward_dense(net, x, batch);
+}
+
+static int targets(void *self, bpl_net *net, const float *y, size_t batch)
+{
+    int rc = bpl_net_output_delta(net, y, batch);
+    (void)self;
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
+        float *w;
+        rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, NULL, NULL);
+        if (rc == BPL_OK)
+            rc = bpl_net_project_delta(net, l, l - 1, w, 1);
+    }
+    return rc;
+}
+
+static int gradients(void *self, bpl_net *net, unsigned int *groups)
+{
+    int rc = BPL_OK;
+    (void)self;
+    (void)groups;
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_layer_count(net); l++)
+        rc = bpl_net_weight_gradients(net, l);
+    return rc;
+}
+
+int main(void)
+{
+    static const float x[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    static const float y[4][1] = {{0}, {1}, {1}, {0}};
+    bpl_rule_vtable vt;
+    bpl_net *net = NULL;
+    bpl_rule *rule = NULL;
+    double first = 0, last = 0;
+    int rc = bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION);
+    vt.name = "consumer_bp";
+    vt.forward = forward;
+    vt.compute_targets = targets;
+    vt.gradients = gradients;
+    if (rc == BPL_OK)
+        rc = bpl_net_create(&net, 2, 7);
+    if (rc == BPL_OK)
+        rc = bpl_net_add_dense(net, 4, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM);
+    if (rc == BPL_OK)
+        rc = bpl_net_add_dense(net, 1, BPL_ACT_SIGMOID, BPL_INIT_GLOROT_UNIFORM);
+    if (rc == BPL_OK)
+        rc = bpl_rule_create(&rule, &vt, NULL);
+    if (rc == BPL_OK)
+        rc = bpl_rule_set(rule, "lr", 0.05);
+    if (rc == BPL_OK && (rc = bpl_net_set_rule(net, rule)) == BPL_OK)
+        rule = NULL;
+    for (int step = 0; rc == BPL_OK && step < 200; step++)
+        rc = bpl_net_train_batch(net, &x[0][0], &y[0][0], 4, step ? &last : &first);
+    if (rc != BPL_OK)
+        printf("error: %s\n", bpl_last_error_message());
+    else
+        printf("consumer-rule %s %s\n", bpl_version_string(),
+               last < first ? "learns" : "does not learn");
+    bpl_rule_destroy(rule);
+    bpl_net_destroy(net);
+    return rc == BPL_OK && last < first ? 0 : 1;
+}
+EOF
 }
 
 # output_is FILE TEXT: FILE's first line is TEXT.
@@ -254,6 +327,13 @@ check_shared_install() {
     check "C consumer runs against the staged library" \
         run_consumer "$stage" "$work/consumer-c"
     check "C consumer output" output_is "$work/consumer-c.out" "consumer-c $version xor 4/4"
+    # shellcheck disable=SC2086
+    check "rule consumer builds from pkg-config alone (bioplaus_rule.h)" \
+        "$cc" -std=c99 -Wall -Werror "$work/consumer-rule.c" $flags -o "$work/consumer-rule"
+    check "rule consumer runs against the staged library" \
+        run_consumer "$stage" "$work/consumer-rule"
+    check "rule consumer output" output_is "$work/consumer-rule.out" \
+        "consumer-rule $version learns"
     check "bioplaus-train in \$prefix/bin" test -x "$stage$prefix/bin/bioplaus-train"
     check "its manual page in \$prefix/share/man/man1" \
         test -f "$stage$prefix/share/man/man1/bioplaus-train.1"
