@@ -81,10 +81,13 @@ int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
  * "feedback_scale", to a layer. */
 int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols);
 
-/* out = act(in W_l^T + b_l): layer l's weights and bias applied to another
- * input ([batch][inputs of l]); BPL_ACT_LINEAR for the affine part alone. */
-int bpl__layer_map(bpl_net *net, size_t l, const float *in, size_t batch, int activation,
-                   float *out);
+/* The output layer's index, a layer's size, layer l's batch buffer `name`,
+ * and the value of one of the attached rule's own hyperparameters (declared
+ * by the rule, so the look-up cannot fail). */
+size_t bpl__rule_top(const bpl_net *net);
+size_t bpl__rule_units(bpl_net *net, size_t l);
+int bpl__rule_buffer(bpl_net *net, size_t l, const char *name, float **out);
+float bpl__rule_getf(const bpl_rule *rule, const char *name);
 
 /* A step counter kept in a 1x2 tensor, so that it is saved with the net: the
  * low 24 bits and the rest, each exactly representable as a float.  Reading
