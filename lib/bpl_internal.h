@@ -332,6 +332,8 @@ struct bpl_rule {
     int destroying; /* its destroy hook runs: it cannot be destroyed or attached again */
     int builtin;    /* made by bpl_rule_create_builtin: writes parameters only
                        through the optimiser's checked step */
+    unsigned needs; /* BPL__CAN_* every layer's kind must have (0 for a user
+                       rule: the public building blocks are all dense) */
     bpl__recommendation *recs; /* in the order they were first set */
     size_t n_recs, cap_recs;
 };
@@ -478,6 +480,10 @@ bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
 /* The net's input shape: [n_inputs] unless set. */
 void bpl__net_input_shape(const bpl_net *net, size_t *dims, size_t *ndim);
+/* Describe the net's input as ndim (1..BPL__MAX_DIMS) dims whose product is
+ * its input size (C x H x W for images), before its first layer is added:
+ * BPL_ERR_INVALID_ARG, BPL_ERR_SHAPE or BPL_ERR_STATE otherwise. */
+int bpl__net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim);
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name);
 void bpl__layer_free(bpl_layer *layer);
 /* Create a layer of `kind`: its parameter tensors and standard buffers (no

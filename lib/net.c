@@ -34,6 +34,27 @@ void bpl__net_input_shape(const bpl_net *net, size_t *dims, size_t *ndim)
     *ndim = net->in_ndim;
 }
 
+int bpl__net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim)
+{
+    static const char caller[] = "bpl__net_set_input_shape";
+    if (ndim == 0 || ndim > BPL__MAX_DIMS)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: %zu dims, not 1..%d", caller, ndim,
+                         BPL__MAX_DIMS);
+    if (net->n_layers)
+        return bpl__fail(BPL_ERR_STATE, "%s: the net has a layer already", caller);
+    size_t size = 1;
+    for (size_t i = 0; i < ndim; i++)
+        if (dims[i] == 0 || !bpl__mul_size(size, dims[i], &size))
+            return bpl__fail(BPL_ERR_SHAPE, "%s: dim %zu is 0 or the product overflows",
+                             caller, i);
+    if (size != net->n_inputs)
+        return bpl__fail(BPL_ERR_SHAPE, "%s: the dims hold %zu elements, the input %zu",
+                         caller, size, net->n_inputs);
+    memcpy(net->in_shape, dims, ndim * sizeof *dims);
+    net->in_ndim = ndim;
+    return BPL_OK;
+}
+
 void bpl__net_clear_pending(bpl_net *net)
 {
     net->pending_rule[0] = '\0';
@@ -374,6 +395,10 @@ BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
                          "bpl_net_set_rule: rule '%s' is being destroyed", rule->name);
     if (net->n_layers == 0)
         return bpl__fail(BPL_ERR_STATE, "bpl_net_set_rule: add layers before the rule");
+    /* Before anything changes: a refused rule leaves the net as it was. */
+    rc = bpl__net_check_kinds(net, rule->needs, rule->name, "bpl_net_set_rule");
+    if (rc != BPL_OK)
+        return rc;
     return bpl__net_finish(net, attach_rule(net, rule));
 }
 

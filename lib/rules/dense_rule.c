@@ -71,6 +71,7 @@ int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
             vtable->destroy(self);
         return rc;
     }
+    rule->needs = card->needs;
     rc = bpl_rule_set_description(rule, card->description);
     for (int p = 0; rc == BPL_OK && p < 7; p++)
         rc = bpl_rule_set_property(rule, p, card->ticks[p], card->notes[p]);

@@ -9,7 +9,7 @@
 #ifndef BPL_DENSE_RULE_H
 #define BPL_DENSE_RULE_H
 
-#include "bioplaus.h"
+#include "bpl_internal.h"
 
 /* The most time steps a hyperparameter may ask one step or prediction to
  * simulate (the microcircuit's `steps`, the segregated rule's phase and test
@@ -47,7 +47,13 @@ typedef struct bpl__rule_card {
     int ticks[7];
     const char *notes[7];
     const char *const *recommended;
+    unsigned needs; /* of every layer's kind: BPL__CAN_* */
 } bpl__rule_card;
+
+/* What the rules that send errors down through the layers need of a kind,
+ * and what those whose own maths multiplies by W as a matrix need. */
+#define BPL__NEEDS_BACKWARD (BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR | BPL__CAN_GRADIENTS)
+#define BPL__NEEDS_DENSE (BPL__NEEDS_BACKWARD | BPL__CAN_DENSE)
 
 /* One row of a rule's hyperparameter table (see bpl_rule_add_param). */
 typedef struct bpl__param_spec {

@@ -1011,6 +1011,7 @@ int bpl__rule_microcircuit_create(bpl_rule **out)
          "errors live in the apical dendrites of the same neurons",
          "basal, apical and somatic compartments; interneurons",
          "interneuron W_IP learned; top-down and W_PI fixed", NULL,
-         "the apical potential: top-down minus interneuron prediction"}, recommended};
+         "the apical potential: top-down minus interneuron prediction"}, recommended,
+        BPL__NEEDS_DENSE};
     return bpl__rule_build(out, &bpl__microcircuit_vtable, self, &card, 1e-3, add_params, NULL);
 }

@@ -894,7 +894,7 @@ int bpl__rule_segregated_create(bpl_rule **out)
          BPL_TICK_NOT_APPLICABLE, BPL_TICK_NO},
         {NULL, NULL, "feedback arrives in the apical dendrites of the same neurons",
          "basal, apical and somatic compartments", "fixed random Y", NULL,
-         "only implicit: plateau potentials of two phases"}, recommended};
+         "only implicit: plateau potentials of two phases"}, recommended, BPL__NEEDS_DENSE};
     /* The paper trains online (batch 1) with SGD at 0.21 and the gains P: that
      * reproduces its 2.9% on MNIST (784-500-10, 10 epochs) but costs a GEMV
      * per example.  On mini-batches SGD must go slower and stalls; Adam at

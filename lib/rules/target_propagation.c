@@ -523,7 +523,7 @@ int bpl__rule_tp_create(bpl_rule **out)
         {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO,
          BPL_TICK_YES},
         {NULL, "the first target comes from the label", "a separate inverse network", NULL,
-         "inverses g_l", NULL, "target minus activity"}, recommended};
+         "inverses g_l", NULL, "target minus activity"}, recommended, BPL__NEEDS_DENSE};
     /* With a gradient first target, vanilla TP's imperfect inverses pull the
      * lower layers' targets far from their activity and a 784-256x3-10 net
      * collapses to chance within an epoch or two; from the label it learns
@@ -546,7 +546,8 @@ int bpl__rule_dtp_create(bpl_rule **out)
         {BPL_TICK_NO, BPL_TICK_PARTIAL, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_YES,
          BPL_TICK_YES},
         {NULL, "final layer", "a separate inverse network", NULL, "inverses g_l",
-         "difference correction", "target minus activity"}, recommended};
+         "difference correction", "target minus activity"}, recommended,
+        BPL__NEEDS_DENSE};
     static const family_defaults d = {3e-4, 1e-3, 0.1, 0.1, PARALLEL, FIRST_GRADIENT};
     return create_variant(out, &bpl__dtp_vtable, DIFFERENCE, &card, &d);
 }
@@ -566,7 +567,8 @@ int bpl__rule_sdtp_create(bpl_rule **out)
         {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_YES,
          BPL_TICK_YES},
         {NULL, NULL, "a separate inverse network", NULL, "inverses g_l",
-         "difference correction", "target minus activity"}, recommended};
+         "difference correction", "target minus activity"}, recommended,
+        BPL__NEEDS_DENSE};
     /* Plain SDTP at 1e-3 stalls near 94%; 3e-4 reaches 95% in 30 epochs.
      * With auxiliary outputs the larger rate is the better one (see docs). */
     static const family_defaults d = {3e-4, 1e-3, 0.1, 0.0, PARALLEL, FIRST_LABEL};
