@@ -64,6 +64,12 @@ int bpl__fail(int status, const char *fmt, ...) BPL__PRINTF(2, 3);
 /* Prefix the current message with `prefix: ` (used when propagating). */
 void bpl__error_prefix(const char *prefix);
 
+/* ---- names (names.c) ------------------------------------------------------ */
+
+/* 1 if `name` has 1 to max - 1 printable ASCII characters, each, for an
+ * `identifier` (a hyperparameter's name), of [A-Za-z0-9_.-]. */
+int bpl__valid_name(const char *name, size_t max, int identifier);
+
 /* ---- memory (alloc.c) ---------------------------------------------------- */
 
 void *bpl__malloc(size_t size);

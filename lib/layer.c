@@ -80,16 +80,6 @@ void bpl__layer_free(bpl_layer *layer)
     bpl__free(layer);
 }
 
-/* Printable ASCII, as a saved file must hold it. */
-static int valid_name(const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e)
-            return 0;
-    return n > 0 && n < BPL__NAME_MAX;
-}
-
 int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
                           int group, bpl__tensor **out)
 {
@@ -402,7 +392,7 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
     int rc = check_structure_change(layer, "bpl_layer_add_tensor");
     if (rc != BPL_OK)
         return rc;
-    if (!valid_name(name))
+    if (!bpl__valid_name(name, BPL__NAME_MAX, 0))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_tensor: name must have 1-%d printable ASCII "
                          "characters",
@@ -525,7 +515,7 @@ BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols
     int rc = check_structure_change(layer, "bpl_layer_add_buffer");
     if (rc != BPL_OK)
         return rc;
-    if (!valid_name(name))
+    if (!bpl__valid_name(name, BPL__NAME_MAX, 0))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_buffer: name must have 1-%d printable ASCII "
                          "characters",
