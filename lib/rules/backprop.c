@@ -10,7 +10,7 @@
 static int backprop_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     (void)self;
-    return bpl__dense_send_down(net, y, batch, "weight", 1);
+    return bpl__dense_send_down(net, y, batch, NULL, 1);
 }
 
 const bpl_rule_vtable bpl__backprop_vtable = {

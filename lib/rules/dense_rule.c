@@ -35,8 +35,10 @@ int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char 
 {
     int rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
-        float *m;
-        rc = bpl_layer_tensor(bpl_net_layer(net, l), matrix, &m, NULL, NULL);
+        bpl_layer *layer = bpl_net_layer(net, l);
+        float *m = matrix ? NULL : bpl__layer_weight(layer)->data;
+        if (matrix)
+            rc = bpl_layer_tensor(layer, matrix, &m, NULL, NULL);
         if (rc == BPL_OK)
             rc = bpl_net_project_delta(net, l, l - 1, m, is_forward_weight);
     }

@@ -34,8 +34,8 @@ int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch);
 int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups);
 
 /* The output error, then sent down layer by layer through each layer's
- * tensor `matrix`: its "weight" (backprop) or a feedback matrix shaped like
- * its transpose (feedback alignment). */
+ * weight (`matrix` NULL: backprop) or its tensor `matrix`, a feedback
+ * matrix shaped like the weight's transpose (feedback alignment). */
 int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
                          int is_forward_weight);
 
