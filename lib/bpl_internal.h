@@ -239,9 +239,13 @@ typedef struct bpl__kind {
     unsigned caps;      /* BPL__CAN_* */
     const char *weight; /* its parameter tensors' names */
     const char *bias;
-    /* Set the layer's output shape from `units` and its input shape, and add
-     * its parameter tensors (not initialised). */
-    int (*build)(bpl_layer *layer, size_t units);
+    /* The output shape of a layer of `units` over an input of in_dims:
+     * *ndim dims into dims (room for BPL__MAX_DIMS).  A pure function, so
+     * that a loader can check a layer before anything is allocated. */
+    void (*output_shape)(const size_t *in_dims, size_t in_ndim, size_t units, size_t *dims,
+                         size_t *ndim);
+    /* Add the layer's parameter tensors (not initialised); its shape is set. */
+    int (*build)(bpl_layer *layer);
     /* out = act(f(in) + bias), in [batch][input size], out [batch][size]. */
     void (*forward)(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
                     int activation, float *out);

@@ -192,7 +192,13 @@ int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units, int act
     layer->kind = kind;
     layer->activation = activation;
     layer->init = init;
-    int rc = kind->build(layer, units);
+    size_t in_dims[BPL__MAX_DIMS], in_ndim;
+    bpl__layer_input_shape(layer, in_dims, &in_ndim);
+    kind->output_shape(in_dims, in_ndim, units, layer->shape, &layer->ndim);
+    layer->size = 1;
+    for (size_t i = 0; i < layer->ndim; i++)
+        layer->size *= layer->shape[i];
+    int rc = kind->build(layer);
     if (rc == BPL_OK)
         rc = add_buffer(layer, "activation", layer->size, 0);
     if (rc == BPL_OK)

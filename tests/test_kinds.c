@@ -69,6 +69,14 @@ START_TEST(test_image_input_shape)
     bpl__layer_input_shape(bpl_net_layer(net, 0), dims, &ndim);
     ck_assert_uint_eq(ndim, 3);
     ck_assert_uint_eq(bpl_layer_inputs(bpl_net_layer(net, 0)), 12);
+    bpl__layer_shape(bpl_net_layer(net, 0), dims, &ndim);
+    ck_assert_uint_eq(ndim, 1);
+    ck_assert_uint_eq(dims[0], 4);
+    /* The kind says so without a layer, as a loader asks before allocating. */
+    size_t out[BPL__MAX_DIMS], out_ndim;
+    bpl__dense_kind.output_shape(chw, 3, 7, out, &out_ndim);
+    ck_assert_uint_eq(out_ndim, 1);
+    ck_assert_uint_eq(out[0], 7);
     /* The shape describes the net's first layer's input: fixed once it has one. */
     BPL_EXPECT_ERROR(bpl__net_set_input_shape(net, chw, 3), BPL_ERR_STATE, "layer");
     bpl_net_destroy(net);

@@ -44,11 +44,19 @@ void bpl__dense_outer(bpl_net *net, const float *post, const float *pre, size_t 
 
 /* ---- the kind's operations ---------------------------------------------------- */
 
-static int dense_build(bpl_layer *layer, size_t units)
+/* Every input shape is flattened: [units] whatever comes in. */
+static void dense_output_shape(const size_t *in_dims, size_t in_ndim, size_t units,
+                               size_t *dims, size_t *ndim)
 {
-    layer->shape[0] = units;
-    layer->ndim = 1;
-    layer->size = units;
+    (void)in_dims;
+    (void)in_ndim;
+    dims[0] = units;
+    *ndim = 1;
+}
+
+static int dense_build(bpl_layer *layer)
+{
+    size_t units = layer->size;
     bpl__tensor *t;
     int rc = bpl__layer_new_tensor(layer, "weight", units, bpl__layer_input_size(layer),
                                    BPL_GROUP_FORWARD, &t);
@@ -91,6 +99,7 @@ const bpl__kind bpl__dense_kind = {
     .caps = BPL__CAN_ALL,
     .weight = "weight",
     .bias = "bias",
+    .output_shape = dense_output_shape,
     .build = dense_build,
     .forward = dense_forward,
     .send_error = dense_send_error,
