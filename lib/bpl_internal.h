@@ -233,7 +233,10 @@ enum {
 /* A layer kind's operations, in the manner of kann's operator table: each
  * entry does one thing on a batch of rows, given the layer, and the rest of
  * the library reaches a layer's parameters only through them (or by the
- * names the kind gives).  An entry whose capability is missing is NULL. */
+ * names the kind gives).  An entry whose capability is missing may be
+ * NULL, except forward and output_shape, which every kind has: prediction
+ * runs without a rule (BPL__CAN_FORWARD is still a rule's declared need, so
+ * that needs read whole). */
 typedef struct bpl__kind {
     const char *name;   /* "dense" */
     unsigned caps;      /* BPL__CAN_* */

@@ -184,32 +184,37 @@ START_TEST(test_rule_needs_dense_matrix)
 }
 END_TEST
 
-START_TEST(test_rule_needs_error_sending)
+/* One capability missing on one layer: which rules are refused, and how. */
+START_TEST(test_rule_needs_each_capability)
 {
-    static bpl__kind no_send;
-    no_send = lacking(BPL__CAN_SEND_ERROR, "test_no_send");
-    bpl_net *net = make_net();
-    bpl_net_layer(net, 2)->kind = &no_send;
-    BPL_EXPECT_ERROR(attach(net, "backprop"), BPL_ERR_UNSUPPORTED,
-                     "needs sending an error to its input, which layer 2 (kind "
-                     "'test_no_send') does not provide");
-    BPL_EXPECT_ERROR(attach(net, "fa"), BPL_ERR_UNSUPPORTED, "layer 2");
-    /* Direct feedback alignment sends the error around the layers. */
-    BPL_OK_OR_FAIL(attach(net, "dfa"));
-    bpl_net_destroy(net);
-}
-END_TEST
-
-START_TEST(test_rule_needs_gradients)
-{
-    static bpl__kind no_gradients;
-    no_gradients = lacking(BPL__CAN_GRADIENTS, "test_no_gradients");
-    bpl_net *net = make_net();
-    bpl_net_layer(net, 0)->kind = &no_gradients;
-    BPL_EXPECT_ERROR(attach(net, "dfa"), BPL_ERR_UNSUPPORTED,
-                     "parameter gradients, which layer 0 (kind 'test_no_gradients')");
-    ck_assert_ptr_null(bpl_net_rule(net));
-    bpl_net_destroy(net);
+    static const struct {
+        unsigned missing;
+        size_t layer;
+        const char *rule, *message; /* NULL: the rule attaches */
+    } cases[] = {
+        {BPL__CAN_SEND_ERROR, 2, "backprop",
+         "needs sending an error to its input, which layer 2 (kind 'test_kind') does not "
+         "provide"},
+        {BPL__CAN_SEND_ERROR, 2, "fa", "layer 2 (kind 'test_kind')"},
+        /* Direct feedback alignment sends the error around the layers. */
+        {BPL__CAN_SEND_ERROR, 2, "dfa", NULL},
+        {BPL__CAN_GRADIENTS, 0, "dfa", "parameter gradients, which layer 0"},
+        {BPL__CAN_FORWARD, 1, "backprop", "a forward pass, which layer 1"},
+    };
+    static bpl__kind kind;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        kind = lacking(cases[i].missing, "test_kind");
+        bpl_net *net = make_net();
+        bpl_net_layer(net, cases[i].layer)->kind = &kind;
+        if (cases[i].message) {
+            BPL_EXPECT_ERROR(attach(net, cases[i].rule), BPL_ERR_UNSUPPORTED,
+                             cases[i].message);
+            ck_assert_ptr_null(bpl_net_rule(net));
+        } else {
+            BPL_OK_OR_FAIL(attach(net, cases[i].rule));
+        }
+        bpl_net_destroy(net);
+    }
 }
 END_TEST
 
@@ -221,8 +226,7 @@ int main(void)
     tcase_add_test(tc, test_image_input_shape);
     tcase_add_test(tc, test_blocks);
     tcase_add_test(tc, test_rule_needs_dense_matrix);
-    tcase_add_test(tc, test_rule_needs_error_sending);
-    tcase_add_test(tc, test_rule_needs_gradients);
+    tcase_add_test(tc, test_rule_needs_each_capability);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
