@@ -111,7 +111,7 @@ enum bpl_status {
     BPL_ERR_NOMEM = -2,        /**< memory allocation failed */
     BPL_ERR_SHAPE = -3,        /**< buffer length or dimension mismatch */
     BPL_ERR_STATE = -4,        /**< call not valid in the object's state */
-    BPL_ERR_UNSUPPORTED = -5,  /**< combination not supported by this build */
+    BPL_ERR_UNSUPPORTED = -5,  /**< not supported by this build, or by a layer's kind */
     BPL_ERR_VERSION = -6,      /**< struct or file version not understood */
     BPL_ERR_IO = -7,           /**< reading or writing a file failed */
     BPL_ERR_FORMAT = -8,       /**< corrupt, truncated or foreign file */
@@ -342,7 +342,9 @@ BPL_API bpl_rule *bpl_net_rule(bpl_net *net);
  * The rule's attach hook runs now and may add tensors and buffers to the
  * layers.  Errors: INVALID_ARG (NULL, rule already owned by a net or being
  * destroyed), STATE (no layers, or called from a hook or callback of the
- * net), whatever the attach hook returns. */
+ * net), UNSUPPORTED (a layer's kind cannot do what the rule needs; the
+ * message names the layer's index and kind, and the net is left as it
+ * was), whatever the attach hook returns. */
 BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule);
 
 /** Log callback: receives preformatted messages (no printf-style arguments).

@@ -64,6 +64,12 @@ int bpl__fail(int status, const char *fmt, ...) BPL__PRINTF(2, 3);
 /* Prefix the current message with `prefix: ` (used when propagating). */
 void bpl__error_prefix(const char *prefix);
 
+/* ---- names (names.c) ------------------------------------------------------ */
+
+/* 1 if `name` has 1 to max - 1 printable ASCII characters, each, for an
+ * `identifier` (a hyperparameter's name), of [A-Za-z0-9_.-]. */
+int bpl__valid_name(const char *name, size_t max, int identifier);
+
 /* ---- memory (alloc.c) ---------------------------------------------------- */
 
 void *bpl__malloc(size_t size);
@@ -209,13 +215,81 @@ typedef struct bpl__buffer {
     float *data;    /* capacity rows x cols */
 } bpl__buffer;
 
+/* ---- layer kinds (kinds/) --------------------------------------------------- */
+
+#define BPL__MAX_DIMS 4 /* a shape: [units], or C x H x W */
+
+/* What a kind can do, and what a rule needs of every layer's kind
+ * (bpl_net_set_rule refuses a rule whose needs a layer's kind lacks). */
+enum {
+    BPL__CAN_FORWARD = 1u << 0,    /* bpl__layer_forward */
+    BPL__CAN_SEND_ERROR = 1u << 1, /* bpl__layer_send_error through W or a tensor of its shape */
+    BPL__CAN_GRADIENTS = 1u << 2,  /* bpl__layer_gradients of its parameters */
+    BPL__CAN_DENSE = 1u << 3,      /* W is a [units][inputs] matrix that a rule's own
+                                      maths (inverses, dendrites) may multiply by */
+    BPL__CAN_ALL = (1u << 4) - 1
+};
+
+/* A layer kind's operations, in the manner of kann's operator table: each
+ * entry does one thing on a batch of rows, given the layer, and the rest of
+ * the library reaches a layer's parameters only through them (or by the
+ * names the kind gives).  An entry whose capability is missing may be
+ * NULL, except forward and output_shape, which every kind has: prediction
+ * runs without a rule (BPL__CAN_FORWARD is still a rule's declared need, so
+ * that needs read whole). */
+typedef struct bpl__kind {
+    const char *name;   /* "dense" */
+    unsigned caps;      /* BPL__CAN_* */
+    const char *weight; /* its parameter tensors' names */
+    const char *bias;
+    /* The output shape of a layer of `units` over an input of in_dims:
+     * *ndim dims into dims (room for BPL__MAX_DIMS).  A pure function, so
+     * that a loader can check a layer before anything is allocated. */
+    void (*output_shape)(const size_t *in_dims, size_t in_ndim, size_t units, size_t *dims,
+                         size_t *ndim);
+    /* Add the layer's parameter tensors (not initialised); its shape is set. */
+    int (*build)(bpl_layer *layer);
+    /* out = act(f(in) + bias), in [batch][input size], out [batch][size]. */
+    void (*forward)(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
+                    int activation, float *out);
+    /* out = beta out + alpha (err sent to the input through m): m is the
+     * weight or a tensor of its shape, or, `transposed`, of its transpose's. */
+    void (*send_error)(bpl_net *net, const bpl_layer *layer, const float *m, int transposed,
+                       const float *err, size_t batch, float alpha, float beta, float *out);
+    /* The parameters' gradients from the error at the output and the input:
+     * the weight's alpha err^T in, the bias's column sums of
+     * bias_scale err / bias_divisor (each rule's scaling, rounded as the
+     * rule has always rounded it). */
+    void (*gradients)(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
+                      size_t batch, float alpha, float bias_scale, float bias_divisor);
+} bpl__kind;
+
+extern const bpl__kind bpl__dense_kind;
+
+/* Dense matrix products, for the dense kind and for rules whose own maths
+ * is dense (inverses, dendritic compartments):
+ * out = act(beta out + in M^T + bias), in [batch][cols], M [rows][cols]
+ * (bias may be NULL; BPL_ACT_LINEAR for the affine part alone); */
+void bpl__dense_map(bpl_net *net, const float *in, const float *m, const float *bias,
+                    size_t batch, size_t rows, size_t cols, float beta, int activation,
+                    float *out);
+/* w_out = alpha post^T pre ([rows][cols]) and, unless b_out is NULL, its
+ * column sums of bias_scale post / bias_divisor, post [batch][rows],
+ * pre [batch][cols]. */
+void bpl__dense_outer(bpl_net *net, const float *post, const float *pre, size_t batch,
+                      size_t rows, size_t cols, float alpha, float bias_scale,
+                      float bias_divisor, float *w_out, float *b_out);
+
 struct bpl_layer {
     bpl_net *net;
     size_t index;
-    size_t units, inputs;
+    const bpl__kind *kind;
+    size_t shape[BPL__MAX_DIMS]; /* the output's, set by the kind */
+    size_t ndim;
+    size_t size; /* elements of one output row: the product of the shape */
     int activation;
     int init;
-    bpl__tensor *tensors; /* [0] = "weight", [1] = "bias" */
+    bpl__tensor *tensors; /* the kind's parameters and the rule's tensors */
     size_t n_tensors, cap_tensors;
     bpl__buffer *buffers; /* [0] = "activation", [1] = "delta" */
     size_t n_buffers, cap_buffers;
@@ -271,6 +345,8 @@ struct bpl_rule {
     int destroying; /* its destroy hook runs: it cannot be destroyed or attached again */
     int builtin;    /* made by bpl_rule_create_builtin: writes parameters only
                        through the optimiser's checked step */
+    unsigned needs; /* BPL__CAN_* every layer's kind must have (0 for a user
+                       rule: the public building blocks are all dense) */
     bpl__recommendation *recs; /* in the order they were first set */
     size_t n_recs, cap_recs;
 };
@@ -361,7 +437,9 @@ typedef struct bpl__saved_param {
 } bpl__saved_param;
 
 struct bpl_net {
-    size_t n_inputs;
+    size_t n_inputs; /* the product of the input shape */
+    size_t in_shape[BPL__MAX_DIMS];
+    size_t in_ndim;
     uint64_t seed;
     bpl__rng rng;
     int loss;
@@ -402,11 +480,29 @@ struct bpl_net {
 };
 
 bpl__tensor *bpl__layer_find_tensor(const bpl_layer *layer, const char *name);
+/* A layer's kind (its operations and name) and output shape: *ndim dims
+ * into dims (room for BPL__MAX_DIMS). */
+const bpl__kind *bpl__layer_kind(const bpl_layer *layer);
+void bpl__layer_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
+/* Elements of one row of the layer's input (the layer below's output or the
+ * net's input) and the input's shape. */
+size_t bpl__layer_input_size(const bpl_layer *layer);
+void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
+/* The layer's weight and bias as its kind names them. */
+bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
+bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
+/* The net's input shape: [n_inputs] unless set. */
+void bpl__net_input_shape(const bpl_net *net, size_t *dims, size_t *ndim);
+/* Describe the net's input as ndim (1..BPL__MAX_DIMS) dims whose product is
+ * its input size (C x H x W for images), before its first layer is added:
+ * BPL_ERR_INVALID_ARG, BPL_ERR_SHAPE or BPL_ERR_STATE otherwise. */
+int bpl__net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim);
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name);
 void bpl__layer_free(bpl_layer *layer);
-/* Create a layer's standard tensors and buffers (no initialisation). */
-int bpl__layer_create(bpl_net *net, size_t units, int activation, int init,
-                      bpl_layer **out);
+/* Create a layer of `kind`: its parameter tensors and standard buffers (no
+ * initialisation). */
+int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units, int activation,
+                      int init, bpl_layer **out);
 /* Add a tensor with no initialisation; used by add_tensor and by loading. */
 int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
                           int group, bpl__tensor **out);
@@ -419,8 +515,8 @@ int bpl__layer_mark_rule_state(bpl_layer *layer, const char *name);
 void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only);
 
 /* Append a layer (checked arguments); `initialise` draws its weight. */
-int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
-                          int initialise);
+int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units, int activation,
+                          int init, int initialise);
 /* Grow every batch buffer to hold `rows` rows. */
 int bpl__net_reserve(bpl_net *net, size_t rows);
 /* Check that layers, activations and loss make a trainable net. */
@@ -428,6 +524,28 @@ int bpl__net_validate(const bpl_net *net, const char *caller);
 void bpl__net_log(bpl_net *net, int level, const char *fmt, ...) BPL__PRINTF(3, 4);
 void bpl__net_clear_pending(bpl_net *net);
 bpl__profile *bpl__net_profile(bpl_net *net);
+
+/* ---- kind-neutral building blocks (kinds/blocks.c) ------------------------------- */
+
+/* The rows of the layer's input in this step: the batch or the activation below. */
+const float *bpl__layer_input(const bpl_layer *layer);
+/* out = act(f(in) + bias) by the layer's kind, for any `in` shaped like its input. */
+void bpl__layer_forward(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
+                        int activation, float *out);
+/* out = beta out + alpha (err [batch][size] sent to the input through
+ * `through`): NULL for the layer's weight, or a tensor of the weight's shape
+ * (`transposed`: of its transpose's shape). */
+void bpl__layer_send_error(bpl_net *net, const bpl_layer *layer, const float *through,
+                           int transposed, const float *err, size_t batch, float alpha,
+                           float beta, float *out);
+/* The layer's weight and bias gradients from an error at its output and an
+ * input (see bpl__kind.gradients for the scaling). */
+void bpl__layer_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
+                          size_t batch, float alpha, float bias_scale, float bias_divisor);
+/* BPL_ERR_UNSUPPORTED naming `caller`, the rule, the first layer (index and
+ * kind) lacking a capability in `needs` (BPL__CAN_*), and the capability. */
+int bpl__net_check_kinds(const bpl_net *net, unsigned needs, const char *rule,
+                         const char *caller);
 
 /* The dense forward pass without argument checks (net->batch rows). */
 void bpl__forward_dense(bpl_net *net, const float *x);

@@ -1,11 +1,9 @@
 /*
- * dense.c - the building blocks of dense-layer learning rules: forward pass,
- * output error, error projection and weight gradients.  Each layer's work is
- * one GEMM followed by one fused elementwise pass.
+ * dense.c - the net-level passes of the standard rules, over the layers'
+ * kinds: forward pass, output error, error projection and weight gradients,
+ * and their public entry points.
  */
 #include "bpl_internal.h"
-
-#include <string.h>
 
 static float *activation_of(const bpl_layer *layer)
 {
@@ -17,24 +15,13 @@ static float *delta_of(const bpl_layer *layer)
     return layer->buffers[1].data;
 }
 
-static const float *input_of(const bpl_net *net, size_t l)
-{
-    return l == 0 ? net->x : activation_of(net->layers[l - 1]);
-}
-
 void bpl__forward_dense(bpl_net *net, const float *x)
 {
-    size_t batch = net->batch;
-    bpl__profile *prof = bpl__net_profile(net);
     net->x = x;
     for (size_t l = 0; l < net->n_layers; l++) {
         bpl_layer *layer = net->layers[l];
-        float *out = activation_of(layer);
-        bpl__gemm(prof, 0, 1, batch, layer->units, layer->inputs, 1.0f, input_of(net, l),
-                  layer->inputs, layer->tensors[0].data, layer->inputs, 0.0f, out,
-                  layer->units);
-        bpl__activation_forward(layer->activation, out, layer->tensors[1].data, batch,
-                                layer->units);
+        bpl__layer_forward(net, layer, bpl__layer_input(layer), net->batch, layer->activation,
+                           activation_of(layer));
     }
 }
 
@@ -42,7 +29,7 @@ double bpl__batch_loss(const bpl_net *net, const float *y)
 {
     const bpl_layer *out = net->layers[net->n_layers - 1];
     return bpl__loss_sum(net->loss, out->activation, activation_of(out), y, net->batch,
-                         out->units) /
+                         out->size) /
            (double)net->batch;
 }
 
@@ -50,38 +37,31 @@ static void output_delta(bpl_net *net, const float *y)
 {
     bpl_layer *out = net->layers[net->n_layers - 1];
     bpl__loss_delta(net->loss, out->activation, activation_of(out), y, delta_of(out),
-                    net->batch, out->units, 1.0f / (float)net->batch);
+                    net->batch, out->size, 1.0f / (float)net->batch);
 }
 
+/* Layer `to`'s delta from `from`'s: through `from`'s weight (or a tensor of
+ * its shape) to the layer just below, or, from higher up, through a matrix
+ * [to][from] shaped like the product of the transposed weights between. */
 static void project_delta(bpl_net *net, size_t from, size_t to, const float *m,
                           int m_is_forward_weight)
 {
     bpl_layer *src = net->layers[from], *dst = net->layers[to];
     float *d = delta_of(dst);
-    if (m_is_forward_weight) /* [batch][from] x [from][to] */
-        bpl__gemm(bpl__net_profile(net), 0, 0, net->batch, dst->units, src->units, 1.0f,
-                  delta_of(src), src->units, m, dst->units, 0.0f, d, dst->units);
-    else /* [batch][from] x ([to][from])^T */
-        bpl__gemm(bpl__net_profile(net), 0, 1, net->batch, dst->units, src->units, 1.0f,
-                  delta_of(src), src->units, m, src->units, 0.0f, d, dst->units);
-    bpl__activation_backward(dst->activation, d, activation_of(dst),
-                             net->batch * dst->units);
+    if (to + 1 == from)
+        bpl__layer_send_error(net, src, m, !m_is_forward_weight, delta_of(src), net->batch,
+                              1.0f, 0.0f, d);
+    else /* [batch][from] x ([to][from])^T: dense maths across layers */
+        bpl__gemm(bpl__net_profile(net), 0, 1, net->batch, dst->size, src->size, 1.0f,
+                  delta_of(src), src->size, m, src->size, 0.0f, d, dst->size);
+    bpl__activation_backward(dst->activation, d, activation_of(dst), net->batch * dst->size);
 }
 
 static void weight_gradients(bpl_net *net, size_t l)
 {
     bpl_layer *layer = net->layers[l];
-    const float *delta = delta_of(layer);
-    bpl__gemm(bpl__net_profile(net), 1, 0, layer->units, layer->inputs, net->batch, 1.0f,
-              delta, layer->units, input_of(net, l), layer->inputs, 0.0f,
-              layer->tensors[0].grad, layer->inputs);
-    float *gb = layer->tensors[1].grad;
-    memset(gb, 0, layer->units * sizeof *gb);
-    for (size_t i = 0; i < net->batch; i++) {
-        const float *row = delta + i * layer->units;
-        for (size_t j = 0; j < layer->units; j++)
-            gb[j] += row[j];
-    }
+    bpl__layer_gradients(net, layer, delta_of(layer), bpl__layer_input(layer), net->batch,
+                         1.0f, 1.0f, 1.0f);
 }
 
 /* Backprop for diagnostics.  A rule whose neurons are not the layer's
@@ -94,14 +74,13 @@ void bpl__backprop_gradients(bpl_net *net, const float *y)
         bpl_layer *below = net->layers[l - 1];
         bpl__buffer *derivative = bpl__layer_find_buffer(below, "derivative");
         if (!derivative) {
-            project_delta(net, l, l - 1, net->layers[l]->tensors[0].data, 1);
+            project_delta(net, l, l - 1, NULL, 1);
             continue;
         }
-        bpl_layer *src = net->layers[l];
         float *d = delta_of(below);
-        bpl__gemm(NULL, 0, 0, net->batch, below->units, src->units, 1.0f, delta_of(src),
-                  src->units, src->tensors[0].data, below->units, 0.0f, d, below->units);
-        for (size_t i = 0; i < net->batch * below->units; i++)
+        bpl__layer_send_error(net, net->layers[l], NULL, 0, delta_of(net->layers[l]),
+                              net->batch, 1.0f, 0.0f, d);
+        for (size_t i = 0; i < net->batch * below->size; i++)
             d[i] *= derivative->data[i];
     }
     for (size_t l = 0; l < net->n_layers; l++)

@@ -58,8 +58,10 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
     }
 
     size_t total = 0;
-    for (size_t l = 0; l < net->n_layers; l++)
-        total += net->layers[l]->units * net->layers[l]->inputs;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const bpl__tensor *w = bpl__layer_weight(net->layers[l]);
+        total += w->rows * w->cols;
+    }
     float *rule_grads = bpl__malloc(total * sizeof *rule_grads);
     if (!rule_grads)
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
@@ -68,7 +70,7 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
     if (rc == BPL_OK) {
         float *dst = rule_grads;
         for (size_t l = 0; l < net->n_layers; l++) {
-            const bpl__tensor *w = &net->layers[l]->tensors[0];
+            const bpl__tensor *w = bpl__layer_weight(net->layers[l]);
             memcpy(dst, w->grad, w->rows * w->cols * sizeof *dst);
             dst += w->rows * w->cols;
         }
@@ -80,7 +82,7 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
         bpl__backprop_gradients(net, y);
         const float *ours = rule_grads;
         for (size_t l = 0; l < net->n_layers; l++) {
-            const bpl__tensor *w = &net->layers[l]->tensors[0];
+            const bpl__tensor *w = bpl__layer_weight(net->layers[l]);
             angles_out[l] = angle_degrees(ours, w->grad, w->rows * w->cols);
             ours += w->rows * w->cols;
         }

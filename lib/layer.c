@@ -16,6 +16,43 @@ bpl__tensor *bpl__layer_find_tensor(const bpl_layer *layer, const char *name)
     return NULL;
 }
 
+const bpl__kind *bpl__layer_kind(const bpl_layer *layer)
+{
+    return layer->kind;
+}
+
+void bpl__layer_shape(const bpl_layer *layer, size_t *dims, size_t *ndim)
+{
+    memcpy(dims, layer->shape, layer->ndim * sizeof *dims);
+    *ndim = layer->ndim;
+}
+
+size_t bpl__layer_input_size(const bpl_layer *layer)
+{
+    const bpl_net *net = layer->net;
+    return layer->index ? net->layers[layer->index - 1]->size : net->n_inputs;
+}
+
+void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim)
+{
+    if (layer->index)
+        bpl__layer_shape(layer->net->layers[layer->index - 1], dims, ndim);
+    else
+        bpl__net_input_shape(layer->net, dims, ndim);
+}
+
+/* The kind's parameters are the layer's first tensors, made with it and
+ * never removed: found at once. */
+bpl__tensor *bpl__layer_weight(const bpl_layer *layer)
+{
+    return bpl__layer_find_tensor(layer, layer->kind->weight);
+}
+
+bpl__tensor *bpl__layer_bias(const bpl_layer *layer)
+{
+    return bpl__layer_find_tensor(layer, layer->kind->bias);
+}
+
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name)
 {
     for (size_t i = 0; i < layer->n_buffers; i++)
@@ -41,16 +78,6 @@ void bpl__layer_free(bpl_layer *layer)
     bpl__free(layer->tensors);
     bpl__free(layer->buffers);
     bpl__free(layer);
-}
-
-/* Printable ASCII, as a saved file must hold it. */
-static int valid_name(const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e)
-            return 0;
-    return n > 0 && n < BPL__NAME_MAX;
 }
 
 int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
@@ -84,14 +111,14 @@ int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_
     return BPL_OK;
 }
 
-/* A layer's weight and bias stay in the forward group.  Every gradient
+/* A layer kind's parameters (weight and bias) stay in the forward group.  Every gradient
  * writer (bpl_net_weight_gradients, the diagnostics) writes theirs, and the
  * file format saves them as forward parameters; rather than teach each of
  * them about other groups, the group is refused here.  A forward parameter
  * that should not train is frozen (bpl_layer_set_frozen). */
 static int keeps_forward_group(const bpl_layer *layer, const bpl__tensor *t, int group)
 {
-    int forward_parameter = t == &layer->tensors[0] || t == &layer->tensors[1];
+    int forward_parameter = t == bpl__layer_weight(layer) || t == bpl__layer_bias(layer);
     if (!forward_parameter || group == BPL_GROUP_FORWARD)
         return BPL_OK;
     return bpl__fail(BPL_ERR_INVALID_ARG,
@@ -154,27 +181,28 @@ static int add_buffer(bpl_layer *layer, const char *name, size_t cols, int from_
     return BPL_OK;
 }
 
-int bpl__layer_create(bpl_net *net, size_t units, int activation, int init,
-                      bpl_layer **out)
+int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units, int activation,
+                      int init, bpl_layer **out)
 {
     bpl_layer *layer = bpl__calloc(1, sizeof *layer);
     if (!layer)
         return bpl__fail(BPL_ERR_NOMEM, "bpl_net_add_dense: out of memory");
     layer->net = net;
     layer->index = net->n_layers;
-    layer->units = units;
-    layer->inputs = net->n_layers ? net->layers[net->n_layers - 1]->units : net->n_inputs;
+    layer->kind = kind;
     layer->activation = activation;
     layer->init = init;
-    bpl__tensor *t;
-    int rc = bpl__layer_new_tensor(layer, "weight", units, layer->inputs,
-                                   BPL_GROUP_FORWARD, &t);
+    size_t in_dims[BPL__MAX_DIMS], in_ndim;
+    bpl__layer_input_shape(layer, in_dims, &in_ndim);
+    kind->output_shape(in_dims, in_ndim, units, layer->shape, &layer->ndim);
+    layer->size = 1;
+    for (size_t i = 0; i < layer->ndim; i++)
+        layer->size *= layer->shape[i];
+    int rc = kind->build(layer);
     if (rc == BPL_OK)
-        rc = bpl__layer_new_tensor(layer, "bias", 1, units, BPL_GROUP_FORWARD, &t);
+        rc = add_buffer(layer, "activation", layer->size, 0);
     if (rc == BPL_OK)
-        rc = add_buffer(layer, "activation", units, 0);
-    if (rc == BPL_OK)
-        rc = add_buffer(layer, "delta", units, 0);
+        rc = add_buffer(layer, "delta", layer->size, 0);
     if (rc != BPL_OK) {
         bpl__layer_free(layer);
         bpl__error_prefix("bpl_net_add_dense");
@@ -221,12 +249,12 @@ BPL_API size_t bpl_layer_index(const bpl_layer *layer)
 
 BPL_API size_t bpl_layer_units(const bpl_layer *layer)
 {
-    return layer ? layer->units : 0;
+    return layer ? layer->size : 0;
 }
 
 BPL_API size_t bpl_layer_inputs(const bpl_layer *layer)
 {
-    return layer ? layer->inputs : 0;
+    return layer ? bpl__layer_input_size(layer) : 0;
 }
 
 BPL_API int bpl_layer_activation(const bpl_layer *layer)
@@ -370,7 +398,7 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
     int rc = check_structure_change(layer, "bpl_layer_add_tensor");
     if (rc != BPL_OK)
         return rc;
-    if (!valid_name(name))
+    if (!bpl__valid_name(name, BPL__NAME_MAX, 0))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_tensor: name must have 1-%d printable ASCII "
                          "characters",
@@ -493,7 +521,7 @@ BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols
     int rc = check_structure_change(layer, "bpl_layer_add_buffer");
     if (rc != BPL_OK)
         return rc;
-    if (!valid_name(name))
+    if (!bpl__valid_name(name, BPL__NAME_MAX, 0))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_layer_add_buffer: name must have 1-%d printable ASCII "
                          "characters",
@@ -542,10 +570,9 @@ BPL_API int bpl_layer_input(bpl_layer *layer, const float **data_out, size_t *ro
     int rc = in_step(layer, "bpl_layer_input");
     if (rc != BPL_OK)
         return rc;
-    bpl_net *net = layer->net;
-    *data_out = layer->index == 0 ? net->x : net->layers[layer->index - 1]->buffers[0].data;
-    if (rows_out) *rows_out = net->batch;
-    if (cols_out) *cols_out = layer->inputs;
+    *data_out = bpl__layer_input(layer);
+    if (rows_out) *rows_out = layer->net->batch;
+    if (cols_out) *cols_out = bpl__layer_input_size(layer);
     return BPL_OK;
 }
 

@@ -170,7 +170,7 @@ static void put_payload(writer *w, const bpl_net *net)
         put_u64(w, net->optim[g].steps);
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl_layer *layer = net->layers[l];
-        put_u64(w, layer->units);
+        put_u64(w, layer->size);
         put_u32(w, (uint32_t)layer->activation);
         put_u32(w, (uint32_t)layer->init);
         put_u32(w, (uint32_t)layer->n_tensors);
@@ -600,10 +600,10 @@ static int load_layer(reader *r, bpl_net *net)
         return bad(r, "a layer has invalid settings");
     /* Its weight and bias are stored in what is left of the file: a header
      * claiming more is rejected before anything is allocated. */
-    size_t inputs = net->n_layers ? net->layers[net->n_layers - 1]->units : net->n_inputs;
+    size_t inputs = net->n_layers ? net->layers[net->n_layers - 1]->size : net->n_inputs;
     if ((inputs + 1) * units > r->left / 4)
         return bad(r, "a layer is larger than the rest of the file");
-    rc = bpl__net_append_layer(net, (size_t)units, (int)activation, (int)init, 0);
+    rc = bpl__net_append_layer(net, &bpl__dense_kind, (size_t)units, (int)activation, (int)init, 0);
     if (rc != BPL_OK) {
         bpl__error_prefix("bpl_net_load");
         return rc;

@@ -19,10 +19,39 @@ BPL_API int bpl_net_create(bpl_net **out, size_t n_inputs, uint64_t seed)
     if (!net)
         return bpl__fail(BPL_ERR_NOMEM, "bpl_net_create: out of memory");
     net->n_inputs = n_inputs;
+    net->in_shape[0] = n_inputs;
+    net->in_ndim = 1;
     net->seed = seed;
     net->loss = BPL_LOSS_CROSS_ENTROPY;
     bpl__rng_seed(&net->rng, seed);
     *out = net;
+    return BPL_OK;
+}
+
+void bpl__net_input_shape(const bpl_net *net, size_t *dims, size_t *ndim)
+{
+    memcpy(dims, net->in_shape, net->in_ndim * sizeof *dims);
+    *ndim = net->in_ndim;
+}
+
+int bpl__net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim)
+{
+    static const char caller[] = "bpl__net_set_input_shape";
+    if (ndim == 0 || ndim > BPL__MAX_DIMS)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: %zu dims, not 1..%d", caller, ndim,
+                         BPL__MAX_DIMS);
+    if (net->n_layers)
+        return bpl__fail(BPL_ERR_STATE, "%s: the net has a layer already", caller);
+    size_t size = 1;
+    for (size_t i = 0; i < ndim; i++)
+        if (dims[i] == 0 || !bpl__mul_size(size, dims[i], &size))
+            return bpl__fail(BPL_ERR_SHAPE, "%s: dim %zu is 0 or the product overflows",
+                             caller, i);
+    if (size != net->n_inputs)
+        return bpl__fail(BPL_ERR_SHAPE, "%s: the dims hold %zu elements, the input %zu",
+                         caller, size, net->n_inputs);
+    memcpy(net->in_shape, dims, ndim * sizeof *dims);
+    net->in_ndim = ndim;
     return BPL_OK;
 }
 
@@ -114,8 +143,8 @@ int bpl__net_finish(bpl_net *net, int rc)
     return rc;
 }
 
-int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
-                          int initialise)
+int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units, int activation,
+                          int init, int initialise)
 {
     if (net->n_layers >= BPL__MAX_LAYERS)
         return bpl__fail(BPL_ERR_OVERFLOW, "bpl_net_add_dense: at most %d layers",
@@ -129,7 +158,7 @@ int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
         net->cap_layers = cap;
     }
     bpl_layer *layer;
-    int rc = bpl__layer_create(net, units, activation, init, &layer);
+    int rc = bpl__layer_create(net, kind, units, activation, init, &layer);
     if (rc != BPL_OK)
         return rc;
     net->layers[net->n_layers++] = layer;
@@ -140,7 +169,7 @@ int bpl__net_append_layer(bpl_net *net, size_t units, int activation, int init,
         rc = bpl__net_reserve(net, capacity);
     }
     if (rc == BPL_OK && initialise) {
-        bpl__tensor *w = &layer->tensors[0];
+        bpl__tensor *w = bpl__layer_weight(layer);
         rc = bpl__init_fill(init, 1.0, w->data, w->rows, w->cols, &net->rng);
     }
     if (rc != BPL_OK) {
@@ -175,7 +204,7 @@ BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int in
                          "bpl_net_add_dense: add layers before attaching a rule (rule '%s' "
                          "is attached)",
                          net->rule->name);
-    return bpl__net_append_layer(net, units, activation, init, 1);
+    return bpl__net_append_layer(net, &bpl__dense_kind, units, activation, init, 1);
 }
 
 BPL_API int bpl_net_set_loss(bpl_net *net, int loss)
@@ -202,7 +231,7 @@ BPL_API size_t bpl_net_inputs(const bpl_net *net)
 
 BPL_API size_t bpl_net_outputs(const bpl_net *net)
 {
-    return net && net->n_layers ? net->layers[net->n_layers - 1]->units : 0;
+    return net && net->n_layers ? net->layers[net->n_layers - 1]->size : 0;
 }
 
 BPL_API size_t bpl_net_layer_count(const bpl_net *net)
@@ -213,8 +242,11 @@ BPL_API size_t bpl_net_layer_count(const bpl_net *net)
 BPL_API size_t bpl_net_param_count(const bpl_net *net)
 {
     size_t n = 0;
-    for (size_t l = 0; net && l < net->n_layers; l++)
-        n += net->layers[l]->units * (net->layers[l]->inputs + 1);
+    for (size_t l = 0; net && l < net->n_layers; l++) {
+        const bpl_layer *layer = net->layers[l];
+        const bpl__tensor *w = bpl__layer_weight(layer), *b = bpl__layer_bias(layer);
+        n += w->rows * w->cols + b->rows * b->cols;
+    }
     return n;
 }
 
@@ -363,6 +395,10 @@ BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
                          "bpl_net_set_rule: rule '%s' is being destroyed", rule->name);
     if (net->n_layers == 0)
         return bpl__fail(BPL_ERR_STATE, "bpl_net_set_rule: add layers before the rule");
+    /* Before anything changes: a refused rule leaves the net as it was. */
+    rc = bpl__net_check_kinds(net, rule->needs, rule->name, "bpl_net_set_rule");
+    if (rc != BPL_OK)
+        return rc;
     return bpl__net_finish(net, attach_rule(net, rule));
 }
 

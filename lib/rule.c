@@ -67,10 +67,9 @@ static int check_name(const char *name)
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_rule_create: rule name longer than %d characters",
                          BPL__RULE_NAME_MAX - 1);
-    for (const char *c = name; *c; c++) /* as a saved file holds it */
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-            return bpl__fail(BPL_ERR_INVALID_ARG,
-                             "bpl_rule_create: rule name must be printable ASCII");
+    if (!bpl__valid_name(name, BPL__RULE_NAME_MAX, 0))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_create: rule name must be printable ASCII");
     return BPL_OK;
 }
 
@@ -282,27 +281,13 @@ static int check_value(const bpl__param *p, double value, const char *caller)
     return BPL_OK;
 }
 
-static int valid_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n >= BPL__NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
                                double default_value, double lo, double hi,
                                const char *choices, const char *doc)
 {
     BPL_CHECK_ARG(rule != NULL);
     BPL_CHECK_ARG(name != NULL);
-    if (!valid_name(name))
+    if (!bpl__valid_name(name, BPL__NAME_MAX, 1))
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "bpl_rule_add_param: bad name '%s' (1-%d characters of "
                          "[A-Za-z0-9_.-])",

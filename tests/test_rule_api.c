@@ -17,6 +17,7 @@
 static const char *const optimizer_keys[] = {"optimizer", "lr",  "momentum",
                                              "beta1",     "beta2", "eps",
                                              "rho",       "weight_decay"};
+#define BPL_TEST_NAME_MAX 48 /* a name of 47 characters is the longest */
 #define N_OPT_KEYS (sizeof optimizer_keys / sizeof optimizer_keys[0])
 
 /* A 5-6(tanh)-4(tanh)-3(softmax) net and a batch for it. */
@@ -1003,6 +1004,37 @@ START_TEST(test_optimizer_params_declared)
 }
 END_TEST
 
+/* Names a file holds may be any printable ASCII; hyperparameter names are
+ * identifiers, since they also travel as "name=value". */
+START_TEST(test_name_rules)
+{
+    bpl_net *net = test_small_classifier(3);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    BPL_OK_OR_FAIL(bpl_layer_add_tensor(layer, "a b=c", 1, 1, BPL_GROUP_NONE, BPL_INIT_ZERO,
+                                        0, NULL));
+    BPL_OK_OR_FAIL(bpl_layer_add_buffer(layer, "x,y", 2));
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "backprop"));
+    BPL_OK_OR_FAIL(bpl_rule_add_param(rule, "Beta_2.x-1", BPL_PARAM_REAL, 0, 0, 1, NULL,
+                                      NULL));
+    static const char *const refused[] = {"a b", "a=b", "x,y", "", "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        BPL_EXPECT_ERROR(bpl_rule_add_param(rule, refused[i], BPL_PARAM_REAL, 0, 0, 1, NULL,
+                                            NULL),
+                         BPL_ERR_INVALID_ARG, "[A-Za-z0-9_.-]");
+    char long_name[BPL_TEST_NAME_MAX + 1];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    BPL_EXPECT_ERROR(bpl_rule_add_param(rule, long_name, BPL_PARAM_REAL, 0, 0, 1, NULL, NULL),
+                     BPL_ERR_INVALID_ARG, "1-47 characters");
+    BPL_EXPECT_ERROR(bpl_layer_add_tensor(layer, long_name, 1, 1, BPL_GROUP_NONE,
+                                          BPL_INIT_ZERO, 0, NULL),
+                     BPL_ERR_INVALID_ARG, "1-47 printable");
+    bpl_rule_destroy(rule);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(test_param_info_args)
 {
     bpl_rule *rule;
@@ -1767,6 +1799,7 @@ static Suite *rule_api_suite(void)
     tc = tcase_create("hyperparameters");
     tcase_add_test(tc, test_optimizer_params_declared);
     tcase_add_test(tc, test_param_info_args);
+    tcase_add_test(tc, test_name_rules);
     tcase_add_test(tc, test_set_get);
     tcase_add_test(tc, test_set_string);
     tcase_add_test(tc, test_add_param);

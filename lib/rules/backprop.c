@@ -10,7 +10,7 @@
 static int backprop_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     (void)self;
-    return bpl__dense_send_down(net, y, batch, "weight", 1);
+    return bpl__dense_send_down(net, y, batch, NULL, 1);
 }
 
 const bpl_rule_vtable bpl__backprop_vtable = {
@@ -36,6 +36,6 @@ int bpl__rule_backprop_create(bpl_rule **out)
         {BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_NOT_APPLICABLE,
          BPL_TICK_NOT_APPLICABLE, BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES},
         {NULL, "errors travel through W^T", "a symmetric error network", NULL, NULL, NULL,
-         "delta"}, recommended};
+         "delta"}, recommended, BPL__NEEDS_BACKWARD};
     return bpl__rule_build(out, &bpl__backprop_vtable, NULL, &card, 1e-3, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /*
  * dense_rule.c - what the built-in rules have in common (see dense_rule.h).
- * Only the public API is used: built-in rules are written exactly as a user
- * rule would be.
+ * Built-in rules use the public API as a user rule would, and for products
+ * with a layer's parameters the library's kind-neutral building blocks
+ * (bpl__layer_forward, bpl__layer_send_error, bpl__layer_gradients), so
+ * that they run on any kind that provides what they declare they need.
  */
 #include "dense_rule.h"
 
@@ -33,8 +35,10 @@ int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char 
 {
     int rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
-        float *m;
-        rc = bpl_layer_tensor(bpl_net_layer(net, l), matrix, &m, NULL, NULL);
+        bpl_layer *layer = bpl_net_layer(net, l);
+        float *m = matrix ? NULL : bpl__layer_weight(layer)->data;
+        if (matrix)
+            rc = bpl_layer_tensor(layer, matrix, &m, NULL, NULL);
         if (rc == BPL_OK)
             rc = bpl_net_project_delta(net, l, l - 1, m, is_forward_weight);
     }
@@ -69,6 +73,7 @@ int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
             vtable->destroy(self);
         return rc;
     }
+    rule->needs = card->needs;
     rc = bpl_rule_set_description(rule, card->description);
     for (int p = 0; rc == BPL_OK && p < 7; p++)
         rc = bpl_rule_set_property(rule, p, card->ticks[p], card->notes[p]);
@@ -110,16 +115,26 @@ int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols)
     return rc;
 }
 
-int bpl__layer_map(bpl_net *net, size_t l, const float *in, size_t batch, int activation,
-                   float *out)
+size_t bpl__rule_top(const bpl_net *net)
 {
-    bpl_layer *layer = bpl_net_layer(net, l);
-    float *w, *b;
-    size_t rows, cols;
-    TRY(bpl_layer_tensor(layer, "weight", &w, &rows, &cols));
-    TRY(bpl_layer_tensor(layer, "bias", &b, NULL, NULL));
-    TRY(bpl_gemm(net, 0, 1, batch, rows, cols, 1.0f, in, cols, w, cols, 0.0f, out, rows));
-    return bpl_activation_forward(activation, out, b, batch, rows);
+    return bpl_net_layer_count(net) - 1;
+}
+
+size_t bpl__rule_units(bpl_net *net, size_t l)
+{
+    return bpl_layer_units(bpl_net_layer(net, l));
+}
+
+int bpl__rule_buffer(bpl_net *net, size_t l, const char *name, float **out)
+{
+    return bpl_layer_buffer(bpl_net_layer(net, l), name, out, NULL, NULL);
+}
+
+float bpl__rule_getf(const bpl_rule *rule, const char *name)
+{
+    double v = 0.0;
+    bpl_rule_get(rule, name, &v);
+    return (float)v;
 }
 
 int bpl__counter_read(const float count[2], uint64_t *out)

@@ -9,7 +9,7 @@
 #ifndef BPL_DENSE_RULE_H
 #define BPL_DENSE_RULE_H
 
-#include "bioplaus_rule.h"
+#include "bpl_internal.h"
 
 /* The most time steps a hyperparameter may ask one step or prediction to
  * simulate (the microcircuit's `steps`, the segregated rule's phase and test
@@ -34,8 +34,8 @@ int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch);
 int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups);
 
 /* The output error, then sent down layer by layer through each layer's
- * tensor `matrix`: its "weight" (backprop) or a feedback matrix shaped like
- * its transpose (feedback alignment). */
+ * weight (`matrix` NULL: backprop) or its tensor `matrix`, a feedback
+ * matrix shaped like the weight's transpose (feedback alignment). */
 int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
                          int is_forward_weight);
 
@@ -47,7 +47,13 @@ typedef struct bpl__rule_card {
     int ticks[7];
     const char *notes[7];
     const char *const *recommended;
+    unsigned needs; /* of every layer's kind: BPL__CAN_* */
 } bpl__rule_card;
+
+/* What the rules that send errors down through the layers need of a kind,
+ * and what those whose own maths multiplies by W as a matrix need. */
+#define BPL__NEEDS_BACKWARD (BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR | BPL__CAN_GRADIENTS)
+#define BPL__NEEDS_DENSE (BPL__NEEDS_BACKWARD | BPL__CAN_DENSE)
 
 /* One row of a rule's hyperparameter table (see bpl_rule_add_param). */
 typedef struct bpl__param_spec {
@@ -81,10 +87,13 @@ int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
  * "feedback_scale", to a layer. */
 int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols);
 
-/* out = act(in W_l^T + b_l): layer l's weights and bias applied to another
- * input ([batch][inputs of l]); BPL_ACT_LINEAR for the affine part alone. */
-int bpl__layer_map(bpl_net *net, size_t l, const float *in, size_t batch, int activation,
-                   float *out);
+/* The output layer's index, a layer's size, layer l's batch buffer `name`,
+ * and the value of one of the attached rule's own hyperparameters (declared
+ * by the rule, so the look-up cannot fail). */
+size_t bpl__rule_top(const bpl_net *net);
+size_t bpl__rule_units(bpl_net *net, size_t l);
+int bpl__rule_buffer(bpl_net *net, size_t l, const char *name, float **out);
+float bpl__rule_getf(const bpl_rule *rule, const char *name);
 
 /* A step counter kept in a 1x2 tensor, so that it is saved with the net: the
  * low 24 bits and the rest, each exactly representable as a float.  Reading

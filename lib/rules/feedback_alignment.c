@@ -47,6 +47,7 @@ int bpl__rule_fa_create(bpl_rule **out)
         "random matrices B_l in place of W_l^T.",
         {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_NO,
          BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES},
-        {NULL, NULL, "a random error network", NULL, "fixed random B", NULL, "delta"}, recommended};
+        {NULL, NULL, "a random error network", NULL, "fixed random B", NULL, "delta"},
+        recommended, BPL__NEEDS_BACKWARD};
     return bpl__feedback_rule_create(out, &bpl__fa_vtable, &card, 1e-3);
 }

@@ -39,8 +39,8 @@
  *
  * The neurons are the model's own (logistic); declared activations are
  * ignored.  "activation" buffers hold the bottom-up rates, which are also the
- * predictions; "derivative" gives the diagnostic phi'.  Only the public API
- * is used.
+ * predictions; "derivative" gives the diagnostic phi'.  Its maths is dense:
+ * the public API and the dense products of kinds/dense.c are used.
  */
 #include "dense_rule.h"
 
@@ -66,51 +66,29 @@ typedef struct microcircuit {
     int pretraining; /* this step's plan, made by compute_targets */
 } microcircuit;
 
-static float get(const bpl_rule *rule, const char *name)
-{
-    double v = 0.0;
-    bpl_rule_get(rule, name, &v); /* declared by this rule: cannot fail */
-    return (float)v;
-}
-
 static void read_settings(bpl_net *net, settings *s)
 {
     const bpl_rule *r = bpl_net_rule(net);
-    s->mode = (int)get(r, "mode");
-    s->learn_topdown = get(r, "learn_topdown") != 0.0f;
-    s->learn_pi = get(r, "learn_pi") != 0.0f;
-    s->rescale = get(r, "rescale_lr") != 0.0f;
-    s->inter_nudged = (int)get(r, "interneuron_target") == 0;
-    s->lambda_out = get(r, "lambda_out");
-    s->lambda_inter = get(r, "lambda_inter");
-    s->lambda_apical = get(r, "lambda_apical");
-    s->target_high = get(r, "target_high");
-    s->target_low = get(r, "target_low");
-    s->dt = get(r, "dt");
-    s->g_lk = get(r, "g_lk");
-    s->g_a = get(r, "g_A");
-    s->g_b = get(r, "g_B");
-    s->g_d = get(r, "g_D");
-    s->g_som = get(r, "g_som");
-    s->noise = get(r, "noise");
-    s->tau_w = get(r, "tau_w");
-    s->steps = (size_t)get(r, "steps");
-    s->pretrain_steps = (size_t)get(r, "pretrain_steps");
-}
-
-static size_t top_of(const bpl_net *net)
-{
-    return bpl_net_layer_count(net) - 1;
-}
-
-static size_t units(bpl_net *net, size_t l)
-{
-    return bpl_layer_units(bpl_net_layer(net, l));
-}
-
-static int buffer(bpl_net *net, size_t l, const char *name, float **out)
-{
-    return bpl_layer_buffer(bpl_net_layer(net, l), name, out, NULL, NULL);
+    s->mode = (int)bpl__rule_getf(r, "mode");
+    s->learn_topdown = bpl__rule_getf(r, "learn_topdown") != 0.0f;
+    s->learn_pi = bpl__rule_getf(r, "learn_pi") != 0.0f;
+    s->rescale = bpl__rule_getf(r, "rescale_lr") != 0.0f;
+    s->inter_nudged = (int)bpl__rule_getf(r, "interneuron_target") == 0;
+    s->lambda_out = bpl__rule_getf(r, "lambda_out");
+    s->lambda_inter = bpl__rule_getf(r, "lambda_inter");
+    s->lambda_apical = bpl__rule_getf(r, "lambda_apical");
+    s->target_high = bpl__rule_getf(r, "target_high");
+    s->target_low = bpl__rule_getf(r, "target_low");
+    s->dt = bpl__rule_getf(r, "dt");
+    s->g_lk = bpl__rule_getf(r, "g_lk");
+    s->g_a = bpl__rule_getf(r, "g_A");
+    s->g_b = bpl__rule_getf(r, "g_B");
+    s->g_d = bpl__rule_getf(r, "g_D");
+    s->g_som = bpl__rule_getf(r, "g_som");
+    s->noise = bpl__rule_getf(r, "noise");
+    s->tau_w = bpl__rule_getf(r, "tau_w");
+    s->steps = (size_t)bpl__rule_getf(r, "steps");
+    s->pretrain_steps = (size_t)bpl__rule_getf(r, "pretrain_steps");
 }
 
 static int tensor(bpl_net *net, size_t l, const char *name, float **out)
@@ -145,16 +123,11 @@ static void phi_of(const float *u, float *out, size_t n)
         out[i] = phi(u[i]);
 }
 
-/* out = in M^T (+ bias), in [batch][cols], M [rows][cols]. */
-static int project(bpl_net *net, const float *in, const float *m, const float *bias,
-                   size_t batch, size_t rows, size_t cols, float beta, float *out)
+/* out = beta out + in M^T (+ bias), in [batch][cols], M [rows][cols]. */
+static void project(bpl_net *net, const float *in, const float *m, const float *bias,
+                    size_t batch, size_t rows, size_t cols, float beta, float *out)
 {
-    TRY(bpl_gemm(net, 0, 1, batch, rows, cols, 1.0f, in, cols, m, cols, beta, out, rows));
-    if (bias)
-        for (size_t i = 0; i < batch; i++)
-            for (size_t j = 0; j < rows; j++)
-                out[i * rows + j] += bias[j];
-    return BPL_OK;
+    bpl__dense_map(net, in, m, bias, batch, rows, cols, beta, BPL_ACT_LINEAR, out);
 }
 
 /* ---- attach ----------------------------------------------------------------- */
@@ -164,9 +137,9 @@ static int project(bpl_net *net, const float *in, const float *m, const float *b
  * (1 - lambda_apical) below the output. */
 static int self_predict(bpl_net *net, const settings *s)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l < top; l++) {
-        size_t n = units(net, l), n_above = units(net, l + 1);
+        size_t n = bpl__rule_units(net, l), n_above = bpl__rule_units(net, l + 1);
         float *b, *pi, *ip, *ip_bias, *w_above, *b_above;
         TRY(tensor(net, l, "feedback", &b));
         TRY(tensor(net, l, "pi", &pi));
@@ -187,10 +160,10 @@ static int self_predict(bpl_net *net, const settings *s)
 
 static int add_tensors(bpl_net *net, const settings *s, double topdown_scale)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l < top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = units(net, l), n_above = units(net, l + 1);
+        size_t n = bpl__rule_units(net, l), n_above = bpl__rule_units(net, l + 1);
         TRY(bpl_layer_add_tensor(layer, "feedback", n, n_above,
                                  s->learn_topdown ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
                                  BPL_INIT_GLOROT_UNIFORM, topdown_scale, NULL));
@@ -216,14 +189,14 @@ static const char *const filtered[][2] = {{"weight", "weight_filter"},
 
 static size_t filters_of(const bpl_net *net, size_t l)
 {
-    return l < top_of(net) ? 6 : 2;
+    return l < bpl__rule_top(net) ? 6 : 2;
 }
 
 static int add_filters(bpl_net *net, const settings *s)
 {
     if (s->mode != CONTINUOUS)
         return BPL_OK;
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         size_t k = filters_of(net, l);
         for (size_t i = 0; i < k; i++) {
@@ -243,17 +216,17 @@ static int add_buffers(bpl_net *net)
     static const char *const hidden[] = {"v_apical"};
     static const char *const inter[] = {"v_inter", "u_inter", "rate_inter", "err_inter",
                                         "noise_inter"};
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
-            TRY(bpl_layer_add_buffer(layer, every[i], units(net, l)));
+            TRY(bpl_layer_add_buffer(layer, every[i], bpl__rule_units(net, l)));
         if (l == top)
             continue;
         for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++)
-            TRY(bpl_layer_add_buffer(layer, hidden[i], units(net, l)));
+            TRY(bpl_layer_add_buffer(layer, hidden[i], bpl__rule_units(net, l)));
         for (size_t i = 0; i < sizeof inter / sizeof inter[0]; i++)
-            TRY(bpl_layer_add_buffer(layer, inter[i], units(net, l + 1)));
+            TRY(bpl_layer_add_buffer(layer, inter[i], bpl__rule_units(net, l + 1)));
     }
     return BPL_OK;
 }
@@ -265,13 +238,13 @@ static int mc_attach(microcircuit *self, bpl_net *net)
     settings s;
     read_settings(net, &s);
     bpl_rule *rule = bpl_net_rule(net);
-    TRY(add_tensors(net, &s, get(rule, "topdown_scale")));
+    TRY(add_tensors(net, &s, bpl__rule_getf(rule, "topdown_scale")));
     /* A marker tells a fresh attach (initialise) from a loaded net (keep). */
     int fresh;
     float *count;
     TRY(bpl__counter_tensor(bpl_net_layer(net, 0), "microcircuit_steps", &count, &fresh));
     TRY(bpl__counter_read(count, &self->steps));
-    if (fresh && get(rule, "self_predicting_init") != 0.0f)
+    if (fresh && bpl__rule_getf(rule, "self_predicting_init") != 0.0f)
         TRY(self_predict(net, &s));
     TRY(add_filters(net, &s));
     TRY(add_buffers(net));
@@ -289,28 +262,26 @@ static int mc_attach(microcircuit *self, bpl_net *net)
 /* Bottom-up: v_B, rates (the "activation"), interneuron dendrites. */
 static int bottom_up(bpl_net *net, const float *x, size_t batch)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     const float *below = x;
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = units(net, l);
-        float *w, *b, *v_b, *r, *deriv;
-        TRY(tensor(net, l, "weight", &w));
-        TRY(tensor(net, l, "bias", &b));
-        TRY(buffer(net, l, "v_basal", &v_b));
-        TRY(buffer(net, l, "activation", &r));
-        TRY(buffer(net, l, "derivative", &deriv));
-        TRY(project(net, below, w, b, batch, n, bpl_layer_inputs(layer), 0.0f, v_b));
+        size_t n = bpl__rule_units(net, l);
+        float *v_b, *r, *deriv;
+        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
+        TRY(bpl__rule_buffer(net, l, "activation", &r));
+        TRY(bpl__rule_buffer(net, l, "derivative", &deriv));
+        bpl__layer_forward(net, layer, below, batch, BPL_ACT_LINEAR, v_b);
         phi_of(v_b, r, batch * n);
         for (size_t i = 0; i < batch * n; i++)
             deriv[i] = r[i] * (1.0f - r[i]);
         if (l < top) {
             float *ip, *ip_bias, *v_i;
-            size_t n_above = units(net, l + 1);
+            size_t n_above = bpl__rule_units(net, l + 1);
             TRY(tensor(net, l, "ip", &ip));
             TRY(tensor(net, l, "ip_bias", &ip_bias));
-            TRY(buffer(net, l, "v_inter", &v_i));
-            TRY(project(net, r, ip, ip_bias, batch, n_above, n, 0.0f, v_i));
+            TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
+            project(net, r, ip, ip_bias, batch, n_above, n, 0.0f, v_i);
         }
         below = r;
     }
@@ -331,33 +302,34 @@ static float target_potential(const settings *s, float y)
  * to the bit at the top. */
 static int top_down(bpl_net *net, const settings *s, const float *y, size_t batch)
 {
-    size_t top = top_of(net), n_top = units(net, top);
+    size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
     float *u, *v_b;
-    TRY(buffer(net, top, "u", &u));
-    TRY(buffer(net, top, "v_basal", &v_b));
+    TRY(bpl__rule_buffer(net, top, "u", &u));
+    TRY(bpl__rule_buffer(net, top, "v_basal", &v_b));
     float *d_top;
-    TRY(buffer(net, top, "scratch", &d_top)); /* u - v_B, exactly */
+    TRY(bpl__rule_buffer(net, top, "scratch", &d_top)); /* u - v_B, exactly */
     for (size_t i = 0; i < batch * n_top; i++) {
         d_top[i] = y ? s->lambda_out * (target_potential(s, y[i]) - v_b[i]) : 0.0f;
         u[i] = v_b[i] + d_top[i];
     }
     for (size_t l = top; l-- > 0;) {
-        size_t n = units(net, l), n_above = units(net, l + 1);
+        size_t n = bpl__rule_units(net, l), n_above = bpl__rule_units(net, l + 1);
         float *u_above, *rate_above, *v_i, *u_i, *r_i, *v_a, *bfb, *pi, *ul, *vl;
-        TRY(buffer(net, l + 1, "u", &u_above));
-        TRY(buffer(net, l + 1, "rate_u", &rate_above));
-        TRY(buffer(net, l, "v_inter", &v_i));
-        TRY(buffer(net, l, "u_inter", &u_i));
-        TRY(buffer(net, l, "rate_inter", &r_i));
-        TRY(buffer(net, l, "v_apical", &v_a));
-        TRY(buffer(net, l, "u", &ul));
-        TRY(buffer(net, l, "v_basal", &vl));
+        TRY(bpl__rule_buffer(net, l + 1, "u", &u_above));
+        TRY(bpl__rule_buffer(net, l + 1, "rate_u", &rate_above));
+        TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
+        TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
+        TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
+        TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
+        TRY(bpl__rule_buffer(net, l, "u", &ul));
+        TRY(bpl__rule_buffer(net, l, "v_basal", &vl));
         TRY(tensor(net, l, "feedback", &bfb));
         TRY(tensor(net, l, "pi", &pi));
         float *d_i, *d_l, *v_b_above;
-        TRY(buffer(net, l, "err_inter", &d_i)); /* the interneuron's learning target, exactly */
-        TRY(buffer(net, l + 1, "v_basal", &v_b_above));
-        TRY(buffer(net, l, "scratch", &d_l));   /* u - (1 - lambda) v_B, exactly */
+        /* the interneuron's learning target, exactly */
+        TRY(bpl__rule_buffer(net, l, "err_inter", &d_i));
+        TRY(bpl__rule_buffer(net, l + 1, "v_basal", &v_b_above));
+        TRY(bpl__rule_buffer(net, l, "scratch", &d_l));   /* u - (1 - lambda) v_B, exactly */
         phi_of(u_above, rate_above, batch * n_above);
         /* Interneurons follow the soma above.  Their plasticity follows it as
          * it is now (Eq. 8 read literally), or, with interneuron_target=
@@ -371,8 +343,8 @@ static int top_down(bpl_net *net, const settings *s, const float *y, size_t batc
             d_i[i] = s->lambda_inter * (goal - v_i[i]);
         }
         phi_of(u_i, r_i, batch * n_above);
-        TRY(project(net, rate_above, bfb, NULL, batch, n, n_above, 0.0f, v_a));
-        TRY(project(net, r_i, pi, NULL, batch, n, n_above, 1.0f, v_a));
+        project(net, rate_above, bfb, NULL, batch, n, n_above, 0.0f, v_a);
+        project(net, r_i, pi, NULL, batch, n, n_above, 1.0f, v_a);
         float keep = 1.0f - s->lambda_apical;
         for (size_t i = 0; i < batch * n; i++) {
             d_l[i] = s->lambda_apical * v_a[i];
@@ -380,7 +352,7 @@ static int top_down(bpl_net *net, const settings *s, const float *y, size_t batc
         }
     }
     float *rate_top;
-    TRY(buffer(net, top, "rate_u", &rate_top));
+    TRY(bpl__rule_buffer(net, top, "rate_u", &rate_top));
     phi_of(u, rate_top, batch * n_top);
     return BPL_OK;
 }
@@ -389,24 +361,24 @@ static int top_down(bpl_net *net, const settings *s, const float *y, size_t batc
  * exact potential differences top_down left in "scratch" and "err_inter". */
 static int steady_errors(bpl_net *net, const settings *s, size_t batch)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
-        size_t n = units(net, l);
+        size_t n = bpl__rule_units(net, l);
         float *u, *v_b, *d, *diff;
-        TRY(buffer(net, l, "u", &u));
-        TRY(buffer(net, l, "v_basal", &v_b));
-        TRY(buffer(net, l, "delta", &d));
-        TRY(buffer(net, l, "scratch", &diff));
+        TRY(bpl__rule_buffer(net, l, "u", &u));
+        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
+        TRY(bpl__rule_buffer(net, l, "delta", &d));
+        TRY(bpl__rule_buffer(net, l, "scratch", &diff));
         float k = l == top ? 1.0f : 1.0f - s->lambda_apical;
         for (size_t i = 0; i < batch * n; i++)
             d[i] = phi_difference(u[i], k * v_b[i], diff[i]);
         if (l == top)
             continue;
-        size_t n_above = units(net, l + 1);
+        size_t n_above = bpl__rule_units(net, l + 1);
         float *u_i, *v_i, *e_i;
-        TRY(buffer(net, l, "u_inter", &u_i));
-        TRY(buffer(net, l, "v_inter", &v_i));
-        TRY(buffer(net, l, "err_inter", &e_i));
+        TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
+        TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
+        TRY(bpl__rule_buffer(net, l, "err_inter", &e_i));
         for (size_t i = 0; i < batch * n_above; i++)
             e_i[i] = phi_difference(v_i[i] + e_i[i], v_i[i], e_i[i]);
     }
@@ -435,43 +407,41 @@ static float k_inter(const settings *s)
 /* Every dendritic potential from the current somata (rates phi(u)). */
 static int dendrites(bpl_net *net, const float *x, size_t batch)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
         float *u, *r;
-        TRY(buffer(net, l, "u", &u));
-        TRY(buffer(net, l, "rate_u", &r));
-        phi_of(u, r, batch * units(net, l));
+        TRY(bpl__rule_buffer(net, l, "u", &u));
+        TRY(bpl__rule_buffer(net, l, "rate_u", &r));
+        phi_of(u, r, batch * bpl__rule_units(net, l));
         if (l < top) {
             float *u_i, *r_i;
-            TRY(buffer(net, l, "u_inter", &u_i));
-            TRY(buffer(net, l, "rate_inter", &r_i));
-            phi_of(u_i, r_i, batch * units(net, l + 1));
+            TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
+            TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
+            phi_of(u_i, r_i, batch * bpl__rule_units(net, l + 1));
         }
     }
     const float *below = x;
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = units(net, l);
-        float *w, *b, *v_b, *r;
-        TRY(tensor(net, l, "weight", &w));
-        TRY(tensor(net, l, "bias", &b));
-        TRY(buffer(net, l, "v_basal", &v_b));
-        TRY(buffer(net, l, "rate_u", &r));
-        TRY(project(net, below, w, b, batch, n, bpl_layer_inputs(layer), 0.0f, v_b));
+        size_t n = bpl__rule_units(net, l);
+        float *v_b, *r;
+        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
+        TRY(bpl__rule_buffer(net, l, "rate_u", &r));
+        bpl__layer_forward(net, layer, below, batch, BPL_ACT_LINEAR, v_b);
         if (l < top) {
-            size_t n_above = units(net, l + 1);
+            size_t n_above = bpl__rule_units(net, l + 1);
             float *ip, *ip_bias, *v_i, *bfb, *pi, *v_a, *r_above, *r_i;
             TRY(tensor(net, l, "ip", &ip));
             TRY(tensor(net, l, "ip_bias", &ip_bias));
             TRY(tensor(net, l, "feedback", &bfb));
             TRY(tensor(net, l, "pi", &pi));
-            TRY(buffer(net, l, "v_inter", &v_i));
-            TRY(buffer(net, l, "v_apical", &v_a));
-            TRY(buffer(net, l + 1, "rate_u", &r_above));
-            TRY(buffer(net, l, "rate_inter", &r_i));
-            TRY(project(net, r, ip, ip_bias, batch, n_above, n, 0.0f, v_i));
-            TRY(project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, v_a));
-            TRY(project(net, r_i, pi, NULL, batch, n, n_above, 1.0f, v_a));
+            TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
+            TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
+            TRY(bpl__rule_buffer(net, l + 1, "rate_u", &r_above));
+            TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
+            project(net, r, ip, ip_bias, batch, n_above, n, 0.0f, v_i);
+            project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, v_a);
+            project(net, r_i, pi, NULL, batch, n, n_above, 1.0f, v_a);
         }
         below = r;
     }
@@ -482,14 +452,14 @@ static int dendrites(bpl_net *net, const float *x, size_t batch)
  * target when y is given. */
 static int euler_step(bpl_net *net, const settings *s, const float *y, size_t batch)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     float noise = s->noise * sqrtf(s->dt);
     for (size_t l = 0; l <= top; l++) {
-        size_t n = batch * units(net, l);
+        size_t n = batch * bpl__rule_units(net, l);
         float *u, *v_b, *xi;
-        TRY(buffer(net, l, "u", &u));
-        TRY(buffer(net, l, "v_basal", &v_b));
-        TRY(buffer(net, l, "noise", &xi));
+        TRY(bpl__rule_buffer(net, l, "u", &u));
+        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
+        TRY(bpl__rule_buffer(net, l, "noise", &xi));
         if (noise > 0.0f)
             TRY(bpl_net_random_normal(net, xi, n, 0.0, noise));
         else
@@ -504,16 +474,16 @@ static int euler_step(bpl_net *net, const settings *s, const float *y, size_t ba
             continue;
         }
         float *v_a, *u_i, *v_i, *u_above, *xi_i;
-        TRY(buffer(net, l, "v_apical", &v_a));
+        TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
         for (size_t i = 0; i < n; i++)
             u[i] += s->dt * (-s->g_lk * u[i] + s->g_b * (v_b[i] - u[i]) +
                              s->g_a * (v_a[i] - u[i])) +
                     xi[i];
-        size_t n_i = batch * units(net, l + 1);
-        TRY(buffer(net, l, "u_inter", &u_i));
-        TRY(buffer(net, l, "v_inter", &v_i));
-        TRY(buffer(net, l + 1, "u", &u_above));
-        TRY(buffer(net, l, "noise_inter", &xi_i));
+        size_t n_i = batch * bpl__rule_units(net, l + 1);
+        TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
+        TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
+        TRY(bpl__rule_buffer(net, l + 1, "u", &u_above));
+        TRY(bpl__rule_buffer(net, l, "noise_inter", &xi_i));
         if (noise > 0.0f)
             TRY(bpl_net_random_normal(net, xi_i, n_i, 0.0, noise));
         else
@@ -532,14 +502,14 @@ static int euler_step(bpl_net *net, const settings *s, const float *y, size_t ba
 /* The start of a presentation: every soma and interneuron at rest. */
 static int rest(bpl_net *net, size_t batch)
 {
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         float *u;
-        TRY(buffer(net, l, "u", &u));
-        memset(u, 0, batch * units(net, l) * sizeof *u);
-        if (l < top_of(net)) {
+        TRY(bpl__rule_buffer(net, l, "u", &u));
+        memset(u, 0, batch * bpl__rule_units(net, l) * sizeof *u);
+        if (l < bpl__rule_top(net)) {
             float *u_i;
-            TRY(buffer(net, l, "u_inter", &u_i));
-            memset(u_i, 0, batch * units(net, l + 1) * sizeof *u_i);
+            TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
+            memset(u_i, 0, batch * bpl__rule_units(net, l + 1) * sizeof *u_i);
         }
     }
     return BPL_OK;
@@ -548,12 +518,12 @@ static int rest(bpl_net *net, size_t batch)
 /* The rates of the somata as the layers' activations (predictions). */
 static int publish_rates(bpl_net *net, size_t batch)
 {
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         float *u, *r, *deriv;
-        size_t n = batch * units(net, l);
-        TRY(buffer(net, l, "u", &u));
-        TRY(buffer(net, l, "activation", &r));
-        TRY(buffer(net, l, "derivative", &deriv));
+        size_t n = batch * bpl__rule_units(net, l);
+        TRY(bpl__rule_buffer(net, l, "u", &u));
+        TRY(bpl__rule_buffer(net, l, "activation", &r));
+        TRY(bpl__rule_buffer(net, l, "derivative", &deriv));
         phi_of(u, r, n);
         for (size_t i = 0; i < n; i++)
             deriv[i] = r[i] * (1.0f - r[i]);
@@ -577,18 +547,11 @@ static void filter_into(const settings *s, float *filter, const float *instant, 
 
 /* post [batch][rows] x pre [batch][cols] -> [rows][cols] / batch, and the
  * column sums of post / batch for a bias. */
-static int outer(bpl_net *net, const float *post, const float *pre, size_t batch,
-                 size_t rows, size_t cols, float *out, float *bias_out)
+static void outer(bpl_net *net, const float *post, const float *pre, size_t batch,
+                  size_t rows, size_t cols, float *out, float *bias_out)
 {
-    TRY(bpl_gemm(net, 1, 0, rows, cols, batch, 1.0f / (float)batch, post, rows, pre, cols,
-                 0.0f, out, cols));
-    if (bias_out) {
-        memset(bias_out, 0, rows * sizeof *bias_out);
-        for (size_t i = 0; i < batch; i++)
-            for (size_t j = 0; j < rows; j++)
-                bias_out[j] += post[i * rows + j] / (float)batch;
-    }
-    return BPL_OK;
+    bpl__dense_outer(net, post, pre, batch, rows, cols, 1.0f / (float)batch, 1.0f,
+                     (float)batch, out, bias_out);
 }
 
 /* Scratch of the continuous mode: one matrix's instant change, and the
@@ -617,7 +580,7 @@ static int plastic(bpl_net *net, const settings *s, size_t l, size_t k, int bias
                    size_t cols, const work *wk)
 {
     float *g;
-    TRY(outer(net, post, pre, batch, rows, cols, wk->w, bias_k >= 0 ? wk->b : NULL));
+    outer(net, post, pre, batch, rows, cols, wk->w, bias_k >= 0 ? wk->b : NULL);
     TRY(grad(net, l, filtered[k][0], &g));
     filter_into(s, working_filter(wk, l, k), wk->w, g, rows * cols);
     if (bias_k >= 0) {
@@ -651,7 +614,7 @@ static int layout_filters(bpl_net *net, work *wk)
  * working copy into the tensors (commit = 1). */
 static int copy_filters(bpl_net *net, const work *wk, int commit)
 {
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         for (size_t k = 0; k < filters_of(net, l); k++) {
             float *f, *copy = working_filter(wk, l, k);
             size_t rows, cols;
@@ -673,7 +636,7 @@ static int begin_filters(bpl_net *net, work *wk)
  * (or through a frozen weight, not at all), and a file may not hold it. */
 static int check_filters(bpl_net *net, const work *wk)
 {
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         for (size_t k = 0; k < filters_of(net, l); k++) {
             size_t rows, cols;
             TRY(bpl_layer_tensor_info(bpl_net_layer(net, l), filtered[k][1], &rows, &cols,
@@ -691,17 +654,17 @@ static int check_filters(bpl_net *net, const work *wk)
 static int continuous_plasticity(bpl_net *net, const settings *s, const float *x,
                                  size_t batch, const work *wk)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = units(net, l), n_in = bpl_layer_inputs(layer);
+        size_t n = bpl__rule_units(net, l), n_in = bpl_layer_inputs(layer);
         float *u, *v_b, *post, *below;
         const float *pre = x;
-        TRY(buffer(net, l, "u", &u));
-        TRY(buffer(net, l, "v_basal", &v_b));
-        TRY(buffer(net, l, "scratch", &post));
+        TRY(bpl__rule_buffer(net, l, "u", &u));
+        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
+        TRY(bpl__rule_buffer(net, l, "scratch", &post));
         if (l > 0) {
-            TRY(buffer(net, l - 1, "rate_u", &below));
+            TRY(bpl__rule_buffer(net, l - 1, "rate_u", &below));
             pre = below;
         }
         float k = l == top ? k_output(s) : k_hidden(s);
@@ -710,16 +673,16 @@ static int continuous_plasticity(bpl_net *net, const settings *s, const float *x
         TRY(plastic(net, s, l, 0, 1, post, pre, batch, n, n_in, wk));
         if (l == top)
             continue;
-        size_t n_above = units(net, l + 1);
+        size_t n_above = bpl__rule_units(net, l + 1);
         float *u_i, *v_i, *e_i, *r, *r_i, *v_a, *tmp, *r_above;
-        TRY(buffer(net, l, "u_inter", &u_i));
-        TRY(buffer(net, l, "v_inter", &v_i));
-        TRY(buffer(net, l, "err_inter", &e_i));
-        TRY(buffer(net, l, "rate_u", &r));
-        TRY(buffer(net, l, "rate_inter", &r_i));
-        TRY(buffer(net, l, "v_apical", &v_a));
-        TRY(buffer(net, l, "noise", &tmp)); /* redrawn by the Euler step */
-        TRY(buffer(net, l + 1, "rate_u", &r_above));
+        TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
+        TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
+        TRY(bpl__rule_buffer(net, l, "err_inter", &e_i));
+        TRY(bpl__rule_buffer(net, l, "rate_u", &r));
+        TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
+        TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
+        TRY(bpl__rule_buffer(net, l, "noise", &tmp)); /* redrawn by the Euler step */
+        TRY(bpl__rule_buffer(net, l + 1, "rate_u", &r_above));
         for (size_t i = 0; i < batch * n_above; i++)
             e_i[i] = phi(u_i[i]) - phi(k_inter(s) * v_i[i]);
         TRY(plastic(net, s, l, 4, 5, e_i, r, batch, n_above, n, wk));
@@ -731,7 +694,7 @@ static int continuous_plasticity(bpl_net *net, const settings *s, const float *x
         if (s->learn_topdown) {
             float *bfb;
             TRY(tensor(net, l, "feedback", &bfb));
-            TRY(project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, tmp));
+            project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, tmp);
             for (size_t i = 0; i < batch * n; i++)
                 tmp[i] = phi(u[i]) - phi(tmp[i]);
             TRY(plastic(net, s, l, 2, -1, tmp, r_above, batch, n, n_above, wk));
@@ -811,21 +774,22 @@ static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
  * inverse of the mixing factors the error went through. */
 static int steady_gradients(bpl_net *net, const settings *s, size_t batch, int forward)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = units(net, l), n_in = bpl_layer_inputs(layer);
+        size_t n = bpl__rule_units(net, l), n_in = bpl_layer_inputs(layer);
         float *d, *gw, *gb;
         const float *pre;
         if (forward) {
             float scale = 1.0f;
             if (s->rescale)
                 scale = 1.0f / (s->lambda_out * powf(s->lambda_apical, (float)(top - l)));
-            TRY(buffer(net, l, "delta", &d));
+            TRY(bpl__rule_buffer(net, l, "delta", &d));
             TRY(bpl_layer_input(layer, &pre, NULL, NULL));
             TRY(grad(net, l, "weight", &gw));
             TRY(grad(net, l, "bias", &gb));
-            TRY(outer(net, d, pre, batch, n, n_in, gw, gb));
+            bpl__layer_gradients(net, layer, d, pre, batch, 1.0f / (float)batch, 1.0f,
+                                 (float)batch);
             for (size_t i = 0; i < n * n_in; i++)
                 gw[i] *= -scale;
             for (size_t i = 0; i < n; i++)
@@ -833,35 +797,35 @@ static int steady_gradients(bpl_net *net, const settings *s, size_t batch, int f
         }
         if (l == top)
             continue;
-        size_t n_above = units(net, l + 1);
+        size_t n_above = bpl__rule_units(net, l + 1);
         float *e_i, *r, *g_ip, *g_ipb;
-        TRY(buffer(net, l, "err_inter", &e_i));
-        TRY(buffer(net, l, "activation", &r));
+        TRY(bpl__rule_buffer(net, l, "err_inter", &e_i));
+        TRY(bpl__rule_buffer(net, l, "activation", &r));
         TRY(grad(net, l, "ip", &g_ip));
         TRY(grad(net, l, "ip_bias", &g_ipb));
-        TRY(outer(net, e_i, r, batch, n_above, n, g_ip, g_ipb));
+        outer(net, e_i, r, batch, n_above, n, g_ip, g_ipb);
         for (size_t i = 0; i < n_above * n; i++)
             g_ip[i] = -g_ip[i];
         for (size_t i = 0; i < n_above; i++)
             g_ipb[i] = -g_ipb[i];
         if (s->learn_pi) { /* W_PI += (0 - v_A) r_I^T: the gradient is +v_A r_I^T */
             float *v_a, *r_i, *g_pi;
-            TRY(buffer(net, l, "v_apical", &v_a));
-            TRY(buffer(net, l, "rate_inter", &r_i));
+            TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
+            TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
             TRY(grad(net, l, "pi", &g_pi));
-            TRY(outer(net, v_a, r_i, batch, n, n_above, g_pi, NULL));
+            outer(net, v_a, r_i, batch, n, n_above, g_pi, NULL);
         }
         if (s->learn_topdown) { /* B += (phi(u) - phi(B r_above)) r_above^T */
             float *u, *tmp, *r_above, *bfb, *g_b;
-            TRY(buffer(net, l, "u", &u));
-            TRY(buffer(net, l, "scratch", &tmp));
-            TRY(buffer(net, l + 1, "rate_u", &r_above));
+            TRY(bpl__rule_buffer(net, l, "u", &u));
+            TRY(bpl__rule_buffer(net, l, "scratch", &tmp));
+            TRY(bpl__rule_buffer(net, l + 1, "rate_u", &r_above));
             TRY(tensor(net, l, "feedback", &bfb));
             TRY(grad(net, l, "feedback", &g_b));
-            TRY(project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, tmp));
+            project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, tmp);
             for (size_t i = 0; i < batch * n; i++)
                 tmp[i] = phi(tmp[i]) - phi(u[i]);
-            TRY(outer(net, tmp, r_above, batch, n, n_above, g_b, NULL));
+            outer(net, tmp, r_above, batch, n, n_above, g_b, NULL);
         }
     }
     return BPL_OK;
@@ -876,8 +840,8 @@ static int follow_topdown(bpl_net *net, const settings *s)
 {
     if (!s->learn_topdown || s->learn_pi)
         return BPL_OK;
-    for (size_t l = 0; l < top_of(net); l++) {
-        size_t n = units(net, l) * units(net, l + 1);
+    for (size_t l = 0; l < bpl__rule_top(net); l++) {
+        size_t n = bpl__rule_units(net, l) * bpl__rule_units(net, l + 1);
         float *b, *pi;
         TRY(tensor(net, l, "feedback", &b));
         TRY(tensor(net, l, "pi", &pi));
@@ -932,8 +896,8 @@ static int mc_attach_with_work(void *self_, bpl_net *net)
     size_t largest = 1, widest = 1;
     for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = units(net, l), n_in = bpl_layer_inputs(layer);
-        size_t n_above = l < top_of(net) ? units(net, l + 1) : 0;
+        size_t n = bpl__rule_units(net, l), n_in = bpl_layer_inputs(layer);
+        size_t n_above = l < bpl__rule_top(net) ? bpl__rule_units(net, l + 1) : 0;
         largest = n * n_in > largest ? n * n_in : largest;
         largest = n * n_above > largest ? n * n_above : largest;
         widest = n > widest ? n : widest;
@@ -1047,6 +1011,7 @@ int bpl__rule_microcircuit_create(bpl_rule **out)
          "errors live in the apical dendrites of the same neurons",
          "basal, apical and somatic compartments; interneurons",
          "interneuron W_IP learned; top-down and W_PI fixed", NULL,
-         "the apical potential: top-down minus interneuron prediction"}, recommended};
+         "the apical potential: top-down minus interneuron prediction"}, recommended,
+        BPL__NEEDS_DENSE};
     return bpl__rule_build(out, &bpl__microcircuit_vtable, self, &card, 1e-3, add_params, NULL);
 }

@@ -32,8 +32,8 @@
  * activations are ignored.  Their "activation" buffers hold sigma(C) (rates
  * over lambda_max), so the net's loss, its predictions (argmax = argmax of
  * the output soma) and the alignment diagnostic read the model's activities;
- * a "derivative" buffer gives the diagnostic sigma'(C).  Only the public API
- * is used.
+ * a "derivative" buffer gives the diagnostic sigma'(C).  Its maths is dense:
+ * the public API and the dense products of kinds/dense.c are used.
  */
 #include "dense_rule.h"
 
@@ -63,55 +63,33 @@ typedef struct segregated {
     float *symmetric;
 } segregated;
 
-static size_t top_of(const bpl_net *net)
-{
-    return bpl_net_layer_count(net) - 1;
-}
-
-static size_t units(bpl_net *net, size_t l)
-{
-    return bpl_layer_units(bpl_net_layer(net, l));
-}
-
-static float get(const bpl_rule *rule, const char *name)
-{
-    double v = 0.0;
-    bpl_rule_get(rule, name, &v); /* declared by this rule: cannot fail */
-    return (float)v;
-}
-
 static void read_model(bpl_net *net, model *m)
 {
     const bpl_rule *r = bpl_net_rule(net);
-    m->mode = (int)get(r, "mode");
-    m->feedback = (int)get(r, "feedback");
-    m->learn_feedback = get(r, "learn_feedback") != 0.0f;
-    m->lambda_max = get(r, "lambda_max");
-    m->g_l = get(r, "g_L");
-    m->g_b = get(r, "g_B");
-    m->g_a = get(r, "g_A");
-    m->g_d = get(r, "g_D");
-    m->e_e = get(r, "E_E");
-    m->e_i = get(r, "E_I");
-    m->teaching = get(r, "teaching_gain");
+    m->mode = (int)bpl__rule_getf(r, "mode");
+    m->feedback = (int)bpl__rule_getf(r, "feedback");
+    m->learn_feedback = bpl__rule_getf(r, "learn_feedback") != 0.0f;
+    m->lambda_max = bpl__rule_getf(r, "lambda_max");
+    m->g_l = bpl__rule_getf(r, "g_L");
+    m->g_b = bpl__rule_getf(r, "g_B");
+    m->g_a = bpl__rule_getf(r, "g_A");
+    m->g_d = bpl__rule_getf(r, "g_D");
+    m->e_e = bpl__rule_getf(r, "E_E");
+    m->e_i = bpl__rule_getf(r, "E_I");
+    m->teaching = bpl__rule_getf(r, "teaching_gain");
     m->k_b = m->g_b / (m->g_l + m->g_b + m->g_a);
     m->k_d = m->g_d / (m->g_l + m->g_d);
-    float ph = get(r, "gain_hidden"), pf = get(r, "gain_final");
+    float ph = bpl__rule_getf(r, "gain_hidden"), pf = bpl__rule_getf(r, "gain_final");
     m->p_hidden = ph > 0.0f ? ph : 20.0f / m->lambda_max;
     m->p_final = pf > 0.0f ? pf : 20.0f / (m->lambda_max * m->lambda_max);
-    m->dt = get(r, "dt");
-    m->tau_s = get(r, "tau_s");
-    m->tau_l = get(r, "tau_L");
-    m->phase_steps = (size_t)get(r, "phase_steps");
-    m->integration_steps = (size_t)get(r, "integration_steps");
-    m->test_steps = (size_t)get(r, "test_steps");
-    m->test_average = (size_t)get(r, "test_average");
-    m->jitter = get(r, "phase_jitter") != 0.0f;
-}
-
-static int buffer(bpl_net *net, size_t l, const char *name, float **out)
-{
-    return bpl_layer_buffer(bpl_net_layer(net, l), name, out, NULL, NULL);
+    m->dt = bpl__rule_getf(r, "dt");
+    m->tau_s = bpl__rule_getf(r, "tau_s");
+    m->tau_l = bpl__rule_getf(r, "tau_L");
+    m->phase_steps = (size_t)bpl__rule_getf(r, "phase_steps");
+    m->integration_steps = (size_t)bpl__rule_getf(r, "integration_steps");
+    m->test_steps = (size_t)bpl__rule_getf(r, "test_steps");
+    m->test_average = (size_t)bpl__rule_getf(r, "test_average");
+    m->jitter = bpl__rule_getf(r, "phase_jitter") != 0.0f;
 }
 
 /* ---- initialisation ("weight optimization" of the paper's code) -------- */
@@ -147,7 +125,7 @@ static int fill_paper(bpl_net *net, float *v, size_t n, double mean, double sd)
  * of layer l+1's weights. */
 static int paper_init(bpl_net *net, const model *m)
 {
-    size_t top = top_of(net), n_top = units(net, top);
+    size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
     double spread[BPL__MAX_LAYERS];
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
@@ -162,7 +140,7 @@ static int paper_init(bpl_net *net, const model *m)
     }
     for (size_t l = top; l-- > 0;) {
         float *y;
-        size_t n = units(net, l), n_above = units(net, l + 1);
+        size_t n = bpl__rule_units(net, l), n_above = bpl__rule_units(net, l + 1);
         TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &y, NULL, NULL));
         if (l + 1 == top) {
             TRY(fill_paper(net, y, n * n_top, 0.0, spread[top]));
@@ -186,7 +164,7 @@ static int paper_init(bpl_net *net, const model *m)
 /* Zero a fraction of each Y_l and scale the rest to keep its mean drive. */
 static int sparsify_feedback(bpl_net *net, double sparsity)
 {
-    for (size_t l = 0; l < top_of(net); l++) {
+    for (size_t l = 0; l < bpl__rule_top(net); l++) {
         float *y;
         size_t rows, cols;
         TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &y, &rows, &cols));
@@ -206,8 +184,8 @@ static int sparsify_feedback(bpl_net *net, double sparsity)
 static size_t symmetric_size(bpl_net *net)
 {
     size_t n = 0;
-    for (size_t l = 0; l < top_of(net); l++)
-        n += units(net, l) * units(net, top_of(net));
+    for (size_t l = 0; l < bpl__rule_top(net); l++)
+        n += bpl__rule_units(net, l) * bpl__rule_units(net, bpl__rule_top(net));
     return n;
 }
 
@@ -217,12 +195,13 @@ static size_t symmetric_size(bpl_net *net)
  * a parameter must never be left Inf. */
 static int make_symmetric(bpl_net *net, float *scratch)
 {
-    size_t top = top_of(net), n_top = units(net, top), size = symmetric_size(net);
+    size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
+    size_t size = symmetric_size(net);
     size_t at = size; /* Y_l starts at the sum over layers below l */
     for (size_t l = top; l-- > 0;) {
         float *w_above;
         TRY(bpl_layer_tensor(bpl_net_layer(net, l + 1), "weight", &w_above, NULL, NULL));
-        size_t n = units(net, l), n_above = units(net, l + 1);
+        size_t n = bpl__rule_units(net, l), n_above = bpl__rule_units(net, l + 1);
         float *y = scratch + (at -= n * n_top), *y_above = y + n * n_top;
         if (l + 1 == top) {
             for (size_t i = 0; i < n; i++)
@@ -284,17 +263,18 @@ static int add_buffers(bpl_net *net)
     static const char *const hidden[] = {"apical", "mean_apical", "plateau_f", "plateau_t"};
     static const char *const input[] = {"input_spikes", "input_trace_l", "input_trace_s",
                                         "input_psp"};
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = units(net, l);
+        size_t n = bpl__rule_units(net, l);
         TRY(bpl_layer_add_buffer(layer, "presyn", bpl_layer_inputs(layer)));
         for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
             TRY(bpl_layer_add_buffer(layer, every[i], n));
         for (size_t i = 0; l < top && i < sizeof hidden / sizeof hidden[0]; i++)
             TRY(bpl_layer_add_buffer(layer, hidden[i], n));
     }
-    TRY(bpl_layer_add_buffer(bpl_net_layer(net, top), "target_rate", units(net, top)));
+    TRY(bpl_layer_add_buffer(bpl_net_layer(net, top), "target_rate",
+                             bpl__rule_units(net, top)));
     for (size_t i = 0; i < sizeof input / sizeof input[0]; i++)
         TRY(bpl_layer_add_buffer(bpl_net_layer(net, 0), input[i], bpl_net_inputs(net)));
     return BPL_OK;
@@ -306,19 +286,19 @@ static int seg_attach(void *self_, bpl_net *net)
     TRY(check_layers(net));
     model m;
     read_model(net, &m);
-    size_t top = top_of(net), n_top = units(net, top);
+    size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
     for (size_t l = 0; l < top; l++)
-        TRY(bpl_layer_add_tensor(bpl_net_layer(net, l), "feedback", units(net, l), n_top,
-                                 m.learn_feedback ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
+        TRY(bpl_layer_add_tensor(bpl_net_layer(net, l), "feedback", bpl__rule_units(net, l),
+                                 n_top, m.learn_feedback ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
                                  BPL_INIT_UNIFORM, 1.0, NULL));
     /* A marker tells a fresh attach (initialise) from a loaded net (keep). */
     int fresh;
     TRY(bpl_layer_add_tensor(bpl_net_layer(net, 0), "segregated_initialised", 1, 1,
                              BPL_GROUP_NONE, BPL_INIT_CONSTANT, 1.0, &fresh));
     if (fresh) {
-        if (get(bpl_net_rule(net), "paper_init") != 0.0f)
+        if (bpl__rule_getf(bpl_net_rule(net), "paper_init") != 0.0f)
             TRY(paper_init(net, &m));
-        double sparsity = get(bpl_net_rule(net), "feedback_sparsity");
+        double sparsity = bpl__rule_getf(bpl_net_rule(net), "feedback_sparsity");
         if (sparsity > 0.0)
             TRY(sparsify_feedback(net, sparsity));
     }
@@ -361,7 +341,7 @@ static int rate_plateau(bpl_net *net, const model *m, size_t l, const float *out
                         size_t batch, float *out)
 {
     float *y;
-    size_t n = units(net, l), n_top = units(net, top_of(net));
+    size_t n = bpl__rule_units(net, l), n_top = bpl__rule_units(net, bpl__rule_top(net));
     TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &y, NULL, NULL));
     TRY(bpl_gemm(net, 0, 1, batch, n, n_top, m->lambda_max, output_sigma, n_top, y, n_top,
                  0.0f, out, n));
@@ -377,17 +357,17 @@ static void scale_copy(float *dst, const float *src, size_t n, float scale)
 /* Forward phase: activation = sigma(C), presyn = the rates below. */
 static int rate_forward(bpl_net *net, const model *m, const float *x, size_t batch)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     const float *below = x;
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         float *act, *presyn, *basal;
-        size_t n = units(net, l);
-        TRY(buffer(net, l, "activation", &act));
-        TRY(buffer(net, l, "presyn", &presyn));
-        TRY(buffer(net, l, "basal", &basal));
+        size_t n = bpl__rule_units(net, l);
+        TRY(bpl__rule_buffer(net, l, "activation", &act));
+        TRY(bpl__rule_buffer(net, l, "presyn", &presyn));
+        TRY(bpl__rule_buffer(net, l, "basal", &basal));
         scale_copy(presyn, below, batch * bpl_layer_inputs(layer), m->lambda_max);
-        TRY(bpl__layer_map(net, l, presyn, batch, BPL_ACT_LINEAR, basal));
+        bpl__layer_forward(net, layer, presyn, batch, BPL_ACT_LINEAR, basal);
         if (l < top)
             scale_copy(act, basal, batch * n, m->k_b);
         else
@@ -401,17 +381,17 @@ static int rate_forward(bpl_net *net, const model *m, const float *x, size_t bat
 /* Target phase: the output's teacher-driven rates and every plateau. */
 static int rate_target(bpl_net *net, const model *m, const float *y, size_t batch)
 {
-    size_t top = top_of(net), n_top = units(net, top);
+    size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
     float *basal, *s_t, *s_f;
-    TRY(buffer(net, top, "basal", &basal));
-    TRY(buffer(net, top, "target_rate", &s_t));
-    TRY(buffer(net, top, "activation", &s_f));
+    TRY(bpl__rule_buffer(net, top, "basal", &basal));
+    TRY(bpl__rule_buffer(net, top, "target_rate", &s_t));
+    TRY(bpl__rule_buffer(net, top, "activation", &s_f));
     output_soma(m, basal, y, s_t, batch * n_top);
     TRY(bpl_activation_forward(BPL_ACT_SIGMOID, s_t, NULL, batch, n_top));
     for (size_t l = 0; l < top; l++) {
         float *a_f, *a_t;
-        TRY(buffer(net, l, "plateau_f", &a_f));
-        TRY(buffer(net, l, "plateau_t", &a_t));
+        TRY(bpl__rule_buffer(net, l, "plateau_f", &a_f));
+        TRY(bpl__rule_buffer(net, l, "plateau_t", &a_t));
         TRY(rate_plateau(net, m, l, s_f, batch, a_f));
         TRY(rate_plateau(net, m, l, s_t, batch, a_t));
     }
@@ -450,22 +430,22 @@ typedef struct sim {
 static int sim_of(bpl_net *net, size_t l, sim *s)
 {
     memset(s, 0, sizeof *s);
-    s->n = units(net, l);
+    s->n = bpl__rule_units(net, l);
     s->n_in = bpl_layer_inputs(bpl_net_layer(net, l));
-    TRY(buffer(net, l, "presyn", &s->presyn));
-    TRY(buffer(net, l, "basal", &s->basal));
-    TRY(buffer(net, l, "soma", &s->soma));
-    TRY(buffer(net, l, "rate", &s->rate));
-    TRY(buffer(net, l, "spikes", &s->spikes));
-    TRY(buffer(net, l, "trace_l", &s->trace_l));
-    TRY(buffer(net, l, "trace_s", &s->trace_s));
-    TRY(buffer(net, l, "psp", &s->psp));
-    TRY(buffer(net, l, "mean_soma", &s->mean_soma));
-    TRY(buffer(net, l, "mean_rate", &s->mean_rate));
-    TRY(buffer(net, l, "spike_rate", &s->spike_rate));
-    if (l < top_of(net)) {
-        TRY(buffer(net, l, "apical", &s->apical));
-        TRY(buffer(net, l, "mean_apical", &s->mean_apical));
+    TRY(bpl__rule_buffer(net, l, "presyn", &s->presyn));
+    TRY(bpl__rule_buffer(net, l, "basal", &s->basal));
+    TRY(bpl__rule_buffer(net, l, "soma", &s->soma));
+    TRY(bpl__rule_buffer(net, l, "rate", &s->rate));
+    TRY(bpl__rule_buffer(net, l, "spikes", &s->spikes));
+    TRY(bpl__rule_buffer(net, l, "trace_l", &s->trace_l));
+    TRY(bpl__rule_buffer(net, l, "trace_s", &s->trace_s));
+    TRY(bpl__rule_buffer(net, l, "psp", &s->psp));
+    TRY(bpl__rule_buffer(net, l, "mean_soma", &s->mean_soma));
+    TRY(bpl__rule_buffer(net, l, "mean_rate", &s->mean_rate));
+    TRY(bpl__rule_buffer(net, l, "spike_rate", &s->spike_rate));
+    if (l < bpl__rule_top(net)) {
+        TRY(bpl__rule_buffer(net, l, "apical", &s->apical));
+        TRY(bpl__rule_buffer(net, l, "mean_apical", &s->mean_apical));
     }
     return BPL_OK;
 }
@@ -477,10 +457,10 @@ typedef struct input_sim {
 
 static int input_sim_of(bpl_net *net, input_sim *s)
 {
-    TRY(buffer(net, 0, "input_spikes", &s->spikes));
-    TRY(buffer(net, 0, "input_trace_l", &s->trace_l));
-    TRY(buffer(net, 0, "input_trace_s", &s->trace_s));
-    return buffer(net, 0, "input_psp", &s->psp);
+    TRY(bpl__rule_buffer(net, 0, "input_spikes", &s->spikes));
+    TRY(bpl__rule_buffer(net, 0, "input_trace_l", &s->trace_l));
+    TRY(bpl__rule_buffer(net, 0, "input_trace_s", &s->trace_s));
+    return bpl__rule_buffer(net, 0, "input_psp", &s->psp);
 }
 
 static void zero(float *v, size_t n)
@@ -497,7 +477,7 @@ static int reset_network(bpl_net *net, size_t batch)
     zero(in.trace_l, batch * n_in);
     zero(in.trace_s, batch * n_in);
     zero(in.psp, batch * n_in);
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         sim s;
         TRY(sim_of(net, l, &s));
         zero(s.soma, batch * s.n);
@@ -512,7 +492,7 @@ static int reset_network(bpl_net *net, size_t batch)
  * that phase averages them. */
 static int reset_means(bpl_net *net, size_t batch, int forward_phase)
 {
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         sim s;
         TRY(sim_of(net, l, &s));
         if (forward_phase)
@@ -557,21 +537,21 @@ static void soma_step(const model *m, const sim *s, int output, const float *y, 
 static int time_step(bpl_net *net, const model *m, const float *x, const float *y,
                      size_t batch, int record, int forward_phase)
 {
-    size_t top = top_of(net), n_in = bpl_net_inputs(net);
+    size_t top = bpl__rule_top(net), n_in = bpl_net_inputs(net);
     input_sim in;
     TRY(input_sim_of(net, &in));
     TRY(spike_and_filter(net, m, x, m->lambda_max, in.spikes, in.trace_l, in.trace_s, in.psp,
                          batch * n_in));
     const float *below = in.psp;
     float *top_psp;
-    TRY(buffer(net, top, "psp", &top_psp));
+    TRY(bpl__rule_buffer(net, top, "psp", &top_psp));
     for (size_t l = 0; l <= top; l++) {
         sim s;
         TRY(sim_of(net, l, &s));
-        TRY(bpl__layer_map(net, l, below, batch, BPL_ACT_LINEAR, s.basal));
+        bpl__layer_forward(net, bpl_net_layer(net, l), below, batch, BPL_ACT_LINEAR, s.basal);
         if (l < top) {
             float *yfb;
-            size_t n_top = units(net, top);
+            size_t n_top = bpl__rule_units(net, top);
             TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &yfb, NULL, NULL));
             TRY(bpl_gemm(net, 0, 1, batch, s.n, n_top, 1.0f, top_psp, n_top, yfb, n_top, 0.0f,
                          s.apical, s.n));
@@ -614,7 +594,7 @@ static int run_phase(bpl_net *net, const model *m, const float *x, const float *
     for (size_t t = 0; t < length; t++)
         TRY(time_step(net, m, x, y, batch, t >= length - window, forward_phase));
     float inv = 1.0f / (float)window;
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         sim s;
         TRY(sim_of(net, l, &s));
         if (forward_phase)
@@ -673,15 +653,15 @@ static int spiking_forward(bpl_net *net, segregated *self, const model *m, const
 {
     TRY(start_rows(net, self, batch));
     TRY(run_phase(net, m, x, NULL, batch, length, window));
-    for (size_t l = 0; l <= top_of(net); l++) {
+    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         sim s;
         float *act;
         TRY(sim_of(net, l, &s));
-        TRY(buffer(net, l, "activation", &act));
+        TRY(bpl__rule_buffer(net, l, "activation", &act));
         TRY(sigma_of(s.mean_soma, act, batch, s.n));
-        if (l < top_of(net)) {
+        if (l < bpl__rule_top(net)) {
             float *a_f;
-            TRY(buffer(net, l, "plateau_f", &a_f));
+            TRY(bpl__rule_buffer(net, l, "plateau_f", &a_f));
             TRY(sigma_of(s.mean_apical, a_f, batch, s.n));
         }
     }
@@ -692,18 +672,18 @@ static int spiking_forward(bpl_net *net, segregated *self, const model *m, const
 static int spiking_target(bpl_net *net, const model *m, const float *x, const float *y,
                           size_t batch, size_t length, size_t window)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     TRY(run_phase(net, m, x, y, batch, length, window));
     float *s_t;
     sim out;
     TRY(sim_of(net, top, &out));
-    TRY(buffer(net, top, "target_rate", &s_t));
+    TRY(bpl__rule_buffer(net, top, "target_rate", &s_t));
     memcpy(s_t, out.mean_rate, batch * out.n * sizeof *s_t);
     for (size_t l = 0; l < top; l++) {
         sim s;
         float *a_t;
         TRY(sim_of(net, l, &s));
-        TRY(buffer(net, l, "plateau_t", &a_t));
+        TRY(bpl__rule_buffer(net, l, "plateau_t", &a_t));
         TRY(sigma_of(s.mean_apical, a_t, batch, s.n));
     }
     return BPL_OK;
@@ -730,24 +710,24 @@ static int seg_forward(void *self, bpl_net *net, const float *x, size_t batch)
  *   hidden: lambda_max k_B (alpha_t - alpha_f) sigma'(C_f) */
 static int errors(bpl_net *net, const model *m, size_t batch)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
         float *s, *d, *want, *have;
-        size_t n = batch * units(net, l);
-        TRY(buffer(net, l, "activation", &s));
-        TRY(buffer(net, l, "delta", &d));
+        size_t n = batch * bpl__rule_units(net, l);
+        TRY(bpl__rule_buffer(net, l, "activation", &s));
+        TRY(bpl__rule_buffer(net, l, "delta", &d));
         float c;
         if (l == top) {
-            TRY(buffer(net, l, "target_rate", &want));
+            TRY(bpl__rule_buffer(net, l, "target_rate", &want));
             have = s;
             c = m->lambda_max * m->lambda_max * m->k_d;
         } else {
-            TRY(buffer(net, l, "plateau_t", &want));
-            TRY(buffer(net, l, "plateau_f", &have));
+            TRY(bpl__rule_buffer(net, l, "plateau_t", &want));
+            TRY(bpl__rule_buffer(net, l, "plateau_f", &have));
             c = m->lambda_max * m->k_b;
         }
         float *derivative;
-        TRY(buffer(net, l, "derivative", &derivative));
+        TRY(bpl__rule_buffer(net, l, "derivative", &derivative));
         for (size_t i = 0; i < n; i++) {
             derivative[i] = s[i] * (1.0f - s[i]); /* sigma'(C), for diagnostics */
             d[i] = c * (want[i] - have[i]) * derivative[i];
@@ -779,18 +759,11 @@ static int seg_targets(void *self, bpl_net *net, const float *y, size_t batch)
 static int layer_gradients(bpl_net *net, size_t l, float gain, size_t batch)
 {
     bpl_layer *layer = bpl_net_layer(net, l);
-    float *d, *presyn, *gw, *gb;
-    size_t n = units(net, l), n_in = bpl_layer_inputs(layer);
-    TRY(buffer(net, l, "delta", &d));
-    TRY(buffer(net, l, "presyn", &presyn));
-    TRY(bpl_layer_tensor_grad(layer, "weight", &gw, NULL, NULL));
-    TRY(bpl_layer_tensor_grad(layer, "bias", &gb, NULL, NULL));
+    float *d, *presyn;
+    TRY(bpl__rule_buffer(net, l, "delta", &d));
+    TRY(bpl__rule_buffer(net, l, "presyn", &presyn));
     float alpha = -gain / (float)batch;
-    TRY(bpl_gemm(net, 1, 0, n, n_in, batch, alpha, d, n, presyn, n_in, 0.0f, gw, n_in));
-    zero(gb, n);
-    for (size_t i = 0; i < batch; i++)
-        for (size_t j = 0; j < n; j++)
-            gb[j] += alpha * d[i * n + j];
+    bpl__layer_gradients(net, layer, d, presyn, batch, alpha, alpha, 1.0f);
     return BPL_OK;
 }
 
@@ -799,17 +772,19 @@ static int layer_gradients(bpl_net *net, size_t l, float gain, size_t batch)
  * phase: it trains sigma(Y r_top) to reconstruct the hidden rates. */
 static int feedback_gradients(bpl_net *net, const model *m, size_t l, size_t batch)
 {
-    size_t top = top_of(net), n = units(net, l), n_top = units(net, top);
+    size_t top = bpl__rule_top(net), n = bpl__rule_units(net, l);
+    size_t n_top = bpl__rule_units(net, top);
     float *s, *a_f, *scratch, *s_top, *gy;
-    TRY(buffer(net, l, "activation", &s));
-    TRY(buffer(net, l, "plateau_f", &a_f));
-    TRY(buffer(net, l, "spikes", &scratch));
-    TRY(buffer(net, top, "activation", &s_top));
+    TRY(bpl__rule_buffer(net, l, "activation", &s));
+    TRY(bpl__rule_buffer(net, l, "plateau_f", &a_f));
+    TRY(bpl__rule_buffer(net, l, "spikes", &scratch));
+    TRY(bpl__rule_buffer(net, top, "activation", &s_top));
     TRY(bpl_layer_tensor_grad(bpl_net_layer(net, l), "feedback", &gy, NULL, NULL));
     for (size_t i = 0; i < batch * n; i++)
         scratch[i] = (m->lambda_max * s[i] - a_f[i]) * a_f[i] * (1.0f - a_f[i]);
-    return bpl_gemm(net, 1, 0, n, n_top, batch, -m->lambda_max / (float)batch, scratch, n,
-                    s_top, n_top, 0.0f, gy, n_top);
+    bpl__dense_outer(net, scratch, s_top, batch, n, n_top, -m->lambda_max / (float)batch, 1.0f,
+                     1.0f, gy, NULL);
+    return BPL_OK;
 }
 
 static int seg_gradients(void *self, bpl_net *net, unsigned int *groups)
@@ -817,7 +792,7 @@ static int seg_gradients(void *self, bpl_net *net, unsigned int *groups)
     (void)self;
     model m;
     read_model(net, &m);
-    size_t batch, top = top_of(net);
+    size_t batch, top = bpl__rule_top(net);
     float *unused;
     TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &unused, &batch, NULL));
     for (size_t l = 0; l <= top; l++)
@@ -919,7 +894,7 @@ int bpl__rule_segregated_create(bpl_rule **out)
          BPL_TICK_NOT_APPLICABLE, BPL_TICK_NO},
         {NULL, NULL, "feedback arrives in the apical dendrites of the same neurons",
          "basal, apical and somatic compartments", "fixed random Y", NULL,
-         "only implicit: plateau potentials of two phases"}, recommended};
+         "only implicit: plateau potentials of two phases"}, recommended, BPL__NEEDS_DENSE};
     /* The paper trains online (batch 1) with SGD at 0.21 and the gains P: that
      * reproduces its 2.9% on MNIST (784-500-10, 10 epochs) but costs a GEMV
      * per example.  On mini-batches SGD must go slower and stalls; Adam at

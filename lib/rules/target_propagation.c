@@ -27,7 +27,8 @@
  * inverse, lowest layer first, in the gradients: part of what makes a run
  * reproducible from the seed (docs/rules/dtp.md).
  *
- * Only the public API is used, as a user rule would.
+ * The inverses' maths is dense: the public API, the layer building blocks
+ * and the dense products of kinds/dense.c are used.
  */
 #include "dense_rule.h"
 
@@ -91,27 +92,17 @@ static int read_settings(bpl_net *net, const tp_rule *self, settings *s)
     return BPL_OK;
 }
 
-static size_t top_of(const bpl_net *net)
-{
-    return bpl_net_layer_count(net) - 1;
-}
-
-static size_t units(bpl_net *net, size_t l)
-{
-    return bpl_layer_units(bpl_net_layer(net, l));
-}
-
 /* Layer l has an inverse if a target must cross it: every hidden layer above
  * the first, and the output layer when the first target comes from the label. */
 static int has_inverse(const bpl_net *net, const settings *s, size_t l)
 {
-    return l >= 1 && (l < top_of(net) || s->first_target == FIRST_LABEL);
+    return l >= 1 && (l < bpl__rule_top(net) || s->first_target == FIRST_LABEL);
 }
 
 /* Width of the inverse's input: the layer, plus the auxiliary outputs at the top. */
 static size_t inverse_width(bpl_net *net, const settings *s, size_t l)
 {
-    return units(net, l) + (l == top_of(net) ? s->auxiliary : 0);
+    return bpl__rule_units(net, l) + (l == bpl__rule_top(net) ? s->auxiliary : 0);
 }
 
 /* "auto" is the activation of the layer the inverse maps into. */
@@ -123,22 +114,18 @@ static int inverse_activation(bpl_net *net, const settings *s, size_t l)
     return act >= 0 ? act : bpl_layer_activation(bpl_net_layer(net, l - 1));
 }
 
-static int buffer(bpl_net *net, size_t l, const char *name, float **out)
-{
-    return bpl_layer_buffer(bpl_net_layer(net, l), name, out, NULL, NULL);
-}
-
 /* ---- attach ------------------------------------------------------------- */
 
 static int add_buffers(bpl_net *net, const settings *s)
 {
     static const char *const below[] = {"target", "g_target", "g_value", "noisy", "recon"};
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l < top; l++)
         for (size_t b = 0; b < sizeof below / sizeof below[0]; b++)
-            TRY(bpl_layer_add_buffer(bpl_net_layer(net, l), below[b], units(net, l)));
+            TRY(bpl_layer_add_buffer(bpl_net_layer(net, l), below[b],
+                                     bpl__rule_units(net, l)));
     for (size_t l = 1; l <= top; l++)
-        TRY(bpl_layer_add_buffer(bpl_net_layer(net, l), "noisy_out", units(net, l)));
+        TRY(bpl_layer_add_buffer(bpl_net_layer(net, l), "noisy_out", bpl__rule_units(net, l)));
     if (has_inverse(net, s, top))
         TRY(bpl_layer_add_buffer(bpl_net_layer(net, top), "inverse_input",
                                  inverse_width(net, s, top)));
@@ -188,14 +175,14 @@ static int tp_attach(void *self_, bpl_net *net)
     tp_rule *self = self_;
     settings s;
     TRY(read_settings(net, self, &s));
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     if (s.auxiliary && top == 0)
         return bpl_error_set(BPL_ERR_STATE, "auxiliary outputs need a hidden layer");
     for (size_t l = 1; l <= top; l++) {
         if (!has_inverse(net, &s, l))
             continue;
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t below = units(net, l - 1);
+        size_t below = bpl__rule_units(net, l - 1);
         TRY(bpl_layer_add_tensor(layer, "inverse", below, inverse_width(net, &s, l),
                                  BPL_GROUP_FEEDBACK, BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
         TRY(bpl_layer_add_tensor(layer, "inverse_bias", 1, below, BPL_GROUP_FEEDBACK,
@@ -203,7 +190,7 @@ static int tp_attach(void *self_, bpl_net *net)
     }
     if (s.auxiliary)
         TRY(bpl_layer_add_tensor(bpl_net_layer(net, top), "auxiliary", s.auxiliary,
-                                 units(net, top - 1), BPL_GROUP_NONE,
+                                 bpl__rule_units(net, top - 1), BPL_GROUP_NONE,
                                  BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
     TRY(add_buffers(net, &s));
     TRY(restore_schedule(net, self));
@@ -221,27 +208,28 @@ static int apply_inverse(bpl_net *net, const settings *s, size_t l, const float 
     size_t below, width;
     TRY(bpl_layer_tensor(layer, "inverse", &v, &below, &width));
     TRY(bpl_layer_tensor(layer, "inverse_bias", &c, NULL, NULL));
-    TRY(bpl_gemm(net, 0, 1, batch, below, width, 1.0f, in, width, v, width, 0.0f, out, below));
-    return bpl_activation_forward(inverse_activation(net, s, l), out, c, batch, below);
+    bpl__dense_map(net, in, v, c, batch, below, width, 0.0f, inverse_activation(net, s, l),
+                   out);
+    return BPL_OK;
 }
 
 /* The output layer's inverse input [top | auxiliary features of `below`]. */
 static int top_inverse_input(bpl_net *net, const settings *s, const float *top_values,
                              const float *below, size_t batch, float **out)
 {
-    size_t top = top_of(net), n_top = units(net, top), width = inverse_width(net, s, top);
+    size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
+    size_t width = inverse_width(net, s, top);
     float *in;
-    TRY(buffer(net, top, "inverse_input", &in));
+    TRY(bpl__rule_buffer(net, top, "inverse_input", &in));
     for (size_t i = 0; i < batch; i++)
         memcpy(in + i * width, top_values + i * n_top, n_top * sizeof *in);
     if (s->auxiliary) {
         float *a, *z;
-        size_t n_below = units(net, top - 1);
+        size_t n_below = bpl__rule_units(net, top - 1);
         TRY(bpl_layer_tensor(bpl_net_layer(net, top), "auxiliary", &a, NULL, NULL));
-        TRY(buffer(net, top, "auxiliary_features", &z));
-        TRY(bpl_gemm(net, 0, 1, batch, s->auxiliary, n_below, 1.0f, below, n_below, a,
-                     n_below, 0.0f, z, s->auxiliary));
-        TRY(bpl_activation_forward(BPL_ACT_TANH, z, NULL, batch, s->auxiliary));
+        TRY(bpl__rule_buffer(net, top, "auxiliary_features", &z));
+        bpl__dense_map(net, below, a, NULL, batch, s->auxiliary, n_below, 0.0f, BPL_ACT_TANH,
+                       z);
         for (size_t i = 0; i < batch; i++)
             memcpy(in + i * width + n_top, z + i * s->auxiliary, s->auxiliary * sizeof *in);
     }
@@ -251,7 +239,7 @@ static int top_inverse_input(bpl_net *net, const settings *s, const float *top_v
 
 static int activation_of(bpl_net *net, size_t l, float **out)
 {
-    return buffer(net, l, "activation", out);
+    return bpl__rule_buffer(net, l, "activation", out);
 }
 
 /* ---- the schedule ------------------------------------------------------------ */
@@ -299,23 +287,21 @@ static void combine(float *t, const float *h, const float *g_t, const float *g_v
 static int first_target(bpl_net *net, const tp_rule *self, const settings *s,
                         const float *y, size_t batch)
 {
-    size_t top = top_of(net), below = top - 1, n = units(net, below);
+    size_t top = bpl__rule_top(net), below = top - 1, n = bpl__rule_units(net, below);
     float *h, *t, *g_t, *g_v, *delta;
     TRY(activation_of(net, below, &h));
-    TRY(buffer(net, below, "target", &t));
+    TRY(bpl__rule_buffer(net, below, "target", &t));
     if (s->first_target == FIRST_GRADIENT) {
         /* t = h - step * dl/dh per example; "delta" holds dL/da / batch. */
-        float *w;
-        TRY(buffer(net, top, "delta", &delta));
-        TRY(bpl_layer_tensor(bpl_net_layer(net, top), "weight", &w, NULL, NULL));
+        TRY(bpl__rule_buffer(net, top, "delta", &delta));
         memcpy(t, h, batch * n * sizeof *t);
-        return bpl_gemm(net, 0, 0, batch, n, units(net, top),
-                        (float)(-s->target_step * (double)batch), delta, units(net, top), w,
-                        n, 1.0f, t, n);
+        bpl__layer_send_error(net, bpl_net_layer(net, top), NULL, 0, delta, batch,
+                              (float)(-s->target_step * (double)batch), 1.0f, t);
+        return BPL_OK;
     }
     float *in, *out;
-    TRY(buffer(net, below, "g_target", &g_t));
-    TRY(buffer(net, below, "g_value", &g_v));
+    TRY(bpl__rule_buffer(net, below, "g_target", &g_t));
+    TRY(bpl__rule_buffer(net, below, "g_value", &g_v));
     TRY(activation_of(net, top, &out));
     TRY(top_inverse_input(net, s, y, h, batch, &in));
     TRY(apply_inverse(net, s, top, in, batch, g_t));
@@ -336,7 +322,7 @@ static int tp_targets(void *self_, bpl_net *net, const float *y, size_t batch)
     if (!self->train_forward)
         return BPL_OK;
     TRY(bpl_net_output_delta(net, y, batch));
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     if (top == 0)
         return BPL_OK;
     TRY(first_target(net, self, &s, y, batch));
@@ -344,14 +330,14 @@ static int tp_targets(void *self_, bpl_net *net, const float *y, size_t batch)
         float *h, *h_above, *t, *t_above, *g_t, *g_v;
         TRY(activation_of(net, l, &h));
         TRY(activation_of(net, l + 1, &h_above));
-        TRY(buffer(net, l, "target", &t));
-        TRY(buffer(net, l + 1, "target", &t_above));
-        TRY(buffer(net, l, "g_target", &g_t));
-        TRY(buffer(net, l, "g_value", &g_v));
+        TRY(bpl__rule_buffer(net, l, "target", &t));
+        TRY(bpl__rule_buffer(net, l + 1, "target", &t_above));
+        TRY(bpl__rule_buffer(net, l, "g_target", &g_t));
+        TRY(bpl__rule_buffer(net, l, "g_value", &g_v));
         TRY(apply_inverse(net, &s, l + 1, t_above, batch, g_t));
         if (self->variant != VANILLA)
             TRY(apply_inverse(net, &s, l + 1, h_above, batch, g_v));
-        combine(t, h, g_t, g_v, batch * units(net, l), self->variant != VANILLA);
+        combine(t, h, g_t, g_v, batch * bpl__rule_units(net, l), self->variant != VANILLA);
     }
     return BPL_OK;
 }
@@ -361,13 +347,13 @@ static int tp_targets(void *self_, bpl_net *net, const float *y, size_t batch)
 /* Hidden layers: delta = (h - t) (.) act'(h) / batch, then the usual gradient. */
 static int forward_gradients(bpl_net *net, size_t batch)
 {
-    size_t top = top_of(net);
+    size_t top = bpl__rule_top(net);
     for (size_t l = 0; l < top; l++) {
         float *h, *t, *delta;
-        size_t n = batch * units(net, l);
+        size_t n = batch * bpl__rule_units(net, l);
         TRY(activation_of(net, l, &h));
-        TRY(buffer(net, l, "target", &t));
-        TRY(buffer(net, l, "delta", &delta));
+        TRY(bpl__rule_buffer(net, l, "target", &t));
+        TRY(bpl__rule_buffer(net, l, "delta", &delta));
         float scale = 1.0f / (float)batch;
         for (size_t i = 0; i < n; i++)
             delta[i] = (h[i] - t[i]) * scale;
@@ -381,19 +367,19 @@ static int forward_gradients(bpl_net *net, size_t batch)
  * layer below, r = h~ (noise-preserving) or its clean value (denoising). */
 static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t batch)
 {
-    size_t below = l - 1, n_below = units(net, below), n = batch * n_below;
-    size_t top = top_of(net), width = inverse_width(net, s, l);
+    size_t below = l - 1, n_below = bpl__rule_units(net, below), n = batch * n_below;
+    size_t top = bpl__rule_top(net), width = inverse_width(net, s, l);
     float *h, *noisy, *noisy_out, *recon, *diff, *in;
     TRY(activation_of(net, below, &h));
-    TRY(buffer(net, below, "noisy", &noisy));
-    TRY(buffer(net, below, "recon", &recon));
-    TRY(buffer(net, below, "g_value", &diff)); /* free once the targets are made */
-    TRY(buffer(net, l, "noisy_out", &noisy_out));
+    TRY(bpl__rule_buffer(net, below, "noisy", &noisy));
+    TRY(bpl__rule_buffer(net, below, "recon", &recon));
+    TRY(bpl__rule_buffer(net, below, "g_value", &diff)); /* free once the targets are made */
+    TRY(bpl__rule_buffer(net, l, "noisy_out", &noisy_out));
     TRY(bpl_net_random_normal(net, noisy, n, 0.0, s->noise));
     for (size_t i = 0; i < n; i++)
         noisy[i] += h[i];
-    TRY(bpl__layer_map(net, l, noisy, batch, bpl_layer_activation(bpl_net_layer(net, l)),
-                        noisy_out));
+    bpl_layer *layer = bpl_net_layer(net, l);
+    bpl__layer_forward(net, layer, noisy, batch, bpl_layer_activation(layer), noisy_out);
     in = noisy_out;
     if (l == top)
         TRY(top_inverse_input(net, s, noisy_out, noisy, batch, &in));
@@ -404,16 +390,10 @@ static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t b
         diff[i] = (recon[i] - wanted[i]) * scale;
     TRY(bpl_activation_backward(inverse_activation(net, s, l), diff, recon, n));
 
-    bpl_layer *layer = bpl_net_layer(net, l);
     float *grad_v, *grad_c;
     TRY(bpl_layer_tensor_grad(layer, "inverse", &grad_v, NULL, NULL));
     TRY(bpl_layer_tensor_grad(layer, "inverse_bias", &grad_c, NULL, NULL));
-    TRY(bpl_gemm(net, 1, 0, n_below, width, batch, 1.0f, diff, n_below, in, width, 0.0f,
-                 grad_v, width));
-    memset(grad_c, 0, n_below * sizeof *grad_c);
-    for (size_t i = 0; i < batch; i++)
-        for (size_t j = 0; j < n_below; j++)
-            grad_c[j] += diff[i * n_below + j];
+    bpl__dense_outer(net, diff, in, batch, n_below, width, 1.0f, 1.0f, 1.0f, grad_v, grad_c);
     return BPL_OK;
 }
 
@@ -432,7 +412,7 @@ static int tp_gradients(void *self_, bpl_net *net, unsigned int *groups)
         *groups |= 1u << BPL_GROUP_FORWARD;
     }
     if (self->train_inverse) {
-        for (size_t l = 1; l <= top_of(net); l++)
+        for (size_t l = 1; l <= bpl__rule_top(net); l++)
             if (has_inverse(net, &s, l))
                 TRY(inverse_gradients(net, &s, l, batch));
         *groups |= 1u << BPL_GROUP_FEEDBACK;
@@ -543,7 +523,7 @@ int bpl__rule_tp_create(bpl_rule **out)
         {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO,
          BPL_TICK_YES},
         {NULL, "the first target comes from the label", "a separate inverse network", NULL,
-         "inverses g_l", NULL, "target minus activity"}, recommended};
+         "inverses g_l", NULL, "target minus activity"}, recommended, BPL__NEEDS_DENSE};
     /* With a gradient first target, vanilla TP's imperfect inverses pull the
      * lower layers' targets far from their activity and a 784-256x3-10 net
      * collapses to chance within an epoch or two; from the label it learns
@@ -566,7 +546,8 @@ int bpl__rule_dtp_create(bpl_rule **out)
         {BPL_TICK_NO, BPL_TICK_PARTIAL, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_YES,
          BPL_TICK_YES},
         {NULL, "final layer", "a separate inverse network", NULL, "inverses g_l",
-         "difference correction", "target minus activity"}, recommended};
+         "difference correction", "target minus activity"}, recommended,
+        BPL__NEEDS_DENSE};
     static const family_defaults d = {3e-4, 1e-3, 0.1, 0.1, PARALLEL, FIRST_GRADIENT};
     return create_variant(out, &bpl__dtp_vtable, DIFFERENCE, &card, &d);
 }
@@ -586,7 +567,8 @@ int bpl__rule_sdtp_create(bpl_rule **out)
         {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_YES,
          BPL_TICK_YES},
         {NULL, NULL, "a separate inverse network", NULL, "inverses g_l",
-         "difference correction", "target minus activity"}, recommended};
+         "difference correction", "target minus activity"}, recommended,
+        BPL__NEEDS_DENSE};
     /* Plain SDTP at 1e-3 stalls near 94%; 3e-4 reaches 95% in 30 epochs.
      * With auxiliary outputs the larger rate is the better one (see docs). */
     static const family_defaults d = {3e-4, 1e-3, 0.1, 0.0, PARALLEL, FIRST_LABEL};
