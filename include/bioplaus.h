@@ -380,9 +380,7 @@ BPL_API int bpl_layer_get_tensor(const bpl_layer *layer, const char *name,
 /** Copy `len` floats (rows*cols) into a named tensor, e.g. to set a feedback
  * matrix to the transpose of the weight above.  Non-finite values are
  * rejected before anything is written.
- * Errors: INVALID_ARG, NOT_FOUND, SHAPE, NUMERIC, STATE (inside a step, or a
- * tensor holding a built-in rule's step count, such as "schedule_steps",
- * which only the rule writes). */
+ * Errors: INVALID_ARG, NOT_FOUND, SHAPE, NUMERIC, STATE (inside a step). */
 BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name,
                                  const float *src, size_t len);
 
@@ -415,8 +413,7 @@ BPL_API int bpl_layer_frozen(const bpl_layer *layer, const char *name);
  * tensor), RANGE (the gain, or the values it gives, beyond the float range;
  * nothing is created), FORMAT (a tensor missing from the file being
  * loaded), NOMEM, STATE (called from a hook other than attach, or from a
- * callback of the net, or another group for a tensor holding a built-in
- * rule's step count). */
+ * callback of the net). */
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name,
                                  size_t rows, size_t cols, int group,
                                  int init, double gain, int *created_out);
@@ -438,8 +435,7 @@ BPL_API int bpl_layer_tensor_grad(bpl_layer *layer, const char *name, float **da
  * initialisers draw up to 8.6 standard deviations, uniform ones up to their
  * limit: a gain whose values would not fit a float is refused before
  * anything is written.
- * Errors: INVALID_ARG, NOT_FOUND, RANGE, NOMEM, STATE (a tensor holding a
- * built-in rule's step count). */
+ * Errors: INVALID_ARG, NOT_FOUND, RANGE, NOMEM. */
 BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
                                   double gain);
 
@@ -612,17 +608,26 @@ typedef struct bpl_rule_vtable {
      * in training only. */
     int (*after_apply)(void *self, bpl_net *net);
     /** optional, with load_state: the rule's own state that is neither a
-     * tensor nor a hyperparameter (a step count), saved with the net.
-     * Write it into `data` (`capacity` bytes) and its length into
-     * *size_out.  Called first with data NULL and capacity 0 to learn the
-     * size, then with a buffer of that size; if the state does not fit,
-     * write nothing but the size.  Use a portable encoding (fixed widths,
-     * little-endian): the bytes travel in model files. */
+     * tensor nor a hyperparameter (a step count, a flag), saved with the
+     * net (bpl_net_save, bpl_net_save_to_buffer) as an opaque blob.  Write
+     * it into `data` (`capacity` bytes) and its length into *size_out.
+     * Called first with data NULL and capacity 0 to learn the size, then
+     * with a buffer of that size, and must then write exactly that many
+     * bytes (at most 2^30).  Use a portable encoding (fixed widths,
+     * little-endian) and begin with a format byte of your own, so that a
+     * later version of the rule can still read what this one wrote: the
+     * bytes travel in model files and between machines. */
     int (*save_state)(void *self, void *data, size_t capacity, size_t *size_out);
-    /** optional, with save_state: restore what save_state wrote, when a net
-     * loaded from a file gets its rule back (after the attach hook).  The
+    /** optional, with save_state: restore what save_state wrote, when a
+     * saved net gets its rule back (bpl_net_load, bpl_net_load_from_buffer
+     * for a built-in rule; bpl_net_set_rule with a rule of the saved name
+     * for another).  Called BEFORE the attach hook, so that attach knows
+     * it continues a saved net (and keeps what it would initialise
+     * afresh); it may read the net's layers but not its rule's tensors,
+     * which attach adopts.  A rule attached afresh gets no call.  The
      * bytes come from the file, which may be hostile: check the size and
-     * every value, and fail with BPL_ERR_FORMAT rather than trust them. */
+     * every value, and fail with BPL_ERR_FORMAT rather than trust them.
+     * If attaching fails afterwards, the rule keeps what it loaded. */
     int (*load_state)(void *self, bpl_net *net, const void *data, size_t size);
     /* later versions only append fields here */
 } bpl_rule_vtable;
@@ -943,9 +948,11 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * Persistence
  * ======================================================================== */
 
-/** Save the net: architecture, loss, every layer tensor (weights, biases,
- * feedback matrices), optimiser state, generator state, and the attached
- * rule's name and hyperparameters.  Versioned little-endian format with a
+/** Save the net: architecture (the input's shape, each layer's kind and
+ * output shape), loss, every layer tensor (weights, biases, feedback
+ * matrices), optimiser state, generator state, and the attached rule's
+ * name, hyperparameters and own state (its save_state hook).  Versioned
+ * little-endian format (version 2; docs/api.md, "Saving and loading") with a
  * magic number and CRC-32 checksums.  The file is written under a temporary
  * name in the same directory, flushed and renamed, so `path` is either the
  * old file or the complete new one, never a half-written file.  Whatever it
@@ -966,13 +973,17 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * killed before it finishes (SIGKILL, SIGXFSZ, power loss) leaves it
  * behind; such files can be found with the glob ".*.bpl-tmp.*" and deleted
  * once the process <pid> is gone.
- * Errors: INVALID_ARG, STATE (inside a step), NUMERIC, IO, NOMEM. */
+ * Errors: INVALID_ARG, STATE (inside a step), NUMERIC, IO, NOMEM, whatever
+ * the rule's save_state hook returns (CALLBACK if it breaks its contract). */
 BPL_API int bpl_net_save(const bpl_net *net, const char *path);
 
-/** Load a saved net.  A built-in rule is recreated and attached with its
- * hyperparameters and tensors.  A rule that is not built in is left
+/** Load a saved net (format version 2, or version 1 from libbioplaus 0.1:
+ * the step counters its built-in rules kept in tensors become their
+ * state).  A built-in rule is recreated and attached with its
+ * hyperparameters, tensors and state.  A rule that is not built in is left
  * pending: attach a rule of the same name with bpl_net_set_rule and it gets
- * the saved hyperparameters and tensors.  `path` must lead (symbolic links
+ * the saved hyperparameters, tensors and state (its load_state hook; a
+ * rule without one is refused with STATE when the file holds a state).  `path` must lead (symbolic links
  * are followed) to a regular file: a FIFO, device, socket or directory is
  * refused with IO at once, without blocking.
  *
@@ -992,9 +1003,30 @@ BPL_API int bpl_net_save(const bpl_net *net, const char *path);
  *    hyperparameters are at most 10^4.  A caller wanting less reads the
  *    rule's hyperparameters after loading and refuses what it will not run.
  * Errors: INVALID_ARG, IO, FORMAT (bad magic, checksum, truncated, values
- * out of range, a tensor its rule needs missing), VERSION (a newer format),
- * NOMEM. */
+ * out of range, a layer kind or shape this library does not know, a
+ * tensor its rule needs missing, a state its rule refuses), VERSION (a
+ * newer format), NOMEM. */
 BPL_API int bpl_net_load(bpl_net **out, const char *path);
+
+/** Save the net as bpl_net_save does, into memory: *data_out receives a
+ * buffer the library allocates, holding *size_out bytes (exactly what
+ * bpl_net_save would write to a file); free it with bpl_buffer_free.  For
+ * pickling, sending a net to another process, embedding.  On failure
+ * *data_out is NULL and *size_out 0.
+ * Errors: INVALID_ARG, STATE (inside a step), NUMERIC, OVERFLOW (beyond
+ * 2^36 bytes), NOMEM, whatever the rule's save_state hook returns. */
+BPL_API int bpl_net_save_to_buffer(const bpl_net *net, void **data_out, size_t *size_out);
+
+/** Free a buffer of bpl_net_save_to_buffer.  NULL is a no-op. */
+BPL_API void bpl_buffer_free(void *data);
+
+/** Load a net from `size` bytes at `data`, as bpl_net_load does from a
+ * file, with the same checks and guarantees (the bytes may be hostile;
+ * messages name the source "(buffer)").  The bytes are only read, and may
+ * be freed once the call returns.  data may be NULL only with size 0
+ * (which is refused with FORMAT, as an empty file is).
+ * Errors: INVALID_ARG, FORMAT, VERSION, NOMEM (as bpl_net_load). */
+BPL_API int bpl_net_load_from_buffer(bpl_net **out, const void *data, size_t size);
 
 /* --- END CDEF ------------------------------------------------------------ */
 

@@ -187,6 +187,9 @@ PROTOTYPES = {
                              ctypes.POINTER(ctypes.c_uint64)]),
     "bpl_net_save": (_I, [_P, _STR]),
     "bpl_net_load": (_I, [c_void_pp, _STR]),
+    "bpl_net_save_to_buffer": (_I, [_P, c_void_pp, c_size_p]),
+    "bpl_buffer_free": (None, [_P]),
+    "bpl_net_load_from_buffer": (_I, [c_void_pp, _P, _S]),
 }
 
 
