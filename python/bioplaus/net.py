@@ -89,6 +89,36 @@ class Net(Handle):
         check(_c.bpl_net_load(ctypes.byref(out), path))
         return cls._wrap(out.value, owned=True)
 
+    @classmethod
+    def from_bytes(cls, data):
+        """A net from the bytes of to_bytes() (or of a model file).
+
+        The same checks as load(): the bytes may come from anywhere.  A rule
+        that is not built in stays pending, as with load().
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("Net.from_bytes: data must be bytes-like, not %s"
+                            % type(data).__name__)
+        data = bytes(data)
+        out = ctypes.c_void_p()
+        check(_c.bpl_net_load_from_buffer(ctypes.byref(out), data, len(data)))
+        return cls._wrap(out.value, owned=True)
+
+    def to_bytes(self):
+        """The net as bytes: exactly what save() writes to a file."""
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        check(_c.bpl_net_save_to_buffer(self._handle, ctypes.byref(data), ctypes.byref(size)))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            _c.bpl_buffer_free(data.value)
+
+    def __reduce__(self):
+        # Pickling goes through the model bytes: a built-in rule comes back
+        # attached; a Python rule is pending until one of its name is
+        # attached again (it gets back its hyperparameters, tensors and state).
+        return (_from_bytes, (self.to_bytes(),))
+
     # ---- lifetime --------------------------------------------------------
 
     @property
@@ -634,3 +664,8 @@ class Layer:
     def input(self):
         """A read-only view of the layer's input for the current batch."""
         return self._view(_c.bpl_layer_input, None, "Layer.input", readonly=True)
+
+
+def _from_bytes(data):
+    """Unpickle a Net (a module-level function, as pickle needs)."""
+    return Net.from_bytes(data)
