@@ -109,7 +109,7 @@ static unsigned char *model_bytes(const bpl_net *net, size_t *size)
  * has_state and, if set, u64 size and the state's bytes (lib/model_io.c);
  * the built-in rules that keep a state (those of v1_state_tensors) keep 9
  * bytes, a format byte and a count.  *n is 0 for a rule that keeps none. */
-static void rule_state(const bpl_net *net, unsigned char state[9], size_t *n)
+static void rule_state(bpl_net *net, unsigned char state[9], size_t *n)
 {
     static const char *const stateful[] = {"tp", "dtp", "sdtp", "segregated",
                                            "microcircuit"};
@@ -132,7 +132,7 @@ static void rule_state(const bpl_net *net, unsigned char state[9], size_t *n)
     bpl_buffer_free(b);
 }
 
-static void assert_same_rule_state(const bpl_net *got, const bpl_net *want,
+static void assert_same_rule_state(bpl_net *got, bpl_net *want,
                                    const char *scenario)
 {
     unsigned char a[9], b[9];
