@@ -240,9 +240,9 @@ static bpl_net *reloaded(bpl_net *net)
  * was saved from would have: as the replayed net, saved by this code and
  * loaded, trains on, its step counts included.  With the portable kernels
  * the two end identical to the byte (every tensor, moment, step count,
- * generator state and rule state).  And whatever the kernels, the v1 file
- * saved again (version 2) and loaded trains on to the same bytes as the v1
- * file itself. */
+ * generator state and rule state); with a BLAS their rules' step counts
+ * agree.  And whatever the kernels, the v1 file saved again (version 2) and
+ * loaded trains on to the same bytes as the v1 file itself. */
 START_TEST(v1_file_trains_on_as_it_would_have)
 {
     const ref_scenario *s = &ref_scenarios[_i];
@@ -258,7 +258,10 @@ START_TEST(v1_file_trains_on_as_it_would_have)
     train_on(reference);
     train_on(resaved);
     train_on(replayed);
-    assert_same_tensors(replayed, reference, s->name);
+    /* With a BLAS the two start 1e-4 apart, and training on moves them
+     * further: only their step counts must agree then. */
+    if (bit_exact())
+        assert_same_tensors(replayed, reference, s->name);
     assert_same_rule_state(replayed, reference, s->name);
     size_t n_ref, n_resaved, n_replayed;
     unsigned char *a = model_bytes(reference, &n_ref), *b = model_bytes(resaved, &n_resaved);

@@ -614,7 +614,8 @@ static void assert_same_state(const net_state *a, const net_state *b, const char
     ck_assert_msg(memcmp(a->steps, b->steps, sizeof a->steps) == 0, "%s: step counts", what);
     ck_assert_msg(memcmp(&a->rng, &b->rng, sizeof a->rng) == 0, "%s: generator", what);
     ck_assert_msg(a->rule_state_size == b->rule_state_size &&
-                      memcmp(a->rule_state, b->rule_state, a->rule_state_size) == 0,
+                      (a->rule_state_size == 0 ||
+                       memcmp(a->rule_state, b->rule_state, a->rule_state_size) == 0),
                   "%s: the rule's state", what);
 }
 
