@@ -82,7 +82,7 @@ class Net(Handle):
 
         A rule that is not built in stays pending: attach a rule of the same
         name (e.g. the same PythonRule subclass) to restore its
-        hyperparameters and tensors.
+        hyperparameters, tensors and state (its load_state).
         """
         path = _check.path(path, "Net.load")
         out = ctypes.c_void_p()
@@ -417,7 +417,8 @@ class Net(Handle):
         return FitProgress(*(v.value for v in values))
 
     def save(self, path):
-        """Save architecture, tensors, optimiser and generator state and rule."""
+        """Save architecture, tensors, optimiser and generator state and rule
+        (its hyperparameters and state)."""
         path = _check.path(path, "Net.save")
         check(_c.bpl_net_save(self._handle, path))
 
