@@ -4,7 +4,7 @@
  *
  * usage: properties [FILE]
  *
- * The table is read through bpl_rule_get_property from freshly created
+ * The table is read through bpl_rule_property from freshly created
  * built-in rules, so the document says exactly what the library reports and
  * a test can tell when the two drift apart.  With FILE, the document
  * replaces FILE only once it is complete; otherwise it goes to stdout.
@@ -132,9 +132,9 @@ static size_t cell(const table *t, int p, size_t r)
 static void read_property(table *t, int p, size_t r)
 {
     size_t c = cell(t, p, r);
-    int rc = bpl_rule_get_property(t->rules[r], p, &t->ticks[c], &t->notes[c]);
+    int rc = bpl_rule_property(t->rules[r], p, &t->ticks[c], &t->notes[c]);
     if (rc != BPL_OK)
-        fail("bpl_rule_get_property", rc);
+        fail("bpl_rule_property", rc);
     if (!tick_symbol(t->ticks[c])) {
         fprintf(stderr, "properties: rule '%s', %s: value %d is not an enum bpl_tick\n",
                 bpl_rule_name(t->rules[r]), bpl_property_name(p), t->ticks[c]);
@@ -201,12 +201,12 @@ static void write_header(FILE *out)
 {
     fputs("# Properties of the built-in rules\n\n"
           "The review's comparison table, one column per built-in rule. This file is\n"
-          "generated from the library's own metadata (`bpl_rule_get_property`) by\n"
+          "generated from the library's own metadata (`bpl_rule_property`) by\n"
           "`docs/properties.c`: do not edit it by hand. After changing a rule's\n"
           "properties, regenerate it with `meson compile -C build properties-md`.\n\n"
           "Each rule is shown as created, with its default hyperparameters; a few\n"
           "rules refine a value when attached to a net with other settings, and\n"
-          "`bpl_rule_get_property` on the attached rule reports it.\n\n",
+          "`bpl_rule_property` on the attached rule reports it.\n\n",
           out);
 }
 

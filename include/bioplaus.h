@@ -1,6 +1,6 @@
 /**
  * @file bioplaus.h
- * @brief The public API of libbioplaus.
+ * @brief The user API of libbioplaus.
  *
  * libbioplaus trains fully connected neural networks with biologically
  * plausible learning rules behind one stable C API: eight built-in rules
@@ -11,6 +11,10 @@
  * region between the BEGIN CDEF and END CDEF lines is plain C that cffi can
  * cdef() once the BPL_API token is removed.
  *
+ * This header is all a program needs to build nets, choose rules by name,
+ * train, predict, diagnose, save and load.  Writing a rule takes the
+ * extension API as well: bioplaus_rule.h, which includes this header.
+ *
  * Conventions used throughout:
  *
  *  - Every call that can fail returns an int status: BPL_OK (0) or one of the
@@ -20,8 +24,22 @@
  *    that returned an error.
  *  - Objects returned through a `**out` parameter belong to the caller and are
  *    freed with their own bpl_*_destroy(), which accepts NULL.  On failure
- *    `*out` is set to NULL.  Objects returned as a plain pointer (layers,
- *    names, messages) are borrowed from their owner.
+ *    `*out` is set to NULL.
+ *  - Borrowing and copying show in the name.  A function named for what it
+ *    gives (bpl_net_layer, bpl_rule_name, bpl_rule_property's note, and in
+ *    bioplaus_rule.h bpl_layer_tensor, bpl_layer_buffer) hands out a pointer
+ *    borrowed from its owner: never freed by the caller, valid as long as
+ *    its documentation says and never longer than the owner.  `get` in a
+ *    name (bpl_layer_get_tensor, bpl_dataset_get, bpl_rule_get) copies into
+ *    memory the caller provides, `set` copies from it (bpl_layer_set_tensor,
+ *    bpl_rule_set_string): once the call returns, the library holds no
+ *    pointer into caller memory, strings included.  The one exception is
+ *    the `user_data` or `self` pointer of a callback or rule, which is kept
+ *    as given and passed back.
+ *  - A number of things that can be listed ends in `_count`
+ *    (bpl_net_layer_count, bpl_layer_tensor_count, bpl_rule_param_count,
+ *    bpl_dataset_example_count); a width is named for what it measures
+ *    (bpl_net_inputs, bpl_layer_units, bpl_dataset_features).
  *  - Tensors are float32, row-major.  A batch is [batch][features]; a dense
  *    layer's weight is [units][inputs] and its bias [1][units].
  *  - The library never prints, never exits and never aborts on caller input.
@@ -31,7 +49,7 @@
  * thread at a time; different nets may be trained concurrently.  The
  * functions that take no object (bpl_strerror, bpl_version_*, bpl_blas_*,
  * bpl_rule_builtin_*, name lookups) are safe from any thread, except
- * bpl_set_num_threads, which changes the BLAS library's process-wide setting.
+ * bpl_set_thread_count, which changes the BLAS library's process-wide setting.
  *
  * Re-entrancy: while the library runs user code of a net (a hook of its
  * rule, bpl_net_fit's progress callback, its log callback), the library is
@@ -58,15 +76,11 @@
 
 /* Version: the single source of truth, read by the build. */
 #define BPL_VERSION_MAJOR 0
-#define BPL_VERSION_MINOR 1
+#define BPL_VERSION_MINOR 2
 #define BPL_VERSION_PATCH 0
 #define BPL_VERSION_NUMBER \
     (BPL_VERSION_MAJOR * 10000 + BPL_VERSION_MINOR * 100 + BPL_VERSION_PATCH)
-#define BPL_VERSION_STRING "0.1.0"
-
-/* Version of the bpl_rule_vtable layout this header describes: 2 added
- * gradients, after_apply, save_state and load_state at the end. */
-#define BPL_RULE_VTABLE_VERSION 2
+#define BPL_VERSION_STRING "0.2.0"
 
 #ifndef BPL_API
 #if defined(_WIN32) && !defined(BPL_STATIC)
@@ -190,16 +204,6 @@ enum bpl_tick {
     BPL_TICK_UNKNOWN = 4         /**< not declared (the default for user rules) */
 };
 
-/** What a net is doing while it calls its rule's hooks. */
-enum bpl_phase {
-    BPL_PHASE_IDLE = 0,
-    BPL_PHASE_TRAIN = 1,     /**< a training step: the optimisers apply the gradients */
-    BPL_PHASE_PREDICT = 2,   /**< inference: only forward is called */
-    BPL_PHASE_DIAGNOSE = 3   /**< diagnostics: gradients are computed, never applied,
-                                and after_apply is not called (a version-1 rule's
-                                update must not advance schedules or counters) */
-};
-
 /** Events reported to a progress callback by bpl_net_fit. */
 enum bpl_event {
     BPL_EVENT_BATCH = 1,  /**< after each training step */
@@ -232,7 +236,7 @@ typedef struct bpl_dataset bpl_dataset; /* opaque */
  * BPL_VERSION_NUMBER to detect a header/library mismatch. */
 BPL_API unsigned int bpl_version_number(void);
 
-/** Runtime version string, e.g. "0.1.0".  Static, never NULL. */
+/** Runtime version string, e.g. "0.2.0".  Static, never NULL. */
 BPL_API const char *bpl_version_string(void);
 
 /** A static description of a status code ("shape mismatch"); unknown codes
@@ -264,10 +268,10 @@ BPL_API const char *bpl_blas_info(void);
  * the BLAS library's own setting).  n >= 1.  BPL_ERR_UNSUPPORTED if the
  * backend cannot be told (the builtin kernels are single-threaded; n == 1 is
  * always accepted). */
-BPL_API int bpl_set_num_threads(int n);
+BPL_API int bpl_set_thread_count(int n);
 
 /** The BLAS library's current thread count (1 for the builtin kernels). */
-BPL_API int bpl_get_num_threads(void);
+BPL_API int bpl_thread_count(void);
 
 /** Names of enum values, for messages, command lines and bindings.  Static,
  * never NULL ("unknown" for values out of range). */
@@ -321,19 +325,17 @@ BPL_API int bpl_net_set_loss(bpl_net *net, int loss);
 
 /** Introspection.  Getters return 0 (or NULL) for a NULL net. */
 BPL_API int bpl_net_loss(const bpl_net *net);
-BPL_API size_t bpl_net_input_size(const bpl_net *net);
-BPL_API size_t bpl_net_output_size(const bpl_net *net);  /* 0 without layers */
-BPL_API size_t bpl_net_num_layers(const bpl_net *net);
+BPL_API size_t bpl_net_inputs(const bpl_net *net);
+BPL_API size_t bpl_net_outputs(const bpl_net *net);  /* 0 without layers */
+BPL_API size_t bpl_net_layer_count(const bpl_net *net);
 /** Number of forward parameters (every layer's weight and bias). */
-BPL_API size_t bpl_net_num_params(const bpl_net *net);
+BPL_API size_t bpl_net_param_count(const bpl_net *net);
 BPL_API uint64_t bpl_net_seed(const bpl_net *net);
 /** The layer at `index` (0 = first hidden layer), borrowed from the net and
  * valid as long as it lives.  NULL if out of range. */
 BPL_API bpl_layer *bpl_net_layer(bpl_net *net, size_t index);
 /** The attached rule, borrowed; NULL if none. */
 BPL_API bpl_rule *bpl_net_rule(bpl_net *net);
-/** The phase the net is in (enum bpl_phase); meant for rule hooks. */
-BPL_API int bpl_net_phase(const bpl_net *net);
 
 /** Attach a rule.  On BPL_OK the net owns the rule (do not destroy it) and
  * any previously attached rule is destroyed; on error the caller keeps it.
@@ -393,264 +395,14 @@ BPL_API int bpl_layer_set_frozen(bpl_layer *layer, const char *name, int frozen)
 /** 1 if the named tensor is frozen, 0 if not or if it does not exist. */
 BPL_API int bpl_layer_frozen(const bpl_layer *layer, const char *name);
 
-/* --- for rule authors (hooks and attach) -------------------------------- */
-
-/** Add a tensor of shape [rows][cols] to the layer, trained in `group` (or
- * BPL_GROUP_NONE for a tensor the optimiser never touches).  A new tensor is
- * filled by `init` with `gain` from the net's generator.  If a tensor of
- * that name already exists with the same shape (e.g. restored by
- * bpl_net_load before the rule was attached), it is kept with its values
- * and its group is set; *created_out (may be NULL) tells which happened.
- * Leaving a group drops the tensor's gradient and optimiser state.  A
- * layer's "weight" and "bias" always stay in BPL_GROUP_FORWARD (freeze them
- * with bpl_layer_set_frozen instead).
- * Names are 1-47 printable ASCII characters; a layer holds at most 64
- * tensors.  While bpl_net_load attaches a file's built-in rule, a rule can
- * only adopt tensors the file holds (a model file pays for what it makes the
- * library allocate).
- * Errors: INVALID_ARG (including another group for "weight" or "bias"),
- * SHAPE (exists with another shape), OVERFLOW (too large, or a 65th
- * tensor), RANGE (the gain, or the values it gives, beyond the float range;
- * nothing is created), FORMAT (a tensor missing from the file being
- * loaded), NOMEM, STATE (called from a hook other than attach, or from a
- * callback of the net). */
-BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name,
-                                 size_t rows, size_t cols, int group,
-                                 int init, double gain, int *created_out);
-
-/** Borrow a tensor's storage for in-place use by a rule.  Valid until the
- * tensor is removed (a new rule is attached) or the net is destroyed.
- * Any of rows_out/cols_out may be NULL.  Errors: INVALID_ARG, NOT_FOUND. */
-BPL_API int bpl_layer_tensor(bpl_layer *layer, const char *name, float **data_out,
-                             size_t *rows_out, size_t *cols_out);
-
-/** Borrow the gradient buffer of a trained tensor (same shape).  A rule
- * writes the gradient of its loss here (the optimiser steps against it);
- * bpl_net_apply_gradients consumes it.  Errors: INVALID_ARG, NOT_FOUND,
- * STATE (tensor in BPL_GROUP_NONE has no gradient). */
-BPL_API int bpl_layer_tensor_grad(bpl_layer *layer, const char *name, float **data_out,
-                                  size_t *rows_out, size_t *cols_out);
-
-/** Re-initialise an existing tensor (enum bpl_init, gain).  Normal
- * initialisers draw up to 8.6 standard deviations, uniform ones up to their
- * limit: a gain whose values would not fit a float is refused before
- * anything is written.
- * Errors: INVALID_ARG, NOT_FOUND, RANGE, NOMEM. */
-BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
-                                  double gain);
-
-/** Register a per-example buffer of `cols` floats per row, sized by the net
- * for every batch.  Adding an existing name with the same width is a no-op.
- * One name is special: a rule whose neurons are not the layer's activation
- * fills "derivative" (units wide) with d activity / d pre-activation, and
- * bpl_net_alignment uses it in place of the activation's derivative.
- * Names are 1-47 printable ASCII characters.
- * Errors: INVALID_ARG, SHAPE (exists with another width), NOMEM, STATE
- * (called from a hook other than attach, or from a callback of the net). */
-BPL_API int bpl_layer_add_buffer(bpl_layer *layer, const char *name, size_t cols);
-
-/** Borrow a batch buffer: rows = the current batch size.  Valid during the
- * current hook call only.  Errors: INVALID_ARG, NOT_FOUND, STATE (outside
- * of a step). */
-BPL_API int bpl_layer_buffer(bpl_layer *layer, const char *name, float **data_out,
-                             size_t *rows_out, size_t *cols_out);
-
-/** Borrow the layer's input for the current batch: the batch itself for
- * layer 0, the activation of the layer below otherwise.  Valid during the
- * current hook call only. */
-BPL_API int bpl_layer_input(bpl_layer *layer, const float **data_out,
-                            size_t *rows_out, size_t *cols_out);
-
-/* ========================================================================
- * Building blocks for rules (what the built-in rules are made of)
- * ======================================================================== */
-
-/** The standard dense forward pass: for every layer, activation =
- * act(input * weight^T + bias).  Call from a forward hook. */
-BPL_API int bpl_net_forward_dense(bpl_net *net, const float *x, size_t batch);
-
-/** Write dLoss/d(pre-activation) of the output layer, divided by the batch
- * size, into the output layer's "delta" buffer (p - y for softmax or sigmoid
- * with cross-entropy).  Call after the forward pass of the same batch. */
-BPL_API int bpl_net_output_delta(bpl_net *net, const float *y, size_t batch);
-
-/** Send an error from layer `from` to layer `to`:
- *   delta[to] = (delta[from] * M^T) (.) act'(activation[to])
- * where M is [units(to)][units(from)] (a feedback matrix), or, when
- * `m_is_forward_weight` is nonzero, M is [units(from)][units(to)] and used
- * as is: backpropagation through layer `from`'s own weight (to = from - 1).
- * Errors: INVALID_ARG, SHAPE (`to` >= `from`, or `from` - 1 != `to` with a
- * forward weight). */
-BPL_API int bpl_net_project_delta(bpl_net *net, size_t from, size_t to,
-                                  const float *m, int m_is_forward_weight);
-
-/** Gradients of a layer's "weight" and "bias" from its "delta" buffer and its
- * input: grad_W = delta^T * input, grad_b = column sums of delta. */
-BPL_API int bpl_net_weight_gradients(bpl_net *net, size_t layer);
-
-/** For version-1 rules (those with an update hook): step every trained
- * tensor of the groups in `group_mask` (bit 1<<group) with its group's
- * optimiser (the rule's hyperparameters, see bpl_rule_add_optimizer).
- * Every gradient is checked for NaN and Inf before any tensor is touched:
- * BPL_ERR_NUMERIC leaves all parameters unchanged.  In BPL_PHASE_DIAGNOSE
- * this does nothing and returns BPL_OK.  A rule with a gradients hook never
- * calls it: the library steps the groups its gradients hook names.
- * Errors: INVALID_ARG, STATE (outside a training step: call it from a rule's
- * hooks; from a rule with a gradients hook; or no optimiser declared for a
- * group), NUMERIC. */
-BPL_API int bpl_net_apply_gradients(bpl_net *net, unsigned int group_mask);
-
-/** Row-major C = alpha * op(A) * op(B) + beta * C through the library's
- * BLAS (or its portable kernels), op(A) being m x k and op(B) k x n;
- * trans_a / trans_b nonzero transpose A / B, whose leading dimensions are
- * lda / ldb.  With beta 0, C is not read.  `net` (may be NULL) is the net
- * whose profile counts the product.  Errors: INVALID_ARG (NULL matrices, a
- * leading dimension smaller than its row), OVERFLOW (a dimension beyond
- * what BLAS can index). */
-BPL_API int bpl_gemm(bpl_net *net, int trans_a, int trans_b, size_t m, size_t n, size_t k,
-                     float alpha, const float *a, size_t lda, const float *b, size_t ldb,
-                     float beta, float *c, size_t ldc);
-
-/** In place over a rows x cols matrix: a = act(a + bias), the bias (may be
- * NULL) added to every row; softmax works row by row.  Errors: INVALID_ARG,
- * OVERFLOW (rows x cols floats beyond the address space). */
-BPL_API int bpl_activation_forward(int activation, float *a, const float *bias,
-                                   size_t rows, size_t cols);
-
-/** delta *= act'(.) over n values, the derivative written through the
- * activation's output h (1 - h^2 for tanh, h (1 - h) for sigmoid, h > 0 for
- * relu, 1 for linear).  Errors: INVALID_ARG (NULL, softmax, whose
- * derivative is not elementwise). */
-BPL_API int bpl_activation_backward(int activation, float *delta, const float *h, size_t n);
-
-/** Where bpl_net_fit is: the epoch (from 1), the step within it (from 1) and
- * the steps per epoch.  All three are 0 outside bpl_net_fit (for example
- * during bpl_net_train_batch).  Rules with epoch-based schedules read it. */
-BPL_API int bpl_net_progress(const bpl_net *net, size_t *epoch_out, size_t *step_out,
-                             size_t *steps_out);
-
-/** Fill `dst` with draws from the net's generator: uniform in [lo, hi),
- * or normal (24-bit Box-Muller, |z| < 5.8).  Every value drawn must fit a
- * float: lo, hi and hi - lo, or |mean| + 5.8 stddev, at most FLT_MAX.
- * Errors: INVALID_ARG, RANGE (nothing is written). */
-BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n,
-                                   double lo, double hi);
-BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n,
-                                  double mean, double stddev);
-
 /* ========================================================================
  * Learning rules
  *
- * A rule is a vtable of hooks that see the whole net and the whole batch.
- * Built-in rules are made with exactly this vtable.  One step driver runs
- * them, for bpl_net_train_batch, every step of bpl_net_fit and
- * bpl_net_alignment alike:
- *
- *   1. forward(x)          the rule's dynamics; the output layer's
- *                          "activation" is the prediction the loss is
- *                          taken of
- *   2. compute_targets(y)  errors, targets or second-phase states
- *   3. gradients(&groups)  the gradients of the trained tensors, into their
- *                          gradient buffers (bpl_layer_tensor_grad), and
- *                          the groups to train this step
- *   4. the library steps the optimiser of each of those groups, all or
- *      nothing (a non-finite gradient or result fails the step with
- *      BPL_ERR_NUMERIC and changes no parameter)
- *   5. after_apply()       what the rule does once the step stands (keep a
- *                          tensor in step with the new weights, count the
- *                          step)
- *
- * bpl_net_alignment runs 1 to 3 only (in BPL_PHASE_DIAGNOSE): it never
- * applies and never calls after_apply, and restores the net's random
- * generator afterwards, so a rule needs no case for diagnostics: whatever
- * its hooks change before after_apply must be what a step that fails at
- * 4 may leave changed.  Inference calls forward only (BPL_PHASE_PREDICT).
- *
- * Version 1 rules give update() instead of gradients() and after_apply():
- * it computes the gradients and calls bpl_net_apply_gradients itself, which
- * does nothing in BPL_PHASE_DIAGNOSE.  Such rules keep working unchanged.
- *
- * Each hook returns 0 on success, a status in [BPL_STATUS_MIN, -1] to fail
- * with that status (passed on unchanged, whether this library knows it or
- * not), or any other value (a positive one, or one below BPL_STATUS_MIN)
- * to fail with BPL_ERR_CALLBACK.  Hooks use the building blocks above;
- * what else they may call on their net is listed under "Re-entrancy" at
- * the top of this file.
+ * A rule is made by name (bpl_rule_create_builtin: the built-in rules) or
+ * from a vtable of hooks (bpl_rule_create, bioplaus_rule.h: rules written
+ * by the caller).  Either kind is tuned through its hyperparameters below
+ * and attached with bpl_net_set_rule.
  * ======================================================================== */
-
-typedef struct bpl_rule_vtable {
-    unsigned int version;  /**< set by bpl_rule_vtable_init */
-    unsigned int flags;    /**< reserved, must be 0 */
-    const char *name;      /**< required; copied by bpl_rule_create */
-    /** optional: per-net set-up (add tensors and buffers).  Called once by
-     * bpl_net_set_rule. */
-    int (*attach)(void *self, bpl_net *net);
-    /** required: forward dynamics; leave the output in the output layer's
-     * "activation" buffer (predictions are read from there). */
-    int (*forward)(void *self, bpl_net *net, const float *x, size_t batch);
-    /** required: errors, targets or second-phase states from y [batch][outputs] */
-    int (*compute_targets)(void *self, bpl_net *net, const float *y, size_t batch);
-    /** version 1's step: gradients, then bpl_net_apply_gradients.  A rule
-     * gives either update or gradients, never both. */
-    int (*update)(void *self, bpl_net *net);
-    /** optional: release `self` when the rule is destroyed */
-    void (*destroy)(void *self);
-
-    /* ---- version 2 -------------------------------------------------------- */
-
-    /** Write the gradient of every tensor the rule trains this step into its
-     * gradient buffer, and leave in *groups the groups (bit 1 << group) the
-     * library is to step.  *groups arrives holding every group the rule
-     * has an optimiser for (bpl_rule_add_optimizer); a rule with a schedule
-     * clears the groups that rest.  Never steps anything itself. */
-    int (*gradients)(void *self, bpl_net *net, unsigned int *groups);
-    /** optional (with gradients): called once the optimisers have stepped,
-     * in training only. */
-    int (*after_apply)(void *self, bpl_net *net);
-    /** optional, with load_state: the rule's own state that is neither a
-     * tensor nor a hyperparameter (a step count, a flag), saved with the
-     * net (bpl_net_save, bpl_net_save_to_buffer) as an opaque blob.  Write
-     * it into `data` (`capacity` bytes) and its length into *size_out.
-     * Called first with data NULL and capacity 0 to learn the size, then
-     * with a buffer of that size, and must then write exactly that many
-     * bytes (at most 2^30).  Use a portable encoding (fixed widths,
-     * little-endian) and begin with a format byte of your own, so that a
-     * later version of the rule can still read what this one wrote: the
-     * bytes travel in model files and between machines. */
-    int (*save_state)(void *self, void *data, size_t capacity, size_t *size_out);
-    /** optional, with save_state: restore what save_state wrote, when a
-     * saved net gets its rule back (bpl_net_load, bpl_net_load_from_buffer
-     * for a built-in rule; bpl_net_set_rule with a rule of the saved name
-     * for another).  Called BEFORE the attach hook, so that attach knows
-     * it continues a saved net (and keeps what it would initialise
-     * afresh); it may read the net's layers but not its rule's tensors,
-     * which attach adopts.  A rule attached afresh gets no call.  The
-     * bytes come from the file, which may be hostile: check the size and
-     * every value, and fail with BPL_ERR_FORMAT rather than trust them.
-     * If attaching fails afterwards, the rule keeps what it loaded. */
-    int (*load_state)(void *self, bpl_net *net, const void *data, size_t size);
-    /* later versions only append fields here */
-} bpl_rule_vtable;
-
-/** Zero a vtable of the given version and set its version: only the size
- * that version's struct had is written, so a caller built against an older
- * header (a smaller struct) may pass its own.  For bindings that cannot use
- * macros.  Errors: INVALID_ARG, VERSION (version not supported by this
- * library). */
-BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version);
-
-/** Create a rule from a vtable (copied, with its name) and a `self` pointer
- * passed to every hook.  Only the fields of the vtable's version are read
- * (the hooks of later versions count as NULL).  The rule starts with the
- * forward optimiser's hyperparameters declared (see bpl_rule_add_optimizer:
- * "optimizer", "lr", ...; Adam, lr 1e-3).  If creation fails, `destroy` is
- * not called.  The name (1-63 printable ASCII characters) is saved with the
- * net.
- * Errors: INVALID_ARG (missing or unprintable name; forward,
- * compute_targets, or one of update and gradients missing; both update and
- * gradients, after_apply without gradients, only one of save_state and
- * load_state; flags != 0), VERSION, NOMEM. */
-BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self);
 
 /** Create a built-in rule by name, one of those bpl_rule_builtin_count and
  * bpl_rule_builtin_name list (the README and docs/rules/ describe them).
@@ -669,35 +421,8 @@ BPL_API const char *bpl_rule_builtin_name(size_t index);  /* NULL if out of rang
 BPL_API const char *bpl_rule_name(const bpl_rule *rule);  /* NULL for NULL */
 /** One line on what the rule is and where it comes from ("" if unset). */
 BPL_API const char *bpl_rule_description(const bpl_rule *rule);
-BPL_API int bpl_rule_set_description(bpl_rule *rule, const char *text);
 
 /* --- hyperparameters: string-keyed doubles, enumerable ------------------ */
-
-/** Declare a hyperparameter (for rule authors, before the rule is attached).
- * `choices` is "a|b|c" for BPL_PARAM_CHOICE (lo/hi are then ignored) and
- * NULL otherwise.  Errors: INVALID_ARG (bad kind, name or default out of
- * bounds, duplicate name), NOMEM. */
-BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
-                               double default_value, double lo, double hi,
-                               const char *choices, const char *doc);
-
-/** Declare the optimiser hyperparameters of a parameter group, each name
- * prefixed with `prefix` ("" for the forward group, "fb_" for feedback):
- * optimizer (choice sgd|momentum|rmsprop|adam), lr, momentum, beta1, beta2,
- * eps, rho (RMSprop decay), weight_decay.  Re-declaring a group updates its
- * defaults.  Errors: INVALID_ARG, NOMEM. */
-BPL_API int bpl_rule_add_optimizer(bpl_rule *rule, int group, const char *prefix,
-                                   int default_optimizer, double default_lr);
-
-/** Mark a declared hyperparameter as one that shapes the net: the attach
- * hook reads it to decide which tensors and buffers to add and how large
- * (a mode, a feature count, which weights learn), so once the rule is
- * attached bpl_rule_set refuses another value with BPL_ERR_STATE.  Call it
- * after bpl_rule_add_param, before the rule is attached.  The built-in
- * rules mark theirs (e.g. "mode", "feedback", "auxiliary_outputs").
- * Errors: INVALID_ARG, NOT_FOUND (no such hyperparameter), STATE (the rule
- * is attached). */
-BPL_API int bpl_rule_fix_param(bpl_rule *rule, const char *name);
 
 /** Set / get a hyperparameter.  Errors: INVALID_ARG (NULL, NaN), NOT_FOUND,
  * RANGE (outside bounds, not integral for INT/BOOL/CHOICE), STATE (a
@@ -762,16 +487,6 @@ BPL_API int bpl_rule_recommendation(const bpl_rule *rule, size_t index,
 BPL_API int bpl_rule_recommended(const bpl_rule *rule, const char *key,
                                  const char **value_out);
 
-/** Set (value copied) or, with value NULL, remove an entry of the
- * recommended set-up.  The value is checked: a hyperparameter's must be one
- * bpl_rule_set_string would accept (declare the hyperparameter first); a
- * training choice's must have the form above.  Errors: INVALID_ARG (NULL,
- * malformed value), RANGE (a hyperparameter's value outside its bounds),
- * NOT_FOUND (neither a hyperparameter of the rule nor a training choice),
- * NOMEM. */
-BPL_API int bpl_rule_set_recommendation(bpl_rule *rule, const char *key,
-                                        const char *value);
-
 /** Whether the rule, with its current hyperparameters, ignores a training
  * choice ("activation", "init", ...; see "ignores" above): *ignored_out is 1
  * if so, else 0.  Front ends use it to refuse options that would have no
@@ -783,10 +498,8 @@ BPL_API int bpl_rule_ignores(const bpl_rule *rule, const char *choice, int *igno
 /** Read one of the seven properties (enum bpl_property) as an enum bpl_tick,
  * with an optional short note ("final layer"), borrowed, "" if none.
  * Errors: INVALID_ARG. */
-BPL_API int bpl_rule_get_property(const bpl_rule *rule, int property,
-                                  int *tick_out, const char **note_out);
-BPL_API int bpl_rule_set_property(bpl_rule *rule, int property, int tick,
-                                  const char *note);
+BPL_API int bpl_rule_property(const bpl_rule *rule, int property,
+                              int *tick_out, const char **note_out);
 
 /* ========================================================================
  * Datasets: images (uint8, scaled per batch) or float features, with class
@@ -834,7 +547,7 @@ BPL_API int bpl_dataset_slice(bpl_dataset **out, const bpl_dataset *ds, size_t s
 
 BPL_API void bpl_dataset_destroy(bpl_dataset *ds);  /* NULL is a no-op */
 
-BPL_API size_t bpl_dataset_size(const bpl_dataset *ds);
+BPL_API size_t bpl_dataset_example_count(const bpl_dataset *ds);
 BPL_API size_t bpl_dataset_features(const bpl_dataset *ds);
 /** Width of a target row: n_classes for labelled data, n_targets otherwise. */
 BPL_API size_t bpl_dataset_targets(const bpl_dataset *ds);
@@ -926,9 +639,9 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
  * net's loss (0 = same direction, 90 = orthogonal).  The gradient is taken
  * through the activities the rule's forward hook computed, with each layer's
  * activation derivative: for rules with the dense forward pass, the usual
- * gradient.  Nothing is applied and
- * no parameter changes.  `angles_out` has room for `n` >= num_layers values;
- * a layer whose rule update or gradient is zero gets NaN.
+ * gradient.  Nothing is applied and no parameter changes.  `angles_out` has
+ * room for `n` >= bpl_net_layer_count(net) values; a layer whose rule
+ * update or gradient is zero gets NaN.
  * Errors: INVALID_ARG, SHAPE, STATE (as bpl_net_predict), OVERFLOW, NUMERIC,
  * hook errors. */
 BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,

@@ -5,7 +5,7 @@
 #ifndef BPL_INTERNAL_H
 #define BPL_INTERNAL_H
 
-#include "bioplaus.h"
+#include "bioplaus_rule.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -162,7 +162,7 @@ BPL_API int bpl_dataset_slice(bpl_dataset **out, const bpl_dataset *ds, size_t s
     return BPL_OK;
 }
 
-BPL_API size_t bpl_dataset_size(const bpl_dataset *ds)
+BPL_API size_t bpl_dataset_example_count(const bpl_dataset *ds)
 {
     return ds ? ds->n : 0;
 }

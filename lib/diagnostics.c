@@ -46,7 +46,7 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
     size_t n_x, n_y;
     rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
     if (rc == BPL_OK)
-        rc = bpl__check_floats(batch, bpl_net_output_size(net), caller, "y", &n_y);
+        rc = bpl__check_floats(batch, bpl_net_outputs(net), caller, "y", &n_y);
     if (rc != BPL_OK)
         return rc;
     if (!bpl__all_finite(x, n_x) || !bpl__all_finite(y, n_y))

@@ -248,10 +248,10 @@ const char *bpl__blas_warning(void)
 #endif
 }
 
-BPL_API int bpl_set_num_threads(int n)
+BPL_API int bpl_set_thread_count(int n)
 {
     if (n < 1)
-        return bpl__fail(BPL_ERR_RANGE, "bpl_set_num_threads: n must be >= 1, got %d", n);
+        return bpl__fail(BPL_ERR_RANGE, "bpl_set_thread_count: n must be >= 1, got %d", n);
 #if BPL_BLAS_OPENBLAS
     openblas_set_num_threads(n);
     return BPL_OK;
@@ -262,13 +262,13 @@ BPL_API int bpl_set_num_threads(int n)
     if (n == 1)
         return BPL_OK;
     return bpl__fail(BPL_ERR_UNSUPPORTED,
-                     "bpl_set_num_threads: the %s backend cannot change its thread "
+                     "bpl_set_thread_count: the %s backend cannot change its thread "
                      "count; use the BLAS library's environment variable",
                      BPL_BLAS_NAME);
 #endif
 }
 
-BPL_API int bpl_get_num_threads(void)
+BPL_API int bpl_thread_count(void)
 {
 #if BPL_BLAS_OPENBLAS
     return openblas_get_num_threads();

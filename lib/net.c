@@ -200,22 +200,22 @@ BPL_API int bpl_net_loss(const bpl_net *net)
     return net ? net->loss : 0;
 }
 
-BPL_API size_t bpl_net_input_size(const bpl_net *net)
+BPL_API size_t bpl_net_inputs(const bpl_net *net)
 {
     return net ? net->n_inputs : 0;
 }
 
-BPL_API size_t bpl_net_output_size(const bpl_net *net)
+BPL_API size_t bpl_net_outputs(const bpl_net *net)
 {
     return net && net->n_layers ? net->layers[net->n_layers - 1]->units : 0;
 }
 
-BPL_API size_t bpl_net_num_layers(const bpl_net *net)
+BPL_API size_t bpl_net_layer_count(const bpl_net *net)
 {
     return net ? net->n_layers : 0;
 }
 
-BPL_API size_t bpl_net_num_params(const bpl_net *net)
+BPL_API size_t bpl_net_param_count(const bpl_net *net)
 {
     size_t n = 0;
     for (size_t l = 0; net && l < net->n_layers; l++)
@@ -410,7 +410,7 @@ int bpl__net_reserve(bpl_net *net, size_t rows)
                 return rc;
         }
     }
-    size_t n_out = bpl_net_output_size(net);
+    size_t n_out = bpl_net_outputs(net);
     int rc = grow(&net->stage_x, rows, net->n_inputs);
     if (rc == BPL_OK && n_out)
         rc = grow(&net->stage_y, rows, n_out);

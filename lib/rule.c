@@ -873,8 +873,8 @@ BPL_API int bpl_rule_ignores(const bpl_rule *rule, const char *choice, int *igno
 
 /* ---- properties --------------------------------------------------------------- */
 
-BPL_API int bpl_rule_get_property(const bpl_rule *rule, int property, int *tick_out,
-                                  const char **note_out)
+BPL_API int bpl_rule_property(const bpl_rule *rule, int property, int *tick_out,
+                              const char **note_out)
 {
     BPL_CHECK_ARG(rule != NULL);
     BPL_CHECK_ARG(property >= 0 && property < BPL__N_PROPERTIES);

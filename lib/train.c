@@ -81,7 +81,7 @@ static int train_batch(bpl_net *net, const float *x, const float *y, size_t batc
     if (rc == BPL_OK)
         rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
     if (rc == BPL_OK)
-        rc = bpl__check_floats(batch, bpl_net_output_size(net), caller, "y", &n_y);
+        rc = bpl__check_floats(batch, bpl_net_outputs(net), caller, "y", &n_y);
     if (rc == BPL_OK)
         rc = check_finite(x, n_x, caller, "x");
     if (rc == BPL_OK)
@@ -147,7 +147,7 @@ static int predict(bpl_net *net, const float *x, size_t batch, float *out, size_
     int rc = check_inference(net, caller);
     if (rc != BPL_OK)
         return rc;
-    size_t n_out = bpl_net_output_size(net), n_x, n_y;
+    size_t n_out = bpl_net_outputs(net), n_x, n_y;
     rc = bpl__check_floats(batch, n_out, caller, "out", &n_y);
     if (rc == BPL_OK)
         rc = bpl__check_floats(batch, net->n_inputs, caller, "x", &n_x);
@@ -193,9 +193,9 @@ static int check_dataset(const bpl_net *net, const bpl_dataset *ds, const char *
     if (ds->n_features != net->n_inputs)
         return bpl__fail(BPL_ERR_SHAPE, "%s: dataset has %zu features, the net %zu inputs",
                          caller, ds->n_features, net->n_inputs);
-    if (ds->n_targets != bpl_net_output_size(net))
+    if (ds->n_targets != bpl_net_outputs(net))
         return bpl__fail(BPL_ERR_SHAPE, "%s: dataset has %zu targets, the net %zu outputs",
-                         caller, ds->n_targets, bpl_net_output_size(net));
+                         caller, ds->n_targets, bpl_net_outputs(net));
     return BPL_OK;
 }
 

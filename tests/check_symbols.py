@@ -1,10 +1,19 @@
 #!/usr/bin/env python3
 """The exported ABI is exactly what the header declares.
 
-Three lists must agree: the BPL_API functions of include/bioplaus.h, the
-global names of the linker version script lib/bioplaus.map, and the dynamic
-symbols the built shared library defines (nm -D --defined-only).  An extra
-exported symbol leaks an internal; a missing one breaks users.
+Three lists must agree: the BPL_API functions of the public headers
+(include/bioplaus.h, the user API, and include/bioplaus_rule.h, the
+extension API), the global names of the linker version script
+lib/bioplaus.map, and the dynamic symbols the built shared library defines
+(nm -D --defined-only).  An extra exported symbol leaks an internal; a
+missing one breaks users.  Each function is declared in one header only.
+
+The version script has one node per soname, named after the release that
+opened it: BIOPLAUS_<major>.<minor> of the first header's BPL_VERSION_*
+macros, and every exported symbol carries it.  With --soname, the library's
+SONAME must be that name.
+
+Usage: check_symbols.py [--soname=NAME] HEADER... MAP LIBRARY
 """
 import re
 import subprocess
@@ -17,6 +26,39 @@ def header_names(path):
     end = text.index("\n/* --- END CDEF")
     region = text[start:end]
     return set(re.findall(r"^BPL_API\b[^(]*?\b(bpl_\w+)\s*\(", region, re.M))
+
+
+def header_version(path):
+    """(major, minor) of the header's BPL_VERSION_* macros."""
+    text = open(path, encoding="utf-8").read()
+    return tuple(int(re.search(r"^#define BPL_VERSION_%s (\d+)$" % part, text, re.M).group(1))
+                 for part in ("MAJOR", "MINOR"))
+
+
+def map_nodes(path):
+    """The names of the version nodes of a linker version script."""
+    text = re.sub(r"/\*.*?\*/", "", open(path, encoding="utf-8").read(), flags=re.S)
+    return re.findall(r"^\s*([A-Za-z_][\w.]*)\s*\{", text, re.M)
+
+
+def library_versions(path):
+    """{symbol: version node} of the library's defined dynamic symbols."""
+    out = subprocess.run(["nm", "-D", "--defined-only", path], check=True,
+                         capture_output=True, text=True).stdout
+    versions = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "TDBRVW" and "@" in parts[2]:
+            name, _, node = parts[2].partition("@")
+            versions[name] = node.lstrip("@")
+    return versions
+
+
+def library_soname(path):
+    out = subprocess.run(["readelf", "-d", path], check=True, capture_output=True,
+                         text=True).stdout
+    match = re.search(r"Library soname: \[([^\]]*)\]", out)
+    return match.group(1) if match else None
 
 
 def map_names(path):
@@ -39,10 +81,35 @@ def library_names(path):
 
 
 def main():
-    header, mapfile, library = sys.argv[1:4]
-    lists = {"header": header_names(header), "map": map_names(mapfile),
-             "library": library_names(library)}
+    args = sys.argv[1:]
+    soname = None
+    if args and args[0].startswith("--soname="):
+        soname = args.pop(0).partition("=")[2]
+    if len(args) < 3:
+        print(__doc__.strip().splitlines()[-1])
+        return 2
+    headers, mapfile, library = args[:-2], args[-2], args[-1]
     failed = 0
+    node = "BIOPLAUS_%d.%d" % header_version(headers[0])
+    if map_nodes(mapfile) != [node]:
+        print(f"{mapfile}: version nodes {map_nodes(mapfile)}, expected one, {node}")
+        failed += 1
+    for name, version in sorted(library_versions(library).items()):
+        if name.startswith("bpl_") and version != node:
+            print(f"{name}: exported in version {version}, not {node}")
+            failed += 1
+    if soname is not None and library_soname(library) != soname:
+        print(f"{library}: SONAME {library_soname(library)}, expected {soname}")
+        failed += 1
+    per_header = {h: header_names(h) for h in headers}
+    declared = set()
+    for path, names in per_header.items():
+        for name in sorted(declared & names):
+            print(f"{name}: declared in more than one header (again in {path})")
+            failed += 1
+        declared |= names
+    lists = {"header": declared, "map": map_names(mapfile),
+             "library": library_names(library)}
     for a in lists:
         for b in lists:
             if a < b:
@@ -57,7 +124,7 @@ def main():
         print(f"{name}: internal symbol exported")
         failed += 1
     count = len(lists["header"])
-    print(f"{count} public functions; header, version script and library "
+    print(f"{count} public functions in {node}; headers, version script and library "
           f"{'agree' if not failed else 'disagree'}")
     print(f"{1 if not failed else 0} passed, {1 if failed else 0} failed")
     return 1 if failed else 0

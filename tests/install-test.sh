@@ -28,6 +28,10 @@ prefix=/usr
 libdir=lib/bpl-test-arch # not a default, so that --libdir is seen to be honoured
 cc=${CC:-cc}
 cxx=${CXX:-c++}
+# What the installed files are called: the release (the header's version)
+# and the soname (meson.build's bpl_soversion).
+version=$(sed -n 's/^#define BPL_VERSION_STRING "\(.*\)"$/\1/p' "$src/include/bioplaus.h")
+soname=libbioplaus.so.$(sed -n "s/^bpl_soversion = '\(.*\)'\$/\1/p" "$src/meson.build")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bioplaus-install.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -168,12 +172,85 @@ int main()
                 return 1;
         }
         std::printf("consumer-cxx %s params %zu\n", bpl_version_string(),
-                    bpl_net_num_params(net.get()));
-        return bpl_net_num_params(net.get()) == 3 * 5 + 5 + 5 * 2 + 2 ? 0 : 1;
+                    bpl_net_param_count(net.get()));
+        return bpl_net_param_count(net.get()) == 3 * 5 + 5 + 5 * 2 + 2 ? 0 : 1;
     } catch (const std::exception &e) {
         std::printf("error: %s\n", e.what());
         return 1;
     }
+}
+EOF
+    cat >"$work/consumer-rule.c" <<'EOF'
+#include <bioplaus_rule.h>
+
+#include <stdio.h>
+
+/* A rule written against the installed extension header: backprop through
+ * the building blocks, on the version-2 contract. */
+static int forward(void *self, bpl_net *net, const float *x, size_t batch)
+{
+    (void)self;
+    return bpl_net_forward_dense(net, x, batch);
+}
+
+static int targets(void *self, bpl_net *net, const float *y, size_t batch)
+{
+    int rc = bpl_net_output_delta(net, y, batch);
+    (void)self;
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
+        float *w;
+        rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, NULL, NULL);
+        if (rc == BPL_OK)
+            rc = bpl_net_project_delta(net, l, l - 1, w, 1);
+    }
+    return rc;
+}
+
+static int gradients(void *self, bpl_net *net, unsigned int *groups)
+{
+    int rc = BPL_OK;
+    (void)self;
+    (void)groups;
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_layer_count(net); l++)
+        rc = bpl_net_weight_gradients(net, l);
+    return rc;
+}
+
+int main(void)
+{
+    static const float x[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    static const float y[4][1] = {{0}, {1}, {1}, {0}};
+    bpl_rule_vtable vt;
+    bpl_net *net = NULL;
+    bpl_rule *rule = NULL;
+    double first = 0, last = 0;
+    int rc = bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION);
+    vt.name = "consumer_bp";
+    vt.forward = forward;
+    vt.compute_targets = targets;
+    vt.gradients = gradients;
+    if (rc == BPL_OK)
+        rc = bpl_net_create(&net, 2, 7);
+    if (rc == BPL_OK)
+        rc = bpl_net_add_dense(net, 4, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM);
+    if (rc == BPL_OK)
+        rc = bpl_net_add_dense(net, 1, BPL_ACT_SIGMOID, BPL_INIT_GLOROT_UNIFORM);
+    if (rc == BPL_OK)
+        rc = bpl_rule_create(&rule, &vt, NULL);
+    if (rc == BPL_OK)
+        rc = bpl_rule_set(rule, "lr", 0.05);
+    if (rc == BPL_OK && (rc = bpl_net_set_rule(net, rule)) == BPL_OK)
+        rule = NULL;
+    for (int step = 0; rc == BPL_OK && step < 200; step++)
+        rc = bpl_net_train_batch(net, &x[0][0], &y[0][0], 4, step ? &last : &first);
+    if (rc != BPL_OK)
+        printf("error: %s\n", bpl_last_error_message());
+    else
+        printf("consumer-rule %s %s\n", bpl_version_string(),
+               last < first ? "learns" : "does not learn");
+    bpl_rule_destroy(rule);
+    bpl_net_destroy(net);
+    return rc == BPL_OK && last < first ? 0 : 1;
 }
 EOF
 }
@@ -197,7 +274,7 @@ no_rpath() {
 }
 
 has_soname() {
-    readelf -d "$1" | grep -q 'Library soname: \[libbioplaus.so.0\]'
+    readelf -d "$1" | grep -qF "Library soname: [$soname]"
 }
 
 clean_pc() {
@@ -230,13 +307,15 @@ check_shared_install() {
     check "DESTDIR honoured: only .$prefix in the staging dir" only_prefix_staged "$stage"
     check "header in \$prefix/include" \
         cmp "$src/include/bioplaus.h" "$stage$prefix/include/bioplaus.h"
-    check "library in \$prefix/\$libdir" test -f "$lib/libbioplaus.so.0.1.0"
-    check "soname link libbioplaus.so.0" test -L "$lib/libbioplaus.so.0"
+    check "extension header in \$prefix/include" \
+        cmp "$src/include/bioplaus_rule.h" "$stage$prefix/include/bioplaus_rule.h"
+    check "library in \$prefix/\$libdir" test -f "$lib/libbioplaus.so.$version"
+    check "soname link $soname" test -L "$lib/$soname"
     check "development link libbioplaus.so" test -L "$lib/libbioplaus.so"
     check "no static library by default" test ! -e "$lib/libbioplaus.a"
     check "pkg-config file in \$libdir/pkgconfig" test -f "$lib/pkgconfig/bioplaus.pc"
-    check "SONAME is libbioplaus.so.0" has_soname "$lib/libbioplaus.so.0.1.0"
-    check "no RPATH or RUNPATH in the installed library" no_rpath "$lib/libbioplaus.so.0.1.0"
+    check "SONAME is $soname" has_soname "$lib/libbioplaus.so.$version"
+    check "no RPATH or RUNPATH in the installed library" no_rpath "$lib/libbioplaus.so.$version"
     check "bioplaus.pc: no -pthread, no build paths, prefix and libdir" \
         clean_pc "$lib/pkgconfig/bioplaus.pc"
     check "pkg-config finds the staged bioplaus.pc" staged_pc "$stage"
@@ -247,7 +326,14 @@ check_shared_install() {
         "$cc" -std=c99 -Wall -Werror "$work/consumer.c" $flags -o "$work/consumer-c"
     check "C consumer runs against the staged library" \
         run_consumer "$stage" "$work/consumer-c"
-    check "C consumer output" output_is "$work/consumer-c.out" "consumer-c 0.1.0 xor 4/4"
+    check "C consumer output" output_is "$work/consumer-c.out" "consumer-c $version xor 4/4"
+    # shellcheck disable=SC2086
+    check "rule consumer builds from pkg-config alone (bioplaus_rule.h)" \
+        "$cc" -std=c99 -Wall -Werror "$work/consumer-rule.c" $flags -o "$work/consumer-rule"
+    check "rule consumer runs against the staged library" \
+        run_consumer "$stage" "$work/consumer-rule"
+    check "rule consumer output" output_is "$work/consumer-rule.out" \
+        "consumer-rule $version learns"
     check "bioplaus-train in \$prefix/bin" test -x "$stage$prefix/bin/bioplaus-train"
     check "its manual page in \$prefix/share/man/man1" \
         test -f "$stage$prefix/share/man/man1/bioplaus-train.1"
@@ -260,7 +346,7 @@ check_shared_install() {
         check "C++ consumer runs against the staged library" \
             run_consumer "$stage" "$work/consumer-cxx"
         check "C++ consumer output" output_is "$work/consumer-cxx.out" \
-            "consumer-cxx 0.1.0 params 32"
+            "consumer-cxx $version params 32"
     else
         echo "skip: no C++ compiler ($cxx)"
     fi
@@ -282,7 +368,7 @@ check_static_install() {
     lib=$stage$prefix/$libdir
     check "default_library=both installs libbioplaus.a" test -f "$lib/libbioplaus.a"
     check "default_library=both installs the shared library too" \
-        test -f "$lib/libbioplaus.so.0.1.0"
+        test -f "$lib/libbioplaus.so.$version"
     check "static library: bioplaus.pc clean" clean_pc "$lib/pkgconfig/bioplaus.pc"
     flags=$(static_flags "$stage")
     # shellcheck disable=SC2086
@@ -293,7 +379,7 @@ check_static_install() {
     check "the static consumer runs without the shared library" \
         env -u LD_LIBRARY_PATH sh -c "'$work/consumer-static' >'$work/consumer-static.out'"
     check "static consumer output" output_is "$work/consumer-static.out" \
-        "consumer-c 0.1.0 xor 4/4"
+        "consumer-c $version xor 4/4"
 }
 
 for tool in pkg-config readelf "$cc"; do

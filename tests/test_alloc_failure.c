@@ -245,7 +245,7 @@ START_TEST(growing_a_net_that_has_run)
         int rc = bpl_net_add_dense(net, 2, BPL_ACT_SIGMOID, BPL_INIT_ORTHOGONAL);
         bpl__alloc_fail_at(0);
         expect_failure(rc, "bpl_net_add_dense", k, n, "a net that has run");
-        ck_assert_uint_eq(bpl_net_num_layers(net), 1);
+        ck_assert_uint_eq(bpl_net_layer_count(net), 1);
         BPL_OK_OR_FAIL(bpl_net_evaluate(net, ds, &accuracy, &loss));
         ck_assert_msg(accuracy == want_accuracy && loss == want_loss,
                       "after allocation %llu failed: accuracy %g loss %g, not %g %g",
@@ -507,8 +507,9 @@ END_TEST
 /* Every example of two datasets, as floats, is the same. */
 static void assert_same_examples(const bpl_dataset *a, const bpl_dataset *b)
 {
-    size_t n = bpl_dataset_size(a), f = bpl_dataset_features(a), t = bpl_dataset_targets(a);
-    ck_assert_uint_eq(bpl_dataset_size(b), n);
+    size_t n = bpl_dataset_example_count(a), f = bpl_dataset_features(a),
+           t = bpl_dataset_targets(a);
+    ck_assert_uint_eq(bpl_dataset_example_count(b), n);
     ck_assert_uint_eq(bpl_dataset_features(b), f);
     ck_assert_uint_eq(bpl_dataset_targets(b), t);
     float *xa = malloc(n * f * sizeof *xa), *xb = malloc(n * f * sizeof *xb);

@@ -205,7 +205,7 @@ static int probe_forward(void *self, bpl_net *net, const float *x, size_t batch)
 static int probe_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     struct probe *p = self;
-    size_t top = bpl_net_num_layers(net) - 1;
+    size_t top = bpl_net_layer_count(net) - 1;
     float *w_top;
     int rc = bpl_layer_tensor(bpl_net_layer(net, top), "weight", &w_top, NULL, NULL);
     if (rc != BPL_OK)
@@ -250,7 +250,7 @@ static int probe_update(void *self, bpl_net *net)
                                     "bpl_net_apply_gradients");
         p->probed = 1;
     }
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         int rc = bpl_net_weight_gradients(net, l);
         if (rc != BPL_OK)
             return rc;

@@ -77,7 +77,7 @@ START_TEST(test_add_tensor)
     static const int acts[] = {BPL_ACT_SIGMOID};
     bpl_net *net = test_make_net(3, units, acts, 1, 7);
     bpl_layer *layer = bpl_net_layer(net, 0);
-    size_t params = bpl_net_num_params(net);
+    size_t params = bpl_net_param_count(net);
 
     int created = -1;
     BPL_OK_OR_FAIL(bpl_layer_add_tensor(layer, "extra", 2, 3, BPL_GROUP_NONE,
@@ -86,7 +86,7 @@ START_TEST(test_add_tensor)
     ck_assert_uint_eq(bpl_layer_tensor_count(layer), 3);
     ck_assert_str_eq(bpl_layer_tensor_name(layer, 2), "extra");
     /* only weights and biases are forward parameters */
-    ck_assert_uint_eq(bpl_net_num_params(net), params);
+    ck_assert_uint_eq(bpl_net_param_count(net), params);
     int group = -7;
     size_t rows = 0, cols = 0;
     BPL_OK_OR_FAIL(bpl_layer_tensor_info(layer, "extra", &rows, &cols, &group));

@@ -157,13 +157,13 @@ START_TEST(test_blas)
     ck_assert_ptr_nonnull(info);
     ck_assert_msg(info[0] != '\0', "empty BLAS info");
 
-    BPL_EXPECT_ERROR(bpl_set_num_threads(0), BPL_ERR_RANGE, "bpl_set_num_threads");
-    BPL_EXPECT_ERROR(bpl_set_num_threads(-4), BPL_ERR_RANGE, "bpl_set_num_threads");
-    BPL_OK_OR_FAIL(bpl_set_num_threads(1));
-    ck_assert_int_eq(bpl_get_num_threads(), 1);
+    BPL_EXPECT_ERROR(bpl_set_thread_count(0), BPL_ERR_RANGE, "bpl_set_thread_count");
+    BPL_EXPECT_ERROR(bpl_set_thread_count(-4), BPL_ERR_RANGE, "bpl_set_thread_count");
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+    ck_assert_int_eq(bpl_thread_count(), 1);
     if (strcmp(backend, "builtin") == 0)
-        BPL_EXPECT_ERROR(bpl_set_num_threads(2), BPL_ERR_UNSUPPORTED, "bpl_set_num_threads");
-    ck_assert_int_ge(bpl_get_num_threads(), 1);
+        BPL_EXPECT_ERROR(bpl_set_thread_count(2), BPL_ERR_UNSUPPORTED, "bpl_set_thread_count");
+    ck_assert_int_ge(bpl_thread_count(), 1);
 }
 END_TEST
 

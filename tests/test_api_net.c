@@ -19,10 +19,10 @@ START_TEST(test_net_create_args)
 
     BPL_OK_OR_FAIL(bpl_net_create(&net, 3, 99));
     ck_assert_ptr_nonnull(net);
-    ck_assert_uint_eq(bpl_net_input_size(net), 3);
-    ck_assert_uint_eq(bpl_net_output_size(net), 0);
-    ck_assert_uint_eq(bpl_net_num_layers(net), 0);
-    ck_assert_uint_eq(bpl_net_num_params(net), 0);
+    ck_assert_uint_eq(bpl_net_inputs(net), 3);
+    ck_assert_uint_eq(bpl_net_outputs(net), 0);
+    ck_assert_uint_eq(bpl_net_layer_count(net), 0);
+    ck_assert_uint_eq(bpl_net_param_count(net), 0);
     ck_assert_uint_eq(bpl_net_seed(net), 99);
     ck_assert_int_eq(bpl_net_loss(net), BPL_LOSS_CROSS_ENTROPY);
     ck_assert_ptr_null(bpl_net_layer(net, 0));
@@ -40,10 +40,10 @@ END_TEST
 START_TEST(test_null_getters)
 {
     ck_assert_int_eq(bpl_net_loss(NULL), 0);
-    ck_assert_uint_eq(bpl_net_input_size(NULL), 0);
-    ck_assert_uint_eq(bpl_net_output_size(NULL), 0);
-    ck_assert_uint_eq(bpl_net_num_layers(NULL), 0);
-    ck_assert_uint_eq(bpl_net_num_params(NULL), 0);
+    ck_assert_uint_eq(bpl_net_inputs(NULL), 0);
+    ck_assert_uint_eq(bpl_net_outputs(NULL), 0);
+    ck_assert_uint_eq(bpl_net_layer_count(NULL), 0);
+    ck_assert_uint_eq(bpl_net_param_count(NULL), 0);
     ck_assert_uint_eq(bpl_net_seed(NULL), 0);
     ck_assert_ptr_null(bpl_net_layer(NULL, 0));
     ck_assert_ptr_null(bpl_net_rule(NULL));
@@ -62,12 +62,12 @@ START_TEST(test_net_introspection)
     static const size_t units[] = {5, 4, 3};
     static const int acts[] = {BPL_ACT_RELU, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
     bpl_net *net = test_make_net(6, units, acts, 3, 42);
-    ck_assert_uint_eq(bpl_net_num_layers(net), 3);
-    ck_assert_uint_eq(bpl_net_input_size(net), 6);
-    ck_assert_uint_eq(bpl_net_output_size(net), 3);
+    ck_assert_uint_eq(bpl_net_layer_count(net), 3);
+    ck_assert_uint_eq(bpl_net_inputs(net), 6);
+    ck_assert_uint_eq(bpl_net_outputs(net), 3);
     ck_assert_uint_eq(bpl_net_seed(net), 42);
     /* every layer's weight [units][inputs] and bias [units] */
-    ck_assert_uint_eq(bpl_net_num_params(net), 5 * (6 + 1) + 4 * (5 + 1) + 3 * (4 + 1));
+    ck_assert_uint_eq(bpl_net_param_count(net), 5 * (6 + 1) + 4 * (5 + 1) + 3 * (4 + 1));
 
     size_t inputs = 6;
     for (size_t l = 0; l < 3; l++) {
@@ -126,7 +126,7 @@ START_TEST(test_layer_handles_stable)
     bpl_layer *first = bpl_net_layer(net, 0);
     for (int i = 0; i < 20; i++)
         BPL_OK_OR_FAIL(bpl_net_add_dense(net, 4, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM));
-    ck_assert_uint_eq(bpl_net_num_layers(net), 21);
+    ck_assert_uint_eq(bpl_net_layer_count(net), 21);
     ck_assert_ptr_eq(bpl_net_layer(net, 0), first);
     ck_assert_uint_eq(bpl_layer_units(first), 4);
     ck_assert_uint_eq(bpl_layer_inputs(first), 3);
@@ -154,13 +154,13 @@ START_TEST(test_add_dense_args)
     BPL_EXPECT_FAILURE(bpl_net_add_dense(net, SIZE_MAX, BPL_ACT_RELU, BPL_INIT_ZERO),
                    "bpl_net_add_dense");
     /* failed calls add nothing */
-    ck_assert_uint_eq(bpl_net_num_layers(net), 0);
+    ck_assert_uint_eq(bpl_net_layer_count(net), 0);
 
     BPL_OK_OR_FAIL(bpl_net_add_dense(net, 2, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM));
     test_attach(net, "backprop");
     BPL_EXPECT_ERROR(bpl_net_add_dense(net, 2, BPL_ACT_RELU, BPL_INIT_GLOROT_UNIFORM),
                      BPL_ERR_STATE, "bpl_net_add_dense");
-    ck_assert_uint_eq(bpl_net_num_layers(net), 1);
+    ck_assert_uint_eq(bpl_net_layer_count(net), 1);
     bpl_net_destroy(net);
 }
 END_TEST

@@ -160,7 +160,7 @@ static void expect_format(const char *images, const char *labels, size_t classes
 
 static void check_contents(const bpl_dataset *ds, size_t n, size_t feat, size_t classes)
 {
-    ck_assert_uint_eq(bpl_dataset_size(ds), n);
+    ck_assert_uint_eq(bpl_dataset_example_count(ds), n);
     ck_assert_uint_eq(bpl_dataset_features(ds), feat);
     ck_assert_uint_eq(bpl_dataset_targets(ds), classes);
     unsigned char pixels[N * FEAT], labels[N];
@@ -836,7 +836,7 @@ START_TEST(idx_gzip_bomb)
     free(head.data);
     bpl_dataset *ds = NULL;
     BPL_OK_OR_FAIL(bpl_dataset_load_idx(&ds, images, labels, CLASSES));
-    ck_assert_uint_eq(bpl_dataset_size(ds), BOMB_N);
+    ck_assert_uint_eq(bpl_dataset_example_count(ds), BOMB_N);
     float x[SIDE * SIDE];
     BPL_OK_OR_FAIL(bpl_dataset_get(ds, BOMB_N - 1, 1, x, SIDE * SIDE, NULL, 0));
     ck_assert_float_eq(x[SIDE * SIDE - 1], 0.0f);
@@ -1067,8 +1067,8 @@ START_TEST(mnist_file_spellings)
         bpl_dataset *train = NULL, *test = NULL;
         BPL_OK_OR_FAIL(bpl_dataset_load_mnist(&train, dir, BPL_MNIST_TRAIN));
         BPL_OK_OR_FAIL(bpl_dataset_load_mnist(&test, dir, BPL_MNIST_TEST));
-        ck_assert_uint_eq(bpl_dataset_size(train), 6);
-        ck_assert_uint_eq(bpl_dataset_size(test), 3);
+        ck_assert_uint_eq(bpl_dataset_example_count(train), 6);
+        ck_assert_uint_eq(bpl_dataset_example_count(test), 3);
         ck_assert_uint_eq(bpl_dataset_features(train), 784);
         ck_assert_uint_eq(bpl_dataset_targets(train), 10);
         ck_assert_uint_eq(bpl_dataset_targets(test), 10);
@@ -1187,7 +1187,7 @@ START_TEST(from_f32_copies)
     memset(y, 0, N * T * sizeof *y);
     free(x);
     free(y);
-    ck_assert_uint_eq(bpl_dataset_size(ds), N);
+    ck_assert_uint_eq(bpl_dataset_example_count(ds), N);
     ck_assert_uint_eq(bpl_dataset_features(ds), F);
     ck_assert_uint_eq(bpl_dataset_targets(ds), T);
     float gx[N * F], gy[N * T];
@@ -1266,7 +1266,7 @@ START_TEST(slice_contents)
     BPL_OK_OR_FAIL(bpl_dataset_set_scaling(ds, 1.0, 0.0));
     bpl_dataset *slice = NULL;
     BPL_OK_OR_FAIL(bpl_dataset_slice(&slice, ds, 1, 3));
-    ck_assert_uint_eq(bpl_dataset_size(slice), 3);
+    ck_assert_uint_eq(bpl_dataset_example_count(slice), 3);
     ck_assert_uint_eq(bpl_dataset_features(slice), FEAT);
     ck_assert_uint_eq(bpl_dataset_targets(slice), CLASSES);
     float want_x[3 * FEAT], want_y[3 * CLASSES], got_x[3 * FEAT], got_y[3 * CLASSES];
@@ -1296,10 +1296,10 @@ START_TEST(slice_contents)
     /* the whole range, and the last example alone */
     ds = make_u8();
     BPL_OK_OR_FAIL(bpl_dataset_slice(&slice, ds, 0, N));
-    ck_assert_uint_eq(bpl_dataset_size(slice), N);
+    ck_assert_uint_eq(bpl_dataset_example_count(slice), N);
     bpl_dataset_destroy(slice);
     BPL_OK_OR_FAIL(bpl_dataset_slice(&slice, ds, N - 1, 1));
-    ck_assert_uint_eq(bpl_dataset_size(slice), 1);
+    ck_assert_uint_eq(bpl_dataset_example_count(slice), 1);
     bpl_dataset_destroy(slice);
     bpl_dataset_destroy(ds);
 }
@@ -1431,7 +1431,7 @@ END_TEST
 START_TEST(null_handles)
 {
     bpl_dataset_destroy(NULL);
-    ck_assert_uint_eq(bpl_dataset_size(NULL), 0);
+    ck_assert_uint_eq(bpl_dataset_example_count(NULL), 0);
     ck_assert_uint_eq(bpl_dataset_features(NULL), 0);
     ck_assert_uint_eq(bpl_dataset_targets(NULL), 0);
 }

@@ -1,6 +1,7 @@
-/* The public header compiles on its own as strict C99 (-pedantic -Werror),
- * and the one transparent struct keeps its layout. */
-#include "bioplaus.h"
+/* The extension header compiles on its own as strict C99 (-pedantic
+ * -Werror), bringing bioplaus.h with it, and the one transparent struct
+ * keeps its layout. */
+#include "bioplaus_rule.h"
 
 #include <stddef.h>
 
@@ -27,5 +28,11 @@ int main(void)
     bpl_rule_vtable vt;
     if (bpl_rule_vtable_init(&vt, BPL_RULE_VTABLE_VERSION) != BPL_OK)
         return 1;
-    return bpl_version_number() == BPL_VERSION_NUMBER ? 0 : 1;
+    /* Both headers declare bpl_net_create: the user API came with it. */
+    bpl_net *net = NULL;
+    if (bpl_net_create(&net, 2, 1) != BPL_OK)
+        return 1;
+    int phase = bpl_net_phase(net);
+    bpl_net_destroy(net);
+    return phase == BPL_PHASE_IDLE && bpl_version_number() == BPL_VERSION_NUMBER ? 0 : 1;
 }

@@ -479,7 +479,7 @@ static float *all_tensors(bpl_net *net, size_t *n_out)
 {
     size_t n = 0;
     float *all = NULL;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             const char *name = bpl_layer_tensor_name(layer, t);
@@ -551,8 +551,8 @@ START_TEST(topdown_fixed_or_learned)
             ck_assert_msg(pi[i] == -b[i], "learn %d: W_PI[%zu] = %g, B = %g", learn, i,
                           (double)pi[i], (double)b[i]);
         int tick;
-        BPL_OK_OR_FAIL(bpl_rule_get_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
-                                             &tick, NULL));
+        BPL_OK_OR_FAIL(bpl_rule_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
+                                         &tick, NULL));
         ck_assert_int_eq(tick, learn ? BPL_TICK_YES : BPL_TICK_PARTIAL);
         bpl_net_destroy(net);
     }

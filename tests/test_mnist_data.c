@@ -39,7 +39,7 @@ static bpl_dataset *load_split(int split)
 static void check_split(const bpl_dataset *ds, size_t n, const size_t *histogram,
                         const int *first)
 {
-    ck_assert_uint_eq(bpl_dataset_size(ds), n);
+    ck_assert_uint_eq(bpl_dataset_example_count(ds), n);
     ck_assert_uint_eq(bpl_dataset_features(ds), FEATURES);
     ck_assert_uint_eq(bpl_dataset_targets(ds), CLASSES);
     size_t counts[CLASSES] = {0};
@@ -92,7 +92,7 @@ END_TEST
 START_TEST(train_pixel_sum)
 {
     bpl_dataset *ds = load_split(BPL_MNIST_TRAIN);
-    size_t n = bpl_dataset_size(ds);
+    size_t n = bpl_dataset_example_count(ds);
     float *x = malloc((size_t)CHUNK * FEATURES * sizeof *x);
     ck_assert_ptr_nonnull(x);
 
@@ -152,8 +152,8 @@ static void gunzip_to(const char *name, const char *dst)
 
 static void assert_same_examples(const bpl_dataset *a, const bpl_dataset *b)
 {
-    size_t n = bpl_dataset_size(a);
-    ck_assert_uint_eq(bpl_dataset_size(b), n);
+    size_t n = bpl_dataset_example_count(a);
+    ck_assert_uint_eq(bpl_dataset_example_count(b), n);
     ck_assert_uint_eq(bpl_dataset_features(b), FEATURES);
     ck_assert_uint_eq(bpl_dataset_targets(b), CLASSES);
     float *xa = malloc(2 * (size_t)CHUNK * FEATURES * sizeof *xa);

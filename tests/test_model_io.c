@@ -257,8 +257,8 @@ static bpl_net *make_trained(const char *rule_name, int hidden, int output, int 
  * group and bits (and the other way round, by count). */
 static void assert_same_tensors(bpl_net *a, bpl_net *b, const char *what)
 {
-    ck_assert_uint_eq(bpl_net_num_layers(a), bpl_net_num_layers(b));
-    for (size_t l = 0; l < bpl_net_num_layers(a); l++) {
+    ck_assert_uint_eq(bpl_net_layer_count(a), bpl_net_layer_count(b));
+    for (size_t l = 0; l < bpl_net_layer_count(a); l++) {
         bpl_layer *la = bpl_net_layer(a, l), *lb = bpl_net_layer(b, l);
         ck_assert_uint_eq(bpl_layer_units(la), bpl_layer_units(lb));
         ck_assert_uint_eq(bpl_layer_inputs(la), bpl_layer_inputs(lb));
@@ -343,11 +343,11 @@ START_TEST(roundtrip_builtin_rule)
             bpl_net *net = make_trained(rule_name, hidden_acts[h], outputs[o].activation,
                                         outputs[o].loss, variant);
             bpl_net *loaded = save_and_load(net, "roundtrip.bpl");
-            ck_assert_uint_eq(bpl_net_input_size(loaded), IN);
-            ck_assert_uint_eq(bpl_net_output_size(loaded), OUT);
+            ck_assert_uint_eq(bpl_net_inputs(loaded), IN);
+            ck_assert_uint_eq(bpl_net_outputs(loaded), OUT);
             ck_assert_int_eq(bpl_net_loss(loaded), outputs[o].loss);
             ck_assert_uint_eq(bpl_net_seed(loaded), bpl_net_seed(net));
-            ck_assert_uint_eq(bpl_net_num_params(loaded), bpl_net_num_params(net));
+            ck_assert_uint_eq(bpl_net_param_count(loaded), bpl_net_param_count(net));
             assert_same_predictions(net, loaded, what);
             assert_same_rule(net, loaded, what);
             assert_same_tensors(net, loaded, what);
@@ -374,7 +374,7 @@ START_TEST(roundtrip_feedback_matrices)
                                 BPL_LOSS_CROSS_ENTROPY, 0);
     bpl_net *loaded = save_and_load(net, "feedback.bpl");
     size_t checked = 0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *la = bpl_net_layer(net, l), *lb = bpl_net_layer(loaded, l);
         size_t rows, cols;
         if (bpl_layer_tensor_info(la, "feedback", &rows, &cols, NULL) != BPL_OK)
@@ -482,7 +482,7 @@ static int user_attach(void *self, bpl_net *net)
     user_state *st = self;
     double alpha;
     int rc = bpl_rule_get(bpl_net_rule(net), "alpha", &alpha);
-    for (size_t l = 0; rc == BPL_OK && l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         rc = bpl_layer_add_tensor(layer, "trace", bpl_layer_units(layer), 2, BPL_GROUP_NONE,
                                   BPL_INIT_CONSTANT, alpha, &st->created_trace[l]);
@@ -505,7 +505,7 @@ static int user_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     (void)self;
     int rc = bpl_net_output_delta(net, y, batch);
-    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
         float *w;
         rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, NULL, NULL);
         if (rc == BPL_OK)
@@ -520,7 +520,7 @@ static int user_update(void *self, bpl_net *net)
 {
     (void)self;
     int rc = BPL_OK;
-    for (size_t l = 0; rc == BPL_OK && l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         float *fb = NULL, *grad = NULL;
         size_t rows = 0, cols = 0;
@@ -1518,7 +1518,7 @@ END_TEST
 
 static void write_every_tensor(bpl_net *net)
 {
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             const char *name = bpl_layer_tensor_name(layer, t);

@@ -26,10 +26,10 @@
  * (sigmoid); MSE = 1/2 sum (h - y)^2; averaged over the batch. */
 static double reference_loss(bpl_net *net, const float *x, const float *y, size_t batch)
 {
-    size_t n_out = bpl_net_output_size(net);
+    size_t n_out = bpl_net_outputs(net);
     float *out = malloc(batch * n_out * sizeof *out);
     BPL_OK_OR_FAIL(bpl_net_predict(net, x, batch, out, batch * n_out));
-    int act = bpl_layer_activation(bpl_net_layer(net, bpl_net_num_layers(net) - 1));
+    int act = bpl_layer_activation(bpl_net_layer(net, bpl_net_layer_count(net) - 1));
     double total = 0.0;
     for (size_t i = 0; i < batch * n_out; i++) {
         double h = out[i], t = y[i];
@@ -69,7 +69,7 @@ static void check_gradients(const case_spec *c, double eps, double rel_tol, doub
     test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
 
     size_t checked = 0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (const char *const *name = (const char *const[]){"weight", "bias", NULL}; *name;
              name++) {
@@ -96,7 +96,7 @@ static void check_gradients(const case_spec *c, double eps, double rel_tol, doub
             }
         }
     }
-    ck_assert_uint_eq(checked, bpl_net_num_params(net));
+    ck_assert_uint_eq(checked, bpl_net_param_count(net));
     bpl_net_destroy(net);
 }
 
@@ -129,10 +129,10 @@ END_TEST
 static float *weight_gradients(bpl_net *net)
 {
     size_t total = 0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++)
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++)
         total += bpl_layer_units(bpl_net_layer(net, l)) * bpl_layer_inputs(bpl_net_layer(net, l));
     float *all = malloc(total * sizeof *all), *dst = all;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         float *g;
         size_t rows, cols;
         BPL_OK_OR_FAIL(bpl_layer_tensor_grad(bpl_net_layer(net, l), "weight", &g, &rows, &cols));
@@ -144,7 +144,7 @@ static float *weight_gradients(bpl_net *net)
 
 static void set_feedback_to_transpose(bpl_net *net)
 {
-    for (size_t l = 1; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 1; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         size_t rows = bpl_layer_units(layer), cols = bpl_layer_inputs(layer);
         float *w = malloc(rows * cols * sizeof *w), *wt = malloc(rows * cols * sizeof *wt);
@@ -177,7 +177,7 @@ START_TEST(fa_with_transposed_feedback_is_backprop)
         test_run_hooks(bp, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
         test_run_hooks(fa, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
         float *gb = weight_gradients(bp), *gf = weight_gradients(fa);
-        size_t n = bpl_net_num_params(bp) - (16 + 12 + 8 + 4);
+        size_t n = bpl_net_param_count(bp) - (16 + 12 + 8 + 4);
         for (size_t i = 0; i < n; i++)
             ck_assert_msg(fabsf(gb[i] - gf[i]) <= 1e-6f + 1e-4f * fabsf(gb[i]),
                           "step %d: gradient %zu: backprop %g, fa %g", step, i,

@@ -88,7 +88,7 @@ static int probe_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     act(self, CTX_TARGETS, net);
     int rc = bpl_net_output_delta(net, y, batch);
-    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
         float *w;
         rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, NULL, NULL);
         if (rc == BPL_OK)
@@ -100,7 +100,7 @@ static int probe_targets(void *self, bpl_net *net, const float *y, size_t batch)
 static int probe_update(void *self, bpl_net *net)
 {
     act(self, CTX_UPDATE, net);
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         int rc = bpl_net_weight_gradients(net, l);
         if (rc != BPL_OK)
             return rc;
@@ -318,7 +318,7 @@ static int act_observe(struct probe *p, bpl_net *net)
         rc = bpl_net_progress(net, &epoch, NULL, NULL);
     if (rc == BPL_OK && bpl_net_rule(net))
         rc = bpl_rule_set(bpl_net_rule(net), "lr", 1e-3);
-    if (rc == BPL_OK && (bpl_net_num_layers(net) != 2 || bpl_net_input_size(net) != INPUTS))
+    if (rc == BPL_OK && (bpl_net_layer_count(net) != 2 || bpl_net_inputs(net) != INPUTS))
         rc = BPL_ERR_INTERNAL;
     return rc;
 }
@@ -516,7 +516,7 @@ static int act_predict_then_count(struct probe *p, bpl_net *net)
     p->action = act_destroy;
     int rc = act_predict(p, net);
     ck_assert_int_eq(p->destroy_calls, 0);
-    ck_assert_int_eq(bpl_net_num_layers(net), 2);
+    ck_assert_int_eq(bpl_net_layer_count(net), 2);
     return rc;
 }
 

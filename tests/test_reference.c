@@ -90,7 +90,7 @@ static const char *const v1_state_tensors[] = {"schedule_steps", "microcircuit_s
 
 static void assert_no_state_tensors(bpl_net *net, const char *scenario)
 {
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++)
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++)
         for (size_t i = 0; i < sizeof v1_state_tensors / sizeof v1_state_tensors[0]; i++)
             ck_assert_msg(bpl_layer_tensor_info(bpl_net_layer(net, l), v1_state_tensors[i],
                                                 NULL, NULL, NULL) == BPL_ERR_NOT_FOUND,
@@ -148,8 +148,8 @@ static void assert_same_rule_state(bpl_net *got, bpl_net *want,
  * and the replayed net has no other. */
 static void assert_same_tensors(bpl_net *replayed, bpl_net *reference, const char *scenario)
 {
-    ck_assert_uint_eq(bpl_net_num_layers(replayed), bpl_net_num_layers(reference));
-    for (size_t l = 0; l < bpl_net_num_layers(reference); l++) {
+    ck_assert_uint_eq(bpl_net_layer_count(replayed), bpl_net_layer_count(reference));
+    for (size_t l = 0; l < bpl_net_layer_count(reference); l++) {
         bpl_layer *ref = bpl_net_layer(reference, l), *got = bpl_net_layer(replayed, l);
         ck_assert_msg(bpl_layer_tensor_count(got) == bpl_layer_tensor_count(ref),
                       "%s: layer %zu has %zu tensors, the reference %zu", scenario, l,

@@ -39,7 +39,7 @@ static float *snapshot(bpl_net *net, size_t *n_out)
     for (int pass = 0; pass < 2; pass++) {
         float *buf = pass ? malloc((total ? total : 1) * sizeof *buf) : NULL;
         size_t off = 0;
-        for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+        for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
             bpl_layer *layer = bpl_net_layer(net, l);
             for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
                 const char *name = bpl_layer_tensor_name(layer, t);
@@ -115,7 +115,7 @@ struct user_rule {
 
 static bpl_layer *output_layer(bpl_net *net)
 {
-    return bpl_net_layer(net, bpl_net_num_layers(net) - 1);
+    return bpl_net_layer(net, bpl_net_layer_count(net) - 1);
 }
 
 /* Count the call and say whether this hook is the one that must fail. */
@@ -180,7 +180,7 @@ static int user_targets(void *self, bpl_net *net, const float *y, size_t batch)
     if (enter(u, net, HOOK_TARGETS))
         return u->fail_rc;
     int rc = bpl_net_output_delta(net, y, batch);
-    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
         float *weight;
         rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &weight, NULL, NULL);
         if (rc == BPL_OK)
@@ -195,7 +195,7 @@ static int user_update(void *self, bpl_net *net)
     if (enter(u, net, HOOK_UPDATE))
         return u->fail_rc;
     int rc = BPL_OK;
-    for (size_t l = 0; rc == BPL_OK && l < bpl_net_num_layers(net); l++)
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_layer_count(net); l++)
         rc = bpl_net_weight_gradients(net, l);
     if (rc == BPL_OK && u->extras) {
         bpl_layer *out = output_layer(net);
@@ -1625,7 +1625,7 @@ static int tick_of(const bpl_rule *rule, int property)
 {
     int tick = -1;
     const char *note = NULL;
-    BPL_OK_OR_FAIL(bpl_rule_get_property(rule, property, &tick, &note));
+    BPL_OK_OR_FAIL(bpl_rule_property(rule, property, &tick, &note));
     ck_assert_ptr_nonnull(note);
     return tick;
 }
@@ -1680,7 +1680,7 @@ START_TEST(test_user_properties)
     for (int p = BPL_PROP_EXACT_GRADIENTS; p <= BPL_PROP_EXPLICIT_ERROR; p++) {
         int tick = -1;
         const char *note = NULL;
-        BPL_OK_OR_FAIL(bpl_rule_get_property(rule, p, &tick, &note));
+        BPL_OK_OR_FAIL(bpl_rule_property(rule, p, &tick, &note));
         ck_assert_int_eq(tick, BPL_TICK_UNKNOWN);
         ck_assert_str_eq(note, "");
     }
@@ -1690,13 +1690,13 @@ START_TEST(test_user_properties)
     strcpy(note_buf, "changed"); /* the note is copied */
     int tick = -1;
     const char *note = NULL;
-    BPL_OK_OR_FAIL(bpl_rule_get_property(rule, BPL_PROP_EXACT_GRADIENTS, &tick, &note));
+    BPL_OK_OR_FAIL(bpl_rule_property(rule, BPL_PROP_EXACT_GRADIENTS, &tick, &note));
     ck_assert_int_eq(tick, BPL_TICK_PARTIAL);
     ck_assert_str_eq(note, "final layer");
-    BPL_OK_OR_FAIL(bpl_rule_get_property(rule, BPL_PROP_EXACT_GRADIENTS, &tick, NULL));
+    BPL_OK_OR_FAIL(bpl_rule_property(rule, BPL_PROP_EXACT_GRADIENTS, &tick, NULL));
     ck_assert_int_eq(tick, BPL_TICK_PARTIAL);
     BPL_OK_OR_FAIL(bpl_rule_set_property(rule, BPL_PROP_EXACT_GRADIENTS, BPL_TICK_YES, NULL));
-    BPL_OK_OR_FAIL(bpl_rule_get_property(rule, BPL_PROP_EXACT_GRADIENTS, &tick, &note));
+    BPL_OK_OR_FAIL(bpl_rule_property(rule, BPL_PROP_EXACT_GRADIENTS, &tick, &note));
     ck_assert_int_eq(tick, BPL_TICK_YES);
     ck_assert_str_eq(note, "");
     /* others are untouched */
@@ -1715,14 +1715,14 @@ START_TEST(test_user_properties)
     BPL_EXPECT_ERROR(bpl_rule_set_property(NULL, BPL_PROP_EXACT_GRADIENTS, BPL_TICK_YES, NULL),
                      BPL_ERR_INVALID_ARG, "bpl_rule_set_property");
     ck_assert_int_eq(tick_of(rule, BPL_PROP_EXACT_GRADIENTS), BPL_TICK_YES);
-    BPL_EXPECT_ERROR(bpl_rule_get_property(rule, -1, &tick, NULL), BPL_ERR_INVALID_ARG,
-                     "bpl_rule_get_property");
-    BPL_EXPECT_ERROR(bpl_rule_get_property(rule, BPL_PROP_EXPLICIT_ERROR + 1, &tick, NULL),
-                     BPL_ERR_INVALID_ARG, "bpl_rule_get_property");
-    BPL_EXPECT_ERROR(bpl_rule_get_property(rule, BPL_PROP_EXACT_GRADIENTS, NULL, NULL),
-                     BPL_ERR_INVALID_ARG, "bpl_rule_get_property");
-    BPL_EXPECT_ERROR(bpl_rule_get_property(NULL, BPL_PROP_EXACT_GRADIENTS, &tick, NULL),
-                     BPL_ERR_INVALID_ARG, "bpl_rule_get_property");
+    BPL_EXPECT_ERROR(bpl_rule_property(rule, -1, &tick, NULL), BPL_ERR_INVALID_ARG,
+                     "bpl_rule_property");
+    BPL_EXPECT_ERROR(bpl_rule_property(rule, BPL_PROP_EXPLICIT_ERROR + 1, &tick, NULL),
+                     BPL_ERR_INVALID_ARG, "bpl_rule_property");
+    BPL_EXPECT_ERROR(bpl_rule_property(rule, BPL_PROP_EXACT_GRADIENTS, NULL, NULL),
+                     BPL_ERR_INVALID_ARG, "bpl_rule_property");
+    BPL_EXPECT_ERROR(bpl_rule_property(NULL, BPL_PROP_EXACT_GRADIENTS, &tick, NULL),
+                     BPL_ERR_INVALID_ARG, "bpl_rule_property");
     bpl_rule_destroy(rule);
 }
 END_TEST

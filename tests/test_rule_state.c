@@ -52,7 +52,7 @@ static int counter_targets(void *self, bpl_net *net, const float *y, size_t batc
 {
     (void)self;
     int rc = bpl_net_output_delta(net, y, batch);
-    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
         float *w;
         rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, NULL, NULL);
         if (rc == BPL_OK)
@@ -64,7 +64,7 @@ static int counter_targets(void *self, bpl_net *net, const float *y, size_t batc
 static int counter_gradients(void *self, bpl_net *net, unsigned int *groups)
 {
     counter_rule *c = self;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         int rc = bpl_net_weight_gradients(net, l);
         if (rc != BPL_OK)
             return rc;

@@ -334,7 +334,7 @@ static void seg_reference(bpl_net *net, const seg_constants *k, const float *x, 
                           size_t batch, double *const *y_override, double **gw, double **gb,
                           double **gy)
 {
-    size_t top = bpl_net_num_layers(net) - 1, n_top = bpl_layer_units(bpl_net_layer(net, top));
+    size_t top = bpl_net_layer_count(net) - 1, n_top = bpl_layer_units(bpl_net_layer(net, top));
     const double k_b = k->g_b / (k->g_l + k->g_b + k->g_a), k_d = k->g_d / (k->g_l + k->g_d);
     const double p_hidden = 20.0 / k->lambda, p_final = 20.0 / (k->lambda * k->lambda);
     for (size_t l = 0; l <= top; l++) {
@@ -348,7 +348,7 @@ static void seg_reference(bpl_net *net, const seg_constants *k, const float *x, 
     for (size_t e = 0; e < batch; e++) {
         /* forward phase: r_0 = lambda x, C = k_B (W r + b), output k_D (W r + b) */
         double r[MAX_LAYERS + 1][64], s[MAX_LAYERS][MAX_UNITS], basal_top[MAX_UNITS];
-        size_t n_in0 = bpl_net_input_size(net);
+        size_t n_in0 = bpl_net_inputs(net);
         for (size_t i = 0; i < n_in0; i++)
             r[0][i] = k->lambda * x[e * n_in0 + i];
         for (size_t l = 0; l <= top; l++) {

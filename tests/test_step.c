@@ -51,7 +51,7 @@ static void assert_laid_out(bpl_net *net)
     for (int g = BPL_GROUP_FORWARD; g <= BPL_GROUP_FEEDBACK; g++) {
         const bpl__optimizer *o = &net->optim[g];
         ck_assert_uint_eq(o->offset, at);
-        for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+        for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
             bpl_layer *layer = bpl_net_layer(net, l);
             for (size_t i = 0; i < layer->n_tensors; i++) {
                 const bpl__tensor *t = &layer->tensors[i];
@@ -243,7 +243,7 @@ static int probe_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     note(self, 'T');
     int rc = bpl_net_output_delta(net, y, batch);
-    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
         float *w;
         rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, NULL, NULL);
         if (rc == BPL_OK)
@@ -265,7 +265,7 @@ static int probe_gradients(void *self, bpl_net *net, unsigned int *groups)
     note(p, 'G');
     p->groups_in = *groups;
     int rc = BPL_OK;
-    for (size_t l = 0; rc == BPL_OK && l < bpl_net_num_layers(net); l++)
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_layer_count(net); l++)
         rc = bpl_net_weight_gradients(net, l);
     float *g;
     if (rc == BPL_OK)
@@ -299,7 +299,7 @@ static int probe_reduce(bpl_net *net, float *block, size_t size, unsigned int gr
     p->w_at_reduce = first_weight(net);
     ck_assert_uint_eq(groups, p->groups_out);
     p->block_is_grads = size == net->grad_size && block == net->grad_block;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < layer->n_tensors; t++) {
             const bpl__tensor *tensor = &layer->tensors[t];
@@ -486,7 +486,7 @@ static int v1_update(void *self, bpl_net *net)
 {
     note(self, 'U');
     int rc = BPL_OK;
-    for (size_t l = 0; rc == BPL_OK && l < bpl_net_num_layers(net); l++)
+    for (size_t l = 0; rc == BPL_OK && l < bpl_net_layer_count(net); l++)
         rc = bpl_net_weight_gradients(net, l);
     return rc == BPL_OK ? bpl_net_apply_gradients(net, 1u << BPL_GROUP_FORWARD) : rc;
 }

@@ -461,7 +461,7 @@ END_TEST
  * from the tensors in double precision. */
 static double reconstruction_error(bpl_net *net, size_t l, const float *x, size_t batch)
 {
-    size_t n_in = bpl_net_input_size(net);
+    size_t n_in = bpl_net_inputs(net);
     double *h = malloc(batch * 512 * sizeof *h), *next = malloc(batch * 512 * sizeof *next);
     for (size_t i = 0; i < batch * n_in; i++)
         h[i] = x[i];
@@ -735,7 +735,7 @@ END_TEST
 static int property(bpl_rule *rule, int prop)
 {
     int tick;
-    BPL_OK_OR_FAIL(bpl_rule_get_property(rule, prop, &tick, NULL));
+    BPL_OK_OR_FAIL(bpl_rule_property(rule, prop, &tick, NULL));
     return tick;
 }
 

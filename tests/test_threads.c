@@ -59,7 +59,7 @@ struct job {
 static size_t count_floats(bpl_net *net)
 {
     size_t total = 0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             size_t rows = 0, cols = 0;
@@ -79,7 +79,7 @@ static int snapshot(bpl_net *net, float **out, size_t *n_out)
     *n_out = total;
     if (!buf)
         return bpl_error_set(BPL_ERR_NOMEM, "snapshot: out of memory");
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             const char *name = bpl_layer_tensor_name(layer, t);
@@ -249,7 +249,7 @@ START_TEST(test_concurrent_training_matches_sequential)
     /* One BLAS thread: OpenBLAS and BLIS keep a process-wide thread pool of
      * their own, outside this library; what is under test is the library's
      * state with several callers, not how a BLAS shares its pool. */
-    BPL_OK_OR_FAIL(bpl_set_num_threads(1));
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
     size_t n = JOBS_PER_RULE * bpl_rule_builtin_count();
     struct job *alone = make_jobs(n, "alone"), *together = make_jobs(n, "together");
 

@@ -242,7 +242,7 @@ static void random_batch(float *x, float *y, size_t batch, size_t inputs, size_t
 
 static int train(bpl_net *net, size_t steps, size_t batch, uint64_t seed)
 {
-    size_t in = bpl_net_input_size(net), out = bpl_net_output_size(net);
+    size_t in = bpl_net_inputs(net), out = bpl_net_outputs(net);
     float *x = malloc(batch * in * sizeof *x), *y = malloc(batch * out * sizeof *y);
     ck_assert(x && y);
     int rc = BPL_OK;
@@ -770,7 +770,7 @@ static void randomise_rule(bpl_rule *rule, uint64_t *s)
 static int user_attach(void *self, bpl_net *net)
 {
     (void)self;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         int rc = bpl_layer_add_tensor(bpl_net_layer(net, l), "trace of l", 1, 2,
                                       l % 2 ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
                                       BPL_INIT_NORMAL, 1.0, NULL);
@@ -790,7 +790,7 @@ static int user_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     (void)self;
     int rc = bpl_net_output_delta(net, y, batch);
-    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
         float *w;
         rc = bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, NULL, NULL);
         if (rc == BPL_OK)
@@ -802,7 +802,7 @@ static int user_targets(void *self, bpl_net *net, const float *y, size_t batch)
 static int user_update(void *self, bpl_net *net)
 {
     (void)self;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         int rc = bpl_net_weight_gradients(net, l);
         if (rc != BPL_OK)
             return rc;
@@ -875,7 +875,7 @@ static void poke(bpl_net *net, uint64_t *s)
 {
     static const double gains[] = {1.0, -2.0, 1e3, 1e30, 3e38, 1e39, 1e300};
     for (int k = 0; k < 3; k++) {
-        bpl_layer *layer = bpl_net_layer(net, (size_t)(draw(s) % bpl_net_num_layers(net)));
+        bpl_layer *layer = bpl_net_layer(net, (size_t)(draw(s) % bpl_net_layer_count(net)));
         const char *name = bpl_layer_tensor_name(layer, (size_t)(draw(s) % 2));
         int init = (int)(draw(s) % (BPL_INIT_CONSTANT + 1));
         int rc = bpl_layer_init_tensor(layer, name, init, gains[draw(s) % 7]);
@@ -1082,7 +1082,7 @@ END_TEST
 static int many_attach(void *self, bpl_net *net)
 {
     (void)self;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++)
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++)
         for (int i = 2; i < BPL__MAX_TENSORS; i++) {
             char name[4] = {(char)('A' + i / 26), (char)('a' + i % 26), '\0', '\0'};
             int rc = bpl_layer_add_tensor(bpl_net_layer(net, l), name, 1, 1,
@@ -1140,7 +1140,7 @@ END_TEST
 static size_t tensor_values(bpl_net *net)
 {
     size_t n = 0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             size_t rows, cols;

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "bioplaus.h"
+#include "bioplaus_rule.h"
 
 /* Run the attached rule's forward hook, then compute_targets (if `targets`;
  * y may be NULL for "no target") and the gradients (if `update`), in

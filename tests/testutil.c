@@ -192,7 +192,7 @@ bpl_net *test_deep_net(uint64_t seed, float *x, float *y, size_t batch)
 float *test_snapshot(bpl_net *net, size_t *n_out)
 {
     size_t total = 0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             size_t rows, cols;
@@ -204,7 +204,7 @@ float *test_snapshot(bpl_net *net, size_t *n_out)
     float *buf = malloc((total ? total : 1) * sizeof *buf);
     ck_assert_ptr_nonnull(buf);
     size_t off = 0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             const char *name = bpl_layer_tensor_name(layer, t);

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bioplaus.h"
+/* The suites test the extension API (bioplaus_rule.h) as well as the user
+ * API it includes. */
+#include "bioplaus_rule.h"
 
 /* Fail the test with the library's message unless `expr` returns BPL_OK. */
 #define BPL_OK_OR_FAIL(expr)                                                         \

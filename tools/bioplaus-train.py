@@ -382,9 +382,9 @@ def load_data(opt, directory):
 def freeze_layers(opt, net):
     """Freeze the weight and bias of every --freeze layer."""
     for index in opt.freeze:
-        if not 0 <= index < net.num_layers:
+        if not 0 <= index < net.layer_count:
             raise UsageError("--freeze %d: the net has %d layers (0 = the first hidden)"
-                             % (index, net.num_layers))
+                             % (index, net.layer_count))
         layer = net.layer(index)
         layer.set_frozen("weight", True)
         layer.set_frozen("bias", True)
@@ -415,7 +415,7 @@ def build_net(opt, rule, trainer):
 
 def architecture_of(net):
     """784-256-256-10."""
-    return "-".join([str(net.input_size)] + [str(layer.units) for layer in net.layers])
+    return "-".join([str(net.inputs)] + [str(layer.units) for layer in net.layers])
 
 
 def _activation_name(value):
@@ -464,10 +464,10 @@ def load_net(opt, trainer):
         if net.rule is None:
             raise Failure("%s: the net in '%s' has no built-in rule attached; this program "
                           "runs only the built-in rules" % (PROGRAM, opt.load))
-        if (net.input_size, net.output_size) != (MNIST_FEATURES, MNIST_CLASSES):
+        if (net.inputs, net.outputs) != (MNIST_FEATURES, MNIST_CLASSES):
             raise Failure("%s: the net in '%s' takes %d inputs and gives %d outputs; MNIST "
-                          "needs %d and %d" % (PROGRAM, opt.load, net.input_size,
-                                               net.output_size, MNIST_FEATURES,
+                          "needs %d and %d" % (PROGRAM, opt.load, net.inputs,
+                                               net.outputs, MNIST_FEATURES,
                                                MNIST_CLASSES))
         take_recommendation(opt, net.rule)
         check_against_file(opt, net)
@@ -528,7 +528,7 @@ def print_header(opt, net, directory, train, val, test):
     rule = net.rule
     if rule.ignores("activation"):
         activation = "ignored"
-    elif opt.load and net.num_layers > 1:
+    elif opt.load and net.layer_count > 1:
         activation = _activation_name(net.layer(0).activation)
     else:
         activation = opt.activation
@@ -545,7 +545,7 @@ def print_header(opt, net, directory, train, val, test):
         line += " load=%s" % opt.load
     line += (" data=%s train=%d val=%d test=%d blas=%s threads=%d"
              % (directory, len(train) if train else 0, len(val) if val else 0, len(test),
-                bioplaus.blas_backend(), bioplaus.get_num_threads()))
+                bioplaus.blas_backend(), bioplaus.thread_count()))
     recommended = describe_recommended(opt, rule)
     if recommended:
         line += " recommended=%s" % recommended
@@ -683,7 +683,7 @@ def set_threads(threads):
     if not threads:
         return
     try:
-        bioplaus.set_num_threads(threads)
+        bioplaus.set_thread_count(threads)
     except bioplaus.UnsupportedError as exc:
         print("%s: warning: --threads %d ignored: %s" % (PROGRAM, threads, exc.message),
               file=sys.stderr)

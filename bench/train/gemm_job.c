@@ -5,6 +5,8 @@
  */
 #include "bench_train.h"
 
+#include "bioplaus_rule.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,13 +83,13 @@ void gemm_job(const job *j, void *out)
 {
     gemm_result *r = out;
     memset(r, 0, sizeof *r);
-    int rc = j->threads ? bpl_set_num_threads((int)j->threads) : BPL_OK;
+    int rc = j->threads ? bpl_set_thread_count((int)j->threads) : BPL_OK;
     if (rc != BPL_OK) {
         set_error(&r->status, "threads", rc);
         return;
     }
     /* One operand size fits every product: rows x widest or widest^2. */
-    size_t widest = 0, n = bpl_dataset_size(j->ds);
+    size_t widest = 0, n = bpl_dataset_example_count(j->ds);
     for (size_t l = 0; l < j->net->n_sizes; l++)
         widest = j->net->sizes[l] > widest ? j->net->sizes[l] : widest;
     size_t side = j->batch > widest ? j->batch : widest;

@@ -69,7 +69,7 @@ int main(int argc, char **argv)
         o.synthetic = 1; /* the PyTorch reference must use the same kind */
     }
     printf("data:     %zu examples from %s; RSS %.1f MiB before loading, %.1f MiB after\n",
-           bpl_dataset_size(ds), source, rss_start / MIB, current_rss_bytes() / MIB);
+           bpl_dataset_example_count(ds), source, rss_start / MIB, current_rss_bytes() / MIB);
     printf("memory:   %s\n",
            o.in_process ? "peak RSS is this process's running peak (--in-process)"
                         : "peak RSS of a child process per configuration (forked after "

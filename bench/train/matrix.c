@@ -40,7 +40,7 @@ void print_bound(const options *o, const bpl_dataset *ds, size_t t,
     }
     printf("  %.3f s per epoch of %zu examples: the products of every step, each timed "
            "alone with bpl_gemm:\n",
-           g.epoch_seconds, bpl_dataset_size(ds));
+           g.epoch_seconds, bpl_dataset_example_count(ds));
     for (size_t i = 0; i < g.n_shapes; i++) {
         double flops = 2.0 * (double)g.shapes[i].m * (double)g.shapes[i].n *
                        (double)g.shapes[i].k;

@@ -72,9 +72,9 @@ static int build_net(const job *j, uint64_t seed, bpl_net **out)
  * API, so they are not counted (the heap column shows them). */
 static void theory(bpl_net *net, const bpl_dataset *ds, size_t batch, train_result *r)
 {
-    size_t n = bpl_dataset_size(ds), rows = batch < n ? batch : n;
+    size_t n = bpl_dataset_example_count(ds), rows = batch < n ? batch : n;
     double params = 0, trained = 0, units = 0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         units += (double)bpl_layer_units(layer);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
@@ -102,7 +102,8 @@ static void theory(bpl_net *net, const bpl_dataset *ds, size_t batch, train_resu
 static int warm_up(const job *j)
 {
     size_t f = bpl_dataset_features(j->ds), k = bpl_dataset_targets(j->ds);
-    size_t rows = j->batch < bpl_dataset_size(j->ds) ? j->batch : bpl_dataset_size(j->ds);
+    size_t examples = bpl_dataset_example_count(j->ds);
+    size_t rows = j->batch < examples ? j->batch : examples;
     float *x = malloc(rows * f * sizeof *x), *y = malloc(rows * k * sizeof *y);
     bpl_net *net = NULL;
     int rc = x && y ? BPL_OK : BPL_ERR_NOMEM;
@@ -123,7 +124,7 @@ void train_job(const job *j, void *out)
     train_result *r = out;
     memset(r, 0, sizeof *r);
     r->repeats = j->o->repeats;
-    int rc = j->threads ? bpl_set_num_threads((int)j->threads) : BPL_OK;
+    int rc = j->threads ? bpl_set_thread_count((int)j->threads) : BPL_OK;
     if (rc != BPL_OK) {
         set_error(&r->status, "threads", rc);
         return;

@@ -19,7 +19,7 @@ int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch)
 int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups)
 {
     (void)self;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         int rc = bpl_net_weight_gradients(net, l);
         if (rc != BPL_OK)
             return rc;
@@ -32,7 +32,7 @@ int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char 
                          int is_forward_weight)
 {
     int rc = bpl_net_output_delta(net, y, batch);
-    for (size_t l = bpl_net_num_layers(net) - 1; rc == BPL_OK && l > 0; l--) {
+    for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
         float *m;
         rc = bpl_layer_tensor(bpl_net_layer(net, l), matrix, &m, NULL, NULL);
         if (rc == BPL_OK)

@@ -9,7 +9,7 @@
 #ifndef BPL_DENSE_RULE_H
 #define BPL_DENSE_RULE_H
 
-#include "bioplaus.h"
+#include "bioplaus_rule.h"
 
 /* The most time steps a hyperparameter may ask one step or prediction to
  * simulate (the microcircuit's `steps`, the segregated rule's phase and test

@@ -12,8 +12,8 @@ static int dfa_attach(void *self, bpl_net *net)
 {
     (void)self;
     int rc = BPL_OK;
-    size_t outputs = bpl_net_output_size(net);
-    for (size_t l = 0; rc == BPL_OK && l + 1 < bpl_net_num_layers(net); l++) {
+    size_t outputs = bpl_net_outputs(net);
+    for (size_t l = 0; rc == BPL_OK && l + 1 < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         rc = bpl__add_feedback(net, layer, bpl_layer_units(layer), outputs);
     }
@@ -23,7 +23,7 @@ static int dfa_attach(void *self, bpl_net *net)
 static int dfa_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     (void)self;
-    size_t top = bpl_net_num_layers(net) - 1;
+    size_t top = bpl_net_layer_count(net) - 1;
     int rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = 0; rc == BPL_OK && l < top; l++) {
         float *feedback;

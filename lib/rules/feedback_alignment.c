@@ -13,7 +13,7 @@ static int fa_attach(void *self, bpl_net *net)
 {
     (void)self;
     int rc = BPL_OK;
-    for (size_t l = 1; rc == BPL_OK && l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 1; rc == BPL_OK && l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         rc = bpl__add_feedback(net, layer, bpl_layer_inputs(layer), bpl_layer_units(layer));
     }

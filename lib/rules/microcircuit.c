@@ -101,7 +101,7 @@ static void read_settings(bpl_net *net, settings *s)
 
 static size_t top_of(const bpl_net *net)
 {
-    return bpl_net_num_layers(net) - 1;
+    return bpl_net_layer_count(net) - 1;
 }
 
 static size_t units(bpl_net *net, size_t l)
@@ -261,7 +261,7 @@ static int add_buffers(bpl_net *net)
 
 static int mc_attach(microcircuit *self, bpl_net *net)
 {
-    if (bpl_net_num_layers(net) < 2)
+    if (bpl_net_layer_count(net) < 2)
         return bpl_error_set(BPL_ERR_STATE, "microcircuits need a hidden layer");
     settings s;
     read_settings(net, &s);
@@ -627,7 +627,7 @@ static int plastic(bpl_net *net, const settings *s, size_t l, size_t k, int bias
 /* Where each filter goes in the working copy, and the copy itself. */
 static int layout_filters(bpl_net *net, work *wk)
 {
-    size_t n_layers = bpl_net_num_layers(net), at = 0;
+    size_t n_layers = bpl_net_layer_count(net), at = 0;
     wk->filter_at = bpl__calloc(n_layers * N_FILTERS, sizeof *wk->filter_at);
     if (!wk->filter_at)
         return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
@@ -771,7 +771,7 @@ static int mc_forward(void *self, bpl_net *net, const float *x, size_t batch)
 
 static int zero_gradients(bpl_net *net)
 {
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             const char *name = bpl_layer_tensor_name(layer, t);
@@ -941,7 +941,7 @@ static int mc_attach_with_work(void *self_, bpl_net *net)
     mc_rule *self = self_;
     TRY(mc_attach(&self->state, net));
     size_t largest = 1, widest = 1;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         size_t n = units(net, l), n_in = bpl_layer_inputs(layer);
         size_t n_above = l < top_of(net) ? units(net, l + 1) : 0;

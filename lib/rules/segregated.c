@@ -66,7 +66,7 @@ typedef struct segregated {
 
 static size_t top_of(const bpl_net *net)
 {
-    return bpl_net_num_layers(net) - 1;
+    return bpl_net_layer_count(net) - 1;
 }
 
 static size_t units(bpl_net *net, size_t l)
@@ -267,7 +267,7 @@ static int derive_symmetric(bpl_net *net, const model *m, void *self)
 
 static int check_layers(bpl_net *net)
 {
-    if (bpl_net_num_layers(net) < 2)
+    if (bpl_net_layer_count(net) < 2)
         return bpl_error_set(BPL_ERR_STATE, "segregated dendrites need a hidden layer");
     return BPL_OK;
 }
@@ -297,7 +297,7 @@ static int add_buffers(bpl_net *net)
     }
     TRY(bpl_layer_add_buffer(bpl_net_layer(net, top), "target_rate", units(net, top)));
     for (size_t i = 0; i < sizeof input / sizeof input[0]; i++)
-        TRY(bpl_layer_add_buffer(bpl_net_layer(net, 0), input[i], bpl_net_input_size(net)));
+        TRY(bpl_layer_add_buffer(bpl_net_layer(net, 0), input[i], bpl_net_inputs(net)));
     return BPL_OK;
 }
 
@@ -493,7 +493,7 @@ static int reset_network(bpl_net *net, size_t batch)
 {
     input_sim in;
     TRY(input_sim_of(net, &in));
-    size_t n_in = bpl_net_input_size(net);
+    size_t n_in = bpl_net_inputs(net);
     zero(in.trace_l, batch * n_in);
     zero(in.trace_s, batch * n_in);
     zero(in.psp, batch * n_in);
@@ -557,7 +557,7 @@ static void soma_step(const model *m, const sim *s, int output, const float *y, 
 static int time_step(bpl_net *net, const model *m, const float *x, const float *y,
                      size_t batch, int record, int forward_phase)
 {
-    size_t top = top_of(net), n_in = bpl_net_input_size(net);
+    size_t top = top_of(net), n_in = bpl_net_inputs(net);
     input_sim in;
     TRY(input_sim_of(net, &in));
     TRY(spike_and_filter(net, m, x, m->lambda_max, in.spikes, in.trace_l, in.trace_s, in.psp,

@@ -93,7 +93,7 @@ static int read_settings(bpl_net *net, const tp_rule *self, settings *s)
 
 static size_t top_of(const bpl_net *net)
 {
-    return bpl_net_num_layers(net) - 1;
+    return bpl_net_layer_count(net) - 1;
 }
 
 static size_t units(bpl_net *net, size_t l)

@@ -31,7 +31,7 @@ from .errors import (BioplausError, CallbackError, FormatError, InternalError,
                      UnsupportedError, VersionError, strerror)
 from .net import Evaluation, FitProgress, Layer, Net, Profile, TensorInfo
 from .ops import (activation_backward, activation_forward, blas_backend, blas_info, gemm,
-                  get_num_threads, set_num_threads, version, version_info, version_number)
+                  thread_count, set_thread_count, version, version_info, version_number)
 from .rule import ParamInfo, PropertyValue, PythonRule, Rule
 from ._arrays import HAVE_NUMPY
 
@@ -48,6 +48,6 @@ __all__ = [
     "Phase", "Profile", "Property", "PropertyValue", "PythonRule", "RangeError", "Rule",
     "ShapeError", "SizeOverflowError", "Split", "StateError", "Status", "TensorInfo", "Tick",
     "UnsupportedError", "VersionError", "activation_backward", "activation_forward",
-    "blas_backend", "blas_info", "gemm", "get_num_threads", "library_path",
-    "set_num_threads", "strerror", "version", "version_info", "version_number",
+    "blas_backend", "blas_info", "gemm", "thread_count", "library_path",
+    "set_thread_count", "strerror", "version", "version_info", "version_number",
 ]

@@ -26,8 +26,9 @@ import subprocess
 import sysconfig
 
 # The version of the C API this package was written for.
-VERSION_INFO = (0, 1, 0)
-SONAME = "libbioplaus.so.0"
+VERSION_INFO = (0, 2, 0)
+# The soname of libbioplaus 0.2 (meson.build: bpl_soversion).
+SONAME = "libbioplaus.so.1"
 
 _PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SOURCE_ROOT = os.path.dirname(_PYTHON_DIR)
@@ -86,7 +87,9 @@ _I = ctypes.c_int
 _D = ctypes.c_double
 _STR = ctypes.c_char_p
 
-# name: (restype, argtypes), every BPL_API function of bioplaus.h.
+# name: (restype, argtypes), every BPL_API function of bioplaus.h (the user
+# API) and bioplaus_rule.h (the extension API: tensors, buffers, products, the
+# rule vtable), since Python rules are written with both.
 PROTOTYPES = {
     "bpl_version_number": (ctypes.c_uint, []),
     "bpl_version_string": (_STR, []),
@@ -95,8 +98,8 @@ PROTOTYPES = {
     "bpl_error_set": (_I, [_I, _STR]),
     "bpl_blas_backend": (_STR, []),
     "bpl_blas_info": (_STR, []),
-    "bpl_set_num_threads": (_I, [_I]),
-    "bpl_get_num_threads": (_I, []),
+    "bpl_set_thread_count": (_I, [_I]),
+    "bpl_thread_count": (_I, []),
     "bpl_activation_name": (_STR, [_I]),
     "bpl_init_name": (_STR, [_I]),
     "bpl_loss_name": (_STR, [_I]),
@@ -112,10 +115,10 @@ PROTOTYPES = {
     "bpl_net_add_dense": (_I, [_P, _S, _I, _I]),
     "bpl_net_set_loss": (_I, [_P, _I]),
     "bpl_net_loss": (_I, [_P]),
-    "bpl_net_input_size": (_S, [_P]),
-    "bpl_net_output_size": (_S, [_P]),
-    "bpl_net_num_layers": (_S, [_P]),
-    "bpl_net_num_params": (_S, [_P]),
+    "bpl_net_inputs": (_S, [_P]),
+    "bpl_net_outputs": (_S, [_P]),
+    "bpl_net_layer_count": (_S, [_P]),
+    "bpl_net_param_count": (_S, [_P]),
     "bpl_net_seed": (ctypes.c_uint64, [_P]),
     "bpl_net_layer": (_P, [_P, _S]),
     "bpl_net_rule": (_P, [_P]),
@@ -170,7 +173,7 @@ PROTOTYPES = {
     "bpl_rule_param_count": (_S, [_P]),
     "bpl_rule_param_info": (_I, [_P, _S, c_char_pp, c_int_p, c_double_p, c_double_p,
                                  c_double_p, c_char_pp, c_char_pp]),
-    "bpl_rule_get_property": (_I, [_P, _I, c_int_p, c_char_pp]),
+    "bpl_rule_property": (_I, [_P, _I, c_int_p, c_char_pp]),
     "bpl_rule_set_property": (_I, [_P, _I, _I, _STR]),
     "bpl_rule_recommendation_count": (_S, [_P]),
     "bpl_rule_recommendation": (_I, [_P, _S, c_char_pp, c_char_pp]),
@@ -183,7 +186,7 @@ PROTOTYPES = {
     "bpl_dataset_from_f32": (_I, [c_void_pp, c_float_p, c_float_p, _S, _S, _S]),
     "bpl_dataset_slice": (_I, [c_void_pp, _P, _S, _S]),
     "bpl_dataset_destroy": (None, [_P]),
-    "bpl_dataset_size": (_S, [_P]),
+    "bpl_dataset_example_count": (_S, [_P]),
     "bpl_dataset_features": (_S, [_P]),
     "bpl_dataset_targets": (_S, [_P]),
     "bpl_dataset_set_scaling": (_I, [_P, _D, _D]),
@@ -227,7 +230,7 @@ def _build_tree_candidates():
     found = []
     pattern = os.path.join(_SOURCE_ROOT, "build*", "lib", "libbioplaus.so*")
     for path in glob.glob(pattern):
-        # Skip meson's object folders (libbioplaus.so.0.1.0.p) and stray files.
+        # Skip meson's object folders (libbioplaus.so.0.2.0.p) and stray files.
         if os.path.isfile(path) and re.search(r"\.so(\.\d+)*$", path):
             found.append(path)
     by_dir = {}

@@ -1,9 +1,11 @@
 """The C API through cffi in ABI mode (no compiler needed).
 
-``load()`` reads the declarations of bioplaus.h (the region between the
-``BEGIN CDEF`` and ``END CDEF`` lines, with the ``BPL_API`` token removed),
-``cdef()``s them and ``dlopen()``s the library the package loaded, after
-checking its version::
+``load()`` reads the declarations of the two public headers, bioplaus.h
+(the user API) and bioplaus_rule.h beside it (the extension API for rule
+authors): the region between the ``BEGIN CDEF`` and ``END CDEF`` lines of
+each, in that order, with the ``BPL_API`` token removed.  It ``cdef()``s
+them and ``dlopen()``s the library the package loaded, after checking its
+version::
 
     from bioplaus.cffi_support import load
 
@@ -16,7 +18,8 @@ checking its version::
 
 The header is looked for in: the `header` argument, $BIOPLAUS_HEADER, the
 source checkout this package sits in (include/bioplaus.h), the includedir
-pkg-config reports for bioplaus, /usr/local/include and /usr/include.
+pkg-config reports for bioplaus, /usr/local/include and /usr/include;
+bioplaus_rule.h is read from the folder bioplaus.h is found in.
 """
 
 import os
@@ -27,6 +30,7 @@ from . import _check, _lib
 
 BEGIN_MARK = "/* --- BEGIN CDEF"
 END_MARK = "/* --- END CDEF"
+RULE_HEADER = "bioplaus_rule.h"
 
 
 def _pkg_config_includedir():
@@ -64,10 +68,13 @@ def find_header():
                             % ", ".join(candidates))
 
 
-def cdef_source(header=None):
-    """The header's declaration region, ready for ffi.cdef()."""
-    path = header or find_header()
-    _check.path(path, "cffi_support.cdef_source", "header")
+def _rule_header(header):
+    """The extension header beside `header` (bioplaus.h)."""
+    return os.path.join(os.path.dirname(os.path.abspath(header)), RULE_HEADER)
+
+
+def _region(path):
+    """The declaration region of one header, BPL_API removed."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     try:
@@ -77,6 +84,20 @@ def cdef_source(header=None):
         raise ValueError("%s has no %s ... %s region" % (path, BEGIN_MARK, END_MARK)) \
             from None
     return text[start:end].replace("BPL_API ", "")
+
+
+def cdef_source(header=None):
+    """The declaration regions of bioplaus.h and bioplaus_rule.h beside it,
+    ready for ffi.cdef().  FileNotFoundError if the extension header is not
+    beside bioplaus.h (the library exports both APIs: a cdef of one would
+    declare part of it)."""
+    path = header or find_header()
+    _check.path(path, "cffi_support.cdef_source", "header")
+    user = _region(path)
+    extension = _rule_header(path)
+    if not os.path.isfile(extension):
+        raise FileNotFoundError("%s not found beside %s" % (RULE_HEADER, path))
+    return user + _region(extension)
 
 
 def load(library=None, header=None):

@@ -156,12 +156,12 @@ class Dataset(Handle):
     # ---- contents ----------------------------------------------------------------
 
     @property
-    def size(self):
+    def example_count(self):
         """Number of examples."""
-        return _c.bpl_dataset_size(self._handle)
+        return _c.bpl_dataset_example_count(self._handle)
 
     def __len__(self):
-        return self.size
+        return self.example_count
 
     @property
     def features(self):

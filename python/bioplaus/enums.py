@@ -1,4 +1,4 @@
-"""The enumerations of bioplaus.h as IntEnum classes.
+"""The enumerations of bioplaus.h and bioplaus_rule.h as IntEnum classes.
 
 The values are those of the C header and never change; every function of
 the package that takes one of them also accepts its name as a string

@@ -156,7 +156,7 @@ class Net(Handle):
     def __repr__(self):
         if self._ptr is None:
             return "<bioplaus.Net closed>"
-        sizes = [str(self.input_size)] + [str(layer.units) for layer in self.layers]
+        sizes = [str(self.inputs)] + [str(layer.units) for layer in self.layers]
         rule = _c.bpl_net_rule(self._ptr)
         name = _c.bpl_rule_name(rule).decode() if rule else None
         return "<bioplaus.Net %s rule=%s>" % ("-".join(sizes), name)
@@ -175,7 +175,7 @@ class Net(Handle):
         check(_c.bpl_net_add_dense(self._handle, units,
                                    to_enum(Activation, activation, where, "activation"),
                                    to_enum(Init, init, where, "init")))
-        return self.layer(self.num_layers - 1)
+        return self.layer(self.layer_count - 1)
 
     def set_loss(self, loss):
         """Select the loss: "cross_entropy" (the default) or "mse"."""
@@ -191,24 +191,24 @@ class Net(Handle):
         self.set_loss(value)
 
     @property
-    def input_size(self):
+    def inputs(self):
         """Number of input features."""
-        return _c.bpl_net_input_size(self._handle)
+        return _c.bpl_net_inputs(self._handle)
 
     @property
-    def output_size(self):
+    def outputs(self):
         """Number of outputs (0 without layers)."""
-        return _c.bpl_net_output_size(self._handle)
+        return _c.bpl_net_outputs(self._handle)
 
     @property
-    def num_layers(self):
+    def layer_count(self):
         """Number of layers (hidden and output)."""
-        return _c.bpl_net_num_layers(self._handle)
+        return _c.bpl_net_layer_count(self._handle)
 
     @property
-    def num_params(self):
+    def param_count(self):
         """Number of forward parameters (weights and biases)."""
-        return _c.bpl_net_num_params(self._handle)
+        return _c.bpl_net_param_count(self._handle)
 
     @property
     def seed(self):
@@ -223,7 +223,7 @@ class Net(Handle):
     def layer(self, index):
         """The layer at `index` (0 = first hidden layer, -1 = the output)."""
         index = _check.as_int(index, "Net.layer", "index")
-        count = self.num_layers
+        count = self.layer_count
         position = index + count if index < 0 else index
         if not 0 <= position < count:
             raise IndexError("layer %d out of range: the net has %d layers" % (index, count))
@@ -232,7 +232,7 @@ class Net(Handle):
     @property
     def layers(self):
         """The layers, first hidden to output, as a tuple of Layer views."""
-        return tuple(self.layer(i) for i in range(self.num_layers))
+        return tuple(self.layer(i) for i in range(self.layer_count))
 
     # ---- the rule ----------------------------------------------------------
 
@@ -316,8 +316,8 @@ class Net(Handle):
     # ---- training and inference ------------------------------------------
 
     def _batch(self, x, y):
-        xf = _arrays.as_input(x, self.input_size, "x")
-        yf = _arrays.as_input(y, self.output_size or None, "y")
+        xf = _arrays.as_input(x, self.inputs, "x")
+        yf = _arrays.as_input(y, self.outputs or None, "y")
         if xf.rows != yf.rows:
             raise ShapeError(Status.SHAPE, "x has %d rows but y has %d" % (xf.rows, yf.rows))
         return xf, yf
@@ -367,8 +367,8 @@ class Net(Handle):
         `out`, if given, is written in place (a float32 C-contiguous numpy
         array, or a writable float32 buffer without numpy) and returned.
         """
-        xf = _arrays.as_input(x, self.input_size, "x")
-        of = _arrays.as_output(out, xf.rows, self.output_size)
+        xf = _arrays.as_input(x, self.inputs, "x")
+        of = _arrays.as_output(out, xf.rows, self.outputs)
         with borrow("Net.predict", self) as (net,):
             check(_c.bpl_net_predict(net, xf.address, xf.rows, of.address, of.size))
         return _arrays.result(of, out)
@@ -384,7 +384,7 @@ class Net(Handle):
         """Per layer, the angle in degrees between the rule's update and the
         backprop gradient on this batch (NaN where either is zero)."""
         xf, yf = self._batch(x, y)
-        count = self.num_layers
+        count = self.layer_count
         angles = (ctypes.c_double * max(count, 1))()
         with borrow("Net.alignment", self) as (net,):
             check(_c.bpl_net_alignment(net, xf.address, yf.address, xf.rows, angles, count))
@@ -455,13 +455,13 @@ class Net(Handle):
         input), so pass the x the hook received, or an array that outlives
         the step; a converted copy is kept alive until the next call.
         """
-        xf, rows = self._rows(x, self.input_size, batch, "x", "Net.forward_dense")
+        xf, rows = self._rows(x, self.inputs, batch, "x", "Net.forward_dense")
         check(_c.bpl_net_forward_dense(self._handle, xf.address, rows))
         self._forward_input = xf
 
     def output_delta(self, y, batch=None):
         """dLoss/d(pre-activation) of the output layer / batch into its "delta"."""
-        yf, rows = self._rows(y, self.output_size or None, batch, "y", "Net.output_delta")
+        yf, rows = self._rows(y, self.outputs or None, batch, "y", "Net.output_delta")
         check(_c.bpl_net_output_delta(self._handle, yf.address, rows))
 
     def project_delta(self, from_layer, to_layer, m, forward_weight=False):
@@ -477,7 +477,7 @@ class Net(Handle):
         if isinstance(m, (str, bytes)):
             m = self.layer(from_layer).tensor(m)
         floats = _arrays.as_input(m, None, "m")
-        count = self.num_layers
+        count = self.layer_count
         if 0 <= from_layer < count and 0 <= to_layer < count:
             need = (_c.bpl_layer_units(_c.bpl_net_layer(self._handle, from_layer))
                     * _c.bpl_layer_units(_c.bpl_net_layer(self._handle, to_layer)))

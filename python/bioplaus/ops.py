@@ -9,7 +9,7 @@ _c = _lib.lib
 
 
 def version():
-    """The library's version string, e.g. "0.1.0"."""
+    """The library's version string, e.g. "0.2.0"."""
     return _c.bpl_version_string().decode("ascii")
 
 
@@ -33,14 +33,14 @@ def blas_info():
     return _c.bpl_blas_info().decode("utf-8", "replace")
 
 
-def set_num_threads(n):
+def set_thread_count(n):
     """Set the BLAS library's (process-wide) thread count."""
-    check(_c.bpl_set_num_threads(_check.c_int(n, "set_num_threads", "n")))
+    check(_c.bpl_set_thread_count(_check.c_int(n, "set_thread_count", "n")))
 
 
-def get_num_threads():
+def thread_count():
     """The BLAS library's current thread count."""
-    return _c.bpl_get_num_threads()
+    return _c.bpl_thread_count()
 
 
 def _matrix(obj, what):

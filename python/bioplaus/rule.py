@@ -314,8 +314,8 @@ class Rule(Handle):
     def get_property(self, prop):
         """One property (a Property or its name) as a PropertyValue."""
         tick, note = ctypes.c_int(), ctypes.c_char_p()
-        check(_c.bpl_rule_get_property(self._handle, property_value(prop, "Rule.get_property"),
-                                       ctypes.byref(tick), ctypes.byref(note)))
+        check(_c.bpl_rule_property(self._handle, property_value(prop, "Rule.get_property"),
+                                   ctypes.byref(tick), ctypes.byref(note)))
         return PropertyValue(as_member(Tick, tick.value), (note.value or b"").decode("utf-8"))
 
     def set_property(self, prop, tick, note=""):
@@ -341,11 +341,11 @@ class PythonRule(Rule):
 
             def compute_targets(self, net, y, batch):
                 net.output_delta(y, batch)
-                for l in range(net.num_layers - 1, 0, -1):
+                for l in range(net.layer_count - 1, 0, -1):
                     net.project_delta(l, l - 1, "weight", forward_weight=True)
 
             def gradients(self, net, groups):
-                for l in range(net.num_layers):
+                for l in range(net.layer_count):
                     net.weight_gradients(l)
                 return {bioplaus.Group.FORWARD}
 
@@ -478,7 +478,7 @@ class PythonRule(Rule):
         with callback_scope():
             try:
                 net = self._net(net_address)
-                self.forward(net, self._rows(net, x, batch, net.input_size), batch)
+                self.forward(net, self._rows(net, x, batch, net.inputs), batch)
                 return 0
             except BaseException as exc:
                 return report_callback_exception(exc)
@@ -487,7 +487,7 @@ class PythonRule(Rule):
         with callback_scope():
             try:
                 net = self._net(net_address)
-                self.compute_targets(net, self._rows(net, y, batch, net.output_size), batch)
+                self.compute_targets(net, self._rows(net, y, batch, net.outputs), batch)
                 return 0
             except BaseException as exc:
                 return report_callback_exception(exc)

@@ -32,6 +32,8 @@
 #include "fuzz_input.h"
 #include "fuzz_util.h"
 
+#include "bioplaus_rule.h"
+
 #define MAX_OPS 48
 #define MAX_LAYERS 4
 #define MAX_WIDTH 8
@@ -136,7 +138,7 @@ static bpl_net *pick_net(void)
 
 static bpl_layer *pick_layer(bpl_net *net)
 {
-    size_t n = bpl_net_num_layers(net);
+    size_t n = bpl_net_layer_count(net);
     return bpl_net_layer(net, next() % width_or_1(n));
 }
 
@@ -176,7 +178,7 @@ static bpl_rule *builtin(size_t index)
 /* A dataset shaped for `net`, `rows` examples from the input. */
 static bpl_dataset *dataset_for(bpl_net *net, size_t rows)
 {
-    size_t n_in = bpl_net_input_size(net), n_out = bpl_net_output_size(net);
+    size_t n_in = bpl_net_inputs(net), n_out = bpl_net_outputs(net);
     if (!n_in || !n_out)
         return NULL;
     float *x = take_floats(rows * n_in), *y = take_targets(rows, n_out);
@@ -263,7 +265,7 @@ typedef struct fit_state {
 /* 2 rows of input and one-hot targets for `net`. */
 static void small_batch(bpl_net *net, float **x, float **y)
 {
-    size_t n_in = width_or_1(bpl_net_input_size(net)), n_out = width_or_1(bpl_net_output_size(net));
+    size_t n_in = width_or_1(bpl_net_inputs(net)), n_out = width_or_1(bpl_net_outputs(net));
     *x = xcalloc(2 * n_in, sizeof **x);
     *y = xcalloc(2 * n_out, sizeof **y);
     for (size_t i = 0; i < 2 * n_in; i++)
@@ -275,7 +277,7 @@ static void back_train(bpl_net *net, int predict)
 {
     float *x, *y;
     small_batch(net, &x, &y);
-    size_t n_out = bpl_net_output_size(net);
+    size_t n_out = bpl_net_outputs(net);
     float *out = xcalloc(2 * n_out, sizeof *out);
     if (fuzz_affordable(net, 2)) {
         int rc = predict ? fuzz_check(bpl_net_predict(net, x, 2, out, 2 * n_out), any,
@@ -293,7 +295,7 @@ static void back_dataset(bpl_net *net, int fit)
 {
     float *x, *y;
     small_batch(net, &x, &y);
-    size_t n_in = bpl_net_input_size(net), n_out = bpl_net_output_size(net);
+    size_t n_in = bpl_net_inputs(net), n_out = bpl_net_outputs(net);
     bpl_dataset *ds = NULL;
     if (n_in && n_out && fuzz_affordable(net, 2) &&
         fuzz_check(bpl_dataset_from_f32(&ds, x, y, 2, n_in, n_out),
@@ -315,7 +317,7 @@ static void back_alignment(bpl_net *net)
 {
     float *x, *y;
     small_batch(net, &x, &y);
-    size_t n = width_or_1(bpl_net_num_layers(net));
+    size_t n = width_or_1(bpl_net_layer_count(net));
     double *angles = xcalloc(n, sizeof *angles);
     if (fuzz_affordable(net, 4))
         fuzz_check(bpl_net_alignment(net, x, y, 2, angles, n), any,
@@ -549,7 +551,7 @@ static void hostile_attach(bpl_net *net, unsigned k)
 static int u_attach(void *self, bpl_net *net)
 {
     const user_rule *r = self;
-    size_t top = bpl_net_num_layers(net) - 1;
+    size_t top = bpl_net_layer_count(net) - 1;
     unsigned kind = r->attach % 4;
     int rc = BPL_OK;
     if (kind == 2)
@@ -582,7 +584,7 @@ static int u_forward(void *self, bpl_net *net, const float *x, size_t batch)
     if (rc == BPL_OK && kind == 3) {
         float *out;
         size_t rows, cols;
-        rc = fuzz_check(bpl_layer_buffer(bpl_net_layer(net, bpl_net_num_layers(net) - 1),
+        rc = fuzz_check(bpl_layer_buffer(bpl_net_layer(net, bpl_net_layer_count(net) - 1),
                                          "activation", &out, &rows, &cols),
                         FZ(BPL_OK), "bpl_layer_buffer");
         if (rc == BPL_OK && rows * cols > 0)
@@ -595,7 +597,7 @@ static int u_forward(void *self, bpl_net *net, const float *x, size_t batch)
  * "fb" tensors where attach made them. */
 static int send_errors(bpl_net *net, const float *y, size_t batch, int through_feedback)
 {
-    size_t top = bpl_net_num_layers(net) - 1;
+    size_t top = bpl_net_layer_count(net) - 1;
     int rc = fuzz_check(bpl_net_output_delta(net, y, batch), any, "bpl_net_output_delta");
     for (size_t l = top; rc == BPL_OK && l > 0; l--) {
         bpl_layer *layer = bpl_net_layer(net, through_feedback ? l - 1 : l);
@@ -616,7 +618,7 @@ static int send_errors(bpl_net *net, const float *y, size_t batch, int through_f
 
 static void hostile_targets(bpl_net *net, const float *y, size_t batch, unsigned k)
 {
-    size_t layers = bpl_net_num_layers(net);
+    size_t layers = bpl_net_layer_count(net);
     float *w;
     if (bpl_layer_tensor(bpl_net_layer(net, 0), "weight", &w, NULL, NULL) != BPL_OK)
         return;
@@ -665,7 +667,7 @@ static int u_update(void *self, bpl_net *net)
 {
     const user_rule *r = self;
     unsigned kind = r->update % 4;
-    size_t layers = bpl_net_num_layers(net);
+    size_t layers = bpl_net_layer_count(net);
     unsigned mask = 1u | (r->group == BPL_GROUP_FEEDBACK ? 2u : 0u);
     int rc = BPL_OK;
     if (kind == 0)
@@ -727,7 +729,7 @@ static void op_add_dense(void)
     size_t units = 1 + next() % MAX_WIDTH;
     int act = (int)(next() % 5), init = (int)(next() % 9);
     int v = hostile(7);
-    if (v < 0 && bpl_net_num_layers(net) >= MAX_LAYERS)
+    if (v < 0 && bpl_net_layer_count(net) >= MAX_LAYERS)
         return;
     const size_t bad_units[] = {0, LIB_MAX_UNITS + 1, SIZE_MAX};
     if (v == 0)
@@ -897,7 +899,7 @@ static int attach_affordable(bpl_net *net, const bpl_rule *rule)
     double aux = 0.0, widest = 0.0;
     if (rule && strcmp(bpl_rule_name(rule), "sdtp") == 0)
         aux = fuzz_param_or(rule, "auxiliary_outputs", 0.0);
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++)
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++)
         if ((double)units_of(net, l) > widest)
             widest = (double)units_of(net, l);
     if ((fuzz_tensor_elements(net) + aux * (widest + 1.0)) * 4.0 * MAX_ROWS <= FUZZ_COST_CAP)
@@ -937,7 +939,7 @@ static void op_train(void)
     bpl_net *net = pick_net();
     size_t batch = 1 + next() % MAX_ROWS;
     int v = hostile(8);
-    size_t n_in = width_or_1(bpl_net_input_size(net)), n_out = width_or_1(bpl_net_output_size(net));
+    size_t n_in = width_or_1(bpl_net_inputs(net)), n_out = width_or_1(bpl_net_outputs(net));
     float *x = take_floats(batch * n_in), *y = take_targets(batch, n_out);
     double loss = NAN;
     if (v == 4)
@@ -967,7 +969,7 @@ static void op_predict(void)
     bpl_net *net = pick_net();
     size_t batch = 1 + next() % MAX_ROWS;
     int v = hostile(9);
-    size_t n_in = width_or_1(bpl_net_input_size(net)), n_out = bpl_net_output_size(net);
+    size_t n_in = width_or_1(bpl_net_inputs(net)), n_out = bpl_net_outputs(net);
     float *x = take_floats(batch * n_in), *out = xcalloc(batch * n_out + 1, sizeof *out);
     size_t out_len = batch * n_out;
     const size_t bad_len[] = {out_len - 1, out_len + 1, 0};
@@ -998,8 +1000,8 @@ static void op_alignment(void)
     bpl_net *net = pick_net();
     size_t batch = 1 + next() % MAX_ROWS;
     int v = hostile(7);
-    size_t n_in = width_or_1(bpl_net_input_size(net)), n_out = width_or_1(bpl_net_output_size(net));
-    size_t n = bpl_net_num_layers(net);
+    size_t n_in = width_or_1(bpl_net_inputs(net)), n_out = width_or_1(bpl_net_outputs(net));
+    size_t n = bpl_net_layer_count(net);
     float *x = take_floats(batch * n_in), *y = take_targets(batch, n_out);
     double *angles = xcalloc(n + 1, sizeof *angles);
     if (v < 0 && !fuzz_affordable(net, 2.0 * (double)batch)) {
@@ -1045,7 +1047,7 @@ static void op_fit(void)
     }
     if (v == 3)
         batch_size = SIZE_MAX; /* valid: a batch is the whole dataset */
-    size_t n = bpl_dataset_size(ds), bs = batch_size < n ? batch_size : n;
+    size_t n = bpl_dataset_example_count(ds), bs = batch_size < n ? batch_size : n;
     fit_state f = {net, 0, stop, at % (MAX_EVENTS + 1), epochs, bs ? (n + bs - 1) / bs : 0,
                    action};
     double rows = (double)epochs * (double)n;
@@ -1071,7 +1073,7 @@ static void op_evaluate(void)
     int v = hostile(3);
     bpl_dataset *made, *ds = dataset_or_new(net, ds_byte, &made);
     double accuracy = NAN, loss = NAN;
-    if (!fuzz_affordable(net, (double)bpl_dataset_size(ds))) {
+    if (!fuzz_affordable(net, (double)bpl_dataset_example_count(ds))) {
         bpl_dataset_destroy(made);
         return;
     }
@@ -1308,7 +1310,7 @@ static void op_dataset(void)
     bpl_net *net = pick_net();
     unsigned kind = next();
     size_t n = 1 + next() % MAX_ROWS;
-    size_t features = bpl_net_input_size(net), outputs = bpl_net_output_size(net);
+    size_t features = bpl_net_inputs(net), outputs = bpl_net_outputs(net);
     if (kind & 2 || !features || !outputs) {
         features = 1 + kind / 4 % MAX_WIDTH;
         outputs = 1 + kind / 32 % MAX_WIDTH;
@@ -1323,7 +1325,7 @@ static void op_dataset_slice(void)
 {
     unsigned slot = next() % SLOTS;
     const bpl_dataset *src = S.ds[next() % SLOTS];
-    size_t n = bpl_dataset_size(src);
+    size_t n = bpl_dataset_example_count(src);
     unsigned a = next(), b = next();
     size_t start = a % (n + 2), count = b < 0xf0 ? b % (n + 2) : SIZE_MAX - (b & 1);
     bpl_dataset *ds = UNSET(bpl_dataset);
@@ -1332,7 +1334,7 @@ static void op_dataset_slice(void)
     if ((rc == BPL_OK) != (src && count > 0 && start <= n && count <= n - start))
         fuzz_abort("bpl_dataset_slice [%zu, +%zu) of %zu examples returned %d", start, count,
                    n, rc);
-    if (rc == BPL_OK && (bpl_dataset_size(ds) != count ||
+    if (rc == BPL_OK && (bpl_dataset_example_count(ds) != count ||
                          bpl_dataset_features(ds) != bpl_dataset_features(src) ||
                          bpl_dataset_targets(ds) != bpl_dataset_targets(src)))
         fuzz_abort("a slice of %zu examples has another shape", count);
@@ -1344,7 +1346,8 @@ static void op_dataset_get(void)
 {
     bpl_dataset *ds = S.ds[next() % SLOTS];
     unsigned kind = next() % 3;
-    size_t n = bpl_dataset_size(ds), f = bpl_dataset_features(ds), t = bpl_dataset_targets(ds);
+    size_t n = bpl_dataset_example_count(ds), f = bpl_dataset_features(ds),
+           t = bpl_dataset_targets(ds);
     size_t start = next() % (n + 2), count = next() % (n + 2);
     int v = hostile(5);
     if (kind == 1) {
@@ -1392,13 +1395,13 @@ static void op_destroy(void)
 
 static void misc_null_getters(void)
 {
-    if (bpl_net_input_size(NULL) || bpl_net_output_size(NULL) || bpl_net_num_layers(NULL) ||
-        bpl_net_num_params(NULL) || bpl_net_seed(NULL) || bpl_net_layer(NULL, 0) ||
+    if (bpl_net_inputs(NULL) || bpl_net_outputs(NULL) || bpl_net_layer_count(NULL) ||
+        bpl_net_param_count(NULL) || bpl_net_seed(NULL) || bpl_net_layer(NULL, 0) ||
         bpl_net_rule(NULL) || bpl_net_phase(NULL) != BPL_PHASE_IDLE || bpl_net_loss(NULL) ||
         bpl_layer_index(NULL) || bpl_layer_units(NULL) || bpl_layer_inputs(NULL) ||
         bpl_layer_activation(NULL) != -1 || bpl_layer_tensor_count(NULL) ||
         bpl_layer_tensor_name(NULL, 0) || bpl_layer_frozen(NULL, "weight") ||
-        bpl_rule_name(NULL) || bpl_rule_param_count(NULL) || bpl_dataset_size(NULL) ||
+        bpl_rule_name(NULL) || bpl_rule_param_count(NULL) || bpl_dataset_example_count(NULL) ||
         bpl_dataset_features(NULL) || bpl_dataset_targets(NULL))
         fuzz_abort("a getter gave something for NULL");
     bpl_net_destroy(NULL);
@@ -1526,8 +1529,8 @@ static void misc_rule_info(void)
     bpl_rule *rule = pick_rule();
     int property = (int)(next() % 9) - 1, tick = (int)(next() % 7) - 1;
     const char *note = NULL, *name = NULL;
-    fuzz_check(bpl_rule_get_property(rule, property, &tick, &note), any,
-               "bpl_rule_get_property");
+    fuzz_check(bpl_rule_property(rule, property, &tick, &note), any,
+               "bpl_rule_property");
     fuzz_check(bpl_rule_set_property(rule, property, tick, next() % 2 ? "note" : NULL), any,
                "bpl_rule_set_property");
     fuzz_check(bpl_rule_set_description(rule, next() % 2 ? "description" : NULL), any,
@@ -1577,10 +1580,10 @@ static void misc_other(bpl_net *net)
     fuzz_check(bpl_net_set_log_fn(net, next() % 2 ? count_log : NULL, &logged), any,
                "bpl_net_set_log_fn");
     int threads = (int)(next() % 3) - 1;
-    int rc = fuzz_check(bpl_set_num_threads(threads), any, "bpl_set_num_threads");
-    if ((rc == BPL_OK) > (threads >= 1) || bpl_get_num_threads() < 1)
-        fuzz_abort("bpl_set_num_threads(%d) returned %d, now %d threads", threads, rc,
-                   bpl_get_num_threads());
+    int rc = fuzz_check(bpl_set_thread_count(threads), any, "bpl_set_thread_count");
+    if ((rc == BPL_OK) > (threads >= 1) || bpl_thread_count() < 1)
+        fuzz_abort("bpl_set_thread_count(%d) returned %d, now %d threads", threads, rc,
+                   bpl_thread_count());
     fuzz_check(bpl_error_set(BPL_OK, NULL), FZ(BPL_OK), "bpl_error_set");
 }
 
@@ -1645,7 +1648,7 @@ static void finish(void)
     bpl_net *net = S.net[0];
     if (!net)
         return;
-    if (!bpl_net_num_layers(net)) {
+    if (!bpl_net_layer_count(net)) {
         fuzz_check(bpl_net_add_dense(net, 4, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM),
                    FZ(BPL_OK), "bpl_net_add_dense");
         fuzz_check(bpl_net_add_dense(net, 2, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM),

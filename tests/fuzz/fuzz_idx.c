@@ -62,7 +62,7 @@ static void write_member(const char *path, const unsigned char *src, size_t n, i
 /* Accessors of a loaded dataset agree with each other and with its size. */
 static void check_examples(const bpl_dataset *ds, size_t n_classes)
 {
-    size_t n = bpl_dataset_size(ds), f = bpl_dataset_features(ds);
+    size_t n = bpl_dataset_example_count(ds), f = bpl_dataset_features(ds);
     size_t t = bpl_dataset_targets(ds), count = n < MAX_CHECKED ? n : MAX_CHECKED;
     if (n == 0 || f == 0 || t != n_classes)
         fuzz_abort("loaded dataset has n %zu, features %zu, targets %zu (classes %zu)", n, f,
@@ -95,7 +95,7 @@ static void check_examples(const bpl_dataset *ds, size_t n_classes)
 /* A slice holds exactly the examples it was cut from. */
 static void check_slice(const bpl_dataset *ds, size_t start, size_t count)
 {
-    size_t n = bpl_dataset_size(ds), f = bpl_dataset_features(ds);
+    size_t n = bpl_dataset_example_count(ds), f = bpl_dataset_features(ds);
     bpl_dataset *s;
     int rc = fuzz_check(bpl_dataset_slice(&s, ds, start, count),
                         FZ(BPL_OK) | FZ(BPL_ERR_RANGE) | FZ(BPL_ERR_INVALID_ARG),
@@ -112,7 +112,7 @@ static void check_slice(const bpl_dataset *ds, size_t start, size_t count)
     fuzz_check(bpl_dataset_get(ds, start, m, a, m * f, NULL, 0), FZ(BPL_OK),
                "bpl_dataset_get");
     fuzz_check(bpl_dataset_get(s, 0, m, b, m * f, NULL, 0), FZ(BPL_OK), "bpl_dataset_get");
-    if (bpl_dataset_size(s) != count || memcmp(a, b, m * f * sizeof *a) != 0)
+    if (bpl_dataset_example_count(s) != count || memcmp(a, b, m * f * sizeof *a) != 0)
         fuzz_abort("slice [%zu, +%zu) differs from its source", start, count);
     free(a);
     free(b);
@@ -122,7 +122,7 @@ static void check_slice(const bpl_dataset *ds, size_t start, size_t count)
 static void exercise(const bpl_dataset *ds, size_t n_classes, const unsigned char *seed)
 {
     check_examples(ds, n_classes);
-    size_t n = bpl_dataset_size(ds);
+    size_t n = bpl_dataset_example_count(ds);
     check_slice(ds, seed[0] % (n + 2), 1 + seed[1] % (n + 1));
     check_slice(ds, 0, n);
 }
@@ -130,8 +130,8 @@ static void exercise(const bpl_dataset *ds, size_t n_classes, const unsigned cha
 /* Two loads of the same files hold the same examples. */
 static void check_same(const bpl_dataset *a, const bpl_dataset *b)
 {
-    size_t n = bpl_dataset_size(a), f = bpl_dataset_features(a);
-    if (bpl_dataset_size(b) != n || bpl_dataset_features(b) != f)
+    size_t n = bpl_dataset_example_count(a), f = bpl_dataset_features(a);
+    if (bpl_dataset_example_count(b) != n || bpl_dataset_features(b) != f)
         fuzz_abort("two loads of the same files disagree on their shape");
     size_t m = n < MAX_CHECKED ? n : MAX_CHECKED;
     float *x = malloc(m * f * sizeof *x), *y = malloc(m * f * sizeof *y);

@@ -100,7 +100,7 @@ static float *batch_of(size_t n)
 
 static int predict(bpl_net *net, float *out)
 {
-    size_t n_in = bpl_net_input_size(net), n_out = bpl_net_output_size(net);
+    size_t n_in = bpl_net_inputs(net), n_out = bpl_net_outputs(net);
     float *x = batch_of(BATCH * n_in);
     int rc = fuzz_check(bpl_net_predict(net, x, BATCH, out, BATCH * n_out),
                         FZ(BPL_OK) | FZ(BPL_ERR_STATE) | FZ(BPL_ERR_NUMERIC),
@@ -113,7 +113,7 @@ static int predict(bpl_net *net, float *out)
 /* One training step on both nets: same status, same resulting state. */
 static void train_both(bpl_net *a, bpl_net *b)
 {
-    size_t n_in = bpl_net_input_size(a), n_out = bpl_net_output_size(a);
+    size_t n_in = bpl_net_inputs(a), n_out = bpl_net_outputs(a);
     float *x = batch_of(BATCH * n_in), *y = calloc(BATCH * n_out, sizeof *y);
     if (!y)
         fuzz_abort("out of memory in the target");
@@ -150,7 +150,7 @@ static int resumes_exactly(bpl_net *net)
 
 static void roundtrip(bpl_net *a)
 {
-    size_t n_out = BATCH * bpl_net_output_size(a);
+    size_t n_out = BATCH * bpl_net_outputs(a);
     float *pa = malloc(n_out * sizeof *pa), *pb = malloc(n_out * sizeof *pb);
     if (!pa || !pb)
         fuzz_abort("out of memory in the target");
@@ -217,7 +217,7 @@ static int on_progress(int event, size_t epoch, size_t step, size_t steps, doubl
 
 static void train_steps(bpl_net *net, const float *x, const float *y)
 {
-    size_t n_out = bpl_net_output_size(net);
+    size_t n_out = bpl_net_outputs(net);
     float *out = malloc(BATCH * n_out * sizeof *out);
     if (!out)
         fuzz_abort("out of memory in the target");
@@ -239,7 +239,7 @@ static void train_steps(bpl_net *net, const float *x, const float *y)
 
 static void on_dataset(bpl_net *net, const float *x, const float *y)
 {
-    size_t n_in = bpl_net_input_size(net), n_out = bpl_net_output_size(net);
+    size_t n_in = bpl_net_inputs(net), n_out = bpl_net_outputs(net);
     bpl_dataset *ds = NULL;
     if (fuzz_check(bpl_dataset_from_f32(&ds, x, y, DATA_ROWS, n_in, n_out),
                    FZ(BPL_OK) | FZ(BPL_ERR_NOMEM), "bpl_dataset_from_f32") != BPL_OK)
@@ -256,7 +256,7 @@ static void on_dataset(bpl_net *net, const float *x, const float *y)
         fuzz_abort("bpl_net_fit succeeded after %zu progress events", p.events);
     bpl_dataset_destroy(ds);
     double angles[MAX_LAYERS];
-    size_t n_layers = bpl_net_num_layers(net);
+    size_t n_layers = bpl_net_layer_count(net);
     if (n_layers <= MAX_LAYERS)
         fuzz_check(bpl_net_alignment(net, x, y, BATCH, angles, n_layers), FZ_ANY,
                    "bpl_net_alignment");
@@ -279,7 +279,7 @@ static void save_reload(bpl_net *net)
 
 static void exercise(bpl_net *net)
 {
-    size_t n_in = bpl_net_input_size(net), n_out = bpl_net_output_size(net);
+    size_t n_in = bpl_net_inputs(net), n_out = bpl_net_outputs(net);
     float *x = batch_of(DATA_ROWS * n_in), *y = targets_of(DATA_ROWS, n_out);
     train_steps(net, x, y);
     on_dataset(net, x, y);

@@ -9,6 +9,8 @@
 #include "fuzz_input.h"
 #include "fuzz_util.h"
 
+#include "bioplaus_rule.h"
+
 #define MAX_OPS 64
 #define MAX_BATCH 4
 
@@ -203,8 +205,8 @@ static void op_property(input *in, bpl_rule *rule)
                         "bpl_rule_set_property");
     int got = -1;
     const char *text = NULL;
-    int rc_get = fuzz_check(bpl_rule_get_property(rule, property, &got, &text),
-                            FZ(BPL_OK) | FZ(BPL_ERR_INVALID_ARG), "bpl_rule_get_property");
+    int rc_get = fuzz_check(bpl_rule_property(rule, property, &got, &text),
+                            FZ(BPL_OK) | FZ(BPL_ERR_INVALID_ARG), "bpl_rule_property");
     if (rc == BPL_OK && (rc_get != BPL_OK || got != tick || !text || strcmp(text, note) != 0))
         fuzz_abort("property %d set to %d '%s' reads back as %d '%s'", property, tick, note,
                    got, text ? text : "(null)");
@@ -263,7 +265,7 @@ static void op_attach(input *in, state *s)
 /* x [batch][inputs] from the input bytes, in [-4, 4). */
 static size_t take_batch(input *in, const bpl_net *net, float *x)
 {
-    size_t batch = 1 + take(in) % MAX_BATCH, n = batch * bpl_net_input_size(net);
+    size_t batch = 1 + take(in) % MAX_BATCH, n = batch * bpl_net_inputs(net);
     for (size_t i = 0; i < n; i++)
         x[i] = ((float)take(in) - 128.0f) / 32.0f;
     return batch;
@@ -274,7 +276,7 @@ static void op_train(input *in, state *s)
     if (!s->net)
         return;
     float x[MAX_BATCH * 4], y[MAX_BATCH * 4] = {0};
-    size_t batch = take_batch(in, s->net, x), n_out = bpl_net_output_size(s->net);
+    size_t batch = take_batch(in, s->net, x), n_out = bpl_net_outputs(s->net);
     for (size_t i = 0; i < batch; i++)
         y[i * n_out + take(in) % n_out] = 1.0f;
     fuzz_cap_costs(bpl_net_rule(s->net));
@@ -296,7 +298,7 @@ static void op_predict(input *in, state *s)
     size_t batch = take_batch(in, s->net, x);
     fuzz_cap_costs(bpl_net_rule(s->net));
     fuzz_reached_if_ok(
-        fuzz_check(bpl_net_predict(s->net, x, batch, out, batch * bpl_net_output_size(s->net)),
+        fuzz_check(bpl_net_predict(s->net, x, batch, out, batch * bpl_net_outputs(s->net)),
                    FZ_ANY, "bpl_net_predict"),
         FUZZ_REACH_PREDICT);
 }

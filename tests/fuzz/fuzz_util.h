@@ -225,7 +225,7 @@ static inline double fuzz_time_steps(const bpl_rule *rule)
 static inline double fuzz_tensor_elements(bpl_net *net)
 {
     double n = 0.0;
-    for (size_t l = 0; l < bpl_net_num_layers(net); l++) {
+    for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         const bpl_layer *layer = bpl_net_layer(net, l);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             size_t rows = 0, cols = 0;

@@ -19,7 +19,7 @@
 #define ZLIB_CONST /* next_in is const: no casts */
 #include <zlib.h>
 
-#include "bioplaus.h"
+#include "bioplaus_rule.h"
 #include "fuzz_format.h"
 
 static char out_dir[4096];
@@ -463,7 +463,7 @@ static int custom_targets(void *self, bpl_net *net, const float *y, size_t batch
 static int custom_update(void *self, bpl_net *net)
 {
     (void)self;
-    int rc = bpl_net_weight_gradients(net, bpl_net_num_layers(net) - 1);
+    int rc = bpl_net_weight_gradients(net, bpl_net_layer_count(net) - 1);
     return rc == BPL_OK ? bpl_net_apply_gradients(net, 1u) : rc;
 }
 
@@ -593,7 +593,7 @@ static void write_dict(const char *file, int prefix_len)
         bpl_net *net = small_net(3, BPL_ACT_SOFTMAX, 3);
         if (bpl_net_set_rule(net, rule) != BPL_OK)
             die("attach", bpl_last_error_message());
-        for (size_t l = 0; l < bpl_net_num_layers(net); l++)
+        for (size_t l = 0; l < bpl_net_layer_count(net); l++)
             for (size_t t = 2; t < bpl_layer_tensor_count(bpl_net_layer(net, l)); t++)
                 dict_entry(f, bpl_layer_tensor_name(bpl_net_layer(net, l), t), prefix_len);
         bpl_net_destroy(net);

@@ -39,6 +39,31 @@ class CffiTest(unittest.TestCase):
         self.assertNotIn("#", source)
         self.assertIn("bpl_net_train_batch", source)
         self.assertTrue(cffi_support.find_header().endswith("bioplaus.h"))
+        # The extension API follows the user API it builds on.
+        self.assertIn("bpl_gemm", source)
+        self.assertLess(source.index("typedef struct bpl_net bpl_net;"),
+                        source.index("typedef struct bpl_rule_vtable"))
+
+    def test_rule_api_through_cffi(self):
+        ffi, lib = self.ffi, self.lib
+        vt = ffi.new("bpl_rule_vtable *")
+        self.check(lib.bpl_rule_vtable_init(vt, 2))
+        self.assertEqual(vt.version, 2)
+        c = ffi.new("float[1]")
+        a, b = ffi.new("float[]", [2.0]), ffi.new("float[]", [3.0])
+        self.check(lib.bpl_gemm(ffi.NULL, 0, 0, 1, 1, 1, 1.0, a, 1, b, 1, 0.0, c, 1))
+        self.assertEqual(c[0], 6.0)
+        self.assertEqual(lib.BPL_PHASE_DIAGNOSE, 3)
+
+    def test_extension_header_must_be_beside_the_user_header(self):
+        with tempfile.TemporaryDirectory() as folder:
+            alone = os.path.join(folder, "bioplaus.h")
+            with open(os.path.join(support.SOURCE_ROOT, "include", "bioplaus.h"),
+                      encoding="utf-8") as f, open(alone, "w", encoding="utf-8") as g:
+                g.write(f.read())
+            with self.assertRaises(FileNotFoundError) as caught:
+                cffi_support.cdef_source(alone)
+        self.assertIn("bioplaus_rule.h", str(caught.exception))
 
     def test_training(self):
         ffi, lib = self.ffi, self.lib

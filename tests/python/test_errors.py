@@ -139,7 +139,7 @@ class PythonSideErrorTest(unittest.TestCase):
         rule = net.rule
         net.close()
         net.close()  # idempotent
-        for call in (lambda: net.num_layers, lambda: layer.units, lambda: rule["lr"]):
+        for call in (lambda: net.layer_count, lambda: layer.units, lambda: rule["lr"]):
             with self.assertRaises(bioplaus.StateError):
                 call()
 

@@ -13,22 +13,26 @@ import bioplaus
 from bioplaus import _lib
 
 HEADER = os.path.join(support.SOURCE_ROOT, "include", "bioplaus.h")
+RULE_HEADER = os.path.join(support.SOURCE_ROOT, "include", "bioplaus_rule.h")
 
 
-def header_text():
-    with open(HEADER, encoding="utf-8") as f:
+def header_text(path=HEADER):
+    with open(path, encoding="utf-8") as f:
         return f.read()
 
 
-def header_functions():
-    """{name: number of parameters} of every BPL_API function of the header."""
-    text = header_text()
-    region = text[text.index("/* --- BEGIN CDEF"):text.index("/* --- END CDEF")]
-    region = re.sub(r"/\*.*?\*/", "", region, flags=re.S)
+def header_functions(paths=(HEADER, RULE_HEADER)):
+    """{name: number of parameters} of every BPL_API function of the headers:
+    the user API and the extension API, which the package both declares."""
     functions = {}
-    for match in re.finditer(r"BPL_API\b[^;(]*?\b(bpl_\w+)\s*\(([^)]*)\)\s*;", region):
-        params = match.group(2).strip()
-        functions[match.group(1)] = 0 if params == "void" else params.count(",") + 1
+    for path in paths:
+        text = header_text(path)
+        region = text[text.index("/* --- BEGIN CDEF"):text.index("/* --- END CDEF")]
+        region = re.sub(r"/\*.*?\*/", "", region, flags=re.S)
+        for match in re.finditer(r"BPL_API\b[^;(]*?\b(bpl_\w+)\s*\(([^)]*)\)\s*;",
+                                 region):
+            params = match.group(2).strip()
+            functions[match.group(1)] = 0 if params == "void" else params.count(",") + 1
     return functions
 
 
@@ -66,6 +70,14 @@ class VersionTest(unittest.TestCase):
         major, minor, patch = bioplaus.version_info()
         self.assertEqual(bioplaus.version_number(), major * 10000 + minor * 100 + patch)
 
+    def test_soname_is_the_builds(self):
+        """The package looks for the soname the build gives the library."""
+        with open(os.path.join(support.SOURCE_ROOT, "meson.build"), encoding="utf-8") as f:
+            soversion = re.search(r"^bpl_soversion = '(\d+)'$", f.read(), re.M).group(1)
+        self.assertEqual(_lib.SONAME, "libbioplaus.so." + soversion)
+        self.assertEqual(_lib.SONAME, "libbioplaus.so.1")
+        self.assertEqual(_lib.VERSION_INFO, (0, 2, 0))
+
     def test_library_from_environment(self):
         wanted = os.environ.get("BIOPLAUS_LIBRARY")
         if not wanted:
@@ -83,13 +95,13 @@ class VersionTest(unittest.TestCase):
 
     def test_patch_versions_may_differ(self):
         major, minor, patch = _lib.VERSION_INFO
-        _lib.check_version(major * 10000 + minor * 100 + patch + 7, "libbioplaus.so.0")
+        _lib.check_version(major * 10000 + minor * 100 + patch + 7, _lib.SONAME)
         with self.assertRaises(ImportError):
-            _lib.check_version((major + 1) * 10000 + minor * 100, "libbioplaus.so.0")
+            _lib.check_version((major + 1) * 10000 + minor * 100, _lib.SONAME)
 
     def test_importing_a_package_for_another_version_fails(self):
         with PackageCopy() as copy:
-            copy.edit("_lib.py", "VERSION_INFO = (0, 1, 0)", "VERSION_INFO = (0, 98, 0)")
+            copy.edit("_lib.py", "VERSION_INFO = (0, 2, 0)", "VERSION_INFO = (0, 98, 0)")
             result = support.run_python("import bioplaus", env={"PYTHONPATH": copy.python})
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("ImportError", result.stderr)
@@ -109,7 +121,7 @@ class LookupTest(unittest.TestCase):
     def test_reports_every_place_tried(self):
         """A real import, away from build trees, without pkg-config on PATH."""
         with PackageCopy() as copy:
-            missing = os.path.join(copy.root, "nowhere", "libbioplaus.so.0")
+            missing = os.path.join(copy.root, "nowhere", _lib.SONAME)
             empty_bin = os.path.join(copy.root, "bin")
             os.mkdir(empty_bin)
             result = support.run_python(
@@ -124,7 +136,7 @@ class LookupTest(unittest.TestCase):
     def test_reports_every_place_tried_with_the_system_hidden(self):
         """The same in this process, the installed-library lookups stubbed out."""
         with tempfile.TemporaryDirectory() as root:
-            missing = os.path.join(root, "libbioplaus.so.0")
+            missing = os.path.join(root, _lib.SONAME)
             with mock.patch.dict(os.environ, {"BIOPLAUS_LIBRARY": missing}), \
                     mock.patch.object(_lib, "_SOURCE_ROOT", root), \
                     mock.patch.object(_lib, "_usual_dirs", lambda: [root]), \
@@ -146,6 +158,9 @@ class PrototypeTest(unittest.TestCase):
     def test_every_header_function_is_declared(self):
         functions = header_functions()
         self.assertGreater(len(functions), 90)
+        # Both headers count: each has functions of its own.
+        self.assertIn("bpl_net_fit", header_functions([HEADER]))
+        self.assertIn("bpl_gemm", header_functions([RULE_HEADER]))
         self.assertEqual(set(functions), set(_lib.PROTOTYPES))
         for name, count in functions.items():
             self.assertEqual(len(_lib.PROTOTYPES[name][1]), count, name)

@@ -25,11 +25,11 @@ class Recorder(bioplaus.PythonRule):
     def compute_targets(self, net, y, batch):
         self.y_address = address(y)
         net.output_delta(y, batch)
-        for index in range(net.num_layers - 1, 0, -1):
+        for index in range(net.layer_count - 1, 0, -1):
             net.project_delta(index, index - 1, "weight", forward_weight=True)
 
     def update(self, net):
-        for index in range(net.num_layers):
+        for index in range(net.layer_count):
             net.weight_gradients(index)
         net.apply_gradients()
 

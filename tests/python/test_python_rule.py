@@ -23,12 +23,12 @@ class PyBackprop(bioplaus.PythonRule):
 
     def compute_targets(self, net, y, batch):
         net.output_delta(y, batch)
-        for index in range(net.num_layers - 1, 0, -1):
+        for index in range(net.layer_count - 1, 0, -1):
             weight = net.layer(index).tensor("weight")
             net.project_delta(index, index - 1, weight, forward_weight=True)
 
     def update(self, net):
-        for index in range(net.num_layers):
+        for index in range(net.layer_count):
             net.weight_gradients(index)
         net.apply_gradients(Group.FORWARD)
 
@@ -52,7 +52,7 @@ class PyFeedbackAlignment(PyBackprop):
     def compute_targets(self, net, y, batch):
         self.phases.append(net.phase)
         net.output_delta(y, batch)
-        for index in range(net.num_layers - 1, 0, -1):
+        for index in range(net.layer_count - 1, 0, -1):
             net.project_delta(index, index - 1, "feedback")
             # A rule's own buffer, sized by the net for this batch.
             trace = net.layer(index).buffer("trace")

@@ -62,7 +62,7 @@ class MyRule(bioplaus.PythonRule):
         net.output_delta(y, batch)
 
     def update(self, net):
-        net.weight_gradients(net.num_layers - 1)
+        net.weight_gradients(net.layer_count - 1)
         net.apply_gradients()
 
 

@@ -32,13 +32,13 @@ class CountingBackprop(bioplaus.PythonRule):
 
     def compute_targets(self, net, y, batch):
         net.output_delta(y, batch)
-        for index in range(net.num_layers - 1, 0, -1):
+        for index in range(net.layer_count - 1, 0, -1):
             weight = net.layer(index).tensor("weight")
             net.project_delta(index, index - 1, weight, forward_weight=True)
 
     def gradients(self, net, groups):
         assert Group.FORWARD in groups
-        for index in range(net.num_layers):
+        for index in range(net.layer_count):
             net.weight_gradients(index)
         return {Group.FORWARD}
 

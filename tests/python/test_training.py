@@ -123,8 +123,8 @@ class TrainingTest(unittest.TestCase):
 
     def test_introspection(self):
         with make_net() as net:
-            self.assertEqual((net.input_size, net.output_size, net.num_layers), (6, 3, 2))
-            self.assertEqual(net.num_params, 6 * 16 + 16 + 16 * 3 + 3)
+            self.assertEqual((net.inputs, net.outputs, net.layer_count), (6, 3, 2))
+            self.assertEqual(net.param_count, 6 * 16 + 16 + 16 * 3 + 3)
             self.assertEqual(net.seed, 5)
             self.assertEqual(net.loss, bioplaus.Loss.CROSS_ENTROPY)
             net.loss = "mse"
@@ -258,7 +258,7 @@ class DatasetTest(unittest.TestCase):
         pixels = np.array([[0, 255], [51, 102], [255, 255]], np.uint8)
         labels = np.array([2, 0, 1], np.uint8)
         with bioplaus.Dataset.from_arrays(pixels, labels, n_classes=4) as data:
-            self.assertEqual((data.size, data.features, data.targets), (3, 2, 4))
+            self.assertEqual((data.example_count, data.features, data.targets), (3, 2, 4))
             self.assertEqual([data.label(i) for i in range(3)], [2, 0, 1])
             x, y = data.get()
             np.testing.assert_allclose(x[1], [0.2, 0.4], rtol=1e-6)
@@ -266,7 +266,7 @@ class DatasetTest(unittest.TestCase):
             data.set_scaling(2.0, -1.0)
             self.assertEqual(data.get(2, 1)[0].tolist(), [[509.0, 509.0]])
             with data[1:] as tail:
-                self.assertEqual(tail.size, 2)
+                self.assertEqual(tail.example_count, 2)
                 self.assertEqual(tail.label(0), 0)
             with data.slice(0, 1) as head:
                 self.assertEqual(head.label(0), 2)
@@ -299,16 +299,16 @@ class LibraryInfoTest(unittest.TestCase):
     def test_blas(self):
         self.assertIn(bioplaus.blas_backend(), ("openblas", "blis", "cblas", "builtin"))
         self.assertTrue(bioplaus.blas_info())
-        threads = bioplaus.get_num_threads()
+        threads = bioplaus.thread_count()
         self.assertGreaterEqual(threads, 1)
-        bioplaus.set_num_threads(1)
-        self.assertEqual(bioplaus.get_num_threads(), 1)
+        bioplaus.set_thread_count(1)
+        self.assertEqual(bioplaus.thread_count(), 1)
         try:
-            bioplaus.set_num_threads(threads)
+            bioplaus.set_thread_count(threads)
         except bioplaus.UnsupportedError:
             pass
         with self.assertRaises(bioplaus.BioplausError):
-            bioplaus.set_num_threads(0)
+            bioplaus.set_thread_count(0)
 
     def test_log_callback(self):
         messages = []

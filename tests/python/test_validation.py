@@ -203,7 +203,7 @@ TABLE = [
     ("Dataset.label", "index", "size_t", lambda f, v: f.data.label(v)),
     ("Dataset.get", "start", "size_t", lambda f, v: f.data.get(v, 1)),
     ("Dataset.get", "count", "size_t", lambda f, v: f.data.get(0, v)),
-    ("set_num_threads", "n", "int", lambda f, v: bioplaus.set_num_threads(v)),
+    ("set_thread_count", "n", "int", lambda f, v: bioplaus.set_thread_count(v)),
     ("activation_forward", "activation", "enum",
      lambda f, v: bioplaus.activation_forward(v, array.array("f", [0.0]))),
     ("activation_backward", "activation", "enum",

@@ -38,7 +38,7 @@ static int data_error(int status, const char *dir)
 static int split_training_file(const struct options *opt, struct session *s,
                                const bpl_dataset *full)
 {
-    size_t n = bpl_dataset_size(full);
+    size_t n = bpl_dataset_example_count(full);
     if (opt->val >= n)
         return usage_error("--val %zu leaves no training images: the file holds %zu",
                            opt->val, n);

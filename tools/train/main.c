@@ -25,7 +25,7 @@ static int set_threads(int threads)
 {
     if (threads == 0)
         return 0;
-    int rc = bpl_set_num_threads(threads);
+    int rc = bpl_set_thread_count(threads);
     if (rc == BPL_ERR_UNSUPPORTED) { /* e.g. the single-threaded builtin kernels */
         fprintf(stderr, "%s: warning: --threads %d ignored: %s\n", program, threads,
                 bpl_last_error_message());

@@ -42,7 +42,7 @@ static int freeze_layers(const struct options *opt, bpl_net *net)
         bpl_layer *layer = bpl_net_layer(net, opt->frozen[i]);
         if (!layer)
             return usage_error("--freeze %zu: the net has %zu layers (0 = the first hidden)",
-                               opt->frozen[i], bpl_net_num_layers(net));
+                               opt->frozen[i], bpl_net_layer_count(net));
         int rc = bpl_layer_set_frozen(layer, "weight", 1);
         if (rc == BPL_OK)
             rc = bpl_layer_set_frozen(layer, "bias", 1);
@@ -74,8 +74,8 @@ static int build_net(const struct options *opt, struct session *s, struct traine
 /* "784-256-256-10", read back from the net itself. */
 void describe_architecture(bpl_net *net, char *buf, size_t size)
 {
-    snprintf(buf, size, "%zu", bpl_net_input_size(net));
-    for (size_t i = 0; i < bpl_net_num_layers(net); i++) {
+    snprintf(buf, size, "%zu", bpl_net_inputs(net));
+    for (size_t i = 0; i < bpl_net_layer_count(net); i++) {
         size_t used = strlen(buf);
         snprintf(buf + used, size - used, "-%zu", bpl_layer_units(bpl_net_layer(net, i)));
     }

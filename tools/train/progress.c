@@ -22,7 +22,7 @@ static int count_digits(size_t n)
 /* Rows of batch `step` (from 1): only the last batch of an epoch may be short. */
 static size_t batch_rows(const struct trainer *t, size_t step)
 {
-    size_t n_train = bpl_dataset_size(t->session->train);
+    size_t n_train = bpl_dataset_example_count(t->session->train);
     size_t start = (step - 1) * t->opt->batch;
     return n_train - start < t->opt->batch ? n_train - start : t->opt->batch;
 }

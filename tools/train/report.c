@@ -78,7 +78,7 @@ static const char *activation_text(const struct options *opt, bpl_net *net)
     bpl_rule_ignores(bpl_net_rule(net), "activation", &ignored);
     if (ignored)
         return "ignored";
-    if (opt->load_path && bpl_net_num_layers(net) > 1)
+    if (opt->load_path && bpl_net_layer_count(net) > 1)
         return bpl_activation_name(bpl_layer_activation(bpl_net_layer(net, 0)));
     return bpl_activation_name(opt->activation);
 }
@@ -112,8 +112,8 @@ void print_header(const struct options *opt, struct session *s)
     if (opt->load_path)
         printf(" load=%s", opt->load_path);
     printf(" data=%s train=%zu val=%zu test=%zu blas=%s threads=%d", s->data_dir,
-           bpl_dataset_size(s->train), bpl_dataset_size(s->val), bpl_dataset_size(s->test),
-           bpl_blas_backend(), bpl_get_num_threads());
+           bpl_dataset_example_count(s->train), bpl_dataset_example_count(s->val),
+           bpl_dataset_example_count(s->test), bpl_blas_backend(), bpl_thread_count());
     if (recommended[0])
         printf(" recommended=%s", recommended);
     printf("\n");

@@ -13,7 +13,7 @@
 
 static int same_hidden(const struct options *opt, bpl_net *net)
 {
-    if (bpl_net_num_layers(net) != opt->n_hidden + 1)
+    if (bpl_net_layer_count(net) != opt->n_hidden + 1)
         return 0;
     for (size_t i = 0; i < opt->n_hidden; i++)
         if (bpl_layer_units(bpl_net_layer(net, i)) != opt->hidden[i])
@@ -23,7 +23,7 @@ static int same_hidden(const struct options *opt, bpl_net *net)
 
 static int same_activation(const struct options *opt, bpl_net *net)
 {
-    size_t n_hidden = bpl_net_num_layers(net) - 1;
+    size_t n_hidden = bpl_net_layer_count(net) - 1;
     for (size_t i = 0; i < n_hidden; i++)
         if (bpl_layer_activation(bpl_net_layer(net, i)) != opt->activation)
             return 0;
@@ -65,7 +65,7 @@ int check_against_file(const struct options *opt, bpl_net *net)
     if (given(opt, OPT_ACTIVATION) && !same_activation(opt, net))
         return usage_error("--activation %s: the hidden layers of the %s net in '%s' are %s",
                            bpl_activation_name(opt->activation), architecture, file,
-                           bpl_net_num_layers(net) > 1
+                           bpl_net_layer_count(net) > 1
                                ? bpl_activation_name(bpl_layer_activation(bpl_net_layer(net, 0)))
                                : "none");
     if (given(opt, OPT_INIT))
@@ -92,12 +92,12 @@ int load_net(struct options *opt, struct session *s, struct trainer *t)
                 program, opt->load_path);
         return EXIT_FAILURE;
     }
-    if (bpl_net_input_size(s->net) != MNIST_FEATURES ||
-        bpl_net_output_size(s->net) != MNIST_CLASSES) {
+    if (bpl_net_inputs(s->net) != MNIST_FEATURES ||
+        bpl_net_outputs(s->net) != MNIST_CLASSES) {
         fprintf(stderr, "%s: the net in '%s' takes %zu inputs and gives %zu outputs; "
                         "MNIST needs %d and %d\n",
-                program, opt->load_path, bpl_net_input_size(s->net),
-                bpl_net_output_size(s->net), MNIST_FEATURES, MNIST_CLASSES);
+                program, opt->load_path, bpl_net_inputs(s->net),
+                bpl_net_outputs(s->net), MNIST_FEATURES, MNIST_CLASSES);
         return EXIT_FAILURE;
     }
     return 0;
