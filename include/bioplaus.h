@@ -384,9 +384,7 @@ BPL_API int bpl_layer_get_tensor(const bpl_layer *layer, const char *name,
 /** Copy `len` floats (rows*cols) into a named tensor, e.g. to set a feedback
  * matrix to the transpose of the weight above.  Non-finite values are
  * rejected before anything is written.
- * Errors: INVALID_ARG, NOT_FOUND, SHAPE, NUMERIC, STATE (inside a step, or a
- * tensor holding a built-in rule's step count, such as "schedule_steps",
- * which only the rule writes). */
+ * Errors: INVALID_ARG, NOT_FOUND, SHAPE, NUMERIC, STATE (inside a step). */
 BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name,
                                  const float *src, size_t len);
 
@@ -665,9 +663,11 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * Persistence
  * ======================================================================== */
 
-/** Save the net: architecture, loss, every layer tensor (weights, biases,
- * feedback matrices), optimiser state, generator state, and the attached
- * rule's name and hyperparameters.  Versioned little-endian format with a
+/** Save the net: architecture (the input's shape, each layer's kind and
+ * output shape), loss, every layer tensor (weights, biases, feedback
+ * matrices), optimiser state, generator state, and the attached rule's
+ * name, hyperparameters and own state (its save_state hook).  Versioned
+ * little-endian format (version 2; docs/api.md, "Saving and loading") with a
  * magic number and CRC-32 checksums.  The file is written under a temporary
  * name in the same directory, flushed and renamed, so `path` is either the
  * old file or the complete new one, never a half-written file.  Whatever it
@@ -688,13 +688,17 @@ BPL_API int bpl_net_profile(const bpl_net *net, double *step_seconds_out,
  * killed before it finishes (SIGKILL, SIGXFSZ, power loss) leaves it
  * behind; such files can be found with the glob ".*.bpl-tmp.*" and deleted
  * once the process <pid> is gone.
- * Errors: INVALID_ARG, STATE (inside a step), NUMERIC, IO, NOMEM. */
+ * Errors: INVALID_ARG, STATE (inside a step), NUMERIC, IO, NOMEM, whatever
+ * the rule's save_state hook returns (CALLBACK if it breaks its contract). */
 BPL_API int bpl_net_save(const bpl_net *net, const char *path);
 
-/** Load a saved net.  A built-in rule is recreated and attached with its
- * hyperparameters and tensors.  A rule that is not built in is left
+/** Load a saved net (format version 2, or version 1 from libbioplaus 0.1:
+ * the step counters its built-in rules kept in tensors become their
+ * state).  A built-in rule is recreated and attached with its
+ * hyperparameters, tensors and state.  A rule that is not built in is left
  * pending: attach a rule of the same name with bpl_net_set_rule and it gets
- * the saved hyperparameters and tensors.  `path` must lead (symbolic links
+ * the saved hyperparameters, tensors and state (its load_state hook; a
+ * rule without one is refused with STATE when the file holds a state).  `path` must lead (symbolic links
  * are followed) to a regular file: a FIFO, device, socket or directory is
  * refused with IO at once, without blocking.
  *
@@ -714,9 +718,30 @@ BPL_API int bpl_net_save(const bpl_net *net, const char *path);
  *    hyperparameters are at most 10^4.  A caller wanting less reads the
  *    rule's hyperparameters after loading and refuses what it will not run.
  * Errors: INVALID_ARG, IO, FORMAT (bad magic, checksum, truncated, values
- * out of range, a tensor its rule needs missing), VERSION (a newer format),
- * NOMEM. */
+ * out of range, a layer kind or shape this library does not know, a
+ * tensor its rule needs missing, a state its rule refuses), VERSION (a
+ * newer format), NOMEM. */
 BPL_API int bpl_net_load(bpl_net **out, const char *path);
+
+/** Save the net as bpl_net_save does, into memory: *data_out receives a
+ * buffer the library allocates, holding *size_out bytes (exactly what
+ * bpl_net_save would write to a file); free it with bpl_buffer_free.  For
+ * pickling, sending a net to another process, embedding.  On failure
+ * *data_out is NULL and *size_out 0.
+ * Errors: INVALID_ARG, STATE (inside a step), NUMERIC, OVERFLOW (beyond
+ * 2^36 bytes), NOMEM, whatever the rule's save_state hook returns. */
+BPL_API int bpl_net_save_to_buffer(const bpl_net *net, void **data_out, size_t *size_out);
+
+/** Free a buffer of bpl_net_save_to_buffer.  NULL is a no-op. */
+BPL_API void bpl_buffer_free(void *data);
+
+/** Load a net from `size` bytes at `data`, as bpl_net_load does from a
+ * file, with the same checks and guarantees (the bytes may be hostile;
+ * messages name the source "(buffer)").  The bytes are only read, and may
+ * be freed once the call returns.  data may be NULL only with size 0
+ * (which is refused with FORMAT, as an empty file is).
+ * Errors: INVALID_ARG, FORMAT, VERSION, NOMEM (as bpl_net_load). */
+BPL_API int bpl_net_load_from_buffer(bpl_net **out, const void *data, size_t size);
 
 /* --- END CDEF ------------------------------------------------------------ */
 

@@ -86,8 +86,7 @@ BPL_API int bpl_net_phase(const bpl_net *net);
  * tensor), RANGE (the gain, or the values it gives, beyond the float range;
  * nothing is created), FORMAT (a tensor missing from the file being
  * loaded), NOMEM, STATE (called from a hook other than attach, or from a
- * callback of the net, or another group for a tensor holding a built-in
- * rule's step count). */
+ * callback of the net). */
 BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name,
                                  size_t rows, size_t cols, int group,
                                  int init, double gain, int *created_out);
@@ -109,8 +108,7 @@ BPL_API int bpl_layer_tensor_grad(bpl_layer *layer, const char *name, float **da
  * initialisers draw up to 8.6 standard deviations, uniform ones up to their
  * limit: a gain whose values would not fit a float is refused before
  * anything is written.
- * Errors: INVALID_ARG, NOT_FOUND, RANGE, NOMEM, STATE (a tensor holding a
- * built-in rule's step count). */
+ * Errors: INVALID_ARG, NOT_FOUND, RANGE, NOMEM. */
 BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
                                   double gain);
 
@@ -283,17 +281,26 @@ typedef struct bpl_rule_vtable {
      * in training only. */
     int (*after_apply)(void *self, bpl_net *net);
     /** optional, with load_state: the rule's own state that is neither a
-     * tensor nor a hyperparameter (a step count), saved with the net.
-     * Write it into `data` (`capacity` bytes) and its length into
-     * *size_out.  Called first with data NULL and capacity 0 to learn the
-     * size, then with a buffer of that size; if the state does not fit,
-     * write nothing but the size.  Use a portable encoding (fixed widths,
-     * little-endian): the bytes travel in model files. */
+     * tensor nor a hyperparameter (a step count, a flag), saved with the
+     * net (bpl_net_save, bpl_net_save_to_buffer) as an opaque blob.  Write
+     * it into `data` (`capacity` bytes) and its length into *size_out.
+     * Called first with data NULL and capacity 0 to learn the size, then
+     * with a buffer of that size, and must then write exactly that many
+     * bytes (at most 2^30).  Use a portable encoding (fixed widths,
+     * little-endian) and begin with a format byte of your own, so that a
+     * later version of the rule can still read what this one wrote: the
+     * bytes travel in model files and between machines. */
     int (*save_state)(void *self, void *data, size_t capacity, size_t *size_out);
-    /** optional, with save_state: restore what save_state wrote, when a net
-     * loaded from a file gets its rule back (after the attach hook).  The
+    /** optional, with save_state: restore what save_state wrote, when a
+     * saved net gets its rule back (bpl_net_load, bpl_net_load_from_buffer
+     * for a built-in rule; bpl_net_set_rule with a rule of the saved name
+     * for another).  Called BEFORE the attach hook, so that attach knows
+     * it continues a saved net (and keeps what it would initialise
+     * afresh); it may read the net's layers but not its rule's tensors,
+     * which attach adopts.  A rule attached afresh gets no call.  The
      * bytes come from the file, which may be hostile: check the size and
-     * every value, and fail with BPL_ERR_FORMAT rather than trust them. */
+     * every value, and fail with BPL_ERR_FORMAT rather than trust them.
+     * If attaching fails afterwards, the rule keeps what it loaded. */
     int (*load_state)(void *self, bpl_net *net, const void *data, size_t size);
     /* later versions only append fields here */
 } bpl_rule_vtable;

@@ -23,6 +23,8 @@
  * count at its last value rather than saving one the loader would refuse. */
 #define BPL__MAX_OPTIM_STEPS ((uint64_t)1 << 53)
 #define BPL__MAX_TENSORS 64 /* per layer: what a saved file may hold */
+#define BPL__MAX_STATE_BYTES ((uint64_t)1 << 30) /* a rule's saved state */
+#define BPL__MAX_MODEL_BYTES ((uint64_t)1 << 36) /* a model file or buffer */
 /* Inference (predict, evaluate) runs in chunks of this many rows, whatever
  * the net's workspace holds: BLAS kernels may round a row differently
  * depending on how many rows a product has, so the chunking must depend on
@@ -198,7 +200,6 @@ typedef struct bpl__tensor {
     int from_rule;  /* added by the attached rule: removed when it goes */
     int pending;    /* restored by bpl_net_load, waiting for its rule */
     int frozen;     /* skipped by the optimiser */
-    int rule_state; /* a rule's own state (a step count): only the rule writes it */
     float *data;
     /* A trained tensor's gradient and optimiser moments (NULL for
      * BPL_GROUP_NONE): once placed, views into the net's gradient block and
@@ -356,6 +357,35 @@ bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name);
 int bpl__rule_optim_config(const bpl_rule *rule, int group, bpl__optim_config *out);
 /* Call a hook's result through the error conventions. */
 int bpl__hook_result(const bpl_rule *rule, const char *hook, int rc);
+
+/* ---- model bytes (model_io.c) ---------------------------------------------- */
+
+/* The model file's bytes for `net` (format version 2, header included), in
+ * a buffer of the library's; `caller` names the public function in errors. */
+int bpl__model_encode(const bpl_net *net, const char *caller, unsigned char **data_out,
+                      size_t *size_out);
+/* A net from a model file's bytes (version 1 or 2); `source` names them in
+ * errors (a path, or "(buffer)"). */
+int bpl__model_decode(const unsigned char *data, size_t size, const char *caller,
+                      const char *source, bpl_net **out);
+
+/* ---- a rule's own state (rule_state.c) ------------------------------------ */
+
+/* What the rule's save_state hook writes, in a buffer of the library's
+ * (*data_out NULL and *size_out 0 if the rule has no such hook); a hook
+ * that breaks its contract fails with BPL_ERR_CALLBACK. */
+int bpl__rule_save_state(const bpl_rule *rule, unsigned char **data_out, size_t *size_out);
+/* Give a saved state to the rule's load_state hook (BPL_ERR_STATE if it
+ * has none), run as user code of the attach kind. */
+int bpl__rule_load_state(bpl_rule *rule, bpl_net *net, const unsigned char *data,
+                         size_t size);
+/* The built-in rules' state, a step count (or 1 for "initialised"): a
+ * format byte and a u64, BPL__COUNT_STATE_SIZE bytes.  Save follows the
+ * save_state hook's contract; load fails with BPL_ERR_FORMAT on any other
+ * size or format or a count beyond `max`. */
+#define BPL__COUNT_STATE_SIZE 9
+int bpl__count_state_save(uint64_t count, void *data, size_t capacity, size_t *size_out);
+int bpl__count_state_load(const void *data, size_t size, uint64_t max, uint64_t *count_out);
 /* Free a rule that a net owned. */
 void bpl__rule_free_owned(bpl_rule *rule);
 
@@ -452,6 +482,10 @@ struct bpl_net {
     char pending_rule[BPL__RULE_NAME_MAX];
     bpl__saved_param *pending_params;
     size_t n_pending_params;
+    /* and its state (save_state's bytes), given to load_state */
+    int has_pending_state;
+    unsigned char *pending_state;
+    size_t pending_state_size;
 
     /* The step in progress. */
     int phase;
@@ -506,11 +540,9 @@ int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units, int act
 /* Add a tensor with no initialisation; used by add_tensor and by loading. */
 int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
                           int group, bpl__tensor **out);
-/* Mark a tensor as its rule's own state, holding values only the rule
- * makes (a step count in whole numbers, which the loader checks):
- * bpl_layer_set_tensor, bpl_layer_init_tensor and a change of group refuse
- * it, so that what bpl_net_save writes, bpl_net_load reads. */
-int bpl__layer_mark_rule_state(bpl_layer *layer, const char *name);
+/* Remove one tensor from its layer (the loader's conversion of a version-1
+ * step counter into its rule's state). */
+void bpl__layer_remove_tensor(bpl_layer *layer, bpl__tensor *t);
 /* Drop every tensor and buffer added by a rule (or only pending tensors). */
 void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only);
 

@@ -240,6 +240,16 @@ void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only)
     layer->n_buffers = kept;
 }
 
+void bpl__layer_remove_tensor(bpl_layer *layer, bpl__tensor *t)
+{
+    size_t index = (size_t)(t - layer->tensors);
+    if (t->grad)
+        bpl__net_invalidate_layout(layer->net);
+    free_tensor(t);
+    memmove(t, t + 1, (layer->n_tensors - index - 1) * sizeof *t);
+    layer->n_tensors--;
+}
+
 /* ---- public accessors ------------------------------------------------------ */
 
 BPL_API size_t bpl_layer_index(const bpl_layer *layer)
@@ -297,25 +307,6 @@ BPL_API int bpl_layer_tensor_info(const bpl_layer *layer, const char *name,
     return BPL_OK;
 }
 
-int bpl__layer_mark_rule_state(bpl_layer *layer, const char *name)
-{
-    bpl__tensor *t;
-    int rc = find_tensor(layer, name, "bpl__layer_mark_rule_state", &t);
-    if (rc == BPL_OK)
-        t->rule_state = 1;
-    return rc;
-}
-
-static int check_writable(const bpl__tensor *t, const char *caller, size_t index)
-{
-    if (!t->rule_state)
-        return BPL_OK;
-    return bpl__fail(BPL_ERR_STATE,
-                     "%s: tensor '%s' of layer %zu holds its rule's step count, which only "
-                     "the rule writes",
-                     caller, t->name, index);
-}
-
 static int check_len(const bpl__tensor *t, size_t len, const char *caller, size_t index)
 {
     if (len == t->rows * t->cols)
@@ -352,8 +343,6 @@ BPL_API int bpl_layer_set_tensor(bpl_layer *layer, const char *name, const float
                          "write through bpl_layer_tensor)");
     bpl__tensor *t;
     int rc = find_tensor(layer, name, "bpl_layer_set_tensor", &t);
-    if (rc == BPL_OK)
-        rc = check_writable(t, "bpl_layer_set_tensor", layer->index);
     if (rc == BPL_OK)
         rc = check_len(t, len, "bpl_layer_set_tensor", layer->index);
     if (rc != BPL_OK)
@@ -425,8 +414,6 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
                              "%zu x %zu, not %zu x %zu",
                              name, layer->index, t->rows, t->cols, rows, cols);
         rc = keeps_forward_group(layer, t, group);
-        if (rc == BPL_OK && t->group != group)
-            rc = check_writable(t, "bpl_layer_add_tensor", layer->index);
         if (rc == BPL_OK)
             rc = regroup_tensor(layer, t, group);
         if (rc != BPL_OK)
@@ -504,8 +491,6 @@ BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
                          init);
     bpl__tensor *t;
     int rc = find_tensor(layer, name, "bpl_layer_init_tensor", &t);
-    if (rc == BPL_OK)
-        rc = check_writable(t, "bpl_layer_init_tensor", layer->index);
     if (rc != BPL_OK)
         return rc;
     rc = bpl__init_fill(init, gain, t->data, t->rows, t->cols, &layer->net->rng);

@@ -1,42 +1,42 @@
 /*
- * model_io.c - saving and loading nets.
+ * model_io.c - a net as the bytes of a model file, and back: what
+ * bpl_net_save and bpl_net_save_to_buffer write, what bpl_net_load and
+ * bpl_net_load_from_buffer read.
  *
- * File layout (all integers and floats little-endian):
+ * Layout (all integers and floats little-endian):
  *
  *   0  magic "BPLNET\r\n" (the CR LF catches text-mode mangling)
- *   8  u32 format version (1)       12  u32 flags (0)
+ *   8  u32 format version (2)       12  u32 flags (0)
  *  16  u64 payload size             24  u32 CRC-32 of the payload
  *  28  u32 CRC-32 of bytes 0..27    32  payload
  *
- * Payload: u64 inputs, u64 seed, u64 generator state[4], u32 loss,
- * u32 layers, u64 optimiser steps[2]; per layer u64 units, u32 activation,
- * u32 initialiser, u32 tensors; per tensor str name, i32 group, u64 rows,
- * u64 cols, u8 flags (bit 0: optimiser moments follow, bit 1: frozen),
- * f32 data[rows*cols] (then m and v if bit 0); then u32 has_rule and, if
- * set, str name, u32 count and per
- * hyperparameter str name, f64 value.  A str is u32 length + bytes.
+ * Payload of version 2: shape input, u64 seed, u64 generator state[4],
+ * u32 loss, u32 layers, u64 optimiser steps[2]; per layer str kind
+ * ("dense"), shape output, u32 activation, u32 initialiser, u32 tensors;
+ * per tensor str name, i32 group, u64 rows, u64 cols, u8 flags (bit 0:
+ * optimiser moments follow, bit 1: frozen), f32 data[rows*cols] (then m
+ * and v if bit 0); then u32 has_rule and, if set, str name, u32 count and
+ * per hyperparameter str name, f64 value, then u32 has_state and, if set,
+ * u64 size and the bytes of the rule's save_state hook.  A str is u32
+ * length + bytes; a shape is u32 rank (1..8) + u64 extents[rank] (a dense
+ * layer's is [units], the input's [inputs]).
  *
- * Saving writes a temporary file next to the target, flushes it to disk and
- * renames it over the target, so the target is never half-written.  The
- * target is the path, or the file its symbolic links lead to; anything but
- * a regular file there is refused (docs/reliability.md, "Saving over
- * special paths").
+ * Version 1 (still read) had u64 inputs where the input shape is, a layer
+ * was u64 units, u32 activation, u32 initialiser, u32 tensors, and a rule
+ * had no state: the built-in rules kept their step counts in tensors of
+ * layer 0 ("schedule_steps", "microcircuit_steps",
+ * "segregated_initialised"), which the loader turns into their state.
  */
 #include "bpl_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2
 #define HEADER_SIZE 32
-#define MAX_FILE_SIZE ((uint64_t)1 << 36)
+#define MAX_RANK 8
 /* The smallest saved hyperparameter: a one-character name and its value. */
 #define MIN_PARAM_BYTES (4 + 1 + 8)
 static const unsigned char magic[8] = {'B', 'P', 'L', 'N', 'E', 'T', '\r', '\n'};
@@ -134,7 +134,24 @@ static void put_tensor(writer *w, const bpl__tensor *t)
     }
 }
 
-static void put_rule(writer *w, const bpl_net *net)
+static void put_shape(writer *w, const size_t *extents, uint32_t rank)
+{
+    put_u32(w, rank);
+    for (uint32_t i = 0; i < rank; i++)
+        put_u64(w, extents[i]);
+}
+
+static void put_state(writer *w, const unsigned char *state, size_t size, int has_state)
+{
+    put_u32(w, (uint32_t)has_state);
+    if (has_state) {
+        put_u64(w, size);
+        put_bytes(w, state, size);
+    }
+}
+
+/* The rule attached, or the one a load left pending, with its state. */
+static void put_rule(writer *w, const bpl_net *net, const unsigned char *state, size_t size)
 {
     const bpl_rule *rule = net->rule;
     if (rule) {
@@ -145,6 +162,7 @@ static void put_rule(writer *w, const bpl_net *net)
             put_str(w, rule->params[i].name);
             put_f64(w, rule->params[i].value);
         }
+        put_state(w, state, size, rule->vt.save_state != NULL);
     } else if (net->pending_rule[0]) {
         put_u32(w, 1);
         put_str(w, net->pending_rule);
@@ -153,14 +171,16 @@ static void put_rule(writer *w, const bpl_net *net)
             put_str(w, net->pending_params[i].name);
             put_f64(w, net->pending_params[i].value);
         }
+        put_state(w, net->pending_state, net->pending_state_size, net->has_pending_state);
     } else {
         put_u32(w, 0);
     }
 }
 
-static void put_payload(writer *w, const bpl_net *net)
+static void put_payload(writer *w, const bpl_net *net, const unsigned char *state,
+                        size_t state_size)
 {
-    put_u64(w, net->n_inputs);
+    put_shape(w, net->in_shape, (uint32_t)net->in_ndim);
     put_u64(w, net->seed);
     for (int i = 0; i < 4; i++)
         put_u64(w, net->rng.s[i]);
@@ -170,14 +190,15 @@ static void put_payload(writer *w, const bpl_net *net)
         put_u64(w, net->optim[g].steps);
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl_layer *layer = net->layers[l];
-        put_u64(w, layer->size);
+        put_str(w, layer->kind->name);
+        put_shape(w, layer->shape, (uint32_t)layer->ndim);
         put_u32(w, (uint32_t)layer->activation);
         put_u32(w, (uint32_t)layer->init);
         put_u32(w, (uint32_t)layer->n_tensors);
         for (size_t t = 0; t < layer->n_tensors; t++)
             put_tensor(w, &layer->tensors[t]);
     }
-    put_rule(w, net);
+    put_rule(w, net, state, state_size);
 }
 
 static void store_u32(unsigned char *p, uint32_t v)
@@ -202,170 +223,6 @@ static void make_header(unsigned char *h, const unsigned char *payload, size_t s
     store_u32(h + 28, (uint32_t)crc32(crc32(0L, Z_NULL, 0), h, 28));
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* ---- the file a save replaces ---------------------------------------------- */
-
-#define PATH_BYTES 4096
-#define MAX_LINKS 40 /* as many as Linux follows in one path */
-#define TEMP_NAME_MAX 200 /* bytes of the target's name kept in a temporary's */
-
-/* The length of the directory part of `path`, its trailing slash included
- * (0 for a bare name). */
-static size_t directory_length(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? (size_t)(slash - path) + 1 : 0;
-}
-
-/* Replace `target` (a symbolic link) by what it points to, relative to the
- * link's directory. */
-static int follow_link(const char *path, char *target)
-{
-    static const char caller[] = "bpl_net_save";
-    char link[PATH_BYTES];
-    ssize_t n = readlink(target, link, sizeof link);
-    if (n < 0)
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': cannot read the link '%s': %s", caller, path,
-                         target, strerror(errno));
-    size_t dir = link[0] == '/' ? 0 : directory_length(target);
-    if ((size_t)n >= sizeof link || dir + (size_t)n >= PATH_BYTES)
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': the path its links lead to is too long",
-                         caller, path);
-    memcpy(target + dir, link, (size_t)n);
-    target[dir + (size_t)n] = '\0';
-    return BPL_OK;
-}
-
-/* The file a save to `path` replaces: `path` itself, or the end of its
- * chain of symbolic links.  It must be a regular file or not exist yet (a
- * dangling link's target is created, as open() would). */
-static int resolve_target(const char *path, char *target)
-{
-    static const char caller[] = "bpl_net_save";
-    snprintf(target, PATH_BYTES, "%s", path);
-    for (int links = 0;; links++) {
-        struct stat st;
-        if (lstat(target, &st) != 0)
-            return errno == ENOENT ? BPL_OK
-                                   : bpl__fail(BPL_ERR_IO, "%s: '%s': %s", caller, path,
-                                               strerror(errno));
-        if (S_ISREG(st.st_mode))
-            return BPL_OK;
-        if (!S_ISLNK(st.st_mode))
-            return bpl__fail(BPL_ERR_IO, "%s: '%s'%s%s%s: not a regular file (%s); nothing "
-                             "was written",
-                             caller, path, links ? " (links to '" : "", links ? target : "",
-                             links ? "')" : "", bpl__file_kind((unsigned)st.st_mode));
-        if (links == MAX_LINKS)
-            return bpl__fail(BPL_ERR_IO, "%s: '%s': too many levels of symbolic links (a "
-                             "loop?); nothing was written",
-                             caller, path);
-        int rc = follow_link(path, target);
-        if (rc != BPL_OK)
-            return rc;
-    }
-}
-
-/* 32 bits that differ between calls, threads and processes; O_EXCL makes a
- * clash harmless. */
-static uint32_t temporary_suffix(unsigned attempt, const void *salt)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^
-                 (uint64_t)(uintptr_t)salt ^ (uint64_t)attempt << 48 ^
-                 (uint64_t)getpid() << 16;
-    x ^= x >> 30; /* splitmix64's finaliser */
-    x *= 0xbf58476d1ce4e5b9u;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebu;
-    x ^= x >> 31;
-    return (uint32_t)x;
-}
-
-/* Create a fresh temporary file beside `target`, named
- * ".<name>.bpl-tmp.<pid>.<8 hex digits>" (the name cut to TEMP_NAME_MAX
- * bytes), so that one left by a killed save is recognisable. */
-static int open_temporary(const char *target, char *tmp, size_t size)
-{
-    size_t dir = directory_length(target), name = strlen(target + dir);
-    int kept = (int)(name < TEMP_NAME_MAX ? name : TEMP_NAME_MAX);
-    for (unsigned attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, size, "%.*s.%.*s.bpl-tmp.%ld.%08lx", (int)dir, target, kept,
-                 target + dir, (long)getpid(),
-                 (unsigned long)temporary_suffix(attempt, tmp));
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
-}
-
-static void sync_directory(const char *target)
-{
-    char dir[PATH_BYTES];
-    size_t n = directory_length(target);
-    if (n == 0)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(n > 1 ? n - 1 : n), target);
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd); /* durability of the rename; a failure here is not fatal */
-        close(fd);
-    }
-}
-
-static int write_atomically(const char *path, const unsigned char *data, size_t n)
-{
-    static const char caller[] = "bpl_net_save";
-    char target[PATH_BYTES], tmp[PATH_BYTES + TEMP_NAME_MAX + 64];
-    if (strlen(path) > 4000)
-        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: path too long", caller);
-    int rc = resolve_target(path, target);
-    if (rc != BPL_OK)
-        return rc;
-    int fd = open_temporary(target, tmp, sizeof tmp);
-    if (fd < 0)
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': cannot create a temporary file: %s", caller,
-                         path, strerror(errno));
-    const char *step = NULL;
-    if (write_all(fd, data, n) != 0)
-        step = "write";
-    else if (fsync(fd) != 0)
-        step = "flush";
-    int saved_errno = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        saved_errno = errno;
-    }
-    if (!step && rename(tmp, target) != 0) {
-        step = "rename";
-        saved_errno = errno;
-    }
-    if (step) {
-        unlink(tmp);
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': %s failed: %s (the previous file, if any, "
-                         "is untouched)",
-                         caller, path, step, strerror(saved_errno));
-    }
-    sync_directory(target);
-    return BPL_OK;
-}
-
 /* What bpl_net_save writes, bpl_net_load must read: values it would refuse
  * (written through a borrowed pointer, bpl_layer_tensor) are refused here,
  * before a file exists. */
@@ -381,7 +238,7 @@ static const char *unsaveable(const bpl__tensor *t)
     return NULL;
 }
 
-static int check_saveable(const bpl_net *net)
+static int check_saveable(const bpl_net *net, const char *caller)
 {
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl_layer *layer = net->layers[l];
@@ -390,35 +247,46 @@ static int check_saveable(const bpl_net *net)
             const char *what = unsaveable(t);
             if (what)
                 return bpl__fail(BPL_ERR_NUMERIC,
-                                 "bpl_net_save: tensor '%s' of layer %zu %s; not saved (a "
-                                 "model file may not hold it)",
-                                 t->name, l, what);
+                                 "%s: tensor '%s' of layer %zu %s; not saved (a model "
+                                 "file may not hold it)",
+                                 caller, t->name, l, what);
         }
     }
     return BPL_OK;
 }
 
-BPL_API int bpl_net_save(const bpl_net *net, const char *path)
+int bpl__model_encode(const bpl_net *net, const char *caller, unsigned char **data_out,
+                      size_t *size_out)
 {
-    BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(path != NULL && path[0] != '\0');
+    *data_out = NULL;
+    *size_out = 0;
     if (net->phase != BPL_PHASE_IDLE)
-        return bpl__fail(BPL_ERR_STATE, "bpl_net_save: not allowed inside a step");
-    int rc = check_saveable(net);
+        return bpl__fail(BPL_ERR_STATE, "%s: not allowed inside a step", caller);
+    int rc = check_saveable(net, caller);
     if (rc != BPL_OK)
         return rc;
+    unsigned char *state = NULL;
+    size_t state_size = 0;
+    if (net->rule && (rc = bpl__rule_save_state(net->rule, &state, &state_size)) != BPL_OK) {
+        bpl__error_prefix(caller);
+        return rc;
+    }
     writer w = {0};
     unsigned char header[HEADER_SIZE] = {0};
     put_bytes(&w, header, sizeof header); /* filled in below */
-    put_payload(&w, net);
-    if (w.failed) {
+    put_payload(&w, net, state, state_size);
+    bpl__free(state);
+    if (w.failed || w.size > BPL__MAX_MODEL_BYTES) {
         bpl__free(w.data);
-        return bpl__fail(BPL_ERR_NOMEM, "bpl_net_save: out of memory");
+        return w.failed ? bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller)
+                        : bpl__fail(BPL_ERR_OVERFLOW,
+                                    "%s: the net takes %zu bytes, more than a model may",
+                                    caller, w.size);
     }
     make_header(w.data, w.data + HEADER_SIZE, w.size - HEADER_SIZE);
-    rc = write_atomically(path, w.data, w.size);
-    bpl__free(w.data);
-    return rc;
+    *data_out = w.data;
+    *size_out = w.size;
+    return BPL_OK;
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -426,13 +294,20 @@ BPL_API int bpl_net_save(const bpl_net *net, const char *path)
 typedef struct reader {
     const unsigned char *p;
     size_t left;
-    const char *path;
+    const char *caller; /* the public function, for messages */
+    const char *source; /* the path, or "(buffer)" */
+    uint32_t version;
 } reader;
+
+static int bad(const reader *r, const char *what)
+{
+    return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': %s", r->caller, r->source, what);
+}
 
 static int truncated(const reader *r, const char *what)
 {
-    return bpl__fail(BPL_ERR_FORMAT, "bpl_net_load: '%s': truncated while reading %s",
-                     r->path, what);
+    return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': truncated while reading %s", r->caller,
+                     r->source, what);
 }
 
 static int get_bytes(reader *r, void *dst, size_t n, const char *what)
@@ -493,16 +368,16 @@ static int get_str(reader *r, char *dst, size_t size, const char *what)
     if (rc != BPL_OK)
         return rc;
     if (n == 0 || n >= size)
-        return bpl__fail(BPL_ERR_FORMAT, "bpl_net_load: '%s': %s has a bad length %u",
-                         r->path, what, n);
+        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': %s has a bad length %u", r->caller,
+                         r->source, what, n);
     rc = get_bytes(r, dst, n, what);
     if (rc != BPL_OK)
         return rc;
     dst[n] = '\0';
     for (uint32_t i = 0; i < n; i++)
         if ((unsigned char)dst[i] < 0x20 || (unsigned char)dst[i] > 0x7e)
-            return bpl__fail(BPL_ERR_FORMAT, "bpl_net_load: '%s': %s is not printable text",
-                             r->path, what);
+            return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': %s is not printable text",
+                             r->caller, r->source, what);
     return BPL_OK;
 }
 
@@ -517,14 +392,43 @@ static int get_floats(reader *r, float *dst, size_t n, const char *what)
     r->p += 4 * n;
     r->left -= 4 * n;
     if (!bpl__all_finite(dst, n))
-        return bpl__fail(BPL_ERR_FORMAT, "bpl_net_load: '%s': %s holds NaN or Inf",
-                         r->path, what);
+        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': %s holds NaN or Inf", r->caller,
+                         r->source, what);
     return BPL_OK;
 }
 
-static int bad(const reader *r, const char *what)
+/* A version-2 shape: rank 1..BPL__MAX_DIMS, every extent 1..BPL__MAX_UNITS
+ * and their product too (a rank up to MAX_RANK is read, so that a larger
+ * one is reported as such). */
+static int get_shape(reader *r, size_t *extents, size_t *rank_out, size_t *size_out,
+                     const char *what)
 {
-    return bpl__fail(BPL_ERR_FORMAT, "bpl_net_load: '%s': %s", r->path, what);
+    uint32_t rank;
+    int rc = get_u32(r, &rank, what);
+    if (rc != BPL_OK)
+        return rc;
+    if (rank == 0 || rank > MAX_RANK)
+        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': %s has an invalid rank %u", r->caller,
+                         r->source, what, rank);
+    uint64_t read[MAX_RANK], size = 1;
+    for (uint32_t i = 0; rc == BPL_OK && i < rank; i++)
+        rc = get_u64(r, &read[i], what);
+    if (rc != BPL_OK)
+        return rc;
+    if (rank > BPL__MAX_DIMS)
+        return bpl__fail(BPL_ERR_FORMAT,
+                         "%s: '%s': %s has rank %u; this library holds at most %d dims",
+                         r->caller, r->source, what, rank, BPL__MAX_DIMS);
+    for (uint32_t i = 0; i < rank; i++) {
+        if (read[i] == 0 || read[i] > BPL__MAX_UNITS || size * read[i] > BPL__MAX_UNITS)
+            return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': %s has an impossible extent",
+                             r->caller, r->source, what);
+        size *= read[i];
+        extents[i] = (size_t)read[i];
+    }
+    *rank_out = rank;
+    *size_out = (size_t)size;
+    return BPL_OK;
 }
 
 /* Read one tensor into the layer: weight and bias exist already, others are
@@ -563,7 +467,7 @@ static int load_tensor(reader *r, bpl_layer *layer, unsigned *standard_seen)
             return bad(r, "a layer has two tensors of the same name");
         rc = bpl__layer_new_tensor(layer, name, (size_t)rows, (size_t)cols, group, &t);
         if (rc != BPL_OK) {
-            bpl__error_prefix("bpl_net_load");
+            bpl__error_prefix(r->caller);
             return rc;
         }
         t->pending = 1;
@@ -578,18 +482,59 @@ static int load_tensor(reader *r, bpl_layer *layer, unsigned *standard_seen)
             rc = get_floats(r, t->v, n, "optimiser state");
         if (rc == BPL_OK && !all_nonnegative(t->v, n))
             rc = bpl__fail(BPL_ERR_FORMAT,
-                           "bpl_net_load: '%s': the optimiser state of tensor '%s' holds a "
-                           "negative second moment",
-                           r->path, name);
+                           "%s: '%s': the optimiser state of tensor '%s' holds a negative "
+                           "second moment",
+                           r->caller, r->source, name);
     }
     return rc;
 }
 
+/* A layer's head: its kind, and the output shape that kind gives it
+ * (version 1 knew dense layers only, and stored their units). */
+typedef struct layer_head {
+    const bpl__kind *kind;
+    size_t shape[BPL__MAX_DIMS], ndim;
+    uint64_t units;
+} layer_head;
+
+static int get_layer_head(reader *r, size_t index, layer_head *h)
+{
+    h->kind = &bpl__dense_kind;
+    h->ndim = 0;
+    h->units = 0;
+    if (r->version == 1)
+        return get_u64(r, &h->units, "a layer");
+    char kind[BPL__NAME_MAX];
+    int rc = get_str(r, kind, sizeof kind, "a layer kind");
+    if (rc != BPL_OK)
+        return rc;
+    if (strcmp(kind, bpl__dense_kind.name) != 0)
+        return bpl__fail(BPL_ERR_FORMAT,
+                         "%s: '%s': layer %zu is of kind '%s', which this library does "
+                         "not know (it knows dense)",
+                         r->caller, r->source, index, kind);
+    size_t size;
+    rc = get_shape(r, h->shape, &h->ndim, &size, "a layer's shape");
+    h->units = size;
+    return rc;
+}
+
+/* The stored shape is the one the kind gives the layer (version 2). */
+static int check_layer_shape(reader *r, const bpl_layer *layer, const layer_head *h)
+{
+    if (h->ndim == 0)
+        return BPL_OK;
+    if (h->ndim != layer->ndim || memcmp(h->shape, layer->shape, h->ndim * sizeof *h->shape))
+        return bad(r, "a layer's stored shape is not the one its kind gives it");
+    return BPL_OK;
+}
+
 static int load_layer(reader *r, bpl_net *net)
 {
-    uint64_t units;
+    layer_head head;
     uint32_t activation, init, n_tensors;
-    int rc = get_u64(r, &units, "a layer");
+    int rc = get_layer_head(r, net->n_layers, &head);
+    uint64_t units = head.units;
     if (rc == BPL_OK) rc = get_u32(r, &activation, "a layer");
     if (rc == BPL_OK) rc = get_u32(r, &init, "a layer");
     if (rc == BPL_OK) rc = get_u32(r, &n_tensors, "a layer");
@@ -603,18 +548,42 @@ static int load_layer(reader *r, bpl_net *net)
     size_t inputs = net->n_layers ? net->layers[net->n_layers - 1]->size : net->n_inputs;
     if ((inputs + 1) * units > r->left / 4)
         return bad(r, "a layer is larger than the rest of the file");
-    rc = bpl__net_append_layer(net, &bpl__dense_kind, (size_t)units, (int)activation, (int)init, 0);
+    rc = bpl__net_append_layer(net, head.kind, (size_t)units, (int)activation, (int)init, 0);
     if (rc != BPL_OK) {
-        bpl__error_prefix("bpl_net_load");
+        bpl__error_prefix(r->caller);
         return rc;
     }
     bpl_layer *layer = net->layers[net->n_layers - 1];
+    rc = check_layer_shape(r, layer, &head);
     unsigned standard_seen = 0;
     for (uint32_t t = 0; rc == BPL_OK && t < n_tensors; t++)
         rc = load_tensor(r, layer, &standard_seen);
     if (rc == BPL_OK && standard_seen != 3)
         rc = bad(r, "a layer lacks its weight or bias");
     return rc;
+}
+
+/* The rule's saved state (version 2), kept until the rule is attached. */
+static int load_state(reader *r, bpl_net *net)
+{
+    uint32_t has_state;
+    uint64_t size;
+    int rc = get_u32(r, &has_state, "the rule's state");
+    if (rc != BPL_OK || has_state == 0)
+        return rc;
+    if (has_state != 1)
+        return bad(r, "the rule's state flag is invalid");
+    rc = get_u64(r, &size, "the rule's state");
+    if (rc != BPL_OK)
+        return rc;
+    if (size > r->left || size > BPL__MAX_STATE_BYTES)
+        return bad(r, "the rule's state is larger than the rest of the file");
+    net->pending_state = bpl__malloc(size ? (size_t)size : 1);
+    if (!net->pending_state)
+        return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", r->caller);
+    net->has_pending_state = 1;
+    net->pending_state_size = (size_t)size;
+    return get_bytes(r, net->pending_state, (size_t)size, "the rule's state");
 }
 
 static int load_rule(reader *r, bpl_net *net)
@@ -633,7 +602,7 @@ static int load_rule(reader *r, bpl_net *net)
         return bad(r, "the rule has an impossible number of hyperparameters");
     net->pending_params = bpl__calloc(n_params ? n_params : 1, sizeof *net->pending_params);
     if (!net->pending_params)
-        return bpl__fail(BPL_ERR_NOMEM, "bpl_net_load: out of memory");
+        return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", r->caller);
     for (uint32_t i = 0; rc == BPL_OK && i < n_params; i++) {
         bpl__saved_param *p = &net->pending_params[i];
         rc = get_str(r, p->name, sizeof p->name, "a hyperparameter name");
@@ -642,13 +611,73 @@ static int load_rule(reader *r, bpl_net *net)
             rc = bad(r, "a hyperparameter is not finite");
         net->n_pending_params = i + 1;
     }
+    if (rc == BPL_OK && r->version >= 2)
+        rc = load_state(r, net);
     return rc;
 }
 
-/* Attach the saved rule if it is built in; it takes its tensors and values.
- * It may not create any: every tensor it needs must be in the file, which
- * keeps what a load allocates within a few times the file's size. */
-static int attach_saved_rule(bpl_net *net, const char *path)
+/* Version 1's step counters: the tensor of layer 0 that held a built-in
+ * rule's count (two floats, the low 24 bits and the rest) or marked it
+ * initialised (one float), becoming that rule's state. */
+static const struct v1_counter {
+    const char *rule, *tensor;
+    size_t floats; /* 2: a count; 1: a marker, count 1 */
+} v1_counters[] = {{"tp", "schedule_steps", 2},
+                   {"dtp", "schedule_steps", 2},
+                   {"sdtp", "schedule_steps", 2},
+                   {"microcircuit", "microcircuit_steps", 2},
+                   {"segregated", "segregated_initialised", 1}};
+
+static int v1_count(const reader *r, const bpl__tensor *t, uint64_t *count)
+{
+    if (t->rows != 1 || t->cols != 2 || t->group != BPL_GROUP_NONE)
+        return bad(r, "a step counter has the wrong shape or group");
+    const float limit = 16777216.0f; /* 2^24 */
+    for (int i = 0; i < 2; i++)
+        if (!(t->data[i] >= 0.0f && t->data[i] < limit && t->data[i] == floorf(t->data[i])))
+            return bpl__fail(BPL_ERR_FORMAT,
+                             "%s: '%s': the step counter '%s' holds %g, not a whole number "
+                             "in [0, 2^24)",
+                             r->caller, r->source, t->name, (double)t->data[i]);
+    *count = (uint64_t)t->data[0] + ((uint64_t)t->data[1] << 24);
+    return BPL_OK;
+}
+
+static int convert_v1_counter(const reader *r, bpl_net *net)
+{
+    for (size_t i = 0; i < sizeof v1_counters / sizeof v1_counters[0]; i++) {
+        const struct v1_counter *c = &v1_counters[i];
+        if (strcmp(net->pending_rule, c->rule) != 0 || net->n_layers == 0)
+            continue;
+        bpl_layer *first = net->layers[0];
+        bpl__tensor *t = bpl__layer_find_tensor(first, c->tensor);
+        if (!t || !t->pending)
+            return BPL_OK; /* a net saved without one starts afresh, as then */
+        uint64_t count = 1;
+        if (c->floats == 2) {
+            int rc = v1_count(r, t, &count);
+            if (rc != BPL_OK)
+                return rc;
+        } else if (t->group != BPL_GROUP_NONE) {
+            return bad(r, "the segregated rule's marker has the wrong group");
+        }
+        net->pending_state = bpl__malloc(BPL__COUNT_STATE_SIZE);
+        if (!net->pending_state)
+            return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", r->caller);
+        net->has_pending_state = 1;
+        bpl__count_state_save(count, net->pending_state, BPL__COUNT_STATE_SIZE,
+                              &net->pending_state_size);
+        bpl__layer_remove_tensor(first, t);
+        return BPL_OK;
+    }
+    return BPL_OK;
+}
+
+/* Attach the saved rule if it is built in; it takes its tensors, values
+ * and state.  It may not create any tensor: every one it needs must be in
+ * the file, which keeps what a load allocates within a few times the
+ * file's size. */
+static int attach_saved_rule(bpl_net *net, const reader *r)
 {
     if (!net->pending_rule[0])
         return BPL_OK;
@@ -669,18 +698,31 @@ static int attach_saved_rule(bpl_net *net, const char *path)
     if (rc != BPL_OK) {
         int status = rc == BPL_ERR_NOMEM ? rc : BPL_ERR_FORMAT;
         char prefix[4200];
-        snprintf(prefix, sizeof prefix, "bpl_net_load: '%s': restoring its rule", path);
+        snprintf(prefix, sizeof prefix, "%s: '%s': restoring its rule", r->caller, r->source);
         bpl__error_prefix(prefix);
         return status;
     }
     return BPL_OK;
 }
 
+/* The net's input: version 1 stored its size, version 2 its shape. */
+static int get_inputs(reader *r, uint64_t *n_inputs, size_t *shape, size_t *ndim)
+{
+    *ndim = 0;
+    if (r->version == 1)
+        return get_u64(r, n_inputs, "the net");
+    size_t size;
+    int rc = get_shape(r, shape, ndim, &size, "the input shape");
+    *n_inputs = size;
+    return rc;
+}
+
 static int parse_payload(reader *r, bpl_net **out)
 {
     uint64_t n_inputs, seed, state[4], steps[BPL__N_GROUPS];
+    size_t in_shape[BPL__MAX_DIMS], in_ndim;
     uint32_t loss, n_layers;
-    int rc = get_u64(r, &n_inputs, "the net");
+    int rc = get_inputs(r, &n_inputs, in_shape, &in_ndim);
     if (rc == BPL_OK) rc = get_u64(r, &seed, "the net");
     for (int i = 0; rc == BPL_OK && i < 4; i++)
         rc = get_u64(r, &state[i], "the generator state");
@@ -702,18 +744,22 @@ static int parse_payload(reader *r, bpl_net **out)
     bpl_net *net;
     rc = bpl_net_create(&net, (size_t)n_inputs, seed);
     if (rc != BPL_OK) {
-        bpl__error_prefix("bpl_net_load");
+        bpl__error_prefix(r->caller);
         return rc;
     }
     net->loss = (int)loss;
+    if (in_ndim > 1)
+        rc = bpl__net_set_input_shape(net, in_shape, in_ndim);
     for (uint32_t l = 0; rc == BPL_OK && l < n_layers; l++)
         rc = load_layer(r, net);
     if (rc == BPL_OK)
         rc = load_rule(r, net);
     if (rc == BPL_OK && r->left != 0)
         rc = bad(r, "unexpected bytes after the model");
+    if (rc == BPL_OK && r->version == 1)
+        rc = convert_v1_counter(r, net);
     if (rc == BPL_OK)
-        rc = attach_saved_rule(net, r->path);
+        rc = attach_saved_rule(net, r);
     if (rc != BPL_OK) {
         bpl_net_destroy(net);
         return rc;
@@ -725,85 +771,81 @@ static int parse_payload(reader *r, bpl_net **out)
     return BPL_OK;
 }
 
-static int read_file(const char *path, unsigned char **data, size_t *size)
+static int check_header(const unsigned char *h, size_t size, reader *r)
 {
-    static const char caller[] = "bpl_net_load";
-    int fd;
-    uint64_t file_size;
-    int rc = bpl__open_regular(path, caller, &fd, &file_size);
-    if (rc != BPL_OK)
-        return rc;
-    if (file_size > MAX_FILE_SIZE) {
-        close(fd);
-        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': too large to be a model", caller, path);
-    }
-    size_t n = (size_t)file_size;
-    unsigned char *buf = bpl__malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
-        return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
-    }
-    size_t got;
-    int failed = bpl__read_fully(fd, buf, n, &got) != 0;
-    int saved_errno = errno;
-    close(fd);
-    if (failed || got != n) {
-        bpl__free(buf);
-        return bpl__fail(BPL_ERR_IO, "%s: '%s': read error: %s", caller, path,
-                         failed ? strerror(saved_errno) : "the file shrank while read");
-    }
-    *data = buf;
-    *size = n;
-    return BPL_OK;
-}
-
-static int check_header(const unsigned char *h, size_t size, const char *path)
-{
-    static const char caller[] = "bpl_net_load";
     if (size < HEADER_SIZE || memcmp(h, magic, 6) != 0)
         return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': not a libbioplaus model (bad magic)",
-                         caller, path);
+                         r->caller, r->source);
     if (memcmp(h, magic, sizeof magic) != 0)
         return bpl__fail(BPL_ERR_FORMAT,
                          "%s: '%s': line endings were altered (opened in text mode?)",
-                         caller, path);
+                         r->caller, r->source);
     if (load_u32(h + 28) != (uint32_t)crc32(crc32(0L, Z_NULL, 0), h, 28))
-        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': header checksum mismatch", caller,
-                         path);
+        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': header checksum mismatch", r->caller,
+                         r->source);
     uint32_t version = load_u32(h + 8);
-    if (version != FORMAT_VERSION || load_u32(h + 12) != 0)
+    if (version < 1 || version > FORMAT_VERSION || load_u32(h + 12) != 0)
         return bpl__fail(BPL_ERR_VERSION,
                          "%s: '%s': format version %u (flags 0x%x) not supported; this "
-                         "library reads version %d",
-                         caller, path, version, load_u32(h + 12), FORMAT_VERSION);
+                         "library reads versions 1 to %d",
+                         r->caller, r->source, version, load_u32(h + 12), FORMAT_VERSION);
     uint64_t payload = load_u64(h + 16);
     if (payload != size - HEADER_SIZE)
         return bpl__fail(BPL_ERR_FORMAT,
                          "%s: '%s': truncated or extended: the header announces %llu "
-                         "payload bytes, the file has %zu",
-                         caller, path, (unsigned long long)payload, size - HEADER_SIZE);
+                         "payload bytes, there are %zu",
+                         r->caller, r->source, (unsigned long long)payload,
+                         size - HEADER_SIZE);
     if (load_u32(h + 24) !=
         (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), h + HEADER_SIZE, (size_t)payload))
-        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': checksum mismatch: the file is corrupt",
-                         caller, path);
+        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': checksum mismatch: the model is corrupt",
+                         r->caller, r->source);
+    r->version = version;
     return BPL_OK;
 }
 
-BPL_API int bpl_net_load(bpl_net **out, const char *path)
+int bpl__model_decode(const unsigned char *data, size_t size, const char *caller,
+                      const char *source, bpl_net **out)
+{
+    reader r = {data + (size < HEADER_SIZE ? size : HEADER_SIZE),
+                size < HEADER_SIZE ? 0 : size - HEADER_SIZE, caller, source, 0};
+    int rc = check_header(data, size, &r);
+    return rc == BPL_OK ? parse_payload(&r, out) : rc;
+}
+
+/* ---- memory ------------------------------------------------------------------ */
+
+BPL_API int bpl_net_save_to_buffer(const bpl_net *net, void **data_out, size_t *size_out)
+{
+    BPL_CHECK_ARG(data_out != NULL);
+    *data_out = NULL;
+    BPL_CHECK_ARG(size_out != NULL);
+    *size_out = 0;
+    BPL_CHECK_ARG(net != NULL);
+    unsigned char *data;
+    size_t size;
+    int rc = bpl__model_encode(net, "bpl_net_save_to_buffer", &data, &size);
+    if (rc == BPL_OK) {
+        *data_out = data;
+        *size_out = size;
+    }
+    return rc;
+}
+
+BPL_API void bpl_buffer_free(void *data)
+{
+    bpl__free(data);
+}
+
+BPL_API int bpl_net_load_from_buffer(bpl_net **out, const void *data, size_t size)
 {
     BPL_CHECK_ARG(out != NULL);
     *out = NULL;
-    BPL_CHECK_ARG(path != NULL);
-    unsigned char *data = NULL;
-    size_t size = 0;
-    int rc = read_file(path, &data, &size);
-    if (rc != BPL_OK)
-        return rc;
-    rc = check_header(data, size, path);
-    if (rc == BPL_OK) {
-        reader r = {data + HEADER_SIZE, size - HEADER_SIZE, path};
-        rc = parse_payload(&r, out);
-    }
-    bpl__free(data);
-    return rc;
+    BPL_CHECK_ARG(data != NULL || size == 0);
+    if (size > BPL__MAX_MODEL_BYTES)
+        return bpl__fail(BPL_ERR_FORMAT,
+                         "bpl_net_load_from_buffer: %zu bytes are too many to be a model",
+                         size);
+    return bpl__model_decode(data ? data : (const void *)"", size,
+                             "bpl_net_load_from_buffer", "(buffer)", out);
 }

@@ -61,6 +61,10 @@ void bpl__net_clear_pending(bpl_net *net)
     bpl__free(net->pending_params);
     net->pending_params = NULL;
     net->n_pending_params = 0;
+    bpl__free(net->pending_state);
+    net->pending_state = NULL;
+    net->pending_state_size = 0;
+    net->has_pending_state = 0;
     for (size_t l = 0; l < net->n_layers; l++)
         bpl__layer_remove_rule_items(net->layers[l], 1);
 }
@@ -117,6 +121,7 @@ static void destroy_now(bpl_net *net)
     bpl__free(net->layers);
     bpl__net_free_blocks(net);
     bpl__free(net->pending_params);
+    bpl__free(net->pending_state);
     bpl__free(net->stage_x);
     bpl__free(net->stage_y);
     bpl__free(net);
@@ -369,7 +374,13 @@ static int attach_rule(bpl_net *net, bpl_rule *rule)
     /* The hook sees the rule as attached (bpl_net_rule, its hyperparameters). */
     net->rule = rule;
     rule->owner = net;
-    int rc = run_attach(net, rule);
+    /* The saved state comes first, so that attach knows it continues a
+     * saved net (and keeps what a fresh attach would initialise). */
+    int rc = BPL_OK;
+    if (adopt && net->has_pending_state)
+        rc = bpl__rule_load_state(rule, net, net->pending_state, net->pending_state_size);
+    if (rc == BPL_OK)
+        rc = run_attach(net, rule);
     if (rc != BPL_OK)
         return undo_attach(net, rule, rc);
     bpl__net_clear_pending(net); /* whatever the rule did not claim */

@@ -460,6 +460,48 @@ START_TEST(loading)
 }
 END_TEST
 
+/* Saving to and loading from memory: a failed allocation fails the call,
+ * leaves its outputs cleared, and the next call gives the same bytes. */
+START_TEST(through_memory)
+{
+    start_test();
+    const char *rule = bpl_rule_builtin_name((size_t)_i);
+    bpl_net *net = trained_net(rule), *loaded = NULL;
+    void *want = NULL, *data = NULL;
+    size_t want_size, size;
+    uint64_t n;
+    int rc;
+    COUNT_ALLOCATIONS(n, rc = bpl_net_save_to_buffer(net, &want, &want_size));
+    BPL_OK_OR_FAIL(rc);
+    for (uint64_t k = 1; k <= n; k++) {
+        bpl__alloc_fail_at(k);
+        rc = bpl_net_save_to_buffer(net, &data, &size);
+        bpl__alloc_fail_at(0);
+        expect_failure(rc, "bpl_net_save_to_buffer", k, n, rule);
+        ck_assert(data == NULL && size == 0);
+    }
+    COUNT_ALLOCATIONS(n, rc = bpl_net_load_from_buffer(&loaded, want, want_size));
+    BPL_OK_OR_FAIL(rc);
+    bpl_net_destroy(loaded);
+    for (uint64_t k = 1; k <= n; k++) {
+        bpl__alloc_fail_at(k);
+        rc = bpl_net_load_from_buffer(&loaded, want, want_size);
+        bpl__alloc_fail_at(0);
+        expect_failure(rc, "bpl_net_load_from_buffer", k, n, rule);
+        ck_assert_ptr_null(loaded);
+    }
+    BPL_OK_OR_FAIL(bpl_net_load_from_buffer(&loaded, want, want_size));
+    BPL_OK_OR_FAIL(bpl_net_save_to_buffer(loaded, &data, &size));
+    ck_assert_msg(size == want_size && memcmp(data, want, size) == 0,
+                  "%s: saved, loaded and saved again from memory, the bytes differ", rule);
+    bpl_buffer_free(data);
+    bpl_buffer_free(want);
+    bpl_net_destroy(loaded);
+    bpl_net_destroy(net);
+    end_test();
+}
+END_TEST
+
 /* ---- datasets ----------------------------------------------------------------------- */
 
 /* Every example of two datasets, as floats, is the same. */
@@ -611,6 +653,7 @@ static Suite *alloc_failure_suite(void)
     TCase *files = tcase_create("files");
     tcase_add_loop_test(files, saving, 0, rules);
     tcase_add_loop_test(files, loading, 0, rules);
+    tcase_add_loop_test(files, through_memory, 0, rules);
     suite_add_tcase(s, files);
     TCase *datasets = tcase_create("datasets");
     tcase_add_test(datasets, making_datasets);

@@ -79,6 +79,21 @@ START_TEST(test_image_input_shape)
     ck_assert_uint_eq(out[0], 7);
     /* The shape describes the net's first layer's input: fixed once it has one. */
     BPL_EXPECT_ERROR(bpl__net_set_input_shape(net, chw, 3), BPL_ERR_STATE, "layer");
+    /* The model file keeps the input's shape and each layer's kind and shape. */
+    void *data;
+    size_t size;
+    BPL_OK_OR_FAIL(bpl_net_save_to_buffer(net, &data, &size));
+    bpl_net *loaded;
+    BPL_OK_OR_FAIL(bpl_net_load_from_buffer(&loaded, data, size));
+    bpl_buffer_free(data);
+    bpl__net_input_shape(loaded, dims, &ndim);
+    ck_assert_uint_eq(ndim, 3);
+    ck_assert(memcmp(dims, chw, sizeof chw) == 0);
+    ck_assert_ptr_eq(bpl__layer_kind(bpl_net_layer(loaded, 0)), &bpl__dense_kind);
+    bpl__layer_shape(bpl_net_layer(loaded, 0), dims, &ndim);
+    ck_assert_uint_eq(ndim, 1);
+    ck_assert_uint_eq(dims[0], 4);
+    bpl_net_destroy(loaded);
     bpl_net_destroy(net);
 }
 END_TEST

@@ -565,12 +565,15 @@ static bpl_net *mode_net(int m)
     return net;
 }
 
-/* Every tensor value, moment and step count, the generator. */
+/* Every tensor value, moment and step count, the generator, the rule's
+ * own state (its step count). */
 typedef struct net_state {
     float *values;
     size_t n;
     uint64_t steps[BPL__N_GROUPS];
     bpl__rng rng;
+    unsigned char *rule_state;
+    size_t rule_state_size;
 } net_state;
 
 static net_state state_of(bpl_net *net, const char *derived)
@@ -599,6 +602,8 @@ static net_state state_of(bpl_net *net, const char *derived)
     }
     for (int g = 0; g < BPL__N_GROUPS; g++)
         st.steps[g] = net->optim[g].steps;
+    ck_assert_int_eq(bpl__rule_save_state(net->rule, &st.rule_state, &st.rule_state_size),
+                     BPL_OK);
     return st;
 }
 
@@ -608,6 +613,10 @@ static void assert_same_state(const net_state *a, const net_state *b, const char
                   "%s: parameters or moments differ", what);
     ck_assert_msg(memcmp(a->steps, b->steps, sizeof a->steps) == 0, "%s: step counts", what);
     ck_assert_msg(memcmp(&a->rng, &b->rng, sizeof a->rng) == 0, "%s: generator", what);
+    ck_assert_msg(a->rule_state_size == b->rule_state_size &&
+                      (a->rule_state_size == 0 ||
+                       memcmp(a->rule_state, b->rule_state, a->rule_state_size) == 0),
+                  "%s: the rule's state", what);
 }
 
 /* A diagnostic pass in the middle of training changes no parameter, moment,
@@ -636,9 +645,12 @@ START_TEST(alignment_changes_nothing)
             net_state twin = state_of(b, modes[_i].derived);
             assert_same_state(&after, &twin, what);
             free(twin.values);
+            bpl__free(twin.rule_state);
         }
         free(before.values);
+        bpl__free(before.rule_state);
         free(after.values);
+        bpl__free(after.rule_state);
     }
     bpl_net_destroy(a);
     bpl_net_destroy(b);

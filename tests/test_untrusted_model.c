@@ -98,7 +98,8 @@ static void fix_checksums(model *m)
     put_le(m->data + 28, crc32(0L, m->data, 28), 4);
 }
 
-/* Where the fields of a file are (layout: the top of lib/model_io.c). */
+/* Where the fields of a version-2 file are (layout: the top of
+ * lib/model_io.c). */
 typedef struct tensor_at {
     size_t layer;
     char name[BPL__NAME_MAX];
@@ -134,14 +135,18 @@ static layout *parse(const model *m)
     layout *L = calloc(1, sizeof *L);
     ck_assert_ptr_nonnull(L);
     size_t at = HEADER;
-    L->state = at + 16;
-    L->n_layers = (size_t)get_le(m->data + at + 52, 4);
-    L->steps = at + 56;
-    at += 72;
+    ck_assert_uint_eq(get_le(m->data + 8, 4), 2); /* the version this reads */
+    /* the input shape (rank 1 and its extent), then the seed */
+    L->state = at + 20;
+    L->n_layers = (size_t)get_le(m->data + at + 56, 4);
+    L->steps = at + 60;
+    at += 76;
     for (size_t l = 0; l < L->n_layers; l++) {
-        L->layer_count_at[l] = at + 16;
-        size_t count = (size_t)get_le(m->data + at + 16, 4);
-        at += 20;
+        char kind[BPL__NAME_MAX];
+        at = skip_str(m, at, kind, sizeof kind); /* then rank, extent, activation, init */
+        L->layer_count_at[l] = at + 20;
+        size_t count = (size_t)get_le(m->data + at + 20, 4);
+        at += 24;
         for (size_t i = 0; i < count; i++) {
             ck_assert_uint_lt(L->n_tensors, MAX_TENSORS_SEEN);
             tensor_at *t = &L->tensors[L->n_tensors++];
@@ -204,12 +209,13 @@ static void drop_tensor(model *m, const layout *L, const tensor_at *t)
     m->size -= t->end - t->start;
 }
 
-/* Replace the rule section: rule `name` with one saved hyperparameter. */
+/* Replace the rule section: rule `name` with one saved hyperparameter and
+ * no state. */
 static void set_rule(model *m, const layout *L, const char *name, const char *param,
                      double value)
 {
     size_t at = L->rule, n = strlen(name), p = strlen(param);
-    ck_assert_uint_le(at + 4 + 4 + n + 4 + 4 + p + 8, m->cap);
+    ck_assert_uint_le(at + 4 + 4 + n + 4 + 4 + p + 8 + 4, m->cap);
     put_le(m->data + at, 1, 4);
     put_le(m->data + at + 4, n, 4);
     memcpy(m->data + at + 8, name, n);
@@ -219,7 +225,8 @@ static void set_rule(model *m, const layout *L, const char *name, const char *pa
     memcpy(m->data + at + 8, param, p);
     at += 8 + p;
     set_f64(m, at, value);
-    m->size = at + 8;
+    put_le(m->data + at + 8, 0, 4);
+    m->size = at + 12;
 }
 
 static void expect_round_trip(const bpl_net *net, const char *what);

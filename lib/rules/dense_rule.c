@@ -136,29 +136,3 @@ float bpl__rule_getf(const bpl_rule *rule, const char *name)
     bpl_rule_get(rule, name, &v);
     return (float)v;
 }
-
-int bpl__counter_read(const float count[2], uint64_t *out)
-{
-    const float limit = 16777216.0f; /* 2^24 */
-    for (int i = 0; i < 2; i++)
-        if (!(count[i] >= 0.0f && count[i] < limit && count[i] == floorf(count[i])))
-            return bpl__fail(BPL_ERR_FORMAT,
-                             "a saved step counter holds %g, not a whole number in "
-                             "[0, 2^24)",
-                             (double)count[i]);
-    *out = (uint64_t)count[0] + ((uint64_t)count[1] << 24);
-    return BPL_OK;
-}
-
-int bpl__counter_tensor(bpl_layer *layer, const char *name, float **count, int *created)
-{
-    TRY(bpl_layer_add_tensor(layer, name, 1, 2, BPL_GROUP_NONE, BPL_INIT_ZERO, 0.0, created));
-    TRY(bpl__layer_mark_rule_state(layer, name));
-    return bpl_layer_tensor(layer, name, count, NULL, NULL);
-}
-
-void bpl__counter_write(float count[2], uint64_t steps)
-{
-    count[0] = (float)(steps & 0xffffffu);
-    count[1] = (float)((steps >> 24) & 0xffffffu);
-}

@@ -95,16 +95,4 @@ size_t bpl__rule_units(bpl_net *net, size_t l);
 int bpl__rule_buffer(bpl_net *net, size_t l, const char *name, float **out);
 float bpl__rule_getf(const bpl_rule *rule, const char *name);
 
-/* A step counter kept in a 1x2 tensor, so that it is saved with the net: the
- * low 24 bits and the rest, each exactly representable as a float.  Reading
- * checks what a file may hold: BPL_ERR_FORMAT unless both are whole numbers
- * in [0, 2^24). */
-int bpl__counter_read(const float count[2], uint64_t *out);
-void bpl__counter_write(float count[2], uint64_t steps);
-/* The counter tensor `name` of `layer`, added at zero unless the net holds
- * it already (*created says which), borrowed into *count.  Only the rule
- * writes it: bpl_layer_set_tensor and bpl_layer_init_tensor refuse, so a
- * caller cannot leave in it a value the loader would refuse. */
-int bpl__counter_tensor(bpl_layer *layer, const char *name, float **count, int *created);
-
 #endif

@@ -63,6 +63,7 @@ typedef struct settings {
 /* The number of training steps taken: it ends the pre-training. */
 typedef struct microcircuit {
     uint64_t steps;
+    int resumed;     /* its state came from a saved net: keep what attach would set */
     int pretraining; /* this step's plan, made by compute_targets */
 } microcircuit;
 
@@ -239,12 +240,8 @@ static int mc_attach(microcircuit *self, bpl_net *net)
     read_settings(net, &s);
     bpl_rule *rule = bpl_net_rule(net);
     TRY(add_tensors(net, &s, bpl__rule_getf(rule, "topdown_scale")));
-    /* A marker tells a fresh attach (initialise) from a loaded net (keep). */
-    int fresh;
-    float *count;
-    TRY(bpl__counter_tensor(bpl_net_layer(net, 0), "microcircuit_steps", &count, &fresh));
-    TRY(bpl__counter_read(count, &self->steps));
-    if (fresh && bpl__rule_getf(rule, "self_predicting_init") != 0.0f)
+    /* A loaded net keeps its weights; a fresh attach initialises them. */
+    if (!self->resumed && bpl__rule_getf(rule, "self_predicting_init") != 0.0f)
         TRY(self_predict(net, &s));
     TRY(add_filters(net, &s));
     TRY(add_buffers(net));
@@ -881,9 +878,23 @@ static int mc_after_apply(void *self_, bpl_net *net)
         TRY(copy_filters(net, &self->wk, 1));
     TRY(follow_topdown(net, &s));
     self->state.steps++;
-    float *count;
-    TRY(tensor(net, 0, "microcircuit_steps", &count));
-    bpl__counter_write(count, self->state.steps);
+    return BPL_OK;
+}
+
+/* The step count (it ends the pre-training) is the rule's saved state,
+ * given back before attach. */
+static int mc_save_state(void *self_, void *data, size_t capacity, size_t *size_out)
+{
+    const mc_rule *self = self_;
+    return bpl__count_state_save(self->state.steps, data, capacity, size_out);
+}
+
+static int mc_load_state(void *self_, bpl_net *net, const void *data, size_t size)
+{
+    mc_rule *self = self_;
+    (void)net;
+    TRY(bpl__count_state_load(data, size, BPL__MAX_OPTIM_STEPS - 1, &self->state.steps));
+    self->state.resumed = 1;
     return BPL_OK;
 }
 
@@ -988,6 +999,8 @@ const bpl_rule_vtable bpl__microcircuit_vtable = {
     .gradients = mc_gradients,
     .after_apply = mc_after_apply,
     .destroy = mc_destroy,
+    .save_state = mc_save_state,
+    .load_state = mc_load_state,
 };
 
 int bpl__rule_microcircuit_create(bpl_rule **out)

@@ -61,6 +61,7 @@ typedef struct model {
 typedef struct segregated {
     size_t started_rows;
     float *symmetric;
+    uint64_t initialised; /* 1 once attach initialised W, b and Y: saved with the net */
 } segregated;
 
 static void read_model(bpl_net *net, model *m)
@@ -291,10 +292,8 @@ static int seg_attach(void *self_, bpl_net *net)
         TRY(bpl_layer_add_tensor(bpl_net_layer(net, l), "feedback", bpl__rule_units(net, l),
                                  n_top, m.learn_feedback ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
                                  BPL_INIT_UNIFORM, 1.0, NULL));
-    /* A marker tells a fresh attach (initialise) from a loaded net (keep). */
-    int fresh;
-    TRY(bpl_layer_add_tensor(bpl_net_layer(net, 0), "segregated_initialised", 1, 1,
-                             BPL_GROUP_NONE, BPL_INIT_CONSTANT, 1.0, &fresh));
+    /* A loaded net comes with its state (initialised) and keeps its weights. */
+    int fresh = !self->initialised;
     if (fresh) {
         if (bpl__rule_getf(bpl_net_rule(net), "paper_init") != 0.0f)
             TRY(paper_init(net, &m));
@@ -314,6 +313,7 @@ static int seg_attach(void *self_, bpl_net *net)
             TRY(make_symmetric(net, self->symmetric));
     }
     TRY(add_buffers(net));
+    self->initialised = 1;
     return bpl_rule_set_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
                                  m.learn_feedback ? BPL_TICK_YES : BPL_TICK_NO,
                                  m.learn_feedback ? "Y learned to reconstruct hidden rates"
@@ -815,6 +815,21 @@ static void seg_destroy(void *self_)
     bpl__free(self);
 }
 
+/* Whether the weights were initialised, saved so that a loaded net keeps
+ * them: given back before attach. */
+static int seg_save_state(void *self_, void *data, size_t capacity, size_t *size_out)
+{
+    const segregated *self = self_;
+    return bpl__count_state_save(self->initialised, data, capacity, size_out);
+}
+
+static int seg_load_state(void *self_, bpl_net *net, const void *data, size_t size)
+{
+    segregated *self = self_;
+    (void)net;
+    return bpl__count_state_load(data, size, 1, &self->initialised);
+}
+
 static const bpl__param_spec params[] = {
     {"mode", BPL_PARAM_CHOICE, RATE, 0, 0, "rate|spiking",
      "rate: one sweep per phase (fast); spiking: the continuous-time model"},
@@ -874,6 +889,8 @@ const bpl_rule_vtable bpl__segregated_vtable = {
     .compute_targets = seg_targets,
     .gradients = seg_gradients,
     .destroy = seg_destroy,
+    .save_state = seg_save_state,
+    .load_state = seg_load_state,
 };
 
 int bpl__rule_segregated_create(bpl_rule **out)

@@ -145,29 +145,20 @@ static int declare_properties(bpl_net *net, const tp_rule *self, const settings 
                                  "the first target comes from the label");
 }
 
-/* The schedule's position lives in a small tensor, so that a saved net
- * resumes its pre-training and turns where it stopped.  Two floats hold the
- * step count exactly up to 2^48: low 24 bits and the rest. */
-static int schedule_tensor(bpl_net *net, float **out, int *created)
+/* The schedule's position is the rule's saved state, so that a saved net
+ * resumes its pre-training and turns where it stopped.  It is given back
+ * before attach; a rule attached afresh starts at step 0. */
+static int tp_save_state(void *self_, void *data, size_t capacity, size_t *size_out)
 {
-    return bpl__counter_tensor(bpl_net_layer(net, 0), "schedule_steps", out, created);
+    const tp_rule *self = self_;
+    return bpl__count_state_save(self->steps, data, capacity, size_out);
 }
 
-static int restore_schedule(bpl_net *net, tp_rule *self)
+static int tp_load_state(void *self_, bpl_net *net, const void *data, size_t size)
 {
-    float *count;
-    int created;
-    TRY(schedule_tensor(net, &count, &created));
-    self->steps = 0;
-    return created ? BPL_OK : bpl__counter_read(count, &self->steps);
-}
-
-static int save_schedule(bpl_net *net, const tp_rule *self)
-{
-    float *count;
-    TRY(bpl_layer_tensor(bpl_net_layer(net, 0), "schedule_steps", &count, NULL, NULL));
-    bpl__counter_write(count, self->steps);
-    return BPL_OK;
+    tp_rule *self = self_;
+    (void)net;
+    return bpl__count_state_load(data, size, BPL__MAX_OPTIM_STEPS - 1, &self->steps);
 }
 
 static int tp_attach(void *self_, bpl_net *net)
@@ -193,7 +184,6 @@ static int tp_attach(void *self_, bpl_net *net)
                                  bpl__rule_units(net, top - 1), BPL_GROUP_NONE,
                                  BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
     TRY(add_buffers(net, &s));
-    TRY(restore_schedule(net, self));
     return declare_properties(net, self, &s);
 }
 
@@ -424,8 +414,9 @@ static int tp_gradients(void *self_, bpl_net *net, unsigned int *groups)
 static int tp_after_apply(void *self_, bpl_net *net)
 {
     tp_rule *self = self_;
+    (void)net;
     self->steps++;
-    return save_schedule(net, self);
+    return BPL_OK;
 }
 
 /* ---- construction -------------------------------------------------------------------- */
@@ -441,6 +432,7 @@ static void tp_destroy(void *self)
         .version = BPL_RULE_VTABLE_VERSION, .name = rule_name, .attach = tp_attach,      \
         .forward = bpl__dense_forward, .compute_targets = tp_targets,                    \
         .gradients = tp_gradients, .after_apply = tp_after_apply, .destroy = tp_destroy, \
+        .save_state = tp_save_state, .load_state = tp_load_state,                        \
     }
 const bpl_rule_vtable bpl__tp_vtable = TP_VTABLE("tp");
 const bpl_rule_vtable bpl__dtp_vtable = TP_VTABLE("dtp");

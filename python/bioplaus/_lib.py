@@ -48,6 +48,13 @@ FORWARD_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
 TARGETS_FN = FORWARD_FN
 UPDATE_FN = ATTACH_FN
 DESTROY_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+GRADIENTS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                                ctypes.POINTER(ctypes.c_uint))
+AFTER_APPLY_FN = ATTACH_FN
+SAVE_STATE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t))
+LOAD_STATE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_void_p, ctypes.c_size_t)
 PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_size_t,
                                ctypes.c_size_t, ctypes.c_size_t, ctypes.c_double,
                                ctypes.c_void_p)
@@ -55,7 +62,8 @@ LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 
 
 class RuleVtable(ctypes.Structure):
-    """struct bpl_rule_vtable, layout version 1."""
+    """struct bpl_rule_vtable, layout version 2 (version 1's fields, then
+    gradients, after_apply, save_state and load_state)."""
 
     _fields_ = [
         ("version", ctypes.c_uint),
@@ -66,6 +74,10 @@ class RuleVtable(ctypes.Structure):
         ("compute_targets", TARGETS_FN),
         ("update", UPDATE_FN),
         ("destroy", DESTROY_FN),
+        ("gradients", GRADIENTS_FN),
+        ("after_apply", AFTER_APPLY_FN),
+        ("save_state", SAVE_STATE_FN),
+        ("load_state", LOAD_STATE_FN),
     ]
 
 
@@ -190,6 +202,9 @@ PROTOTYPES = {
                              ctypes.POINTER(ctypes.c_uint64)]),
     "bpl_net_save": (_I, [_P, _STR]),
     "bpl_net_load": (_I, [c_void_pp, _STR]),
+    "bpl_net_save_to_buffer": (_I, [_P, c_void_pp, c_size_p]),
+    "bpl_buffer_free": (None, [_P]),
+    "bpl_net_load_from_buffer": (_I, [c_void_pp, _P, _S]),
 }
 
 

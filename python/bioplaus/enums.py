@@ -138,7 +138,7 @@ class Split(enum.IntEnum):
     TEST = 1
 
 
-RULE_VTABLE_VERSION = 1
+RULE_VTABLE_VERSION = 2
 
 # BPL_STATUS_MIN: every status, now or later, lies in [STATUS_MIN, -1]; a
 # rule hook returning one fails with exactly that status.

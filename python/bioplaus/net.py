@@ -82,12 +82,42 @@ class Net(Handle):
 
         A rule that is not built in stays pending: attach a rule of the same
         name (e.g. the same PythonRule subclass) to restore its
-        hyperparameters and tensors.
+        hyperparameters, tensors and state (its load_state).
         """
         path = _check.path(path, "Net.load")
         out = ctypes.c_void_p()
         check(_c.bpl_net_load(ctypes.byref(out), path))
         return cls._wrap(out.value, owned=True)
+
+    @classmethod
+    def from_bytes(cls, data):
+        """A net from the bytes of to_bytes() (or of a model file).
+
+        The same checks as load(): the bytes may come from anywhere.  A rule
+        that is not built in stays pending, as with load().
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("Net.from_bytes: data must be bytes-like, not %s"
+                            % type(data).__name__)
+        data = bytes(data)
+        out = ctypes.c_void_p()
+        check(_c.bpl_net_load_from_buffer(ctypes.byref(out), data, len(data)))
+        return cls._wrap(out.value, owned=True)
+
+    def to_bytes(self):
+        """The net as bytes: exactly what save() writes to a file."""
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        check(_c.bpl_net_save_to_buffer(self._handle, ctypes.byref(data), ctypes.byref(size)))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            _c.bpl_buffer_free(data.value)
+
+    def __reduce__(self):
+        # Pickling goes through the model bytes: a built-in rule comes back
+        # attached; a Python rule is pending until one of its name is
+        # attached again (it gets back its hyperparameters, tensors and state).
+        return (_from_bytes, (self.to_bytes(),))
 
     # ---- lifetime --------------------------------------------------------
 
@@ -387,7 +417,8 @@ class Net(Handle):
         return FitProgress(*(v.value for v in values))
 
     def save(self, path):
-        """Save architecture, tensors, optimiser and generator state and rule."""
+        """Save architecture, tensors, optimiser and generator state and rule
+        (its hyperparameters and state)."""
         path = _check.path(path, "Net.save")
         check(_c.bpl_net_save(self._handle, path))
 
@@ -634,3 +665,8 @@ class Layer:
     def input(self):
         """A read-only view of the layer's input for the current batch."""
         return self._view(_c.bpl_layer_input, None, "Layer.input", readonly=True)
+
+
+def _from_bytes(data):
+    """Unpickle a Net (a module-level function, as pickle needs)."""
+    return Net.from_bytes(data)

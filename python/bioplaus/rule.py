@@ -344,10 +344,26 @@ class PythonRule(Rule):
                 for l in range(net.layer_count - 1, 0, -1):
                     net.project_delta(l, l - 1, "weight", forward_weight=True)
 
-            def update(self, net):
+            def gradients(self, net, groups):
                 for l in range(net.layer_count):
                     net.weight_gradients(l)
-                net.apply_gradients()
+                return {bioplaus.Group.FORWARD}
+
+    gradients(net, groups) fills the gradient buffers of the tensors the rule
+    trains (``layer.tensor_grad(name)``, or the building blocks) and returns
+    the groups the library is to step (`groups` holds every group the rule
+    has an optimiser for; return None to step them all): the library then
+    applies the optimisers, all or nothing, and calls after_apply(net)
+    (optional) once the step stands.  bioplaus.Net.alignment runs the hooks
+    up to gradients and applies nothing.  A rule written for version 1
+    implements update(net) instead, which computes the gradients and calls
+    net.apply_gradients() itself; such rules keep working.
+
+    A rule with state of its own (a step count) implements save_state(),
+    returning bytes, and load_state(net, data), which gets them back when a
+    saved net gets its rule back (before attach) -- both or neither.  The
+    bytes travel in model files: encode them portably (struct with "<")
+    and start with a format byte of your own.
 
     `x` and `y` are read-only [batch][inputs] / [batch][outputs] views of
     the library's memory (numpy arrays, or memoryviews without numpy),
@@ -374,11 +390,21 @@ class PythonRule(Rule):
         self._hooks = {
             "forward": _lib.FORWARD_FN(self._on_forward),
             "compute_targets": _lib.TARGETS_FN(self._on_targets),
-            "update": _lib.UPDATE_FN(self._on_update),
             "destroy": _lib.DESTROY_FN(self._on_destroy),
         }
-        if type(self).attach is not PythonRule.attach:
+        if self._overrides("attach"):
             self._hooks["attach"] = _lib.ATTACH_FN(self._on_attach)
+        if self._overrides("gradients"):   # the version-2 contract
+            self._hooks["gradients"] = _lib.GRADIENTS_FN(self._on_gradients)
+            if self._overrides("after_apply"):
+                self._hooks["after_apply"] = _lib.AFTER_APPLY_FN(self._on_after_apply)
+        else:                               # version 1: update applies itself
+            self._hooks["update"] = _lib.UPDATE_FN(self._on_update)
+        if self._overrides("save_state") or self._overrides("load_state"):
+            # Both or neither: bpl_rule_create refuses one alone.
+            self._hooks["save_state"] = _lib.SAVE_STATE_FN(self._on_save_state)
+            self._hooks["load_state"] = _lib.LOAD_STATE_FN(self._on_load_state)
+        self._saving = None  # save_state's bytes between the size query and the copy
         for hook, function in self._hooks.items():
             setattr(vtable, hook, function)
         out = ctypes.c_void_p()
@@ -404,8 +430,30 @@ class PythonRule(Rule):
                                   % type(self).__name__)
 
     def update(self, net):
-        """Gradients, then net.apply_gradients() (required)."""
-        raise NotImplementedError("%s does not implement update" % type(self).__name__)
+        """Version 1: gradients, then net.apply_gradients() (implement this or
+        gradients)."""
+        raise NotImplementedError("%s implements neither gradients nor update"
+                                  % type(self).__name__)
+
+    def gradients(self, net, groups):
+        """Version 2: fill the gradients; return the groups to step (None: all
+        of `groups`).  The library applies them."""
+        raise NotImplementedError("%s does not implement gradients" % type(self).__name__)
+
+    def after_apply(self, net):
+        """Version 2, optional: what the rule does once a training step stands."""
+
+    def save_state(self):
+        """Optional, with load_state: the rule's own state as bytes."""
+        raise NotImplementedError("%s does not implement save_state" % type(self).__name__)
+
+    def load_state(self, net, data):
+        """Optional, with save_state: take back what save_state returned."""
+        raise NotImplementedError("%s does not implement load_state" % type(self).__name__)
+
+    @classmethod
+    def _overrides(cls, hook):
+        return getattr(cls, hook) is not getattr(PythonRule, hook)
 
     # ---- what the library calls ----------------------------------------------------
 
@@ -448,6 +496,60 @@ class PythonRule(Rule):
         with callback_scope():
             try:
                 self.update(self._net(net_address))
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
+
+    def _on_gradients(self, _self, net_address, groups):
+        with callback_scope():
+            try:
+                offered = frozenset(g for g in Group
+                                    if g != Group.NONE and groups[0] & (1 << g))
+                chosen = self.gradients(self._net(net_address), offered)
+                if chosen is not None:
+                    mask = 0
+                    for group in chosen:
+                        bit = to_enum(Group, group, "PythonRule.gradients", "group")
+                        if bit == Group.NONE:
+                            raise ValueError("Group.NONE is never trained")
+                        mask |= 1 << bit
+                    groups[0] = mask
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
+
+    def _on_after_apply(self, _self, net_address):
+        with callback_scope():
+            try:
+                self.after_apply(self._net(net_address))
+                return 0
+            except BaseException as exc:
+                return report_callback_exception(exc)
+
+    def _on_save_state(self, _self, data, capacity, size_out):
+        with callback_scope():
+            try:
+                if not data:  # the size query: ask the rule once, keep its bytes
+                    state = self.save_state()
+                    if not isinstance(state, (bytes, bytearray, memoryview)):
+                        raise TypeError("save_state must return bytes, not %s"
+                                        % type(state).__name__)
+                    self._saving = bytes(state)
+                state = self._saving if self._saving is not None else b""
+                size_out[0] = len(state)
+                if data and capacity >= len(state):
+                    ctypes.memmove(data, state, len(state))
+                    self._saving = None
+                return 0
+            except BaseException as exc:
+                self._saving = None
+                return report_callback_exception(exc)
+
+    def _on_load_state(self, _self, net_address, data, size):
+        with callback_scope():
+            try:
+                state = ctypes.string_at(data, size) if size else b""
+                self.load_state(self._net(net_address), state)
                 return 0
             except BaseException as exc:
                 return report_callback_exception(exc)

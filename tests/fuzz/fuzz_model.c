@@ -1,5 +1,7 @@
 /*
- * fuzz_model.c - bpl_net_load on arbitrary files.  A load either fails with
+ * fuzz_model.c - bpl_net_load on arbitrary files (format version 1 or 2),
+ * and bpl_net_load_from_buffer on the same bytes, which must answer as the
+ * file does.  A load either fails with
  * a documented status or gives a net that can be used; a net saved and
  * loaded back is the same net: same file, same predictions and the same
  * training step, to the bit.  Then the loaded net is put to work: a few
@@ -303,7 +305,8 @@ static void exercise(bpl_net *net)
 enum field_kind {
     FIELD_STATE,  /* the 32 bytes of the generator state */
     FIELD_SEED,   /* u64 */
-    FIELD_STEPS,  /* u64: an optimiser step count */
+    FIELD_STEPS,  /* u64: an optimiser step count, or the count of a built-in
+                     rule's state */
     FIELD_LOSS,   /* u32 */
     FIELD_ACT,    /* u32: a layer's activation */
     FIELD_INIT,   /* u32: a layer's initialiser */
@@ -397,11 +400,38 @@ static void walk_tensor(layout *l)
         skip_floats(l, rows * cols);
 }
 
-/* The fields of a model file, as far as its layout holds together. */
+/* A shape of format version 2: u32 rank and u64 extents. */
+static void skip_shape(layout *l)
+{
+    uint64_t rank = skip(l, 4, -1);
+    for (uint64_t i = 0; !l->bad && i < rank && i < 8; i++)
+        skip(l, 8, -1);
+}
+
+/* A rule's state (version 2): a built-in rule's is a format byte and a
+ * u64 count, mutated as a step count. */
+static void walk_state(layout *l)
+{
+    if (skip(l, 4, -1) != 1)
+        return;
+    uint64_t size = skip(l, 8, -1);
+    if (size == 9) {
+        skip(l, 1, -1);
+        skip(l, 8, FIELD_STEPS);
+    }
+}
+
+/* The fields of a model file (format version 1 or 2), as far as its
+ * layout holds together. */
 static void walk(layout *l)
 {
+    l->pos = 8;
+    int v2 = skip(l, 4, -1) >= 2;
     l->pos = HEADER_SIZE;
-    skip(l, 8, -1); /* inputs */
+    if (v2)
+        skip_shape(l); /* the input's */
+    else
+        skip(l, 8, -1); /* inputs */
     skip(l, 8, FIELD_SEED);
     if (l->n - l->pos >= 32)
         add_field(l, 1, FIELD_STATE);
@@ -412,7 +442,12 @@ static void walk(layout *l)
     skip(l, 8, FIELD_STEPS);
     skip(l, 8, FIELD_STEPS);
     for (uint64_t i = 0; !l->bad && i < layers; i++) {
-        skip(l, 8, -1); /* units */
+        if (v2) {
+            skip_str(l); /* kind */
+            skip_shape(l);
+        } else {
+            skip(l, 8, -1); /* units */
+        }
         skip(l, 4, FIELD_ACT);
         skip(l, 4, FIELD_INIT);
         uint64_t tensors = skip(l, 4, -1);
@@ -427,6 +462,8 @@ static void walk(layout *l)
         skip_str(l);
         skip(l, 8, FIELD_PARAM);
     }
+    if (v2 && params <= 256)
+        walk_state(l);
 }
 
 static uint64_t next_random(uint64_t *s)
@@ -544,6 +581,20 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
     return size;
 }
 
+/* The same bytes loaded from memory give the same answer as from the file:
+ * the same status and, loaded, a net that saves the same file. */
+static void same_from_memory(const bpl_net *from_file, int rc, const uint8_t *data,
+                             size_t size)
+{
+    bpl_net *net = NULL;
+    int rm = bpl_net_load_from_buffer(&net, size ? data : NULL, size);
+    if (rm != rc || (rm == BPL_OK) != (net != NULL))
+        fuzz_abort("bpl_net_load_from_buffer returned %d, bpl_net_load %d", rm, rc);
+    if (net)
+        save_and_compare(from_file, net, "loaded from memory");
+    bpl_net_destroy(net);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -555,6 +606,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_write(path, data, size);
     bpl_net *net = NULL;
     int rc = load(&net, path, loadable);
+    same_from_memory(net, rc, data, size);
     if (rc != BPL_OK && size >= HEADER_SIZE) {
         unsigned char *fixed = malloc(size);
         if (!fixed)

@@ -6,8 +6,10 @@
  * Seeds are small and valid, so that fuzzing starts from inputs that reach
  * deep into each code path: tiny IDX pairs (raw, gzip, 2-D features, files
  * that are gzip streams themselves), a net of every built-in rule after one
- * training step plus a few unusual settings, and operation sequences over
- * every built-in rule.
+ * training step plus a few unusual settings (saved in format version 2; the
+ * same nets saved by libbioplaus 0.1 in version 1 are kept in the corpus as
+ * v1-*.bpl, and no longer made here), and operation sequences over every
+ * built-in rule.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -228,9 +230,10 @@ static void idx_corpus(void)
 
 /* ---- regression inputs ----------------------------------------------------------------
  *
- * Model files no net is saved as, written field by field (layout: the top
- * of lib/model_io.c): each reaches a defect that the checks of fuzz_model.c
- * report, so replaying the corpus keeps checking it. */
+ * Model files no net is saved as, written field by field in format
+ * version 1 (layout: the top of lib/model_io.c), which the loader still
+ * reads: each reaches a defect that the checks of fuzz_model.c report, so
+ * replaying the corpus keeps checking it. */
 
 static void put_le(bytes *b, uint64_t v, int n)
 {
@@ -563,7 +566,9 @@ static void dict_entry(FILE *f, const char *text, int prefix_len)
 }
 
 /* The names a target must spell to reach deep code: every built-in rule's
- * name and hyperparameters, and every tensor name a rule adds. */
+ * name and hyperparameters, every tensor name a rule adds, the layer kinds
+ * of format version 2, and the tensors in which version-1 files kept the
+ * built-in rules' step counts (the loader turns them into rule state). */
 static void write_dict(const char *file, int prefix_len)
 {
     char path[4200];
@@ -572,6 +577,10 @@ static void write_dict(const char *file, int prefix_len)
     if (!f)
         die(path, strerror(errno));
     n_seen = 0;
+    static const char *const format_names[] = {"dense", "schedule_steps", "microcircuit_steps",
+                                               "segregated_initialised"};
+    for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
+        dict_entry(f, format_names[i], prefix_len);
     for (size_t r = 0; r < bpl_rule_builtin_count(); r++) {
         bpl_rule *rule;
         ok(bpl_rule_create_builtin(&rule, bpl_rule_builtin_name(r)), "create");

@@ -226,14 +226,16 @@ OTHER_ARGUMENTS = {
     "progress", "callback",                                                  # callables
     "dataset", "rule", "net", "key", "kwargs",                               # objects
 }
-OTHER_PAIRS = {("Layer.frozen", "value")}  # a flag, like set_frozen's
+OTHER_PAIRS = {("Layer.frozen", "value"),  # a flag, like set_frozen's
+               ("Net.from_bytes", "data")}  # bytes (tests/python/test_rule_state.py)
 
 # Not calls a user makes with arguments of their own: the hooks a
 # PythonRule subclass implements, the constructors behind Net.layer() and
 # the Dataset class methods, and Rule methods that go through another
 # method (get -> __contains__, update -> set) or only search a list.
 NOT_CALLS = {"PythonRule.attach", "PythonRule.forward", "PythonRule.compute_targets",
-             "PythonRule.update", "Layer", "Dataset", "Rule.get", "Rule.update",
+             "PythonRule.update", "PythonRule.gradients", "PythonRule.after_apply",
+             "PythonRule.save_state", "PythonRule.load_state", "Layer", "Dataset", "Rule.get", "Rule.update",
              "Rule.__contains__"}
 
 
