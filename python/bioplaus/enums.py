@@ -138,6 +138,20 @@ class Split(enum.IntEnum):
     TEST = 1
 
 
+
+class Needs(enum.IntFlag):
+    """What a rule needs of every layer's kind (enum bpl_needs), for Rule.needs."""
+
+    FORWARD = 1
+    SEND_ERROR = 2
+    GRADIENTS = 4
+    DENSE = 8
+    ALL = 15
+
+
+#: The most dimensions a shape has (BPL_MAX_DIMS): Net.input_shape.
+MAX_DIMS = 4
+
 RULE_VTABLE_VERSION = 1
 
 # BPL_STATUS_MIN: every status, now or later, lies in [STATUS_MIN, -1]; a
