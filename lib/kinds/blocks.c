@@ -7,6 +7,7 @@
 #include "bpl_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 
 const float *bpl__layer_input(const bpl_layer *layer)
 {
@@ -75,10 +76,12 @@ static int check_block(const bpl_layer *layer, unsigned cap, size_t batch, const
     if (batch > BPL__MAX_BATCH) /* every BLAS dimension stays an int */
         return bpl__fail(BPL_ERR_OVERFLOW, "%s: batch %zu is above %zu rows", caller, batch,
                          BPL__MAX_BATCH);
-    size_t n;
-    int rc = bpl__check_floats(batch, bpl__layer_input_size(layer), caller, "the input rows",
-                               &n);
-    if (rc == BPL_OK)
+    /* Rules call these blocks many times a step: rows narrower than this
+     * cannot overflow with batch <= BPL__MAX_BATCH, and need no product. */
+    const size_t safe = SIZE_MAX / sizeof(float) / BPL__MAX_BATCH;
+    size_t n, in = bpl__layer_input_size(layer);
+    int rc = in <= safe ? BPL_OK : bpl__check_floats(batch, in, caller, "the input rows", &n);
+    if (rc == BPL_OK && layer->size > safe)
         rc = bpl__check_floats(batch, layer->size, caller, "the output rows", &n);
     return rc;
 }
