@@ -96,6 +96,10 @@
 #endif
 #endif
 
+/* The most dimensions a shape has (bpl_net_set_input_shape): C x H x W
+ * images need 3. */
+#define BPL_MAX_DIMS 4
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -299,6 +303,27 @@ BPL_API int bpl_optimizer_from_name(const char *name, int *optimizer_out);
  * results with the same build.  The default loss is cross-entropy.
  * Errors: INVALID_ARG (out NULL, n_inputs 0), NOMEM. */
 BPL_API int bpl_net_create(bpl_net **out, size_t n_inputs, uint64_t seed);
+
+/** Describe the net's input as `ndim` dimensions (1..BPL_MAX_DIMS), for
+ * example {3, 32, 32} for C x H x W images; their product must equal the
+ * input count given to bpl_net_create.  A batch row still holds the input
+ * flattened, row-major (C outermost).  The shape is for layer kinds that
+ * read it (a dense layer flattens its input); a new net's is [inputs].
+ * Only before the first layer is added.
+ * Errors: INVALID_ARG (NULL, ndim 0 or above BPL_MAX_DIMS, a dimension 0),
+ * OVERFLOW (the product overflows), SHAPE (the product is not
+ * bpl_net_inputs), STATE (the net has a layer, or called from a hook or
+ * callback of the net). */
+BPL_API int bpl_net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim);
+
+/** Copy the net's input shape into `dims` (room for `capacity` values;
+ * BPL_MAX_DIMS always suffices) and its number of dimensions into
+ * *ndim_out.  With dims NULL and capacity 0, only *ndim_out is written.
+ * Errors: INVALID_ARG (net or ndim_out NULL, dims NULL with a capacity),
+ * SHAPE (capacity below the number of dimensions; *ndim_out is written,
+ * dims is not). */
+BPL_API int bpl_net_get_input_shape(const bpl_net *net, size_t *dims, size_t capacity,
+                                    size_t *ndim_out);
 
 /** Destroy a net, its layers and its attached rule.  NULL is a no-op.
  * Called from user code the net is running (a hook of its rule, the

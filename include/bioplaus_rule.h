@@ -13,10 +13,15 @@
  *    its description, property table and recommended set-up;
  *  - the state hooks see: the net's phase and place in bpl_net_fit, each
  *    layer's tensors and their gradients, its batch buffers and its input;
- *  - the building blocks the built-in rules are made of: the dense forward
- *    pass, the output error, projecting an error down, weight gradients,
- *    the optimiser step of version-1 rules, the matrix product (bpl_gemm),
- *    the activation kernels and the net's random generator.
+ *  - what a rule needs of every layer's kind (bpl_rule_set_needs);
+ *  - the building blocks the built-in rules are made of: on one layer of
+ *    any kind, its forward map, sending an error to its input (through
+ *    its weight or another tensor of that shape) and its parameter
+ *    gradients (bpl_layer_forward, bpl_layer_send_error,
+ *    bpl_layer_gradients); on the whole net, the dense forward pass, the
+ *    output error, projecting an error down, weight gradients, the
+ *    optimiser step of version-1 rules; the matrix product (bpl_gemm), the
+ *    activation kernels and the net's random generator.
  *
  * The built-in rules are written with exactly this API.  It includes
  * bioplaus.h, and follows its conventions (status codes, ownership,
@@ -135,7 +140,60 @@ BPL_API int bpl_layer_input(bpl_layer *layer, const float **data_out,
                             size_t *rows_out, size_t *cols_out);
 
 /* ========================================================================
- * Building blocks for rules (what the built-in rules are made of)
+ * Building blocks on one layer, whatever its kind
+ *
+ * What a layer's kind does with its parameters, for rules that run their
+ * own dynamics; the built-in rules are made of these.  Each uses one
+ * capability of the layer's kind (enum bpl_needs): a rule declares the
+ * ones it uses with bpl_rule_set_needs, so that bpl_net_set_rule refuses a
+ * net with a kind that lacks one, and the block itself fails with
+ * BPL_ERR_UNSUPPORTED on such a layer.  Rows are examples: `in` is
+ * [batch][bpl_layer_inputs(layer)] and `err` [batch][bpl_layer_units(layer)]
+ * (the input flattened, whatever its shape).  Outputs must not overlap the
+ * inputs; the library keeps no pointer.  They may be called outside a step
+ * too (they read the layer's parameters and write the caller's memory, or
+ * the layer's gradient buffers).
+ * ======================================================================== */
+
+/** The layer's forward map on any rows `in` (not only the layer's own
+ * input), with `activation` (enum bpl_activation, not necessarily the
+ * layer's own: BPL_ACT_LINEAR gives the pre-activation):
+ * out [batch][units] = act(f(in) + bias), f(in) = in W^T for a dense layer.
+ * Needs BPL_NEEDS_FORWARD.  Errors: INVALID_ARG (NULL, batch 0, unknown
+ * activation), OVERFLOW (batch above 2^24 rows, or a buffer too large to
+ * address), UNSUPPORTED (the layer's kind has no forward map). */
+BPL_API int bpl_layer_forward(bpl_layer *layer, const float *in, size_t batch,
+                              int activation, float *out);
+
+/** Send an error at the layer's output to its input:
+ * out [batch][inputs] = beta out + alpha (err sent down through M), for a
+ * dense layer err M.  M is the layer's tensor `through` (NULL: its
+ * weight), of the weight's shape, or, with `transposed` nonzero, of the
+ * transpose's shape ([inputs][units] for a dense layer: how feedback
+ * alignment stores B, so that err B^T is sent).  With beta 0, `out` is not
+ * read.  No activation derivative is applied: follow with
+ * bpl_activation_backward for a delta.  Needs BPL_NEEDS_SEND_ERROR.
+ * Errors: INVALID_ARG (NULL, batch 0), NOT_FOUND (no tensor `through`),
+ * SHAPE (`through` is not of the weight's shape, or with `transposed` of
+ * its transpose's), OVERFLOW, UNSUPPORTED. */
+BPL_API int bpl_layer_send_error(bpl_layer *layer, const char *through, int transposed,
+                                 const float *err, size_t batch, float alpha, float beta,
+                                 float *out);
+
+/** The gradients of the layer's weight and bias from an error at its
+ * output and the rows that came in, written over their gradient buffers
+ * (bpl_layer_tensor_grad): for a dense layer grad W = alpha err^T in and
+ * grad b = the column sums of bias_scale err / bias_divisor.  (1, 1, 1)
+ * gives the plain gradient; two factors for the bias let a rule round as
+ * its maths says (x / n is not always x (1 / n) in floats).  Needs
+ * BPL_NEEDS_GRADIENTS.  Errors: INVALID_ARG (NULL, batch 0, a factor not
+ * finite, bias_divisor 0), OVERFLOW, UNSUPPORTED. */
+BPL_API int bpl_layer_gradients(bpl_layer *layer, const float *err, const float *in,
+                                size_t batch, float alpha, float bias_scale,
+                                float bias_divisor);
+
+/* ========================================================================
+ * Building blocks on the whole net (the standard dense passes)
  * ======================================================================== */
 
 /** The standard dense forward pass: for every layer, activation =
@@ -326,6 +384,35 @@ BPL_API int bpl_rule_vtable_init(bpl_rule_vtable *vtable, unsigned int version);
 BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void *self);
 
 /* --- what a rule declares about itself ---------------------------------- */
+
+/** What a rule needs of every layer's kind (bits, for bpl_rule_set_needs).
+ * Dense layers provide all of them; a kind that lacks one cannot be
+ * trained by a rule that needs it. */
+enum bpl_needs {
+    BPL_NEEDS_FORWARD = 1 << 0,    /**< bpl_layer_forward, bpl_net_forward_dense */
+    BPL_NEEDS_SEND_ERROR = 1 << 1, /**< bpl_layer_send_error, and bpl_net_project_delta
+                                        to the layer just below */
+    BPL_NEEDS_GRADIENTS = 1 << 2,  /**< bpl_layer_gradients, bpl_net_weight_gradients */
+    BPL_NEEDS_DENSE = 1 << 3,      /**< the weight is a [units][inputs] matrix that the
+                                        rule multiplies by itself (bpl_gemm on
+                                        "weight": inverses, dendritic compartments) */
+    BPL_NEEDS_ALL = (1 << 4) - 1   /**< what a rule that declares nothing needs */
+};
+
+/** Declare what the rule needs of every layer's kind (enum bpl_needs bits
+ * ORed), replacing what it declared before.  A rule made by
+ * bpl_rule_create starts needing BPL_NEEDS_ALL: a rule written before
+ * layer kinds existed may rely on every one.  The built-in rules declare
+ * theirs the same way.  bpl_net_set_rule then refuses, with
+ * BPL_ERR_UNSUPPORTED naming the layer, its kind and the capability, a net
+ * with a layer whose kind lacks one.  Before the rule is attached.
+ * Errors: INVALID_ARG (NULL, a bit outside BPL_NEEDS_ALL), STATE (the rule
+ * is attached). */
+BPL_API int bpl_rule_set_needs(bpl_rule *rule, unsigned int needs);
+
+/** What the rule needs of every layer's kind (enum bpl_needs bits); 0 for
+ * NULL. */
+BPL_API unsigned int bpl_rule_needs(const bpl_rule *rule);
 
 /** Set the rule's one-line description (copied). */
 BPL_API int bpl_rule_set_description(bpl_rule *rule, const char *text);

@@ -218,17 +218,21 @@ typedef struct bpl__buffer {
 
 /* ---- layer kinds (kinds/) --------------------------------------------------- */
 
-#define BPL__MAX_DIMS 4 /* a shape: [units], or C x H x W */
+#define BPL__MAX_DIMS BPL_MAX_DIMS /* a shape: [units], or C x H x W */
 
 /* What a kind can do, and what a rule needs of every layer's kind
- * (bpl_net_set_rule refuses a rule whose needs a layer's kind lacks). */
+ * (bpl_net_set_rule refuses a rule whose needs a layer's kind lacks).  A
+ * rule declares its needs in the public bits (enum bpl_needs,
+ * bpl_rule_set_needs), each the capability of the same value. */
 enum {
-    BPL__CAN_FORWARD = 1u << 0,    /* bpl__layer_forward */
-    BPL__CAN_SEND_ERROR = 1u << 1, /* bpl__layer_send_error through W or a tensor of its shape */
-    BPL__CAN_GRADIENTS = 1u << 2,  /* bpl__layer_gradients of its parameters */
-    BPL__CAN_DENSE = 1u << 3,      /* W is a [units][inputs] matrix that a rule's own
-                                      maths (inverses, dendrites) may multiply by */
-    BPL__CAN_ALL = (1u << 4) - 1
+    BPL__CAN_FORWARD = BPL_NEEDS_FORWARD,       /* bpl__layer_forward */
+    BPL__CAN_SEND_ERROR = BPL_NEEDS_SEND_ERROR, /* bpl__layer_send_error through W or a
+                                                   tensor of its shape */
+    BPL__CAN_GRADIENTS = BPL_NEEDS_GRADIENTS,   /* bpl__layer_gradients of its parameters */
+    BPL__CAN_DENSE = BPL_NEEDS_DENSE,           /* W is a [units][inputs] matrix that a
+                                                   rule's own maths (inverses, dendrites)
+                                                   may multiply by */
+    BPL__CAN_ALL = BPL_NEEDS_ALL
 };
 
 /* A layer kind's operations, in the manner of kann's operator table: each
@@ -346,8 +350,8 @@ struct bpl_rule {
     int destroying; /* its destroy hook runs: it cannot be destroyed or attached again */
     int builtin;    /* made by bpl_rule_create_builtin: writes parameters only
                        through the optimiser's checked step */
-    unsigned needs; /* BPL__CAN_* every layer's kind must have (0 for a user
-                       rule: the public building blocks are all dense) */
+    unsigned needs; /* BPL__CAN_* every layer's kind must have
+                       (bpl_rule_set_needs; BPL__CAN_ALL unless declared) */
     bpl__recommendation *recs; /* in the order they were first set */
     size_t n_recs, cap_recs;
 };
@@ -527,9 +531,9 @@ bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
 /* The net's input shape: [n_inputs] unless set. */
 void bpl__net_input_shape(const bpl_net *net, size_t *dims, size_t *ndim);
-/* Describe the net's input as ndim (1..BPL__MAX_DIMS) dims whose product is
- * its input size (C x H x W for images), before its first layer is added:
- * BPL_ERR_INVALID_ARG, BPL_ERR_SHAPE or BPL_ERR_STATE otherwise. */
+/* bpl_net_set_input_shape without its arguments' NULL and re-entry checks
+ * (for the loader): ndim (1..BPL_MAX_DIMS) dims > 0 whose product is the
+ * input size, before the first layer; the same errors otherwise. */
 int bpl__net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim);
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name);
 void bpl__layer_free(bpl_layer *layer);

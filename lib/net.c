@@ -34,24 +34,54 @@ void bpl__net_input_shape(const bpl_net *net, size_t *dims, size_t *ndim)
     *ndim = net->in_ndim;
 }
 
+/* The loader's way in: the same checks, without a caller's re-entry. */
 int bpl__net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim)
 {
-    static const char caller[] = "bpl__net_set_input_shape";
-    if (ndim == 0 || ndim > BPL__MAX_DIMS)
+    static const char caller[] = "bpl_net_set_input_shape";
+    if (ndim == 0 || ndim > BPL_MAX_DIMS)
         return bpl__fail(BPL_ERR_INVALID_ARG, "%s: %zu dims, not 1..%d", caller, ndim,
-                         BPL__MAX_DIMS);
+                         BPL_MAX_DIMS);
+    /* The first layer was built for the shape it saw. */
     if (net->n_layers)
         return bpl__fail(BPL_ERR_STATE, "%s: the net has a layer already", caller);
     size_t size = 1;
-    for (size_t i = 0; i < ndim; i++)
-        if (dims[i] == 0 || !bpl__mul_size(size, dims[i], &size))
-            return bpl__fail(BPL_ERR_SHAPE, "%s: dim %zu is 0 or the product overflows",
-                             caller, i);
+    for (size_t i = 0; i < ndim; i++) {
+        if (dims[i] == 0)
+            return bpl__fail(BPL_ERR_INVALID_ARG, "%s: dim %zu is 0", caller, i);
+        if (!bpl__mul_size(size, dims[i], &size))
+            return bpl__fail(BPL_ERR_OVERFLOW, "%s: the product of the dims overflows",
+                             caller);
+    }
     if (size != net->n_inputs)
         return bpl__fail(BPL_ERR_SHAPE, "%s: the dims hold %zu elements, the input %zu",
                          caller, size, net->n_inputs);
     memcpy(net->in_shape, dims, ndim * sizeof *dims);
     net->in_ndim = ndim;
+    return BPL_OK;
+}
+
+BPL_API int bpl_net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(dims != NULL);
+    int rc = bpl__net_check_reentry(net, 0, "bpl_net_set_input_shape");
+    return rc == BPL_OK ? bpl__net_set_input_shape(net, dims, ndim) : rc;
+}
+
+BPL_API int bpl_net_get_input_shape(const bpl_net *net, size_t *dims, size_t capacity,
+                                    size_t *ndim_out)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(ndim_out != NULL);
+    BPL_CHECK_ARG(dims != NULL || capacity == 0);
+    *ndim_out = net->in_ndim;
+    if (!dims)
+        return BPL_OK;
+    if (capacity < net->in_ndim)
+        return bpl__fail(BPL_ERR_SHAPE,
+                         "bpl_net_get_input_shape: the shape has %zu dims, room for %zu",
+                         net->in_ndim, capacity);
+    memcpy(dims, net->in_shape, net->in_ndim * sizeof *dims);
     return BPL_OK;
 }
 

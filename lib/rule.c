@@ -132,6 +132,9 @@ BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void 
     rule->vt.name = rule->name;
     for (int p = 0; p < BPL__N_PROPERTIES; p++)
         rule->tick[p] = BPL_TICK_UNKNOWN;
+    /* Until it says otherwise, a rule may rely on everything a dense layer
+     * gives, as every rule could before layers had kinds. */
+    rule->needs = BPL__CAN_ALL;
     rc = bpl_rule_add_optimizer(rule, BPL_GROUP_FORWARD, "", BPL_OPT_ADAM, 1e-3);
     if (rc != BPL_OK) {
         rule->vt.destroy = NULL; /* creation failed: the caller keeps `self` */
@@ -510,6 +513,27 @@ BPL_API int bpl_rule_fix_param(bpl_rule *rule, const char *name)
                          name, rule->name);
     p->fixed = 1;
     return BPL_OK;
+}
+
+BPL_API int bpl_rule_set_needs(bpl_rule *rule, unsigned int needs)
+{
+    BPL_CHECK_ARG(rule != NULL);
+    if (needs & ~(unsigned)BPL_NEEDS_ALL)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_rule_set_needs: 0x%x holds bits outside BPL_NEEDS_ALL (0x%x)",
+                         needs, (unsigned)BPL_NEEDS_ALL);
+    /* The net checked its kinds against the needs when the rule came. */
+    if (rule->owner)
+        return bpl__fail(BPL_ERR_STATE,
+                         "bpl_rule_set_needs: rule '%s' is already attached to a net",
+                         rule->name);
+    rule->needs = needs; /* the public bits are the capabilities' (bpl_internal.h) */
+    return BPL_OK;
+}
+
+BPL_API unsigned int bpl_rule_needs(const bpl_rule *rule)
+{
+    return rule ? rule->needs : 0u;
 }
 
 BPL_API int bpl_rule_get(const bpl_rule *rule, const char *name, double *value_out)

@@ -1,8 +1,9 @@
 /*
- * test_kinds.c - layer kinds: the dense kind's table and shapes, the
- * kind-neutral building blocks rules call, and bpl_net_set_rule refusing a
- * rule whose needs a layer's kind lacks (through test-only kinds: no kind
- * but dense is public).
+ * test_kinds.c - layer kinds: the dense kind's table and shapes, the net's
+ * input shape, the kind-neutral building blocks rules call (internal and
+ * public), and bpl_net_set_rule refusing a rule, built-in or a user's,
+ * whose needs a layer's kind lacks (through test-only kinds: no kind but
+ * dense is public).
  */
 #include "testutil.h"
 
@@ -233,6 +234,278 @@ START_TEST(test_rule_needs_each_capability)
 }
 END_TEST
 
+/* The public blocks are the internal ones behind checks: the same bits. */
+START_TEST(test_public_blocks_match)
+{
+    bpl_net *net = make_net();
+    bpl_layer *layer = bpl_net_layer(net, 1); /* 6 -> 4 */
+    const size_t batch = 3;
+    float in[18], err[12], a[18], b[18], wt[24], fb[24];
+    fill(in, 18, 0.5f);
+    fill(err, 12, 0.25f);
+    fill(a, 18, 1.0f);
+    memcpy(b, a, sizeof a);
+
+    bpl__layer_forward(net, layer, in, batch, BPL_ACT_SIGMOID, a);
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, batch, BPL_ACT_SIGMOID, b));
+    ck_assert(memcmp(a, b, 12 * sizeof *a) == 0);
+
+    /* beta 0.5: out is read and scaled, through the weight (NULL or its name). */
+    fill(a, 18, 1.0f);
+    memcpy(b, a, sizeof a);
+    bpl__layer_send_error(net, layer, NULL, 0, err, batch, 2.0f, 0.5f, a);
+    BPL_OK_OR_FAIL(bpl_layer_send_error(layer, NULL, 0, err, batch, 2.0f, 0.5f, b));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    BPL_OK_OR_FAIL(bpl_layer_send_error(layer, "weight", 0, err, batch, 2.0f, 0.0f, b));
+    bpl__layer_send_error(net, layer, NULL, 0, err, batch, 2.0f, 0.0f, a);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+
+    /* Through a tensor of the transpose's shape, as feedback alignment keeps B. */
+    float *w;
+    BPL_OK_OR_FAIL(bpl_layer_tensor(layer, "weight", &w, NULL, NULL));
+    for (size_t j = 0; j < 4; j++)
+        for (size_t k = 0; k < 6; k++)
+            wt[k * 4 + j] = w[j * 6 + k];
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "fa"));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    BPL_OK_OR_FAIL(bpl_layer_set_tensor(layer, "feedback", wt, 24));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(layer, "feedback", fb, 24));
+    bpl__layer_send_error(net, layer, fb, 1, err, batch, 1.0f, 0.0f, a);
+    BPL_OK_OR_FAIL(bpl_layer_send_error(layer, "feedback", 1, err, batch, 1.0f, 0.0f, b));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+
+    /* Gradients into the layer's gradient buffers, each rule's bias rounding. */
+    float *gw, *gb, w1[24], b1[4];
+    BPL_OK_OR_FAIL(bpl_layer_tensor_grad(layer, "weight", &gw, NULL, NULL));
+    BPL_OK_OR_FAIL(bpl_layer_tensor_grad(layer, "bias", &gb, NULL, NULL));
+    bpl__layer_gradients(net, layer, err, in, batch, 1.0f / 3.0f, 1.0f, 3.0f);
+    memcpy(w1, gw, sizeof w1);
+    memcpy(b1, gb, sizeof b1);
+    memset(gw, 0, sizeof w1);
+    memset(gb, 0, sizeof b1);
+    BPL_OK_OR_FAIL(bpl_layer_gradients(layer, err, in, batch, 1.0f / 3.0f, 1.0f, 3.0f));
+    ck_assert(memcmp(w1, gw, sizeof w1) == 0);
+    ck_assert(memcmp(b1, gb, sizeof b1) == 0);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+START_TEST(test_public_blocks_refuse)
+{
+    bpl_net *net = make_net();
+    bpl_layer *layer = bpl_net_layer(net, 1); /* 6 -> 4 */
+    float in[18] = {0}, err[12] = {0}, out[18];
+    const float inf = INFINITY;
+    BPL_EXPECT_ERROR(bpl_layer_forward(NULL, in, 3, BPL_ACT_TANH, out), BPL_ERR_INVALID_ARG,
+                     "layer");
+    BPL_EXPECT_ERROR(bpl_layer_forward(layer, NULL, 3, BPL_ACT_TANH, out),
+                     BPL_ERR_INVALID_ARG, "in");
+    BPL_EXPECT_ERROR(bpl_layer_forward(layer, in, 3, BPL_ACT_TANH, NULL),
+                     BPL_ERR_INVALID_ARG, "out");
+    BPL_EXPECT_ERROR(bpl_layer_forward(layer, in, 0, BPL_ACT_TANH, out), BPL_ERR_INVALID_ARG,
+                     "batch");
+    BPL_EXPECT_ERROR(bpl_layer_forward(layer, in, 3, 99, out), BPL_ERR_INVALID_ARG,
+                     "activation 99");
+    BPL_EXPECT_ERROR(bpl_layer_forward(layer, in, ((size_t)1 << 24) + 1, BPL_ACT_TANH, out),
+                     BPL_ERR_OVERFLOW, "batch");
+    BPL_EXPECT_ERROR(bpl_layer_send_error(NULL, NULL, 0, err, 3, 1.0f, 0.0f, out),
+                     BPL_ERR_INVALID_ARG, "layer");
+    BPL_EXPECT_ERROR(bpl_layer_send_error(layer, NULL, 0, NULL, 3, 1.0f, 0.0f, out),
+                     BPL_ERR_INVALID_ARG, "err");
+    BPL_EXPECT_ERROR(bpl_layer_send_error(layer, NULL, 0, err, 3, 1.0f, 0.0f, NULL),
+                     BPL_ERR_INVALID_ARG, "out");
+    BPL_EXPECT_ERROR(bpl_layer_send_error(layer, NULL, 0, err, 0, 1.0f, 0.0f, out),
+                     BPL_ERR_INVALID_ARG, "batch");
+    BPL_EXPECT_ERROR(bpl_layer_send_error(layer, "nothing", 0, err, 3, 1.0f, 0.0f, out),
+                     BPL_ERR_NOT_FOUND, "layer 1 has no tensor 'nothing'");
+    /* The bias is no matrix of the weight's shape; the weight is not its transpose's. */
+    BPL_EXPECT_ERROR(bpl_layer_send_error(layer, "bias", 0, err, 3, 1.0f, 0.0f, out),
+                     BPL_ERR_SHAPE, "'bias' of layer 1 is 1 x 4, not 4 x 6");
+    BPL_EXPECT_ERROR(bpl_layer_send_error(layer, NULL, 1, err, 3, 1.0f, 0.0f, out),
+                     BPL_ERR_SHAPE, "not 6 x 4 (the weight's shape, transposed)");
+    BPL_EXPECT_ERROR(bpl_layer_gradients(NULL, err, in, 3, 1.0f, 1.0f, 1.0f),
+                     BPL_ERR_INVALID_ARG, "layer");
+    BPL_EXPECT_ERROR(bpl_layer_gradients(layer, NULL, in, 3, 1.0f, 1.0f, 1.0f),
+                     BPL_ERR_INVALID_ARG, "err");
+    BPL_EXPECT_ERROR(bpl_layer_gradients(layer, err, NULL, 3, 1.0f, 1.0f, 1.0f),
+                     BPL_ERR_INVALID_ARG, "in");
+    BPL_EXPECT_ERROR(bpl_layer_gradients(layer, err, in, 0, 1.0f, 1.0f, 1.0f),
+                     BPL_ERR_INVALID_ARG, "batch");
+    BPL_EXPECT_ERROR(bpl_layer_gradients(layer, err, in, 3, 1.0f, 1.0f, 0.0f),
+                     BPL_ERR_INVALID_ARG, "divisor");
+    BPL_EXPECT_ERROR(bpl_layer_gradients(layer, err, in, 3, inf, 1.0f, 1.0f),
+                     BPL_ERR_INVALID_ARG, "finite");
+    /* Rows so wide that batch x width floats overflow a size_t. */
+    bpl_net *wide;
+    BPL_OK_OR_FAIL(bpl_net_create(&wide, (size_t)1 << 24, 1));
+    BPL_OK_OR_FAIL(bpl_net_add_dense(wide, 1, BPL_ACT_LINEAR, BPL_INIT_ZERO));
+    if (sizeof(size_t) == 4)
+        BPL_EXPECT_ERROR(bpl_layer_forward(bpl_net_layer(wide, 0), in, (size_t)1 << 10,
+                                           BPL_ACT_LINEAR, out),
+                         BPL_ERR_OVERFLOW, "too large");
+    bpl_net_destroy(wide);
+
+    /* A kind without the capability: refused by name, nothing written. */
+    static bpl__kind no_grad;
+    no_grad = bpl__dense_kind;
+    no_grad.name = "test_no_gradients";
+    no_grad.caps = BPL__CAN_FORWARD;
+    layer->kind = &no_grad;
+    BPL_EXPECT_ERROR(bpl_layer_gradients(layer, err, in, 3, 1.0f, 1.0f, 1.0f),
+                     BPL_ERR_UNSUPPORTED,
+                     "layer 1 (kind 'test_no_gradients') does not provide parameter gradients");
+    BPL_EXPECT_ERROR(bpl_layer_send_error(layer, NULL, 0, err, 3, 1.0f, 0.0f, out),
+                     BPL_ERR_UNSUPPORTED, "sending an error to its input");
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, 3, BPL_ACT_TANH, out));
+    layer->kind = &bpl__dense_kind;
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* A version-2 user rule whose hooks are the public blocks only. */
+static int user_forward(void *self, bpl_net *net, const float *x, size_t batch)
+{
+    (void)self;
+    return bpl_net_forward_dense(net, x, batch);
+}
+
+static int user_targets(void *self, bpl_net *net, const float *y, size_t batch)
+{
+    (void)self;
+    return bpl_net_output_delta(net, y, batch);
+}
+
+static int user_gradients(void *self, bpl_net *net, unsigned int *groups)
+{
+    (void)self;
+    bpl_layer *top = bpl_net_layer(net, bpl_net_layer_count(net) - 1);
+    float *delta;
+    const float *in;
+    size_t rows;
+    int rc = bpl_layer_buffer(top, "delta", &delta, &rows, NULL);
+    if (rc == BPL_OK)
+        rc = bpl_layer_input(top, &in, NULL, NULL);
+    if (rc == BPL_OK)
+        rc = bpl_layer_gradients(top, delta, in, rows, 1.0f, 1.0f, 1.0f);
+    *groups = 1u << BPL_GROUP_FORWARD;
+    return rc;
+}
+
+static bpl_rule *user_rule(void)
+{
+    bpl_rule_vtable vt;
+    BPL_OK_OR_FAIL(bpl_rule_vtable_init(&vt, 2));
+    vt.name = "test_top_only";
+    vt.forward = user_forward;
+    vt.compute_targets = user_targets;
+    vt.gradients = user_gradients;
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create(&rule, &vt, NULL));
+    return rule;
+}
+
+START_TEST(test_user_rule_needs)
+{
+    static bpl__kind forward_only;
+    forward_only = lacking(BPL__CAN_ALL & ~BPL__CAN_FORWARD, "test_forward_only");
+    bpl_net *net = make_net();
+    bpl_net_layer(net, 0)->kind = &forward_only;
+    bpl_rule *rule = user_rule();
+    /* Declaring nothing, a rule may rely on everything a dense layer gives. */
+    ck_assert_uint_eq(bpl_rule_needs(rule), BPL_NEEDS_ALL);
+    BPL_EXPECT_ERROR(bpl_net_set_rule(net, rule), BPL_ERR_UNSUPPORTED,
+                     "rule 'test_top_only' needs sending an error to its input, which layer 0 "
+                     "(kind 'test_forward_only') does not provide");
+    BPL_EXPECT_ERROR(bpl_rule_set_needs(NULL, BPL_NEEDS_FORWARD), BPL_ERR_INVALID_ARG, NULL);
+    BPL_EXPECT_ERROR(bpl_rule_set_needs(rule, BPL_NEEDS_ALL + 1), BPL_ERR_INVALID_ARG,
+                     "0x10");
+    ck_assert_uint_eq(bpl_rule_needs(rule), BPL_NEEDS_ALL);
+    /* It trains the output layer only: a forward map is all it needs of the others. */
+    BPL_OK_OR_FAIL(bpl_rule_set_needs(rule, BPL_NEEDS_FORWARD));
+    ck_assert_uint_eq(bpl_rule_needs(rule), BPL_NEEDS_FORWARD);
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
+    BPL_EXPECT_ERROR(bpl_rule_set_needs(rule, BPL_NEEDS_ALL), BPL_ERR_STATE, "attached");
+    float x[10], y[6] = {1, 0, 0, 0, 1, 0};
+    fill(x, 10, 1.0f);
+    double loss;
+    BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 2, &loss));
+    ck_assert(isfinite(loss));
+    ck_assert_uint_eq(bpl_rule_needs(NULL), 0);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* The built-in rules declare through bpl_rule_set_needs too. */
+START_TEST(test_builtin_needs)
+{
+    static const struct {
+        const char *rule;
+        unsigned needs;
+    } cases[] = {
+        {"backprop", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
+        {"fa", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
+        {"dfa", BPL_NEEDS_FORWARD | BPL_NEEDS_GRADIENTS},
+        {"tp", BPL_NEEDS_ALL},
+        {"dtp", BPL_NEEDS_ALL},
+        {"sdtp", BPL_NEEDS_ALL},
+        {"segregated", BPL_NEEDS_ALL},
+        {"microcircuit", BPL_NEEDS_ALL},
+    };
+    ck_assert_uint_eq(sizeof cases / sizeof *cases, bpl_rule_builtin_count());
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bpl_rule *rule;
+        BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, cases[i].rule));
+        ck_assert_msg(bpl_rule_needs(rule) == cases[i].needs, "%s", cases[i].rule);
+        bpl_rule_destroy(rule);
+    }
+}
+END_TEST
+
+START_TEST(test_public_input_shape)
+{
+    bpl_net *net;
+    BPL_OK_OR_FAIL(bpl_net_create(&net, 12, 1));
+    size_t dims[BPL_MAX_DIMS] = {0}, ndim = 99, small[2];
+    BPL_OK_OR_FAIL(bpl_net_get_input_shape(net, dims, BPL_MAX_DIMS, &ndim));
+    ck_assert_uint_eq(ndim, 1);
+    ck_assert_uint_eq(dims[0], 12);
+    static const size_t chw[] = {3, 2, 2}, zero[] = {3, 0, 4}, five[] = {1, 1, 12, 1, 1};
+    static const size_t huge[] = {(size_t)1 << 40, (size_t)1 << 40, 1};
+    BPL_EXPECT_ERROR(bpl_net_set_input_shape(NULL, chw, 3), BPL_ERR_INVALID_ARG, NULL);
+    BPL_EXPECT_ERROR(bpl_net_set_input_shape(net, NULL, 3), BPL_ERR_INVALID_ARG, "dims");
+    BPL_EXPECT_ERROR(bpl_net_set_input_shape(net, chw, 0), BPL_ERR_INVALID_ARG, "0 dims");
+    BPL_EXPECT_ERROR(bpl_net_set_input_shape(net, five, 5), BPL_ERR_INVALID_ARG, "1..4");
+    BPL_EXPECT_ERROR(bpl_net_set_input_shape(net, zero, 3), BPL_ERR_INVALID_ARG, "dim 1 is 0");
+    if (sizeof(size_t) == 8)
+        BPL_EXPECT_ERROR(bpl_net_set_input_shape(net, huge, 3), BPL_ERR_OVERFLOW,
+                         "overflows");
+    BPL_EXPECT_ERROR(bpl_net_set_input_shape(net, chw, 2), BPL_ERR_SHAPE,
+                     "hold 6 elements, the input 12");
+    /* A refused shape leaves the one before. */
+    BPL_OK_OR_FAIL(bpl_net_get_input_shape(net, dims, BPL_MAX_DIMS, &ndim));
+    ck_assert_uint_eq(ndim, 1);
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, chw, 3));
+    BPL_OK_OR_FAIL(bpl_net_get_input_shape(net, NULL, 0, &ndim));
+    ck_assert_uint_eq(ndim, 3);
+    ndim = 0;
+    BPL_EXPECT_ERROR(bpl_net_get_input_shape(net, small, 2, &ndim), BPL_ERR_SHAPE,
+                     "3 dims, room for 2");
+    ck_assert_uint_eq(ndim, 3);
+    BPL_EXPECT_ERROR(bpl_net_get_input_shape(net, NULL, 2, &ndim), BPL_ERR_INVALID_ARG, NULL);
+    BPL_EXPECT_ERROR(bpl_net_get_input_shape(net, dims, 4, NULL), BPL_ERR_INVALID_ARG, NULL);
+    BPL_EXPECT_ERROR(bpl_net_get_input_shape(NULL, dims, 4, &ndim), BPL_ERR_INVALID_ARG,
+                     NULL);
+    BPL_OK_OR_FAIL(bpl_net_get_input_shape(net, dims, 3, &ndim));
+    ck_assert(memcmp(dims, chw, sizeof chw) == 0);
+    /* The first layer saw this shape: it stays. */
+    BPL_OK_OR_FAIL(bpl_net_add_dense(net, 4, BPL_ACT_SIGMOID, BPL_INIT_GLOROT_UNIFORM));
+    BPL_EXPECT_ERROR(bpl_net_set_input_shape(net, chw, 3), BPL_ERR_STATE, "a layer already");
+    ck_assert_uint_eq(bpl_layer_inputs(bpl_net_layer(net, 0)), 12);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kinds");
@@ -242,6 +515,11 @@ int main(void)
     tcase_add_test(tc, test_blocks);
     tcase_add_test(tc, test_rule_needs_dense_matrix);
     tcase_add_test(tc, test_rule_needs_each_capability);
+    tcase_add_test(tc, test_public_blocks_match);
+    tcase_add_test(tc, test_public_blocks_refuse);
+    tcase_add_test(tc, test_user_rule_needs);
+    tcase_add_test(tc, test_builtin_needs);
+    tcase_add_test(tc, test_public_input_shape);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

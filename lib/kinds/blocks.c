@@ -1,9 +1,13 @@
 /*
  * kinds/blocks.c - the building blocks rules call on a layer, whatever its
- * kind: forward, send an error to the input, parameter gradients; and the
- * check that every layer's kind can do what a rule needs.
+ * kind: forward, send an error to the input, parameter gradients, and
+ * their public, checked forms (bioplaus_rule.h); and the check that every
+ * layer's kind can do what a rule needs.
  */
 #include "bpl_internal.h"
+
+#include <math.h>
+#include <stdint.h>
 
 const float *bpl__layer_input(const bpl_layer *layer)
 {
@@ -56,4 +60,102 @@ int bpl__net_check_kinds(const bpl_net *net, unsigned needs, const char *rule, c
                          caller, rule, capability_name(first), l, kind->name);
     }
     return BPL_OK;
+}
+
+/* ---- the public blocks, with their checks -------------------------------------- */
+
+/* What every public block checks: the layer, its kind's capability, and
+ * the batch against the widths of `in` and `err` rows. */
+static int check_block(const bpl_layer *layer, unsigned cap, size_t batch, const char *caller)
+{
+    if (!(layer->kind->caps & cap))
+        return bpl__fail(BPL_ERR_UNSUPPORTED, "%s: layer %zu (kind '%s') does not provide %s",
+                         caller, layer->index, layer->kind->name, capability_name(cap));
+    if (batch == 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: batch must be > 0", caller);
+    if (batch > BPL__MAX_BATCH) /* every BLAS dimension stays an int */
+        return bpl__fail(BPL_ERR_OVERFLOW, "%s: batch %zu is above %zu rows", caller, batch,
+                         BPL__MAX_BATCH);
+    /* Rules call these blocks many times a step: rows narrower than this
+     * cannot overflow with batch <= BPL__MAX_BATCH, and need no product. */
+    const size_t safe = SIZE_MAX / sizeof(float) / BPL__MAX_BATCH;
+    size_t n, in = bpl__layer_input_size(layer);
+    int rc = in <= safe ? BPL_OK : bpl__check_floats(batch, in, caller, "the input rows", &n);
+    if (rc == BPL_OK && layer->size > safe)
+        rc = bpl__check_floats(batch, layer->size, caller, "the output rows", &n);
+    return rc;
+}
+
+BPL_API int bpl_layer_forward(bpl_layer *layer, const float *in, size_t batch, int activation,
+                              float *out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(in != NULL);
+    BPL_CHECK_ARG(out != NULL);
+    if (!bpl__activation_valid(activation))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "bpl_layer_forward: unknown activation %d",
+                         activation);
+    int rc = check_block(layer, BPL__CAN_FORWARD, batch, "bpl_layer_forward");
+    if (rc == BPL_OK)
+        bpl__layer_forward(layer->net, layer, in, batch, activation, out);
+    return rc;
+}
+
+/* The tensor an error is sent through: the weight, or one of its shape
+ * (`transposed`: of its transpose's). */
+static int find_through(const bpl_layer *layer, const char *name, int transposed,
+                        const bpl__tensor **out)
+{
+    static const char caller[] = "bpl_layer_send_error";
+    const bpl__tensor *w = bpl__layer_weight(layer);
+    const bpl__tensor *t = name ? bpl__layer_find_tensor(layer, name) : w;
+    if (!t)
+        return bpl__fail(BPL_ERR_NOT_FOUND, "%s: layer %zu has no tensor '%s'", caller,
+                         layer->index, name);
+    size_t rows = transposed ? w->cols : w->rows, cols = transposed ? w->rows : w->cols;
+    if (t->rows != rows || t->cols != cols)
+        return bpl__fail(BPL_ERR_SHAPE,
+                         "%s: tensor '%s' of layer %zu is %zu x %zu, not %zu x %zu (the "
+                         "weight's shape%s)",
+                         caller, t->name, layer->index, t->rows, t->cols, rows, cols,
+                         transposed ? ", transposed" : "");
+    *out = t;
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_send_error(bpl_layer *layer, const char *through, int transposed,
+                                 const float *err, size_t batch, float alpha, float beta,
+                                 float *out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(err != NULL);
+    BPL_CHECK_ARG(out != NULL);
+    int rc = check_block(layer, BPL__CAN_SEND_ERROR, batch, "bpl_layer_send_error");
+    const bpl__tensor *t = NULL;
+    if (rc == BPL_OK)
+        rc = find_through(layer, through, transposed != 0, &t);
+    if (rc == BPL_OK)
+        bpl__layer_send_error(layer->net, layer, t->data, transposed != 0, err, batch, alpha,
+                              beta, out);
+    return rc;
+}
+
+BPL_API int bpl_layer_gradients(bpl_layer *layer, const float *err, const float *in,
+                                size_t batch, float alpha, float bias_scale,
+                                float bias_divisor)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(err != NULL);
+    BPL_CHECK_ARG(in != NULL);
+    if (!isfinite(alpha) || !isfinite(bias_scale) || !isfinite(bias_divisor) ||
+        bias_divisor == 0.0f)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "bpl_layer_gradients: the factors must be finite and the divisor "
+                         "nonzero, got %g, %g, %g",
+                         (double)alpha, (double)bias_scale, (double)bias_divisor);
+    int rc = check_block(layer, BPL__CAN_GRADIENTS, batch, "bpl_layer_gradients");
+    if (rc == BPL_OK)
+        bpl__layer_gradients(layer->net, layer, err, in, batch, alpha, bias_scale,
+                             bias_divisor);
+    return rc;
 }

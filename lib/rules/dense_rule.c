@@ -1,9 +1,11 @@
 /*
  * dense_rule.c - what the built-in rules have in common (see dense_rule.h).
- * Built-in rules use the public API as a user rule would, and for products
- * with a layer's parameters the library's kind-neutral building blocks
- * (bpl__layer_forward, bpl__layer_send_error, bpl__layer_gradients), so
- * that they run on any kind that provides what they declare they need.
+ * Built-in rules use the extension API as a user rule would: the net-level
+ * passes (bpl_net_forward_dense, bpl_net_project_delta, ...) and, for
+ * their own dynamics, the blocks on one layer (bpl_layer_forward,
+ * bpl_layer_send_error, bpl_layer_gradients), all of which go through the
+ * layers' kinds, so that a rule runs on any kind that provides what it
+ * declares it needs (bpl_rule_set_needs, from each rule's card).
  */
 #include "dense_rule.h"
 
@@ -30,15 +32,17 @@ int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups)
     return BPL_OK;
 }
 
+/* The net-level pass rather than bpl_layer_send_error and
+ * bpl_activation_backward per layer, which compute the same bits: on small
+ * nets their buffer look-ups cost backprop several percent of a step. */
 int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
                          int is_forward_weight)
 {
     int rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
-        bpl_layer *layer = bpl_net_layer(net, l);
-        float *m = matrix ? NULL : bpl__layer_weight(layer)->data;
-        if (matrix)
-            rc = bpl_layer_tensor(layer, matrix, &m, NULL, NULL);
+        float *m;
+        rc = bpl_layer_tensor(bpl_net_layer(net, l), matrix ? matrix : "weight", &m, NULL,
+                              NULL);
         if (rc == BPL_OK)
             rc = bpl_net_project_delta(net, l, l - 1, m, is_forward_weight);
     }
@@ -73,8 +77,9 @@ int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
             vtable->destroy(self);
         return rc;
     }
-    rule->needs = card->needs;
-    rc = bpl_rule_set_description(rule, card->description);
+    rc = bpl_rule_set_needs(rule, card->needs);
+    if (rc == BPL_OK)
+        rc = bpl_rule_set_description(rule, card->description);
     for (int p = 0; rc == BPL_OK && p < 7; p++)
         rc = bpl_rule_set_property(rule, p, card->ticks[p], card->notes[p]);
     if (rc == BPL_OK)

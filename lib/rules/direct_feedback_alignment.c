@@ -56,7 +56,7 @@ int bpl__rule_dfa_create(bpl_rule **out)
         {BPL_TICK_NO, BPL_TICK_YES, BPL_TICK_NO, BPL_TICK_NO, BPL_TICK_NO,
          BPL_TICK_NOT_APPLICABLE, BPL_TICK_YES},
         {NULL, NULL, "a random broadcast network", NULL, "fixed random B", NULL,
-         "output error"}, recommended, BPL__CAN_FORWARD | BPL__CAN_GRADIENTS};
+         "output error"}, recommended, BPL_NEEDS_FORWARD | BPL_NEEDS_GRADIENTS};
     /* Adam at 1e-3 oscillates late in training on MNIST (97.4% test after 20
      * epochs of 784-256-256-10 tanh); 5e-4 settles (97.5-97.6% over seeds). */
     return bpl__feedback_rule_create(out, &bpl__dfa_vtable, &card, 5e-4);

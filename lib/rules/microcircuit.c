@@ -268,7 +268,7 @@ static int bottom_up(bpl_net *net, const float *x, size_t batch)
         TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
         TRY(bpl__rule_buffer(net, l, "activation", &r));
         TRY(bpl__rule_buffer(net, l, "derivative", &deriv));
-        bpl__layer_forward(net, layer, below, batch, BPL_ACT_LINEAR, v_b);
+        TRY(bpl_layer_forward(layer, below, batch, BPL_ACT_LINEAR, v_b));
         phi_of(v_b, r, batch * n);
         for (size_t i = 0; i < batch * n; i++)
             deriv[i] = r[i] * (1.0f - r[i]);
@@ -424,7 +424,7 @@ static int dendrites(bpl_net *net, const float *x, size_t batch)
         float *v_b, *r;
         TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
         TRY(bpl__rule_buffer(net, l, "rate_u", &r));
-        bpl__layer_forward(net, layer, below, batch, BPL_ACT_LINEAR, v_b);
+        TRY(bpl_layer_forward(layer, below, batch, BPL_ACT_LINEAR, v_b));
         if (l < top) {
             size_t n_above = bpl__rule_units(net, l + 1);
             float *ip, *ip_bias, *v_i, *bfb, *pi, *v_a, *r_above, *r_i;
@@ -785,8 +785,8 @@ static int steady_gradients(bpl_net *net, const settings *s, size_t batch, int f
             TRY(bpl_layer_input(layer, &pre, NULL, NULL));
             TRY(grad(net, l, "weight", &gw));
             TRY(grad(net, l, "bias", &gb));
-            bpl__layer_gradients(net, layer, d, pre, batch, 1.0f / (float)batch, 1.0f,
-                                 (float)batch);
+            TRY(bpl_layer_gradients(layer, d, pre, batch, 1.0f / (float)batch, 1.0f,
+                                    (float)batch));
             for (size_t i = 0; i < n * n_in; i++)
                 gw[i] *= -scale;
             for (size_t i = 0; i < n; i++)

@@ -367,7 +367,7 @@ static int rate_forward(bpl_net *net, const model *m, const float *x, size_t bat
         TRY(bpl__rule_buffer(net, l, "presyn", &presyn));
         TRY(bpl__rule_buffer(net, l, "basal", &basal));
         scale_copy(presyn, below, batch * bpl_layer_inputs(layer), m->lambda_max);
-        bpl__layer_forward(net, layer, presyn, batch, BPL_ACT_LINEAR, basal);
+        TRY(bpl_layer_forward(layer, presyn, batch, BPL_ACT_LINEAR, basal));
         if (l < top)
             scale_copy(act, basal, batch * n, m->k_b);
         else
@@ -548,7 +548,7 @@ static int time_step(bpl_net *net, const model *m, const float *x, const float *
     for (size_t l = 0; l <= top; l++) {
         sim s;
         TRY(sim_of(net, l, &s));
-        bpl__layer_forward(net, bpl_net_layer(net, l), below, batch, BPL_ACT_LINEAR, s.basal);
+        TRY(bpl_layer_forward(bpl_net_layer(net, l), below, batch, BPL_ACT_LINEAR, s.basal));
         if (l < top) {
             float *yfb;
             size_t n_top = bpl__rule_units(net, top);
@@ -763,8 +763,7 @@ static int layer_gradients(bpl_net *net, size_t l, float gain, size_t batch)
     TRY(bpl__rule_buffer(net, l, "delta", &d));
     TRY(bpl__rule_buffer(net, l, "presyn", &presyn));
     float alpha = -gain / (float)batch;
-    bpl__layer_gradients(net, layer, d, presyn, batch, alpha, alpha, 1.0f);
-    return BPL_OK;
+    return bpl_layer_gradients(layer, d, presyn, batch, alpha, alpha, 1.0f);
 }
 
 /* Learned feedback: Y_l += lr mean([(lambda_max sigma(C_l) - alpha_f)

@@ -285,9 +285,8 @@ static int first_target(bpl_net *net, const tp_rule *self, const settings *s,
         /* t = h - step * dl/dh per example; "delta" holds dL/da / batch. */
         TRY(bpl__rule_buffer(net, top, "delta", &delta));
         memcpy(t, h, batch * n * sizeof *t);
-        bpl__layer_send_error(net, bpl_net_layer(net, top), NULL, 0, delta, batch,
-                              (float)(-s->target_step * (double)batch), 1.0f, t);
-        return BPL_OK;
+        return bpl_layer_send_error(bpl_net_layer(net, top), NULL, 0, delta, batch,
+                                    (float)(-s->target_step * (double)batch), 1.0f, t);
     }
     float *in, *out;
     TRY(bpl__rule_buffer(net, below, "g_target", &g_t));
@@ -369,7 +368,7 @@ static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t b
     for (size_t i = 0; i < n; i++)
         noisy[i] += h[i];
     bpl_layer *layer = bpl_net_layer(net, l);
-    bpl__layer_forward(net, layer, noisy, batch, bpl_layer_activation(layer), noisy_out);
+    TRY(bpl_layer_forward(layer, noisy, batch, bpl_layer_activation(layer), noisy_out));
     in = noisy_out;
     if (l == top)
         TRY(top_inverse_input(net, s, noisy_out, noisy, batch, &in));

@@ -23,8 +23,8 @@ numpy is optional; cffi users can call bioplaus.cffi_support.load().
 
 from . import _lib
 from .dataset import Dataset
-from .enums import (Activation, Event, Group, Init, LogLevel, Loss, Optimizer, ParamKind,
-                    Phase, Property, Split, Status, Tick)
+from .enums import (Activation, Event, Group, Init, LogLevel, Loss, Needs, Optimizer,
+                    ParamKind, Phase, Property, Split, Status, Tick)
 from .errors import (BioplausError, CallbackError, FormatError, InternalError,
                      InvalidArgumentError, IOFailedError, NoMemoryError, NotFoundError,
                      NumericError, RangeError, ShapeError, SizeOverflowError, StateError,
@@ -43,7 +43,7 @@ library_path = _lib.library_path
 __all__ = [
     "Activation", "BioplausError", "CallbackError", "Dataset", "Evaluation", "Event",
     "FitProgress", "FormatError", "Group", "HAVE_NUMPY", "IOFailedError", "Init",
-    "InternalError", "InvalidArgumentError", "Layer", "LogLevel", "Loss", "Net",
+    "InternalError", "InvalidArgumentError", "Layer", "LogLevel", "Loss", "Needs", "Net",
     "NoMemoryError", "NotFoundError", "NumericError", "Optimizer", "ParamInfo", "ParamKind",
     "Phase", "Profile", "Property", "PropertyValue", "PythonRule", "RangeError", "Rule",
     "ShapeError", "SizeOverflowError", "Split", "StateError", "Status", "TensorInfo", "Tick",

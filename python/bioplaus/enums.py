@@ -76,6 +76,20 @@ class Group(enum.IntEnum):
     FEEDBACK = 1
 
 
+class Needs(enum.IntFlag):
+    """What a rule needs of every layer's kind (enum bpl_needs), for Rule.needs."""
+
+    FORWARD = 1
+    SEND_ERROR = 2
+    GRADIENTS = 4
+    DENSE = 8
+    ALL = 15
+
+
+#: The most dimensions a shape has (BPL_MAX_DIMS): Net.input_shape.
+MAX_DIMS = 4
+
+
 class ParamKind(enum.IntEnum):
     """Kinds of rule hyperparameter (enum bpl_param_kind)."""
 

@@ -7,7 +7,7 @@ import weakref
 from . import _arrays, _check, _lib
 from ._handle import Handle, borrow
 from ._names import as_member, to_enum
-from .enums import Activation, Event, Group, Init, Loss, LogLevel, Phase, Status
+from .enums import Activation, Event, Group, Init, Loss, LogLevel, MAX_DIMS, Phase, Status
 from .errors import ShapeError, StateError, callback_scope, check, set_pending
 
 _c = _lib.lib
@@ -194,6 +194,24 @@ class Net(Handle):
     def inputs(self):
         """Number of input features."""
         return _c.bpl_net_inputs(self._handle)
+
+    @property
+    def input_shape(self):
+        """The input's shape, a tuple: (inputs,) unless set, e.g. (3, 32, 32)
+        for C x H x W images.  Assignable before the first layer is added, to
+        dims (at most MAX_DIMS, each > 0) whose product is `inputs`."""
+        dims, ndim = (ctypes.c_size_t * MAX_DIMS)(), ctypes.c_size_t()
+        check(_c.bpl_net_get_input_shape(self._handle, dims, MAX_DIMS, ctypes.byref(ndim)))
+        return tuple(dims[:ndim.value])
+
+    @input_shape.setter
+    def input_shape(self, dims):
+        where = "Net.input_shape"
+        if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+            raise TypeError("%s: give a sequence of dims, not %s" % (where, type(dims).__name__))
+        values = [_check.size(d, where, "a dim") for d in dims]
+        array = (ctypes.c_size_t * max(len(values), 1))(*values)
+        check(_c.bpl_net_set_input_shape(self._handle, array, len(values)))
 
     @property
     def outputs(self):
@@ -636,6 +654,47 @@ class Layer:
         where = "Layer.add_buffer"
         check(_c.bpl_layer_add_buffer(self._handle, _check.text(name, where, "name"),
                                       _check.size(cols, where, "cols")))
+
+    # ---- building blocks, whatever the layer's kind ---------------------------
+
+    def forward(self, inputs, activation=None, out=None):
+        """act(f(inputs) + bias) for rows [batch][inputs]: the layer's forward
+        map (inputs W^T + b for a dense layer) with `activation` (default: the
+        layer's own; "linear" gives the pre-activation).  Returns out, or a
+        new [batch][units] array."""
+        where = "Layer.forward"
+        act = self.activation if activation is None else activation
+        floats = _arrays.as_input(inputs, self.inputs, "inputs")
+        result = _arrays.as_output(out, floats.rows, self.units)
+        check(_c.bpl_layer_forward(self._handle, floats.address, floats.rows,
+                                   to_enum(Activation, act, where, "activation"),
+                                   result.address))
+        return _arrays.result(result, out)
+
+    def send_error(self, err, through=None, transposed=False, alpha=1.0, beta=0.0, out=None):
+        """beta out + alpha (err sent to the input through M): err [batch][units]
+        times the weight (`through` None), or the layer's tensor `through` of
+        the weight's shape, or with transposed=True of its transpose's.
+        Returns out, or a new [batch][inputs] array (then beta must be 0)."""
+        where = "Layer.send_error"
+        floats = _arrays.as_input(err, self.units, "err")
+        result = _arrays.as_output(out, floats.rows, self.inputs)
+        name = None if through is None else _check.text(through, where, "through")
+        check(_c.bpl_layer_send_error(self._handle, name, 1 if transposed else 0,
+                                      floats.address, floats.rows, alpha,
+                                      beta if out is not None else 0.0, result.address))
+        return _arrays.result(result, out)
+
+    def gradients(self, err, inputs, alpha=1.0, bias_scale=1.0, bias_divisor=1.0):
+        """Write the weight's and bias's gradients (tensor_grad): alpha err^T
+        inputs, and the column sums of bias_scale err / bias_divisor."""
+        e = _arrays.as_input(err, self.units, "err")
+        x = _arrays.as_input(inputs, self.inputs, "inputs")
+        if x.rows != e.rows:
+            raise ShapeError(Status.SHAPE, "Layer.gradients: err has %d rows, inputs %d"
+                             % (e.rows, x.rows))
+        check(_c.bpl_layer_gradients(self._handle, e.address, x.address, e.rows, alpha,
+                                     bias_scale, bias_divisor))
 
     def _view(self, function, name, where, readonly=False):
         data, rows, cols = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_size_t()

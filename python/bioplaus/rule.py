@@ -7,7 +7,8 @@ import math
 from . import _arrays, _check, _lib
 from ._handle import Handle
 from ._names import (as_member, property_name, property_value, tick_value, to_enum)
-from .enums import Group, Optimizer, ParamKind, Property, RULE_VTABLE_VERSION, Status, Tick
+from .enums import (Group, Needs, Optimizer, ParamKind, Property, RULE_VTABLE_VERSION,
+                    Status, Tick)
 from .errors import StateError, callback_scope, check, report_callback_exception
 
 _c = _lib.lib
@@ -253,6 +254,16 @@ class Rule(Handle):
         so once the rule is attached setting another value raises StateError.
         """
         check(_c.bpl_rule_fix_param(self._handle, _check.text(name, "Rule.fix_param", "name")))
+
+    @property
+    def needs(self):
+        """What the rule needs of every layer's kind (Needs flags); assignable
+        before the rule is attached (a rule written here starts at Needs.ALL)."""
+        return Needs(_c.bpl_rule_needs(self._handle))
+
+    @needs.setter
+    def needs(self, value):
+        check(_c.bpl_rule_set_needs(self._handle, _check.unsigned(value, "Rule.needs", "needs")))
 
     def add_optimizer(self, group=Group.FORWARD, prefix="", optimizer="adam", lr=1e-3):
         """Declare (or re-default) the optimiser hyperparameters of a group."""

@@ -59,6 +59,39 @@ class PyFeedbackAlignment(PyBackprop):
             trace[:] = net.layer(index).buffer("delta")
 
 
+class PyBlocksFeedbackAlignment(PyFeedbackAlignment):
+    """Feedback alignment from the layer blocks (Layer.forward, send_error,
+    gradients), as the built-in rule is made of them."""
+
+    rule_name = "py_blocks_fa"
+
+    def __init__(self):
+        super().__init__()
+        self.needs = bioplaus.Needs.FORWARD | bioplaus.Needs.SEND_ERROR \
+            | bioplaus.Needs.GRADIENTS
+        self.inputs = None
+
+    def forward(self, net, x, batch):
+        rows = x
+        self.inputs = [x]
+        for layer in net.layers:
+            rows = layer.forward(rows, out=layer.buffer("activation"))
+            self.inputs.append(rows)
+
+    def compute_targets(self, net, y, batch):
+        net.output_delta(y, batch)
+        for index in range(net.layer_count - 1, 0, -1):
+            layer, below = net.layer(index), net.layer(index - 1)
+            down = layer.send_error(layer.buffer("delta"), "feedback", transposed=True,
+                                    out=below.buffer("delta"))
+            bioplaus.activation_backward(below.activation, down, below.buffer("activation"))
+
+    def update(self, net):
+        for index, layer in enumerate(net.layers):
+            layer.gradients(layer.buffer("delta"), self.inputs[index])
+        net.apply_gradients(Group.FORWARD)
+
+
 def make_net(rule, seed=4):
     net = bioplaus.Net(6, seed)
     net.add_dense(12, "tanh")
@@ -105,6 +138,58 @@ class PythonRuleTest(unittest.TestCase):
         for a, b in zip(expected[0], got[0]):
             np.testing.assert_array_equal(a, b)
         self.assertEqual(set(rule.phases), {Phase.TRAIN, Phase.DIAGNOSE})
+
+    def test_layer_blocks_clone_is_bit_identical(self):
+        rule = PyBlocksFeedbackAlignment()
+        rule["feedback_scale"] = 0.5
+        builtin = bioplaus.Rule.builtin("fa")
+        builtin["feedback_scale"] = 0.5
+        expected = self.train(builtin)
+        got = self.train(rule)
+        for a, b in zip(expected[0], got[0]):
+            np.testing.assert_array_equal(a, b)
+        self.assertEqual(expected[1], got[1])
+
+    def test_layer_blocks_check_their_arguments(self):
+        with make_net(PyBackprop()) as net:
+            layer = net.layer(1)  # 12 -> 8
+            err = np.ones((2, 8), dtype=np.float32)
+            with self.assertRaises(bioplaus.NotFoundError):
+                layer.send_error(err, "nothing")
+            with self.assertRaisesRegex(bioplaus.ShapeError, "'bias' of layer 1 is 1 x 8"):
+                layer.send_error(err, "bias")
+            with self.assertRaises(bioplaus.ShapeError):
+                layer.send_error(err, transposed=True)
+            with self.assertRaises(bioplaus.InvalidArgumentError):
+                layer.gradients(err, np.ones((2, 12), dtype=np.float32), bias_divisor=0.0)
+            with self.assertRaises(bioplaus.ShapeError):
+                layer.gradients(err, np.ones((3, 12), dtype=np.float32))
+            # Through the weight: err W, and the forward map by hand.
+            weight, bias = layer.get("weight"), layer.get("bias")
+            np.testing.assert_allclose(layer.send_error(err, alpha=2.0), 2.0 * err @ weight,
+                                       rtol=1e-5)
+            x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(2, 12)
+            np.testing.assert_allclose(layer.forward(x, "linear"), x @ weight.T + bias,
+                                       rtol=1e-5, atol=1e-6)
+            layer.gradients(err, x, alpha=0.5)
+            np.testing.assert_allclose(layer.tensor_grad("weight"), 0.5 * err.T @ x,
+                                       rtol=1e-5)
+            np.testing.assert_allclose(layer.tensor_grad("bias"), err.sum(axis=0, keepdims=True))
+
+    def test_needs(self):
+        rule = PyBackprop()
+        self.assertEqual(rule.needs, bioplaus.Needs.ALL)
+        self.assertEqual(bioplaus.Rule.builtin("dfa").needs,
+                         bioplaus.Needs.FORWARD | bioplaus.Needs.GRADIENTS)
+        with self.assertRaises(bioplaus.InvalidArgumentError):
+            rule.needs = 16
+        with self.assertRaises(bioplaus.RangeError):
+            rule.needs = -1
+        rule.needs = bioplaus.Needs.FORWARD | bioplaus.Needs.SEND_ERROR
+        self.assertEqual(rule.needs, bioplaus.Needs.FORWARD | bioplaus.Needs.SEND_ERROR)
+        with make_net(rule) as net:
+            with self.assertRaises(bioplaus.StateError):
+                net.rule.needs = bioplaus.Needs.ALL
 
     def test_rule_metadata(self):
         rule = PyFeedbackAlignment()

@@ -139,6 +139,27 @@ class TrainingTest(unittest.TestCase):
             with self.assertRaises(IndexError):
                 net.layer(2)
 
+    def test_input_shape(self):
+        with bioplaus.Net(12, 1) as net:
+            self.assertEqual(net.input_shape, (12,))
+            with self.assertRaises(bioplaus.ShapeError):
+                net.input_shape = (3, 2)
+            with self.assertRaises(bioplaus.InvalidArgumentError):
+                net.input_shape = ()
+            with self.assertRaises(bioplaus.InvalidArgumentError):
+                net.input_shape = (1, 1, 1, 12, 1)
+            with self.assertRaises(bioplaus.InvalidArgumentError):
+                net.input_shape = (12, 0)
+            with self.assertRaises(TypeError):
+                net.input_shape = 12
+            net.input_shape = [3, 2, 2]
+            self.assertEqual(net.input_shape, (3, 2, 2))
+            net.add_dense(4, "sigmoid")
+            with self.assertRaises(bioplaus.StateError):
+                net.input_shape = (12,)
+            self.assertEqual(net.input_shape, (3, 2, 2))
+            self.assertEqual(net.layer(0).inputs, 12)
+
     def test_layer_tensors_and_freezing(self):
         with make_net(lr=0.05) as net:
             layer = net.layer(0)

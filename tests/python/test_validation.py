@@ -54,6 +54,7 @@ KINDS = {
     "enum": [(2**31, bioplaus.RangeError), (2**32 + 1, bioplaus.RangeError),
              (2.5, TypeError), (True, TypeError), ("relu\0junk", bioplaus.InvalidArgumentError),
              (b"relu\0junk", bioplaus.InvalidArgumentError)],
+    "unsigned": [(-1, bioplaus.RangeError), (2**32, bioplaus.RangeError)] + NOT_INTEGERS,
     "group bit": [(-1, bioplaus.RangeError), (32, bioplaus.RangeError),
                   (2**32, bioplaus.RangeError), (2.5, TypeError), (True, TypeError)],
     "index": [(2.5, TypeError), (True, TypeError), ("0", TypeError), (2**64, IndexError),
@@ -140,6 +141,12 @@ TABLE = [
     ("Layer.tensor", "name", "text", lambda f, v: f.layer.tensor(v)),
     ("Layer.tensor_grad", "name", "text", lambda f, v: f.layer.tensor_grad(v)),
     ("Layer.buffer", "name", "text", lambda f, v: f.layer.buffer(v)),
+    ("Layer.forward", "activation", "enum", lambda f, v: f.layer.forward([[0.0, 0.0]], v)),
+    ("Layer.send_error", "through", "text", lambda f, v: f.layer.send_error([[0.0] * 3], v)),
+    ("Net.input_shape", "dims", "size_t", lambda f, v: setattr(f.bare, "input_shape", [v]),
+     ("Net.input_shape", "a dim")),
+    ("Rule.needs", "value", "unsigned", lambda f, v: setattr(f.rule, "needs", v),
+     ("Rule.needs", "needs")),
     ("Rule", "name", "text", lambda f, v: bioplaus.Rule(v)),
     ("Rule.builtin", "name", "text", lambda f, v: bioplaus.Rule.builtin(v),
      ("Rule", "name")),
@@ -220,9 +227,12 @@ TABLE = [
 # added to TABLE.
 OTHER_ARGUMENTS = {
     "x", "y", "out", "values", "m", "a", "b", "c", "bias", "delta", "h",      # arrays
+    "inputs", "err",
     "low", "high", "mean", "stddev", "gain", "lr", "scale", "offset", "alpha",
     "beta", "lo", "hi",                                                      # floats
+    "bias_scale", "bias_divisor",
     "forward_weight", "frozen", "on", "trans_a", "trans_b",                  # flags
+    "transposed",
     "progress", "callback",                                                  # callables
     "dataset", "rule", "net", "key", "kwargs",                               # objects
 }
