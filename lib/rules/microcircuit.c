@@ -67,9 +67,8 @@ typedef struct microcircuit {
     int pretraining; /* this step's plan, made by compute_targets */
 } microcircuit;
 
-static void read_settings(bpl_net *net, settings *s)
+static void read_settings(const bpl_rule *r, settings *s)
 {
-    const bpl_rule *r = bpl_net_rule(net);
     s->mode = (int)bpl__rule_getf(r, "mode");
     s->learn_topdown = bpl__rule_getf(r, "learn_topdown") != 0.0f;
     s->learn_pi = bpl__rule_getf(r, "learn_pi") != 0.0f;
@@ -232,23 +231,21 @@ static int add_buffers(bpl_net *net)
     return BPL_OK;
 }
 
-static int mc_attach(microcircuit *self, bpl_net *net)
+static int mc_attach(microcircuit *self, bpl_net *net, const settings *s)
 {
     if (bpl_net_layer_count(net) < 2)
         return bpl_error_set(BPL_ERR_STATE, "microcircuits need a hidden layer");
-    settings s;
-    read_settings(net, &s);
     bpl_rule *rule = bpl_net_rule(net);
-    TRY(add_tensors(net, &s, bpl__rule_getf(rule, "topdown_scale")));
+    TRY(add_tensors(net, s, bpl__rule_getf(rule, "topdown_scale")));
     /* A loaded net keeps its weights; a fresh attach initialises them. */
     if (!self->resumed && bpl__rule_getf(rule, "self_predicting_init") != 0.0f)
-        TRY(self_predict(net, &s));
-    TRY(add_filters(net, &s));
+        TRY(self_predict(net, s));
+    TRY(add_filters(net, s));
     TRY(add_buffers(net));
-    int learned = s.learn_topdown || s.learn_pi;
+    int learned = s->learn_topdown || s->learn_pi;
     return bpl_rule_set_property(rule, BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
-                                 s.learn_topdown ? BPL_TICK_YES : BPL_TICK_PARTIAL,
-                                 s.learn_topdown ? "top-down and interneuron weights learned"
+                                 s->learn_topdown ? BPL_TICK_YES : BPL_TICK_PARTIAL,
+                                 s->learn_topdown ? "top-down and interneuron weights learned"
                                  : learned
                                      ? "interneuron weights learned, top-down fixed"
                                      : "interneuron W_IP learned; top-down and W_PI fixed");
@@ -718,17 +715,26 @@ static int simulate(bpl_net *net, const settings *s, const float *x, const float
 typedef struct mc_rule {
     microcircuit state;
     work wk; /* continuous mode's scratch, sized at attach */
+    settings s;
+    uint64_t seen; /* the parameters' generation `s` was read at */
 } mc_rule;
+
+/* The hyperparameters, read again only when one has changed. */
+static const settings *settings_of(mc_rule *self, bpl_net *net)
+{
+    const bpl_rule *r = bpl_net_rule(net);
+    if (bpl__rule_settings_stale(r, &self->seen))
+        read_settings(r, &self->s);
+    return &self->s;
+}
 
 static int mc_forward(void *self, bpl_net *net, const float *x, size_t batch)
 {
-    (void)self;
-    settings s;
-    read_settings(net, &s);
-    if (s.mode != CONTINUOUS)
+    const settings *s = settings_of(self, net);
+    if (s->mode != CONTINUOUS)
         return bottom_up(net, x, batch);
     TRY(rest(net, batch));
-    TRY(simulate(net, &s, x, NULL, batch, NULL));
+    TRY(simulate(net, s, x, NULL, batch, NULL));
     return publish_rates(net, batch);
 }
 
@@ -750,13 +756,12 @@ static int zero_gradients(bpl_net *net)
 static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
 {
     mc_rule *self = self_;
-    settings s;
-    read_settings(net, &s);
-    self->state.pretraining = self->state.steps < s.pretrain_steps;
+    const settings *s = settings_of(self, net);
+    self->state.pretraining = self->state.steps < s->pretrain_steps;
     const float *target = self->state.pretraining ? NULL : y;
-    if (s.mode != CONTINUOUS) {
-        TRY(top_down(net, &s, target, batch));
-        return steady_errors(net, &s, batch);
+    if (s->mode != CONTINUOUS) {
+        TRY(top_down(net, s, target, batch));
+        return steady_errors(net, s, batch);
     }
     /* The plasticity is integrated along the simulation, into the
      * gradients and the working copy of the filters. */
@@ -764,7 +769,7 @@ static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
     TRY(bpl_layer_input(bpl_net_layer(net, 0), &x, NULL, NULL));
     TRY(zero_gradients(net));
     TRY(begin_filters(net, &self->wk));
-    return simulate(net, &s, x, target, batch, &self->wk);
+    return simulate(net, s, x, target, batch, &self->wk);
 }
 
 /* Gradients of the steady-state rules; pyramidal ones rescaled by the
@@ -851,14 +856,13 @@ static int follow_topdown(bpl_net *net, const settings *s)
 static int mc_gradients(void *self_, bpl_net *net, unsigned int *groups)
 {
     mc_rule *self = self_;
-    settings s;
-    read_settings(net, &s);
+    const settings *s = settings_of(self, net);
     size_t batch;
     float *unused;
     TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &unused, &batch, NULL));
     int forward = !self->state.pretraining;
-    if (s.mode != CONTINUOUS)
-        TRY(steady_gradients(net, &s, batch, forward));
+    if (s->mode != CONTINUOUS)
+        TRY(steady_gradients(net, s, batch, forward));
     else
         TRY(check_filters(net, &self->wk)); /* before anything is applied */
     *groups = 1u << BPL_GROUP_FEEDBACK;
@@ -872,11 +876,10 @@ static int mc_gradients(void *self_, bpl_net *net, unsigned int *groups)
 static int mc_after_apply(void *self_, bpl_net *net)
 {
     mc_rule *self = self_;
-    settings s;
-    read_settings(net, &s);
-    if (s.mode == CONTINUOUS)
+    const settings *s = settings_of(self, net);
+    if (s->mode == CONTINUOUS)
         TRY(copy_filters(net, &self->wk, 1));
-    TRY(follow_topdown(net, &s));
+    TRY(follow_topdown(net, s));
     self->state.steps++;
     return BPL_OK;
 }
@@ -903,7 +906,7 @@ static int mc_load_state(void *self_, bpl_net *net, const void *data, size_t siz
 static int mc_attach_with_work(void *self_, bpl_net *net)
 {
     mc_rule *self = self_;
-    TRY(mc_attach(&self->state, net));
+    TRY(mc_attach(&self->state, net, settings_of(self, net)));
     size_t largest = 1, widest = 1;
     for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);

@@ -45,7 +45,7 @@
 enum mode { RATE, SPIKING };
 enum feedback { RANDOM, SYMMETRIC };
 
-/* The model's constants, read from the hyperparameters once per hook. */
+/* The model's constants, read from the hyperparameters when they change. */
 typedef struct model {
     int mode, feedback, learn_feedback;
     float lambda_max, g_l, g_b, g_a, g_d, e_e, e_i, teaching;
@@ -62,11 +62,12 @@ typedef struct segregated {
     size_t started_rows;
     float *symmetric;
     uint64_t initialised; /* 1 once attach initialised W, b and Y: saved with the net */
+    model m;
+    uint64_t seen; /* the parameters' generation `m` was read at */
 } segregated;
 
-static void read_model(bpl_net *net, model *m)
+static void read_model(const bpl_rule *r, model *m)
 {
-    const bpl_rule *r = bpl_net_rule(net);
     m->mode = (int)bpl__rule_getf(r, "mode");
     m->feedback = (int)bpl__rule_getf(r, "feedback");
     m->learn_feedback = bpl__rule_getf(r, "learn_feedback") != 0.0f;
@@ -91,6 +92,15 @@ static void read_model(bpl_net *net, model *m)
     m->test_steps = (size_t)bpl__rule_getf(r, "test_steps");
     m->test_average = (size_t)bpl__rule_getf(r, "test_average");
     m->jitter = bpl__rule_getf(r, "phase_jitter") != 0.0f;
+}
+
+/* The model, read again only when a hyperparameter has changed. */
+static const model *model_of(segregated *self, bpl_net *net)
+{
+    const bpl_rule *r = bpl_net_rule(net);
+    if (bpl__rule_settings_stale(r, &self->seen))
+        read_model(r, &self->m);
+    return &self->m;
 }
 
 /* ---- initialisation ("weight optimization" of the paper's code) -------- */
@@ -285,23 +295,22 @@ static int seg_attach(void *self_, bpl_net *net)
 {
     segregated *self = self_;
     TRY(check_layers(net));
-    model m;
-    read_model(net, &m);
+    const model *m = model_of(self, net);
     size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
     for (size_t l = 0; l < top; l++)
         TRY(bpl_layer_add_tensor(bpl_net_layer(net, l), "feedback", bpl__rule_units(net, l),
-                                 n_top, m.learn_feedback ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
+                                 n_top, m->learn_feedback ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
                                  BPL_INIT_UNIFORM, 1.0, NULL));
     /* A loaded net comes with its state (initialised) and keeps its weights. */
     int fresh = !self->initialised;
     if (fresh) {
         if (bpl__rule_getf(bpl_net_rule(net), "paper_init") != 0.0f)
-            TRY(paper_init(net, &m));
+            TRY(paper_init(net, m));
         double sparsity = bpl__rule_getf(bpl_net_rule(net), "feedback_sparsity");
         if (sparsity > 0.0)
             TRY(sparsify_feedback(net, sparsity));
     }
-    if (m.feedback == SYMMETRIC) {
+    if (m->feedback == SYMMETRIC) {
         bpl__free(self->symmetric);
         self->symmetric = bpl__malloc(symmetric_size(net) * sizeof *self->symmetric);
         if (!self->symmetric)
@@ -315,8 +324,8 @@ static int seg_attach(void *self_, bpl_net *net)
     TRY(add_buffers(net));
     self->initialised = 1;
     return bpl_rule_set_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
-                                 m.learn_feedback ? BPL_TICK_YES : BPL_TICK_NO,
-                                 m.learn_feedback ? "Y learned to reconstruct hidden rates"
+                                 m->learn_feedback ? BPL_TICK_YES : BPL_TICK_NO,
+                                 m->learn_feedback ? "Y learned to reconstruct hidden rates"
                                                   : "fixed random Y");
 }
 
@@ -693,16 +702,15 @@ static int spiking_target(bpl_net *net, const model *m, const float *x, const fl
 
 static int seg_forward(void *self, bpl_net *net, const float *x, size_t batch)
 {
-    model m;
-    read_model(net, &m);
-    if (m.mode != SPIKING)
-        return rate_forward(net, &m, x, batch); /* reads no Y */
-    TRY(derive_symmetric(net, &m, self));
+    const model *m = model_of(self, net);
+    if (m->mode != SPIKING)
+        return rate_forward(net, m, x, batch); /* reads no Y */
+    TRY(derive_symmetric(net, m, self));
     if (bpl_net_phase(net) == BPL_PHASE_PREDICT)
-        return spiking_forward(net, self, &m, x, batch, m.test_steps, m.test_average);
+        return spiking_forward(net, self, m, x, batch, m->test_steps, m->test_average);
     size_t length;
-    TRY(phase_length(net, &m, m.phase_steps, &length));
-    return spiking_forward(net, self, &m, x, batch, length, m.integration_steps);
+    TRY(phase_length(net, m, m->phase_steps, &length));
+    return spiking_forward(net, self, m, x, batch, length, m->integration_steps);
 }
 
 /* The errors of both modes, into the "delta" buffers:
@@ -738,20 +746,18 @@ static int errors(bpl_net *net, const model *m, size_t batch)
 
 static int seg_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
-    (void)self;
-    model m;
-    read_model(net, &m);
-    if (m.mode == SPIKING) {
+    const model *m = model_of(self, net);
+    if (m->mode == SPIKING) {
         const float *x;
         size_t length;
         TRY(bpl_layer_input(bpl_net_layer(net, 0), &x, NULL, NULL));
-        TRY(phase_length(net, &m, m.phase_steps, &length));
-        TRY(spiking_target(net, &m, x, y, batch, length, m.integration_steps));
+        TRY(phase_length(net, m, m->phase_steps, &length));
+        TRY(spiking_target(net, m, x, y, batch, length, m->integration_steps));
     } else {
-        TRY(derive_symmetric(net, &m, self));
-        TRY(rate_target(net, &m, y, batch));
+        TRY(derive_symmetric(net, m, self));
+        TRY(rate_target(net, m, y, batch));
     }
-    return errors(net, &m, batch);
+    return errors(net, m, batch);
 }
 
 /* grad W = -(P / batch) delta^T presyn, grad b = -(P / batch) sum delta: the
@@ -789,18 +795,16 @@ static int feedback_gradients(bpl_net *net, const model *m, size_t l, size_t bat
 
 static int seg_gradients(void *self, bpl_net *net, unsigned int *groups)
 {
-    (void)self;
-    model m;
-    read_model(net, &m);
+    const model *m = model_of(self, net);
     size_t batch, top = bpl__rule_top(net);
     float *unused;
     TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &unused, &batch, NULL));
     for (size_t l = 0; l <= top; l++)
-        TRY(layer_gradients(net, l, l == top ? m.p_final : m.p_hidden, batch));
+        TRY(layer_gradients(net, l, l == top ? m->p_final : m->p_hidden, batch));
     *groups = 1u << BPL_GROUP_FORWARD;
-    if (m.learn_feedback) {
+    if (m->learn_feedback) {
         for (size_t l = 0; l < top; l++)
-            TRY(feedback_gradients(net, &m, l, batch));
+            TRY(feedback_gradients(net, m, l, batch));
         *groups |= 1u << BPL_GROUP_FEEDBACK;
     }
     return BPL_OK;
