@@ -42,7 +42,7 @@
  * predictions; "derivative" gives the diagnostic phi'.  Its maths is dense:
  * the public API and the dense products of kinds/dense.c are used.
  */
-#include "dense_rule.h"
+#include "../dense_rule.h"
 
 #include <math.h>
 #include <stdio.h>
