@@ -1,0 +1,101 @@
+/*
+ * microcircuit.h - what the files of the dendritic cortical microcircuit
+ * ("microcircuit", described in common.c) share: its settings, the
+ * neurons' rate function, the dense products every mode uses, and each
+ * mode's entry points.  common.c holds the hyperparameters, attach and the
+ * hooks; steady.c the steady-state sweeps and their gradients; continuous.c
+ * the Euler-integrated dynamics and their filtered plasticity.
+ */
+#ifndef BPL_MICROCIRCUIT_H
+#define BPL_MICROCIRCUIT_H
+
+#include <math.h>
+
+#include "../dense_rule.h"
+#include "fast_math.h"
+
+enum mode { STEADY, CONTINUOUS };
+
+typedef struct settings {
+    int mode, learn_topdown, learn_pi, rescale, inter_nudged;
+    float lambda_out, lambda_inter, lambda_apical, target_high, target_low;
+    float dt, g_lk, g_a, g_b, g_d, g_som, noise, tau_w;
+    size_t steps, pretrain_steps;
+} settings;
+
+static inline float phi(float u)
+{
+    return bpl__fast_sigmoidf(u);
+}
+
+/* phi(x) - phi(y) given d = x - y: phi(x) (1 - phi(y)) (1 - e^{-d}).  The
+ * errors of the steady-state scheme are differences between a potential and
+ * one nudged by a mixing factor; subtracting two logistic values would lose
+ * them to rounding once the factors are small (the error reaching layer k
+ * shrinks like lambda^(depth)), while d itself is exact. */
+static inline float phi_difference(float x, float y, float d)
+{
+    return phi(x) * (1.0f - phi(y)) * -expm1f(-d);
+}
+
+/* Scratch of the continuous mode: one matrix's instant change, and the
+ * step's plasticity filters.  A step integrates its filters as it goes, in
+ * this copy of them, and after_apply makes the copy the net's: a step that
+ * fails, and a diagnostic pass, leave the filter tensors as they were, like
+ * every other parameter.  Allocated at the first step, not at attach, so
+ * that a load allocates no more than its file holds. */
+typedef struct work {
+    float *w, *b;
+    float *filters;     /* every filter, layer by layer, in the order of `filtered` */
+    size_t *filter_at;  /* where filter k of layer l starts: [l * N_FILTERS + k] */
+} work;
+
+/* ---- common.c ---------------------------------------------------------------- */
+
+/* Layer l's tensor `name`, and its gradient. */
+int bpl__mc_tensor(bpl_net *net, size_t l, const char *name, float **out);
+int bpl__mc_grad(bpl_net *net, size_t l, const char *name, float **out);
+/* out = phi(u), elementwise. */
+void bpl__mc_phi_of(const float *u, float *out, size_t n);
+/* out = beta out + in M^T (+ bias), in [batch][cols], M [rows][cols]. */
+void bpl__mc_project(bpl_net *net, const float *in, const float *m, const float *bias,
+                     size_t batch, size_t rows, size_t cols, float beta, float *out);
+/* post [batch][rows] x pre [batch][cols] -> [rows][cols] / batch, and the
+ * column sums of post / batch for a bias. */
+void bpl__mc_outer(bpl_net *net, const float *post, const float *pre, size_t batch,
+                   size_t rows, size_t cols, float *out, float *bias_out);
+/* The output's target potential for a label value y. */
+float bpl__mc_target_potential(const settings *s, float y);
+
+/* ---- steady.c ---------------------------------------------------------------- */
+
+/* Bottom-up: v_B, rates (the "activation"), interneuron dendrites. */
+int bpl__mc_bottom_up(bpl_net *net, const float *x, size_t batch);
+/* The output nudged towards y (NULL: not), then the top-down sweep. */
+int bpl__mc_top_down(bpl_net *net, const settings *s, const float *y, size_t batch);
+/* Errors of Eqs. 7-8 into "delta" and "err_inter". */
+int bpl__mc_steady_errors(bpl_net *net, const settings *s, size_t batch);
+/* The steady-state gradients; the forward ones only if `forward`. */
+int bpl__mc_steady_gradients(bpl_net *net, const settings *s, size_t batch, int forward);
+
+/* ---- continuous.c ------------------------------------------------------------ */
+
+/* The plasticity's filter tensors (continuous mode only), at attach. */
+int bpl__mc_add_filters(bpl_net *net, const settings *s);
+/* Size the scratch for `net` (at attach), and release it. */
+int bpl__mc_work_attach(bpl_net *net, work *wk);
+void bpl__mc_work_free(work *wk);
+/* Every soma and interneuron at rest. */
+int bpl__mc_rest(bpl_net *net, size_t batch);
+/* `steps` Euler steps; with `wk`, plasticity is integrated along the way. */
+int bpl__mc_simulate(bpl_net *net, const settings *s, const float *x, const float *y,
+                     size_t batch, const work *wk);
+/* The somata's rates as the layers' activations (predictions). */
+int bpl__mc_publish_rates(bpl_net *net, size_t batch);
+/* The filter tensors into the working copy (begin, check), and the working
+ * copy into the tensors (copy_filters with commit = 1). */
+int bpl__mc_begin_filters(bpl_net *net, work *wk);
+int bpl__mc_check_filters(bpl_net *net, const work *wk);
+int bpl__mc_copy_filters(bpl_net *net, const work *wk, int commit);
+
+#endif
