@@ -45,6 +45,7 @@
 #include "microcircuit.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "bpl_internal.h" /* declares the constructor; bpl__calloc */
@@ -80,14 +81,9 @@ static void read_settings(const bpl_rule *r, settings *s)
     s->pretrain_steps = (size_t)bpl__rule_getf(r, "pretrain_steps");
 }
 
-int bpl__mc_tensor(bpl_net *net, size_t l, const char *name, float **out)
+static int tensor(bpl_net *net, size_t l, const char *name, float **out)
 {
     return bpl_layer_tensor(bpl_net_layer(net, l), name, out, NULL, NULL);
-}
-
-int bpl__mc_grad(bpl_net *net, size_t l, const char *name, float **out)
-{
-    return bpl_layer_tensor_grad(bpl_net_layer(net, l), name, out, NULL, NULL);
 }
 
 BPL__MULTIVERSION
@@ -115,12 +111,12 @@ static int self_predict(bpl_net *net, const settings *s)
     for (size_t l = 0; l < top; l++) {
         size_t n = bpl__rule_units(net, l), n_above = bpl__rule_units(net, l + 1);
         float *b, *pi, *ip, *ip_bias, *w_above, *b_above;
-        TRY(bpl__mc_tensor(net, l, "feedback", &b));
-        TRY(bpl__mc_tensor(net, l, "pi", &pi));
-        TRY(bpl__mc_tensor(net, l, "ip", &ip));
-        TRY(bpl__mc_tensor(net, l, "ip_bias", &ip_bias));
-        TRY(bpl__mc_tensor(net, l + 1, "weight", &w_above));
-        TRY(bpl__mc_tensor(net, l + 1, "bias", &b_above));
+        TRY(tensor(net, l, "feedback", &b));
+        TRY(tensor(net, l, "pi", &pi));
+        TRY(tensor(net, l, "ip", &ip));
+        TRY(tensor(net, l, "ip_bias", &ip_bias));
+        TRY(tensor(net, l + 1, "weight", &w_above));
+        TRY(tensor(net, l + 1, "bias", &b_above));
         float k = l + 1 == top ? 1.0f : 1.0f - s->lambda_apical;
         for (size_t i = 0; i < n * n_above; i++) {
             pi[i] = -b[i];
@@ -152,24 +148,71 @@ static int add_tensors(bpl_net *net, const settings *s, double topdown_scale)
     return BPL_OK;
 }
 
+/* The rule's buffers, in the order attach adds them, and where each goes
+ * in an mc_layer: every layer's pyramidal neurons, the apical dendrites
+ * below the output, and the interneurons (one per neuron above). */
+enum side { EVERY, APICAL, INTER };
+typedef struct slot {
+    const char *name;
+    size_t at;
+    enum side side;
+} slot;
+#define SLOT(field, side) {#field, offsetof(mc_layer, field), side}
+static const slot slots[] = {
+    SLOT(v_basal, EVERY),     SLOT(u, EVERY),          SLOT(rate_u, EVERY),
+    SLOT(derivative, EVERY),  SLOT(scratch, EVERY),    SLOT(noise, EVERY),
+    SLOT(v_apical, APICAL),   SLOT(v_inter, INTER),    SLOT(u_inter, INTER),
+    SLOT(rate_inter, INTER),  SLOT(err_inter, INTER),  SLOT(noise_inter, INTER),
+};
+#undef SLOT
+enum { N_SLOTS = sizeof slots / sizeof slots[0] };
+
+const char *const bpl__mc_tensor_names[MC_N_TENSORS] = {"weight", "bias", "feedback",
+                                                        "pi",     "ip",   "ip_bias"};
+
 static int add_buffers(bpl_net *net)
 {
-    static const char *const every[] = {"v_basal", "u", "rate_u", "derivative", "scratch",
-                                        "noise"};
-    static const char *const hidden[] = {"v_apical"};
-    static const char *const inter[] = {"v_inter", "u_inter", "rate_inter", "err_inter",
-                                        "noise_inter"};
     size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
-            TRY(bpl_layer_add_buffer(layer, every[i], bpl__rule_units(net, l)));
-        if (l == top)
-            continue;
-        for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++)
-            TRY(bpl_layer_add_buffer(layer, hidden[i], bpl__rule_units(net, l)));
-        for (size_t i = 0; i < sizeof inter / sizeof inter[0]; i++)
-            TRY(bpl_layer_add_buffer(layer, inter[i], bpl__rule_units(net, l + 1)));
+        for (size_t i = 0; i < N_SLOTS; i++) {
+            if (slots[i].side != EVERY && l == top)
+                continue;
+            size_t size = bpl__rule_units(net, slots[i].side == INTER ? l + 1 : l);
+            TRY(bpl_layer_add_buffer(layer, slots[i].name, size));
+        }
+    }
+    return BPL_OK;
+}
+
+/* Whether tensor k learns, so that it has a gradient. */
+static int learns(const settings *s, size_t k)
+{
+    return k == MC_FEEDBACK ? s->learn_topdown : k == MC_PI ? s->learn_pi : 1;
+}
+
+int bpl__mc_layers(bpl_net *net, const settings *s, int grads, mc_layer *L)
+{
+    size_t top = bpl__rule_top(net);
+    for (size_t l = 0; l <= top; l++) {
+        mc_layer *m = &L[l];
+        memset(m, 0, sizeof *m);
+        m->layer = bpl_net_layer(net, l);
+        m->n = bpl__rule_units(net, l);
+        m->n_in = bpl_layer_inputs(m->layer);
+        m->n_above = l < top ? bpl__rule_units(net, l + 1) : 0;
+        TRY(bpl__rule_buffer(net, l, "activation", &m->activation));
+        TRY(bpl__rule_buffer(net, l, "delta", &m->delta));
+        for (size_t i = 0; i < N_SLOTS; i++)
+            if (slots[i].side == EVERY || l < top)
+                TRY(bpl__rule_buffer(net, l, slots[i].name,
+                                     (float **)(void *)((char *)m + slots[i].at)));
+        for (size_t k = 0; k < (l < top ? MC_N_TENSORS : MC_FEEDBACK); k++) {
+            const char *name = bpl__mc_tensor_names[k];
+            TRY(bpl_layer_tensor(m->layer, name, &m->t[k], NULL, NULL));
+            if (grads && learns(s, k))
+                TRY(bpl_layer_tensor_grad(m->layer, name, &m->g[k], NULL, NULL));
+        }
     }
     return BPL_OK;
 }
@@ -217,7 +260,8 @@ typedef struct mc_rule {
     microcircuit state;
     work wk; /* continuous mode's scratch, sized at attach */
     settings s;
-    uint64_t seen; /* the parameters' generation `s` was read at */
+    uint64_t seen;     /* the parameters' generation `s` was read at */
+    mc_layer *layers;  /* one per layer, filled by each hook */
 } mc_rule;
 
 /* The hyperparameters, read again only when one has changed. */
@@ -229,14 +273,17 @@ static const settings *settings_of(mc_rule *self, bpl_net *net)
     return &self->s;
 }
 
-static int mc_forward(void *self, bpl_net *net, const float *x, size_t batch)
+static int mc_forward(void *self_, bpl_net *net, const float *x, size_t batch)
 {
+    mc_rule *self = self_;
     const settings *s = settings_of(self, net);
+    mc_layer *L = self->layers;
+    TRY(bpl__mc_layers(net, s, 0, L));
     if (s->mode != CONTINUOUS)
-        return bpl__mc_bottom_up(net, x, batch);
-    TRY(bpl__mc_rest(net, batch));
-    TRY(bpl__mc_simulate(net, s, x, NULL, batch, NULL));
-    return bpl__mc_publish_rates(net, batch);
+        return bpl__mc_bottom_up(net, L, x, batch);
+    TRY(bpl__mc_rest(net, L, batch));
+    TRY(bpl__mc_simulate(net, L, s, x, NULL, batch, NULL));
+    return bpl__mc_publish_rates(net, L, batch);
 }
 
 static int zero_gradients(bpl_net *net)
@@ -260,9 +307,11 @@ static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
     const settings *s = settings_of(self, net);
     self->state.pretraining = self->state.steps < s->pretrain_steps;
     const float *target = self->state.pretraining ? NULL : y;
+    mc_layer *L = self->layers;
+    TRY(bpl__mc_layers(net, s, s->mode == CONTINUOUS, L));
     if (s->mode != CONTINUOUS) {
-        TRY(bpl__mc_top_down(net, s, target, batch));
-        return bpl__mc_steady_errors(net, s, batch);
+        TRY(bpl__mc_top_down(net, L, s, target, batch));
+        return bpl__mc_steady_errors(net, L, s, batch);
     }
     /* The plasticity is integrated along the simulation, into the
      * gradients and the working copy of the filters. */
@@ -270,7 +319,7 @@ static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
     TRY(bpl_layer_input(bpl_net_layer(net, 0), &x, NULL, NULL));
     TRY(zero_gradients(net));
     TRY(bpl__mc_begin_filters(net, &self->wk));
-    return bpl__mc_simulate(net, s, x, target, batch, &self->wk);
+    return bpl__mc_simulate(net, L, s, x, target, batch, &self->wk);
 }
 
 /* With B learned and W_PI not, W_PI is kept at -B, the state Eq. 9 drives it
@@ -278,16 +327,15 @@ static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
  * zero once the interneurons match the layer above, however B moves.  Left
  * to lag behind B, W_PI no longer cancels the top-down input, and that
  * mismatch swamps the rescaled errors of the hidden layers. */
-static int follow_topdown(bpl_net *net, const settings *s)
+static int follow_topdown(bpl_net *net, mc_layer *L, const settings *s)
 {
     if (!s->learn_topdown || s->learn_pi)
         return BPL_OK;
+    TRY(bpl__mc_layers(net, s, 0, L));
     for (size_t l = 0; l < bpl__rule_top(net); l++) {
-        size_t n = bpl__rule_units(net, l) * bpl__rule_units(net, l + 1);
-        float *b, *pi;
-        TRY(bpl__mc_tensor(net, l, "feedback", &b));
-        TRY(bpl__mc_tensor(net, l, "pi", &pi));
-        for (size_t i = 0; i < n; i++)
+        const float *b = L[l].t[MC_FEEDBACK];
+        float *pi = L[l].t[MC_PI];
+        for (size_t i = 0; i < L[l].n * L[l].n_above; i++)
             pi[i] = -b[i];
     }
     return BPL_OK;
@@ -301,10 +349,12 @@ static int mc_gradients(void *self_, bpl_net *net, unsigned int *groups)
     float *unused;
     TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &unused, &batch, NULL));
     int forward = !self->state.pretraining;
-    if (s->mode != CONTINUOUS)
-        TRY(bpl__mc_steady_gradients(net, s, batch, forward));
-    else
+    if (s->mode != CONTINUOUS) {
+        TRY(bpl__mc_layers(net, s, 1, self->layers));
+        TRY(bpl__mc_steady_gradients(net, self->layers, s, batch, forward));
+    } else {
         TRY(bpl__mc_check_filters(net, &self->wk)); /* before anything is applied */
+    }
     *groups = 1u << BPL_GROUP_FEEDBACK;
     if (forward)
         *groups |= 1u << BPL_GROUP_FORWARD;
@@ -319,7 +369,7 @@ static int mc_after_apply(void *self_, bpl_net *net)
     const settings *s = settings_of(self, net);
     if (s->mode == CONTINUOUS)
         TRY(bpl__mc_copy_filters(net, &self->wk, 1));
-    TRY(follow_topdown(net, s));
+    TRY(follow_topdown(net, self->layers, s));
     self->state.steps++;
     return BPL_OK;
 }
@@ -347,6 +397,10 @@ static int mc_attach_with_work(void *self_, bpl_net *net)
 {
     mc_rule *self = self_;
     TRY(mc_attach(&self->state, net, settings_of(self, net)));
+    bpl__free(self->layers);
+    self->layers = bpl__calloc(bpl_net_layer_count(net), sizeof *self->layers);
+    if (!self->layers)
+        return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
     return bpl__mc_work_attach(net, &self->wk);
 }
 
@@ -354,6 +408,7 @@ static void mc_destroy(void *self_)
 {
     mc_rule *self = self_;
     bpl__mc_work_free(&self->wk);
+    bpl__free(self->layers);
     bpl__free(self);
 }
 

@@ -8,18 +8,16 @@
 #include <math.h>
 #include <string.h>
 
-/* Low-pass filters of the plasticity, for the continuous mode only: the
- * first two for every layer, all six below the output layer. */
-static const char *const filtered[][2] = {{"weight", "weight_filter"},
-                                          {"bias", "bias_filter"},
-                                          {"feedback", "feedback_filter"},
-                                          {"pi", "pi_filter"},
-                                          {"ip", "ip_filter"},
-                                          {"ip_bias", "ip_bias_filter"}};
+/* Low-pass filters of the plasticity, for the continuous mode only, one
+ * per tensor (in the order of bpl__mc_tensor_names): the first two for
+ * every layer, all six below the output layer. */
+static const char *const filtered[MC_N_TENSORS] = {"weight_filter",   "bias_filter",
+                                                   "feedback_filter", "pi_filter",
+                                                   "ip_filter",       "ip_bias_filter"};
 
 static size_t filters_of(const bpl_net *net, size_t l)
 {
-    return l < bpl__rule_top(net) ? 6 : 2;
+    return l < bpl__rule_top(net) ? MC_N_TENSORS : MC_FEEDBACK;
 }
 
 int bpl__mc_add_filters(bpl_net *net, const settings *s)
@@ -31,8 +29,8 @@ int bpl__mc_add_filters(bpl_net *net, const settings *s)
         size_t k = filters_of(net, l);
         for (size_t i = 0; i < k; i++) {
             size_t rows, cols;
-            TRY(bpl_layer_tensor_info(layer, filtered[i][0], &rows, &cols, NULL));
-            TRY(bpl_layer_add_tensor(layer, filtered[i][1], rows, cols, BPL_GROUP_NONE,
+            TRY(bpl_layer_tensor_info(layer, bpl__mc_tensor_names[i], &rows, &cols, NULL));
+            TRY(bpl_layer_add_tensor(layer, filtered[i], rows, cols, BPL_GROUP_NONE,
                                      BPL_INIT_ZERO, 0.0, NULL));
         }
     }
@@ -57,43 +55,27 @@ static float k_inter(const settings *s)
 }
 
 /* Every dendritic potential from the current somata (rates phi(u)). */
-static int dendrites(bpl_net *net, const float *x, size_t batch)
+static int dendrites(bpl_net *net, const mc_layer *L, const float *x, size_t batch)
 {
     size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
-        float *u, *r;
-        TRY(bpl__rule_buffer(net, l, "u", &u));
-        TRY(bpl__rule_buffer(net, l, "rate_u", &r));
-        bpl__mc_phi_of(u, r, batch * bpl__rule_units(net, l));
-        if (l < top) {
-            float *u_i, *r_i;
-            TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
-            TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
-            bpl__mc_phi_of(u_i, r_i, batch * bpl__rule_units(net, l + 1));
-        }
+        bpl__mc_phi_of(L[l].u, L[l].rate_u, batch * L[l].n);
+        if (l < top)
+            bpl__mc_phi_of(L[l].u_inter, L[l].rate_inter, batch * L[l].n_above);
     }
     const float *below = x;
     for (size_t l = 0; l <= top; l++) {
-        bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = bpl__rule_units(net, l);
-        float *v_b, *r;
-        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
-        TRY(bpl__rule_buffer(net, l, "rate_u", &r));
-        bpl__layer_forward(net, layer, below, batch, BPL_ACT_LINEAR, v_b);
+        const mc_layer *m = &L[l];
+        size_t n = m->n, n_above = m->n_above;
+        float *r = m->rate_u;
+        bpl__layer_forward(net, m->layer, below, batch, BPL_ACT_LINEAR, m->v_basal);
         if (l < top) {
-            size_t n_above = bpl__rule_units(net, l + 1);
-            float *ip, *ip_bias, *v_i, *bfb, *pi, *v_a, *r_above, *r_i;
-            TRY(bpl__mc_tensor(net, l, "ip", &ip));
-            TRY(bpl__mc_tensor(net, l, "ip_bias", &ip_bias));
-            TRY(bpl__mc_tensor(net, l, "feedback", &bfb));
-            TRY(bpl__mc_tensor(net, l, "pi", &pi));
-            TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
-            TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
-            TRY(bpl__rule_buffer(net, l + 1, "rate_u", &r_above));
-            TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
-            bpl__mc_project(net, r, ip, ip_bias, batch, n_above, n, 0.0f, v_i);
-            bpl__mc_project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, v_a);
-            bpl__mc_project(net, r_i, pi, NULL, batch, n, n_above, 1.0f, v_a);
+            bpl__mc_project(net, r, m->t[MC_IP], m->t[MC_IP_BIAS], batch, n_above, n, 0.0f,
+                            m->v_inter);
+            bpl__mc_project(net, L[l + 1].rate_u, m->t[MC_FEEDBACK], NULL, batch, n, n_above,
+                            0.0f, m->v_apical);
+            bpl__mc_project(net, m->rate_inter, m->t[MC_PI], NULL, batch, n, n_above, 1.0f,
+                            m->v_apical);
         }
         below = r;
     }
@@ -102,16 +84,15 @@ static int dendrites(bpl_net *net, const float *x, size_t batch)
 
 /* One Euler step of every soma (Eqs. 1-2), the output nudged towards its
  * target when y is given. */
-static int euler_step(bpl_net *net, const settings *s, const float *y, size_t batch)
+static int euler_step(bpl_net *net, const mc_layer *L, const settings *s, const float *y,
+                      size_t batch)
 {
     size_t top = bpl__rule_top(net);
     float noise = s->noise * sqrtf(s->dt);
     for (size_t l = 0; l <= top; l++) {
-        size_t n = batch * bpl__rule_units(net, l);
-        float *u, *v_b, *xi;
-        TRY(bpl__rule_buffer(net, l, "u", &u));
-        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
-        TRY(bpl__rule_buffer(net, l, "noise", &xi));
+        const mc_layer *m = &L[l];
+        size_t n = batch * m->n;
+        float *u = m->u, *v_b = m->v_basal, *xi = m->noise;
         if (noise > 0.0f)
             TRY(bpl_net_random_normal(net, xi, n, 0.0, noise));
         else
@@ -125,17 +106,14 @@ static int euler_step(bpl_net *net, const settings *s, const float *y, size_t ba
             }
             continue;
         }
-        float *v_a, *u_i, *v_i, *u_above, *xi_i;
-        TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
+        float *v_a = m->v_apical;
         for (size_t i = 0; i < n; i++)
             u[i] += s->dt * (-s->g_lk * u[i] + s->g_b * (v_b[i] - u[i]) +
                              s->g_a * (v_a[i] - u[i])) +
                     xi[i];
-        size_t n_i = batch * bpl__rule_units(net, l + 1);
-        TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
-        TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
-        TRY(bpl__rule_buffer(net, l + 1, "u", &u_above));
-        TRY(bpl__rule_buffer(net, l, "noise_inter", &xi_i));
+        size_t n_i = batch * m->n_above;
+        float *u_i = m->u_inter, *v_i = m->v_inter, *u_above = L[l + 1].u;
+        float *xi_i = m->noise_inter;
         if (noise > 0.0f)
             TRY(bpl_net_random_normal(net, xi_i, n_i, 0.0, noise));
         else
@@ -152,31 +130,23 @@ static int euler_step(bpl_net *net, const settings *s, const float *y, size_t ba
 }
 
 /* The start of a presentation: every soma and interneuron at rest. */
-int bpl__mc_rest(bpl_net *net, size_t batch)
+int bpl__mc_rest(bpl_net *net, const mc_layer *L, size_t batch)
 {
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        float *u;
-        TRY(bpl__rule_buffer(net, l, "u", &u));
-        memset(u, 0, batch * bpl__rule_units(net, l) * sizeof *u);
-        if (l < bpl__rule_top(net)) {
-            float *u_i;
-            TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
-            memset(u_i, 0, batch * bpl__rule_units(net, l + 1) * sizeof *u_i);
-        }
+        memset(L[l].u, 0, batch * L[l].n * sizeof *L[l].u);
+        if (L[l].u_inter)
+            memset(L[l].u_inter, 0, batch * L[l].n_above * sizeof *L[l].u_inter);
     }
     return BPL_OK;
 }
 
 /* The rates of the somata as the layers' activations (predictions). */
-int bpl__mc_publish_rates(bpl_net *net, size_t batch)
+int bpl__mc_publish_rates(bpl_net *net, const mc_layer *L, size_t batch)
 {
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        float *u, *r, *deriv;
-        size_t n = batch * bpl__rule_units(net, l);
-        TRY(bpl__rule_buffer(net, l, "u", &u));
-        TRY(bpl__rule_buffer(net, l, "activation", &r));
-        TRY(bpl__rule_buffer(net, l, "derivative", &deriv));
-        bpl__mc_phi_of(u, r, n);
+        float *r = L[l].activation, *deriv = L[l].derivative;
+        size_t n = batch * L[l].n;
+        bpl__mc_phi_of(L[l].u, r, n);
         for (size_t i = 0; i < n; i++)
             deriv[i] = r[i] * (1.0f - r[i]);
     }
@@ -197,7 +167,7 @@ static void filter_into(const settings *s, float *filter, const float *instant, 
     }
 }
 
-enum { N_FILTERS = sizeof filtered / sizeof filtered[0] };
+enum { N_FILTERS = MC_N_TENSORS };
 
 /* The working copy of filter k of layer l. */
 static float *working_filter(const work *wk, size_t l, size_t k)
@@ -205,21 +175,16 @@ static float *working_filter(const work *wk, size_t l, size_t k)
     return wk->filters + wk->filter_at[l * N_FILTERS + k];
 }
 
-/* The instant change of one matrix (filter k of layer l, and its bias's,
- * filter bias_k, unless negative), filtered into its gradient. */
-static int plastic(bpl_net *net, const settings *s, size_t l, size_t k, int bias_k,
-                   const float *post, const float *pre, size_t batch, size_t rows,
-                   size_t cols, const work *wk)
+/* The instant change of one matrix (tensor k of layer l, and its bias's,
+ * tensor bias_k, unless negative), filtered into its gradient. */
+static void plastic(bpl_net *net, const mc_layer *m, const settings *s, size_t l, size_t k,
+                    int bias_k, const float *post, const float *pre, size_t batch, size_t rows,
+                    size_t cols, const work *wk)
 {
-    float *g;
     bpl__mc_outer(net, post, pre, batch, rows, cols, wk->w, bias_k >= 0 ? wk->b : NULL);
-    TRY(bpl__mc_grad(net, l, filtered[k][0], &g));
-    filter_into(s, working_filter(wk, l, k), wk->w, g, rows * cols);
-    if (bias_k >= 0) {
-        TRY(bpl__mc_grad(net, l, filtered[bias_k][0], &g));
-        filter_into(s, working_filter(wk, l, (size_t)bias_k), wk->b, g, rows);
-    }
-    return BPL_OK;
+    filter_into(s, working_filter(wk, l, k), wk->w, m->g[k], rows * cols);
+    if (bias_k >= 0)
+        filter_into(s, working_filter(wk, l, (size_t)bias_k), wk->b, m->g[bias_k], rows);
 }
 
 void bpl__mc_work_free(work *wk)
@@ -264,7 +229,7 @@ static int layout_filters(bpl_net *net, work *wk)
     for (size_t l = 0; l < n_layers; l++) {
         for (size_t k = 0; k < filters_of(net, l); k++) {
             size_t rows, cols;
-            TRY(bpl_layer_tensor_info(bpl_net_layer(net, l), filtered[k][1], &rows, &cols,
+            TRY(bpl_layer_tensor_info(bpl_net_layer(net, l), filtered[k], &rows, &cols,
                                       NULL));
             wk->filter_at[l * N_FILTERS + k] = at;
             at += rows * cols;
@@ -282,7 +247,7 @@ int bpl__mc_copy_filters(bpl_net *net, const work *wk, int commit)
         for (size_t k = 0; k < filters_of(net, l); k++) {
             float *f, *copy = working_filter(wk, l, k);
             size_t rows, cols;
-            TRY(bpl_layer_tensor(bpl_net_layer(net, l), filtered[k][1], &f, &rows, &cols));
+            TRY(bpl_layer_tensor(bpl_net_layer(net, l), filtered[k], &f, &rows, &cols));
             memcpy(commit ? f : copy, commit ? copy : f, rows * cols * sizeof *f);
         }
     }
@@ -303,79 +268,63 @@ int bpl__mc_check_filters(bpl_net *net, const work *wk)
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         for (size_t k = 0; k < filters_of(net, l); k++) {
             size_t rows, cols;
-            TRY(bpl_layer_tensor_info(bpl_net_layer(net, l), filtered[k][1], &rows, &cols,
+            TRY(bpl_layer_tensor_info(bpl_net_layer(net, l), filtered[k], &rows, &cols,
                                       NULL));
             if (!bpl__all_finite(working_filter(wk, l, k), rows * cols))
                 return bpl__fail(BPL_ERR_NUMERIC,
                                  "the plasticity filter '%s' of layer %zu overflowed to NaN "
                                  "or Inf; parameters left unchanged",
-                                 filtered[k][1], l);
+                                 filtered[k], l);
         }
     }
     return BPL_OK;
 }
 
-static int continuous_plasticity(bpl_net *net, const settings *s, const float *x,
-                                 size_t batch, const work *wk)
+static void continuous_plasticity(bpl_net *net, const mc_layer *L, const settings *s,
+                                  const float *x, size_t batch, const work *wk)
 {
     size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
-        bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = bpl__rule_units(net, l), n_in = bpl_layer_inputs(layer);
-        float *u, *v_b, *post, *below;
-        const float *pre = x;
-        TRY(bpl__rule_buffer(net, l, "u", &u));
-        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
-        TRY(bpl__rule_buffer(net, l, "scratch", &post));
-        if (l > 0) {
-            TRY(bpl__rule_buffer(net, l - 1, "rate_u", &below));
-            pre = below;
-        }
+        const mc_layer *m = &L[l];
+        size_t n = m->n, n_above = m->n_above;
+        float *u = m->u, *v_b = m->v_basal, *post = m->scratch;
+        const float *pre = l > 0 ? L[l - 1].rate_u : x;
         float k = l == top ? k_output(s) : k_hidden(s);
         for (size_t i = 0; i < batch * n; i++)
             post[i] = phi(u[i]) - phi(k * v_b[i]);
-        TRY(plastic(net, s, l, 0, 1, post, pre, batch, n, n_in, wk));
+        plastic(net, m, s, l, MC_WEIGHT, MC_BIAS, post, pre, batch, n, m->n_in, wk);
         if (l == top)
             continue;
-        size_t n_above = bpl__rule_units(net, l + 1);
-        float *u_i, *v_i, *e_i, *r, *r_i, *v_a, *tmp, *r_above;
-        TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
-        TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
-        TRY(bpl__rule_buffer(net, l, "err_inter", &e_i));
-        TRY(bpl__rule_buffer(net, l, "rate_u", &r));
-        TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
-        TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
-        TRY(bpl__rule_buffer(net, l, "noise", &tmp)); /* redrawn by the Euler step */
-        TRY(bpl__rule_buffer(net, l + 1, "rate_u", &r_above));
+        float *u_i = m->u_inter, *v_i = m->v_inter, *e_i = m->err_inter;
+        float *tmp = m->noise; /* redrawn by the Euler step */
+        float *r_above = L[l + 1].rate_u;
         for (size_t i = 0; i < batch * n_above; i++)
             e_i[i] = phi(u_i[i]) - phi(k_inter(s) * v_i[i]);
-        TRY(plastic(net, s, l, 4, 5, e_i, r, batch, n_above, n, wk));
+        plastic(net, m, s, l, MC_IP, MC_IP_BIAS, e_i, m->rate_u, batch, n_above, n, wk);
         if (s->learn_pi) {
             for (size_t i = 0; i < batch * n; i++)
-                tmp[i] = -v_a[i];
-            TRY(plastic(net, s, l, 3, -1, tmp, r_i, batch, n, n_above, wk));
+                tmp[i] = -m->v_apical[i];
+            plastic(net, m, s, l, MC_PI, -1, tmp, m->rate_inter, batch, n, n_above, wk);
         }
         if (s->learn_topdown) {
-            float *bfb;
-            TRY(bpl__mc_tensor(net, l, "feedback", &bfb));
-            bpl__mc_project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, tmp);
+            bpl__mc_project(net, r_above, m->t[MC_FEEDBACK], NULL, batch, n, n_above, 0.0f,
+                            tmp);
             for (size_t i = 0; i < batch * n; i++)
                 tmp[i] = phi(u[i]) - phi(tmp[i]);
-            TRY(plastic(net, s, l, 2, -1, tmp, r_above, batch, n, n_above, wk));
+            plastic(net, m, s, l, MC_FEEDBACK, -1, tmp, r_above, batch, n, n_above, wk);
         }
     }
-    return BPL_OK;
 }
 
 /* `steps` Euler steps; with `wk`, plasticity is integrated along the way. */
-int bpl__mc_simulate(bpl_net *net, const settings *s, const float *x, const float *y,
-                     size_t batch, const work *wk)
+int bpl__mc_simulate(bpl_net *net, const mc_layer *L, const settings *s, const float *x,
+                     const float *y, size_t batch, const work *wk)
 {
     for (size_t t = 0; t < s->steps; t++) {
-        TRY(dendrites(net, x, batch));
+        TRY(dendrites(net, L, x, batch));
         if (wk)
-            TRY(continuous_plasticity(net, s, x, batch, wk));
-        TRY(euler_step(net, s, y, batch));
+            continuous_plasticity(net, L, s, x, batch, wk);
+        TRY(euler_step(net, L, s, y, batch));
     }
-    return dendrites(net, x, batch); /* leave the final state's potentials */
+    return dendrites(net, L, x, batch); /* leave the final state's potentials */
 }

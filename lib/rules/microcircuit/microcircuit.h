@@ -50,11 +50,32 @@ typedef struct work {
     size_t *filter_at;  /* where filter k of layer l starts: [l * N_FILTERS + k] */
 } work;
 
+/* A layer's tensors, in the order of bpl__mc_tensor_names; every layer has
+ * the first two, the layers below the output all six. */
+enum mc_tensor { MC_WEIGHT, MC_BIAS, MC_FEEDBACK, MC_PI, MC_IP, MC_IP_BIAS, MC_N_TENSORS };
+extern const char *const bpl__mc_tensor_names[MC_N_TENSORS];
+
+/* What the sweeps need of one layer, looked up by name once per hook
+ * (bpl__mc_layers) instead of in every sweep and every time step.  What
+ * belongs to the interneurons and the top-down path is NULL at the output
+ * layer; a gradient is NULL where its tensor does not learn, and every
+ * gradient is NULL unless asked for. */
+typedef struct mc_layer {
+    bpl_layer *layer;
+    size_t n, n_in, n_above; /* units, inputs, units above (0 at the output) */
+    /* [batch][n] */
+    float *v_basal, *u, *rate_u, *derivative, *scratch, *noise, *activation, *delta;
+    float *v_apical;
+    /* [batch][n_above] */
+    float *v_inter, *u_inter, *rate_inter, *err_inter, *noise_inter;
+    float *t[MC_N_TENSORS], *g[MC_N_TENSORS];
+} mc_layer;
+
 /* ---- common.c ---------------------------------------------------------------- */
 
-/* Layer l's tensor `name`, and its gradient. */
-int bpl__mc_tensor(bpl_net *net, size_t l, const char *name, float **out);
-int bpl__mc_grad(bpl_net *net, size_t l, const char *name, float **out);
+/* Every layer's buffers and tensors into L (one per layer), and with
+ * `grads` the gradients of the tensors that learn. */
+int bpl__mc_layers(bpl_net *net, const settings *s, int grads, mc_layer *L);
 /* out = phi(u), elementwise. */
 void bpl__mc_phi_of(const float *u, float *out, size_t n);
 /* out = beta out + in M^T (+ bias), in [batch][cols], M [rows][cols]. */
@@ -70,13 +91,15 @@ float bpl__mc_target_potential(const settings *s, float y);
 /* ---- steady.c ---------------------------------------------------------------- */
 
 /* Bottom-up: v_B, rates (the "activation"), interneuron dendrites. */
-int bpl__mc_bottom_up(bpl_net *net, const float *x, size_t batch);
+int bpl__mc_bottom_up(bpl_net *net, const mc_layer *L, const float *x, size_t batch);
 /* The output nudged towards y (NULL: not), then the top-down sweep. */
-int bpl__mc_top_down(bpl_net *net, const settings *s, const float *y, size_t batch);
+int bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const float *y,
+                     size_t batch);
 /* Errors of Eqs. 7-8 into "delta" and "err_inter". */
-int bpl__mc_steady_errors(bpl_net *net, const settings *s, size_t batch);
+int bpl__mc_steady_errors(bpl_net *net, const mc_layer *L, const settings *s, size_t batch);
 /* The steady-state gradients; the forward ones only if `forward`. */
-int bpl__mc_steady_gradients(bpl_net *net, const settings *s, size_t batch, int forward);
+int bpl__mc_steady_gradients(bpl_net *net, const mc_layer *L, const settings *s, size_t batch,
+                             int forward);
 
 /* ---- continuous.c ------------------------------------------------------------ */
 
@@ -86,12 +109,12 @@ int bpl__mc_add_filters(bpl_net *net, const settings *s);
 int bpl__mc_work_attach(bpl_net *net, work *wk);
 void bpl__mc_work_free(work *wk);
 /* Every soma and interneuron at rest. */
-int bpl__mc_rest(bpl_net *net, size_t batch);
+int bpl__mc_rest(bpl_net *net, const mc_layer *L, size_t batch);
 /* `steps` Euler steps; with `wk`, plasticity is integrated along the way. */
-int bpl__mc_simulate(bpl_net *net, const settings *s, const float *x, const float *y,
-                     size_t batch, const work *wk);
+int bpl__mc_simulate(bpl_net *net, const mc_layer *L, const settings *s, const float *x,
+                     const float *y, size_t batch, const work *wk);
 /* The somata's rates as the layers' activations (predictions). */
-int bpl__mc_publish_rates(bpl_net *net, size_t batch);
+int bpl__mc_publish_rates(bpl_net *net, const mc_layer *L, size_t batch);
 /* The filter tensors into the working copy (begin, check), and the working
  * copy into the tensors (copy_filters with commit = 1). */
 int bpl__mc_begin_filters(bpl_net *net, work *wk);

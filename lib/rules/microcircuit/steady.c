@@ -8,29 +8,20 @@
 #include <math.h>
 
 /* Bottom-up: v_B, rates (the "activation"), interneuron dendrites. */
-int bpl__mc_bottom_up(bpl_net *net, const float *x, size_t batch)
+int bpl__mc_bottom_up(bpl_net *net, const mc_layer *L, const float *x, size_t batch)
 {
     size_t top = bpl__rule_top(net);
     const float *below = x;
     for (size_t l = 0; l <= top; l++) {
-        bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = bpl__rule_units(net, l);
-        float *v_b, *r, *deriv;
-        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
-        TRY(bpl__rule_buffer(net, l, "activation", &r));
-        TRY(bpl__rule_buffer(net, l, "derivative", &deriv));
-        bpl__layer_forward(net, layer, below, batch, BPL_ACT_LINEAR, v_b);
-        bpl__mc_phi_of(v_b, r, batch * n);
-        for (size_t i = 0; i < batch * n; i++)
-            deriv[i] = r[i] * (1.0f - r[i]);
-        if (l < top) {
-            float *ip, *ip_bias, *v_i;
-            size_t n_above = bpl__rule_units(net, l + 1);
-            TRY(bpl__mc_tensor(net, l, "ip", &ip));
-            TRY(bpl__mc_tensor(net, l, "ip_bias", &ip_bias));
-            TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
-            bpl__mc_project(net, r, ip, ip_bias, batch, n_above, n, 0.0f, v_i);
-        }
+        const mc_layer *m = &L[l];
+        float *r = m->activation;
+        bpl__layer_forward(net, m->layer, below, batch, BPL_ACT_LINEAR, m->v_basal);
+        bpl__mc_phi_of(m->v_basal, r, batch * m->n);
+        for (size_t i = 0; i < batch * m->n; i++)
+            m->derivative[i] = r[i] * (1.0f - r[i]);
+        if (l < top)
+            bpl__mc_project(net, r, m->t[MC_IP], m->t[MC_IP_BIAS], batch, m->n_above, m->n,
+                            0.0f, m->v_inter);
         below = r;
     }
     return BPL_OK;
@@ -40,36 +31,24 @@ int bpl__mc_bottom_up(bpl_net *net, const float *x, size_t batch)
  * pyramidal somata their apical potential.  a + lambda (b - a) makes the
  * mixture exact when a == b, so the self-predicting state is a fixed point
  * to the bit at the top. */
-int bpl__mc_top_down(bpl_net *net, const settings *s, const float *y, size_t batch)
+int bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const float *y,
+                     size_t batch)
 {
-    size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
-    float *u, *v_b;
-    TRY(bpl__rule_buffer(net, top, "u", &u));
-    TRY(bpl__rule_buffer(net, top, "v_basal", &v_b));
-    float *d_top;
-    TRY(bpl__rule_buffer(net, top, "scratch", &d_top)); /* u - v_B, exactly */
-    for (size_t i = 0; i < batch * n_top; i++) {
+    size_t top = bpl__rule_top(net);
+    const mc_layer *out = &L[top];
+    float *u = out->u, *v_b = out->v_basal;
+    float *d_top = out->scratch; /* u - v_B, exactly */
+    for (size_t i = 0; i < batch * out->n; i++) {
         d_top[i] = y ? s->lambda_out * (bpl__mc_target_potential(s, y[i]) - v_b[i]) : 0.0f;
         u[i] = v_b[i] + d_top[i];
     }
     for (size_t l = top; l-- > 0;) {
-        size_t n = bpl__rule_units(net, l), n_above = bpl__rule_units(net, l + 1);
-        float *u_above, *rate_above, *v_i, *u_i, *r_i, *v_a, *bfb, *pi, *ul, *vl;
-        TRY(bpl__rule_buffer(net, l + 1, "u", &u_above));
-        TRY(bpl__rule_buffer(net, l + 1, "rate_u", &rate_above));
-        TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
-        TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
-        TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
-        TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
-        TRY(bpl__rule_buffer(net, l, "u", &ul));
-        TRY(bpl__rule_buffer(net, l, "v_basal", &vl));
-        TRY(bpl__mc_tensor(net, l, "feedback", &bfb));
-        TRY(bpl__mc_tensor(net, l, "pi", &pi));
-        float *d_i, *d_l, *v_b_above;
-        /* the interneuron's learning target, exactly */
-        TRY(bpl__rule_buffer(net, l, "err_inter", &d_i));
-        TRY(bpl__rule_buffer(net, l + 1, "v_basal", &v_b_above));
-        TRY(bpl__rule_buffer(net, l, "scratch", &d_l));   /* u - (1 - lambda) v_B, exactly */
+        const mc_layer *m = &L[l], *above = &L[l + 1];
+        size_t n = m->n, n_above = m->n_above;
+        float *u_above = above->u, *rate_above = above->rate_u, *v_b_above = above->v_basal;
+        float *v_i = m->v_inter, *u_i = m->u_inter, *r_i = m->rate_inter, *v_a = m->v_apical;
+        float *d_i = m->err_inter; /* the interneuron's learning target, exactly */
+        float *d_l = m->scratch;   /* u - (1 - lambda) v_B, exactly */
         bpl__mc_phi_of(u_above, rate_above, batch * n_above);
         /* Interneurons follow the soma above.  Their plasticity follows it as
          * it is now (Eq. 8 read literally), or, with interneuron_target=
@@ -83,104 +62,86 @@ int bpl__mc_top_down(bpl_net *net, const settings *s, const float *y, size_t bat
             d_i[i] = s->lambda_inter * (goal - v_i[i]);
         }
         bpl__mc_phi_of(u_i, r_i, batch * n_above);
-        bpl__mc_project(net, rate_above, bfb, NULL, batch, n, n_above, 0.0f, v_a);
-        bpl__mc_project(net, r_i, pi, NULL, batch, n, n_above, 1.0f, v_a);
+        bpl__mc_project(net, rate_above, m->t[MC_FEEDBACK], NULL, batch, n, n_above, 0.0f,
+                        v_a);
+        bpl__mc_project(net, r_i, m->t[MC_PI], NULL, batch, n, n_above, 1.0f, v_a);
         float keep = 1.0f - s->lambda_apical;
         for (size_t i = 0; i < batch * n; i++) {
             d_l[i] = s->lambda_apical * v_a[i];
-            ul[i] = keep * vl[i] + d_l[i];
+            m->u[i] = keep * m->v_basal[i] + d_l[i];
         }
     }
-    float *rate_top;
-    TRY(bpl__rule_buffer(net, top, "rate_u", &rate_top));
-    bpl__mc_phi_of(u, rate_top, batch * n_top);
+    bpl__mc_phi_of(u, out->rate_u, batch * out->n);
     return BPL_OK;
 }
 
 /* Errors of Eqs. 7-8 into "delta" (pyramidal) and "err_inter", from the
  * exact potential differences top_down left in "scratch" and "err_inter". */
-int bpl__mc_steady_errors(bpl_net *net, const settings *s, size_t batch)
+int bpl__mc_steady_errors(bpl_net *net, const mc_layer *L, const settings *s, size_t batch)
 {
     size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
-        size_t n = bpl__rule_units(net, l);
-        float *u, *v_b, *d, *diff;
-        TRY(bpl__rule_buffer(net, l, "u", &u));
-        TRY(bpl__rule_buffer(net, l, "v_basal", &v_b));
-        TRY(bpl__rule_buffer(net, l, "delta", &d));
-        TRY(bpl__rule_buffer(net, l, "scratch", &diff));
+        const mc_layer *m = &L[l];
+        float *u = m->u, *v_b = m->v_basal, *d = m->delta, *diff = m->scratch;
         float k = l == top ? 1.0f : 1.0f - s->lambda_apical;
-        for (size_t i = 0; i < batch * n; i++)
+        for (size_t i = 0; i < batch * m->n; i++)
             d[i] = phi_difference(u[i], k * v_b[i], diff[i]);
         if (l == top)
             continue;
-        size_t n_above = bpl__rule_units(net, l + 1);
-        float *u_i, *v_i, *e_i;
-        TRY(bpl__rule_buffer(net, l, "u_inter", &u_i));
-        TRY(bpl__rule_buffer(net, l, "v_inter", &v_i));
-        TRY(bpl__rule_buffer(net, l, "err_inter", &e_i));
-        for (size_t i = 0; i < batch * n_above; i++)
+        float *v_i = m->v_inter, *e_i = m->err_inter;
+        for (size_t i = 0; i < batch * m->n_above; i++)
             e_i[i] = phi_difference(v_i[i] + e_i[i], v_i[i], e_i[i]);
     }
     return BPL_OK;
 }
 
-/* Gradients of the steady-state rules; pyramidal ones rescaled by the
- * inverse of the mixing factors the error went through. */
-int bpl__mc_steady_gradients(bpl_net *net, const settings *s, size_t batch, int forward)
+/* grad W and grad b of the pyramidal rule (Eq. 7), rescaled by the inverse
+ * of the mixing factors the error went through. */
+static int pyramidal_gradients(bpl_net *net, const mc_layer *m, const settings *s,
+                               size_t depth, size_t batch)
+{
+    float scale = 1.0f;
+    if (s->rescale)
+        scale = 1.0f / (s->lambda_out * powf(s->lambda_apical, (float)depth));
+    const float *pre;
+    TRY(bpl_layer_input(m->layer, &pre, NULL, NULL));
+    bpl__layer_gradients(net, m->layer, m->delta, pre, batch, 1.0f / (float)batch, 1.0f,
+                         (float)batch);
+    for (size_t i = 0; i < m->n * m->n_in; i++)
+        m->g[MC_WEIGHT][i] *= -scale;
+    for (size_t i = 0; i < m->n; i++)
+        m->g[MC_BIAS][i] *= -scale;
+    return BPL_OK;
+}
+
+/* Gradients of the steady-state rules. */
+int bpl__mc_steady_gradients(bpl_net *net, const mc_layer *L, const settings *s, size_t batch,
+                             int forward)
 {
     size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
-        bpl_layer *layer = bpl_net_layer(net, l);
-        size_t n = bpl__rule_units(net, l), n_in = bpl_layer_inputs(layer);
-        float *d, *gw, *gb;
-        const float *pre;
-        if (forward) {
-            float scale = 1.0f;
-            if (s->rescale)
-                scale = 1.0f / (s->lambda_out * powf(s->lambda_apical, (float)(top - l)));
-            TRY(bpl__rule_buffer(net, l, "delta", &d));
-            TRY(bpl_layer_input(layer, &pre, NULL, NULL));
-            TRY(bpl__mc_grad(net, l, "weight", &gw));
-            TRY(bpl__mc_grad(net, l, "bias", &gb));
-            bpl__layer_gradients(net, layer, d, pre, batch, 1.0f / (float)batch, 1.0f,
-                                 (float)batch);
-            for (size_t i = 0; i < n * n_in; i++)
-                gw[i] *= -scale;
-            for (size_t i = 0; i < n; i++)
-                gb[i] *= -scale;
-        }
+        const mc_layer *m = &L[l];
+        if (forward)
+            TRY(pyramidal_gradients(net, m, s, top - l, batch));
         if (l == top)
             continue;
-        size_t n_above = bpl__rule_units(net, l + 1);
-        float *e_i, *r, *g_ip, *g_ipb;
-        TRY(bpl__rule_buffer(net, l, "err_inter", &e_i));
-        TRY(bpl__rule_buffer(net, l, "activation", &r));
-        TRY(bpl__mc_grad(net, l, "ip", &g_ip));
-        TRY(bpl__mc_grad(net, l, "ip_bias", &g_ipb));
-        bpl__mc_outer(net, e_i, r, batch, n_above, n, g_ip, g_ipb);
+        size_t n = m->n, n_above = m->n_above;
+        float *g_ip = m->g[MC_IP], *g_ipb = m->g[MC_IP_BIAS];
+        bpl__mc_outer(net, m->err_inter, m->activation, batch, n_above, n, g_ip, g_ipb);
         for (size_t i = 0; i < n_above * n; i++)
             g_ip[i] = -g_ip[i];
         for (size_t i = 0; i < n_above; i++)
             g_ipb[i] = -g_ipb[i];
-        if (s->learn_pi) { /* W_PI += (0 - v_A) r_I^T: the gradient is +v_A r_I^T */
-            float *v_a, *r_i, *g_pi;
-            TRY(bpl__rule_buffer(net, l, "v_apical", &v_a));
-            TRY(bpl__rule_buffer(net, l, "rate_inter", &r_i));
-            TRY(bpl__mc_grad(net, l, "pi", &g_pi));
-            bpl__mc_outer(net, v_a, r_i, batch, n, n_above, g_pi, NULL);
-        }
+        if (s->learn_pi) /* W_PI += (0 - v_A) r_I^T: the gradient is +v_A r_I^T */
+            bpl__mc_outer(net, m->v_apical, m->rate_inter, batch, n, n_above, m->g[MC_PI],
+                          NULL);
         if (s->learn_topdown) { /* B += (phi(u) - phi(B r_above)) r_above^T */
-            float *u, *tmp, *r_above, *bfb, *g_b;
-            TRY(bpl__rule_buffer(net, l, "u", &u));
-            TRY(bpl__rule_buffer(net, l, "scratch", &tmp));
-            TRY(bpl__rule_buffer(net, l + 1, "rate_u", &r_above));
-            TRY(bpl__mc_tensor(net, l, "feedback", &bfb));
-            TRY(bpl__mc_grad(net, l, "feedback", &g_b));
-            bpl__mc_project(net, r_above, bfb, NULL, batch, n, n_above, 0.0f, tmp);
+            float *tmp = m->scratch, *r_above = L[l + 1].rate_u;
+            bpl__mc_project(net, r_above, m->t[MC_FEEDBACK], NULL, batch, n, n_above, 0.0f,
+                            tmp);
             for (size_t i = 0; i < batch * n; i++)
-                tmp[i] = phi(tmp[i]) - phi(u[i]);
-            bpl__mc_outer(net, tmp, r_above, batch, n, n_above, g_b, NULL);
+                tmp[i] = phi(tmp[i]) - phi(m->u[i]);
+            bpl__mc_outer(net, tmp, r_above, batch, n, n_above, m->g[MC_FEEDBACK], NULL);
         }
     }
     return BPL_OK;
