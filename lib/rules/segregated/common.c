@@ -35,7 +35,7 @@
  * a "derivative" buffer gives the diagnostic sigma'(C).  Its maths is dense:
  * the public API and the dense products of kinds/dense.c are used.
  */
-#include "dense_rule.h"
+#include "../dense_rule.h"
 
 #include <math.h>
 #include <string.h>
