@@ -309,6 +309,7 @@ static int seg_attach(void *self_, bpl_net *net)
             TRY(make_symmetric(net, self->symmetric));
     }
     TRY(add_buffers(net));
+    TRY(bpl__seg_spiking_attach(net, &self->spiking));
     self->initialised = 1;
     return bpl_rule_set_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
                                  m->learn_feedback ? BPL_TICK_YES : BPL_TICK_NO,
@@ -359,11 +360,12 @@ static int errors(bpl_net *net, const model *m, size_t batch)
     return BPL_OK;
 }
 
-static int seg_targets(void *self, bpl_net *net, const float *y, size_t batch)
+static int seg_targets(void *self_, bpl_net *net, const float *y, size_t batch)
 {
+    segregated *self = self_;
     const model *m = model_of(self, net);
     if (m->mode == SPIKING) {
-        TRY(bpl__seg_spiking_target(net, m, y, batch));
+        TRY(bpl__seg_spiking_target(net, &self->spiking, m, y, batch));
     } else {
         TRY(derive_symmetric(net, m, self));
         TRY(bpl__seg_rate_target(net, m, y, batch));
@@ -427,6 +429,7 @@ static void seg_destroy(void *self_)
 {
     segregated *self = self_;
     bpl__free(self->symmetric);
+    bpl__seg_spiking_free(&self->spiking);
     bpl__free(self);
 }
 

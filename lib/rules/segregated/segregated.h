@@ -23,10 +23,22 @@ typedef struct model {
     int jitter;
 } model;
 
+/* The spiking simulation's buffers of one layer (spiking.c). */
+typedef struct sim sim;
+
+/* The input's spike trains, kept on layer 0. */
+typedef struct input_sim {
+    float *spikes, *trace_l, *trace_s, *psp;
+} input_sim;
+
 /* The spiking mode's state: time runs on from one example to the next in
- * each row of the batch, and this many rows have been started. */
+ * each row of the batch, and this many rows have been started; and every
+ * layer's simulation buffers, looked up once per hook rather than in every
+ * time step. */
 typedef struct seg_spiking {
     size_t started_rows;
+    sim *sims; /* one per layer, sized at attach */
+    input_sim in;
 } seg_spiking;
 
 /* ---- rate.c ------------------------------------------------------------------ */
@@ -43,6 +55,10 @@ int bpl__seg_rate_target(bpl_net *net, const model *m, const float *y, size_t ba
 int bpl__seg_spiking_forward(bpl_net *net, seg_spiking *sp, const model *m, const float *x,
                              size_t batch);
 /* The target phase, continuing from the forward phase's state. */
-int bpl__seg_spiking_target(bpl_net *net, const model *m, const float *y, size_t batch);
+int bpl__seg_spiking_target(bpl_net *net, seg_spiking *sp, const model *m, const float *y,
+                            size_t batch);
+/* Room for every layer's simulation buffers (at attach), and its release. */
+int bpl__seg_spiking_attach(bpl_net *net, seg_spiking *sp);
+void bpl__seg_spiking_free(seg_spiking *sp);
 
 #endif

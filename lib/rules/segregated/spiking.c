@@ -28,18 +28,21 @@ static int spike_and_filter(bpl_net *net, const model *m, const float *rate, flo
     return BPL_OK;
 }
 
-/* A layer's simulation buffers. */
-typedef struct sim {
+/* A layer's simulation buffers, and its broadcast feedback Y (hidden
+ * layers: apical and mean_apical too), looked up once per hook. */
+struct sim {
+    bpl_layer *layer;
     float *presyn, *basal, *soma, *rate, *spikes, *trace_l, *trace_s, *psp;
-    float *mean_soma, *mean_rate, *spike_rate, *apical, *mean_apical;
+    float *mean_soma, *mean_rate, *spike_rate, *apical, *mean_apical, *feedback;
     size_t n, n_in;
-} sim;
+};
 
 static int sim_of(bpl_net *net, size_t l, sim *s)
 {
     memset(s, 0, sizeof *s);
+    s->layer = bpl_net_layer(net, l);
     s->n = bpl__rule_units(net, l);
-    s->n_in = bpl_layer_inputs(bpl_net_layer(net, l));
+    s->n_in = bpl_layer_inputs(s->layer);
     TRY(bpl__rule_buffer(net, l, "presyn", &s->presyn));
     TRY(bpl__rule_buffer(net, l, "basal", &s->basal));
     TRY(bpl__rule_buffer(net, l, "soma", &s->soma));
@@ -54,14 +57,10 @@ static int sim_of(bpl_net *net, size_t l, sim *s)
     if (l < bpl__rule_top(net)) {
         TRY(bpl__rule_buffer(net, l, "apical", &s->apical));
         TRY(bpl__rule_buffer(net, l, "mean_apical", &s->mean_apical));
+        TRY(bpl_layer_tensor(s->layer, "feedback", &s->feedback, NULL, NULL));
     }
     return BPL_OK;
 }
-
-/* The input's spike trains, kept on layer 0. */
-typedef struct input_sim {
-    float *spikes, *trace_l, *trace_s, *psp;
-} input_sim;
 
 static int input_sim_of(bpl_net *net, input_sim *s)
 {
@@ -71,47 +70,62 @@ static int input_sim_of(bpl_net *net, input_sim *s)
     return bpl__rule_buffer(net, 0, "input_psp", &s->psp);
 }
 
+/* Every layer's simulation, and the input's, for this hook. */
+static int resolve(bpl_net *net, seg_spiking *sp)
+{
+    for (size_t l = 0; l <= bpl__rule_top(net); l++)
+        TRY(sim_of(net, l, &sp->sims[l]));
+    return input_sim_of(net, &sp->in);
+}
+
+int bpl__seg_spiking_attach(bpl_net *net, seg_spiking *sp)
+{
+    bpl__free(sp->sims);
+    sp->sims = bpl__calloc(bpl_net_layer_count(net), sizeof *sp->sims);
+    return sp->sims ? BPL_OK : bpl_error_set(BPL_ERR_NOMEM, "out of memory");
+}
+
+void bpl__seg_spiking_free(seg_spiking *sp)
+{
+    bpl__free(sp->sims);
+    sp->sims = NULL;
+}
+
 static void zero(float *v, size_t n)
 {
     memset(v, 0, n * sizeof *v);
 }
 
 /* Every neuron at rest, every trace empty. */
-static int reset_network(bpl_net *net, size_t batch)
+static void reset_network(bpl_net *net, const seg_spiking *sp, size_t batch)
 {
-    input_sim in;
-    TRY(input_sim_of(net, &in));
     size_t n_in = bpl_net_inputs(net);
-    zero(in.trace_l, batch * n_in);
-    zero(in.trace_s, batch * n_in);
-    zero(in.psp, batch * n_in);
+    zero(sp->in.trace_l, batch * n_in);
+    zero(sp->in.trace_s, batch * n_in);
+    zero(sp->in.psp, batch * n_in);
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        sim s;
-        TRY(sim_of(net, l, &s));
-        zero(s.soma, batch * s.n);
-        zero(s.trace_l, batch * s.n);
-        zero(s.trace_s, batch * s.n);
-        zero(s.psp, batch * s.n);
+        const sim *s = &sp->sims[l];
+        zero(s->soma, batch * s->n);
+        zero(s->trace_l, batch * s->n);
+        zero(s->trace_s, batch * s->n);
+        zero(s->psp, batch * s->n);
     }
-    return BPL_OK;
 }
 
 /* The updates use the forward phase's mean basal PSPs ("presyn"), so only
  * that phase averages them. */
-static int reset_means(bpl_net *net, size_t batch, int forward_phase)
+static void reset_means(bpl_net *net, const seg_spiking *sp, size_t batch, int forward_phase)
 {
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        sim s;
-        TRY(sim_of(net, l, &s));
+        const sim *s = &sp->sims[l];
         if (forward_phase)
-            zero(s.presyn, batch * s.n_in);
-        zero(s.mean_soma, batch * s.n);
-        zero(s.mean_rate, batch * s.n);
-        zero(s.spike_rate, batch * s.n);
-        if (s.mean_apical)
-            zero(s.mean_apical, batch * s.n);
+            zero(s->presyn, batch * s->n_in);
+        zero(s->mean_soma, batch * s->n);
+        zero(s->mean_rate, batch * s->n);
+        zero(s->spike_rate, batch * s->n);
+        if (s->mean_apical)
+            zero(s->mean_apical, batch * s->n);
     }
-    return BPL_OK;
 }
 
 static void add_to(float *sum, const float *v, size_t n)
@@ -142,43 +156,37 @@ static void soma_step(const model *m, const sim *s, int output, const float *y, 
 /* One time step of the whole net; the means take it when `record`.  Layers
  * update in order, so the basal input sees this step's spikes below while the
  * apical input sees the output's spikes of the step before. */
-static int time_step(bpl_net *net, const model *m, const float *x, const float *y,
-                     size_t batch, int record, int forward_phase)
+static int time_step(bpl_net *net, const seg_spiking *sp, const model *m, const float *x,
+                     const float *y, size_t batch, int record, int forward_phase)
 {
     size_t top = bpl__rule_top(net), n_in = bpl_net_inputs(net);
-    input_sim in;
-    TRY(input_sim_of(net, &in));
-    TRY(spike_and_filter(net, m, x, m->lambda_max, in.spikes, in.trace_l, in.trace_s, in.psp,
-                         batch * n_in));
-    const float *below = in.psp;
-    float *top_psp;
-    TRY(bpl__rule_buffer(net, top, "psp", &top_psp));
+    const input_sim *in = &sp->in;
+    TRY(spike_and_filter(net, m, x, m->lambda_max, in->spikes, in->trace_l, in->trace_s,
+                         in->psp, batch * n_in));
+    const float *below = in->psp;
+    const float *top_psp = sp->sims[top].psp;
+    size_t n_top = sp->sims[top].n;
     for (size_t l = 0; l <= top; l++) {
-        sim s;
-        TRY(sim_of(net, l, &s));
-        bpl__layer_forward(net, bpl_net_layer(net, l), below, batch, BPL_ACT_LINEAR, s.basal);
-        if (l < top) {
-            float *yfb;
-            size_t n_top = bpl__rule_units(net, top);
-            TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &yfb, NULL, NULL));
-            TRY(bpl_gemm(net, 0, 1, batch, s.n, n_top, 1.0f, top_psp, n_top, yfb, n_top, 0.0f,
-                         s.apical, s.n));
-        }
-        soma_step(m, &s, l == top, y, batch);
-        memcpy(s.rate, s.soma, batch * s.n * sizeof *s.rate);
-        TRY(bpl_activation_forward(BPL_ACT_SIGMOID, s.rate, NULL, batch, s.n));
-        TRY(spike_and_filter(net, m, s.rate, m->lambda_max, s.spikes, s.trace_l, s.trace_s,
-                             s.psp, batch * s.n));
+        const sim *s = &sp->sims[l];
+        bpl__layer_forward(net, s->layer, below, batch, BPL_ACT_LINEAR, s->basal);
+        if (l < top)
+            TRY(bpl_gemm(net, 0, 1, batch, s->n, n_top, 1.0f, top_psp, n_top, s->feedback,
+                         n_top, 0.0f, s->apical, s->n));
+        soma_step(m, s, l == top, y, batch);
+        memcpy(s->rate, s->soma, batch * s->n * sizeof *s->rate);
+        TRY(bpl_activation_forward(BPL_ACT_SIGMOID, s->rate, NULL, batch, s->n));
+        TRY(spike_and_filter(net, m, s->rate, m->lambda_max, s->spikes, s->trace_l,
+                             s->trace_s, s->psp, batch * s->n));
         if (record) {
             if (forward_phase)
-                add_to(s.presyn, below, batch * s.n_in);
-            add_to(s.mean_soma, s.soma, batch * s.n);
-            add_to(s.mean_rate, s.rate, batch * s.n);
-            add_to(s.spike_rate, s.spikes, batch * s.n);
+                add_to(s->presyn, below, batch * s->n_in);
+            add_to(s->mean_soma, s->soma, batch * s->n);
+            add_to(s->mean_rate, s->rate, batch * s->n);
+            add_to(s->spike_rate, s->spikes, batch * s->n);
             if (l < top)
-                add_to(s.mean_apical, s.apical, batch * s.n);
+                add_to(s->mean_apical, s->apical, batch * s->n);
         }
-        below = s.psp;
+        below = s->psp;
     }
     return BPL_OK;
 }
@@ -192,26 +200,25 @@ static void scale(float *v, size_t n, float factor)
 /* Run a phase of `length` steps, averaging the last `window`.  The means are
  * per step; spike_rate is spikes per unit time over lambda_max, comparable
  * with mean_rate = mean sigma(C). */
-static int run_phase(bpl_net *net, const model *m, const float *x, const float *y,
-                     size_t batch, size_t length, size_t window)
+static int run_phase(bpl_net *net, const seg_spiking *sp, const model *m, const float *x,
+                     const float *y, size_t batch, size_t length, size_t window)
 {
     int forward_phase = y == NULL;
-    TRY(reset_means(net, batch, forward_phase));
+    reset_means(net, sp, batch, forward_phase);
     if (window > length)
         window = length;
     for (size_t t = 0; t < length; t++)
-        TRY(time_step(net, m, x, y, batch, t >= length - window, forward_phase));
+        TRY(time_step(net, sp, m, x, y, batch, t >= length - window, forward_phase));
     float inv = 1.0f / (float)window;
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        sim s;
-        TRY(sim_of(net, l, &s));
+        const sim *s = &sp->sims[l];
         if (forward_phase)
-            scale(s.presyn, batch * s.n_in, inv);
-        scale(s.mean_soma, batch * s.n, inv);
-        scale(s.mean_rate, batch * s.n, inv);
-        scale(s.spike_rate, batch * s.n, inv / (m->lambda_max * m->dt));
-        if (s.mean_apical)
-            scale(s.mean_apical, batch * s.n, inv);
+            scale(s->presyn, batch * s->n_in, inv);
+        scale(s->mean_soma, batch * s->n, inv);
+        scale(s->mean_rate, batch * s->n, inv);
+        scale(s->spike_rate, batch * s->n, inv / (m->lambda_max * m->dt));
+        if (s->mean_apical)
+            scale(s->mean_apical, batch * s->n, inv);
     }
     return BPL_OK;
 }
@@ -241,58 +248,55 @@ static int phase_length(bpl_net *net, const model *m, size_t base, size_t *out)
     return BPL_OK;
 }
 
-/* Forward phase: activation = sigma(mean C), plateau_f from the mean apical
- * potential, presyn = the mean basal PSPs. */
 /* Time runs on, as in the paper: each row of the batch is a population that
  * sees one example after another, and a phase begins where the last one
  * ended (its first steps are the settling time).  Rows start at rest the
  * first time they are used. */
-static int start_rows(bpl_net *net, seg_spiking *sp, size_t batch)
+static void start_rows(bpl_net *net, seg_spiking *sp, size_t batch)
 {
     if (batch <= sp->started_rows)
-        return BPL_OK;
-    TRY(reset_network(net, batch));
+        return;
+    reset_network(net, sp, batch);
     sp->started_rows = batch;
-    return BPL_OK;
 }
 
+/* Forward phase: activation = sigma(mean C), plateau_f from the mean apical
+ * potential, presyn = the mean basal PSPs. */
 static int spiking_forward(bpl_net *net, seg_spiking *sp, const model *m, const float *x,
                            size_t batch, size_t length, size_t window)
 {
-    TRY(start_rows(net, sp, batch));
-    TRY(run_phase(net, m, x, NULL, batch, length, window));
+    TRY(resolve(net, sp));
+    start_rows(net, sp, batch);
+    TRY(run_phase(net, sp, m, x, NULL, batch, length, window));
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        sim s;
+        const sim *s = &sp->sims[l];
         float *act;
-        TRY(sim_of(net, l, &s));
         TRY(bpl__rule_buffer(net, l, "activation", &act));
-        TRY(sigma_of(s.mean_soma, act, batch, s.n));
+        TRY(sigma_of(s->mean_soma, act, batch, s->n));
         if (l < bpl__rule_top(net)) {
             float *a_f;
             TRY(bpl__rule_buffer(net, l, "plateau_f", &a_f));
-            TRY(sigma_of(s.mean_apical, a_f, batch, s.n));
+            TRY(sigma_of(s->mean_apical, a_f, batch, s->n));
         }
     }
     return BPL_OK;
 }
 
 /* Target phase, continuing from the forward phase's state. */
-static int spiking_target(bpl_net *net, const model *m, const float *x, const float *y,
-                          size_t batch, size_t length, size_t window)
+static int spiking_target(bpl_net *net, seg_spiking *sp, const model *m, const float *x,
+                          const float *y, size_t batch, size_t length, size_t window)
 {
     size_t top = bpl__rule_top(net);
-    TRY(run_phase(net, m, x, y, batch, length, window));
+    TRY(resolve(net, sp));
+    TRY(run_phase(net, sp, m, x, y, batch, length, window));
     float *s_t;
-    sim out;
-    TRY(sim_of(net, top, &out));
+    const sim *out = &sp->sims[top];
     TRY(bpl__rule_buffer(net, top, "target_rate", &s_t));
-    memcpy(s_t, out.mean_rate, batch * out.n * sizeof *s_t);
+    memcpy(s_t, out->mean_rate, batch * out->n * sizeof *s_t);
     for (size_t l = 0; l < top; l++) {
-        sim s;
         float *a_t;
-        TRY(sim_of(net, l, &s));
         TRY(bpl__rule_buffer(net, l, "plateau_t", &a_t));
-        TRY(sigma_of(s.mean_apical, a_t, batch, s.n));
+        TRY(sigma_of(sp->sims[l].mean_apical, a_t, batch, sp->sims[l].n));
     }
     return BPL_OK;
 }
@@ -307,11 +311,12 @@ int bpl__seg_spiking_forward(bpl_net *net, seg_spiking *sp, const model *m, cons
     return spiking_forward(net, sp, m, x, batch, length, m->integration_steps);
 }
 
-int bpl__seg_spiking_target(bpl_net *net, const model *m, const float *y, size_t batch)
+int bpl__seg_spiking_target(bpl_net *net, seg_spiking *sp, const model *m, const float *y,
+                            size_t batch)
 {
     const float *x;
     size_t length;
     TRY(bpl_layer_input(bpl_net_layer(net, 0), &x, NULL, NULL));
     TRY(phase_length(net, m, m->phase_steps, &length));
-    return spiking_target(net, m, x, y, batch, length, m->integration_steps);
+    return spiking_target(net, sp, m, x, y, batch, length, m->integration_steps);
 }
