@@ -279,11 +279,14 @@ static int mc_forward(void *self_, bpl_net *net, const float *x, size_t batch)
     const settings *s = settings_of(self, net);
     mc_layer *L = self->layers;
     TRY(bpl__mc_layers(net, s, 0, L));
-    if (s->mode != CONTINUOUS)
-        return bpl__mc_bottom_up(net, L, x, batch);
-    TRY(bpl__mc_rest(net, L, batch));
+    if (s->mode != CONTINUOUS) {
+        bpl__mc_bottom_up(net, L, x, batch);
+        return BPL_OK;
+    }
+    bpl__mc_rest(net, L, batch);
     TRY(bpl__mc_simulate(net, L, s, x, NULL, batch, NULL));
-    return bpl__mc_publish_rates(net, L, batch);
+    bpl__mc_publish_rates(net, L, batch);
+    return BPL_OK;
 }
 
 static int zero_gradients(bpl_net *net)
@@ -310,8 +313,9 @@ static int mc_targets(void *self_, bpl_net *net, const float *y, size_t batch)
     mc_layer *L = self->layers;
     TRY(bpl__mc_layers(net, s, s->mode == CONTINUOUS, L));
     if (s->mode != CONTINUOUS) {
-        TRY(bpl__mc_top_down(net, L, s, target, batch));
-        return bpl__mc_steady_errors(net, L, s, batch);
+        bpl__mc_top_down(net, L, s, target, batch);
+        bpl__mc_steady_errors(net, L, s, batch);
+        return BPL_OK;
     }
     /* The plasticity is integrated along the simulation, into the
      * gradients and the working copy of the filters. */

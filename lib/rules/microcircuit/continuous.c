@@ -130,18 +130,17 @@ static int euler_step(bpl_net *net, const mc_layer *L, const settings *s, const 
 }
 
 /* The start of a presentation: every soma and interneuron at rest. */
-int bpl__mc_rest(bpl_net *net, const mc_layer *L, size_t batch)
+void bpl__mc_rest(bpl_net *net, const mc_layer *L, size_t batch)
 {
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         memset(L[l].u, 0, batch * L[l].n * sizeof *L[l].u);
         if (L[l].u_inter)
             memset(L[l].u_inter, 0, batch * L[l].n_above * sizeof *L[l].u_inter);
     }
-    return BPL_OK;
 }
 
 /* The rates of the somata as the layers' activations (predictions). */
-int bpl__mc_publish_rates(bpl_net *net, const mc_layer *L, size_t batch)
+void bpl__mc_publish_rates(bpl_net *net, const mc_layer *L, size_t batch)
 {
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
         float *r = L[l].activation, *deriv = L[l].derivative;
@@ -150,7 +149,6 @@ int bpl__mc_publish_rates(bpl_net *net, const mc_layer *L, size_t batch)
         for (size_t i = 0; i < n; i++)
             deriv[i] = r[i] * (1.0f - r[i]);
     }
-    return BPL_OK;
 }
 
 /* acc += dt * filter after filter += dt/tau_w (instant - filter):
@@ -167,12 +165,10 @@ static void filter_into(const settings *s, float *filter, const float *instant, 
     }
 }
 
-enum { N_FILTERS = MC_N_TENSORS };
-
 /* The working copy of filter k of layer l. */
 static float *working_filter(const work *wk, size_t l, size_t k)
 {
-    return wk->filters + wk->filter_at[l * N_FILTERS + k];
+    return wk->filters + wk->filter_at[l * MC_N_TENSORS + k];
 }
 
 /* The instant change of one matrix (tensor k of layer l, and its bias's,
@@ -223,7 +219,7 @@ int bpl__mc_work_attach(bpl_net *net, work *wk)
 static int layout_filters(bpl_net *net, work *wk)
 {
     size_t n_layers = bpl_net_layer_count(net), at = 0;
-    wk->filter_at = bpl__calloc(n_layers * N_FILTERS, sizeof *wk->filter_at);
+    wk->filter_at = bpl__calloc(n_layers * MC_N_TENSORS, sizeof *wk->filter_at);
     if (!wk->filter_at)
         return bpl_error_set(BPL_ERR_NOMEM, "out of memory");
     for (size_t l = 0; l < n_layers; l++) {
@@ -231,7 +227,7 @@ static int layout_filters(bpl_net *net, work *wk)
             size_t rows, cols;
             TRY(bpl_layer_tensor_info(bpl_net_layer(net, l), filtered[k], &rows, &cols,
                                       NULL));
-            wk->filter_at[l * N_FILTERS + k] = at;
+            wk->filter_at[l * MC_N_TENSORS + k] = at;
             at += rows * cols;
         }
     }

@@ -46,8 +46,8 @@ static inline float phi_difference(float x, float y, float d)
  * that a load allocates no more than its file holds. */
 typedef struct work {
     float *w, *b;
-    float *filters;     /* every filter, layer by layer, in the order of `filtered` */
-    size_t *filter_at;  /* where filter k of layer l starts: [l * N_FILTERS + k] */
+    float *filters;    /* every filter, layer by layer, in the order of the tensors */
+    size_t *filter_at; /* where the filter of layer l's tensor k starts: [l * MC_N_TENSORS + k] */
 } work;
 
 /* A layer's tensors, in the order of bpl__mc_tensor_names; every layer has
@@ -91,12 +91,12 @@ float bpl__mc_target_potential(const settings *s, float y);
 /* ---- steady.c ---------------------------------------------------------------- */
 
 /* Bottom-up: v_B, rates (the "activation"), interneuron dendrites. */
-int bpl__mc_bottom_up(bpl_net *net, const mc_layer *L, const float *x, size_t batch);
+void bpl__mc_bottom_up(bpl_net *net, const mc_layer *L, const float *x, size_t batch);
 /* The output nudged towards y (NULL: not), then the top-down sweep. */
-int bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const float *y,
-                     size_t batch);
+void bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const float *y,
+                      size_t batch);
 /* Errors of Eqs. 7-8 into "delta" and "err_inter". */
-int bpl__mc_steady_errors(bpl_net *net, const mc_layer *L, const settings *s, size_t batch);
+void bpl__mc_steady_errors(bpl_net *net, const mc_layer *L, const settings *s, size_t batch);
 /* The steady-state gradients; the forward ones only if `forward`. */
 int bpl__mc_steady_gradients(bpl_net *net, const mc_layer *L, const settings *s, size_t batch,
                              int forward);
@@ -109,14 +109,15 @@ int bpl__mc_add_filters(bpl_net *net, const settings *s);
 int bpl__mc_work_attach(bpl_net *net, work *wk);
 void bpl__mc_work_free(work *wk);
 /* Every soma and interneuron at rest. */
-int bpl__mc_rest(bpl_net *net, const mc_layer *L, size_t batch);
+void bpl__mc_rest(bpl_net *net, const mc_layer *L, size_t batch);
 /* `steps` Euler steps; with `wk`, plasticity is integrated along the way. */
 int bpl__mc_simulate(bpl_net *net, const mc_layer *L, const settings *s, const float *x,
                      const float *y, size_t batch, const work *wk);
 /* The somata's rates as the layers' activations (predictions). */
-int bpl__mc_publish_rates(bpl_net *net, const mc_layer *L, size_t batch);
-/* The filter tensors into the working copy (begin, check), and the working
- * copy into the tensors (copy_filters with commit = 1). */
+void bpl__mc_publish_rates(bpl_net *net, const mc_layer *L, size_t batch);
+/* At a step's start, the filter tensors into the working copy; before
+ * anything is applied, whether the copy stayed finite; once the step
+ * stands, the copy into the tensors (copy_filters with commit = 1). */
 int bpl__mc_begin_filters(bpl_net *net, work *wk);
 int bpl__mc_check_filters(bpl_net *net, const work *wk);
 int bpl__mc_copy_filters(bpl_net *net, const work *wk, int commit);

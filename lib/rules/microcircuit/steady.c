@@ -8,7 +8,7 @@
 #include <math.h>
 
 /* Bottom-up: v_B, rates (the "activation"), interneuron dendrites. */
-int bpl__mc_bottom_up(bpl_net *net, const mc_layer *L, const float *x, size_t batch)
+void bpl__mc_bottom_up(bpl_net *net, const mc_layer *L, const float *x, size_t batch)
 {
     size_t top = bpl__rule_top(net);
     const float *below = x;
@@ -24,15 +24,14 @@ int bpl__mc_bottom_up(bpl_net *net, const mc_layer *L, const float *x, size_t ba
                             0.0f, m->v_inter);
         below = r;
     }
-    return BPL_OK;
 }
 
 /* Nudge the output, then sweep down: interneurons mix in the soma above,
  * pyramidal somata their apical potential.  a + lambda (b - a) makes the
  * mixture exact when a == b, so the self-predicting state is a fixed point
  * to the bit at the top. */
-int bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const float *y,
-                     size_t batch)
+void bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const float *y,
+                      size_t batch)
 {
     size_t top = bpl__rule_top(net);
     const mc_layer *out = &L[top];
@@ -72,12 +71,11 @@ int bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const f
         }
     }
     bpl__mc_phi_of(u, out->rate_u, batch * out->n);
-    return BPL_OK;
 }
 
 /* Errors of Eqs. 7-8 into "delta" (pyramidal) and "err_inter", from the
  * exact potential differences top_down left in "scratch" and "err_inter". */
-int bpl__mc_steady_errors(bpl_net *net, const mc_layer *L, const settings *s, size_t batch)
+void bpl__mc_steady_errors(bpl_net *net, const mc_layer *L, const settings *s, size_t batch)
 {
     size_t top = bpl__rule_top(net);
     for (size_t l = 0; l <= top; l++) {
@@ -92,7 +90,6 @@ int bpl__mc_steady_errors(bpl_net *net, const mc_layer *L, const settings *s, si
         for (size_t i = 0; i < batch * m->n_above; i++)
             e_i[i] = phi_difference(v_i[i] + e_i[i], v_i[i], e_i[i]);
     }
-    return BPL_OK;
 }
 
 /* grad W and grad b of the pyramidal rule (Eq. 7), rescaled by the inverse
