@@ -339,7 +339,8 @@ static int follow_topdown(bpl_net *net, mc_layer *L, const settings *s)
     for (size_t l = 0; l < bpl__rule_top(net); l++) {
         const float *b = L[l].t[MC_FEEDBACK];
         float *pi = L[l].t[MC_PI];
-        for (size_t i = 0; i < L[l].n * L[l].n_above; i++)
+        size_t n = L[l].n * L[l].n_above;
+        for (size_t i = 0; i < n; i++)
             pi[i] = -b[i];
     }
     return BPL_OK;

@@ -298,8 +298,9 @@ static void continuous_plasticity(bpl_net *net, const mc_layer *L, const setting
             e_i[i] = phi(u_i[i]) - phi(k_inter(s) * v_i[i]);
         plastic(net, m, s, l, MC_IP, MC_IP_BIAS, e_i, m->rate_u, batch, n_above, n, wk);
         if (s->learn_pi) {
+            const float *v_a = m->v_apical;
             for (size_t i = 0; i < batch * n; i++)
-                tmp[i] = -m->v_apical[i];
+                tmp[i] = -v_a[i];
             plastic(net, m, s, l, MC_PI, -1, tmp, m->rate_inter, batch, n, n_above, wk);
         }
         if (s->learn_topdown) {

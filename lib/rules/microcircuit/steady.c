@@ -14,14 +14,15 @@ void bpl__mc_bottom_up(bpl_net *net, const mc_layer *L, const float *x, size_t b
     const float *below = x;
     for (size_t l = 0; l <= top; l++) {
         const mc_layer *m = &L[l];
-        float *r = m->activation;
+        float *r = m->activation, *deriv = m->derivative;
+        size_t n = m->n;
         bpl__layer_forward(net, m->layer, below, batch, BPL_ACT_LINEAR, m->v_basal);
-        bpl__mc_phi_of(m->v_basal, r, batch * m->n);
-        for (size_t i = 0; i < batch * m->n; i++)
-            m->derivative[i] = r[i] * (1.0f - r[i]);
+        bpl__mc_phi_of(m->v_basal, r, batch * n);
+        for (size_t i = 0; i < batch * n; i++)
+            deriv[i] = r[i] * (1.0f - r[i]);
         if (l < top)
-            bpl__mc_project(net, r, m->t[MC_IP], m->t[MC_IP_BIAS], batch, m->n_above, m->n,
-                            0.0f, m->v_inter);
+            bpl__mc_project(net, r, m->t[MC_IP], m->t[MC_IP_BIAS], batch, m->n_above, n, 0.0f,
+                            m->v_inter);
         below = r;
     }
 }
@@ -48,6 +49,7 @@ void bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const 
         float *v_i = m->v_inter, *u_i = m->u_inter, *r_i = m->rate_inter, *v_a = m->v_apical;
         float *d_i = m->err_inter; /* the interneuron's learning target, exactly */
         float *d_l = m->scratch;   /* u - (1 - lambda) v_B, exactly */
+        float *ul = m->u, *vl = m->v_basal;
         bpl__mc_phi_of(u_above, rate_above, batch * n_above);
         /* Interneurons follow the soma above.  Their plasticity follows it as
          * it is now (Eq. 8 read literally), or, with interneuron_target=
@@ -67,7 +69,7 @@ void bpl__mc_top_down(bpl_net *net, const mc_layer *L, const settings *s, const 
         float keep = 1.0f - s->lambda_apical;
         for (size_t i = 0; i < batch * n; i++) {
             d_l[i] = s->lambda_apical * v_a[i];
-            m->u[i] = keep * m->v_basal[i] + d_l[i];
+            ul[i] = keep * vl[i] + d_l[i];
         }
     }
     bpl__mc_phi_of(u, out->rate_u, batch * out->n);
@@ -81,13 +83,14 @@ void bpl__mc_steady_errors(bpl_net *net, const mc_layer *L, const settings *s, s
     for (size_t l = 0; l <= top; l++) {
         const mc_layer *m = &L[l];
         float *u = m->u, *v_b = m->v_basal, *d = m->delta, *diff = m->scratch;
+        size_t n = m->n, n_above = m->n_above;
         float k = l == top ? 1.0f : 1.0f - s->lambda_apical;
-        for (size_t i = 0; i < batch * m->n; i++)
+        for (size_t i = 0; i < batch * n; i++)
             d[i] = phi_difference(u[i], k * v_b[i], diff[i]);
         if (l == top)
             continue;
         float *v_i = m->v_inter, *e_i = m->err_inter;
-        for (size_t i = 0; i < batch * m->n_above; i++)
+        for (size_t i = 0; i < batch * n_above; i++)
             e_i[i] = phi_difference(v_i[i] + e_i[i], v_i[i], e_i[i]);
     }
 }
@@ -104,10 +107,12 @@ static int pyramidal_gradients(bpl_net *net, const mc_layer *m, const settings *
     TRY(bpl_layer_input(m->layer, &pre, NULL, NULL));
     bpl__layer_gradients(net, m->layer, m->delta, pre, batch, 1.0f / (float)batch, 1.0f,
                          (float)batch);
-    for (size_t i = 0; i < m->n * m->n_in; i++)
-        m->g[MC_WEIGHT][i] *= -scale;
-    for (size_t i = 0; i < m->n; i++)
-        m->g[MC_BIAS][i] *= -scale;
+    float *gw = m->g[MC_WEIGHT], *gb = m->g[MC_BIAS];
+    size_t n = m->n, n_in = m->n_in;
+    for (size_t i = 0; i < n * n_in; i++)
+        gw[i] *= -scale;
+    for (size_t i = 0; i < n; i++)
+        gb[i] *= -scale;
     return BPL_OK;
 }
 
@@ -134,10 +139,11 @@ int bpl__mc_steady_gradients(bpl_net *net, const mc_layer *L, const settings *s,
                           NULL);
         if (s->learn_topdown) { /* B += (phi(u) - phi(B r_above)) r_above^T */
             float *tmp = m->scratch, *r_above = L[l + 1].rate_u;
+            const float *u = m->u;
             bpl__mc_project(net, r_above, m->t[MC_FEEDBACK], NULL, batch, n, n_above, 0.0f,
                             tmp);
             for (size_t i = 0; i < batch * n; i++)
-                tmp[i] = phi(tmp[i]) - phi(m->u[i]);
+                tmp[i] = phi(tmp[i]) - phi(u[i]);
             bpl__mc_outer(net, tmp, r_above, batch, n, n_above, m->g[MC_FEEDBACK], NULL);
         }
     }

@@ -29,7 +29,10 @@ static int spike_and_filter(bpl_net *net, const model *m, const float *rate, flo
 }
 
 /* A layer's simulation buffers, and its broadcast feedback Y (hidden
- * layers: apical and mean_apical too), looked up once per hook. */
+ * layers: apical and mean_apical too), looked up once per hook.  The loops
+ * work on a copy (sim s = sp->sims[l]): pointers read through a pointer
+ * into the heap would be read again after every store, and the
+ * elementwise loops would not vectorise. */
 struct sim {
     bpl_layer *layer;
     float *presyn, *basal, *soma, *rate, *spikes, *trace_l, *trace_s, *psp;
@@ -104,11 +107,11 @@ static void reset_network(bpl_net *net, const seg_spiking *sp, size_t batch)
     zero(sp->in.trace_s, batch * n_in);
     zero(sp->in.psp, batch * n_in);
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        const sim *s = &sp->sims[l];
-        zero(s->soma, batch * s->n);
-        zero(s->trace_l, batch * s->n);
-        zero(s->trace_s, batch * s->n);
-        zero(s->psp, batch * s->n);
+        sim s = sp->sims[l];
+        zero(s.soma, batch * s.n);
+        zero(s.trace_l, batch * s.n);
+        zero(s.trace_s, batch * s.n);
+        zero(s.psp, batch * s.n);
     }
 }
 
@@ -117,14 +120,14 @@ static void reset_network(bpl_net *net, const seg_spiking *sp, size_t batch)
 static void reset_means(bpl_net *net, const seg_spiking *sp, size_t batch, int forward_phase)
 {
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        const sim *s = &sp->sims[l];
+        sim s = sp->sims[l];
         if (forward_phase)
-            zero(s->presyn, batch * s->n_in);
-        zero(s->mean_soma, batch * s->n);
-        zero(s->mean_rate, batch * s->n);
-        zero(s->spike_rate, batch * s->n);
-        if (s->mean_apical)
-            zero(s->mean_apical, batch * s->n);
+            zero(s.presyn, batch * s.n_in);
+        zero(s.mean_soma, batch * s.n);
+        zero(s.mean_rate, batch * s.n);
+        zero(s.spike_rate, batch * s.n);
+        if (s.mean_apical)
+            zero(s.mean_apical, batch * s.n);
     }
 }
 
@@ -167,26 +170,26 @@ static int time_step(bpl_net *net, const seg_spiking *sp, const model *m, const 
     const float *top_psp = sp->sims[top].psp;
     size_t n_top = sp->sims[top].n;
     for (size_t l = 0; l <= top; l++) {
-        const sim *s = &sp->sims[l];
-        bpl__layer_forward(net, s->layer, below, batch, BPL_ACT_LINEAR, s->basal);
+        sim s = sp->sims[l];
+        bpl__layer_forward(net, s.layer, below, batch, BPL_ACT_LINEAR, s.basal);
         if (l < top)
-            TRY(bpl_gemm(net, 0, 1, batch, s->n, n_top, 1.0f, top_psp, n_top, s->feedback,
-                         n_top, 0.0f, s->apical, s->n));
-        soma_step(m, s, l == top, y, batch);
-        memcpy(s->rate, s->soma, batch * s->n * sizeof *s->rate);
-        TRY(bpl_activation_forward(BPL_ACT_SIGMOID, s->rate, NULL, batch, s->n));
-        TRY(spike_and_filter(net, m, s->rate, m->lambda_max, s->spikes, s->trace_l,
-                             s->trace_s, s->psp, batch * s->n));
+            TRY(bpl_gemm(net, 0, 1, batch, s.n, n_top, 1.0f, top_psp, n_top, s.feedback,
+                         n_top, 0.0f, s.apical, s.n));
+        soma_step(m, &s, l == top, y, batch);
+        memcpy(s.rate, s.soma, batch * s.n * sizeof *s.rate);
+        TRY(bpl_activation_forward(BPL_ACT_SIGMOID, s.rate, NULL, batch, s.n));
+        TRY(spike_and_filter(net, m, s.rate, m->lambda_max, s.spikes, s.trace_l,
+                             s.trace_s, s.psp, batch * s.n));
         if (record) {
             if (forward_phase)
-                add_to(s->presyn, below, batch * s->n_in);
-            add_to(s->mean_soma, s->soma, batch * s->n);
-            add_to(s->mean_rate, s->rate, batch * s->n);
-            add_to(s->spike_rate, s->spikes, batch * s->n);
+                add_to(s.presyn, below, batch * s.n_in);
+            add_to(s.mean_soma, s.soma, batch * s.n);
+            add_to(s.mean_rate, s.rate, batch * s.n);
+            add_to(s.spike_rate, s.spikes, batch * s.n);
             if (l < top)
-                add_to(s->mean_apical, s->apical, batch * s->n);
+                add_to(s.mean_apical, s.apical, batch * s.n);
         }
-        below = s->psp;
+        below = s.psp;
     }
     return BPL_OK;
 }
@@ -211,14 +214,14 @@ static int run_phase(bpl_net *net, const seg_spiking *sp, const model *m, const 
         TRY(time_step(net, sp, m, x, y, batch, t >= length - window, forward_phase));
     float inv = 1.0f / (float)window;
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        const sim *s = &sp->sims[l];
+        sim s = sp->sims[l];
         if (forward_phase)
-            scale(s->presyn, batch * s->n_in, inv);
-        scale(s->mean_soma, batch * s->n, inv);
-        scale(s->mean_rate, batch * s->n, inv);
-        scale(s->spike_rate, batch * s->n, inv / (m->lambda_max * m->dt));
-        if (s->mean_apical)
-            scale(s->mean_apical, batch * s->n, inv);
+            scale(s.presyn, batch * s.n_in, inv);
+        scale(s.mean_soma, batch * s.n, inv);
+        scale(s.mean_rate, batch * s.n, inv);
+        scale(s.spike_rate, batch * s.n, inv / (m->lambda_max * m->dt));
+        if (s.mean_apical)
+            scale(s.mean_apical, batch * s.n, inv);
     }
     return BPL_OK;
 }
@@ -269,14 +272,14 @@ static int spiking_forward(bpl_net *net, seg_spiking *sp, const model *m, const 
     start_rows(net, sp, batch);
     TRY(run_phase(net, sp, m, x, NULL, batch, length, window));
     for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        const sim *s = &sp->sims[l];
+        sim s = sp->sims[l];
         float *act;
         TRY(bpl__rule_buffer(net, l, "activation", &act));
-        TRY(sigma_of(s->mean_soma, act, batch, s->n));
+        TRY(sigma_of(s.mean_soma, act, batch, s.n));
         if (l < bpl__rule_top(net)) {
             float *a_f;
             TRY(bpl__rule_buffer(net, l, "plateau_f", &a_f));
-            TRY(sigma_of(s->mean_apical, a_f, batch, s->n));
+            TRY(sigma_of(s.mean_apical, a_f, batch, s.n));
         }
     }
     return BPL_OK;
