@@ -343,6 +343,11 @@ struct bpl_rule {
     char *description;
     bpl__param *params;
     size_t n_params, cap_params;
+    /* Moves whenever a parameter is declared, dropped or set (bpl_rule_set,
+     * and so bpl_rule_set_string and a load): a rule keeps the values it
+     * resolved into its own settings until it moves, rather than looking
+     * every one up by name in every hook (bpl__rule_settings_stale). */
+    uint64_t params_generation;
     size_t opt_param[BPL__N_GROUPS][BPL__OPT_N]; /* param indices, if declared */
     int opt_declared[BPL__N_GROUPS];
     int tick[BPL__N_PROPERTIES];
@@ -357,6 +362,10 @@ struct bpl_rule {
 };
 
 bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name);
+/* Whether the rule's parameters changed since `*seen` (0 before the first
+ * look: a rule's generation is never 0); if so, *seen becomes the current
+ * generation, and the caller re-reads its settings. */
+int bpl__rule_settings_stale(const bpl_rule *rule, uint64_t *seen);
 /* The optimiser of a group, or BPL_ERR_STATE if the rule declares none. */
 int bpl__rule_optim_config(const bpl_rule *rule, int group, bpl__optim_config *out);
 /* Call a hook's result through the error conventions. */

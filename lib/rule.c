@@ -130,6 +130,7 @@ BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void 
     rule->vt = vt;
     snprintf(rule->name, sizeof rule->name, "%s", vt.name);
     rule->vt.name = rule->name;
+    rule->params_generation = 1; /* a cache that has seen nothing holds 0 */
     for (int p = 0; p < BPL__N_PROPERTIES; p++)
         rule->tick[p] = BPL_TICK_UNKNOWN;
     /* Until it says otherwise, a rule may rely on everything a dense layer
@@ -239,6 +240,14 @@ BPL_API int bpl_rule_set_description(bpl_rule *rule, const char *text)
 
 /* ---- hyperparameters ------------------------------------------------------ */
 
+int bpl__rule_settings_stale(const bpl_rule *rule, uint64_t *seen)
+{
+    if (*seen == rule->params_generation)
+        return 0;
+    *seen = rule->params_generation;
+    return 1;
+}
+
 bpl__param *bpl__rule_find_param(const bpl_rule *rule, const char *name)
 {
     for (size_t i = 0; i < rule->n_params; i++)
@@ -343,6 +352,7 @@ BPL_API int bpl_rule_add_param(bpl_rule *rule, const char *name, int kind,
         return bpl__fail(BPL_ERR_NOMEM, "bpl_rule_add_param: out of memory");
     }
     rule->params[rule->n_params++] = param;
+    rule->params_generation++;
     return BPL_OK;
 }
 
@@ -370,6 +380,7 @@ static int declare_or_reset(bpl_rule *rule, const char *name, int kind, double d
         p = &rule->params[rule->n_params - 1];
     } else {
         p->def = p->value = def;
+        rule->params_generation++;
     }
     *index_out = (size_t)(p - rule->params);
     return BPL_OK;
@@ -382,6 +393,7 @@ static void drop_params_after(bpl_rule *rule, size_t n)
         bpl__param *p = &rule->params[--rule->n_params];
         bpl__free(p->choices);
         bpl__free(p->doc);
+        rule->params_generation++;
     }
 }
 
@@ -492,8 +504,10 @@ BPL_API int bpl_rule_set(bpl_rule *rule, const char *name, double value)
                        "bpl_rule_set: '%s' shapes the net's tensors and is fixed once the "
                        "rule is attached; set it before bpl_net_set_rule",
                        name);
-    if (rc == BPL_OK)
+    if (rc == BPL_OK) {
         p->value = value;
+        rule->params_generation++;
+    }
     return rc;
 }
 

@@ -501,6 +501,50 @@ START_TEST(symmetric_feedback_follows_set_weights)
 }
 END_TEST
 
+/* The rule resolves its hyperparameters once and keeps them until one
+ * changes: a value set between predictions is the one the next uses, as if
+ * it had been set before the rule was attached. */
+START_TEST(changed_hyperparameter_is_used)
+{
+    const size_t units[] = {6, 3};
+    static const char *const fixed[] = {"paper_init", "0", NULL};
+    static const char *const wanted[] = {"paper_init", "0", "lambda_max", "0.5", NULL};
+    bpl_net *net = make_net(4, units, 2, 11, fixed);
+    bpl_net *reference = make_net(4, units, 2, 11, wanted);
+    enum { B = 2 };
+    float x[B * 4], before[B * 3], after[B * 3], want[B * 3];
+    uint64_t seed = 5;
+    test_fill_uniform(x, B * 4, 0.0f, 1.0f, &seed);
+    BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, before, B * 3));
+    BPL_OK_OR_FAIL(bpl_rule_set(bpl_net_rule(net), "lambda_max", 0.5));
+    BPL_OK_OR_FAIL(bpl_net_predict(net, x, B, after, B * 3));
+    BPL_OK_OR_FAIL(bpl_net_predict(reference, x, B, want, B * 3));
+    ck_assert(memcmp(before, after, sizeof after) != 0);
+    ck_assert(memcmp(after, want, sizeof want) == 0);
+    bpl_net_destroy(net);
+    bpl_net_destroy(reference);
+}
+END_TEST
+
+/* The generation a rule's settings cache compares with moves on every set. */
+START_TEST(settings_stale_after_a_set)
+{
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "segregated"));
+    uint64_t seen = 0;
+    ck_assert_int_eq(bpl__rule_settings_stale(rule, &seen), 1);
+    ck_assert_int_eq(bpl__rule_settings_stale(rule, &seen), 0);
+    BPL_OK_OR_FAIL(bpl_rule_set(rule, "g_L", 0.2));
+    ck_assert_int_eq(bpl__rule_settings_stale(rule, &seen), 1);
+    ck_assert_int_eq(bpl__rule_settings_stale(rule, &seen), 0);
+    BPL_OK_OR_FAIL(bpl_rule_set_string(rule, "mode", "spiking"));
+    ck_assert_int_eq(bpl__rule_settings_stale(rule, &seen), 1);
+    ck_assert_int_ne(bpl_rule_set(rule, "g_L", -1.0), BPL_OK);
+    ck_assert_int_eq(bpl__rule_settings_stale(rule, &seen), 0); /* refused: unchanged */
+    bpl_rule_destroy(rule);
+}
+END_TEST
+
 START_TEST(bad_settings_refused)
 {
     bpl_rule *rule;
@@ -532,6 +576,8 @@ int main(void)
     tcase_add_test(tc, rate_update_is_the_pages_formula);
     tcase_add_test(tc, symmetric_feedback_follows_set_weights);
     tcase_add_test(tc, bad_settings_refused);
+    tcase_add_test(tc, changed_hyperparameter_is_used);
+    tcase_add_test(tc, settings_stale_after_a_set);
     suite_add_tcase(s, tc);
     TCase *sp = tcase_create("spiking");
     tcase_add_test(sp, spiking_rates_converge);

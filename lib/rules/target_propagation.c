@@ -41,19 +41,21 @@ enum first_target { FIRST_GRADIENT, FIRST_LABEL };
 enum inverse_loss { NOISE_PRESERVING, DENOISING };
 enum schedule { PARALLEL, ALTERNATING };
 
-typedef struct tp_rule {
-    enum variant variant;
-    uint64_t steps;      /* training steps taken, which drive the schedule */
-    int train_forward;   /* this step's plan, made by compute_targets */
-    int train_inverse;
-} tp_rule;
-
-/* The hyperparameters, read once per hook. */
+/* The hyperparameters, read again only when one has changed. */
 typedef struct settings {
     int first_target, inverse_loss, schedule, inverse_activation;
     double target_step, noise;
     size_t alternate_steps, pretrain_steps, auxiliary;
 } settings;
+
+typedef struct tp_rule {
+    enum variant variant;
+    uint64_t steps;      /* training steps taken, which drive the schedule */
+    int train_forward;   /* this step's plan, made by compute_targets */
+    int train_inverse;
+    settings s;
+    uint64_t seen; /* the parameters' generation `s` was read at */
+} tp_rule;
 
 static int get_size(const bpl_rule *rule, const char *name, size_t *out)
 {
@@ -71,7 +73,7 @@ static int get_int(const bpl_rule *rule, const char *name, int *out)
     return BPL_OK;
 }
 
-static int read_settings(bpl_net *net, const tp_rule *self, settings *s)
+static int resolve_settings(bpl_net *net, const tp_rule *self, settings *s)
 {
     const bpl_rule *rule = bpl_net_rule(net);
     memset(s, 0, sizeof *s);
@@ -89,6 +91,17 @@ static int read_settings(bpl_net *net, const tp_rule *self, settings *s)
     TRY(bpl_rule_get(rule, "noise", &s->noise));
     TRY(get_size(rule, "alternate_steps", &s->alternate_steps));
     TRY(get_size(rule, "pretrain_steps", &s->pretrain_steps));
+    return BPL_OK;
+}
+
+static int read_settings(bpl_net *net, tp_rule *self, settings *s)
+{
+    uint64_t seen = self->seen;
+    if (bpl__rule_settings_stale(bpl_net_rule(net), &seen)) {
+        TRY(resolve_settings(net, self, &self->s));
+        self->seen = seen;
+    }
+    *s = self->s;
     return BPL_OK;
 }
 

@@ -1,5 +1,5 @@
 /*
- * segregated.c - segregated dendrites (Guerguiev, Lillicrap & Richards 2017,
+ * common.c - segregated dendrites (Guerguiev, Lillicrap & Richards 2017,
  * eLife): "segregated".
  *
  * Hidden neurons have a basal dendrite (bottom-up input B), an apical
@@ -35,38 +35,26 @@
  * a "derivative" buffer gives the diagnostic sigma'(C).  Its maths is dense:
  * the public API and the dense products of kinds/dense.c are used.
  */
-#include "dense_rule.h"
+#include "segregated.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "bpl_internal.h" /* declares the constructor; bpl__calloc */
 
-enum mode { RATE, SPIKING };
-enum feedback { RANDOM, SYMMETRIC };
-
-/* The model's constants, read from the hyperparameters once per hook. */
-typedef struct model {
-    int mode, feedback, learn_feedback;
-    float lambda_max, g_l, g_b, g_a, g_d, e_e, e_i, teaching;
-    float k_b, k_d, p_hidden, p_final;
-    float dt, tau_s, tau_l;
-    size_t phase_steps, integration_steps, test_steps, test_average;
-    int jitter;
-} model;
-
 /* Parameters live in the net's tensors, activities in its buffers; `self`
- * remembers how many rows of the spiking state have been started, and holds
- * the scratch in which symmetric feedback is derived before it is kept. */
+ * holds the spiking mode's state and the scratch in which symmetric
+ * feedback is derived before it is kept. */
 typedef struct segregated {
-    size_t started_rows;
+    seg_spiking spiking;
     float *symmetric;
     uint64_t initialised; /* 1 once attach initialised W, b and Y: saved with the net */
+    model m;
+    uint64_t seen; /* the parameters' generation `m` was read at */
 } segregated;
 
-static void read_model(bpl_net *net, model *m)
+static void read_model(const bpl_rule *r, model *m)
 {
-    const bpl_rule *r = bpl_net_rule(net);
     m->mode = (int)bpl__rule_getf(r, "mode");
     m->feedback = (int)bpl__rule_getf(r, "feedback");
     m->learn_feedback = bpl__rule_getf(r, "learn_feedback") != 0.0f;
@@ -91,6 +79,15 @@ static void read_model(bpl_net *net, model *m)
     m->test_steps = (size_t)bpl__rule_getf(r, "test_steps");
     m->test_average = (size_t)bpl__rule_getf(r, "test_average");
     m->jitter = bpl__rule_getf(r, "phase_jitter") != 0.0f;
+}
+
+/* The model, read again only when a hyperparameter has changed. */
+static const model *model_of(segregated *self, bpl_net *net)
+{
+    const bpl_rule *r = bpl_net_rule(net);
+    if (bpl__rule_settings_stale(r, &self->seen))
+        read_model(r, &self->m);
+    return &self->m;
 }
 
 /* ---- initialisation ("weight optimization" of the paper's code) -------- */
@@ -285,23 +282,22 @@ static int seg_attach(void *self_, bpl_net *net)
 {
     segregated *self = self_;
     TRY(check_layers(net));
-    model m;
-    read_model(net, &m);
+    const model *m = model_of(self, net);
     size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
     for (size_t l = 0; l < top; l++)
         TRY(bpl_layer_add_tensor(bpl_net_layer(net, l), "feedback", bpl__rule_units(net, l),
-                                 n_top, m.learn_feedback ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
+                                 n_top, m->learn_feedback ? BPL_GROUP_FEEDBACK : BPL_GROUP_NONE,
                                  BPL_INIT_UNIFORM, 1.0, NULL));
     /* A loaded net comes with its state (initialised) and keeps its weights. */
     int fresh = !self->initialised;
     if (fresh) {
         if (bpl__rule_getf(bpl_net_rule(net), "paper_init") != 0.0f)
-            TRY(paper_init(net, &m));
+            TRY(paper_init(net, m));
         double sparsity = bpl__rule_getf(bpl_net_rule(net), "feedback_sparsity");
         if (sparsity > 0.0)
             TRY(sparsify_feedback(net, sparsity));
     }
-    if (m.feedback == SYMMETRIC) {
+    if (m->feedback == SYMMETRIC) {
         bpl__free(self->symmetric);
         self->symmetric = bpl__malloc(symmetric_size(net) * sizeof *self->symmetric);
         if (!self->symmetric)
@@ -313,396 +309,24 @@ static int seg_attach(void *self_, bpl_net *net)
             TRY(make_symmetric(net, self->symmetric));
     }
     TRY(add_buffers(net));
+    TRY(bpl__seg_spiking_attach(net, &self->spiking));
     self->initialised = 1;
     return bpl_rule_set_property(bpl_net_rule(net), BPL_PROP_SEPARATE_WEIGHTS_LEARNED,
-                                 m.learn_feedback ? BPL_TICK_YES : BPL_TICK_NO,
-                                 m.learn_feedback ? "Y learned to reconstruct hidden rates"
+                                 m->learn_feedback ? BPL_TICK_YES : BPL_TICK_NO,
+                                 m->learn_feedback ? "Y learned to reconstruct hidden rates"
                                                   : "fixed random Y");
-}
-
-/* ---- rate mode: each phase is one sweep ------------------------------------ */
-
-/* Output soma at steady state under teaching conductances g_E = gain y and
- * g_I = gain (1 - y) (y NULL: none).  One formula for both phases, so that
- * without a teacher the target phase reproduces the forward phase exactly. */
-static void output_soma(const model *m, const float *basal, const float *y, float *soma,
-                        size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float g_e = y ? m->teaching * y[i] : 0.0f;
-        float g_i = y ? m->teaching * (1.0f - y[i]) : 0.0f;
-        soma[i] = (m->g_d * basal[i] + g_e * m->e_e + g_i * m->e_i) /
-                  (m->g_l + m->g_d + g_e + g_i);
-    }
-}
-
-/* out = sigma(lambda_max output_sigma Y_l^T): the plateau of a rate sweep. */
-static int rate_plateau(bpl_net *net, const model *m, size_t l, const float *output_sigma,
-                        size_t batch, float *out)
-{
-    float *y;
-    size_t n = bpl__rule_units(net, l), n_top = bpl__rule_units(net, bpl__rule_top(net));
-    TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &y, NULL, NULL));
-    TRY(bpl_gemm(net, 0, 1, batch, n, n_top, m->lambda_max, output_sigma, n_top, y, n_top,
-                 0.0f, out, n));
-    return bpl_activation_forward(BPL_ACT_SIGMOID, out, NULL, batch, n);
-}
-
-static void scale_copy(float *dst, const float *src, size_t n, float scale)
-{
-    for (size_t i = 0; i < n; i++)
-        dst[i] = scale * src[i];
-}
-
-/* Forward phase: activation = sigma(C), presyn = the rates below. */
-static int rate_forward(bpl_net *net, const model *m, const float *x, size_t batch)
-{
-    size_t top = bpl__rule_top(net);
-    const float *below = x;
-    for (size_t l = 0; l <= top; l++) {
-        bpl_layer *layer = bpl_net_layer(net, l);
-        float *act, *presyn, *basal;
-        size_t n = bpl__rule_units(net, l);
-        TRY(bpl__rule_buffer(net, l, "activation", &act));
-        TRY(bpl__rule_buffer(net, l, "presyn", &presyn));
-        TRY(bpl__rule_buffer(net, l, "basal", &basal));
-        scale_copy(presyn, below, batch * bpl_layer_inputs(layer), m->lambda_max);
-        TRY(bpl_layer_forward(layer, presyn, batch, BPL_ACT_LINEAR, basal));
-        if (l < top)
-            scale_copy(act, basal, batch * n, m->k_b);
-        else
-            output_soma(m, basal, NULL, act, batch * n);
-        TRY(bpl_activation_forward(BPL_ACT_SIGMOID, act, NULL, batch, n));
-        below = act;
-    }
-    return BPL_OK;
-}
-
-/* Target phase: the output's teacher-driven rates and every plateau. */
-static int rate_target(bpl_net *net, const model *m, const float *y, size_t batch)
-{
-    size_t top = bpl__rule_top(net), n_top = bpl__rule_units(net, top);
-    float *basal, *s_t, *s_f;
-    TRY(bpl__rule_buffer(net, top, "basal", &basal));
-    TRY(bpl__rule_buffer(net, top, "target_rate", &s_t));
-    TRY(bpl__rule_buffer(net, top, "activation", &s_f));
-    output_soma(m, basal, y, s_t, batch * n_top);
-    TRY(bpl_activation_forward(BPL_ACT_SIGMOID, s_t, NULL, batch, n_top));
-    for (size_t l = 0; l < top; l++) {
-        float *a_f, *a_t;
-        TRY(bpl__rule_buffer(net, l, "plateau_f", &a_f));
-        TRY(bpl__rule_buffer(net, l, "plateau_t", &a_t));
-        TRY(rate_plateau(net, m, l, s_f, batch, a_f));
-        TRY(rate_plateau(net, m, l, s_t, batch, a_t));
-    }
-    return BPL_OK;
-}
-
-/* ---- spiking mode: the continuous-time model --------------------------------- */
-
-/* Poisson spikes (one Bernoulli draw per step) at rate_scale * rate, pushed
- * through the two exponential traces of the PSP kernel. */
-static int spike_and_filter(bpl_net *net, const model *m, const float *rate, float rate_scale,
-                            float *spikes, float *trace_l, float *trace_s, float *psp,
-                            size_t n)
-{
-    TRY(bpl_net_random_uniform(net, spikes, n, 0.0, 1.0));
-    float p = rate_scale * m->dt;
-    float decay_l = expf(-m->dt / m->tau_l), decay_s = expf(-m->dt / m->tau_s);
-    float norm = 1.0f / (m->tau_l - m->tau_s);
-    for (size_t i = 0; i < n; i++) {
-        float spike = spikes[i] < p * rate[i] ? 1.0f : 0.0f;
-        spikes[i] = spike;
-        trace_l[i] = decay_l * (trace_l[i] + spike);
-        trace_s[i] = decay_s * (trace_s[i] + spike);
-        psp[i] = norm * (trace_l[i] - trace_s[i]);
-    }
-    return BPL_OK;
-}
-
-/* A layer's simulation buffers. */
-typedef struct sim {
-    float *presyn, *basal, *soma, *rate, *spikes, *trace_l, *trace_s, *psp;
-    float *mean_soma, *mean_rate, *spike_rate, *apical, *mean_apical;
-    size_t n, n_in;
-} sim;
-
-static int sim_of(bpl_net *net, size_t l, sim *s)
-{
-    memset(s, 0, sizeof *s);
-    s->n = bpl__rule_units(net, l);
-    s->n_in = bpl_layer_inputs(bpl_net_layer(net, l));
-    TRY(bpl__rule_buffer(net, l, "presyn", &s->presyn));
-    TRY(bpl__rule_buffer(net, l, "basal", &s->basal));
-    TRY(bpl__rule_buffer(net, l, "soma", &s->soma));
-    TRY(bpl__rule_buffer(net, l, "rate", &s->rate));
-    TRY(bpl__rule_buffer(net, l, "spikes", &s->spikes));
-    TRY(bpl__rule_buffer(net, l, "trace_l", &s->trace_l));
-    TRY(bpl__rule_buffer(net, l, "trace_s", &s->trace_s));
-    TRY(bpl__rule_buffer(net, l, "psp", &s->psp));
-    TRY(bpl__rule_buffer(net, l, "mean_soma", &s->mean_soma));
-    TRY(bpl__rule_buffer(net, l, "mean_rate", &s->mean_rate));
-    TRY(bpl__rule_buffer(net, l, "spike_rate", &s->spike_rate));
-    if (l < bpl__rule_top(net)) {
-        TRY(bpl__rule_buffer(net, l, "apical", &s->apical));
-        TRY(bpl__rule_buffer(net, l, "mean_apical", &s->mean_apical));
-    }
-    return BPL_OK;
-}
-
-/* The input's spike trains, kept on layer 0. */
-typedef struct input_sim {
-    float *spikes, *trace_l, *trace_s, *psp;
-} input_sim;
-
-static int input_sim_of(bpl_net *net, input_sim *s)
-{
-    TRY(bpl__rule_buffer(net, 0, "input_spikes", &s->spikes));
-    TRY(bpl__rule_buffer(net, 0, "input_trace_l", &s->trace_l));
-    TRY(bpl__rule_buffer(net, 0, "input_trace_s", &s->trace_s));
-    return bpl__rule_buffer(net, 0, "input_psp", &s->psp);
-}
-
-static void zero(float *v, size_t n)
-{
-    memset(v, 0, n * sizeof *v);
-}
-
-/* Every neuron at rest, every trace empty. */
-static int reset_network(bpl_net *net, size_t batch)
-{
-    input_sim in;
-    TRY(input_sim_of(net, &in));
-    size_t n_in = bpl_net_inputs(net);
-    zero(in.trace_l, batch * n_in);
-    zero(in.trace_s, batch * n_in);
-    zero(in.psp, batch * n_in);
-    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        sim s;
-        TRY(sim_of(net, l, &s));
-        zero(s.soma, batch * s.n);
-        zero(s.trace_l, batch * s.n);
-        zero(s.trace_s, batch * s.n);
-        zero(s.psp, batch * s.n);
-    }
-    return BPL_OK;
-}
-
-/* The updates use the forward phase's mean basal PSPs ("presyn"), so only
- * that phase averages them. */
-static int reset_means(bpl_net *net, size_t batch, int forward_phase)
-{
-    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        sim s;
-        TRY(sim_of(net, l, &s));
-        if (forward_phase)
-            zero(s.presyn, batch * s.n_in);
-        zero(s.mean_soma, batch * s.n);
-        zero(s.mean_rate, batch * s.n);
-        zero(s.spike_rate, batch * s.n);
-        if (s.mean_apical)
-            zero(s.mean_apical, batch * s.n);
-    }
-    return BPL_OK;
-}
-
-static void add_to(float *sum, const float *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        sum[i] += v[i];
-}
-
-/* One Euler step of the soma (teacher: y, or NULL). */
-static void soma_step(const model *m, const sim *s, int output, const float *y, size_t batch)
-{
-    size_t n = batch * s->n;
-    for (size_t i = 0; i < n; i++) {
-        float c = s->soma[i], dc;
-        if (!output) {
-            dc = -m->g_l * c + m->g_b * (s->basal[i] - c) + m->g_a * (s->apical[i] - c);
-        } else {
-            dc = -m->g_l * c + m->g_d * (s->basal[i] - c);
-            if (y) {
-                float t = y[i];
-                dc += m->teaching * (t * (m->e_e - c) + (1.0f - t) * (m->e_i - c));
-            }
-        }
-        s->soma[i] = c + m->dt * dc;
-    }
-}
-
-/* One time step of the whole net; the means take it when `record`.  Layers
- * update in order, so the basal input sees this step's spikes below while the
- * apical input sees the output's spikes of the step before. */
-static int time_step(bpl_net *net, const model *m, const float *x, const float *y,
-                     size_t batch, int record, int forward_phase)
-{
-    size_t top = bpl__rule_top(net), n_in = bpl_net_inputs(net);
-    input_sim in;
-    TRY(input_sim_of(net, &in));
-    TRY(spike_and_filter(net, m, x, m->lambda_max, in.spikes, in.trace_l, in.trace_s, in.psp,
-                         batch * n_in));
-    const float *below = in.psp;
-    float *top_psp;
-    TRY(bpl__rule_buffer(net, top, "psp", &top_psp));
-    for (size_t l = 0; l <= top; l++) {
-        sim s;
-        TRY(sim_of(net, l, &s));
-        TRY(bpl_layer_forward(bpl_net_layer(net, l), below, batch, BPL_ACT_LINEAR, s.basal));
-        if (l < top) {
-            float *yfb;
-            size_t n_top = bpl__rule_units(net, top);
-            TRY(bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &yfb, NULL, NULL));
-            TRY(bpl_gemm(net, 0, 1, batch, s.n, n_top, 1.0f, top_psp, n_top, yfb, n_top, 0.0f,
-                         s.apical, s.n));
-        }
-        soma_step(m, &s, l == top, y, batch);
-        memcpy(s.rate, s.soma, batch * s.n * sizeof *s.rate);
-        TRY(bpl_activation_forward(BPL_ACT_SIGMOID, s.rate, NULL, batch, s.n));
-        TRY(spike_and_filter(net, m, s.rate, m->lambda_max, s.spikes, s.trace_l, s.trace_s,
-                             s.psp, batch * s.n));
-        if (record) {
-            if (forward_phase)
-                add_to(s.presyn, below, batch * s.n_in);
-            add_to(s.mean_soma, s.soma, batch * s.n);
-            add_to(s.mean_rate, s.rate, batch * s.n);
-            add_to(s.spike_rate, s.spikes, batch * s.n);
-            if (l < top)
-                add_to(s.mean_apical, s.apical, batch * s.n);
-        }
-        below = s.psp;
-    }
-    return BPL_OK;
-}
-
-static void scale(float *v, size_t n, float factor)
-{
-    for (size_t i = 0; i < n; i++)
-        v[i] *= factor;
-}
-
-/* Run a phase of `length` steps, averaging the last `window`.  The means are
- * per step; spike_rate is spikes per unit time over lambda_max, comparable
- * with mean_rate = mean sigma(C). */
-static int run_phase(bpl_net *net, const model *m, const float *x, const float *y,
-                     size_t batch, size_t length, size_t window)
-{
-    int forward_phase = y == NULL;
-    TRY(reset_means(net, batch, forward_phase));
-    if (window > length)
-        window = length;
-    for (size_t t = 0; t < length; t++)
-        TRY(time_step(net, m, x, y, batch, t >= length - window, forward_phase));
-    float inv = 1.0f / (float)window;
-    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        sim s;
-        TRY(sim_of(net, l, &s));
-        if (forward_phase)
-            scale(s.presyn, batch * s.n_in, inv);
-        scale(s.mean_soma, batch * s.n, inv);
-        scale(s.mean_rate, batch * s.n, inv);
-        scale(s.spike_rate, batch * s.n, inv / (m->lambda_max * m->dt));
-        if (s.mean_apical)
-            scale(s.mean_apical, batch * s.n, inv);
-    }
-    return BPL_OK;
-}
-
-/* sigma of a mean, into another buffer: activations and plateaus. */
-static int sigma_of(const float *v, float *out, size_t batch, size_t n)
-{
-    memcpy(out, v, batch * n * sizeof *out);
-    return bpl_activation_forward(BPL_ACT_SIGMOID, out, NULL, batch, n);
-}
-
-/* A phase length: base + floor(Wald(mu 2, lambda 1)) when jittered
- * (Michael, Schucany & Haas 1976). */
-static int phase_length(bpl_net *net, const model *m, size_t base, size_t *out)
-{
-    *out = base;
-    if (!m->jitter)
-        return BPL_OK;
-    float z, u;
-    TRY(bpl_net_random_normal(net, &z, 1, 0.0, 1.0));
-    TRY(bpl_net_random_uniform(net, &u, 1, 0.0, 1.0));
-    const double mu = 2.0, lambda = 1.0, w = (double)z * z;
-    double x = mu + mu * mu * w / (2 * lambda) -
-               mu / (2 * lambda) * sqrt(4 * mu * lambda * w + mu * mu * w * w);
-    double wald = u <= mu / (mu + x) ? x : mu * mu / x;
-    *out = base + (size_t)floor(wald < BPL__MAX_JITTER ? wald : BPL__MAX_JITTER);
-    return BPL_OK;
-}
-
-/* Forward phase: activation = sigma(mean C), plateau_f from the mean apical
- * potential, presyn = the mean basal PSPs. */
-/* Time runs on, as in the paper: each row of the batch is a population that
- * sees one example after another, and a phase begins where the last one
- * ended (its first steps are the settling time).  Rows start at rest the
- * first time they are used. */
-static int start_rows(bpl_net *net, segregated *self, size_t batch)
-{
-    if (batch <= self->started_rows)
-        return BPL_OK;
-    TRY(reset_network(net, batch));
-    self->started_rows = batch;
-    return BPL_OK;
-}
-
-static int spiking_forward(bpl_net *net, segregated *self, const model *m, const float *x,
-                           size_t batch, size_t length, size_t window)
-{
-    TRY(start_rows(net, self, batch));
-    TRY(run_phase(net, m, x, NULL, batch, length, window));
-    for (size_t l = 0; l <= bpl__rule_top(net); l++) {
-        sim s;
-        float *act;
-        TRY(sim_of(net, l, &s));
-        TRY(bpl__rule_buffer(net, l, "activation", &act));
-        TRY(sigma_of(s.mean_soma, act, batch, s.n));
-        if (l < bpl__rule_top(net)) {
-            float *a_f;
-            TRY(bpl__rule_buffer(net, l, "plateau_f", &a_f));
-            TRY(sigma_of(s.mean_apical, a_f, batch, s.n));
-        }
-    }
-    return BPL_OK;
-}
-
-/* Target phase, continuing from the forward phase's state. */
-static int spiking_target(bpl_net *net, const model *m, const float *x, const float *y,
-                          size_t batch, size_t length, size_t window)
-{
-    size_t top = bpl__rule_top(net);
-    TRY(run_phase(net, m, x, y, batch, length, window));
-    float *s_t;
-    sim out;
-    TRY(sim_of(net, top, &out));
-    TRY(bpl__rule_buffer(net, top, "target_rate", &s_t));
-    memcpy(s_t, out.mean_rate, batch * out.n * sizeof *s_t);
-    for (size_t l = 0; l < top; l++) {
-        sim s;
-        float *a_t;
-        TRY(sim_of(net, l, &s));
-        TRY(bpl__rule_buffer(net, l, "plateau_t", &a_t));
-        TRY(sigma_of(s.mean_apical, a_t, batch, s.n));
-    }
-    return BPL_OK;
 }
 
 /* ---- the hooks ------------------------------------------------------------- */
 
 static int seg_forward(void *self, bpl_net *net, const float *x, size_t batch)
 {
-    model m;
-    read_model(net, &m);
-    if (m.mode != SPIKING)
-        return rate_forward(net, &m, x, batch); /* reads no Y */
-    TRY(derive_symmetric(net, &m, self));
-    if (bpl_net_phase(net) == BPL_PHASE_PREDICT)
-        return spiking_forward(net, self, &m, x, batch, m.test_steps, m.test_average);
-    size_t length;
-    TRY(phase_length(net, &m, m.phase_steps, &length));
-    return spiking_forward(net, self, &m, x, batch, length, m.integration_steps);
+    const model *m = model_of(self, net);
+    if (m->mode != SPIKING)
+        return bpl__seg_rate_forward(net, m, x, batch); /* reads no Y */
+    TRY(derive_symmetric(net, m, self));
+    segregated *seg = self;
+    return bpl__seg_spiking_forward(net, &seg->spiking, m, x, batch);
 }
 
 /* The errors of both modes, into the "delta" buffers:
@@ -736,22 +360,17 @@ static int errors(bpl_net *net, const model *m, size_t batch)
     return BPL_OK;
 }
 
-static int seg_targets(void *self, bpl_net *net, const float *y, size_t batch)
+static int seg_targets(void *self_, bpl_net *net, const float *y, size_t batch)
 {
-    (void)self;
-    model m;
-    read_model(net, &m);
-    if (m.mode == SPIKING) {
-        const float *x;
-        size_t length;
-        TRY(bpl_layer_input(bpl_net_layer(net, 0), &x, NULL, NULL));
-        TRY(phase_length(net, &m, m.phase_steps, &length));
-        TRY(spiking_target(net, &m, x, y, batch, length, m.integration_steps));
+    segregated *self = self_;
+    const model *m = model_of(self, net);
+    if (m->mode == SPIKING) {
+        TRY(bpl__seg_spiking_target(net, &self->spiking, m, y, batch));
     } else {
-        TRY(derive_symmetric(net, &m, self));
-        TRY(rate_target(net, &m, y, batch));
+        TRY(derive_symmetric(net, m, self));
+        TRY(bpl__seg_rate_target(net, m, y, batch));
     }
-    return errors(net, &m, batch);
+    return errors(net, m, batch);
 }
 
 /* grad W = -(P / batch) delta^T presyn, grad b = -(P / batch) sum delta: the
@@ -788,18 +407,16 @@ static int feedback_gradients(bpl_net *net, const model *m, size_t l, size_t bat
 
 static int seg_gradients(void *self, bpl_net *net, unsigned int *groups)
 {
-    (void)self;
-    model m;
-    read_model(net, &m);
+    const model *m = model_of(self, net);
     size_t batch, top = bpl__rule_top(net);
     float *unused;
     TRY(bpl_layer_buffer(bpl_net_layer(net, 0), "activation", &unused, &batch, NULL));
     for (size_t l = 0; l <= top; l++)
-        TRY(layer_gradients(net, l, l == top ? m.p_final : m.p_hidden, batch));
+        TRY(layer_gradients(net, l, l == top ? m->p_final : m->p_hidden, batch));
     *groups = 1u << BPL_GROUP_FORWARD;
-    if (m.learn_feedback) {
+    if (m->learn_feedback) {
         for (size_t l = 0; l < top; l++)
-            TRY(feedback_gradients(net, &m, l, batch));
+            TRY(feedback_gradients(net, m, l, batch));
         *groups |= 1u << BPL_GROUP_FEEDBACK;
     }
     return BPL_OK;
@@ -811,6 +428,7 @@ static void seg_destroy(void *self_)
 {
     segregated *self = self_;
     bpl__free(self->symmetric);
+    bpl__seg_spiking_free(&self->spiking);
     bpl__free(self);
 }
 
