@@ -399,6 +399,11 @@ int bpl__rule_load_state(bpl_rule *rule, bpl_net *net, const unsigned char *data
 #define BPL__COUNT_STATE_SIZE 9
 int bpl__count_state_save(uint64_t count, void *data, size_t capacity, size_t *size_out);
 int bpl__count_state_load(const void *data, size_t size, uint64_t max, uint64_t *count_out);
+/* The most steps a built-in rule counts (what its state may load), and one
+ * step more, saturating there: a count loaded at the limit and trained on
+ * must still save a file that loads.  No schedule reaches it by training. */
+#define BPL__MAX_RULE_STEPS (BPL__MAX_OPTIM_STEPS - 1)
+void bpl__count_step(uint64_t *count);
 /* Free a rule that a net owned. */
 void bpl__rule_free_owned(bpl_rule *rule);
 

@@ -40,6 +40,12 @@ int bpl__count_state_load(const void *data, size_t size, uint64_t max, uint64_t 
     return BPL_OK;
 }
 
+void bpl__count_step(uint64_t *count)
+{
+    if (*count < BPL__MAX_RULE_STEPS)
+        ++*count;
+}
+
 /* The hook's answer must be what it promised: a size within the limit,
  * and the same size when asked twice. */
 static int check_size(const bpl_rule *rule, size_t size, size_t promised)

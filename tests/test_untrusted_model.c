@@ -951,6 +951,43 @@ END_TEST
 
 /* ---- 5. what a file can make the library compute and allocate ---------------------- */
 
+/* A rule's step count loaded at its limit and trained on still saves a
+ * file that loads: the count saturates (found by fuzz-model, which loaded
+ * a dtp net counted 2^53 - 10 steps, trained it and could not reload it). */
+START_TEST(rule_step_count_at_limit)
+{
+    static const char *const rules[] = {"tp", "dtp", "microcircuit"};
+    static const size_t units[] = {5, 4, 3};
+    unsigned char state[BPL__COUNT_STATE_SIZE];
+    size_t size;
+    BPL_OK_OR_FAIL(bpl__count_state_save(BPL__MAX_RULE_STEPS - 2, state, sizeof state, &size));
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        bpl_net *net = make_net(rules[i], NULL, 6, units, 3);
+        bpl_rule *rule = bpl_net_rule(net);
+        BPL_OK_OR_FAIL(rule->vt.load_state(rule->self, net, state, size));
+        int rc = train(net, 5, 2, 7);
+        ck_assert_msg(rc == BPL_OK, "%s: %s", rules[i], bpl_last_error_message());
+        expect_round_trip(net, rules[i]);
+        void *data;
+        size_t bytes;
+        BPL_OK_OR_FAIL(bpl_net_save_to_buffer(net, &data, &bytes));
+        bpl_net *back;
+        BPL_OK_OR_FAIL(bpl_net_load_from_buffer(&back, data, bytes));
+        bpl_buffer_free(data);
+        rule = bpl_net_rule(back);
+        unsigned char saved[BPL__COUNT_STATE_SIZE];
+        size_t saved_size;
+        BPL_OK_OR_FAIL(rule->vt.save_state(rule->self, saved, sizeof saved, &saved_size));
+        uint64_t count;
+        BPL_OK_OR_FAIL(bpl__count_state_load(saved, saved_size, BPL__MAX_RULE_STEPS, &count));
+        ck_assert_msg(count == BPL__MAX_RULE_STEPS, "%s: count %llu", rules[i],
+                      (unsigned long long)count);
+        bpl_net_destroy(back);
+        bpl_net_destroy(net);
+    }
+}
+END_TEST
+
 START_TEST(time_steps_bounded)
 {
     const char *mc[] = {"mode", "continuous", "steps", "3", NULL};
@@ -1226,6 +1263,7 @@ int main(void)
     tcase_add_test(tc, symmetric_feedback_overflow);
     tcase_add_test(tc, values_beyond_float_refused);
     tcase_add_test(tc, save_then_load_always);
+    tcase_add_test(tc, rule_step_count_at_limit);
     tcase_add_test(tc, time_steps_bounded);
     tcase_add_test(tc, missing_rule_tensors);
     tcase_add_test(tc, load_memory_bounded);

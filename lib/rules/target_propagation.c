@@ -171,7 +171,7 @@ static int tp_load_state(void *self_, bpl_net *net, const void *data, size_t siz
 {
     tp_rule *self = self_;
     (void)net;
-    return bpl__count_state_load(data, size, BPL__MAX_OPTIM_STEPS - 1, &self->steps);
+    return bpl__count_state_load(data, size, BPL__MAX_RULE_STEPS, &self->steps);
 }
 
 static int tp_attach(void *self_, bpl_net *net)
@@ -427,7 +427,7 @@ static int tp_after_apply(void *self_, bpl_net *net)
 {
     tp_rule *self = self_;
     (void)net;
-    self->steps++;
+    bpl__count_step(&self->steps);
     return BPL_OK;
 }
 

@@ -374,7 +374,7 @@ static int mc_after_apply(void *self_, bpl_net *net)
     if (s->mode == CONTINUOUS)
         TRY(bpl__mc_copy_filters(net, &self->wk, 1));
     TRY(follow_topdown(net, self->layers, s));
-    self->state.steps++;
+    bpl__count_step(&self->state.steps);
     return BPL_OK;
 }
 
@@ -390,7 +390,7 @@ static int mc_load_state(void *self_, bpl_net *net, const void *data, size_t siz
 {
     mc_rule *self = self_;
     (void)net;
-    TRY(bpl__count_state_load(data, size, BPL__MAX_OPTIM_STEPS - 1, &self->state.steps));
+    TRY(bpl__count_state_load(data, size, BPL__MAX_RULE_STEPS, &self->state.steps));
     self->state.resumed = 1;
     return BPL_OK;
 }
