@@ -548,7 +548,8 @@ static int load_layer(reader *r, bpl_net *net)
     size_t inputs = net->n_layers ? net->layers[net->n_layers - 1]->size : net->n_inputs;
     if ((inputs + 1) * units > r->left / 4)
         return bad(r, "a layer is larger than the rest of the file");
-    rc = bpl__net_append_layer(net, head.kind, (size_t)units, (int)activation, (int)init, 0);
+    rc = bpl__net_append_layer(net, head.kind, (size_t)units, NULL, (int)activation,
+                               (int)init, 0);
     if (rc != BPL_OK) {
         bpl__error_prefix(r->caller);
         return rc;
