@@ -244,6 +244,36 @@ BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int in
     return bpl__net_append_layer(net, &bpl__dense_kind, units, NULL, activation, init, 1);
 }
 
+BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_h,
+                               size_t kernel_w, size_t stride, size_t padding, int activation,
+                               int init)
+{
+    static const char caller[] = "bpl_net_add_conv2d";
+    BPL_CHECK_ARG(net != NULL);
+    int rc = bpl__net_check_reentry(net, 0, caller);
+    if (rc != BPL_OK)
+        return rc;
+    if (out_channels == 0 || out_channels > BPL__MAX_UNITS)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: out_channels must be in 1..%zu, got %zu",
+                         caller, BPL__MAX_UNITS, out_channels);
+    if (kernel_h == 0 || kernel_w == 0 || stride == 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "%s: the kernel (%zux%zu) and the stride (%zu) must be > 0", caller,
+                         kernel_h, kernel_w, stride);
+    if (!bpl__activation_valid(activation))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: unknown activation %d", caller, activation);
+    if (!bpl__init_valid(init))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: unknown initialiser %d", caller, init);
+    if (net->rule)
+        return bpl__fail(BPL_ERR_STATE,
+                         "%s: add layers before attaching a rule (rule '%s' is attached)",
+                         caller, net->rule->name);
+    const bpl__kind_params params = {
+        .kernel_h = kernel_h, .kernel_w = kernel_w, .stride = stride, .pad = padding};
+    return bpl__net_append_layer(net, &bpl__conv2d_kind, out_channels, &params, activation,
+                                 init, 1);
+}
+
 BPL_API int bpl_net_set_loss(bpl_net *net, int loss)
 {
     BPL_CHECK_ARG(net != NULL);
