@@ -12,7 +12,8 @@
  *    layers only), so no unloadable file is written;
  *  - backprop through conv layers under a dense layer: every gradient of
  *    the whole net against finite differences, and training lowers the
- *    loss.
+ *    loss;
+ *  - feedback alignment's B has W^T's layout on a conv layer.
  */
 #include "testutil.h"
 
@@ -522,6 +523,47 @@ START_TEST(test_backprop_trains_a_conv_net)
 }
 END_TEST
 
+/* fa's B has W^T's layout on a conv layer too; with B = W^T its gradients
+ * are backprop's (the layer reads B transposed, W plain: the products may
+ * round apart, so to a tolerance). */
+START_TEST(test_fa_feedback_has_the_weight_layout)
+{
+    enum { B = 4 };
+    float x[B * 72], y[B * 3];
+    uint64_t seed = 41;
+    test_fill_uniform(x, B * 72, -1.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, 3, &seed);
+    bpl_net *bp = small_conv_net(43), *fa = small_conv_net(43);
+    test_attach(bp, "backprop");
+    test_attach(fa, "fa");
+    for (size_t l = 1; l < 3; l++) {
+        float *w, *b;
+        size_t rows, cols, brows, bcols;
+        BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(fa, l), "weight", &w, &rows, &cols));
+        BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(fa, l), "feedback", &b, &brows, &bcols));
+        ck_assert_uint_eq(brows, cols);
+        ck_assert_uint_eq(bcols, rows);
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < cols; j++)
+                b[j * rows + i] = w[i * cols + j];
+    }
+    test_run_hooks(bp, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    test_run_hooks(fa, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    for (size_t l = 0; l < 3; l++) {
+        float *w;
+        size_t rows, cols;
+        BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(bp, l), "weight", &w, &rows, &cols));
+        const float *g1 = test_grad(bp, l, "weight"), *g2 = test_grad(fa, l, "weight");
+        for (size_t i = 0; i < rows * cols; i++)
+            ck_assert_msg(fabsf(g1[i] - g2[i]) <= 1e-6f + 1e-5f * fabsf(g1[i]),
+                          "layer %zu weight[%zu]: backprop %.8g, fa %.8g", l, i,
+                          (double)g1[i], (double)g2[i]);
+    }
+    bpl_net_destroy(bp);
+    bpl_net_destroy(fa);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conv");
@@ -536,6 +578,7 @@ int main(void)
     tcase_add_test(tc, test_save_refused);
     tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
     tcase_add_test(tc, test_backprop_trains_a_conv_net);
+    tcase_add_test(tc, test_fa_feedback_has_the_weight_layout);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
