@@ -7,7 +7,8 @@
  *  - the error sent to the input (through W, through another tensor of its
  *    shape, plain or transposed, with alpha and beta) and the weight and
  *    bias gradients against central finite differences of a scalar loss;
- *  - the shapes a layer gets and the errors when they do not fit;
+ *  - the shapes a layer gets and the errors when they do not fit; a failed
+ *    allocation while adding one leaves the net as it was;
  *  - saving refuses a net with a conv layer (the file format stores dense
  *    layers only), so no unloadable file is written;
  *  - backprop through conv layers under a dense layer: every gradient of
@@ -404,6 +405,36 @@ START_TEST(test_shape_errors)
 }
 END_TEST
 
+/* Every allocation of adding a conv layer may fail: the call then fails
+ * cleanly (no leak: the sanitiser build checks), the net keeps its layers
+ * and a later call succeeds. */
+START_TEST(test_add_survives_allocation_failure)
+{
+    const size_t chw[] = {2, 5, 5};
+    int failed = 0;
+    for (uint64_t k = 1;; k++) {
+        bpl_net *net;
+        BPL_OK_OR_FAIL(bpl_net_create(&net, 50, 1));
+        BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, chw, 3));
+        bpl__alloc_fail_at(k);
+        int rc = bpl_net_add_conv2d(net, 3, 3, 3, 1, 1, BPL_ACT_RELU, BPL_INIT_HE_NORMAL);
+        bpl__alloc_fail_at(0);
+        if (rc == BPL_OK) {
+            ck_assert_uint_eq(bpl_net_layer_count(net), 1);
+            bpl_net_destroy(net);
+            break;
+        }
+        ck_assert_int_eq(rc, BPL_ERR_NOMEM);
+        ck_assert_uint_eq(bpl_net_layer_count(net), 0);
+        BPL_OK_OR_FAIL(bpl_net_add_conv2d(net, 3, 3, 3, 1, 1, BPL_ACT_RELU,
+                                          BPL_INIT_HE_NORMAL));
+        bpl_net_destroy(net);
+        failed++;
+    }
+    ck_assert_int_ge(failed, 4); /* the layer, its two tensors, the workspace */
+}
+END_TEST
+
 /* Until the file format stores conv layers, no file is written that could
  * not be loaded. */
 START_TEST(test_save_refused)
@@ -581,6 +612,7 @@ int main(void)
     tcase_add_test(tc, test_send_error_through_other_tensor);
     tcase_add_test(tc, test_shapes_through_layers);
     tcase_add_test(tc, test_shape_errors);
+    tcase_add_test(tc, test_add_survives_allocation_failure);
     tcase_add_test(tc, test_save_refused);
     tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
     tcase_add_test(tc, test_rules_train_a_conv_net);
