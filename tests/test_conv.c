@@ -14,7 +14,8 @@
  *  - backprop through conv layers under a dense layer: every gradient of
  *    the whole net against finite differences; backprop, fa and dfa lower
  *    the loss;
- *  - feedback alignment's B has W^T's layout on a conv layer.
+ *  - feedback alignment's B has W^T's layout on a conv layer;
+ *  - the alignment diagnostic gives an angle per conv layer.
  */
 #include "testutil.h"
 
@@ -601,6 +602,32 @@ START_TEST(test_fa_feedback_has_the_weight_layout)
 }
 END_TEST
 
+/* The alignment diagnostic measures conv layers too: backprop against
+ * itself is 0 degrees at every layer, fa's first updates are not. */
+START_TEST(test_alignment_per_conv_layer)
+{
+    enum { B = 8 };
+    float x[B * 72], y[B * 3];
+    double angles[3];
+    uint64_t seed = 51;
+    test_fill_uniform(x, B * 72, -1.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, 3, &seed);
+    bpl_net *bp = small_conv_net(53), *fa = small_conv_net(53);
+    test_attach(bp, "backprop");
+    test_attach(fa, "fa");
+    BPL_OK_OR_FAIL(bpl_net_alignment(bp, x, y, B, angles, 3));
+    for (size_t l = 0; l < 3; l++)
+        ck_assert_msg(angles[l] < 0.1, "backprop layer %zu: %g degrees", l, angles[l]);
+    BPL_OK_OR_FAIL(bpl_net_alignment(fa, x, y, B, angles, 3));
+    ck_assert_double_lt(angles[2], 0.1); /* the output layer's error is the same */
+    for (size_t l = 0; l < 2; l++)
+        ck_assert_msg(angles[l] > 1.0 && angles[l] <= 180.0, "fa layer %zu: %g degrees", l,
+                      angles[l]);
+    bpl_net_destroy(bp);
+    bpl_net_destroy(fa);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conv");
@@ -617,6 +644,7 @@ int main(void)
     tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
     tcase_add_test(tc, test_rules_train_a_conv_net);
     tcase_add_test(tc, test_fa_feedback_has_the_weight_layout);
+    tcase_add_test(tc, test_alignment_per_conv_layer);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
