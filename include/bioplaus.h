@@ -343,6 +343,28 @@ BPL_API void bpl_net_destroy(bpl_net *net);
  * the net), OVERFLOW, NOMEM. */
 BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int init);
 
+/** Append a 2-D convolution layer: `out_channels` maps, each the
+ * correlation of the input's C channels with a kernel_h x kernel_w kernel
+ * moved by `stride`, over the input zero-padded by `padding` on every side,
+ * plus a bias per output channel, then the activation.  Its input is C x H
+ * x W: the net's input shape (bpl_net_set_input_shape) for the first layer,
+ * or the previous layer's output shape; its output is out_channels x H_out
+ * x W_out with H_out = (H + 2 padding - kernel_h) / stride + 1 (W_out
+ * likewise), flattened channel by channel in a batch row, as a dense layer
+ * above reads it.  The weight, out_channels x (C kernel_h kernel_w), is
+ * initialised by `init` (gain 1) from the net's generator; the bias is zero.
+ * The format of model files does not store convolution layers yet:
+ * bpl_net_save refuses a net that has one (UNSUPPORTED).
+ * Errors: INVALID_ARG (NULL net, out_channels, a kernel extent or the
+ * stride 0, unknown activation or init), SHAPE (the input is not C x H x W,
+ * or the kernel does not fit the padded input; the message names the layer
+ * and both shapes), STATE (a rule is already attached, or called from a
+ * hook or callback of the net), OVERFLOW (a size or product too large),
+ * NOMEM. */
+BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_h,
+                               size_t kernel_w, size_t stride, size_t padding, int activation,
+                               int init);
+
 /** Select the loss (enum bpl_loss).  Cross-entropy needs a softmax or sigmoid
  * output layer; this is checked when training starts.
  * Errors: INVALID_ARG, STATE (called from a hook or callback of the net). */

@@ -242,17 +242,29 @@ enum {
  * NULL, except forward and output_shape, which every kind has: prediction
  * runs without a rule (BPL__CAN_FORWARD is still a rule's declared need, so
  * that needs read whole). */
+/* A layer's hyperparameters beyond its width (`units`): the window of the
+ * spatial kinds (kernel_h x kernel_w, stride, zero padding on each side).
+ * Kept on the layer and given to the kind's output_shape; dense layers
+ * leave it zero.  One struct for every kind, so that the ops table and the
+ * layer stay kind-neutral. */
+typedef struct bpl__kind_params {
+    size_t kernel_h, kernel_w, stride, pad;
+} bpl__kind_params;
+
 typedef struct bpl__kind {
     const char *name;   /* "dense" */
     unsigned caps;      /* BPL__CAN_* */
     const char *weight; /* its parameter tensors' names */
     const char *bias;
-    /* The output shape of a layer of `units` over an input of in_dims:
-     * *ndim dims into dims (room for BPL__MAX_DIMS).  A pure function, so
-     * that a loader can check a layer before anything is allocated. */
-    void (*output_shape)(const size_t *in_dims, size_t in_ndim, size_t units, size_t *dims,
-                         size_t *ndim);
-    /* Add the layer's parameter tensors (not initialised); its shape is set. */
+    /* The output shape of a layer of `units` (and params) over an input of
+     * in_dims: *ndim dims into dims (room for BPL__MAX_DIMS).  A pure
+     * function, so that a loader can check a layer before anything is
+     * allocated.  BPL_OK, or a failure (bpl__fail) saying what does not
+     * fit, which the caller prefixes with the layer and its input shape. */
+    int (*output_shape)(const size_t *in_dims, size_t in_ndim, size_t units,
+                        const bpl__kind_params *params, size_t *dims, size_t *ndim);
+    /* Add the layer's parameter tensors (not initialised) and any workspace
+     * of its own; its shape and params are set. */
     int (*build)(bpl_layer *layer);
     /* out = act(f(in) + bias), in [batch][input size], out [batch][size]. */
     void (*forward)(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
@@ -270,6 +282,7 @@ typedef struct bpl__kind {
 } bpl__kind;
 
 extern const bpl__kind bpl__dense_kind;
+extern const bpl__kind bpl__conv2d_kind;
 
 /* Dense matrix products, for the dense kind and for rules whose own maths
  * is dense (inverses, dendritic compartments):
@@ -294,6 +307,11 @@ struct bpl_layer {
     size_t size; /* elements of one output row: the product of the shape */
     int activation;
     int init;
+    bpl__kind_params params; /* the kind's hyperparameters (zero for dense) */
+    /* The kind's own scratch (conv2d: one example's im2col), allocated by
+     * build, freed with the layer; NULL when the kind needs none. */
+    float *work;
+    size_t work_size;
     bpl__tensor *tensors; /* the kind's parameters and the rule's tensors */
     size_t n_tensors, cap_tensors;
     bpl__buffer *buffers; /* [0] = "activation", [1] = "delta" */
@@ -553,8 +571,9 @@ bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name);
 void bpl__layer_free(bpl_layer *layer);
 /* Create a layer of `kind`: its parameter tensors and standard buffers (no
  * initialisation). */
-int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units, int activation,
-                      int init, bpl_layer **out);
+int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
+                      const bpl__kind_params *params, int activation, int init,
+                      bpl_layer **out);
 /* Add a tensor with no initialisation; used by add_tensor and by loading. */
 int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_t cols,
                           int group, bpl__tensor **out);
@@ -565,8 +584,9 @@ void bpl__layer_remove_tensor(bpl_layer *layer, bpl__tensor *t);
 void bpl__layer_remove_rule_items(bpl_layer *layer, int pending_only);
 
 /* Append a layer (checked arguments); `initialise` draws its weight. */
-int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units, int activation,
-                          int init, int initialise);
+int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units,
+                          const bpl__kind_params *params, int activation, int init,
+                          int initialise);
 /* Grow every batch buffer to hold `rows` rows. */
 int bpl__net_reserve(bpl_net *net, size_t rows);
 /* Check that layers, activations and loss make a trainable net. */

@@ -77,6 +77,7 @@ void bpl__layer_free(bpl_layer *layer)
         bpl__free(layer->buffers[i].data);
     bpl__free(layer->tensors);
     bpl__free(layer->buffers);
+    bpl__free(layer->work);
     bpl__free(layer);
 }
 
@@ -181,31 +182,70 @@ static int add_buffer(bpl_layer *layer, const char *name, size_t cols, int from_
     return BPL_OK;
 }
 
-int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units, int activation,
-                      int init, bpl_layer **out)
+/* "3x28x28": a shape in a message. */
+static void format_shape(const size_t *dims, size_t ndim, char *buf, size_t size)
 {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < ndim && used < size; i++) {
+        int n = snprintf(buf + used, size - used, i ? "x%zu" : "%zu", dims[i]);
+        if (n < 0)
+            return;
+        used += (size_t)n;
+    }
+}
+
+/* The layer's output shape from its kind, or the kind's reason prefixed
+ * with the layer and its input's shape. */
+static int set_shape(bpl_layer *layer, size_t units, const char *caller)
+{
+    size_t in_dims[BPL__MAX_DIMS], in_ndim;
+    bpl__layer_input_shape(layer, in_dims, &in_ndim);
+    int rc = layer->kind->output_shape(in_dims, in_ndim, units, &layer->params, layer->shape,
+                                       &layer->ndim);
+    if (rc != BPL_OK) {
+        char shape[BPL__MAX_DIMS * 24], prefix[BPL__MAX_DIMS * 24 + 96];
+        format_shape(in_dims, in_ndim, shape, sizeof shape);
+        snprintf(prefix, sizeof prefix, "%s: layer %zu (%s) over input %s", caller,
+                 layer->index, layer->kind->name, shape);
+        bpl__error_prefix(prefix);
+        return rc;
+    }
+    layer->size = 1;
+    for (size_t i = 0; i < layer->ndim; i++)
+        layer->size *= layer->shape[i];
+    return BPL_OK;
+}
+
+int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
+                      const bpl__kind_params *params, int activation, int init,
+                      bpl_layer **out)
+{
+    char caller[BPL__NAME_MAX + 16];
+    snprintf(caller, sizeof caller, "bpl_net_add_%s", kind->name);
     bpl_layer *layer = bpl__calloc(1, sizeof *layer);
     if (!layer)
-        return bpl__fail(BPL_ERR_NOMEM, "bpl_net_add_dense: out of memory");
+        return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
     layer->net = net;
     layer->index = net->n_layers;
     layer->kind = kind;
     layer->activation = activation;
     layer->init = init;
-    size_t in_dims[BPL__MAX_DIMS], in_ndim;
-    bpl__layer_input_shape(layer, in_dims, &in_ndim);
-    kind->output_shape(in_dims, in_ndim, units, layer->shape, &layer->ndim);
-    layer->size = 1;
-    for (size_t i = 0; i < layer->ndim; i++)
-        layer->size *= layer->shape[i];
-    int rc = kind->build(layer);
+    if (params)
+        layer->params = *params;
+    int rc = set_shape(layer, units, caller);
+    if (rc != BPL_OK) {
+        bpl__free(layer);
+        return rc;
+    }
+    rc = kind->build(layer);
     if (rc == BPL_OK)
         rc = add_buffer(layer, "activation", layer->size, 0);
     if (rc == BPL_OK)
         rc = add_buffer(layer, "delta", layer->size, 0);
     if (rc != BPL_OK) {
         bpl__layer_free(layer);
-        bpl__error_prefix("bpl_net_add_dense");
+        bpl__error_prefix(caller);
         return rc;
     }
     *out = layer;

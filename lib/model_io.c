@@ -242,6 +242,14 @@ static int check_saveable(const bpl_net *net, const char *caller)
 {
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl_layer *layer = net->layers[l];
+        /* The loader knows dense layers only (get_layer_head), and the file
+         * has no place for another kind's params: a file it wrote could
+         * not be loaded. */
+        if (layer->kind != &bpl__dense_kind)
+            return bpl__fail(BPL_ERR_UNSUPPORTED,
+                             "%s: layer %zu is of kind '%s', which the model file format "
+                             "does not store yet (only dense layers); not saved",
+                             caller, l, layer->kind->name);
         for (size_t i = 0; i < layer->n_tensors; i++) {
             const bpl__tensor *t = &layer->tensors[i];
             const char *what = unsaveable(t);
@@ -548,7 +556,8 @@ static int load_layer(reader *r, bpl_net *net)
     size_t inputs = net->n_layers ? net->layers[net->n_layers - 1]->size : net->n_inputs;
     if ((inputs + 1) * units > r->left / 4)
         return bad(r, "a layer is larger than the rest of the file");
-    rc = bpl__net_append_layer(net, head.kind, (size_t)units, (int)activation, (int)init, 0);
+    rc = bpl__net_append_layer(net, head.kind, (size_t)units, NULL, (int)activation,
+                               (int)init, 0);
     if (rc != BPL_OK) {
         bpl__error_prefix(r->caller);
         return rc;

@@ -178,22 +178,24 @@ int bpl__net_finish(bpl_net *net, int rc)
     return rc;
 }
 
-int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units, int activation,
-                          int init, int initialise)
+int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units,
+                          const bpl__kind_params *params, int activation, int init,
+                          int initialise)
 {
+    char caller[BPL__NAME_MAX + 16];
+    snprintf(caller, sizeof caller, "bpl_net_add_%s", kind->name);
     if (net->n_layers >= BPL__MAX_LAYERS)
-        return bpl__fail(BPL_ERR_OVERFLOW, "bpl_net_add_dense: at most %d layers",
-                         BPL__MAX_LAYERS);
+        return bpl__fail(BPL_ERR_OVERFLOW, "%s: at most %d layers", caller, BPL__MAX_LAYERS);
     if (net->n_layers == net->cap_layers) {
         size_t cap = net->cap_layers ? 2 * net->cap_layers : 8;
         bpl_layer **grown = bpl__realloc(net->layers, cap * sizeof *grown);
         if (!grown)
-            return bpl__fail(BPL_ERR_NOMEM, "bpl_net_add_dense: out of memory");
+            return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
         net->layers = grown;
         net->cap_layers = cap;
     }
     bpl_layer *layer;
-    int rc = bpl__layer_create(net, kind, units, activation, init, &layer);
+    int rc = bpl__layer_create(net, kind, units, params, activation, init, &layer);
     if (rc != BPL_OK)
         return rc;
     net->layers[net->n_layers++] = layer;
@@ -213,7 +215,7 @@ int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units, int
         /* The output staging buffer may have been sized for the new layer:
          * let the next batch size every buffer again. */
         net->capacity = 0;
-        bpl__error_prefix("bpl_net_add_dense");
+        bpl__error_prefix(caller);
     }
     return rc;
 }
@@ -239,7 +241,37 @@ BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int in
                          "bpl_net_add_dense: add layers before attaching a rule (rule '%s' "
                          "is attached)",
                          net->rule->name);
-    return bpl__net_append_layer(net, &bpl__dense_kind, units, activation, init, 1);
+    return bpl__net_append_layer(net, &bpl__dense_kind, units, NULL, activation, init, 1);
+}
+
+BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_h,
+                               size_t kernel_w, size_t stride, size_t padding, int activation,
+                               int init)
+{
+    static const char caller[] = "bpl_net_add_conv2d";
+    BPL_CHECK_ARG(net != NULL);
+    int rc = bpl__net_check_reentry(net, 0, caller);
+    if (rc != BPL_OK)
+        return rc;
+    if (out_channels == 0 || out_channels > BPL__MAX_UNITS)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: out_channels must be in 1..%zu, got %zu",
+                         caller, BPL__MAX_UNITS, out_channels);
+    if (kernel_h == 0 || kernel_w == 0 || stride == 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "%s: the kernel (%zux%zu) and the stride (%zu) must be > 0", caller,
+                         kernel_h, kernel_w, stride);
+    if (!bpl__activation_valid(activation))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: unknown activation %d", caller, activation);
+    if (!bpl__init_valid(init))
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: unknown initialiser %d", caller, init);
+    if (net->rule)
+        return bpl__fail(BPL_ERR_STATE,
+                         "%s: add layers before attaching a rule (rule '%s' is attached)",
+                         caller, net->rule->name);
+    const bpl__kind_params params = {
+        .kernel_h = kernel_h, .kernel_w = kernel_w, .stride = stride, .pad = padding};
+    return bpl__net_append_layer(net, &bpl__conv2d_kind, out_channels, &params, activation,
+                                 init, 1);
 }
 
 BPL_API int bpl_net_set_loss(bpl_net *net, int loss)

@@ -75,7 +75,7 @@ START_TEST(test_image_input_shape)
     ck_assert_uint_eq(dims[0], 4);
     /* The kind says so without a layer, as a loader asks before allocating. */
     size_t out[BPL__MAX_DIMS], out_ndim;
-    bpl__dense_kind.output_shape(chw, 3, 7, out, &out_ndim);
+    ck_assert_int_eq(bpl__dense_kind.output_shape(chw, 3, 7, NULL, out, &out_ndim), BPL_OK);
     ck_assert_uint_eq(out_ndim, 1);
     ck_assert_uint_eq(out[0], 7);
     /* The shape describes the net's first layer's input: fixed once it has one. */

@@ -45,13 +45,15 @@ void bpl__dense_outer(bpl_net *net, const float *post, const float *pre, size_t 
 /* ---- the kind's operations ---------------------------------------------------- */
 
 /* Every input shape is flattened: [units] whatever comes in. */
-static void dense_output_shape(const size_t *in_dims, size_t in_ndim, size_t units,
-                               size_t *dims, size_t *ndim)
+static int dense_output_shape(const size_t *in_dims, size_t in_ndim, size_t units,
+                              const bpl__kind_params *params, size_t *dims, size_t *ndim)
 {
     (void)in_dims;
     (void)in_ndim;
+    (void)params;
     dims[0] = units;
     *ndim = 1;
+    return BPL_OK;
 }
 
 static int dense_build(bpl_layer *layer)

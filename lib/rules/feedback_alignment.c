@@ -14,8 +14,15 @@ static int fa_attach(void *self, bpl_net *net)
     (void)self;
     int rc = BPL_OK;
     for (size_t l = 1; rc == BPL_OK && l < bpl_net_layer_count(net); l++) {
+        /* B has the layout of W^T whatever the layer's kind: [inputs][units]
+         * for a dense layer, [C_in kh kw][C_out] for a convolution, whose
+         * send_error reads it so. */
         bpl_layer *layer = bpl_net_layer(net, l);
-        rc = bpl__add_feedback(net, layer, bpl_layer_inputs(layer), bpl_layer_units(layer));
+        float *w;
+        size_t rows, cols;
+        rc = bpl_layer_tensor(layer, "weight", &w, &rows, &cols);
+        if (rc == BPL_OK)
+            rc = bpl__add_feedback(net, layer, cols, rows);
     }
     return rc;
 }
