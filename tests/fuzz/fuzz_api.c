@@ -495,8 +495,10 @@ static int hook_end(const user_rule *r, int hook, bpl_net *net, int rc)
     int explain = r->fail_code & 0x80;
     if (rc == BPL_OK)
         call_back(net, action);
-    if (rc == BPL_OK && fail)
+    if (rc == BPL_OK && fail) {
         rc = explain ? bpl_error_set(code, "user rule: failing as asked") : code;
+        fuzz_hook_status = code;
+    }
     return rc;
 }
 
