@@ -413,6 +413,28 @@ BPL_API size_t bpl_layer_units(const bpl_layer *layer);
 BPL_API size_t bpl_layer_inputs(const bpl_layer *layer);
 BPL_API int bpl_layer_activation(const bpl_layer *layer);  /* -1 for NULL */
 
+/** The layer's kind, a static string: "dense", "conv2d", or another kind
+ * bpl_net_add_* made (NULL for NULL). */
+BPL_API const char *bpl_layer_kind(const bpl_layer *layer);
+
+/** Copy the layer's output shape into `dims` (room for `capacity` values;
+ * BPL_MAX_DIMS always suffices) and its number of dimensions into
+ * *ndim_out: [units] for a dense layer, {C, H, W} for a spatial one.
+ * bpl_layer_units is the product.  With dims NULL and capacity 0, only
+ * *ndim_out is written.
+ * Errors: INVALID_ARG (layer or ndim_out NULL, dims NULL with a capacity),
+ * SHAPE (capacity below the number of dimensions; *ndim_out is written,
+ * dims is not). */
+BPL_API int bpl_layer_get_shape(const bpl_layer *layer, size_t *dims, size_t capacity,
+                                size_t *ndim_out);
+
+/** The window of a spatial layer as it was added: kernel height and width,
+ * stride and zero padding on each side (a pooling layer's window is its
+ * kernel, its padding 0).  All 0 for a dense layer.  Any pointer may be
+ * NULL.  Errors: INVALID_ARG (layer NULL). */
+BPL_API int bpl_layer_get_window(const bpl_layer *layer, size_t *kernel_h, size_t *kernel_w,
+                                 size_t *stride, size_t *padding);
+
 /** Number of tensors of the layer, and the name of tensor `index` (borrowed;
  * NULL if out of range). */
 BPL_API size_t bpl_layer_tensor_count(const bpl_layer *layer);

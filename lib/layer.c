@@ -312,6 +312,41 @@ BPL_API int bpl_layer_activation(const bpl_layer *layer)
     return layer ? layer->activation : -1;
 }
 
+BPL_API const char *bpl_layer_kind(const bpl_layer *layer)
+{
+    return layer ? layer->kind->name : NULL;
+}
+
+BPL_API int bpl_layer_get_shape(const bpl_layer *layer, size_t *dims, size_t capacity,
+                                size_t *ndim_out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(ndim_out != NULL);
+    BPL_CHECK_ARG(dims != NULL || capacity == 0);
+    *ndim_out = layer->ndim;
+    if (!dims)
+        return BPL_OK;
+    if (capacity < layer->ndim)
+        return bpl__fail(BPL_ERR_SHAPE,
+                         "bpl_layer_get_shape: the shape has %zu dims, room for %zu",
+                         layer->ndim, capacity);
+    memcpy(dims, layer->shape, layer->ndim * sizeof *dims);
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_get_window(const bpl_layer *layer, size_t *kernel_h, size_t *kernel_w,
+                                 size_t *stride, size_t *padding)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    const bpl__kind_params *q = &layer->params;
+    size_t *const out[] = {kernel_h, kernel_w, stride, padding};
+    const size_t value[] = {q->kernel_h, q->kernel_w, q->stride, q->pad};
+    for (size_t i = 0; i < 4; i++)
+        if (out[i])
+            *out[i] = value[i];
+    return BPL_OK;
+}
+
 BPL_API size_t bpl_layer_tensor_count(const bpl_layer *layer)
 {
     return layer ? layer->n_tensors : 0;
