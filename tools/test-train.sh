@@ -122,7 +122,8 @@ usage_error --hidden 64 --freeze 3 --data "$work/no-such-dir"
 
 # --arch: every malformed spec is named, and a net the library refuses too.
 for spec in "" conv conv:6 conv:0:5 conv:6:5:0 conv:6:5:1:2:3 maxpool:0 maxpool:2:2:2 \
-    dense:0 dense:84:1 pool:2 conv:6:5,,dense:84 conv:6:x dense:-1 'dense:84,'; do
+    dense:0 dense:84:1 pool:2 conv:6:5,,dense:84 conv:6:x dense:-1 'dense:84,' conv:6:5: \
+    dense:99999999999999999999999 conv:6:5:1:2,; do
     usage_error --arch "$spec" --data "$work/no-such-dir"
     grep -q -e "--arch" "$work/err" || fail "--arch '$spec' does not name --arch"
 done

@@ -34,10 +34,12 @@ static size_t parse_numbers(const char *text, size_t *values, size_t max)
     size_t n = 0;
     for (const char *p = text; *p == ':'; n++) {
         p++;
+        if (n == max || !isdigit((unsigned char)*p))
+            return 0;
         char *end;
         errno = 0;
-        unsigned long long v = isdigit((unsigned char)*p) ? strtoull(p, &end, 10) : 0;
-        if (n == max || errno == ERANGE || v > SIZE_MAX || (*end != ':' && *end))
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno == ERANGE || v > SIZE_MAX || (*end != ':' && *end))
             return 0;
         values[n] = (size_t)v;
         p = end;
