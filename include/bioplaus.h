@@ -355,8 +355,10 @@ BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int in
  * initialised by `init` (gain 1) from the net's generator; the bias is zero.
  * The format of model files does not store convolution layers yet:
  * bpl_net_save refuses a net that has one (UNSUPPORTED).
+ * Softmax is refused: it would normalise over every map and position at
+ * once; end the net with a dense softmax layer.
  * Errors: INVALID_ARG (NULL net, out_channels, a kernel extent or the
- * stride 0, unknown activation or init), SHAPE (the input is not C x H x W,
+ * stride 0, unknown activation or init, softmax), SHAPE (the input is not C x H x W,
  * or the kernel does not fit the padded input; the message names the layer
  * and both shapes), STATE (a rule is already attached, or called from a
  * hook or callback of the net), OVERFLOW (a size or product too large),

@@ -352,6 +352,15 @@ START_TEST(test_layer_introspection)
     ck_assert_uint_eq(kh + kw + stride + pad, 0);
     ck_assert_int_eq(bpl_layer_get_window(NULL, &kh, NULL, NULL, NULL), BPL_ERR_INVALID_ARG);
     bpl_net_destroy(net);
+
+    /* A softmax conv layer is refused, naming what to do instead. */
+    BPL_OK_OR_FAIL(bpl_net_create(&net, 2 * 7 * 5, 1));
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, image, 3));
+    ck_assert_int_eq(bpl_net_add_conv2d(net, 4, 3, 3, 1, 0, BPL_ACT_SOFTMAX, BPL_INIT_HE_NORMAL),
+                     BPL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(bpl_last_error_message(), "dense softmax"));
+    ck_assert_uint_eq(bpl_net_layer_count(net), 0);
+    bpl_net_destroy(net);
 }
 END_TEST
 
