@@ -665,8 +665,11 @@ typedef int (*bpl_progress_fn)(int event, size_t epoch, size_t step, size_t step
                                double loss, void *user_data);
 
 /** Train for `epochs` passes over `ds` in shuffled mini-batches of
- * `batch_size` (the last batch of an epoch may be smaller), the order drawn
- * from the net's generator.  fn may be NULL.
+ * `batch_size` (the last batch of an epoch may be smaller), each epoch's
+ * order a fresh permutation drawn from the net's generator.  So fitting
+ * e1 + e2 epochs gives bit for bit what fitting e1, saving, loading and
+ * fitting e2 gives (same build and thread count): a run can resume from
+ * its last completed epoch.  fn may be NULL.
  * Errors: INVALID_ARG, SHAPE (dataset features/targets vs net), STATE (also:
  * called from a hook or callback of the net), NUMERIC (the message names
  * epoch and step), whatever a hook returns. */
