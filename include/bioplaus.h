@@ -55,8 +55,9 @@
  * rule, bpl_net_fit's progress callback, its log callback), the library is
  * walking that net.  The user code may read the net and write tensor values
  * in place, but on the same net these calls fail with BPL_ERR_STATE:
- *  - from every hook and callback: bpl_net_add_dense, bpl_net_set_loss,
- *    bpl_net_set_rule, bpl_net_set_log_fn, bpl_net_train_batch, bpl_net_fit;
+ *  - from every hook and callback: bpl_net_add_dense (and every other
+ *    bpl_net_add_* call), bpl_net_set_loss, bpl_net_set_rule,
+ *    bpl_net_set_log_fn, bpl_net_train_batch, bpl_net_fit;
  *  - from every hook and the log callback, but not from the progress
  *    callback (between steps): bpl_net_predict, bpl_net_evaluate,
  *    bpl_net_alignment, bpl_net_set_profiling;
@@ -375,7 +376,8 @@ BPL_API int bpl_net_loss(const bpl_net *net);
 BPL_API size_t bpl_net_inputs(const bpl_net *net);
 BPL_API size_t bpl_net_outputs(const bpl_net *net);  /* 0 without layers */
 BPL_API size_t bpl_net_layer_count(const bpl_net *net);
-/** Number of forward parameters (every layer's weight and bias). */
+/** Number of forward parameters (every layer's weight and bias; a pooling
+ * layer has none). */
 BPL_API size_t bpl_net_param_count(const bpl_net *net);
 BPL_API uint64_t bpl_net_seed(const bpl_net *net);
 /** The layer at `index` (0 = first hidden layer), borrowed from the net and
@@ -412,6 +414,13 @@ BPL_API size_t bpl_layer_index(const bpl_layer *layer);
 BPL_API size_t bpl_layer_units(const bpl_layer *layer);
 BPL_API size_t bpl_layer_inputs(const bpl_layer *layer);
 BPL_API int bpl_layer_activation(const bpl_layer *layer);  /* -1 for NULL */
+/** The layer's kind: "dense", "conv2d", "maxpool2d" or "avgpool2d" (static;
+ * NULL for NULL). */
+BPL_API const char *bpl_layer_kind(const bpl_layer *layer);
+/** Elements of the layer's forward parameters, its "weight" and "bias"; 0
+ * for a layer without parameters (a pooling layer, which has neither
+ * tensor) and for NULL. */
+BPL_API size_t bpl_layer_param_count(const bpl_layer *layer);
 
 /** Number of tensors of the layer, and the name of tensor `index` (borrowed;
  * NULL if out of range). */
@@ -690,7 +699,8 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
  * activation derivative: for rules with the dense forward pass, the usual
  * gradient.  Nothing is applied and no parameter changes.  `angles_out` has
  * room for `n` >= bpl_net_layer_count(net) values; a layer whose rule
- * update or gradient is zero gets NaN.
+ * update or gradient is zero gets NaN, and so does a layer without
+ * parameters (a pooling layer: there is no update to measure).
  * Errors: INVALID_ARG, SHAPE, STATE (as bpl_net_predict), OVERFLOW, NUMERIC,
  * hook errors. */
 BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,

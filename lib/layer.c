@@ -42,15 +42,15 @@ void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim)
 }
 
 /* The kind's parameters are the layer's first tensors, made with it and
- * never removed: found at once. */
+ * never removed: found at once.  A kind without parameters names none. */
 bpl__tensor *bpl__layer_weight(const bpl_layer *layer)
 {
-    return bpl__layer_find_tensor(layer, layer->kind->weight);
+    return layer->kind->weight ? bpl__layer_find_tensor(layer, layer->kind->weight) : NULL;
 }
 
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer)
 {
-    return bpl__layer_find_tensor(layer, layer->kind->bias);
+    return layer->kind->bias ? bpl__layer_find_tensor(layer, layer->kind->bias) : NULL;
 }
 
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name)
@@ -119,7 +119,8 @@ int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_
  * that should not train is frozen (bpl_layer_set_frozen). */
 static int keeps_forward_group(const bpl_layer *layer, const bpl__tensor *t, int group)
 {
-    int forward_parameter = t == bpl__layer_weight(layer) || t == bpl__layer_bias(layer);
+    int forward_parameter =
+        layer->kind->weight && (t == bpl__layer_weight(layer) || t == bpl__layer_bias(layer));
     if (!forward_parameter || group == BPL_GROUP_FORWARD)
         return BPL_OK;
     return bpl__fail(BPL_ERR_INVALID_ARG,
@@ -310,6 +311,20 @@ BPL_API size_t bpl_layer_inputs(const bpl_layer *layer)
 BPL_API int bpl_layer_activation(const bpl_layer *layer)
 {
     return layer ? layer->activation : -1;
+}
+
+BPL_API const char *bpl_layer_kind(const bpl_layer *layer)
+{
+    return layer ? layer->kind->name : NULL;
+}
+
+BPL_API size_t bpl_layer_param_count(const bpl_layer *layer)
+{
+    const bpl__tensor *w = layer ? bpl__layer_weight(layer) : NULL;
+    if (!w)
+        return 0;
+    const bpl__tensor *b = bpl__layer_bias(layer);
+    return w->rows * w->cols + (b ? b->rows * b->cols : 0);
 }
 
 BPL_API size_t bpl_layer_tensor_count(const bpl_layer *layer)

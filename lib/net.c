@@ -205,10 +205,9 @@ int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units,
         net->capacity = 0;
         rc = bpl__net_reserve(net, capacity);
     }
-    if (rc == BPL_OK && initialise) {
-        bpl__tensor *w = bpl__layer_weight(layer);
+    bpl__tensor *w = bpl__layer_weight(layer);
+    if (rc == BPL_OK && initialise && w) /* a layer without parameters has none to draw */
         rc = bpl__init_fill(init, 1.0, w->data, w->rows, w->cols, &net->rng);
-    }
     if (rc != BPL_OK) {
         net->n_layers--;
         bpl__layer_free(layer);
@@ -309,11 +308,8 @@ BPL_API size_t bpl_net_layer_count(const bpl_net *net)
 BPL_API size_t bpl_net_param_count(const bpl_net *net)
 {
     size_t n = 0;
-    for (size_t l = 0; net && l < net->n_layers; l++) {
-        const bpl_layer *layer = net->layers[l];
-        const bpl__tensor *w = bpl__layer_weight(layer), *b = bpl__layer_bias(layer);
-        n += w->rows * w->cols + b->rows * b->cols;
-    }
+    for (size_t l = 0; net && l < net->n_layers; l++)
+        n += bpl_layer_param_count(net->layers[l]);
     return n;
 }
 

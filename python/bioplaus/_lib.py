@@ -132,6 +132,8 @@ PROTOTYPES = {
     "bpl_layer_units": (_S, [_P]),
     "bpl_layer_inputs": (_S, [_P]),
     "bpl_layer_activation": (_I, [_P]),
+    "bpl_layer_kind": (_STR, [_P]),
+    "bpl_layer_param_count": (_S, [_P]),
     "bpl_layer_tensor_count": (_S, [_P]),
     "bpl_layer_tensor_name": (_STR, [_P, _S]),
     "bpl_layer_tensor_info": (_I, [_P, _STR, c_size_p, c_size_p, c_int_p]),
