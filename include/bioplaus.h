@@ -366,6 +366,31 @@ BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_
                                size_t kernel_w, size_t stride, size_t padding, int activation,
                                int init);
 
+/** Append a 2-D max-pooling layer: each channel of its C x H x W input (as
+ * for bpl_net_add_conv2d) cut into window x window squares moved by
+ * `stride` (0: stride = window, squares side by side), each giving its
+ * largest value.  The output is C x H_out x W_out with H_out = (H -
+ * window) / stride + 1, rounded down (W_out likewise): rows and columns
+ * past the last whole window are not read.  No padding.  A pooling layer
+ * has no parameters (bpl_layer_param_count is 0: nothing to initialise,
+ * train or measure) and no activation of its own (always BPL_ACT_LINEAR).
+ * Its error goes back to the first maximum of each window (row by row),
+ * added where windows overlap.  The rules that send errors down through
+ * the layers (backprop, fa) and dfa train nets with pooling layers; those
+ * that need a dense weight matrix refuse them (bpl_net_set_rule:
+ * UNSUPPORTED).  The model file format does not store pooling layers yet:
+ * bpl_net_save refuses a net that has one (UNSUPPORTED).
+ * Errors: INVALID_ARG (NULL net, window 0), SHAPE (the input is not C x H x
+ * W, or the window does not fit it; the message names the layer, its input
+ * shape and the window), STATE (a rule is already attached, or called from
+ * a hook or callback of the net), NOMEM. */
+BPL_API int bpl_net_add_maxpool2d(bpl_net *net, size_t window, size_t stride);
+
+/** Append a 2-D average-pooling layer: as bpl_net_add_maxpool2d, each
+ * window giving the mean of its window x window values, and its error
+ * spread evenly over the window.  Same shapes, errors and rules. */
+BPL_API int bpl_net_add_avgpool2d(bpl_net *net, size_t window, size_t stride);
+
 /** Select the loss (enum bpl_loss).  Cross-entropy needs a softmax or sigmoid
  * output layer; this is checked when training starts.
  * Errors: INVALID_ARG, STATE (called from a hook or callback of the net). */

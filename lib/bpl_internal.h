@@ -297,6 +297,7 @@ typedef struct bpl__kind {
 
 extern const bpl__kind bpl__dense_kind;
 extern const bpl__kind bpl__conv2d_kind;
+extern const bpl__kind bpl__maxpool2d_kind, bpl__avgpool2d_kind;
 
 /* Dense matrix products, for the dense kind and for rules whose own maths
  * is dense (inverses, dendritic compartments):

@@ -116,6 +116,8 @@ PROTOTYPES = {
     "bpl_net_get_input_shape": (_I, [_P, c_size_p, _S, c_size_p]),
     "bpl_net_add_conv2d": (_I, [_P, _S, _S, _S, _S, _S, _I, _I]),
     "bpl_net_add_dense": (_I, [_P, _S, _I, _I]),
+    "bpl_net_add_maxpool2d": (_I, [_P, _S, _S]),
+    "bpl_net_add_avgpool2d": (_I, [_P, _S, _S]),
     "bpl_net_set_loss": (_I, [_P, _I]),
     "bpl_net_loss": (_I, [_P]),
     "bpl_net_inputs": (_S, [_P]),
