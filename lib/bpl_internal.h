@@ -586,7 +586,7 @@ int bpl__net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim);
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name);
 void bpl__layer_free(bpl_layer *layer);
 /* Create a layer of `kind`: its parameter tensors and standard buffers (no
- * initialisation). */
+ * initialisation).  A kind without parameters takes BPL_ACT_LINEAR only. */
 int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
                       const bpl__kind_params *params, int activation, int init,
                       bpl_layer **out);

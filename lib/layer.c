@@ -224,6 +224,12 @@ int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
 {
     char caller[BPL__NAME_MAX + 16];
     snprintf(caller, sizeof caller, "bpl_net_add_%s", kind->name);
+    /* Pooling passes on what the layer below made: a model file that says
+     * otherwise describes no layer the library builds. */
+    if (!kind->weight && activation != BPL_ACT_LINEAR)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "%s: a %s layer has no activation of its own (linear), not %s",
+                         caller, kind->name, bpl_activation_name(activation));
     bpl_layer *layer = bpl__calloc(1, sizeof *layer);
     if (!layer)
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);

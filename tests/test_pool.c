@@ -412,6 +412,22 @@ START_TEST(test_output_shape_refusals)
         BPL_EXPECT_ERROR(kind->output_shape(huge, 3, 0, &q, dims, &ndim), BPL_ERR_OVERFLOW,
                          "above");
     }
+    /* Pooling layers are always linear, whoever adds one. */
+    bpl_net *net;
+    const size_t chw[] = {1, 4, 4};
+    BPL_OK_OR_FAIL(bpl_net_create(&net, 16, 1));
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, chw, 3));
+    const bpl__kind_params q = {.kernel_h = 2, .kernel_w = 2, .stride = 2};
+    BPL_EXPECT_ERROR(bpl__net_append_layer(net, &bpl__maxpool2d_kind, 0, &q, BPL_ACT_RELU,
+                                           BPL_INIT_ZERO, 0),
+                     BPL_ERR_INVALID_ARG,
+                     "bpl_net_add_maxpool2d: a maxpool2d layer has no activation of its own "
+                     "(linear), not relu");
+    ck_assert_uint_eq(bpl_net_layer_count(net), 0);
+    BPL_OK_OR_FAIL(bpl__net_append_layer(net, &bpl__avgpool2d_kind, 0, &q, BPL_ACT_LINEAR,
+                                         BPL_INIT_ZERO, 0));
+    ck_assert_uint_eq(bpl_net_outputs(net), 4);
+    bpl_net_destroy(net);
 }
 END_TEST
 
