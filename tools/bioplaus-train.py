@@ -432,7 +432,7 @@ def freeze_layers(opt, net):
             raise UsageError("--freeze %d: the net has %d layers (0 = the first hidden)"
                              % (index, net.layer_count))
         layer = net.layer(index)
-        if not layer.tensor_names():
+        if not layer.param_count:
             raise UsageError("--freeze %d: layer %d (%s) has no weights"
                              % (index, index, layer.kind))
         layer.set_frozen("weight", True)
@@ -543,7 +543,7 @@ def check_against_file(opt, net):
     if ("hidden" in opt.given or opt.arch) and not same_arch(opt, net):
         raise UsageError("%s: '%s' holds a %s net, whose architecture is kept"
                          % ("--arch" if opt.arch else "--hidden", file, architecture_of(net)))
-    weighted = [layer for layer in hidden if layer.tensor_names()]  # pooling has none
+    weighted = [layer for layer in hidden if layer.param_count]  # pooling has none
     if "activation" in opt.given and (
             not hidden or any(_activation_name(layer.activation) != opt.activation
                               for layer in weighted)):

@@ -621,6 +621,11 @@ class Layer:
         return as_member(Activation, _c.bpl_layer_activation(self._handle))
 
     @property
+    def param_count(self):
+        """Elements of the weight and bias; 0 for a pooling layer."""
+        return _c.bpl_layer_param_count(self._handle)
+
+    @property
     def kind(self):
         """The layer's kind: "dense", "conv2d", "maxpool2d" or "avgpool2d"."""
         return _c.bpl_layer_kind(self._handle).decode()

@@ -41,7 +41,7 @@ static int freeze_layers(const struct options *opt, bpl_net *net)
         if (!layer)
             return usage_error("--freeze %zu: the net has %zu layers (0 = the first hidden)",
                                opt->frozen[i], bpl_net_layer_count(net));
-        if (bpl_layer_tensor_count(layer) == 0)
+        if (bpl_layer_param_count(layer) == 0)
             return usage_error("--freeze %zu: layer %zu (%s) has no weights", opt->frozen[i],
                                opt->frozen[i], bpl_layer_kind(layer));
         int rc = bpl_layer_set_frozen(layer, "weight", 1);

@@ -17,7 +17,7 @@ static int same_activation(const struct options *opt, bpl_net *net)
     size_t n_hidden = bpl_net_layer_count(net) - 1;
     for (size_t i = 0; i < n_hidden; i++) {
         bpl_layer *layer = bpl_net_layer(net, i);
-        if (bpl_layer_tensor_count(layer) && bpl_layer_activation(layer) != opt->activation)
+        if (bpl_layer_param_count(layer) && bpl_layer_activation(layer) != opt->activation)
             return 0;
     }
     return n_hidden > 0;
