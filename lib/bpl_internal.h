@@ -254,8 +254,16 @@ typedef struct bpl__kind_params {
 typedef struct bpl__kind {
     const char *name;   /* "dense" */
     unsigned caps;      /* BPL__CAN_* */
-    const char *weight; /* its parameter tensors' names */
+    /* Its parameter tensors' names, made by build in the forward group;
+     * NULL for a kind without (pooling): a model file then stores none. */
+    const char *weight;
     const char *bias;
+    /* The kind reads no bpl__kind_params and its width is its output shape
+     * (dense): a model file stores neither for its layers.  Zero for every
+     * other kind, whose layer records hold the width and params after the
+     * kind's name (lib/model_io.c), so that a kind stores them unless it
+     * says it need not. */
+    int ignores_params;
     /* The output shape of a layer of `units` (and params) over an input of
      * in_dims: *ndim dims into dims (room for BPL__MAX_DIMS).  A pure
      * function, so that a loader can check a layer before anything is
@@ -263,6 +271,12 @@ typedef struct bpl__kind {
      * fit, which the caller prefixes with the layer and its input shape. */
     int (*output_shape)(const size_t *in_dims, size_t in_ndim, size_t units,
                         const bpl__kind_params *params, size_t *dims, size_t *ndim);
+    /* The values the parameter tensors of such a layer hold (the weight's
+     * and the bias's), for a geometry output_shape accepted; pure too, so
+     * that a loader checks the file holds them before building the layer.
+     * NULL for a kind without parameters. */
+    uint64_t (*param_values)(const size_t *in_dims, size_t in_ndim, size_t units,
+                             const bpl__kind_params *params);
     /* Add the layer's parameter tensors (not initialised) and any workspace
      * of its own; its shape and params are set. */
     int (*build)(bpl_layer *layer);
@@ -283,6 +297,16 @@ typedef struct bpl__kind {
 
 extern const bpl__kind bpl__dense_kind;
 extern const bpl__kind bpl__conv2d_kind;
+
+/* The kinds this library knows, as a model file names them (kinds/kinds.c):
+ * the kind called `name`, or NULL; and their names for a message
+ * ("dense, conv2d"). */
+const bpl__kind *bpl__kind_find(const char *name);
+void bpl__kind_names(char *buf, size_t size);
+#ifdef BPL_TESTING
+/* Test hook: one more kind the loader knows (NULL: none), for test-only kinds. */
+void bpl__kind_register_test(const bpl__kind *kind);
+#endif
 
 /* Dense matrix products, for the dense kind and for rules whose own maths
  * is dense (inverses, dendritic compartments):
@@ -307,6 +331,7 @@ struct bpl_layer {
     size_t size; /* elements of one output row: the product of the shape */
     int activation;
     int init;
+    size_t units;            /* the width it was added with (dense: its size) */
     bpl__kind_params params; /* the kind's hyperparameters (zero for dense) */
     /* The kind's own scratch (conv2d: one example's im2col), allocated by
      * build, freed with the layer; NULL when the kind needs none. */
@@ -558,7 +583,8 @@ void bpl__layer_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
  * net's input) and the input's shape. */
 size_t bpl__layer_input_size(const bpl_layer *layer);
 void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
-/* The layer's weight and bias as its kind names them. */
+/* The layer's weight and bias as its kind names them (NULL for a kind
+ * without parameters). */
 bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
 /* The net's input shape: [n_inputs] unless set. */

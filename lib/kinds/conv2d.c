@@ -142,6 +142,15 @@ static int conv2d_output_shape(const size_t *in_dims, size_t in_ndim, size_t uni
     return BPL_OK;
 }
 
+/* A weight [C_out][C_in kh kw] and a bias [C_out]; output_shape bounded
+ * C_in kh kw and C_out by BPL__MAX_UNITS. */
+static uint64_t conv2d_param_values(const size_t *in_dims, size_t in_ndim, size_t units,
+                                    const bpl__kind_params *q)
+{
+    (void)in_ndim;
+    return (uint64_t)units * ((uint64_t)in_dims[0] * q->kernel_h * q->kernel_w + 1);
+}
+
 static int conv2d_build(bpl_layer *layer)
 {
     conv_geom g = geometry(layer);
@@ -231,6 +240,7 @@ const bpl__kind bpl__conv2d_kind = {
     .weight = "weight",
     .bias = "bias",
     .output_shape = conv2d_output_shape,
+    .param_values = conv2d_param_values,
     .build = conv2d_build,
     .forward = conv2d_forward,
     .send_error = conv2d_send_error,

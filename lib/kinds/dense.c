@@ -56,6 +56,17 @@ static int dense_output_shape(const size_t *in_dims, size_t in_ndim, size_t unit
     return BPL_OK;
 }
 
+/* A weight [units][inputs] and a bias [units]. */
+static uint64_t dense_param_values(const size_t *in_dims, size_t in_ndim, size_t units,
+                                   const bpl__kind_params *params)
+{
+    (void)params;
+    uint64_t inputs = 1;
+    for (size_t i = 0; i < in_ndim; i++)
+        inputs *= in_dims[i]; /* a shape's product is at most BPL__MAX_UNITS */
+    return (inputs + 1) * units;
+}
+
 static int dense_build(bpl_layer *layer)
 {
     size_t units = layer->size;
@@ -101,7 +112,9 @@ const bpl__kind bpl__dense_kind = {
     .caps = BPL__CAN_ALL,
     .weight = "weight",
     .bias = "bias",
+    .ignores_params = 1,
     .output_shape = dense_output_shape,
+    .param_values = dense_param_values,
     .build = dense_build,
     .forward = dense_forward,
     .send_error = dense_send_error,
