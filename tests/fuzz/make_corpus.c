@@ -611,8 +611,8 @@ static void write_dict(const char *file, int prefix_len)
     if (!f)
         die(path, strerror(errno));
     n_seen = 0;
-    static const char *const format_names[] = {"dense", "schedule_steps", "microcircuit_steps",
-                                               "segregated_initialised"};
+    static const char *const format_names[] = {"dense", "conv2d", "schedule_steps",
+                                               "microcircuit_steps", "segregated_initialised"};
     for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
         dict_entry(f, format_names[i], prefix_len);
     for (size_t r = 0; r < bpl_rule_builtin_count(); r++) {
