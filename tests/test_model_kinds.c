@@ -325,6 +325,41 @@ START_TEST(dense_record_unchanged)
 }
 END_TEST
 
+/* Every allocation of loading a conv net may fail: the load then fails with
+ * BPL_ERR_NOMEM and no net (no leak: the sanitiser build checks), and the
+ * next load gives the net. */
+START_TEST(conv_load_survives_allocation_failure)
+{
+    const geometry *g = &geometries[3];
+    bpl_net *net = conv_net(g, 21);
+    test_attach(net, "fa");
+    train(net, g, 1, 3);
+    void *data;
+    size_t size;
+    BPL_OK_OR_FAIL(bpl_net_save_to_buffer(net, &data, &size));
+    uint64_t before = bpl__alloc_count();
+    bpl_net *loaded = load_buffer(data, size);
+    uint64_t n = bpl__alloc_count() - before;
+    bpl_net_destroy(loaded);
+    ck_assert_uint_gt(n, 10);
+    for (uint64_t k = 1; k <= n; k++) {
+        loaded = (bpl_net *)1;
+        bpl__alloc_fail_at(k);
+        int rc = bpl_net_load_from_buffer(&loaded, data, size);
+        bpl__alloc_fail_at(0);
+        ck_assert_msg(rc == BPL_ERR_NOMEM, "allocation %llu of %llu failed: status %d (%s)",
+                      (unsigned long long)k, (unsigned long long)n, rc,
+                      bpl_last_error_message());
+        ck_assert_ptr_null(loaded);
+    }
+    loaded = load_buffer(data, size);
+    assert_same_net(net, loaded, "after failed loads");
+    bpl_net_destroy(loaded);
+    bpl_buffer_free(data);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 /* ---- a kind without parameter tensors ------------------------------------------- */
 
 /* out = act(kernel_h * in): a kind with params and no tensors, its output
@@ -452,6 +487,7 @@ int main(void)
     tcase_add_loop_test(tc, conv_net_trains_on_after_load, 0, (int)(N_GEOMETRIES * N_RULES));
     tcase_add_test(tc, conv_record_layout);
     tcase_add_test(tc, dense_record_unchanged);
+    tcase_add_test(tc, conv_load_survives_allocation_failure);
     suite_add_tcase(s, tc);
     tc = tcase_create("no_parameters");
     tcase_add_test(tc, kind_without_parameters_round_trips);
