@@ -618,9 +618,13 @@ static int check_layer_geometry(reader *r, const bpl_net *net, const layer_head 
         bpl__net_input_shape(net, in, &in_ndim);
     int rc = h->kind->output_shape(in, in_ndim, (size_t)h->units, &h->params, out, &ndim);
     if (rc != BPL_OK) {
-        char prefix[4200];
-        snprintf(prefix, sizeof prefix, "%s: '%s': layer %zu (%s) does not fit its input",
-                 r->caller, r->source, net->n_layers, h->kind->name);
+        char shape[BPL__MAX_DIMS * 24] = "", prefix[4400];
+        for (size_t i = 0, used = 0; i < in_ndim && used < sizeof shape; i++)
+            used += (size_t)snprintf(shape + used, sizeof shape - used, i ? "x%zu" : "%zu",
+                                     in[i]);
+        snprintf(prefix, sizeof prefix,
+                 "%s: '%s': layer %zu (%s) does not fit its input %s", r->caller, r->source,
+                 net->n_layers, h->kind->name, shape);
         bpl__error_prefix(prefix);
         return BPL_ERR_FORMAT;
     }

@@ -462,7 +462,7 @@ START_TEST(kind_without_parameters_round_trips)
         edited[28 + i] = (unsigned char)(crc >> (8 * i));
     bpl_net *refused = NULL;
     BPL_EXPECT_ERROR(bpl_net_load_from_buffer(&refused, edited, size), BPL_ERR_FORMAT,
-                     "layer 0 (test_scale) does not fit its input: a scale needs");
+                     "layer 0 (test_scale) does not fit its input 1x4x4: a scale needs");
     ck_assert_ptr_null(refused);
     free(edited);
     bpl_buffer_free(data);

@@ -1348,7 +1348,7 @@ START_TEST(conv_params_checked)
 {
     /* a zero stride or kernel */
     expect_conv_param_refused(0, P_STRIDE, 0, "the kernel and the stride must be > 0");
-    expect_conv_param_refused(1, P_KERNEL_W, 0, "layer 1 (conv2d) does not fit its input");
+    expect_conv_param_refused(1, P_KERNEL_W, 0, "layer 1 (conv2d) does not fit its input 3x6x6");
     /* a kernel larger than the padded input */
     expect_conv_param_refused(0, P_KERNEL_H, 9, "kernel 9x3 does not fit the input padded");
     expect_conv_param_refused(1, P_KERNEL_H, 7, "does not fit the input padded by 0");
