@@ -15,6 +15,9 @@
  *    dense -> dense net on a synthetic task, and every inverse's
  *    reconstruction error falls with inverse-only pre-training, the hidden
  *    layers' (the transposed convolution's too) also over the training;
+ *  - a dense layer sent down the same path (its kind without a dense
+ *    matrix) gives the dense inverse's targets and gradients;
+ *  - the alignment diagnostic per layer of a conv net, drawing nothing;
  *  - the inverses' shapes, and the refusals: tp, segregated and
  *    microcircuit on a conv net, dtp and sdtp on a layer without a
  *    transposed map (as a pooling layer).
@@ -512,6 +515,115 @@ START_TEST(rules_train_a_strided_conv_net)
 }
 END_TEST
 
+/* The alignment diagnostic gives an angle per layer of a conv net trained by
+ * dtp or sdtp, and draws nothing: a twin net that did not run it trains to
+ * the same bits. */
+START_TEST(alignment_on_a_conv_net)
+{
+    static const char *const rules[] = {"dtp", "sdtp"};
+    bpl_net *a = strided_net(rules[_i], 6), *b = strided_net(rules[_i], 6);
+    enum { B = 32 };
+    float x[B * SIDE * SIDE], y[B * N_CLASSES];
+    uint64_t seed = 19;
+    bars(x, y, B, &seed);
+    double angles[4];
+    BPL_OK_OR_FAIL(bpl_net_alignment(a, x, y, B, angles, 4));
+    for (size_t l = 0; l < 4; l++)
+        ck_assert_msg(isfinite(angles[l]) && angles[l] >= 0.0 && angles[l] <= 180.0,
+                      "%s: layer %zu angle %g", rules[_i], l, angles[l]);
+    ck_assert_msg(angles[3] < 1e-3, "%s: the output layer trains on the task loss",
+                  rules[_i]);
+    for (int i = 0; i < 3; i++) {
+        BPL_OK_OR_FAIL(bpl_net_train_batch(a, x, y, B, NULL));
+        BPL_OK_OR_FAIL(bpl_net_train_batch(b, x, y, B, NULL));
+    }
+    for (size_t l = 0; l < 4; l++)
+        for (const char *const *name = (const char *const[]){"weight", "inverse", NULL}; *name;
+             name++) {
+            size_t rows, cols;
+            if (bpl_layer_tensor_info(bpl_net_layer(a, l), *name, &rows, &cols, NULL) !=
+                BPL_OK)
+                continue;
+            ck_assert_msg(memcmp(test_tensor(a, l, *name), test_tensor(b, l, *name),
+                                 rows * cols * sizeof(float)) == 0,
+                          "%s: layer %zu %s", rules[_i], l, *name);
+        }
+    bpl_net_destroy(a);
+    bpl_net_destroy(b);
+}
+END_TEST
+
+/* ---- the transposed path on a dense layer ------------------------------------ */
+
+/* A dense kind without its dense matrix takes the transposed path: V of the
+ * weight's shape [units][inputs] through send_error, a bias per unit (a flat
+ * input has a channel per unit).  With V = the dense inverse's matrix
+ * transposed, the targets and the inverse's gradients are the dense
+ * inverse's: the path computes the same map and gradient, to rounding. */
+START_TEST(transposed_path_is_the_dense_inverse)
+{
+    static bpl__kind not_dense;
+    not_dense = bpl__dense_kind;
+    not_dense.name = "test_not_dense";
+    not_dense.caps &= ~(unsigned)BPL__CAN_DENSE;
+    static const size_t units[] = {6, 5, 4, 3};
+    static const int acts[] = {BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_TANH, BPL_ACT_SOFTMAX};
+    bpl_net *dense = test_make_net(7, units, acts, 4, 12);
+    bpl_net *other = test_make_net(7, units, acts, 4, 12);
+    bpl_net_layer(other, 1)->kind = &not_dense;
+    bpl_net_layer(other, 2)->kind = &not_dense;
+    test_attach(dense, "sdtp");
+    test_attach(other, "sdtp");
+    for (size_t l = 1; l <= 2; l++) {
+        size_t rows, cols, brows, bcols;
+        BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(other, l), "inverse", &rows, &cols,
+                                             NULL));
+        ck_assert_uint_eq(rows, units[l]);
+        ck_assert_uint_eq(cols, units[l - 1]);
+        BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(other, l), "inverse_bias", &brows,
+                                             &bcols, NULL));
+        ck_assert_uint_eq(brows * bcols, units[l - 1]);
+        const float *v = test_tensor(dense, l, "inverse");
+        float *vt = test_tensor(other, l, "inverse");
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < cols; j++)
+                vt[i * cols + j] = v[j * rows + i];
+        uint64_t seed = 40 + l;
+        float *c = test_tensor(dense, l, "inverse_bias");
+        test_fill_uniform(c, cols, -0.3f, 0.3f, &seed);
+        memcpy(test_tensor(other, l, "inverse_bias"), c, cols * sizeof *c);
+    }
+    enum { B = 5 };
+    float x[B * 7], y[B * 3];
+    uint64_t seed = 2;
+    test_fill_uniform(x, B * 7, -1.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, 3, &seed);
+    test_run_hooks(dense, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    test_run_hooks(other, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    for (size_t l = 0; l < 3; l++)
+        for (size_t i = 0; i < B * units[l]; i++)
+            ck_assert_float_eq_tol(test_buffer(other, l, "target")[i],
+                                   test_buffer(dense, l, "target")[i], 1e-6f);
+    for (size_t l = 1; l <= 2; l++) {
+        const float *g = test_grad(dense, l, "inverse"), *gt = test_grad(other, l, "inverse");
+        size_t rows = units[l], cols = units[l - 1];
+        double scale = test_max_abs(g, rows * cols);
+        ck_assert_double_gt(scale, 0.0);
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < cols; j++)
+                ck_assert_msg(fabs(gt[i * cols + j] - g[j * rows + i]) <= 1e-5 * scale,
+                              "layer %zu: dV^T[%zu][%zu]", l, i, j);
+        for (size_t i = 0; i < cols; i++)
+            ck_assert_float_eq_tol(test_grad(other, l, "inverse_bias")[i],
+                                   test_grad(dense, l, "inverse_bias")[i], 1e-6f);
+    }
+    bpl_net_layer(other, 1)->kind = &bpl__dense_kind;
+    bpl_net_layer(other, 2)->kind = &bpl__dense_kind;
+    bpl_net_destroy(dense);
+    bpl_net_destroy(other);
+}
+END_TEST
+
 /* ---- shapes and refusals --------------------------------------------------------- */
 
 /* The conv layer's inverse has the weight's shape and a bias per input
@@ -595,6 +707,8 @@ int main(void)
     tcase_add_test(core, perfect_inverse_inverts_the_target);
     tcase_add_test(core, inverse_shapes);
     tcase_add_test(core, refusals);
+    tcase_add_test(core, transposed_path_is_the_dense_inverse);
+    tcase_add_loop_test(core, alignment_on_a_conv_net, 0, 2);
     suite_add_tcase(s, core);
     TCase *train = tcase_create("training");
     tcase_set_timeout(train, 120);
