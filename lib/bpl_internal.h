@@ -232,7 +232,18 @@ enum {
     BPL__CAN_DENSE = BPL_NEEDS_DENSE,           /* W is a [units][inputs] matrix that a
                                                    rule's own maths (inverses, dendrites)
                                                    may multiply by */
-    BPL__CAN_ALL = BPL_NEEDS_ALL
+    BPL__CAN_ALL = BPL_NEEDS_ALL,
+    /* Not a public need (a rule author has no block to train such an inverse
+     * with): send_error through a tensor V of the weight's shape is the
+     * transpose of the layer's linear map with V in W's place, from the
+     * output space back to the input space, and gradients with err and in
+     * swapped (err: rows of the output space, in: an error in the input
+     * space), into V's gradient, is that map's gradient in V.  A learned
+     * inverse of the weight's shape runs through the kind's own ops:
+     * difference target propagation's transposed convolutions.  Kinds
+     * without parameters (pooling) lack it.  Far above the public bits, so
+     * that these may grow. */
+    BPL__CAN_TRANSPOSE = 1u << 16
 };
 
 /* A layer kind's operations, in the manner of kann's operator table: each
@@ -287,12 +298,18 @@ typedef struct bpl__kind {
      * weight or a tensor of its shape, or, `transposed`, of its transpose's. */
     void (*send_error)(bpl_net *net, const bpl_layer *layer, const float *m, int transposed,
                        const float *err, size_t batch, float alpha, float beta, float *out);
-    /* The parameters' gradients from the error at the output and the input:
-     * the weight's alpha err^T in, the bias's column sums of
-     * bias_scale err / bias_divisor (each rule's scaling, rounded as the
-     * rule has always rounded it). */
+    /* The parameters' gradients from the error at the output and the input,
+     * written over w_grad (the weight's shape: alpha err^T in) and b_grad
+     * (the bias's: the column sums of bias_scale err / bias_divisor, each
+     * rule's scaling, rounded as the rule has always rounded it; NULL: no
+     * bias gradient).  The destinations are the caller's, so that a tensor
+     * of the weight's shape trained through the layer's map gets its
+     * gradient from the same op: bpl__layer_gradients gives the layer's own
+     * weight and bias, target propagation a transposed inverse's V (with
+     * err and in swapped, see BPL__CAN_TRANSPOSE). */
     void (*gradients)(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
-                      size_t batch, float alpha, float bias_scale, float bias_divisor);
+                      size_t batch, float alpha, float bias_scale, float bias_divisor,
+                      float *w_grad, float *b_grad);
 } bpl__kind;
 
 extern const bpl__kind bpl__dense_kind;
@@ -400,6 +417,10 @@ struct bpl_rule {
                        through the optimiser's checked step */
     unsigned needs; /* BPL__CAN_* every layer's kind must have
                        (bpl_rule_set_needs; BPL__CAN_ALL unless declared) */
+    unsigned builtin_needs; /* internal BPL__CAN_* bits beyond the public ones
+                               (BPL__CAN_TRANSPOSE) that a built-in rule needs:
+                               checked with `needs`, set from its card, not a
+                               user's to declare or drop */
     bpl__recommendation *recs; /* in the order they were first set */
     size_t n_recs, cap_recs;
 };
@@ -638,6 +659,11 @@ void bpl__layer_send_error(bpl_net *net, const bpl_layer *layer, const float *th
  * input (see bpl__kind.gradients for the scaling). */
 void bpl__layer_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                           size_t batch, float alpha, float bias_scale, float bias_divisor);
+/* The same op written into w_grad ([rows][cols] of the weight) and b_grad
+ * (NULL: none) instead of the layer's own gradients. */
+void bpl__layer_gradients_into(bpl_net *net, bpl_layer *layer, const float *err,
+                               const float *in, size_t batch, float alpha, float bias_scale,
+                               float bias_divisor, float *w_grad, float *b_grad);
 /* BPL_ERR_UNSUPPORTED naming `caller`, the rule, the first layer (index and
  * kind) lacking a capability in `needs` (BPL__CAN_*), and the capability. */
 int bpl__net_check_kinds(const bpl_net *net, unsigned needs, const char *rule,

@@ -100,16 +100,16 @@ static void dense_send_error(bpl_net *net, const bpl_layer *layer, const float *
 }
 
 static void dense_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
-                            size_t batch, float alpha, float bias_scale, float bias_divisor)
+                            size_t batch, float alpha, float bias_scale, float bias_divisor,
+                            float *w_grad, float *b_grad)
 {
     bpl__dense_outer(net, err, in, batch, layer->size, bpl__layer_input_size(layer), alpha,
-                     bias_scale, bias_divisor, bpl__layer_weight(layer)->grad,
-                     bpl__layer_bias(layer)->grad);
+                     bias_scale, bias_divisor, w_grad, b_grad);
 }
 
 const bpl__kind bpl__dense_kind = {
     .name = "dense",
-    .caps = BPL__CAN_ALL,
+    .caps = BPL__CAN_ALL | BPL__CAN_TRANSPOSE,
     .weight = "weight",
     .bias = "bias",
     .ignores_params = 1,
