@@ -41,6 +41,7 @@ static const pool_case cases[] = {
     {1, 7, 6, 3, 3, 2}, /* (6 - 3) / 2 + 1 = 2: the floor drops the last column */
     {2, 3, 5, 1, 1, 2}, /* a 1x1 window: subsampling */
     {2, 5, 6, 2, 3, 1}, /* a non-square window, as a model file may hold */
+    {1, 3, 150, 2, 2, 1}, /* output rows longer than max pooling's scan of 64 */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
