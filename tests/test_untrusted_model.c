@@ -1388,7 +1388,7 @@ START_TEST(conv_shape_checked)
     memcpy(m.data + L->layer_at[1] + 4, "conv3d", 6);
     expect_refused(&m, "conv-unknown-kind.bpl", BPL_ERR_FORMAT,
                    "layer 1 is of kind 'conv3d', which this library does not know (it "
-                   "knows dense, conv2d)");
+                   "knows dense, conv2d, maxpool2d, avgpool2d)");
     free(L);
     free(m.data);
 }

@@ -35,7 +35,9 @@ int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups);
 
 /* The output error, then sent down layer by layer through each layer's
  * weight (`matrix` NULL: backprop) or its tensor `matrix`, a feedback
- * matrix shaped like the weight's transpose (feedback alignment). */
+ * matrix shaped like the weight's transpose (feedback alignment); a layer
+ * without parameters (bpl_layer_param_count 0) sends through its own
+ * Jacobian and needs no `matrix`. */
 int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
                          int is_forward_weight);
 

@@ -20,6 +20,8 @@ static int fa_attach(void *self, bpl_net *net)
         bpl_layer *layer = bpl_net_layer(net, l);
         float *w;
         size_t rows, cols;
+        if (!bpl_layer_param_count(layer))
+            continue; /* pooling: its own Jacobian sends the error down */
         rc = bpl_layer_tensor(layer, "weight", &w, &rows, &cols);
         if (rc == BPL_OK)
             rc = bpl__add_feedback(net, layer, cols, rows);
