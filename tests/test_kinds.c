@@ -177,7 +177,7 @@ START_TEST(test_rule_needs_dense_matrix)
 {
     static bpl__kind not_dense;
     not_dense = lacking(BPL__CAN_DENSE, "test_not_dense");
-    static const char *const accepted[] = {"backprop", "fa", "dfa"};
+    static const char *const accepted[] = {"backprop", "fa", "dfa", "usf", "brsf", "frsf"};
     static const char *const refused[] = {"tp", "dtp", "sdtp", "segregated", "microcircuit"};
     bpl_net *net = make_net();
     bpl_net_layer(net, 1)->kind = &not_dense;
@@ -451,6 +451,9 @@ START_TEST(test_builtin_needs)
         {"sdtp", BPL_NEEDS_ALL},
         {"segregated", BPL_NEEDS_ALL},
         {"microcircuit", BPL_NEEDS_ALL},
+        {"usf", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
+        {"brsf", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
+        {"frsf", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
     };
     ck_assert_uint_eq(sizeof cases / sizeof *cases, bpl_rule_builtin_count());
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
