@@ -175,7 +175,7 @@ START_TEST(test_usf_has_one_magnitude_per_layer)
 {
     bpl_net *dense = dense_net(9), *conv = conv_net(9);
     check_usf_magnitudes(dense, 1.0, DENSE_IN);
-    check_usf_magnitudes(conv, 0.25, CONV_IN);
+    check_usf_magnitudes(conv, 0.3, CONV_IN);
     bpl_net_destroy(dense);
     bpl_net_destroy(conv);
 }

@@ -107,7 +107,8 @@ static int refresh_layer(const sign_rule *rule, bpl_net *net, size_t l, int draw
 
 static int refresh(const sign_rule *rule, bpl_net *net, int draw)
 {
-    double scale = bpl__rule_getf(bpl_net_rule(net), "feedback_scale");
+    double scale;
+    TRY(bpl_rule_get(bpl_net_rule(net), "feedback_scale", &scale));
     for (size_t l = 1; l < bpl_net_layer_count(net); l++)
         TRY(refresh_layer(rule, net, l, draw, scale));
     return BPL_OK;
