@@ -170,7 +170,8 @@ BPL_API int bpl_layer_forward(bpl_layer *layer, const float *in, size_t batch,
  * dense layer err M.  M is the layer's tensor `through` (NULL: its
  * weight), of the weight's shape, or, with `transposed` nonzero, of the
  * transpose's shape ([inputs][units] for a dense layer: how feedback
- * alignment stores B, so that err B^T is sent).  With beta 0, `out` is not
+ * alignment stores B there, so that err B^T is sent; its B on other kinds,
+ * and the sign-symmetry rules' B everywhere, has the weight's shape).  With beta 0, `out` is not
  * read.  No activation derivative is applied: follow with
  * bpl_activation_backward for a delta.  Needs BPL_NEEDS_SEND_ERROR.
  * Errors: INVALID_ARG (NULL, batch 0), NOT_FOUND (no tensor `through`),
