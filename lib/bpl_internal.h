@@ -748,7 +748,7 @@ extern const size_t bpl__n_builtin_rules;
 /* Each is the static const vtable its constructor makes its rule with. */
 extern const bpl_rule_vtable bpl__backprop_vtable, bpl__fa_vtable, bpl__dfa_vtable,
     bpl__tp_vtable, bpl__dtp_vtable, bpl__sdtp_vtable, bpl__segregated_vtable,
-    bpl__microcircuit_vtable;
+    bpl__microcircuit_vtable, bpl__usf_vtable, bpl__brsf_vtable, bpl__frsf_vtable;
 
 int bpl__rule_backprop_create(bpl_rule **out);
 int bpl__rule_fa_create(bpl_rule **out);
@@ -758,5 +758,8 @@ int bpl__rule_dtp_create(bpl_rule **out);
 int bpl__rule_sdtp_create(bpl_rule **out);
 int bpl__rule_segregated_create(bpl_rule **out);
 int bpl__rule_microcircuit_create(bpl_rule **out);
+int bpl__rule_usf_create(bpl_rule **out);
+int bpl__rule_brsf_create(bpl_rule **out);
+int bpl__rule_frsf_create(bpl_rule **out);
 
 #endif /* BPL_INTERNAL_H */
