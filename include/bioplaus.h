@@ -354,13 +354,12 @@ BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int in
  * likewise), flattened channel by channel in a batch row, as a dense layer
  * above reads it.  The weight, out_channels x (C kernel_h kernel_w), is
  * initialised by `init` (gain 1) from the net's generator; the bias is zero.
- * The format of model files does not store convolution layers yet:
- * bpl_net_save refuses a net that has one (UNSUPPORTED).
+ * Model files store the layer with its window (bpl_net_save).
  * Softmax is refused: it would normalise over every map and position at
  * once; end the net with a dense softmax layer.
  * Errors: INVALID_ARG (NULL net, out_channels, a kernel extent or the
- * stride 0, unknown activation or init, softmax), SHAPE (the input is not C x H x W,
- * or the kernel does not fit the padded input; the message names the layer
+ * stride 0, unknown activation or init, softmax), SHAPE (the input is not
+ * C x H x W, or the kernel does not fit the padded input; the message names the layer
  * and both shapes), STATE (a rule is already attached, or called from a
  * hook or callback of the net), OVERFLOW (a size or product too large),
  * NOMEM. */
@@ -380,8 +379,7 @@ BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_
  * added where windows overlap.  The rules that send errors down through
  * the layers (backprop, fa) and dfa train nets with pooling layers; those
  * that need a dense weight matrix refuse them (bpl_net_set_rule:
- * UNSUPPORTED).  The model file format does not store pooling layers yet:
- * bpl_net_save refuses a net that has one (UNSUPPORTED).
+ * UNSUPPORTED).  Model files store the layer with its window.
  * Errors: INVALID_ARG (NULL net, window 0), SHAPE (the input is not C x H x
  * W, or the window does not fit it; the message names the layer, its input
  * shape and the window), STATE (a rule is already attached, or called from

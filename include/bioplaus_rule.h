@@ -180,11 +180,12 @@ BPL_API int bpl_layer_forward(bpl_layer *layer, const float *in, size_t batch,
  * dense layer err M.  M is the layer's tensor `through` (NULL: its
  * weight), of the weight's shape, or, with `transposed` nonzero, of the
  * transpose's shape ([inputs][units] for a dense layer: how feedback
- * alignment stores B, so that err B^T is sent).  A layer without
- * parameters sends through its own Jacobian: `through` must be NULL
- * (`transposed` is ignored).  Average pooling spreads each output's error
- * evenly over its window; max pooling sends it to the first maximum (row
- * by row) of its window in the layer's input of the current step
+ * alignment stores B there, so that err B^T is sent; its B on other kinds,
+ * and the sign-symmetry rules' B everywhere, has the weight's shape).  A
+ * layer without parameters sends through its own Jacobian: `through` must
+ * be NULL (`transposed` is ignored).  Average pooling spreads each output's
+ * error evenly over its window; max pooling sends it to the first maximum
+ * (row by row) of its window in the layer's input of the current step
  * (bpl_layer_input), so it is called from a rule hook with the step's
  * batch.  Where windows overlap, the errors add.  With beta 0, `out` is
  * not read.  No activation derivative is applied: follow with

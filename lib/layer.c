@@ -42,15 +42,17 @@ void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim)
 }
 
 /* The kind's parameters are the layer's first tensors, made with it and
- * never removed: found at once.  A kind without parameters names none. */
+ * never removed: found at once (NULL for a kind without). */
 bpl__tensor *bpl__layer_weight(const bpl_layer *layer)
 {
-    return layer->kind->weight ? bpl__layer_find_tensor(layer, layer->kind->weight) : NULL;
+    const char *name = layer->kind->weight;
+    return name ? bpl__layer_find_tensor(layer, name) : NULL;
 }
 
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer)
 {
-    return layer->kind->bias ? bpl__layer_find_tensor(layer, layer->kind->bias) : NULL;
+    const char *name = layer->kind->bias;
+    return name ? bpl__layer_find_tensor(layer, name) : NULL;
 }
 
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name)
@@ -238,6 +240,7 @@ int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
     layer->kind = kind;
     layer->activation = activation;
     layer->init = init;
+    layer->units = units;
     if (params)
         layer->params = *params;
     int rc = set_shape(layer, units, caller);

@@ -142,6 +142,15 @@ static int conv2d_output_shape(const size_t *in_dims, size_t in_ndim, size_t uni
     return BPL_OK;
 }
 
+/* A weight [C_out][C_in kh kw] and a bias [C_out]; output_shape bounded
+ * C_in kh kw and C_out by BPL__MAX_UNITS. */
+static uint64_t conv2d_param_values(const size_t *in_dims, size_t in_ndim, size_t units,
+                                    const bpl__kind_params *q)
+{
+    (void)in_ndim;
+    return (uint64_t)units * ((uint64_t)in_dims[0] * q->kernel_h * q->kernel_w + 1);
+}
+
 static int conv2d_build(bpl_layer *layer)
 {
     conv_geom g = geometry(layer);
@@ -204,12 +213,13 @@ static void conv2d_send_error(bpl_net *net, const bpl_layer *layer, const float 
 }
 
 static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
-                             size_t batch, float alpha, float bias_scale, float bias_divisor)
+                             size_t batch, float alpha, float bias_scale, float bias_divisor,
+                             float *gw, float *gb)
 {
     conv_geom g = geometry(layer);
-    float *gw = bpl__layer_weight(layer)->grad, *gb = bpl__layer_bias(layer)->grad;
     size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    memset(gb, 0, g.c_out * sizeof *gb);
+    if (gb)
+        memset(gb, 0, g.c_out * sizeof *gb);
     for (size_t n = 0; n < batch; n++) {
         const float *e = err + n * out_size;
         im2col(&g, in + n * in_size, layer->work);
@@ -217,7 +227,7 @@ static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, c
         bpl__gemm(bpl__net_profile(net), 0, 1, g.c_out, g.k, g.p, alpha, e, g.p, layer->work,
                   g.p, n ? 1.0f : 0.0f, gw, g.k);
         /* The bias sums as the dense kind's does: each rule's own rounding. */
-        for (size_t c = 0; c < g.c_out; c++)
+        for (size_t c = 0; gb && c < g.c_out; c++)
             for (size_t i = 0; i < g.p; i++)
                 gb[c] += bias_scale == 1.0f && bias_divisor == 1.0f
                              ? e[c * g.p + i]
@@ -227,10 +237,11 @@ static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, c
 
 const bpl__kind bpl__conv2d_kind = {
     .name = "conv2d",
-    .caps = BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR | BPL__CAN_GRADIENTS,
+    .caps = BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR | BPL__CAN_GRADIENTS | BPL__CAN_TRANSPOSE,
     .weight = "weight",
     .bias = "bias",
     .output_shape = conv2d_output_shape,
+    .param_values = conv2d_param_values,
     .build = conv2d_build,
     .forward = conv2d_forward,
     .send_error = conv2d_send_error,

@@ -45,24 +45,51 @@ static size_t window_origin(const pool_geom *g, size_t c, size_t oy, size_t ox)
     return (c * g->h + oy * g->stride) * g->w + ox * g->stride;
 }
 
-/* The offset of the window's first maximum, scanned row by row; a NaN wins
- * at once, so that a NaN in the input is never hidden by pooling. */
-static size_t window_argmax(const pool_geom *g, const float *x, size_t origin)
+/* Whether v, met after top in a window's scan, becomes its maximum: the
+ * first maximum stays, and so does the first NaN, so that pooling never
+ * hides a NaN.  Without branches: it runs for every element of every
+ * window. */
+static inline int takes_over(float v, float top)
 {
-    size_t best = origin;
-    float top = x[origin];
-    for (size_t i = 0; i < g->kh && top == top; i++)
-        for (size_t j = 0; j < g->kw; j++) {
-            size_t at = origin + i * g->w + j;
-            float v = x[at];
-            if (v > top || v != v) {
-                best = at;
-                top = v;
-                if (v != v)
-                    break;
+    return v > top || (v != v && top == top);
+}
+
+/* The maxima of n windows along an output row, the k-th starting at
+ * origin + k stride, into top[k].  The windows are scanned element by
+ * element in row order, all n at once: the inner loop is the long one. */
+static void row_max(const pool_geom *g, const float *x, size_t origin, size_t n, float *top)
+{
+    for (size_t k = 0; k < n; k++)
+        top[k] = x[origin + k * g->stride];
+    for (size_t i = 0; i < g->kh; i++)
+        for (size_t j = i ? 0 : 1; j < g->kw; j++) {
+            const float *p = x + origin + i * g->w + j;
+            for (size_t k = 0; k < n; k++) {
+                float v = p[k * g->stride];
+                top[k] = takes_over(v, top[k]) ? v : top[k];
             }
         }
-    return best;
+}
+
+/* The same windows' first maxima: their offsets into best[k] (top[k] is
+ * scratch). */
+static void row_argmax(const pool_geom *g, const float *x, size_t origin, size_t n,
+                       float *top, size_t *best)
+{
+    for (size_t k = 0; k < n; k++) {
+        best[k] = origin + k * g->stride;
+        top[k] = x[best[k]];
+    }
+    for (size_t i = 0; i < g->kh; i++)
+        for (size_t j = i ? 0 : 1; j < g->kw; j++) {
+            size_t at = origin + i * g->w + j;
+            for (size_t k = 0; k < n; k++, at += g->stride) {
+                float v = x[at];
+                int take = takes_over(v, top[k]);
+                best[k] = take ? at : best[k];
+                top[k] = take ? v : top[k];
+            }
+        }
 }
 
 static float window_mean(const pool_geom *g, const float *x, size_t origin)
@@ -133,9 +160,8 @@ static void maxpool_forward(bpl_net *net, const bpl_layer *layer, const float *i
         const float *x = in + n * in_size;
         float *o = out + n * layer->size;
         for (size_t c = 0; c < g.c; c++)
-            for (size_t oy = 0; oy < g.ho; oy++)
-                for (size_t ox = 0; ox < g.wo; ox++)
-                    *o++ = x[window_argmax(&g, x, window_origin(&g, c, oy, ox))];
+            for (size_t oy = 0; oy < g.ho; oy++, o += g.wo)
+                row_max(&g, x, window_origin(&g, c, oy, 0), g.wo, o);
     }
     bpl__activation_forward(activation, out, NULL, batch, layer->size);
 }
@@ -158,11 +184,15 @@ static void avgpool_forward(bpl_net *net, const bpl_layer *layer, const float *i
 }
 
 /* Each output's error to its window's first maximum in the layer's input
- * of this step. */
+ * of this step.  An output row's windows are found a chunk at a time, in
+ * scratch on the stack: nothing is allocated. */
 static void maxpool_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
                                int transposed, const float *err, size_t batch, float alpha,
                                float beta, float *out)
 {
+    enum { CHUNK = 64 };
+    float top[CHUNK];
+    size_t best[CHUNK];
     (void)net;
     (void)m;
     (void)transposed;
@@ -175,8 +205,12 @@ static void maxpool_send_error(bpl_net *net, const bpl_layer *layer, const float
         scale_row(d, in_size, beta);
         for (size_t c = 0; c < g.c; c++)
             for (size_t oy = 0; oy < g.ho; oy++)
-                for (size_t ox = 0; ox < g.wo; ox++)
-                    d[window_argmax(&g, x, window_origin(&g, c, oy, ox))] += alpha * *e++;
+                for (size_t ox = 0; ox < g.wo; ox += CHUNK) {
+                    size_t count = g.wo - ox < CHUNK ? g.wo - ox : CHUNK;
+                    row_argmax(&g, x, window_origin(&g, c, oy, ox), count, top, best);
+                    for (size_t k = 0; k < count; k++)
+                        d[best[k]] += alpha * *e++;
+                }
     }
 }
 

@@ -43,11 +43,13 @@ int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char 
     int rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
         bpl_layer *layer = bpl_net_layer(net, l);
+        /* Only a dense layer's feedback may have W^T's layout. */
+        int as_weight = is_forward_weight || bpl__layer_kind(layer) != &bpl__dense_kind;
         float *m = NULL;
-        if (bpl_layer_param_count(layer))
+        if (bpl_layer_param_count(layer)) /* else its own Jacobian sends it */
             rc = bpl_layer_tensor(layer, matrix ? matrix : "weight", &m, NULL, NULL);
         if (rc == BPL_OK)
-            rc = bpl_net_project_delta(net, l, l - 1, m, is_forward_weight);
+            rc = bpl_net_project_delta(net, l, l - 1, m, as_weight);
     }
     return rc;
 }
@@ -80,7 +82,8 @@ int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
             vtable->destroy(self);
         return rc;
     }
-    rc = bpl_rule_set_needs(rule, card->needs);
+    rc = bpl_rule_set_needs(rule, card->needs & (unsigned)BPL_NEEDS_ALL);
+    rule->builtin_needs = card->needs & ~(unsigned)BPL_NEEDS_ALL;
     if (rc == BPL_OK)
         rc = bpl_rule_set_description(rule, card->description);
     for (int p = 0; rc == BPL_OK && p < 7; p++)
