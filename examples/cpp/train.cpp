@@ -122,13 +122,16 @@ void check_training(const std::string &save_path)
     double accuracy_before = 0.0;
     bpl::check(bpl_net_evaluate(net.get(), data.get(), &accuracy_before, nullptr));
     std::vector<double> losses;
-    bpl::check(bpl_net_fit(net.get(), data.get(), 60, 32, record_epoch, &losses));
+    // The circle takes a while to leave the majority class's plateau: 150
+    // epochs learn it from every seed tried (60 did not from some).
+    constexpr std::size_t epochs = 150;
+    bpl::check(bpl_net_fit(net.get(), data.get(), epochs, 32, record_epoch, &losses));
     double accuracy = 0.0, loss = 0.0;
     bpl::check(bpl_net_evaluate(net.get(), data.get(), &accuracy, &loss));
     std::printf("accuracy %.4f -> %.4f, loss %.4f -> %.4f over %zu epochs\n",
                 accuracy_before, accuracy, losses.empty() ? NAN : losses.front(),
                 losses.empty() ? NAN : losses.back(), losses.size());
-    expect(losses.size() == 60, "the progress callback saw every epoch");
+    expect(losses.size() == epochs, "the progress callback saw every epoch");
     expect(!losses.empty() && losses.back() < 0.5 * losses.front(), "the loss falls");
     expect(accuracy >= 0.95, "the net learns the circle (accuracy >= 0.95)");
 
