@@ -1118,8 +1118,31 @@ static void api_conv(unsigned rule, int deep)
     write_seed("fuzz_api", name, &b);
 }
 
+/* The same 2x2x2 input -> conv 3@2x1 pad 1 (relu): 3x3x4 -> maxpool 2: 3x1x2
+ * -> dense 2 (softmax), `rule` attached, put to work, saved and loaded. */
+static void api_pool(unsigned rule)
+{
+    bytes b = {.n = 0};
+    put(&b, API_NET_CREATE), put(&b, 0), put(&b, 8 - 1), put(&b, 7), put(&b, 0);
+    put(&b, API_ADD_CONV2D), put(&b, 0), put(&b, 17), put(&b, 3 - 1), put(&b, 2 - 1);
+    put(&b, 1 - 1), put(&b, 1 - 1), put(&b, 1), put(&b, BPL_ACT_RELU);
+    put(&b, BPL_INIT_HE_NORMAL), put(&b, 0);
+    put(&b, API_ADD_POOL2D), put(&b, 0), put(&b, 0), put(&b, 1), put(&b, 2 - 1), put(&b, 0);
+    put(&b, 0);
+    put(&b, API_ADD_DENSE), put(&b, 0), put(&b, 2 - 1), put(&b, BPL_ACT_SOFTMAX);
+    put(&b, BPL_INIT_GLOROT_UNIFORM), put(&b, 0);
+    put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, rule), put(&b, 0);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    api_workout(&b, 8);
+    char name[64];
+    snprintf(name, sizeof name, "pool-%s", bpl_rule_builtin_name(rule));
+    write_seed("fuzz_api", name, &b);
+}
+
 static void api_corpus(void)
 {
+    api_pool(0); /* backprop */
+    api_pool(8); /* usf */
     for (unsigned r = 0; r < 3; r++) /* backprop, fa, dfa: the rules that train conv nets */
         api_conv(r, r == 2);
     api_conv(0, 1);
