@@ -232,6 +232,14 @@ int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
         return bpl__fail(BPL_ERR_INVALID_ARG,
                          "%s: a %s layer has no activation of its own (linear), not %s",
                          caller, kind->name, bpl_activation_name(activation));
+    /* A spatial layer's row is every map at every position: a softmax over
+     * it is not a per-position distribution over channels, whatever was
+     * meant. */
+    if (kind != &bpl__dense_kind && activation == BPL_ACT_SOFTMAX)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "%s: softmax would normalise over every map and position at once; "
+                         "end the net with a dense softmax layer",
+                         caller);
     bpl_layer *layer = bpl__calloc(1, sizeof *layer);
     if (!layer)
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);

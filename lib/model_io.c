@@ -677,6 +677,13 @@ static int load_layer(reader *r, bpl_net *net)
         return rc;
     rc = bpl__net_append_layer(net, head.kind, (size_t)head.units, &head.params,
                                (int)activation, (int)init, 0);
+    if (rc != BPL_OK && rc != BPL_ERR_NOMEM) {
+        /* A layer the library would not build (a pooling layer that is not
+         * linear, a softmax conv layer) makes a bad file, not a bad call. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", bpl_last_error_message());
+        return bad(r, why);
+    }
     if (rc != BPL_OK) {
         bpl__error_prefix(r->caller);
         return rc;

@@ -261,13 +261,6 @@ BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_
                          kernel_h, kernel_w, stride);
     if (!bpl__activation_valid(activation))
         return bpl__fail(BPL_ERR_INVALID_ARG, "%s: unknown activation %d", caller, activation);
-    /* The output row is every map at every position: a softmax over it is
-     * not a per-position distribution over channels, whatever was meant. */
-    if (activation == BPL_ACT_SOFTMAX)
-        return bpl__fail(BPL_ERR_INVALID_ARG,
-                         "%s: softmax would normalise over every map and position at once; "
-                         "end the net with a dense softmax layer",
-                         caller);
     if (!bpl__init_valid(init))
         return bpl__fail(BPL_ERR_INVALID_ARG, "%s: unknown initialiser %d", caller, init);
     if (net->rule)

@@ -1370,6 +1370,35 @@ START_TEST(conv_params_checked)
 }
 END_TEST
 
+/* An activation the library would not give the layer's kind: a bad file
+ * (BPL_ERR_FORMAT), not a bad argument of the caller's. */
+START_TEST(spatial_activation_checked)
+{
+    model m = conv_file("conv-source.bpl");
+    layout *L = parse(&m);
+    put_le(m.data + L->layer_count_at[0] - 8, BPL_ACT_SOFTMAX, 4);
+    expect_refused(&m, "conv-softmax.bpl", BPL_ERR_FORMAT, "end the net with a dense softmax");
+    free(L);
+    free(m.data);
+
+    bpl_net *net;
+    const size_t chw[] = {1, 4, 4};
+    BPL_OK_OR_FAIL(bpl_net_create(&net, 16, 3));
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, chw, 3));
+    BPL_OK_OR_FAIL(bpl_net_add_maxpool2d(net, 2, 0));
+    BPL_OK_OR_FAIL(bpl_net_add_dense(net, 2, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM));
+    const char *path = test_temp_path("pool-source.bpl");
+    BPL_OK_OR_FAIL(bpl_net_save(net, path));
+    bpl_net_destroy(net);
+    m = read_model(path);
+    L = parse(&m);
+    put_le(m.data + L->layer_count_at[0] - 8, BPL_ACT_TANH, 4);
+    expect_refused(&m, "pool-tanh.bpl", BPL_ERR_FORMAT, "no activation of its own");
+    free(L);
+    free(m.data);
+}
+END_TEST
+
 START_TEST(conv_shape_checked)
 {
     /* a stored shape that disagrees with its kind's */
@@ -1500,6 +1529,7 @@ int main(void)
     tcase_add_test(tc, conv_file_loads);
     tcase_add_test(tc, conv_params_checked);
     tcase_add_test(tc, conv_shape_checked);
+    tcase_add_test(tc, spatial_activation_checked);
     tcase_add_test(tc, conv_tensors_checked);
     tcase_add_test(tc, conv_larger_than_file);
     suite_add_tcase(s, tc);
