@@ -7,6 +7,8 @@
  *  - the error sent to the input (through W, through another tensor of its
  *    shape, plain or transposed, with alpha and beta) and the weight and
  *    bias gradients against central finite differences of a scalar loss;
+ *  - a batch cut into several chunks of the workspace gives each example
+ *    what it gets alone;
  *  - the shapes a layer gets and the errors when they do not fit; a failed
  *    allocation while adding one leaves the net as it was;
  *  - saving refuses a net with a conv layer (the file format stores dense
@@ -324,6 +326,75 @@ START_TEST(test_send_error_through_other_tensor)
 }
 END_TEST
 
+/* A batch larger than a chunk of the workspace (many positions, many
+ * output channels: a few dozen examples per chunk) gives each example what
+ * it gets alone: the forward pass, the error sent to the input and the
+ * gradients, summed over the examples, do not depend on how the batch was
+ * cut into chunks. */
+START_TEST(test_batch_in_chunks_equals_examples_alone)
+{
+    enum { B = 70 };
+    const conv_case c = {1, 28, 28, 64, 5, 5, 1, 2};
+    bpl_net *net = conv_net(&c, BPL_ACT_TANH, 8);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    uint64_t seed = 17;
+    fill_bias(net, 0, &seed);
+    size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
+    size_t nw = c.c_out * c.kh * c.kw;
+    float *in = malloc(B * in_size * sizeof *in), *err = malloc(B * out_size * sizeof *err);
+    float *out = malloc(B * out_size * sizeof *out), *one = malloc(out_size * sizeof *one);
+    float *sent = malloc(B * in_size * sizeof *sent), *sent1 = malloc(in_size * sizeof *sent1);
+    float *gw = test_grad(net, 0, "weight"), *gb = test_grad(net, 0, "bias");
+    float *gw_batch = malloc(nw * sizeof *gw_batch);
+    double *gw_sum = calloc(nw, sizeof *gw_sum), gb_sum[64] = {0};
+    float gb_batch[64];
+    test_fill_uniform(in, B * in_size, -1.0f, 1.0f, &seed);
+    test_fill_uniform(err, B * out_size, -1.0f, 1.0f, &seed);
+
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_TANH, out));
+    BPL_OK_OR_FAIL(bpl_layer_send_error(layer, NULL, 0, err, B, 1.0f, 0.0f, sent));
+    BPL_OK_OR_FAIL(bpl_layer_gradients(layer, err, in, B, 1.0f, 1.0f, 1.0f));
+    memcpy(gw_batch, gw, nw * sizeof *gw);
+    memcpy(gb_batch, gb, c.c_out * sizeof *gb);
+    /* The largest differences, asserted once (an assertion per element
+     * would send a million locations through Check's pipe). */
+    double out_diff = 0.0, sent_diff = 0.0;
+    for (size_t n = 0; n < B; n++) {
+        BPL_OK_OR_FAIL(bpl_layer_forward(layer, in + n * in_size, 1, BPL_ACT_TANH, one));
+        for (size_t i = 0; i < out_size; i++)
+            out_diff = fmax(out_diff, fabs(out[n * out_size + i] - one[i]));
+        BPL_OK_OR_FAIL(
+            bpl_layer_send_error(layer, NULL, 0, err + n * out_size, 1, 1.0f, 0.0f, sent1));
+        for (size_t i = 0; i < in_size; i++)
+            sent_diff = fmax(sent_diff, fabs(sent[n * in_size + i] - sent1[i]));
+        BPL_OK_OR_FAIL(
+            bpl_layer_gradients(layer, err + n * out_size, in + n * in_size, 1, 1.0f, 1.0f, 1.0f));
+        for (size_t i = 0; i < nw; i++)
+            gw_sum[i] += gw[i];
+        for (size_t i = 0; i < c.c_out; i++)
+            gb_sum[i] += gb[i];
+    }
+    ck_assert_msg(out_diff <= 1e-5, "outputs differ from the examples' alone by %g", out_diff);
+    ck_assert_msg(sent_diff <= 1e-4, "sent errors differ from the examples' alone by %g",
+                  sent_diff);
+    for (size_t i = 0; i < nw; i++)
+        ck_assert_msg(fabs(gw_batch[i] - gw_sum[i]) <= 1e-3 * (1.0 + fabs(gw_sum[i])),
+                      "weight gradient[%zu] %.8g, summed alone %.8g", i, (double)gw_batch[i],
+                      gw_sum[i]);
+    for (size_t i = 0; i < c.c_out; i++)
+        ck_assert(fabs(gb_batch[i] - gb_sum[i]) <= 1e-3 * (1.0 + fabs(gb_sum[i])));
+    free(in);
+    free(err);
+    free(out);
+    free(one);
+    free(sent);
+    free(sent1);
+    free(gw_batch);
+    free(gw_sum);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(test_shapes_through_layers)
 {
     bpl_net *net;
@@ -637,6 +708,7 @@ int main(void)
     tcase_add_test(tc, test_send_error_and_gradients_match_finite_differences);
     tcase_add_test(tc, test_factors);
     tcase_add_test(tc, test_send_error_through_other_tensor);
+    tcase_add_test(tc, test_batch_in_chunks_equals_examples_alone);
     tcase_add_test(tc, test_shapes_through_layers);
     tcase_add_test(tc, test_shape_errors);
     tcase_add_test(tc, test_add_survives_allocation_failure);

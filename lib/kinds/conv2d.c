@@ -10,11 +10,17 @@
  * function of the input shape, units and those params.  Zero padding of
  * `pad` on every side; H_out = (H + 2 pad - kh) / stride + 1.
  *
- * Portable path: one example at a time, im2col into the layer's workspace
- * (layer->work, [C_in kh kw][H_out W_out], allocated by build, so no call
- * allocates) and one bpl__gemm, so that -Dblas=none runs the library's own
- * GEMM.  Rows of a batch are examples flattened channel-major, as the
- * activation buffers hold them and as a dense layer above reads them.
+ * Portable path: the batch in chunks of examples (as many as a bounded
+ * workspace holds), each chunk's im2col side by side in one matrix
+ * [C_in kh kw][count H_out W_out] (layer->work, allocated by build, so no
+ * call allocates), and one bpl__gemm per chunk: products as wide as the
+ * chunk, not one example's positions, so that the late layers (a few
+ * positions per example) run as matrix products, not vector ones; -Dblas=none
+ * runs the library's own GEMM.  Rows of a batch are examples flattened
+ * channel-major, as the activation buffers hold them and as a dense layer
+ * above reads them: a chunk's outputs and errors are copied between that
+ * layout and the product's [C_out][count positions] (the bias added on the
+ * way).
  */
 #include "bpl_internal.h"
 
@@ -44,56 +50,103 @@ static conv_geom geometry(const bpl_layer *layer)
     return g;
 }
 
-/* The input coordinate of output position o and kernel offset i, or -1 in
- * the padding (as a size_t compared against the extent). */
-static size_t source_index(size_t o, size_t i, const conv_geom *g, size_t extent, int *inside)
+/* The output positions o in [*lo, *hi) whose input coordinate o stride +
+ * offset - pad falls inside [0, extent): the others read the padding. */
+static void valid_range(size_t n_out, size_t offset, const conv_geom *g, size_t extent,
+                        size_t *lo, size_t *hi)
 {
-    size_t at = o * g->stride + i; /* in padded coordinates */
-    *inside = at >= g->pad && at - g->pad < extent;
-    return at - g->pad;
+    size_t first = g->pad > offset ? (g->pad - offset + g->stride - 1) / g->stride : 0;
+    size_t last = extent + g->pad > offset ? (extent + g->pad - offset - 1) / g->stride + 1 : 0;
+    *lo = first < n_out ? first : n_out;
+    *hi = last < n_out ? last : n_out;
+    if (*hi < *lo)
+        *hi = *lo;
 }
 
-/* col[(c kh + i) kw + j][oy wo + ox] = x[c][oy s + i - pad][ox s + j - pad]. */
-static void im2col(const conv_geom *g, const float *x, float *col)
+/* One example's columns: col[(c kh + i) kw + j][oy wo + ox] =
+ * x[c][oy s + i - pad][ox s + j - pad] (0 in the padding), row r at
+ * col + r ld: the examples of a chunk sit side by side in each row.  A
+ * stride-1 row is a contiguous copy between two runs of zeros. */
+static void im2col(const conv_geom *g, const float *x, float *col, size_t ld)
 {
     for (size_t c = 0; c < g->c_in; c++)
-        for (size_t i = 0; i < g->kh; i++)
+        for (size_t i = 0; i < g->kh; i++) {
+            size_t y_lo, y_hi;
+            valid_range(g->ho, i, g, g->h, &y_lo, &y_hi);
             for (size_t j = 0; j < g->kw; j++) {
-                float *row = col + ((c * g->kh + i) * g->kw + j) * g->p;
-                for (size_t oy = 0; oy < g->ho; oy++) {
-                    int in_y;
-                    size_t y = source_index(oy, i, g, g->h, &in_y);
+                float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
+                size_t x_lo, x_hi;
+                valid_range(g->wo, j, g, g->w, &x_lo, &x_hi);
+                memset(row, 0, y_lo * g->wo * sizeof *row);
+                for (size_t oy = y_lo; oy < y_hi; oy++) {
                     float *dst = row + oy * g->wo;
-                    for (size_t ox = 0; ox < g->wo; ox++) {
-                        int in_x;
-                        size_t x_at = source_index(ox, j, g, g->w, &in_x);
-                        dst[ox] = in_y && in_x ? x[(c * g->h + y) * g->w + x_at] : 0.0f;
+                    memset(dst, 0, x_lo * sizeof *dst);
+                    if (x_hi > x_lo) { /* then x_lo's input column is inside */
+                        const float *src = x +
+                                           (c * g->h + oy * g->stride + i - g->pad) * g->w +
+                                           (x_lo * g->stride + j - g->pad);
+                        if (g->stride == 1)
+                            memcpy(dst + x_lo, src, (x_hi - x_lo) * sizeof *dst);
+                        else
+                            for (size_t ox = x_lo; ox < x_hi; ox++)
+                                dst[ox] = src[(ox - x_lo) * g->stride];
                     }
+                    memset(dst + x_hi, 0, (g->wo - x_hi) * sizeof *dst);
                 }
+                memset(row + y_hi * g->wo, 0, (g->ho - y_hi) * g->wo * sizeof *row);
             }
+        }
 }
 
-/* x[c][y][x] += alpha col[...][...]: im2col's adjoint. */
-static void col2im_add(const conv_geom *g, const float *col, float alpha, float *x)
+/* x[c][y][x] += alpha col[...][...]: im2col's adjoint, for one example. */
+static void col2im_add(const conv_geom *g, const float *col, size_t ld, float alpha, float *x)
 {
     for (size_t c = 0; c < g->c_in; c++)
-        for (size_t i = 0; i < g->kh; i++)
+        for (size_t i = 0; i < g->kh; i++) {
+            size_t y_lo, y_hi;
+            valid_range(g->ho, i, g, g->h, &y_lo, &y_hi);
             for (size_t j = 0; j < g->kw; j++) {
-                const float *row = col + ((c * g->kh + i) * g->kw + j) * g->p;
-                for (size_t oy = 0; oy < g->ho; oy++) {
-                    int in_y;
-                    size_t y = source_index(oy, i, g, g->h, &in_y);
-                    if (!in_y)
-                        continue;
-                    const float *src = row + oy * g->wo;
-                    for (size_t ox = 0; ox < g->wo; ox++) {
-                        int in_x;
-                        size_t x_at = source_index(ox, j, g, g->w, &in_x);
-                        if (in_x)
-                            x[(c * g->h + y) * g->w + x_at] += alpha * src[ox];
-                    }
+                const float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
+                size_t x_lo, x_hi;
+                valid_range(g->wo, j, g, g->w, &x_lo, &x_hi);
+                if (x_hi == x_lo)
+                    continue;
+                for (size_t oy = y_lo; oy < y_hi; oy++) {
+                    const float *src = row + oy * g->wo + x_lo;
+                    float *dst = x + (c * g->h + oy * g->stride + i - g->pad) * g->w +
+                                 (x_lo * g->stride + j - g->pad);
+                    size_t n = x_hi - x_lo;
+                    if (g->stride == 1)
+                        for (size_t o = 0; o < n; o++)
+                            dst[o] += alpha * src[o];
+                    else
+                        for (size_t o = 0; o < n; o++)
+                            dst[o * g->stride] += alpha * src[o];
                 }
             }
+        }
+}
+
+/* ---- chunks of examples ------------------------------------------------------ */
+
+/* The workspace a layer may hold, in floats (8 MiB): several examples'
+ * columns side by side make products wide enough to run near the FMA
+ * peak (one example of a late layer may have a single output position),
+ * and the bound keeps the memory a constant, not a multiple of the batch. */
+#define CONV_WORK_FLOATS ((size_t)1 << 21)
+
+/* One example's share of a chunk: its columns [K][P] and its outputs or
+ * errors [C_out][P]. */
+static size_t chunk_floats(const conv_geom *g)
+{
+    return (g->k + g->c_out) * g->p;
+}
+
+/* Examples a chunk holds: as many as the budget allows, at least one. */
+static size_t chunk_examples(const conv_geom *g)
+{
+    size_t n = CONV_WORK_FLOATS / chunk_floats(g);
+    return n ? n : 1;
 }
 
 /* ---- the kind's operations ---------------------------------------------------- */
@@ -128,7 +181,8 @@ static int conv2d_output_shape(const size_t *in_dims, size_t in_ndim, size_t uni
     size_t k, p, size, work;
     if (!bpl__mul_size(in_dims[0], q->kernel_h, &k) || !bpl__mul_size(k, q->kernel_w, &k) ||
         !bpl__mul_size(ho, wo, &p) || !bpl__mul_size(p, units, &size) ||
-        !bpl__mul_size(k, p, &work) || !bpl__mul_size(work, sizeof(float), &work) ||
+        k > SIZE_MAX - units || !bpl__mul_size(k + units, p, &work) ||
+        !bpl__mul_size(work, sizeof(float), &work) ||
         k > BPL__MAX_UNITS || size > BPL__MAX_UNITS)
         return bpl__fail(BPL_ERR_OVERFLOW,
                          "output %zux%zux%zu with kernel %zux%zu is too large (at most %zu "
@@ -151,12 +205,63 @@ static int conv2d_build(bpl_layer *layer)
         rc = bpl__layer_new_tensor(layer, "bias", 1, g.c_out, BPL_GROUP_FORWARD, &t);
     if (rc != BPL_OK)
         return rc;
-    layer->work_size = g.k * g.p; /* checked by output_shape */
+    layer->work_size = chunk_examples(&g) * chunk_floats(&g); /* checked by output_shape */
     layer->work = bpl__malloc(layer->work_size * sizeof *layer->work);
     if (!layer->work)
         return bpl__fail(BPL_ERR_NOMEM, "conv2d workspace of %zu floats: out of memory",
                          layer->work_size);
     return BPL_OK;
+}
+
+/* The chunks of a batch: chunk i of n holds examples [batch i / n,
+ * batch (i + 1) / n), n the fewest chunks of at most chunk_examples: a
+ * function of the batch and the layer alone, so results are too. */
+typedef struct chunking {
+    size_t batch, n;
+} chunking;
+
+static chunking chunks_of(const conv_geom *g, size_t batch)
+{
+    size_t most = chunk_examples(g);
+    chunking ch = {batch, (batch + most - 1) / most};
+    return ch;
+}
+
+static size_t chunk_start(const chunking *ch, size_t i)
+{
+    return ch->batch * i / ch->n;
+}
+
+/* The chunk's errors err[n][c][p] as one [C_out][count P] matrix. */
+static void gather_errors(const conv_geom *g, const float *err, size_t count, float *res)
+{
+    size_t ld = count * g->p, out_size = g->c_out * g->p;
+    for (size_t n = 0; n < count; n++)
+        for (size_t c = 0; c < g->c_out; c++)
+            memcpy(res + c * ld + n * g->p, err + n * out_size + c * g->p,
+                   g->p * sizeof *res);
+}
+
+static void forward_chunk(bpl_net *net, const conv_geom *g, const float *w, const float *b,
+                          const float *in, size_t count, int activation, float *out,
+                          float *work)
+{
+    size_t ld = count * g->p, in_size = g->c_in * g->h * g->w, out_size = g->c_out * g->p;
+    float *col = work, *res = work + g->k * ld;
+    for (size_t n = 0; n < count; n++)
+        im2col(g, in + n * in_size, col + n * g->p, ld);
+    /* [C_out][K] x [K][count P] */
+    bpl__gemm(bpl__net_profile(net), 0, 0, g->c_out, ld, g->k, 1.0f, w, g->k, col, ld, 0.0f,
+              res, ld);
+    /* Back to a row per example, the bias added on the way. */
+    for (size_t n = 0; n < count; n++)
+        for (size_t c = 0; c < g->c_out; c++) {
+            const float *r = res + c * ld + n * g->p;
+            float *o = out + n * out_size + c * g->p;
+            for (size_t i = 0; i < g->p; i++)
+                o[i] = r[i] + b[c];
+        }
+    bpl__activation_forward(activation, out, NULL, count, out_size);
 }
 
 static void conv2d_forward(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
@@ -165,17 +270,38 @@ static void conv2d_forward(bpl_net *net, const bpl_layer *layer, const float *in
     conv_geom g = geometry(layer);
     const float *w = bpl__layer_weight(layer)->data, *b = bpl__layer_bias(layer)->data;
     size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    for (size_t n = 0; n < batch; n++) {
-        float *o = out + n * out_size;
-        im2col(&g, in + n * in_size, layer->work);
-        /* [C_out][K] x [K][P] */
-        bpl__gemm(bpl__net_profile(net), 0, 0, g.c_out, g.p, g.k, 1.0f, w, g.k, layer->work,
-                  g.p, 0.0f, o, g.p);
-        for (size_t c = 0; c < g.c_out; c++)
-            for (size_t i = 0; i < g.p; i++)
-                o[c * g.p + i] += b[c];
+    chunking ch = chunks_of(&g, batch);
+    for (size_t i = 0; i < ch.n; i++) {
+        size_t n0 = chunk_start(&ch, i), count = chunk_start(&ch, i + 1) - n0;
+        forward_chunk(net, &g, w, b, in + n0 * in_size, count, activation,
+                      out + n0 * out_size, layer->work);
     }
-    bpl__activation_forward(activation, out, NULL, batch, out_size);
+}
+
+static void send_error_chunk(bpl_net *net, const conv_geom *g, const float *m, int transposed,
+                             const float *err, size_t count, float alpha, float beta,
+                             float *out, float *work)
+{
+    size_t ld = count * g->p, in_size = g->c_in * g->h * g->w;
+    float *col = work, *res = work + g->k * ld;
+    gather_errors(g, err, count, res);
+    /* [K][count P] = M^T [K][C_out] x err [C_out][count P] */
+    if (!transposed)
+        bpl__gemm(bpl__net_profile(net), 1, 0, g->k, ld, g->c_out, 1.0f, m, g->k, res, ld,
+                  0.0f, col, ld);
+    else
+        bpl__gemm(bpl__net_profile(net), 0, 0, g->k, ld, g->c_out, 1.0f, m, g->c_out, res, ld,
+                  0.0f, col, ld);
+    for (size_t n = 0; n < count; n++) {
+        float *x = out + n * in_size;
+        /* beta 0 overwrites, as a GEMM's does: what was there may be NaN. */
+        if (beta == 0.0f)
+            memset(x, 0, in_size * sizeof *x);
+        else if (beta != 1.0f)
+            for (size_t i = 0; i < in_size; i++)
+                x[i] *= beta;
+        col2im_add(g, col + n * g->p, ld, alpha, x);
+    }
 }
 
 static void conv2d_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
@@ -184,23 +310,27 @@ static void conv2d_send_error(bpl_net *net, const bpl_layer *layer, const float 
 {
     conv_geom g = geometry(layer);
     size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    for (size_t n = 0; n < batch; n++) {
-        float *x = out + n * in_size;
-        /* beta 0 overwrites, as a GEMM's does: what was there may be NaN. */
-        if (beta == 0.0f)
-            memset(x, 0, in_size * sizeof *x);
-        else if (beta != 1.0f)
-            for (size_t i = 0; i < in_size; i++)
-                x[i] *= beta;
-        /* [K][P] = M^T [K][C_out] x err [C_out][P] */
-        if (!transposed)
-            bpl__gemm(bpl__net_profile(net), 1, 0, g.k, g.p, g.c_out, 1.0f, m, g.k,
-                      err + n * out_size, g.p, 0.0f, layer->work, g.p);
-        else
-            bpl__gemm(bpl__net_profile(net), 0, 0, g.k, g.p, g.c_out, 1.0f, m, g.c_out,
-                      err + n * out_size, g.p, 0.0f, layer->work, g.p);
-        col2im_add(&g, layer->work, alpha, x);
+    chunking ch = chunks_of(&g, batch);
+    for (size_t i = 0; i < ch.n; i++) {
+        size_t n0 = chunk_start(&ch, i), count = chunk_start(&ch, i + 1) - n0;
+        send_error_chunk(net, &g, m, transposed, err + n0 * out_size, count, alpha, beta,
+                         out + n0 * in_size, layer->work);
     }
+}
+
+/* gw = alpha err col^T over the chunk, added to what gw holds unless `first`. */
+static void weight_gradient_chunk(bpl_net *net, const conv_geom *g, const float *err,
+                                  const float *in, size_t count, float alpha, int first,
+                                  float *gw, float *work)
+{
+    size_t ld = count * g->p, in_size = g->c_in * g->h * g->w;
+    float *col = work, *res = work + g->k * ld;
+    gather_errors(g, err, count, res);
+    for (size_t n = 0; n < count; n++)
+        im2col(g, in + n * in_size, col + n * g->p, ld);
+    /* [C_out][K] (+)= alpha err [C_out][count P] x col^T [count P][K] */
+    bpl__gemm(bpl__net_profile(net), 0, 1, g->c_out, g->k, ld, alpha, res, ld, col, ld,
+              first ? 0.0f : 1.0f, gw, g->k);
 }
 
 static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
@@ -209,19 +339,20 @@ static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, c
     conv_geom g = geometry(layer);
     float *gw = bpl__layer_weight(layer)->grad, *gb = bpl__layer_bias(layer)->grad;
     size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
+    chunking ch = chunks_of(&g, batch);
+    for (size_t i = 0; i < ch.n; i++) {
+        size_t n0 = chunk_start(&ch, i), count = chunk_start(&ch, i + 1) - n0;
+        weight_gradient_chunk(net, &g, err + n0 * out_size, in + n0 * in_size, count, alpha,
+                              i == 0, gw, layer->work);
+    }
+    /* The bias sums as the dense kind's does: each rule's own rounding. */
     memset(gb, 0, g.c_out * sizeof *gb);
+    int plain = bias_scale == 1.0f && bias_divisor == 1.0f;
     for (size_t n = 0; n < batch; n++) {
         const float *e = err + n * out_size;
-        im2col(&g, in + n * in_size, layer->work);
-        /* [C_out][K] (+)= alpha err [C_out][P] x col^T [P][K] */
-        bpl__gemm(bpl__net_profile(net), 0, 1, g.c_out, g.k, g.p, alpha, e, g.p, layer->work,
-                  g.p, n ? 1.0f : 0.0f, gw, g.k);
-        /* The bias sums as the dense kind's does: each rule's own rounding. */
         for (size_t c = 0; c < g.c_out; c++)
             for (size_t i = 0; i < g.p; i++)
-                gb[c] += bias_scale == 1.0f && bias_divisor == 1.0f
-                             ? e[c * g.p + i]
-                             : bias_scale * e[c * g.p + i] / bias_divisor;
+                gb[c] += plain ? e[c * g.p + i] : bias_scale * e[c * g.p + i] / bias_divisor;
     }
 }
 
