@@ -80,18 +80,23 @@ static void im2col(const conv_geom *g, const float *x, float *col, size_t ld)
                 memset(row, 0, y_lo * g->wo * sizeof *row);
                 for (size_t oy = y_lo; oy < y_hi; oy++) {
                     float *dst = row + oy * g->wo;
-                    memset(dst, 0, x_lo * sizeof *dst);
+                    /* Loops, not memset and memcpy: runs are a few dozen floats. */
+                    for (size_t ox = 0; ox < x_lo; ox++)
+                        dst[ox] = 0.0f;
                     if (x_hi > x_lo) { /* then x_lo's input column is inside */
                         const float *src = x +
                                            (c * g->h + oy * g->stride + i - g->pad) * g->w +
                                            (x_lo * g->stride + j - g->pad);
+                        size_t n = x_hi - x_lo;
                         if (g->stride == 1)
-                            memcpy(dst + x_lo, src, (x_hi - x_lo) * sizeof *dst);
+                            for (size_t o = 0; o < n; o++)
+                                dst[x_lo + o] = src[o];
                         else
-                            for (size_t ox = x_lo; ox < x_hi; ox++)
-                                dst[ox] = src[(ox - x_lo) * g->stride];
+                            for (size_t o = 0; o < n; o++)
+                                dst[x_lo + o] = src[o * g->stride];
                     }
-                    memset(dst + x_hi, 0, (g->wo - x_hi) * sizeof *dst);
+                    for (size_t ox = x_hi; ox < g->wo; ox++)
+                        dst[ox] = 0.0f;
                 }
                 memset(row + y_hi * g->wo, 0, (g->ho - y_hi) * g->wo * sizeof *row);
             }
