@@ -7,8 +7,8 @@
  *  - the error sent to the input (through W, through another tensor of its
  *    shape, plain or transposed, with alpha and beta) and the weight and
  *    bias gradients against central finite differences of a scalar loss;
- *  - a batch cut into several chunks of the workspace gives each example
- *    what it gets alone;
+ *  - a batch cut into several chunks of the workspace, on one thread or
+ *    two, gives each example what it gets alone;
  *  - the shapes a layer gets and the errors when they do not fit; a failed
  *    allocation while adding one leaves the net as it was;
  *  - saving refuses a net with a conv layer (the file format stores dense
@@ -331,7 +331,7 @@ END_TEST
  * it gets alone: the forward pass, the error sent to the input and the
  * gradients, summed over the examples, do not depend on how the batch was
  * cut into chunks. */
-START_TEST(test_batch_in_chunks_equals_examples_alone)
+static void check_chunks_against_examples(void)
 {
     enum { B = 70 };
     const conv_case c = {1, 28, 28, 64, 5, 5, 1, 2};
@@ -392,6 +392,16 @@ START_TEST(test_batch_in_chunks_equals_examples_alone)
     free(gw_batch);
     free(gw_sum);
     bpl_net_destroy(net);
+}
+
+/* One thread, and two (each takes half the batch, in chunks of its half of
+ * the workspace). */
+START_TEST(test_batch_in_chunks_equals_examples_alone)
+{
+    check_chunks_against_examples();
+    BPL_OK_OR_FAIL(bpl_set_thread_count(2));
+    check_chunks_against_examples();
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
 }
 END_TEST
 

@@ -147,11 +147,11 @@ static size_t chunk_floats(const conv_geom *g)
     return (g->k + g->c_out) * g->p;
 }
 
-/* Examples a chunk holds: as many as the budget allows, at least one. */
-static size_t chunk_examples(const conv_geom *g)
+/* The least a task needs: its own weight gradient (the tasks' sums are
+ * added in order after they finish) and one example's chunk. */
+static size_t task_floats(const conv_geom *g)
 {
-    size_t n = CONV_WORK_FLOATS / chunk_floats(g);
-    return n ? n : 1;
+    return g->c_out * g->k + chunk_floats(g);
 }
 
 /* ---- the kind's operations ---------------------------------------------------- */
@@ -187,7 +187,7 @@ static int conv2d_output_shape(const size_t *in_dims, size_t in_ndim, size_t uni
     if (!bpl__mul_size(in_dims[0], q->kernel_h, &k) || !bpl__mul_size(k, q->kernel_w, &k) ||
         !bpl__mul_size(ho, wo, &p) || !bpl__mul_size(p, units, &size) ||
         k > SIZE_MAX - units || !bpl__mul_size(k + units, p, &work) ||
-        !bpl__mul_size(work, sizeof(float), &work) ||
+        work > SIZE_MAX - units * k || !bpl__mul_size(work + units * k, sizeof(float), &work) ||
         k > BPL__MAX_UNITS || size > BPL__MAX_UNITS)
         return bpl__fail(BPL_ERR_OVERFLOW,
                          "output %zux%zux%zu with kernel %zux%zu is too large (at most %zu "
@@ -210,31 +210,13 @@ static int conv2d_build(bpl_layer *layer)
         rc = bpl__layer_new_tensor(layer, "bias", 1, g.c_out, BPL_GROUP_FORWARD, &t);
     if (rc != BPL_OK)
         return rc;
-    layer->work_size = chunk_examples(&g) * chunk_floats(&g); /* checked by output_shape */
+    /* The budget, or one task's least if more (checked by output_shape). */
+    layer->work_size = task_floats(&g) > CONV_WORK_FLOATS ? task_floats(&g) : CONV_WORK_FLOATS;
     layer->work = bpl__malloc(layer->work_size * sizeof *layer->work);
     if (!layer->work)
         return bpl__fail(BPL_ERR_NOMEM, "conv2d workspace of %zu floats: out of memory",
                          layer->work_size);
     return BPL_OK;
-}
-
-/* The chunks of a batch: chunk i of n holds examples [batch i / n,
- * batch (i + 1) / n), n the fewest chunks of at most chunk_examples: a
- * function of the batch and the layer alone, so results are too. */
-typedef struct chunking {
-    size_t batch, n;
-} chunking;
-
-static chunking chunks_of(const conv_geom *g, size_t batch)
-{
-    size_t most = chunk_examples(g);
-    chunking ch = {batch, (batch + most - 1) / most};
-    return ch;
-}
-
-static size_t chunk_start(const chunking *ch, size_t i)
-{
-    return ch->batch * i / ch->n;
 }
 
 /* The chunk's errors err[n][c][p] as one [C_out][count P] matrix. */
@@ -247,7 +229,7 @@ static void gather_errors(const conv_geom *g, const float *err, size_t count, fl
                    g->p * sizeof *res);
 }
 
-static void forward_chunk(bpl_net *net, const conv_geom *g, const float *w, const float *b,
+static void forward_chunk(bpl__profile *prof, const conv_geom *g, const float *w, const float *b,
                           const float *in, size_t count, int activation, float *out,
                           float *work)
 {
@@ -256,7 +238,7 @@ static void forward_chunk(bpl_net *net, const conv_geom *g, const float *w, cons
     for (size_t n = 0; n < count; n++)
         im2col(g, in + n * in_size, col + n * g->p, ld);
     /* [C_out][K] x [K][count P] */
-    bpl__gemm(bpl__net_profile(net), 0, 0, g->c_out, ld, g->k, 1.0f, w, g->k, col, ld, 0.0f,
+    bpl__gemm(prof, 0, 0, g->c_out, ld, g->k, 1.0f, w, g->k, col, ld, 0.0f,
               res, ld);
     /* Back to a row per example, the bias added on the way. */
     for (size_t n = 0; n < count; n++)
@@ -269,21 +251,7 @@ static void forward_chunk(bpl_net *net, const conv_geom *g, const float *w, cons
     bpl__activation_forward(activation, out, NULL, count, out_size);
 }
 
-static void conv2d_forward(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
-                           int activation, float *out)
-{
-    conv_geom g = geometry(layer);
-    const float *w = bpl__layer_weight(layer)->data, *b = bpl__layer_bias(layer)->data;
-    size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    chunking ch = chunks_of(&g, batch);
-    for (size_t i = 0; i < ch.n; i++) {
-        size_t n0 = chunk_start(&ch, i), count = chunk_start(&ch, i + 1) - n0;
-        forward_chunk(net, &g, w, b, in + n0 * in_size, count, activation,
-                      out + n0 * out_size, layer->work);
-    }
-}
-
-static void send_error_chunk(bpl_net *net, const conv_geom *g, const float *m, int transposed,
+static void send_error_chunk(bpl__profile *prof, const conv_geom *g, const float *m, int transposed,
                              const float *err, size_t count, float alpha, float beta,
                              float *out, float *work)
 {
@@ -292,10 +260,10 @@ static void send_error_chunk(bpl_net *net, const conv_geom *g, const float *m, i
     gather_errors(g, err, count, res);
     /* [K][count P] = M^T [K][C_out] x err [C_out][count P] */
     if (!transposed)
-        bpl__gemm(bpl__net_profile(net), 1, 0, g->k, ld, g->c_out, 1.0f, m, g->k, res, ld,
+        bpl__gemm(prof, 1, 0, g->k, ld, g->c_out, 1.0f, m, g->k, res, ld,
                   0.0f, col, ld);
     else
-        bpl__gemm(bpl__net_profile(net), 0, 0, g->k, ld, g->c_out, 1.0f, m, g->c_out, res, ld,
+        bpl__gemm(prof, 0, 0, g->k, ld, g->c_out, 1.0f, m, g->c_out, res, ld,
                   0.0f, col, ld);
     for (size_t n = 0; n < count; n++) {
         float *x = out + n * in_size;
@@ -309,22 +277,8 @@ static void send_error_chunk(bpl_net *net, const conv_geom *g, const float *m, i
     }
 }
 
-static void conv2d_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
-                              int transposed, const float *err, size_t batch, float alpha,
-                              float beta, float *out)
-{
-    conv_geom g = geometry(layer);
-    size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    chunking ch = chunks_of(&g, batch);
-    for (size_t i = 0; i < ch.n; i++) {
-        size_t n0 = chunk_start(&ch, i), count = chunk_start(&ch, i + 1) - n0;
-        send_error_chunk(net, &g, m, transposed, err + n0 * out_size, count, alpha, beta,
-                         out + n0 * in_size, layer->work);
-    }
-}
-
 /* gw = alpha err col^T over the chunk, added to what gw holds unless `first`. */
-static void weight_gradient_chunk(bpl_net *net, const conv_geom *g, const float *err,
+static void weight_gradient_chunk(bpl__profile *prof, const conv_geom *g, const float *err,
                                   const float *in, size_t count, float alpha, int first,
                                   float *gw, float *work)
 {
@@ -334,30 +288,114 @@ static void weight_gradient_chunk(bpl_net *net, const conv_geom *g, const float 
     for (size_t n = 0; n < count; n++)
         im2col(g, in + n * in_size, col + n * g->p, ld);
     /* [C_out][K] (+)= alpha err [C_out][count P] x col^T [count P][K] */
-    bpl__gemm(bpl__net_profile(net), 0, 1, g->c_out, g->k, ld, alpha, res, ld, col, ld,
+    bpl__gemm(prof, 0, 1, g->c_out, g->k, ld, alpha, res, ld, col, ld,
               first ? 0.0f : 1.0f, gw, g->k);
+}
+
+/* ---- an operation, cut into tasks --------------------------------------------- */
+
+enum { OP_FORWARD, OP_SEND_ERROR, OP_GRADIENTS };
+
+/* One operation on a batch and its arguments, as each task sees it. */
+typedef struct conv_job {
+    bpl_net *net;
+    const bpl_layer *layer;
+    conv_geom g;
+    int op;
+    size_t batch, n_tasks;
+    const float *in, *err, *m, *b;
+    int transposed, activation;
+    float alpha, beta;
+    float *out, *gw;
+} conv_job;
+
+/* As many tasks as the thread count, the batch and the workspace allow: a
+ * function of those alone, so that results are too. */
+static size_t task_count(const bpl_layer *layer, const conv_geom *g, size_t batch)
+{
+    size_t n = bpl__pool_threads(), fit = layer->work_size / task_floats(g);
+    n = n < fit ? n : fit;
+    n = n < batch ? n : batch;
+    return n ? n : 1;
+}
+
+/* Task t of n: examples [batch t / n, batch (t + 1) / n), in chunks as
+ * even as the task's slice of the workspace allows (after its weight
+ * gradient's room); the first task's products count in the profile. */
+static void conv_task(void *ctx, size_t task, size_t n_tasks)
+{
+    const conv_job *j = ctx;
+    const conv_geom *g = &j->g;
+    size_t n0 = j->batch * task / n_tasks, n1 = j->batch * (task + 1) / n_tasks;
+    size_t in_size = g->c_in * g->h * g->w, out_size = g->c_out * g->p;
+    float *slice = j->layer->work + task * (j->layer->work_size / n_tasks);
+    float *work = slice + g->c_out * g->k;
+    size_t most = (j->layer->work_size / n_tasks - g->c_out * g->k) / chunk_floats(g);
+    size_t count = n1 - n0, n_chunks = (count + most - 1) / most;
+    bpl__profile *prof = task == 0 ? bpl__net_profile(j->net) : NULL;
+    for (size_t c = 0; c < n_chunks; c++) {
+        size_t a = n0 + count * c / n_chunks, b = n0 + count * (c + 1) / n_chunks;
+        if (j->op == OP_FORWARD)
+            forward_chunk(prof, g, j->m, j->b, j->in + a * in_size,
+                          b - a, j->activation, j->out + a * out_size, work);
+        else if (j->op == OP_SEND_ERROR)
+            send_error_chunk(prof, g, j->m, j->transposed, j->err + a * out_size, b - a,
+                             j->alpha, j->beta, j->out + a * in_size, work);
+        else
+            weight_gradient_chunk(prof, g, j->err + a * out_size, j->in + a * in_size, b - a,
+                                  j->alpha, c == 0, task == 0 ? j->gw : slice, work);
+    }
+}
+
+static void run_job(conv_job *j)
+{
+    j->n_tasks = task_count(j->layer, &j->g, j->batch);
+    bpl__pool_run(conv_task, j, j->n_tasks);
+}
+
+static void conv2d_forward(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
+                           int activation, float *out)
+{
+    conv_job j = {.net = net, .layer = layer, .g = geometry(layer), .op = OP_FORWARD,
+                  .batch = batch, .in = in, .m = bpl__layer_weight(layer)->data,
+                  .b = bpl__layer_bias(layer)->data,
+                  .activation = activation, .out = out};
+    run_job(&j);
+}
+
+static void conv2d_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
+                              int transposed, const float *err, size_t batch, float alpha,
+                              float beta, float *out)
+{
+    conv_job j = {.net = net, .layer = layer, .g = geometry(layer), .op = OP_SEND_ERROR,
+                  .batch = batch, .err = err, .m = m, .transposed = transposed,
+                  .alpha = alpha, .beta = beta, .out = out};
+    run_job(&j);
 }
 
 static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                              size_t batch, float alpha, float bias_scale, float bias_divisor)
 {
-    conv_geom g = geometry(layer);
     float *gw = bpl__layer_weight(layer)->grad, *gb = bpl__layer_bias(layer)->grad;
-    size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    chunking ch = chunks_of(&g, batch);
-    for (size_t i = 0; i < ch.n; i++) {
-        size_t n0 = chunk_start(&ch, i), count = chunk_start(&ch, i + 1) - n0;
-        weight_gradient_chunk(net, &g, err + n0 * out_size, in + n0 * in_size, count, alpha,
-                              i == 0, gw, layer->work);
+    conv_job j = {.net = net, .layer = layer, .g = geometry(layer), .op = OP_GRADIENTS,
+                  .batch = batch, .in = in, .err = err, .alpha = alpha, .gw = gw};
+    run_job(&j);
+    /* The other tasks' sums, added in task order. */
+    size_t nw = j.g.c_out * j.g.k;
+    for (size_t t = 1; t < j.n_tasks; t++) {
+        const float *part = layer->work + t * (layer->work_size / j.n_tasks);
+        for (size_t i = 0; i < nw; i++)
+            gw[i] += part[i];
     }
     /* The bias sums as the dense kind's does: each rule's own rounding. */
-    memset(gb, 0, g.c_out * sizeof *gb);
+    size_t out_size = layer->size, p = j.g.p;
+    memset(gb, 0, j.g.c_out * sizeof *gb);
     int plain = bias_scale == 1.0f && bias_divisor == 1.0f;
     for (size_t n = 0; n < batch; n++) {
         const float *e = err + n * out_size;
-        for (size_t c = 0; c < g.c_out; c++)
-            for (size_t i = 0; i < g.p; i++)
-                gb[c] += plain ? e[c * g.p + i] : bias_scale * e[c * g.p + i] / bias_divisor;
+        for (size_t c = 0; c < j.g.c_out; c++)
+            for (size_t i = 0; i < p; i++)
+                gb[c] += plain ? e[c * p + i] : bias_scale * e[c * p + i] / bias_divisor;
     }
 }
 
