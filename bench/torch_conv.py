@@ -15,7 +15,8 @@ gathered from uint8 and converted to float as bpl_net_fit does; the time per
 epoch is the window's time scaled to 60,000 images.  Prints per rule and batch:
 
     torch_conv rule=R arch=A batch=B threads=T steps=S median_s=.. min_s=.. max_s=..
-               repeats=.. maxrss_mib=..   (one line; seconds per epoch)
+               cpu_s=.. repeats=.. maxrss_mib=..   (one line; seconds per epoch, wall
+               and the median's CPU time)
 
 Rules: backprop (autograd); fa (feedback alignment: every conv and dense layer
 above the first sends its error through a fixed random tensor B of W's shape).
@@ -230,20 +231,22 @@ def main():
             gen = torch.Generator().manual_seed(1000)
             model = RULES[rule](ARGS.arch, gen)
             window(model, x_u8, labels, batch, gen, 3)  # untimed warm-up
-            seconds = []
+            seconds, cpu = [], []
+            scale = x_u8.shape[0] / (steps * batch)
             for repeat in range(ARGS.repeats):
                 gen = torch.Generator().manual_seed(repeat + 1)
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 window(model, x_u8, labels, batch, gen, steps)
-                seconds.append((time.perf_counter() - start) * x_u8.shape[0] /
-                               (steps * batch))
+                seconds.append((time.perf_counter() - start) * scale)
+                cpu.append((time.process_time() - start_cpu) * scale)
             seconds.sort()
+            cpu.sort()
             median = seconds[len(seconds) // 2]
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
             print("torch_conv rule=%s arch=%s batch=%d threads=%d steps=%d median_s=%.4f "
-                  "min_s=%.4f max_s=%.4f repeats=%d maxrss_mib=%.1f" % (
+                  "min_s=%.4f max_s=%.4f cpu_s=%.4f repeats=%d maxrss_mib=%.1f" % (
                       rule, ARGS.arch, batch, ARGS.threads, steps, median, seconds[0],
-                      seconds[-1], len(seconds), rss), flush=True)
+                      seconds[-1], cpu[len(cpu) // 2], len(seconds), rss), flush=True)
 
 
 if __name__ == "__main__":

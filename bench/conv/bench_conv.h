@@ -51,7 +51,9 @@ typedef struct result {
     int ok;
     char error[256];
     double epoch[MAX_ITEMS]; /* seconds per 60,000 images, one per repeat */
-    double median;
+    double cpu[MAX_ITEMS];   /* the same in CPU time (user + system) */
+    double median, cpu_median;
+    double base_rss;         /* bytes resident before the net was built */
     double peak_rss, theory; /* bytes */
     layer_rate rates[MAX_SPEC_LAYERS];
     size_t n_rates;
@@ -60,7 +62,7 @@ typedef struct result {
 typedef struct torch_entry {
     char rule[32];
     size_t net, batch, threads;
-    double median, peak_rss_mib;
+    double median, cpu_median, peak_rss_mib;
 } torch_entry;
 
 /* arch.c */
@@ -76,6 +78,7 @@ double fma_peak(const char **isa);
 
 /* measure.c: one configuration in a child process */
 double now(void);
+double cpu_seconds(void); /* this process's user + system time */
 double median_of(double *v, int n);
 void run_config(const options *o, const net_spec *net, const char *rule, size_t batch,
                 size_t threads, result *r);

@@ -176,6 +176,9 @@ static void print_machine(int argc, char **argv, const options *o, double peak,
            "          batches gathered from uint8 (%s)\n",
            o->steps, bpl_dataset_example_count(bench_dataset), o->repeats,
            o->synthetic ? "random pixels of MNIST's shape" : "MNIST's training images");
+    printf("columns:  s/epoch wall-clock (and CPU time, user + system: steadier on a "
+           "shared machine); torch: the same net in PyTorch in this run; vs bprop: "
+           "against backprop's wall-clock\n");
     printf("memory:   peak RSS of each configuration's own process against the theory "
            "(dataset, parameters + gradients + 2 Adam moments, an activation and an "
            "error buffer per layer, the staged batch)\n");
@@ -218,9 +221,9 @@ static void run_net(const options *o, size_t n, double peak, int torch)
         torch_entry te[2 * MAX_ITEMS * MAX_ITEMS];
         size_t n_te = torch ? run_torch(o, n, threads, te, sizeof te / sizeof te[0]) : 0;
         printf("  %zu thread%s\n", threads, threads > 1 ? "s" : "");
-        printf("    %-9s %5s %10s %16s %10s %8s %9s %9s %8s %8s\n", "rule", "batch",
-               "s/epoch", "(min-max)", "torch s/ep", "vs torch", "vs bprop", "RSS MiB",
-               "theory", "RSS/th");
+        printf("    %-9s %5s %8s %15s %8s %8s %8s %8s %9s %8s %8s %8s %7s\n", "rule", "batch",
+               "s/epoch", "(min-max)", "torch", "vs torch", "cpu s", "torch", "cpu ratio",
+               "vs bprop", "RSS MiB", "theory", "RSS/th");
         for (size_t b = 0; b < o->n_batches; b++)
             for (size_t r = 0; r < o->n_rules; r++) {
                 result res;
@@ -238,16 +241,25 @@ static void run_net(const options *o, size_t n, double peak, int torch)
                 }
                 const torch_entry *t = find_torch(te, n_te, o->rules[r], o->batches[b]);
                 char tt[32] = "-", ratio[32] = "-", vs[32] = "-", range[40];
+                char tc[32] = "-", cratio[32] = "-";
                 if (t && t->median > 0) {
                     snprintf(tt, sizeof tt, "%.2f", t->median);
                     snprintf(ratio, sizeof ratio, "%.2fx", res.median / t->median);
                 }
+                if (t && t->cpu_median > 0) {
+                    snprintf(tc, sizeof tc, "%.2f", t->cpu_median);
+                    snprintf(cratio, sizeof cratio, "%.2fx", res.cpu_median / t->cpu_median);
+                }
                 if (r > 0 && medians[n][b][ti][0] > 0)
                     snprintf(vs, sizeof vs, "%.2fx", res.median / medians[n][b][ti][0]);
                 snprintf(range, sizeof range, "(%.2f-%.2f)", lo, hi);
-                printf("    %-9s %5zu %10.2f %16s %10s %8s %9s %9.1f %8.1f %7.2fx\n",
-                       o->rules[r], o->batches[b], res.median, range, tt, ratio, vs,
-                       res.peak_rss / MIB, res.theory / MIB, res.peak_rss / res.theory);
+                printf("    %-9s %5zu %8.2f %15s %8s %8s %8.2f %8s %9s %8s %8.1f %8.1f "
+                       "%6.2fx\n",
+                       o->rules[r], o->batches[b], res.median, range, tt, ratio,
+                       res.cpu_median, tc, cratio, vs, res.peak_rss / MIB, res.theory / MIB,
+                       res.peak_rss / res.theory);
+                printf("      (resident before the net: %.1f MiB: the dataset, the libraries)\n",
+                       res.base_rss / MIB);
                 print_rates(spec, &res, peak);
             }
     }

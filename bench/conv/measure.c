@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,14 @@ double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -42,15 +51,16 @@ double median_of(double *v, int n)
     return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
 }
 
-/* The resident set's high-water mark, in bytes (Linux), 0 if unknown. */
-static double peak_rss(void)
+/* The resident set's high-water mark (VmHWM) or its size now (VmRSS), in
+ * bytes (Linux), 0 if unknown. */
+static double rss(const char *which)
 {
     char line[256];
     double kib = 0.0;
     FILE *f = fopen("/proc/self/status", "r");
     while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kib = strtod(line + 6, NULL);
+        if (strncmp(line, which, strlen(which)) == 0)
+            kib = strtod(line + strlen(which), NULL);
     if (f)
         fclose(f);
     return kib * 1024.0;
@@ -129,6 +139,7 @@ static void train(const options *o, const net_spec *spec, const char *rule_name,
 {
     bpl_net *net = NULL;
     bpl_rule *rule = NULL;
+    r->base_rss = rss("VmRSS:");
     int rc = bpl_set_thread_count((int)threads);
     if (rc != BPL_OK) {
         fail(r, "bpl_set_thread_count", rc);
@@ -149,14 +160,16 @@ static void train(const options *o, const net_spec *spec, const char *rule_name,
     r->ok = 1;
     rc = bpl_net_fit(net, bench_dataset, 1, batch, stop_after, &warm);
     for (int i = 0; rc == BPL_OK && i < o->repeats; i++) {
-        double start = now();
+        double start = now(), cpu = cpu_seconds();
         rc = bpl_net_fit(net, bench_dataset, 1, batch, stop_after, &steps);
         r->epoch[i] = (now() - start) * (double)n / (double)(steps * batch);
+        r->cpu[i] = (cpu_seconds() - cpu) * (double)n / (double)(steps * batch);
     }
     if (rc != BPL_OK)
         fail(r, "training", rc);
     r->median = median_of(r->epoch, o->repeats);
-    r->peak_rss = peak_rss();
+    r->cpu_median = median_of(r->cpu, o->repeats);
+    r->peak_rss = rss("VmHWM:");
     r->theory = theory_bytes(net, n, batch);
     if (rc == BPL_OK && o->layers && strcmp(rule_name, "backprop") == 0)
         layer_rates(spec, net, batch, r);

@@ -67,6 +67,7 @@ size_t run_torch(const options *o, size_t net, size_t threads, torch_entry *t, s
         e->threads = threads;
         e->batch = (size_t)field(line, "batch=");
         e->median = field(line, "median_s=");
+        e->cpu_median = field(line, "cpu_s=");
         e->peak_rss_mib = field(line, "maxrss_mib=");
     }
     if (p && pclose(p) != 0)
