@@ -80,6 +80,7 @@ static offset_range range_of(const conv_geom *g, size_t i, size_t j)
 /* Row (c, i, j) of one example's columns: dst[oy wo + ox] =
  * x[c][oy s + i - pad][ox s + j - pad], 0 in the padding.  Loops, not
  * memset and memcpy: the runs are a few dozen floats. */
+BPL__MULTIVERSION
 static void im2col_row(const conv_geom *g, const float *x, size_t c, size_t i, size_t j,
                        const offset_range *r, float *dst)
 {
@@ -127,6 +128,7 @@ static void im2col(const conv_geom *g, const float *x, size_t count, float *col)
 /* x[c][y][x] += alpha col[...][...]: im2col's adjoint over a chunk, read
  * row by row.  Each input element gets its terms in kernel-offset order,
  * whatever the chunk. */
+BPL__MULTIVERSION
 static void col2im_add(const conv_geom *g, const float *col, size_t count, float alpha,
                        float *x)
 {
@@ -268,6 +270,22 @@ static void gather_errors(const conv_geom *g, const float *err, size_t count, fl
                    g->p * sizeof *res);
 }
 
+/* The product's [C_out][count P] back to a row per example, the bias
+ * added on the way. */
+BPL__MULTIVERSION
+static void scatter_outputs(const conv_geom *g, const float *res, const float *b, size_t count,
+                            float *out)
+{
+    size_t ld = count * g->p, out_size = g->c_out * g->p;
+    for (size_t n = 0; n < count; n++)
+        for (size_t c = 0; c < g->c_out; c++) {
+            const float *r = res + c * ld + n * g->p;
+            float *o = out + n * out_size + c * g->p;
+            for (size_t i = 0; i < g->p; i++)
+                o[i] = r[i] + b[c];
+        }
+}
+
 static void forward_chunk(bpl__profile *prof, const conv_geom *g, const float *w, const float *b,
                           const float *in, size_t count, int activation, float *out,
                           float *work)
@@ -278,14 +296,7 @@ static void forward_chunk(bpl__profile *prof, const conv_geom *g, const float *w
     /* [C_out][K] x [K][count P] */
     bpl__gemm(prof, 0, 0, g->c_out, ld, g->k, 1.0f, w, g->k, col, ld, 0.0f,
               res, ld);
-    /* Back to a row per example, the bias added on the way. */
-    for (size_t n = 0; n < count; n++)
-        for (size_t c = 0; c < g->c_out; c++) {
-            const float *r = res + c * ld + n * g->p;
-            float *o = out + n * out_size + c * g->p;
-            for (size_t i = 0; i < g->p; i++)
-                o[i] = r[i] + b[c];
-        }
+    scatter_outputs(g, res, b, count, out);
     bpl__activation_forward(activation, out, NULL, count, out_size);
 }
 
@@ -409,6 +420,39 @@ static void conv2d_send_error(bpl_net *net, const bpl_layer *layer, const float 
     run_job(&j);
 }
 
+/* A channel's terms over one example's positions, in 16 running sums (a
+ * single one would be a chain of dependent additions), then those sums in
+ * order: the same rounding for a given map size, whatever the batch. */
+static float channel_sum(const float *e, size_t p, float scale, float divisor, int plain)
+{
+    float lanes[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= p; i += 16)
+        for (size_t l = 0; l < 16; l++)
+            lanes[l] += plain ? e[i + l] : scale * e[i + l] / divisor;
+    for (size_t l = 0; i < p; i++, l++)
+        lanes[l] += plain ? e[i] : scale * e[i] / divisor;
+    float sum = 0.0f;
+    for (size_t l = 0; l < 16; l++)
+        sum += lanes[l];
+    return sum;
+}
+
+/* The bias's gradient: each channel's terms bias_scale err / bias_divisor
+ * (each rule's own rounding: s x / 1 and 1 x / d round as s x and x / d),
+ * summed over positions, then over the examples in order. */
+BPL__MULTIVERSION
+static void bias_gradient(const conv_geom *g, const float *err, size_t batch, float scale,
+                          float divisor, float *gb)
+{
+    size_t out_size = g->c_out * g->p;
+    int plain = scale == 1.0f && divisor == 1.0f;
+    memset(gb, 0, g->c_out * sizeof *gb);
+    for (size_t n = 0; n < batch; n++)
+        for (size_t c = 0; c < g->c_out; c++)
+            gb[c] += channel_sum(err + n * out_size + c * g->p, g->p, scale, divisor, plain);
+}
+
 static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                              size_t batch, float alpha, float bias_scale, float bias_divisor)
 {
@@ -423,16 +467,7 @@ static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, c
         for (size_t i = 0; i < nw; i++)
             gw[i] += part[i];
     }
-    /* The bias sums as the dense kind's does: each rule's own rounding. */
-    size_t out_size = layer->size, p = j.g.p;
-    memset(gb, 0, j.g.c_out * sizeof *gb);
-    int plain = bias_scale == 1.0f && bias_divisor == 1.0f;
-    for (size_t n = 0; n < batch; n++) {
-        const float *e = err + n * out_size;
-        for (size_t c = 0; c < j.g.c_out; c++)
-            for (size_t i = 0; i < p; i++)
-                gb[c] += plain ? e[c * p + i] : bias_scale * e[c * p + i] / bias_divisor;
-    }
+    bias_gradient(&j.g, err, batch, bias_scale, bias_divisor, gb);
 }
 
 const bpl__kind bpl__conv2d_kind = {
