@@ -200,7 +200,8 @@ static void print_rates(const net_spec *spec, const result *r, double peak)
         const spec_layer *l = &spec->layers[lr->index];
         double f = lr->flops * 1e-9;
         printf("      layer %zu conv:%zu:%zu:%zu:%zu  %7.2f MFLOP/op  forward %6.1f GFLOP/s "
-               "(%3.0f%%)  send %6.1f (%3.0f%%)  gradients %6.1f (%3.0f%%) of the peak\n",
+               "(%3.0f%%)  send %6.1f (%3.0f%%)  gradients %6.1f (%3.0f%%) of the peak "
+               "(per CPU-second)\n",
                lr->index, l->n, l->k, l->stride, l->pad, lr->flops * 1e-6, f / lr->forward,
                peak > 0 ? 100 * f / lr->forward / peak : 0, f / lr->send,
                peak > 0 ? 100 * f / lr->send / peak : 0, f / lr->grads,

@@ -82,21 +82,22 @@ static void fail(result *r, const char *what, int rc)
              bpl_last_error_message());
 }
 
-/* The median of three timings of one layer operation. */
+/* The median of three timings of one layer operation, in CPU time (all
+ * threads'): on a shared machine wall-clock time measures the load. */
 enum { FORWARD, SEND, GRADS };
 static double time_op(bpl_layer *layer, int op, const float *in, const float *err,
                       float *out, float *sent, size_t batch)
 {
     double t[3];
     for (int i = 0; i < 3; i++) {
-        double start = now();
+        double start = cpu_seconds();
         if (op == FORWARD)
             bpl_layer_forward(layer, in, batch, BPL_ACT_RELU, out);
         else if (op == SEND)
             bpl_layer_send_error(layer, NULL, 0, err, batch, 1.0f, 0.0f, sent);
         else
             bpl_layer_gradients(layer, err, in, batch, 1.0f, 1.0f, 1.0f);
-        t[i] = now() - start;
+        t[i] = cpu_seconds() - start;
     }
     return median_of(t, 3);
 }
