@@ -252,7 +252,18 @@ enum {
     BPL__CAN_DENSE = BPL_NEEDS_DENSE,           /* W is a [units][inputs] matrix that a
                                                    rule's own maths (inverses, dendrites)
                                                    may multiply by */
-    BPL__CAN_ALL = BPL_NEEDS_ALL
+    BPL__CAN_ALL = BPL_NEEDS_ALL,
+    /* Not a public need (a rule author has no block to train such an inverse
+     * with): send_error through a tensor V of the weight's shape is the
+     * transpose of the layer's linear map with V in W's place, from the
+     * output space back to the input space, and gradients with err and in
+     * swapped (err: rows of the output space, in: an error in the input
+     * space), into V's gradient, is that map's gradient in V.  A learned
+     * inverse of the weight's shape runs through the kind's own ops:
+     * difference target propagation's transposed convolutions.  Kinds
+     * without parameters (pooling) lack it.  Far above the public bits, so
+     * that these may grow. */
+    BPL__CAN_TRANSPOSE = 1u << 16
 };
 
 /* A layer kind's operations, in the manner of kann's operator table: each
@@ -274,8 +285,16 @@ typedef struct bpl__kind_params {
 typedef struct bpl__kind {
     const char *name;   /* "dense" */
     unsigned caps;      /* BPL__CAN_* */
-    const char *weight; /* its parameter tensors' names */
+    /* Its parameter tensors' names, made by build in the forward group;
+     * NULL for a kind without (pooling): a model file then stores none. */
+    const char *weight;
     const char *bias;
+    /* The kind reads no bpl__kind_params and its width is its output shape
+     * (dense): a model file stores neither for its layers.  Zero for every
+     * other kind, whose layer records hold the width and params after the
+     * kind's name (lib/model_io.c), so that a kind stores them unless it
+     * says it need not. */
+    int ignores_params;
     /* The output shape of a layer of `units` (and params) over an input of
      * in_dims: *ndim dims into dims (room for BPL__MAX_DIMS).  A pure
      * function, so that a loader can check a layer before anything is
@@ -283,6 +302,12 @@ typedef struct bpl__kind {
      * fit, which the caller prefixes with the layer and its input shape. */
     int (*output_shape)(const size_t *in_dims, size_t in_ndim, size_t units,
                         const bpl__kind_params *params, size_t *dims, size_t *ndim);
+    /* The values the parameter tensors of such a layer hold (the weight's
+     * and the bias's), for a geometry output_shape accepted; pure too, so
+     * that a loader checks the file holds them before building the layer.
+     * NULL for a kind without parameters. */
+    uint64_t (*param_values)(const size_t *in_dims, size_t in_ndim, size_t units,
+                             const bpl__kind_params *params);
     /* Add the layer's parameter tensors (not initialised) and any workspace
      * of its own; its shape and params are set. */
     int (*build)(bpl_layer *layer);
@@ -293,16 +318,32 @@ typedef struct bpl__kind {
      * weight or a tensor of its shape, or, `transposed`, of its transpose's. */
     void (*send_error)(bpl_net *net, const bpl_layer *layer, const float *m, int transposed,
                        const float *err, size_t batch, float alpha, float beta, float *out);
-    /* The parameters' gradients from the error at the output and the input:
-     * the weight's alpha err^T in, the bias's column sums of
-     * bias_scale err / bias_divisor (each rule's scaling, rounded as the
-     * rule has always rounded it). */
+    /* The parameters' gradients from the error at the output and the input,
+     * written over w_grad (the weight's shape: alpha err^T in) and b_grad
+     * (the bias's: the column sums of bias_scale err / bias_divisor, each
+     * rule's scaling, rounded as the rule has always rounded it; NULL: no
+     * bias gradient).  The destinations are the caller's, so that a tensor
+     * of the weight's shape trained through the layer's map gets its
+     * gradient from the same op: bpl__layer_gradients gives the layer's own
+     * weight and bias, target propagation a transposed inverse's V (with
+     * err and in swapped, see BPL__CAN_TRANSPOSE). */
     void (*gradients)(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
-                      size_t batch, float alpha, float bias_scale, float bias_divisor);
+                      size_t batch, float alpha, float bias_scale, float bias_divisor,
+                      float *w_grad, float *b_grad);
 } bpl__kind;
 
 extern const bpl__kind bpl__dense_kind;
 extern const bpl__kind bpl__conv2d_kind;
+
+/* The kinds this library knows, as a model file names them (kinds/kinds.c):
+ * the kind called `name`, or NULL; and their names for a message
+ * ("dense, conv2d"). */
+const bpl__kind *bpl__kind_find(const char *name);
+void bpl__kind_names(char *buf, size_t size);
+#ifdef BPL_TESTING
+/* Test hook: one more kind the loader knows (NULL: none), for test-only kinds. */
+void bpl__kind_register_test(const bpl__kind *kind);
+#endif
 
 /* Dense matrix products, for the dense kind and for rules whose own maths
  * is dense (inverses, dendritic compartments):
@@ -327,6 +368,7 @@ struct bpl_layer {
     size_t size; /* elements of one output row: the product of the shape */
     int activation;
     int init;
+    size_t units;            /* the width it was added with (dense: its size) */
     bpl__kind_params params; /* the kind's hyperparameters (zero for dense) */
     /* The kind's own scratch (conv2d: one example's im2col), allocated by
      * build, freed with the layer; NULL when the kind needs none. */
@@ -395,6 +437,10 @@ struct bpl_rule {
                        through the optimiser's checked step */
     unsigned needs; /* BPL__CAN_* every layer's kind must have
                        (bpl_rule_set_needs; BPL__CAN_ALL unless declared) */
+    unsigned builtin_needs; /* internal BPL__CAN_* bits beyond the public ones
+                               (BPL__CAN_TRANSPOSE) that a built-in rule needs:
+                               checked with `needs`, set from its card, not a
+                               user's to declare or drop */
     bpl__recommendation *recs; /* in the order they were first set */
     size_t n_recs, cap_recs;
 };
@@ -578,7 +624,8 @@ void bpl__layer_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
  * net's input) and the input's shape. */
 size_t bpl__layer_input_size(const bpl_layer *layer);
 void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
-/* The layer's weight and bias as its kind names them. */
+/* The layer's weight and bias as its kind names them (NULL for a kind
+ * without parameters). */
 bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
 /* The net's input shape: [n_inputs] unless set. */
@@ -632,6 +679,11 @@ void bpl__layer_send_error(bpl_net *net, const bpl_layer *layer, const float *th
  * input (see bpl__kind.gradients for the scaling). */
 void bpl__layer_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                           size_t batch, float alpha, float bias_scale, float bias_divisor);
+/* The same op written into w_grad ([rows][cols] of the weight) and b_grad
+ * (NULL: none) instead of the layer's own gradients. */
+void bpl__layer_gradients_into(bpl_net *net, bpl_layer *layer, const float *err,
+                               const float *in, size_t batch, float alpha, float bias_scale,
+                               float bias_divisor, float *w_grad, float *b_grad);
 /* BPL_ERR_UNSUPPORTED naming `caller`, the rule, the first layer (index and
  * kind) lacking a capability in `needs` (BPL__CAN_*), and the capability. */
 int bpl__net_check_kinds(const bpl_net *net, unsigned needs, const char *rule,

@@ -42,15 +42,17 @@ void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim)
 }
 
 /* The kind's parameters are the layer's first tensors, made with it and
- * never removed: found at once. */
+ * never removed: found at once (NULL for a kind without). */
 bpl__tensor *bpl__layer_weight(const bpl_layer *layer)
 {
-    return bpl__layer_find_tensor(layer, layer->kind->weight);
+    const char *name = layer->kind->weight;
+    return name ? bpl__layer_find_tensor(layer, name) : NULL;
 }
 
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer)
 {
-    return bpl__layer_find_tensor(layer, layer->kind->bias);
+    const char *name = layer->kind->bias;
+    return name ? bpl__layer_find_tensor(layer, name) : NULL;
 }
 
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name)
@@ -231,6 +233,7 @@ int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
     layer->kind = kind;
     layer->activation = activation;
     layer->init = init;
+    layer->units = units;
     if (params)
         layer->params = *params;
     int rc = set_shape(layer, units, caller);

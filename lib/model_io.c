@@ -12,14 +12,26 @@
  *
  * Payload of version 2: shape input, u64 seed, u64 generator state[4],
  * u32 loss, u32 layers, u64 optimiser steps[2]; per layer str kind
- * ("dense"), shape output, u32 activation, u32 initialiser, u32 tensors;
- * per tensor str name, i32 group, u64 rows, u64 cols, u8 flags (bit 0:
- * optimiser moments follow, bit 1: frozen), f32 data[rows*cols] (then m
- * and v if bit 0); then u32 has_rule and, if set, str name, u32 count and
- * per hyperparameter str name, f64 value, then u32 has_state and, if set,
- * u64 size and the bytes of the rule's save_state hook.  A str is u32
- * length + bytes; a shape is u32 rank (1..8) + u64 extents[rank] (a dense
- * layer's is [units], the input's [inputs]).
+ * ("dense", "conv2d", ...), for every kind but dense (bpl__kind's
+ * ignores_params) u64 units, u64 kernel_h, u64 kernel_w, u64 stride,
+ * u64 pad (what bpl__net_append_layer was given: conv2d's units are its
+ * output channels), then shape output, u32 activation, u32 initialiser,
+ * u32 tensors; per tensor str name, i32 group, u64 rows, u64 cols, u8 flags
+ * (bit 0: optimiser moments follow, bit 1: frozen), f32 data[rows*cols]
+ * (then m and v if bit 0); then u32 has_rule and, if set, str name, u32
+ * count and per hyperparameter str name, f64 value, then u32 has_state
+ * and, if set, u64 size and the bytes of the rule's save_state hook.  A
+ * str is u32 length + bytes; a shape is u32 rank (1..8) + u64
+ * extents[rank] (a dense layer's is [units], a conv2d layer's
+ * [C_out, H_out, W_out], the input's [inputs] or its C x H x W).
+ *
+ * A layer's tensors are the kind's parameters (named by the kind: "weight"
+ * and "bias", in the forward group; none for a kind without, such as
+ * pooling) and its rule's, in any order.  The loader rebuilds each layer
+ * through bpl__net_append_layer from its kind, width and params, after
+ * checking with the kind's pure functions that the stored shape is the one
+ * they give and that the file holds the parameters' values.  Files with
+ * dense layers only are the same bytes as before conv2d layers existed.
  *
  * Version 1 (still read) had u64 inputs where the input shape is, a layer
  * was u64 units, u32 activation, u32 initialiser, u32 tensors, and a rule
@@ -141,6 +153,16 @@ static void put_shape(writer *w, const size_t *extents, uint32_t rank)
         put_u64(w, extents[i]);
 }
 
+/* What rebuilds a layer of a kind with params: its width and window. */
+static void put_kind_params(writer *w, const bpl_layer *layer)
+{
+    put_u64(w, layer->units);
+    put_u64(w, layer->params.kernel_h);
+    put_u64(w, layer->params.kernel_w);
+    put_u64(w, layer->params.stride);
+    put_u64(w, layer->params.pad);
+}
+
 static void put_state(writer *w, const unsigned char *state, size_t size, int has_state)
 {
     put_u32(w, (uint32_t)has_state);
@@ -191,6 +213,8 @@ static void put_payload(writer *w, const bpl_net *net, const unsigned char *stat
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl_layer *layer = net->layers[l];
         put_str(w, layer->kind->name);
+        if (!layer->kind->ignores_params)
+            put_kind_params(w, layer);
         put_shape(w, layer->shape, (uint32_t)layer->ndim);
         put_u32(w, (uint32_t)layer->activation);
         put_u32(w, (uint32_t)layer->init);
@@ -242,14 +266,16 @@ static int check_saveable(const bpl_net *net, const char *caller)
 {
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl_layer *layer = net->layers[l];
-        /* The loader knows dense layers only (get_layer_head), and the file
-         * has no place for another kind's params: a file it wrote could
-         * not be loaded. */
-        if (layer->kind != &bpl__dense_kind)
+        /* The loader rebuilds the kinds it knows by name (get_layer_head):
+         * a file with another could not be loaded. */
+        if (bpl__kind_find(layer->kind->name) != layer->kind) {
+            char known[256];
+            bpl__kind_names(known, sizeof known);
             return bpl__fail(BPL_ERR_UNSUPPORTED,
                              "%s: layer %zu is of kind '%s', which the model file format "
-                             "does not store yet (only dense layers); not saved",
-                             caller, l, layer->kind->name);
+                             "does not store (it stores %s); not saved",
+                             caller, l, layer->kind->name, known);
+        }
         for (size_t i = 0; i < layer->n_tensors; i++) {
             const bpl__tensor *t = &layer->tensors[i];
             const char *what = unsaveable(t);
@@ -439,8 +465,24 @@ static int get_shape(reader *r, size_t *extents, size_t *rank_out, size_t *size_
     return BPL_OK;
 }
 
-/* Read one tensor into the layer: weight and bias exist already, others are
- * kept pending until their rule is attached. */
+/* Which of the kind's parameter tensors `name` is: bit 1 its weight, bit 2
+ * its bias, 0 neither (a rule's tensor, or a kind without parameters). */
+static unsigned standard_bit(const bpl__kind *kind, const char *name)
+{
+    if (kind->weight && strcmp(name, kind->weight) == 0)
+        return 1u;
+    if (kind->bias && strcmp(name, kind->bias) == 0)
+        return 2u;
+    return 0u;
+}
+
+static unsigned standard_mask(const bpl__kind *kind)
+{
+    return (kind->weight ? 1u : 0u) | (kind->bias ? 2u : 0u);
+}
+
+/* Read one tensor into the layer: the kind's parameters exist already,
+ * others are kept pending until their rule is attached. */
 static int load_tensor(reader *r, bpl_layer *layer, unsigned *standard_seen)
 {
     char name[BPL__NAME_MAX];
@@ -462,9 +504,8 @@ static int load_tensor(reader *r, bpl_layer *layer, unsigned *standard_seen)
         rows * cols > r->left / 4)
         return bad(r, "a tensor has an impossible shape");
     bpl__tensor *t = bpl__layer_find_tensor(layer, name);
-    int standard = strcmp(name, "weight") == 0 || strcmp(name, "bias") == 0;
-    if (standard) {
-        unsigned bit = strcmp(name, "weight") == 0 ? 1u : 2u;
+    unsigned bit = standard_bit(layer->kind, name);
+    if (bit) {
         if (*standard_seen & bit)
             return bad(r, "a layer has two tensors of the same name");
         *standard_seen |= bit;
@@ -497,44 +538,122 @@ static int load_tensor(reader *r, bpl_layer *layer, unsigned *standard_seen)
     return rc;
 }
 
-/* A layer's head: its kind, and the output shape that kind gives it
- * (version 1 knew dense layers only, and stored their units). */
+/* A layer's head: its kind, width and params, and the output shape it
+ * stored (version 1 knew dense layers only, and stored their units). */
 typedef struct layer_head {
     const bpl__kind *kind;
     size_t shape[BPL__MAX_DIMS], ndim;
     uint64_t units;
+    bpl__kind_params params;
 } layer_head;
+
+/* A u64 of the file as a size_t, refused if this machine's cannot hold it. */
+static int get_size(reader *r, size_t *v, const char *what)
+{
+    uint64_t read;
+    int rc = get_u64(r, &read, what);
+    if (rc != BPL_OK)
+        return rc;
+    if ((uint64_t)(size_t)read != read)
+        return bpl__fail(BPL_ERR_FORMAT, "%s: '%s': %s does not fit a size_t here",
+                         r->caller, r->source, what);
+    *v = (size_t)read;
+    return BPL_OK;
+}
+
+/* The width and params of a kind that takes them; whether they fit the
+ * kind is its output_shape's to say (check_layer_geometry). */
+static int get_kind_params(reader *r, layer_head *h)
+{
+    size_t units;
+    bpl__kind_params *q = &h->params;
+    int rc = get_size(r, &units, "a layer's width");
+    if (rc == BPL_OK) rc = get_size(r, &q->kernel_h, "a layer's kernel height");
+    if (rc == BPL_OK) rc = get_size(r, &q->kernel_w, "a layer's kernel width");
+    if (rc == BPL_OK) rc = get_size(r, &q->stride, "a layer's stride");
+    if (rc == BPL_OK) rc = get_size(r, &q->pad, "a layer's padding");
+    if (rc == BPL_OK && units > BPL__MAX_UNITS)
+        rc = bad(r, "a layer's width is beyond 2^24");
+    h->units = units;
+    return rc;
+}
 
 static int get_layer_head(reader *r, size_t index, layer_head *h)
 {
+    memset(h, 0, sizeof *h);
     h->kind = &bpl__dense_kind;
-    h->ndim = 0;
-    h->units = 0;
     if (r->version == 1)
         return get_u64(r, &h->units, "a layer");
     char kind[BPL__NAME_MAX];
     int rc = get_str(r, kind, sizeof kind, "a layer kind");
     if (rc != BPL_OK)
         return rc;
-    if (strcmp(kind, bpl__dense_kind.name) != 0)
+    h->kind = bpl__kind_find(kind);
+    if (!h->kind) {
+        char known[256];
+        bpl__kind_names(known, sizeof known);
         return bpl__fail(BPL_ERR_FORMAT,
                          "%s: '%s': layer %zu is of kind '%s', which this library does "
-                         "not know (it knows dense)",
-                         r->caller, r->source, index, kind);
+                         "not know (it knows %s)",
+                         r->caller, r->source, index, kind, known);
+    }
+    if (!h->kind->ignores_params && (rc = get_kind_params(r, h)) != BPL_OK)
+        return rc;
     size_t size;
     rc = get_shape(r, h->shape, &h->ndim, &size, "a layer's shape");
-    h->units = size;
+    if (h->kind->ignores_params)
+        h->units = size; /* a dense layer's shape is [units] */
     return rc;
 }
 
-/* The stored shape is the one the kind gives the layer (version 2). */
-static int check_layer_shape(reader *r, const bpl_layer *layer, const layer_head *h)
+/* The shape the kind gives the stored width and params over the input so
+ * far is the stored one (version 2), and the file holds the parameters'
+ * values: checked by the kind's pure functions, before the layer is built. */
+static int check_layer_geometry(reader *r, const bpl_net *net, const layer_head *h)
 {
-    if (h->ndim == 0)
-        return BPL_OK;
-    if (h->ndim != layer->ndim || memcmp(h->shape, layer->shape, h->ndim * sizeof *h->shape))
-        return bad(r, "a layer's stored shape is not the one its kind gives it");
+    size_t in[BPL__MAX_DIMS], in_ndim, out[BPL__MAX_DIMS], ndim;
+    if (net->n_layers)
+        bpl__layer_shape(net->layers[net->n_layers - 1], in, &in_ndim);
+    else
+        bpl__net_input_shape(net, in, &in_ndim);
+    int rc = h->kind->output_shape(in, in_ndim, (size_t)h->units, &h->params, out, &ndim);
+    if (rc != BPL_OK) {
+        char shape[BPL__MAX_DIMS * 24] = "", prefix[4400];
+        for (size_t i = 0, used = 0; i < in_ndim && used < sizeof shape; i++)
+            used += (size_t)snprintf(shape + used, sizeof shape - used, i ? "x%zu" : "%zu",
+                                     in[i]);
+        snprintf(prefix, sizeof prefix,
+                 "%s: '%s': layer %zu (%s) does not fit its input %s", r->caller, r->source,
+                 net->n_layers, h->kind->name, shape);
+        bpl__error_prefix(prefix);
+        return BPL_ERR_FORMAT;
+    }
+    if (h->ndim && (h->ndim != ndim || memcmp(h->shape, out, ndim * sizeof *out) != 0))
+        return bpl__fail(BPL_ERR_FORMAT,
+                         "%s: '%s': layer %zu (%s): its stored shape is not the one its "
+                         "kind gives it",
+                         r->caller, r->source, net->n_layers, h->kind->name);
+    /* Its parameters are stored in what is left of the file: a header
+     * claiming more is rejected before anything is allocated. */
+    if (h->kind->param_values &&
+        h->kind->param_values(in, in_ndim, (size_t)h->units, &h->params) > r->left / 4)
+        return bad(r, "a layer is larger than the rest of the file");
     return BPL_OK;
+}
+
+/* The values of the layer's parameter tensors as built, within the rest of
+ * the file: what check_layer_geometry says for a kind that can say it
+ * before, for any other kind after building and before reading. */
+static int check_built_layer(reader *r, const bpl_layer *layer)
+{
+    uint64_t values = 0;
+    const bpl__tensor *w = bpl__layer_weight(layer), *b = bpl__layer_bias(layer);
+    if (w)
+        values += (uint64_t)w->rows * w->cols;
+    if (b)
+        values += (uint64_t)b->rows * b->cols;
+    return values > r->left / 4 ? bad(r, "a layer is larger than the rest of the file")
+                                 : BPL_OK;
 }
 
 static int load_layer(reader *r, bpl_net *net)
@@ -542,32 +661,32 @@ static int load_layer(reader *r, bpl_net *net)
     layer_head head;
     uint32_t activation, init, n_tensors;
     int rc = get_layer_head(r, net->n_layers, &head);
-    uint64_t units = head.units;
     if (rc == BPL_OK) rc = get_u32(r, &activation, "a layer");
     if (rc == BPL_OK) rc = get_u32(r, &init, "a layer");
     if (rc == BPL_OK) rc = get_u32(r, &n_tensors, "a layer");
     if (rc != BPL_OK)
         return rc;
-    if (units == 0 || units > BPL__MAX_UNITS || !bpl__activation_valid((int)activation) ||
-        !bpl__init_valid((int)init) || n_tensors < 2 || n_tensors > BPL__MAX_TENSORS)
+    unsigned standard = standard_mask(head.kind);
+    size_t n_standard = (standard & 1u) + (standard >> 1);
+    if ((head.kind->ignores_params && (head.units == 0 || head.units > BPL__MAX_UNITS)) ||
+        !bpl__activation_valid((int)activation) || !bpl__init_valid((int)init) ||
+        n_tensors < n_standard || n_tensors > BPL__MAX_TENSORS)
         return bad(r, "a layer has invalid settings");
-    /* Its weight and bias are stored in what is left of the file: a header
-     * claiming more is rejected before anything is allocated. */
-    size_t inputs = net->n_layers ? net->layers[net->n_layers - 1]->size : net->n_inputs;
-    if ((inputs + 1) * units > r->left / 4)
-        return bad(r, "a layer is larger than the rest of the file");
-    rc = bpl__net_append_layer(net, head.kind, (size_t)units, NULL, (int)activation,
-                               (int)init, 0);
+    rc = check_layer_geometry(r, net, &head);
+    if (rc != BPL_OK)
+        return rc;
+    rc = bpl__net_append_layer(net, head.kind, (size_t)head.units, &head.params,
+                               (int)activation, (int)init, 0);
     if (rc != BPL_OK) {
         bpl__error_prefix(r->caller);
         return rc;
     }
     bpl_layer *layer = net->layers[net->n_layers - 1];
-    rc = check_layer_shape(r, layer, &head);
+    rc = check_built_layer(r, layer);
     unsigned standard_seen = 0;
     for (uint32_t t = 0; rc == BPL_OK && t < n_tensors; t++)
         rc = load_tensor(r, layer, &standard_seen);
-    if (rc == BPL_OK && standard_seen != 3)
+    if (rc == BPL_OK && standard_seen != standard)
         rc = bad(r, "a layer lacks its weight or bias");
     return rc;
 }

@@ -469,7 +469,8 @@ BPL_API int bpl_net_set_rule(bpl_net *net, bpl_rule *rule)
     if (net->n_layers == 0)
         return bpl__fail(BPL_ERR_STATE, "bpl_net_set_rule: add layers before the rule");
     /* Before anything changes: a refused rule leaves the net as it was. */
-    rc = bpl__net_check_kinds(net, rule->needs, rule->name, "bpl_net_set_rule");
+    rc = bpl__net_check_kinds(net, rule->needs | rule->builtin_needs, rule->name,
+                              "bpl_net_set_rule");
     if (rc != BPL_OK)
         return rc;
     return bpl__net_finish(net, attach_rule(net, rule));

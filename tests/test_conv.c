@@ -11,8 +11,7 @@
  *    two, gives each example what it gets alone;
  *  - the shapes a layer gets and the errors when they do not fit; a failed
  *    allocation while adding one leaves the net as it was;
- *  - saving refuses a net with a conv layer (the file format stores dense
- *    layers only), so no unloadable file is written;
+ *  (saving and loading conv nets: test_model_kinds.c);
  *  - backprop through conv layers under a dense layer: every gradient of
  *    the whole net against finite differences; backprop, fa and dfa lower
  *    the loss;
@@ -25,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bpl_internal.h"
 #include "testhooks.h"
@@ -517,25 +515,6 @@ START_TEST(test_add_survives_allocation_failure)
 }
 END_TEST
 
-/* Until the file format stores conv layers, no file is written that could
- * not be loaded. */
-START_TEST(test_save_refused)
-{
-    bpl_net *net = conv_net(&cases[0], BPL_ACT_RELU, 1);
-    BPL_OK_OR_FAIL(bpl_net_add_dense(net, 2, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM));
-    void *data = (void *)1;
-    size_t size = 1;
-    BPL_EXPECT_ERROR(bpl_net_save_to_buffer(net, &data, &size), BPL_ERR_UNSUPPORTED,
-                     "layer 0 is of kind 'conv2d'");
-    ck_assert_ptr_null(data);
-    const char *path = test_temp_path("conv.bpl");
-    unlink(path);
-    BPL_EXPECT_ERROR(bpl_net_save(net, path), BPL_ERR_UNSUPPORTED, "does not store");
-    ck_assert_int_ne(access(path, F_OK), 0);
-    bpl_net_destroy(net);
-}
-END_TEST
-
 /* ---- backprop through conv layers ------------------------------------------------ */
 
 /* 2x6x6 -> conv 3@3x3 pad 1 stride 2 (tanh) -> conv 4@2x2 (tanh) -> dense 3 (softmax). */
@@ -722,7 +701,6 @@ int main(void)
     tcase_add_test(tc, test_shapes_through_layers);
     tcase_add_test(tc, test_shape_errors);
     tcase_add_test(tc, test_add_survives_allocation_failure);
-    tcase_add_test(tc, test_save_refused);
     tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
     tcase_add_test(tc, test_rules_train_a_conv_net);
     tcase_add_test(tc, test_fa_feedback_has_the_weight_layout);

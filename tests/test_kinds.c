@@ -20,6 +20,14 @@ static bpl_net *make_net(void)
     return test_make_net(5, units, acts, 3, 7);
 }
 
+static int all_zero(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != 0.0f)
+            return 0;
+    return 1;
+}
+
 static void fill(float *v, size_t n, float scale)
 {
     for (size_t i = 0; i < n; i++)
@@ -177,8 +185,10 @@ START_TEST(test_rule_needs_dense_matrix)
 {
     static bpl__kind not_dense;
     not_dense = lacking(BPL__CAN_DENSE, "test_not_dense");
-    static const char *const accepted[] = {"backprop", "fa", "dfa"};
-    static const char *const refused[] = {"tp", "dtp", "sdtp", "segregated", "microcircuit"};
+    /* dtp and sdtp give a layer without a dense matrix an inverse of its
+     * weight's shape, run through the kind's transposed map. */
+    static const char *const accepted[] = {"backprop", "fa", "dfa", "dtp", "sdtp"};
+    static const char *const refused[] = {"tp", "segregated", "microcircuit"};
     bpl_net *net = make_net();
     bpl_net_layer(net, 1)->kind = &not_dense;
     for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++)
@@ -196,6 +206,41 @@ START_TEST(test_rule_needs_dense_matrix)
         ck_assert_ptr_eq(bpl_net_rule(net), before);
         ck_assert_uint_eq(bpl_layer_tensor_count(bpl_net_layer(net, 0)), tensors);
     }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* A kind that cannot run a learned inverse through a transposed map of its
+ * weight's shape (as pooling cannot): dtp and sdtp are refused before
+ * anything changes, every other rule attaches. */
+START_TEST(test_rule_needs_transpose)
+{
+    static bpl__kind no_transpose;
+    no_transpose = lacking(BPL__CAN_TRANSPOSE, "test_no_transpose");
+    static const char *const accepted[] = {"backprop", "fa", "dfa", "tp", "segregated",
+                                           "microcircuit"};
+    static const char *const refused[] = {"dtp", "sdtp"};
+    bpl_net *net = make_net();
+    bpl_net_layer(net, 1)->kind = &no_transpose;
+    for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++)
+        BPL_OK_OR_FAIL(attach(net, accepted[i]));
+    bpl_rule *before = bpl_net_rule(net);
+    size_t tensors = bpl_layer_tensor_count(bpl_net_layer(net, 1));
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        BPL_EXPECT_ERROR(attach(net, refused[i]), BPL_ERR_UNSUPPORTED,
+                         "needs a transposed map of its weight's shape to run a learned "
+                         "inverse through, which layer 1 (kind 'test_no_transpose')");
+        ck_assert_msg(strstr(bpl_last_error_message(), refused[i]) != NULL, "%s",
+                      bpl_last_error_message());
+        ck_assert_ptr_eq(bpl_net_rule(net), before);
+        ck_assert_uint_eq(bpl_layer_tensor_count(bpl_net_layer(net, 1)), tensors);
+    }
+    /* A user cannot drop the need: it is not among the public bits. */
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "dtp"));
+    BPL_OK_OR_FAIL(bpl_rule_set_needs(rule, BPL_NEEDS_FORWARD));
+    BPL_EXPECT_ERROR(bpl_net_set_rule(net, rule), BPL_ERR_UNSUPPORTED, "transposed map");
+    bpl_rule_destroy(rule);
     bpl_net_destroy(net);
 }
 END_TEST
@@ -287,6 +332,20 @@ START_TEST(test_public_blocks_match)
     BPL_OK_OR_FAIL(bpl_layer_gradients(layer, err, in, batch, 1.0f / 3.0f, 1.0f, 3.0f));
     ck_assert(memcmp(w1, gw, sizeof w1) == 0);
     ck_assert(memcmp(b1, gb, sizeof b1) == 0);
+
+    /* The same op into a caller's destinations leaves the layer's own alone;
+     * without a bias destination it computes the weight's alone. */
+    float w2[24], b2[4];
+    memset(gw, 0, sizeof w1);
+    memset(gb, 0, sizeof b1);
+    bpl__layer_gradients_into(net, layer, err, in, batch, 1.0f / 3.0f, 1.0f, 3.0f, w2, b2);
+    ck_assert(memcmp(w1, w2, sizeof w1) == 0);
+    ck_assert(memcmp(b1, b2, sizeof b1) == 0);
+    ck_assert(all_zero(gw, 24) && all_zero(gb, 4));
+    memset(w2, 0, sizeof w2);
+    bpl__layer_gradients_into(net, layer, err, in, batch, 1.0f / 3.0f, 1.0f, 3.0f, w2, NULL);
+    ck_assert(memcmp(w1, w2, sizeof w1) == 0);
+    ck_assert(all_zero(gb, 4));
     bpl_net_destroy(net);
 }
 END_TEST
@@ -447,8 +506,8 @@ START_TEST(test_builtin_needs)
         {"fa", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
         {"dfa", BPL_NEEDS_FORWARD | BPL_NEEDS_GRADIENTS},
         {"tp", BPL_NEEDS_ALL},
-        {"dtp", BPL_NEEDS_ALL},
-        {"sdtp", BPL_NEEDS_ALL},
+        {"dtp", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
+        {"sdtp", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
         {"segregated", BPL_NEEDS_ALL},
         {"microcircuit", BPL_NEEDS_ALL},
     };
@@ -514,6 +573,7 @@ int main(void)
     tcase_add_test(tc, test_image_input_shape);
     tcase_add_test(tc, test_blocks);
     tcase_add_test(tc, test_rule_needs_dense_matrix);
+    tcase_add_test(tc, test_rule_needs_transpose);
     tcase_add_test(tc, test_rule_needs_each_capability);
     tcase_add_test(tc, test_public_blocks_match);
     tcase_add_test(tc, test_public_blocks_refuse);

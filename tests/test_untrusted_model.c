@@ -110,6 +110,9 @@ typedef struct tensor_at {
 
 typedef struct layout {
     size_t state, steps, n_layers;
+    size_t layer_at[BPL__MAX_LAYERS];       /* each layer's record: its kind */
+    size_t params_at[BPL__MAX_LAYERS];      /* its width and params (0: none) */
+    size_t shape_at[BPL__MAX_LAYERS];       /* its stored shape's rank */
     size_t layer_count_at[BPL__MAX_LAYERS]; /* each layer's tensor count */
     tensor_at tensors[MAX_TENSORS_SEEN];
     size_t n_tensors;
@@ -136,17 +139,26 @@ static layout *parse(const model *m)
     ck_assert_ptr_nonnull(L);
     size_t at = HEADER;
     ck_assert_uint_eq(get_le(m->data + 8, 4), 2); /* the version this reads */
-    /* the input shape (rank 1 and its extent), then the seed */
-    L->state = at + 20;
-    L->n_layers = (size_t)get_le(m->data + at + 56, 4);
-    L->steps = at + 60;
-    at += 76;
+    /* the input shape (its rank and extents), then the seed */
+    at += 4 + 8 * (size_t)get_le(m->data + at, 4);
+    L->state = at + 8;
+    L->n_layers = (size_t)get_le(m->data + at + 44, 4);
+    L->steps = at + 48;
+    at += 64;
     for (size_t l = 0; l < L->n_layers; l++) {
         char kind[BPL__NAME_MAX];
-        at = skip_str(m, at, kind, sizeof kind); /* then rank, extent, activation, init */
-        L->layer_count_at[l] = at + 20;
-        size_t count = (size_t)get_le(m->data + at + 20, 4);
-        at += 24;
+        L->layer_at[l] = at;
+        at = skip_str(m, at, kind, sizeof kind);
+        L->params_at[l] = 0;
+        if (strcmp(kind, "dense") != 0) { /* units, kernel_h, kernel_w, stride, pad */
+            L->params_at[l] = at;
+            at += 40;
+        }
+        L->shape_at[l] = at; /* then rank, extents, activation, init */
+        at += 4 + 8 * (size_t)get_le(m->data + at, 4);
+        L->layer_count_at[l] = at + 8;
+        size_t count = (size_t)get_le(m->data + at + 8, 4);
+        at += 12;
         for (size_t i = 0; i < count; i++) {
             ck_assert_uint_lt(L->n_tensors, MAX_TENSORS_SEEN);
             tensor_at *t = &L->tensors[L->n_tensors++];
@@ -1249,6 +1261,222 @@ START_TEST(step_cost_bounded)
 }
 END_TEST
 
+/* ---- conv layers ------------------------------------------------------------ */
+
+/* 2x6x6 -> conv 3@3x3 pad 1 (tanh) -> conv 2@2x2 stride 2 (tanh) -> dense 3
+ * (sigmoid), fa (its feedback matrices are in the file), trained for two
+ * steps, as a file. */
+static model conv_file(const char *name)
+{
+    bpl_net *net;
+    const size_t chw[] = {2, 6, 6};
+    BPL_OK_OR_FAIL(bpl_net_create(&net, 72, 3));
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, chw, 3));
+    BPL_OK_OR_FAIL(
+        bpl_net_add_conv2d(net, 3, 3, 3, 1, 1, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM));
+    BPL_OK_OR_FAIL(
+        bpl_net_add_conv2d(net, 2, 2, 2, 2, 0, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM));
+    BPL_OK_OR_FAIL(bpl_net_add_dense(net, 3, BPL_ACT_SIGMOID, BPL_INIT_GLOROT_UNIFORM));
+    test_attach(net, "fa");
+    BPL_OK_OR_FAIL(train(net, 2, 4, 5));
+    const char *path = test_temp_path(name);
+    BPL_OK_OR_FAIL(bpl_net_save(net, path));
+    bpl_net_destroy(net);
+    return read_model(path);
+}
+
+enum { P_UNITS, P_KERNEL_H, P_KERNEL_W, P_STRIDE, P_PAD };
+
+/* The conv file with one u64 of layer `l`'s record (a param, or an extent
+ * of its shape) set to `value`: refused with BPL_ERR_FORMAT and `needle`. */
+static void expect_conv_param_refused(size_t l, int field, uint64_t value, const char *needle)
+{
+    model m = conv_file("conv-source.bpl");
+    layout *L = parse(&m);
+    put_le(m.data + L->params_at[l] + 8 * (size_t)field, value, 8);
+    expect_refused(&m, "conv-edited.bpl", BPL_ERR_FORMAT, needle);
+    free(L);
+    free(m.data);
+}
+
+static void expect_conv_extent_refused(size_t l, size_t dim, uint64_t value,
+                                       const char *needle)
+{
+    model m = conv_file("conv-source.bpl");
+    layout *L = parse(&m);
+    put_le(m.data + L->shape_at[l] + 4 + 8 * dim, value, 8);
+    expect_refused(&m, "conv-edited.bpl", BPL_ERR_FORMAT, needle);
+    free(L);
+    free(m.data);
+}
+
+/* Give a tensor of the file another shape, its values (and moments)
+ * zero-padded or cut to fit. */
+static void reshape_tensor(model *m, const tensor_at *t, size_t rows, size_t cols)
+{
+    size_t old_n = t->rows * t->cols, n = rows * cols, parts = t->flags & 1 ? 3 : 1;
+    size_t old_bytes = 4 * old_n * parts, bytes = 4 * n * parts;
+    ck_assert_uint_le(m->size - old_bytes + bytes, m->cap);
+    memmove(m->data + t->values + bytes, m->data + t->values + old_bytes,
+            m->size - t->values - old_bytes);
+    if (bytes > old_bytes)
+        memset(m->data + t->values + old_bytes, 0, bytes - old_bytes);
+    m->size = m->size - old_bytes + bytes;
+    put_le(m->data + t->values - 17, rows, 8);
+    put_le(m->data + t->values - 9, cols, 8);
+}
+
+START_TEST(conv_file_loads)
+{
+    /* the unedited file loads, and the parser above reads it right */
+    model m = conv_file("conv-source.bpl");
+    layout *L = parse(&m);
+    ck_assert_uint_eq(L->n_layers, 3);
+    ck_assert_uint_eq(get_le(m.data + L->params_at[0] + 8 * P_UNITS, 8), 3);
+    ck_assert_uint_eq(get_le(m.data + L->params_at[1] + 8 * P_STRIDE, 8), 2);
+    ck_assert_uint_eq(L->params_at[2], 0);
+    ck_assert_uint_eq(find_tensor(L, 0, "weight")->cols, 18);
+    ck_assert_uint_eq(find_tensor(L, 1, "feedback")->rows, 12);
+    bpl_net *net = expect_loaded(&m, "conv-unedited.bpl");
+    bpl_net_destroy(net);
+    free(L);
+    free(m.data);
+}
+END_TEST
+
+START_TEST(conv_params_checked)
+{
+    /* a zero stride or kernel */
+    expect_conv_param_refused(0, P_STRIDE, 0, "the kernel and the stride must be > 0");
+    expect_conv_param_refused(1, P_KERNEL_W, 0, "layer 1 (conv2d) does not fit its input 3x6x6");
+    /* a kernel larger than the padded input */
+    expect_conv_param_refused(0, P_KERNEL_H, 9, "kernel 9x3 does not fit the input padded");
+    expect_conv_param_refused(1, P_KERNEL_H, 7, "does not fit the input padded by 0");
+    /* params whose sums and products overflow */
+    expect_conv_param_refused(0, P_PAD, (uint64_t)1 << 63, "does not fit the input padded");
+    expect_conv_param_refused(0, P_PAD, UINT64_MAX / 2 - 2, "does not fit the input padded");
+    expect_conv_param_refused(0, P_KERNEL_H, (uint64_t)1 << 33, "kernel 8589934592x3 does");
+    expect_conv_param_refused(0, P_PAD, (uint64_t)1 << 40, "too large");
+    expect_conv_param_refused(0, P_STRIDE, UINT64_MAX, "stored shape is not the one");
+    /* a width out of range, or other than the stored shape's */
+    expect_conv_param_refused(0, P_UNITS, (uint64_t)1 << 24 | 1, "width is beyond 2^24");
+    expect_conv_param_refused(0, P_UNITS, UINT64_MAX, "width is beyond 2^24");
+    expect_conv_param_refused(0, P_UNITS, 0, "stored shape is not the one its kind gives");
+    expect_conv_param_refused(0, P_UNITS, 4, "layer 0 (conv2d): its stored shape");
+    /* a window that gives another shape than the stored one */
+    expect_conv_param_refused(0, P_PAD, 0, "layer 0 (conv2d): its stored shape");
+    expect_conv_param_refused(1, P_STRIDE, 1, "layer 1 (conv2d): its stored shape");
+}
+END_TEST
+
+START_TEST(conv_shape_checked)
+{
+    /* a stored shape that disagrees with its kind's */
+    expect_conv_extent_refused(0, 1, 5, "stored shape is not the one its kind gives it");
+    expect_conv_extent_refused(1, 0, 3, "stored shape is not the one its kind gives it");
+    expect_conv_extent_refused(1, 2, 0, "impossible extent");
+    model m = conv_file("conv-source.bpl");
+    layout *L = parse(&m);
+    put_le(m.data + L->shape_at[0], 2, 4); /* rank 2: the last extent read as activation */
+    expect_refused(&m, "conv-rank.bpl", BPL_ERR_FORMAT, NULL);
+    free(L);
+    free(m.data);
+
+    /* a kind this library does not know */
+    m = conv_file("conv-source.bpl");
+    L = parse(&m);
+    memcpy(m.data + L->layer_at[1] + 4, "conv3d", 6);
+    expect_refused(&m, "conv-unknown-kind.bpl", BPL_ERR_FORMAT,
+                   "layer 1 is of kind 'conv3d', which this library does not know (it "
+                   "knows dense, conv2d)");
+    free(L);
+    free(m.data);
+}
+END_TEST
+
+START_TEST(conv_tensors_checked)
+{
+    /* a conv layer holding a dense layer's weight, [units][inputs] */
+    model m = conv_file("conv-source.bpl");
+    layout *L = parse(&m);
+    reshape_tensor(&m, find_tensor(L, 0, "weight"), 3, 72);
+    expect_refused(&m, "conv-dense-weight.bpl", BPL_ERR_FORMAT,
+                   "a weight or bias does not fit its layer");
+    free(L);
+    free(m.data);
+    /* the same values as another shape, and a bias per position */
+    m = conv_file("conv-source.bpl");
+    L = parse(&m);
+    reshape_tensor(&m, find_tensor(L, 1, "weight"), 6, 4);
+    expect_refused(&m, "conv-weight-reshaped.bpl", BPL_ERR_FORMAT, "does not fit its layer");
+    free(L);
+    free(m.data);
+    m = conv_file("conv-source.bpl");
+    L = parse(&m);
+    reshape_tensor(&m, find_tensor(L, 0, "bias"), 1, 108);
+    expect_refused(&m, "conv-bias-per-position.bpl", BPL_ERR_FORMAT, "does not fit its layer");
+    free(L);
+    free(m.data);
+    /* missing weight or bias */
+    static const char *const parts[] = {"weight", "bias"};
+    for (int i = 0; i < 2; i++) {
+        m = conv_file("conv-source.bpl");
+        L = parse(&m);
+        drop_tensor(&m, L, find_tensor(L, 1, parts[i]));
+        expect_refused(&m, "conv-missing.bpl", BPL_ERR_FORMAT, "lacks its weight or bias");
+        free(L);
+        free(m.data);
+    }
+    /* fewer tensors than its kind has */
+    m = conv_file("conv-source.bpl");
+    L = parse(&m);
+    put_le(m.data + L->layer_count_at[0], 1, 4);
+    expect_refused(&m, "conv-one-tensor.bpl", BPL_ERR_FORMAT, NULL);
+    free(L);
+    free(m.data);
+    /* a weight twice: the count says one more, the second a copy */
+    m = conv_file("conv-source.bpl");
+    L = parse(&m);
+    const tensor_at *w = find_tensor(L, 0, "weight");
+    size_t len = w->end - w->start;
+    ck_assert_uint_le(m.size + len, m.cap);
+    memmove(m.data + w->end + len, m.data + w->end, m.size - w->end);
+    memcpy(m.data + w->end, m.data + w->start, len);
+    m.size += len;
+    put_le(m.data + L->layer_count_at[0], get_le(m.data + L->layer_count_at[0], 4) + 1, 4);
+    expect_refused(&m, "conv-weight-twice.bpl", BPL_ERR_FORMAT, "two tensors of the same name");
+    free(L);
+    free(m.data);
+    /* fa's feedback of another shape than the weight's */
+    m = conv_file("conv-source.bpl");
+    L = parse(&m);
+    reshape_tensor(&m, find_tensor(L, 1, "feedback"), 2, 12);
+    expect_refused(&m, "conv-feedback-reshaped.bpl", BPL_ERR_FORMAT, "restoring its rule");
+    free(L);
+    free(m.data);
+}
+END_TEST
+
+/* A conv layer's parameters must be in the file: a width whose weights
+ * would take 20 MB, with the shape to match, is refused before anything is
+ * allocated for it. */
+START_TEST(conv_larger_than_file)
+{
+    model m = conv_file("conv-source.bpl");
+    layout *L = parse(&m);
+    put_le(m.data + L->params_at[0] + 8 * P_UNITS, (uint64_t)1 << 18, 8);
+    put_le(m.data + L->shape_at[0] + 4, (uint64_t)1 << 18, 8);
+    char path[512];
+    write_edited(&m, "conv-wide.bpl", path);
+    int rc = load_with_capped_memory(path, load_budget(m.size));
+    ck_assert_msg(rc == BPL_ERR_FORMAT, "status %d under a memory cap of 16 F + 1 MiB", rc);
+    expect_refused(&m, "conv-wide.bpl", BPL_ERR_FORMAT,
+                   "a layer is larger than the rest of the file");
+    free(L);
+    free(m.data);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("untrusted_model");
@@ -1268,6 +1496,11 @@ int main(void)
     tcase_add_test(tc, missing_rule_tensors);
     tcase_add_test(tc, load_memory_bounded);
     tcase_add_test(tc, step_cost_bounded);
+    tcase_add_test(tc, conv_file_loads);
+    tcase_add_test(tc, conv_params_checked);
+    tcase_add_test(tc, conv_shape_checked);
+    tcase_add_test(tc, conv_tensors_checked);
+    tcase_add_test(tc, conv_larger_than_file);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -33,7 +33,16 @@ void bpl__layer_send_error(bpl_net *net, const bpl_layer *layer, const float *th
 void bpl__layer_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                           size_t batch, float alpha, float bias_scale, float bias_divisor)
 {
-    layer->kind->gradients(net, layer, err, in, batch, alpha, bias_scale, bias_divisor);
+    layer->kind->gradients(net, layer, err, in, batch, alpha, bias_scale, bias_divisor,
+                           bpl__layer_weight(layer)->grad, bpl__layer_bias(layer)->grad);
+}
+
+void bpl__layer_gradients_into(bpl_net *net, bpl_layer *layer, const float *err,
+                               const float *in, size_t batch, float alpha, float bias_scale,
+                               float bias_divisor, float *w_grad, float *b_grad)
+{
+    layer->kind->gradients(net, layer, err, in, batch, alpha, bias_scale, bias_divisor, w_grad,
+                           b_grad);
 }
 
 static const char *capability_name(unsigned cap)
@@ -42,6 +51,8 @@ static const char *capability_name(unsigned cap)
     case BPL__CAN_FORWARD: return "a forward pass";
     case BPL__CAN_SEND_ERROR: return "sending an error to its input";
     case BPL__CAN_GRADIENTS: return "parameter gradients";
+    case BPL__CAN_TRANSPOSE:
+        return "a transposed map of its weight's shape to run a learned inverse through";
     default: return "a dense weight matrix";
     }
 }

@@ -242,6 +242,15 @@ static int conv2d_output_shape(const size_t *in_dims, size_t in_ndim, size_t uni
     return BPL_OK;
 }
 
+/* A weight [C_out][C_in kh kw] and a bias [C_out]; output_shape bounded
+ * C_in kh kw and C_out by BPL__MAX_UNITS. */
+static uint64_t conv2d_param_values(const size_t *in_dims, size_t in_ndim, size_t units,
+                                    const bpl__kind_params *q)
+{
+    (void)in_ndim;
+    return (uint64_t)units * ((uint64_t)in_dims[0] * q->kernel_h * q->kernel_w + 1);
+}
+
 static int conv2d_build(bpl_layer *layer)
 {
     conv_geom g = geometry(layer);
@@ -454,9 +463,9 @@ static void bias_gradient(const conv_geom *g, const float *err, size_t batch, fl
 }
 
 static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
-                             size_t batch, float alpha, float bias_scale, float bias_divisor)
+                             size_t batch, float alpha, float bias_scale, float bias_divisor,
+                             float *gw, float *gb)
 {
-    float *gw = bpl__layer_weight(layer)->grad, *gb = bpl__layer_bias(layer)->grad;
     conv_job j = {.net = net, .layer = layer, .g = geometry(layer), .op = OP_GRADIENTS,
                   .batch = batch, .in = in, .err = err, .alpha = alpha, .gw = gw};
     run_job(&j);
@@ -467,15 +476,17 @@ static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, c
         for (size_t i = 0; i < nw; i++)
             gw[i] += part[i];
     }
-    bias_gradient(&j.g, err, batch, bias_scale, bias_divisor, gb);
+    if (gb)
+        bias_gradient(&j.g, err, batch, bias_scale, bias_divisor, gb);
 }
 
 const bpl__kind bpl__conv2d_kind = {
     .name = "conv2d",
-    .caps = BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR | BPL__CAN_GRADIENTS,
+    .caps = BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR | BPL__CAN_GRADIENTS | BPL__CAN_TRANSPOSE,
     .weight = "weight",
     .bias = "bias",
     .output_shape = conv2d_output_shape,
+    .param_values = conv2d_param_values,
     .build = conv2d_build,
     .forward = conv2d_forward,
     .send_error = conv2d_send_error,

@@ -56,6 +56,17 @@ static int dense_output_shape(const size_t *in_dims, size_t in_ndim, size_t unit
     return BPL_OK;
 }
 
+/* A weight [units][inputs] and a bias [units]. */
+static uint64_t dense_param_values(const size_t *in_dims, size_t in_ndim, size_t units,
+                                   const bpl__kind_params *params)
+{
+    (void)params;
+    uint64_t inputs = 1;
+    for (size_t i = 0; i < in_ndim; i++)
+        inputs *= in_dims[i]; /* a shape's product is at most BPL__MAX_UNITS */
+    return (inputs + 1) * units;
+}
+
 static int dense_build(bpl_layer *layer)
 {
     size_t units = layer->size;
@@ -89,19 +100,21 @@ static void dense_send_error(bpl_net *net, const bpl_layer *layer, const float *
 }
 
 static void dense_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
-                            size_t batch, float alpha, float bias_scale, float bias_divisor)
+                            size_t batch, float alpha, float bias_scale, float bias_divisor,
+                            float *w_grad, float *b_grad)
 {
     bpl__dense_outer(net, err, in, batch, layer->size, bpl__layer_input_size(layer), alpha,
-                     bias_scale, bias_divisor, bpl__layer_weight(layer)->grad,
-                     bpl__layer_bias(layer)->grad);
+                     bias_scale, bias_divisor, w_grad, b_grad);
 }
 
 const bpl__kind bpl__dense_kind = {
     .name = "dense",
-    .caps = BPL__CAN_ALL,
+    .caps = BPL__CAN_ALL | BPL__CAN_TRANSPOSE,
     .weight = "weight",
     .bias = "bias",
+    .ignores_params = 1,
     .output_shape = dense_output_shape,
+    .param_values = dense_param_values,
     .build = dense_build,
     .forward = dense_forward,
     .send_error = dense_send_error,

@@ -77,7 +77,8 @@ int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
             vtable->destroy(self);
         return rc;
     }
-    rc = bpl_rule_set_needs(rule, card->needs);
+    rc = bpl_rule_set_needs(rule, card->needs & (unsigned)BPL_NEEDS_ALL);
+    rule->builtin_needs = card->needs & ~(unsigned)BPL_NEEDS_ALL;
     if (rc == BPL_OK)
         rc = bpl_rule_set_description(rule, card->description);
     for (int p = 0; rc == BPL_OK && p < 7; p++)

@@ -47,13 +47,18 @@ typedef struct bpl__rule_card {
     int ticks[7];
     const char *notes[7];
     const char *const *recommended;
-    unsigned needs; /* of every layer's kind: enum bpl_needs, as a user rule declares */
+    unsigned needs; /* of every layer's kind: enum bpl_needs, as a user rule declares,
+                       and internal BPL__CAN_* bits (rule->builtin_needs) */
 } bpl__rule_card;
 
 /* What the rules that send errors down through the layers need of a kind,
  * and what those whose own maths multiplies by W as a matrix need. */
 #define BPL__NEEDS_BACKWARD (BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS)
 #define BPL__NEEDS_DENSE (BPL__NEEDS_BACKWARD | BPL_NEEDS_DENSE)
+/* Difference target propagation: a learned inverse of every layer, dense
+ * (a layer with a dense matrix) or of the weight's shape run through the
+ * kind's transposed map (a transposed convolution). */
+#define BPL__NEEDS_INVERSE (BPL__NEEDS_BACKWARD | BPL__CAN_TRANSPOSE)
 
 /* One row of a rule's hyperparameter table (see bpl_rule_add_param). */
 typedef struct bpl__param_spec {

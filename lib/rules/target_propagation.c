@@ -27,8 +27,15 @@
  * inverse, lowest layer first, in the gradients: part of what makes a run
  * reproducible from the seed (docs/rules/dtp.md).
  *
- * The inverses' maths is dense: the public API, the layer building blocks
- * and the dense products of kinds/dense.c are used.
+ * A layer with a dense matrix gets a dense inverse, V_l [units(l-1)][units(l)],
+ * computed with the dense products of kinds/dense.c.  A hidden layer of
+ * another kind that can transpose (conv2d) gets a transposed inverse: V_l of
+ * the weight's shape, run through the kind's own send_error (for a conv
+ * layer a transposed convolution, same stride and padding) and trained
+ * through its gradients op with err and in swapped, plus a bias per input
+ * channel; dtp and sdtp only (tp needs dense layers).  The output layer's
+ * inverse is dense whatever its kind (its input may carry auxiliary
+ * outputs).
  */
 #include "dense_rule.h"
 
@@ -118,6 +125,29 @@ static size_t inverse_width(bpl_net *net, const settings *s, size_t l)
     return bpl__rule_units(net, l) + (l == bpl__rule_top(net) ? s->auxiliary : 0);
 }
 
+/* Layer l's inverse is transposed (of the weight's shape, run through the
+ * kind's ops) when the layer has no dense matrix; the output layer's never
+ * is.  A dense layer keeps the dense inverse it always had, to the bit. */
+static int transposed_inverse(bpl_net *net, size_t l)
+{
+    return l < bpl__rule_top(net) &&
+           !(bpl__layer_kind(bpl_net_layer(net, l))->caps & BPL__CAN_DENSE);
+}
+
+/* A transposed inverse's bias is one per input channel, the first
+ * dimension of the layer's input shape (C of C x H x W), shared by that
+ * channel's `positions` units, as a conv layer's bias is per output
+ * channel: the map stays translation-equivariant and needs no more than the
+ * kind's weight gradient to train. */
+static void input_channels(bpl_net *net, size_t l, size_t *channels, size_t *positions)
+{
+    const bpl_layer *layer = bpl_net_layer(net, l);
+    size_t dims[BPL__MAX_DIMS], ndim;
+    bpl__layer_input_shape(layer, dims, &ndim);
+    *channels = dims[0];
+    *positions = bpl__layer_input_size(layer) / dims[0];
+}
+
 /* "auto" is the activation of the layer the inverse maps into. */
 static int inverse_activation(bpl_net *net, const settings *s, size_t l)
 {
@@ -186,10 +216,17 @@ static int tp_attach(void *self_, bpl_net *net)
         if (!has_inverse(net, &s, l))
             continue;
         bpl_layer *layer = bpl_net_layer(net, l);
-        size_t below = bpl__rule_units(net, l - 1);
-        TRY(bpl_layer_add_tensor(layer, "inverse", below, inverse_width(net, &s, l),
-                                 BPL_GROUP_FEEDBACK, BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
-        TRY(bpl_layer_add_tensor(layer, "inverse_bias", 1, below, BPL_GROUP_FEEDBACK,
+        size_t rows = bpl__rule_units(net, l - 1), cols = inverse_width(net, &s, l);
+        size_t n_bias = rows, positions;
+        if (transposed_inverse(net, l)) {
+            const bpl__tensor *w = bpl__layer_weight(layer);
+            rows = w->rows;
+            cols = w->cols;
+            input_channels(net, l, &n_bias, &positions);
+        }
+        TRY(bpl_layer_add_tensor(layer, "inverse", rows, cols, BPL_GROUP_FEEDBACK,
+                                 BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
+        TRY(bpl_layer_add_tensor(layer, "inverse_bias", 1, n_bias, BPL_GROUP_FEEDBACK,
                                  BPL_INIT_ZERO, 0.0, NULL));
     }
     if (s.auxiliary)
@@ -202,10 +239,34 @@ static int tp_attach(void *self_, bpl_net *net)
 
 /* ---- building blocks ------------------------------------------------------ */
 
+/* out = act_g(V^T-map(in) + c) of a transposed inverse: the kind's send_error
+ * through V (for a conv layer col2im(V^T in), a transposed convolution with
+ * the layer's stride and padding), then c per input channel. */
+static int apply_transposed(bpl_net *net, const settings *s, size_t l, const float *in,
+                            size_t batch, float *out)
+{
+    bpl_layer *layer = bpl_net_layer(net, l);
+    float *c;
+    size_t channels, positions;
+    TRY(bpl_layer_tensor(layer, "inverse_bias", &c, NULL, NULL));
+    TRY(bpl_layer_send_error(layer, "inverse", 0, in, batch, 1.0f, 0.0f, out));
+    input_channels(net, l, &channels, &positions);
+    float *o = out;
+    for (size_t n = 0; n < batch; n++)
+        for (size_t ch = 0; ch < channels; ch++, o += positions)
+            for (size_t i = 0; i < positions; i++)
+                o[i] += c[ch];
+    bpl__activation_forward(inverse_activation(net, s, l), out, NULL, batch,
+                            channels * positions);
+    return BPL_OK;
+}
+
 /* out = g_l(in): in is [batch][inverse_width(l)], out [batch][units(l-1)]. */
 static int apply_inverse(bpl_net *net, const settings *s, size_t l, const float *in,
                          size_t batch, float *out)
 {
+    if (transposed_inverse(net, l))
+        return apply_transposed(net, s, l, in, batch, out);
     bpl_layer *layer = bpl_net_layer(net, l);
     float *v, *c;
     size_t below, width;
@@ -365,6 +426,25 @@ static int forward_gradients(bpl_net *net, size_t batch)
     return bpl_net_weight_gradients(net, top); /* the task loss's delta */
 }
 
+/* A transposed inverse's gradients from its input (rows of the layer's output
+ * space) and the error at its output (`diff`, in the input space): the
+ * kind's weight gradient with the two swapped, which is the transposed map's
+ * gradient in V, and c's per-channel sums of the error. */
+static void transposed_gradients(bpl_net *net, size_t l, const float *in, const float *diff,
+                                 size_t batch, float *grad_v, float *grad_c)
+{
+    bpl_layer *layer = bpl_net_layer(net, l);
+    bpl__layer_gradients_into(net, layer, in, diff, batch, 1.0f, 1.0f, 1.0f, grad_v, NULL);
+    size_t channels, positions;
+    input_channels(net, l, &channels, &positions);
+    memset(grad_c, 0, channels * sizeof *grad_c);
+    const float *d = diff;
+    for (size_t n = 0; n < batch; n++)
+        for (size_t ch = 0; ch < channels; ch++, d += positions)
+            for (size_t i = 0; i < positions; i++)
+                grad_c[ch] += d[i];
+}
+
 /* Gradient of 1/2 |g_l(f_l(h~)) - r|^2 / batch for V_l and c_l, h~ the noisy
  * layer below, r = h~ (noise-preserving) or its clean value (denoising). */
 static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t batch)
@@ -395,6 +475,10 @@ static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t b
     float *grad_v, *grad_c;
     TRY(bpl_layer_tensor_grad(layer, "inverse", &grad_v, NULL, NULL));
     TRY(bpl_layer_tensor_grad(layer, "inverse_bias", &grad_c, NULL, NULL));
+    if (transposed_inverse(net, l)) {
+        transposed_gradients(net, l, in, diff, batch, grad_v, grad_c);
+        return BPL_OK;
+    }
     bpl__dense_outer(net, diff, in, batch, n_below, width, 1.0f, 1.0f, 1.0f, grad_v, grad_c);
     return BPL_OK;
 }
@@ -551,7 +635,7 @@ int bpl__rule_dtp_create(bpl_rule **out)
          BPL_TICK_YES},
         {NULL, "final layer", "a separate inverse network", NULL, "inverses g_l",
          "difference correction", "target minus activity"}, recommended,
-        BPL__NEEDS_DENSE};
+        BPL__NEEDS_INVERSE};
     static const family_defaults d = {3e-4, 1e-3, 0.1, 0.1, PARALLEL, FIRST_GRADIENT};
     return create_variant(out, &bpl__dtp_vtable, DIFFERENCE, &card, &d);
 }
@@ -572,7 +656,7 @@ int bpl__rule_sdtp_create(bpl_rule **out)
          BPL_TICK_YES},
         {NULL, NULL, "a separate inverse network", NULL, "inverses g_l",
          "difference correction", "target minus activity"}, recommended,
-        BPL__NEEDS_DENSE};
+        BPL__NEEDS_INVERSE};
     /* Plain SDTP at 1e-3 stalls near 94%; 3e-4 reaches 95% in 30 epochs.
      * With auxiliary outputs the larger rate is the better one (see docs). */
     static const family_defaults d = {3e-4, 1e-3, 0.1, 0.0, PARALLEL, FIRST_LABEL};

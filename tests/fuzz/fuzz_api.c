@@ -748,6 +748,65 @@ static void op_add_dense(void)
     check_refused(v, rc, "bpl_net_add_dense");
 }
 
+/* A divisor of n (> 0) chosen by b. */
+static size_t divisor(size_t n, unsigned b)
+{
+    size_t found[MAX_WIDTH], count = 0;
+    for (size_t d = 1; d <= n && count < MAX_WIDTH; d++)
+        if (n % d == 0)
+            found[count++] = d;
+    return found[b % count];
+}
+
+/* A conv layer of bytes-chosen geometry (up to MAX_WIDTH channels, kernels
+ * up to 4, stride up to 3, padding up to 2).  Before the first layer, the
+ * net's inputs get a C x H x W shape of the same product, the factors
+ * chosen by the input.  A geometry that does not fit fails, which is fine;
+ * hostile calls must fail. */
+static void op_add_conv2d(void)
+{
+    bpl_net *net = pick_net();
+    unsigned shape = next();
+    size_t channels = 1 + next() % MAX_WIDTH, kh = 1 + next() % 4, kw = 1 + next() % 4;
+    size_t stride = 1 + next() % 3, pad = next() % 3;
+    int act = (int)(next() % 5), init = (int)(next() % 9);
+    int v = hostile(9);
+    if (v < 0 && net && bpl_net_layer_count(net) >= MAX_LAYERS)
+        return;
+    if (net && bpl_net_layer_count(net) == 0) {
+        size_t inputs = bpl_net_inputs(net), dims[3], n_dims = 0;
+        fuzz_check(bpl_net_get_input_shape(net, dims, 3, &n_dims), any,
+                   "bpl_net_get_input_shape");
+        if (n_dims != 3) {
+            dims[0] = divisor(inputs, shape);
+            dims[1] = divisor(inputs / dims[0], shape >> 3);
+            dims[2] = inputs / dims[0] / dims[1];
+            fuzz_check(bpl_net_set_input_shape(net, dims, 3), any, "bpl_net_set_input_shape");
+        }
+    }
+    if (v == 0)
+        net = NULL;
+    else if (v == 1)
+        channels = next() % 2 ? 0 : LIB_MAX_UNITS + 1;
+    else if (v == 2)
+        kh = 0;
+    else if (v == 3)
+        stride = 0;
+    else if (v == 4)
+        act = act % 2 ? -1 : 5;
+    else if (v == 5)
+        init = init % 2 ? -1 : 9;
+    else if (v == 6)
+        pad = SIZE_MAX / 2; /* the padded input's extent overflows */
+    else if (v == 7)
+        kw = SIZE_MAX; /* beyond any padded input */
+    else if (v == 8)
+        pad = SIZE_MAX / 4; /* the output's extent beyond the library's limits */
+    int rc = fuzz_check(bpl_net_add_conv2d(net, channels, kh, kw, stride, pad, act, init), any,
+                        "bpl_net_add_conv2d");
+    check_refused(v, rc, "bpl_net_add_conv2d");
+}
+
 static void op_set_loss(void)
 {
     bpl_net *net = pick_net();
@@ -1637,6 +1696,7 @@ static void run(void)
     case API_DATASET_SLICE: op_dataset_slice(); break;
     case API_DATASET_GET: op_dataset_get(); break;
     case API_DESTROY: op_destroy(); break;
+    case API_ADD_CONV2D: op_add_conv2d(); break;
     default: op_misc(); break;
     }
 }

@@ -117,6 +117,8 @@ enum api_op {
     API_DATASET_GET,    /* dataset-byte kind-byte start-byte count-byte VARIANT */
     API_DESTROY,        /* kind-byte slot */
     API_MISC,           /* which-byte NET, then what the call needs */
+    API_ADD_CONV2D,     /* NET shape-byte channels-byte kernel-h-byte kernel-w-byte
+                           stride-byte padding-byte activation-byte init-byte VARIANT */
     API_OP_COUNT
 };
 

@@ -295,7 +295,8 @@ static void exercise(bpl_net *net)
  * Nine mutations in ten therefore walk the file's layout (lib/model_io.c)
  * and change one value in place: the generator state, the optimiser step
  * counts, activations and initialisers, tensor values and optimiser
- * moments, frozen flags and the rule's hyperparameters.  One such change
+ * moments, frozen flags, the rule's hyperparameters and a layer's window
+ * (width, kernel, stride, padding of a conv layer).  One such change
  * in HOSTILE_ONE_IN is one a file should not hold; the tenth mutation is
  * libFuzzer's own.  libFuzzer stacks several mutations before each
  * execution: a unit this mutator has just made only gets valid changes,
@@ -313,7 +314,9 @@ enum field_kind {
     FIELD_GROUP,  /* i32: a tensor's group */
     FIELD_FLAGS,  /* a tensor's flags byte: only the frozen bit is changed */
     FIELD_FLOATS, /* f32 values (a tensor, its first or second moments) */
-    FIELD_PARAM   /* f64: a hyperparameter */
+    FIELD_PARAM,  /* f64: a hyperparameter */
+    FIELD_WINDOW  /* u64: a layer's width, kernel height or width, stride or
+                     padding (every kind but dense) */
 };
 
 /* Each field takes a value it may hold, and one time in HOSTILE_ONE_IN a
@@ -375,6 +378,14 @@ static void skip_floats(layout *l, uint64_t count)
     if (count)
         add_field(l, (size_t)count, FIELD_FLOATS);
     l->pos += 4 * (size_t)count;
+}
+
+/* 1 if the str at the position is `s`. */
+static int str_is(layout *l, const char *s)
+{
+    size_t n = strlen(s);
+    return !l->bad && l->n - l->pos >= 4 + n && peek(l, 4) == n &&
+           memcmp(l->d + l->pos + 4, s, n) == 0;
 }
 
 static void skip_str(layout *l)
@@ -443,7 +454,10 @@ static void walk(layout *l)
     skip(l, 8, FIELD_STEPS);
     for (uint64_t i = 0; !l->bad && i < layers; i++) {
         if (v2) {
+            int dense = str_is(l, "dense");
             skip_str(l); /* kind */
+            for (int p = 0; !dense && p < 5; p++)
+                skip(l, 8, FIELD_WINDOW); /* units, kernel_h, kernel_w, stride, pad */
             skip_shape(l);
         } else {
             skip(l, 8, -1); /* units */
@@ -536,6 +550,9 @@ static int mutate_field(unsigned char *d, const field *f, uint64_t *rng, int may
     case FIELD_ACT: store_le(p, hostile ? r >> 8 : r % 5, 4); break;
     case FIELD_INIT: store_le(p, hostile ? r >> 8 : r % 9, 4); break;
     case FIELD_FLAGS: p[0] ^= 2; break;
+    case FIELD_WINDOW: /* mostly refused: the stored shape no longer matches */
+        store_le(p, hostile ? PICK(edge_counts, r >> 8) : (r >> 8) % 6, 8);
+        break;
     case FIELD_FLOATS: mutate_floats(p, f->count, r, may_harm); break;
     default: mutate_param(p, r, may_harm); break;
     }

@@ -228,17 +228,31 @@ static inline double fuzz_time_steps(const bpl_rule *rule)
     return 1.0;
 }
 
-/* Elements of every tensor of the net. */
+/* How many times a layer applies its tensors per example: once for a dense
+ * layer, at each of its H_out W_out output positions for a conv layer (its
+ * outputs over its weight's rows, the output channels). */
+static inline double fuzz_positions(const bpl_layer *layer)
+{
+    size_t rows = 0;
+    if (bpl_layer_tensor_info(layer, "weight", &rows, NULL, NULL) != BPL_OK || rows == 0)
+        return 1.0;
+    return (double)bpl_layer_units(layer) / (double)rows;
+}
+
+/* Elements of every tensor of the net, each counted as often as its layer
+ * applies it, and every layer's outputs (its elementwise work). */
 static inline double fuzz_tensor_elements(bpl_net *net)
 {
     double n = 0.0;
     for (size_t l = 0; l < bpl_net_layer_count(net); l++) {
         const bpl_layer *layer = bpl_net_layer(net, l);
+        double positions = fuzz_positions(layer);
         for (size_t t = 0; t < bpl_layer_tensor_count(layer); t++) {
             size_t rows = 0, cols = 0;
             bpl_layer_tensor_info(layer, bpl_layer_tensor_name(layer, t), &rows, &cols, NULL);
-            n += (double)rows * (double)cols;
+            n += (double)rows * (double)cols * positions;
         }
+        n += (double)bpl_layer_units(layer);
     }
     return n;
 }

@@ -518,8 +518,42 @@ static void overflowing_microcircuit_seed(void)
     bpl_net_destroy(net);
 }
 
+/* 1x4x4 -> conv 2@3x3 stride 2 pad 1 (tanh) [-> conv 3@2x1 (relu)] -> dense 2
+ * (softmax), trained once with `rule_name` (NULL: none) and `optimizer`. */
+static void conv_seed(const char *file, const char *rule_name, const char *optimizer,
+                      int deep)
+{
+    static const size_t chw[] = {1, 4, 4};
+    bpl_net *net;
+    ok(bpl_net_create(&net, 16, 13), "bpl_net_create");
+    ok(bpl_net_set_input_shape(net, chw, 3), "bpl_net_set_input_shape");
+    ok(bpl_net_add_conv2d(net, 2, 3, 3, 2, 1, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM),
+       "bpl_net_add_conv2d");
+    if (deep)
+        ok(bpl_net_add_conv2d(net, 3, 2, 1, 1, 0, BPL_ACT_RELU, BPL_INIT_HE_NORMAL),
+           "bpl_net_add_conv2d");
+    ok(bpl_net_add_dense(net, 2, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM), "add_dense");
+    if (rule_name) {
+        bpl_rule *rule;
+        ok(bpl_rule_create_builtin(&rule, rule_name), rule_name);
+        ok(bpl_rule_set_string(rule, "optimizer", optimizer), "optimizer");
+        ok(bpl_net_set_rule(net, rule), "bpl_net_set_rule");
+        float x[2 * 16], y[2 * 2] = {1, 0, 0, 1};
+        for (int i = 0; i < 2 * 16; i++)
+            x[i] = (float)(i * 7 % 11 - 5) * 0.2f;
+        ok(bpl_net_train_batch(net, x, y, 2, NULL), "bpl_net_train_batch");
+    }
+    ok(bpl_net_save(net, path_of("fuzz_model", file)), "bpl_net_save");
+    bpl_net_destroy(net);
+}
+
 static void model_corpus(void)
 {
+    conv_seed("conv-no-rule.bpl", NULL, NULL, 0);
+    conv_seed("conv-backprop.bpl", "backprop", "adam", 0);
+    conv_seed("conv-fa.bpl", "fa", "momentum", 0);
+    conv_seed("conv-dfa-deep.bpl", "dfa", "rmsprop", 1);
+    conv_seed("conv-backprop-deep.bpl", "backprop", "sgd", 1);
     for (size_t i = 0; i < bpl_rule_builtin_count(); i++) {
         char file[96];
         snprintf(file, sizeof file, "%s.bpl", bpl_rule_builtin_name(i));
@@ -577,8 +611,8 @@ static void write_dict(const char *file, int prefix_len)
     if (!f)
         die(path, strerror(errno));
     n_seen = 0;
-    static const char *const format_names[] = {"dense", "schedule_steps", "microcircuit_steps",
-                                               "segregated_initialised"};
+    static const char *const format_names[] = {"dense", "conv2d", "schedule_steps",
+                                               "microcircuit_steps", "segregated_initialised"};
     for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
         dict_entry(f, format_names[i], prefix_len);
     for (size_t r = 0; r < bpl_rule_builtin_count(); r++) {
@@ -1028,8 +1062,37 @@ static void api_regressions(void)
     write_seed("fuzz_api", "regress-activation-null-no-columns", &b);
 }
 
+/* A net of 8 inputs shaped 2x2x2 -> conv 3@2x1 pad 1 (tanh) [-> conv 2@2x2
+ * stride 2 (relu)] -> dense 2 (softmax), `rule` attached, put to work, saved
+ * and loaded. */
+static void api_conv(unsigned rule, int deep)
+{
+    bytes b = {.n = 0};
+    put(&b, API_NET_CREATE), put(&b, 0), put(&b, 8 - 1), put(&b, 7), put(&b, 0);
+    /* shape 17: C = 2 (divisors of 8, 17 % 4), H = 2 (of 4, (17 >> 3) % 3) */
+    put(&b, API_ADD_CONV2D), put(&b, 0), put(&b, 17), put(&b, 3 - 1), put(&b, 2 - 1);
+    put(&b, 1 - 1), put(&b, 1 - 1), put(&b, 1), put(&b, BPL_ACT_TANH);
+    put(&b, BPL_INIT_GLOROT_UNIFORM), put(&b, 0);
+    if (deep) {
+        put(&b, API_ADD_CONV2D), put(&b, 0), put(&b, 0), put(&b, 2 - 1), put(&b, 2 - 1);
+        put(&b, 2 - 1), put(&b, 2 - 1), put(&b, 0), put(&b, BPL_ACT_RELU);
+        put(&b, BPL_INIT_HE_NORMAL), put(&b, 0);
+    }
+    put(&b, API_ADD_DENSE), put(&b, 0), put(&b, 2 - 1), put(&b, BPL_ACT_SOFTMAX);
+    put(&b, BPL_INIT_GLOROT_UNIFORM), put(&b, 0);
+    put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, rule), put(&b, 0);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    api_workout(&b, 8);
+    char name[64];
+    snprintf(name, sizeof name, "conv%s-%s", deep ? "-deep" : "", bpl_rule_builtin_name(rule));
+    write_seed("fuzz_api", name, &b);
+}
+
 static void api_corpus(void)
 {
+    for (unsigned r = 0; r < 3; r++) /* backprop, fa, dfa: the rules that train conv nets */
+        api_conv(r, r == 2);
+    api_conv(0, 1);
     api_regressions();
     for (unsigned r = 0; r < bpl_rule_builtin_count(); r++)
         api_basic(r);

@@ -198,6 +198,36 @@ class BytesTest(unittest.TestCase):
             copy.close()
         net.close()
 
+    def test_conv_net_through_bytes_and_pickle(self):
+        # A conv layer (stride 2, padding 1, a 3x2 kernel) under a dense one;
+        # the layer is added through the C function until Net has a method.
+        net = bioplaus.Net(2 * 5 * 5, 9)
+        net.input_shape = (2, 5, 5)
+        lib = bioplaus._lib.lib
+        bioplaus.errors.check(lib.bpl_net_add_conv2d(
+            net._handle, 3, 3, 2, 2, 1, int(bioplaus.Activation.RELU),
+            int(bioplaus.Init.HE_NORMAL)))
+        net.add_dense(2, "softmax")
+        net.rule = bioplaus.Rule.builtin("fa")
+        x = [[((i * 7 + j) % 11 - 5) / 5.0 for j in range(50)] for i in range(3)]
+        y = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
+        for _ in range(3):
+            net.train_batch(x, y)
+        data = net.to_bytes()
+        for copy in (bioplaus.Net.from_bytes(data), pickle.loads(pickle.dumps(net))):
+            self.assertEqual(copy.input_shape, (2, 5, 5))
+            self.assertEqual(copy.layer(0).units, 3 * 3 * 3)
+            self.assertEqual(copy.to_bytes(), data)
+            self.assertEqual(repr(copy.predict(x)), repr(net.predict(x)))
+            copy.close()
+        # Training the copy on goes as training the original on.
+        copy = bioplaus.Net.from_bytes(data)
+        net.train_batch(x, y)
+        copy.train_batch(x, y)
+        self.assertEqual(copy.to_bytes(), net.to_bytes())
+        copy.close()
+        net.close()
+
     def test_hostile_bytes(self):
         data = self.builtin_net("fa").to_bytes()
         for bad in (b"", data[:7], data[:31], data[:-1], data + b"\0",
