@@ -174,18 +174,17 @@ static size_t chunk_floats(const conv_geom *g)
 }
 
 /* Examples per chunk for the caches: a chunk's columns and outputs in
- * about 2 MiB, near a core's L2, so that the product reads what im2col
- * wrote from the cache rather than from memory; but at least 1024 columns,
- * which products need to run near the peak.  (8 MiB chunks took some 10%
- * longer on LeNet's layers.) */
-#define CONV_CHUNK_FLOATS ((size_t)1 << 19)
-#define CONV_MIN_COLUMNS ((size_t)1024)
+ * 256 KiB, within a core's L2, so that the product reads what im2col wrote
+ * from the cache rather than from memory; one example at least.  Measured
+ * on LeNet's and the wider net's layers (docs/performance.md): chunks of
+ * 2 MiB (and at least 1024 columns) took 5-20% longer, one example per
+ * product (the narrowest) longer still. */
+#define CONV_CHUNK_FLOATS ((size_t)1 << 16)
 
 static size_t cache_examples(const conv_geom *g)
 {
     size_t fit = CONV_CHUNK_FLOATS / chunk_floats(g);
-    size_t wide = (CONV_MIN_COLUMNS + g->p - 1) / g->p;
-    return fit > wide ? fit : wide;
+    return fit ? fit : 1;
 }
 
 /* The least a task needs: its own weight gradient (the tasks' sums are
