@@ -12,8 +12,16 @@
 # $BIOPLAUS_MNIST_DIR or ./data/mnist.  All
 # of it takes several hours on two cores.
 #
+# Runs resume: each epoch is a run of its own (the first one builds the
+# net, the next ones --load the net the previous one saved), kept in
+# OUT_DIR/NAME-seedN.d/epoch-E.{bpl,csv,log}.  A run killed part way goes
+# on from its last saved epoch when the script is started again, and gives
+# bit for bit what an uninterrupted run gives (bpl_net_fit draws each
+# epoch's order afresh from the saved generator).  When every epoch is
+# there, OUT_DIR/NAME-seedN.csv holds them all, as one run's --csv would.
+#
 # --smoke checks the script and its commands in seconds: each run is cut to
-# one epoch of 2,000 training images (500 held out), and the defaults become
+# two epochs of 2,000 training images (500 held out), and the defaults become
 # OUT_DIR ./accuracy-smoke, SEEDS "1" and NAMES backprop-relu.  Its figures
 # say nothing about the rules.
 set -eu
@@ -29,7 +37,7 @@ if [ "$smoke" = 1 ]; then
     seeds=${3:-1}
     names=${4:-backprop-relu}
     # after each configuration's options: the last --epochs wins
-    cut="--epochs 1 --limit 2000 --val 500"
+    cut="--epochs 2 --limit 2000 --val 500"
 else
     out=${2:-accuracy-runs}
     seeds=${3:-1 2 3}
@@ -64,6 +72,73 @@ microcircuit-frozen|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 
 microcircuit-1000|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95
 microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95 --param learn_topdown=true'
 
+# The options that still apply when a saved net trains on: how it is fed
+# (--batch, --val, --limit) and the schedule (--lr-decay).  The rest (rule,
+# architecture, initialiser, hyperparameters, seed) comes from the file.
+training_options() {
+    # shellcheck disable=SC2086 # options are words on purpose
+    set -- $1
+    kept=""
+    while [ $# -gt 1 ]; do
+        case $1 in
+        --batch|--val|--limit|--lr-decay) kept="$kept $1 $2"; shift 2 ;;
+        *) shift ;;
+        esac
+    done
+    echo "$kept"
+}
+
+# The epochs a configuration trains: its last --epochs.
+epochs_of() {
+    # shellcheck disable=SC2086
+    set -- $1
+    n=""
+    while [ $# -gt 0 ]; do
+        [ "$1" = --epochs ] && [ $# -gt 1 ] && n=$2
+        shift
+    done
+    echo "${n:?every configuration gives --epochs}"
+}
+
+# run_resumable RUN OPTIONS SEED: train epoch by epoch into RUN.d, skipping
+# the epochs saved already; then RUN.csv and RUN.log hold the whole run.
+run_resumable() {
+    run=$1 options=$2 seed=$3
+    dir=$run.d
+    mkdir -p "$dir"
+    total=$(epochs_of "$options")
+    e=1
+    while [ "$e" -le "$total" ]; do
+        piece=$dir/epoch-$e
+        # An epoch counts once its net is saved (atomically, by the library).
+        if [ ! -f "$piece.bpl" ]; then
+            if [ "$e" = 1 ]; then
+                from="$options --seed $seed"
+            else
+                from="--load $dir/epoch-$((e - 1)).bpl $(training_options "$options")"
+            fi
+            # shellcheck disable=SC2086
+            "$train" $from --epochs 1 --csv "$piece.csv" --save "$piece.bpl" \
+                >"$piece.log" 2>&1 || return 1
+        fi
+        e=$((e + 1))
+    done
+    # One CSV, epochs numbered and seconds accumulated as one run's would be.
+    head -n 1 "$dir/epoch-1.csv" >"$run.csv"
+    e=1 cumulative=0
+    while [ "$e" -le "$total" ]; do
+        row=$(sed -n 2p "$dir/epoch-$e.csv")
+        cumulative=$(echo "$row" | awk -F, -v c="$cumulative" '{ printf "%.3f", c + $7 }')
+        echo "$row" | awk -F, -v OFS=, -v e="$e" -v c="$cumulative" '{ $1 = e; $8 = c; print }' \
+            >>"$run.csv"
+        e=$((e + 1))
+    done
+    for e in $(seq 1 "$total"); do cat "$dir/epoch-$e.log"; done >"$run.log"
+    # The last line as one run's: every epoch, the training seconds of all.
+    last=$(tail -n 1 "$dir/epoch-$total.log")
+    echo "$last" | sed "s/ epochs=1 seconds=.*/ epochs=$total seconds=$cumulative/" >>"$run.log"
+}
+
 for name in $(echo "$names" | tr , ' '); do
     echo "$configs" | grep -q "^$name|" || {
         echo "accuracy.sh: no configuration $name; there are:" \
@@ -79,9 +154,8 @@ echo "$configs" | while IFS='|' read -r name options; do
     errors="" total=0 seconds=0 epochs=0
     for seed in $seeds; do
         run="$out/$name-seed$seed"
-        # shellcheck disable=SC2086 # options are words on purpose
-        "$train" $options $cut --seed "$seed" --csv "$run.csv" >"$run.log" 2>&1 ||
-            { echo "$name seed $seed failed: see $run.log" >&2; exit 1; }
+        run_resumable "$run" "$options $cut" "$seed" ||
+            { echo "$name seed $seed failed: see $run.d" >&2; exit 1; }
         final=$(tail -n 1 "$run.log")
         error=$(echo "$final" | sed -n 's/.*test_error=\([0-9.]*\).*/\1/p')
         epochs=$(echo "$final" | sed -n 's/.*epochs=\([0-9]*\).*/\1/p')

@@ -55,8 +55,9 @@
  * rule, bpl_net_fit's progress callback, its log callback), the library is
  * walking that net.  The user code may read the net and write tensor values
  * in place, but on the same net these calls fail with BPL_ERR_STATE:
- *  - from every hook and callback: bpl_net_add_dense, bpl_net_set_loss,
- *    bpl_net_set_rule, bpl_net_set_log_fn, bpl_net_train_batch, bpl_net_fit;
+ *  - from every hook and callback: bpl_net_add_dense (and every other
+ *    bpl_net_add_* call), bpl_net_set_loss, bpl_net_set_rule,
+ *    bpl_net_set_log_fn, bpl_net_train_batch, bpl_net_fit;
  *  - from every hook and the log callback, but not from the progress
  *    callback (between steps): bpl_net_predict, bpl_net_evaluate,
  *    bpl_net_alignment, bpl_net_set_profiling;
@@ -358,17 +359,42 @@ BPL_API int bpl_net_add_dense(bpl_net *net, size_t units, int activation, int in
  * likewise), flattened channel by channel in a batch row, as a dense layer
  * above reads it.  The weight, out_channels x (C kernel_h kernel_w), is
  * initialised by `init` (gain 1) from the net's generator; the bias is zero.
- * The format of model files does not store convolution layers yet:
- * bpl_net_save refuses a net that has one (UNSUPPORTED).
+ * Model files store the layer with its window (bpl_net_save).
+ * Softmax is refused: it would normalise over every map and position at
+ * once; end the net with a dense softmax layer.
  * Errors: INVALID_ARG (NULL net, out_channels, a kernel extent or the
- * stride 0, unknown activation or init), SHAPE (the input is not C x H x W,
- * or the kernel does not fit the padded input; the message names the layer
+ * stride 0, unknown activation or init, softmax), SHAPE (the input is not
+ * C x H x W, or the kernel does not fit the padded input; the message names the layer
  * and both shapes), STATE (a rule is already attached, or called from a
  * hook or callback of the net), OVERFLOW (a size or product too large),
  * NOMEM. */
 BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_h,
                                size_t kernel_w, size_t stride, size_t padding, int activation,
                                int init);
+
+/** Append a 2-D max-pooling layer: each channel of its C x H x W input (as
+ * for bpl_net_add_conv2d) cut into window x window squares moved by
+ * `stride` (0: stride = window, squares side by side), each giving its
+ * largest value.  The output is C x H_out x W_out with H_out = (H -
+ * window) / stride + 1, rounded down (W_out likewise): rows and columns
+ * past the last whole window are not read.  No padding.  A pooling layer
+ * has no parameters (bpl_layer_param_count is 0: nothing to initialise,
+ * train or measure) and no activation of its own (always BPL_ACT_LINEAR).
+ * Its error goes back to the first maximum of each window (row by row),
+ * added where windows overlap.  The rules that send errors down through
+ * the layers (backprop, fa) and dfa train nets with pooling layers; those
+ * that need a dense weight matrix refuse them (bpl_net_set_rule:
+ * UNSUPPORTED).  Model files store the layer with its window.
+ * Errors: INVALID_ARG (NULL net, window 0), SHAPE (the input is not C x H x
+ * W, or the window does not fit it; the message names the layer, its input
+ * shape and the window), STATE (a rule is already attached, or called from
+ * a hook or callback of the net), NOMEM. */
+BPL_API int bpl_net_add_maxpool2d(bpl_net *net, size_t window, size_t stride);
+
+/** Append a 2-D average-pooling layer: as bpl_net_add_maxpool2d, each
+ * window giving the mean of its window x window values, and its error
+ * spread evenly over the window.  Same shapes, errors and rules. */
+BPL_API int bpl_net_add_avgpool2d(bpl_net *net, size_t window, size_t stride);
 
 /** Select the loss (enum bpl_loss).  Cross-entropy needs a softmax or sigmoid
  * output layer; this is checked when training starts.
@@ -380,7 +406,8 @@ BPL_API int bpl_net_loss(const bpl_net *net);
 BPL_API size_t bpl_net_inputs(const bpl_net *net);
 BPL_API size_t bpl_net_outputs(const bpl_net *net);  /* 0 without layers */
 BPL_API size_t bpl_net_layer_count(const bpl_net *net);
-/** Number of forward parameters (every layer's weight and bias). */
+/** Number of forward parameters (every layer's weight and bias; a pooling
+ * layer has none). */
 BPL_API size_t bpl_net_param_count(const bpl_net *net);
 BPL_API uint64_t bpl_net_seed(const bpl_net *net);
 /** The layer at `index` (0 = first hidden layer), borrowed from the net and
@@ -417,6 +444,31 @@ BPL_API size_t bpl_layer_index(const bpl_layer *layer);
 BPL_API size_t bpl_layer_units(const bpl_layer *layer);
 BPL_API size_t bpl_layer_inputs(const bpl_layer *layer);
 BPL_API int bpl_layer_activation(const bpl_layer *layer);  /* -1 for NULL */
+/** The layer's kind: "dense", "conv2d", "maxpool2d" or "avgpool2d" (static;
+ * NULL for NULL). */
+BPL_API const char *bpl_layer_kind(const bpl_layer *layer);
+/** Elements of the layer's forward parameters, its "weight" and "bias"; 0
+ * for a layer without parameters (a pooling layer, which has neither
+ * tensor) and for NULL. */
+BPL_API size_t bpl_layer_param_count(const bpl_layer *layer);
+
+/** Copy the layer's output shape into `dims` (room for `capacity` values;
+ * BPL_MAX_DIMS always suffices) and its number of dimensions into
+ * *ndim_out: [units] for a dense layer, {C, H, W} for a spatial one.
+ * bpl_layer_units is the product.  With dims NULL and capacity 0, only
+ * *ndim_out is written.
+ * Errors: INVALID_ARG (layer or ndim_out NULL, dims NULL with a capacity),
+ * SHAPE (capacity below the number of dimensions; *ndim_out is written,
+ * dims is not). */
+BPL_API int bpl_layer_get_shape(const bpl_layer *layer, size_t *dims, size_t capacity,
+                                size_t *ndim_out);
+
+/** The window of a spatial layer as it was added: kernel height and width,
+ * stride and zero padding on each side (a pooling layer's window is its
+ * kernel, its padding 0).  All 0 for a dense layer.  Any pointer may be
+ * NULL.  Errors: INVALID_ARG (layer NULL). */
+BPL_API int bpl_layer_get_window(const bpl_layer *layer, size_t *kernel_h, size_t *kernel_w,
+                                 size_t *stride, size_t *padding);
 
 /** Number of tensors of the layer, and the name of tensor `index` (borrowed;
  * NULL if out of range). */
@@ -646,8 +698,11 @@ typedef int (*bpl_progress_fn)(int event, size_t epoch, size_t step, size_t step
                                double loss, void *user_data);
 
 /** Train for `epochs` passes over `ds` in shuffled mini-batches of
- * `batch_size` (the last batch of an epoch may be smaller), the order drawn
- * from the net's generator.  fn may be NULL.
+ * `batch_size` (the last batch of an epoch may be smaller), each epoch's
+ * order a fresh permutation drawn from the net's generator.  So fitting
+ * e1 + e2 epochs gives bit for bit what fitting e1, saving, loading and
+ * fitting e2 gives (same build and thread count): a run can resume from
+ * its last completed epoch.  fn may be NULL.
  * Errors: INVALID_ARG, SHAPE (dataset features/targets vs net), STATE (also:
  * called from a hook or callback of the net), NUMERIC (the message names
  * epoch and step), whatever a hook returns. */
@@ -695,7 +750,8 @@ BPL_API int bpl_net_evaluate(bpl_net *net, const bpl_dataset *ds, double *accura
  * activation derivative: for rules with the dense forward pass, the usual
  * gradient.  Nothing is applied and no parameter changes.  `angles_out` has
  * room for `n` >= bpl_net_layer_count(net) values; a layer whose rule
- * update or gradient is zero gets NaN.
+ * update or gradient is zero gets NaN, and so does a layer without
+ * parameters (a pooling layer: there is no update to measure).
  * Errors: INVALID_ARG, SHAPE, STATE (as bpl_net_predict), OVERFLOW, NUMERIC,
  * hook errors. */
 BPL_API int bpl_net_alignment(bpl_net *net, const float *x, const float *y, size_t batch,

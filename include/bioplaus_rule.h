@@ -152,7 +152,17 @@ BPL_API int bpl_layer_input(bpl_layer *layer, const float **data_out,
  * (the input flattened, whatever its shape).  Outputs must not overlap the
  * inputs; the library keeps no pointer.  They may be called outside a step
  * too (they read the layer's parameters and write the caller's memory, or
- * the layer's gradient buffers).
+ * the layer's gradient buffers), except sending an error through a
+ * max-pooling layer (below).
+ *
+ * Layers without parameters.  A pooling layer (bpl_layer_kind "maxpool2d"
+ * or "avgpool2d") has no "weight" and no "bias": bpl_layer_param_count is
+ * 0.  Its error goes down through its own Jacobian, never through a
+ * tensor (`through` and `m` NULL below); it has no gradients (its kind
+ * lacks BPL_NEEDS_GRADIENTS, which a rule's needs do not ask of it), no
+ * initialisation and no alignment angle.  A rule that walks the layers
+ * skips such a layer wherever it would reach a parameter: it adds no
+ * feedback tensor to it and sends its error down with m NULL.
  * ======================================================================== */
 
 /** The layer's forward map on any rows `in` (not only the layer's own
@@ -170,12 +180,21 @@ BPL_API int bpl_layer_forward(bpl_layer *layer, const float *in, size_t batch,
  * dense layer err M.  M is the layer's tensor `through` (NULL: its
  * weight), of the weight's shape, or, with `transposed` nonzero, of the
  * transpose's shape ([inputs][units] for a dense layer: how feedback
- * alignment stores B, so that err B^T is sent).  With beta 0, `out` is not
- * read.  No activation derivative is applied: follow with
+ * alignment stores B there, so that err B^T is sent; its B on other kinds,
+ * and the sign-symmetry rules' B everywhere, has the weight's shape).  A
+ * layer without parameters sends through its own Jacobian: `through` must
+ * be NULL (`transposed` is ignored).  Average pooling spreads each output's
+ * error evenly over its window; max pooling sends it to the first maximum
+ * (row by row) of its window in the layer's input of the current step
+ * (bpl_layer_input), so it is called from a rule hook with the step's
+ * batch.  Where windows overlap, the errors add.  With beta 0, `out` is
+ * not read.  No activation derivative is applied: follow with
  * bpl_activation_backward for a delta.  Needs BPL_NEEDS_SEND_ERROR.
- * Errors: INVALID_ARG (NULL, batch 0), NOT_FOUND (no tensor `through`),
- * SHAPE (`through` is not of the weight's shape, or with `transposed` of
- * its transpose's), OVERFLOW, UNSUPPORTED. */
+ * Errors: INVALID_ARG (NULL, batch 0, `through` given for a layer without
+ * parameters), NOT_FOUND (no tensor `through`), SHAPE (`through` is not of
+ * the weight's shape, or with `transposed` of its transpose's; max
+ * pooling: a batch other than the step's), STATE (max pooling outside a
+ * step), OVERFLOW, UNSUPPORTED. */
 BPL_API int bpl_layer_send_error(bpl_layer *layer, const char *through, int transposed,
                                  const float *err, size_t batch, float alpha, float beta,
                                  float *out);
@@ -187,7 +206,8 @@ BPL_API int bpl_layer_send_error(bpl_layer *layer, const char *through, int tran
  * gives the plain gradient; two factors for the bias let a rule round as
  * its maths says (x / n is not always x (1 / n) in floats).  Needs
  * BPL_NEEDS_GRADIENTS.  Errors: INVALID_ARG (NULL, batch 0, a factor not
- * finite, bias_divisor 0), OVERFLOW, UNSUPPORTED. */
+ * finite, bias_divisor 0), OVERFLOW, UNSUPPORTED (also for a layer without
+ * parameters, which has no gradients). */
 BPL_API int bpl_layer_gradients(bpl_layer *layer, const float *err, const float *in,
                                 size_t batch, float alpha, float bias_scale,
                                 float bias_divisor);
@@ -197,7 +217,8 @@ BPL_API int bpl_layer_gradients(bpl_layer *layer, const float *err, const float 
  * ======================================================================== */
 
 /** The standard dense forward pass: for every layer, activation =
- * act(input * weight^T + bias).  Call from a forward hook. */
+ * act(input * weight^T + bias) (each layer's own forward map, whatever its
+ * kind).  Call from a forward hook. */
 BPL_API int bpl_net_forward_dense(bpl_net *net, const float *x, size_t batch);
 
 /** Write dLoss/d(pre-activation) of the output layer, divided by the batch
@@ -210,13 +231,20 @@ BPL_API int bpl_net_output_delta(bpl_net *net, const float *y, size_t batch);
  * where M is [units(to)][units(from)] (a feedback matrix), or, when
  * `m_is_forward_weight` is nonzero, M is [units(from)][units(to)] and used
  * as is: backpropagation through layer `from`'s own weight (to = from - 1).
- * Errors: INVALID_ARG, SHAPE (`to` >= `from`, or `from` - 1 != `to` with a
- * forward weight). */
+ * To the layer just below, the error goes through layer `from`'s kind
+ * (bpl_layer_send_error), and `m` NULL means through the layer's own
+ * forward map: its weight, or, for a layer without parameters (pooling),
+ * its Jacobian, which takes no `m` (`m_is_forward_weight` is then ignored).
+ * Errors: INVALID_ARG (NULL net; an `m` for a layer without parameters),
+ * SHAPE (`to` >= `from`, or `from` - 1 != `to` with a forward weight or m
+ * NULL), STATE (outside a step). */
 BPL_API int bpl_net_project_delta(bpl_net *net, size_t from, size_t to,
                                   const float *m, int m_is_forward_weight);
 
 /** Gradients of a layer's "weight" and "bias" from its "delta" buffer and its
- * input: grad_W = delta^T * input, grad_b = column sums of delta. */
+ * input: grad_W = delta^T * input, grad_b = column sums of delta.  A layer
+ * without parameters (pooling) has none: nothing is done (BPL_OK), so a
+ * rule may call it for every layer. */
 BPL_API int bpl_net_weight_gradients(bpl_net *net, size_t layer);
 
 /** For version-1 rules (those with an update hook): step every trained
@@ -387,7 +415,9 @@ BPL_API int bpl_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable, void 
 
 /** What a rule needs of every layer's kind (bits, for bpl_rule_set_needs).
  * Dense layers provide all of them; a kind that lacks one cannot be
- * trained by a rule that needs it. */
+ * trained by a rule that needs it.  Convolutions lack BPL_NEEDS_DENSE;
+ * pooling layers lack it and BPL_NEEDS_GRADIENTS, which is not asked of
+ * them: they have no parameters to take gradients of. */
 enum bpl_needs {
     BPL_NEEDS_FORWARD = 1 << 0,    /**< bpl_layer_forward, bpl_net_forward_dense */
     BPL_NEEDS_SEND_ERROR = 1 << 1, /**< bpl_layer_send_error, and bpl_net_project_delta

@@ -274,14 +274,21 @@ enum {
  * runs without a rule (BPL__CAN_FORWARD is still a rule's declared need, so
  * that needs read whole). */
 /* A layer's hyperparameters beyond its width (`units`): the window of the
- * spatial kinds (kernel_h x kernel_w, stride, zero padding on each side).
- * Kept on the layer and given to the kind's output_shape; dense layers
- * leave it zero.  One struct for every kind, so that the ops table and the
+ * spatial kinds (kernel_h x kernel_w, stride, zero padding on each side;
+ * the pooling kinds' window, pad 0).  Kept on the layer and given to the
+ * kind's output_shape; dense layers leave it zero.  One struct for every kind, so that the ops table and the
  * layer stay kind-neutral. */
 typedef struct bpl__kind_params {
     size_t kernel_h, kernel_w, stride, pad;
 } bpl__kind_params;
 
+/* A kind without parameters (the pooling kinds) names no weight and no
+ * bias (both NULL) and has no gradients entry: its layers have nothing to
+ * initialise, train, count or measure, and every pass skips them where it
+ * would reach a parameter.  Its send_error is the layer's own Jacobian:
+ * `m` is NULL (and `transposed` meaningless), since no tensor can stand
+ * for a map that has none.  A rule's needs of BPL__CAN_GRADIENTS do not
+ * apply to it (bpl__net_check_kinds). */
 typedef struct bpl__kind {
     const char *name;   /* "dense" */
     unsigned caps;      /* BPL__CAN_* */
@@ -295,6 +302,11 @@ typedef struct bpl__kind {
      * kind's name (lib/model_io.c), so that a kind stores them unless it
      * says it need not. */
     int ignores_params;
+    /* send_error reads the layer's input of the current step
+     * (bpl__layer_input, net->batch rows): max pooling's Jacobian depends
+     * on where each window's maximum is.  The public block refuses it
+     * outside a step or for another batch. */
+    int send_reads_input;
     /* The output shape of a layer of `units` (and params) over an input of
      * in_dims: *ndim dims into dims (room for BPL__MAX_DIMS).  A pure
      * function, so that a loader can check a layer before anything is
@@ -315,11 +327,12 @@ typedef struct bpl__kind {
     void (*forward)(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
                     int activation, float *out);
     /* out = beta out + alpha (err sent to the input through m): m is the
-     * weight or a tensor of its shape, or, `transposed`, of its transpose's. */
+     * weight or a tensor of its shape, or, `transposed`, of its transpose's;
+     * NULL for a kind without parameters (its own Jacobian). */
     void (*send_error)(bpl_net *net, const bpl_layer *layer, const float *m, int transposed,
                        const float *err, size_t batch, float alpha, float beta, float *out);
-    /* The parameters' gradients from the error at the output and the input,
-     * written over w_grad (the weight's shape: alpha err^T in) and b_grad
+    /* The parameters' gradients (NULL for a kind without parameters) from
+     * the error at the output and the input, written over w_grad (the weight's shape: alpha err^T in) and b_grad
      * (the bias's: the column sums of bias_scale err / bias_divisor, each
      * rule's scaling, rounded as the rule has always rounded it; NULL: no
      * bias gradient).  The destinations are the caller's, so that a tensor
@@ -334,6 +347,7 @@ typedef struct bpl__kind {
 
 extern const bpl__kind bpl__dense_kind;
 extern const bpl__kind bpl__conv2d_kind;
+extern const bpl__kind bpl__maxpool2d_kind, bpl__avgpool2d_kind;
 
 /* The kinds this library knows, as a model file names them (kinds/kinds.c):
  * the kind called `name`, or NULL; and their names for a message
@@ -624,8 +638,8 @@ void bpl__layer_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
  * net's input) and the input's shape. */
 size_t bpl__layer_input_size(const bpl_layer *layer);
 void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
-/* The layer's weight and bias as its kind names them (NULL for a kind
- * without parameters). */
+/* The layer's weight and bias as its kind names them; NULL for a kind
+ * without parameters. */
 bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
 /* The net's input shape: [n_inputs] unless set. */
@@ -637,7 +651,7 @@ int bpl__net_set_input_shape(bpl_net *net, const size_t *dims, size_t ndim);
 bpl__buffer *bpl__layer_find_buffer(const bpl_layer *layer, const char *name);
 void bpl__layer_free(bpl_layer *layer);
 /* Create a layer of `kind`: its parameter tensors and standard buffers (no
- * initialisation). */
+ * initialisation).  A kind without parameters takes BPL_ACT_LINEAR only. */
 int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
                       const bpl__kind_params *params, int activation, int init,
                       bpl_layer **out);
@@ -670,13 +684,15 @@ const float *bpl__layer_input(const bpl_layer *layer);
 void bpl__layer_forward(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
                         int activation, float *out);
 /* out = beta out + alpha (err [batch][size] sent to the input through
- * `through`): NULL for the layer's weight, or a tensor of the weight's shape
- * (`transposed`: of its transpose's shape). */
+ * `through`): NULL for the layer's weight (or, for a kind without
+ * parameters, its own Jacobian, which takes nothing else), or a tensor of
+ * the weight's shape (`transposed`: of its transpose's shape). */
 void bpl__layer_send_error(bpl_net *net, const bpl_layer *layer, const float *through,
                            int transposed, const float *err, size_t batch, float alpha,
                            float beta, float *out);
 /* The layer's weight and bias gradients from an error at its output and an
- * input (see bpl__kind.gradients for the scaling). */
+ * input (see bpl__kind.gradients for the scaling); nothing for a kind
+ * without parameters. */
 void bpl__layer_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                           size_t batch, float alpha, float bias_scale, float bias_divisor);
 /* The same op written into w_grad ([rows][cols] of the weight) and b_grad
@@ -685,7 +701,9 @@ void bpl__layer_gradients_into(bpl_net *net, bpl_layer *layer, const float *err,
                                const float *in, size_t batch, float alpha, float bias_scale,
                                float bias_divisor, float *w_grad, float *b_grad);
 /* BPL_ERR_UNSUPPORTED naming `caller`, the rule, the first layer (index and
- * kind) lacking a capability in `needs` (BPL__CAN_*), and the capability. */
+ * kind) lacking a capability in `needs` (BPL__CAN_*), and the capability.
+ * A kind without parameters lacks no BPL__CAN_GRADIENTS: it has nothing to
+ * take gradients of. */
 int bpl__net_check_kinds(const bpl_net *net, unsigned needs, const char *rule,
                          const char *caller);
 
@@ -750,7 +768,7 @@ extern const size_t bpl__n_builtin_rules;
 /* Each is the static const vtable its constructor makes its rule with. */
 extern const bpl_rule_vtable bpl__backprop_vtable, bpl__fa_vtable, bpl__dfa_vtable,
     bpl__tp_vtable, bpl__dtp_vtable, bpl__sdtp_vtable, bpl__segregated_vtable,
-    bpl__microcircuit_vtable;
+    bpl__microcircuit_vtable, bpl__usf_vtable, bpl__brsf_vtable, bpl__frsf_vtable;
 
 int bpl__rule_backprop_create(bpl_rule **out);
 int bpl__rule_fa_create(bpl_rule **out);
@@ -760,5 +778,8 @@ int bpl__rule_dtp_create(bpl_rule **out);
 int bpl__rule_sdtp_create(bpl_rule **out);
 int bpl__rule_segregated_create(bpl_rule **out);
 int bpl__rule_microcircuit_create(bpl_rule **out);
+int bpl__rule_usf_create(bpl_rule **out);
+int bpl__rule_brsf_create(bpl_rule **out);
+int bpl__rule_frsf_create(bpl_rule **out);
 
 #endif /* BPL_INTERNAL_H */

@@ -41,22 +41,25 @@ static void output_delta(bpl_net *net, const float *y)
 }
 
 /* Layer `to`'s delta from `from`'s: through `from`'s weight (or a tensor of
- * its shape) to the layer just below, or, from higher up, through a matrix
- * [to][from] shaped like the product of the transposed weights between. */
+ * its shape; m NULL: the weight, or the Jacobian of a layer without
+ * parameters) to the layer just below, or, from higher up, through a
+ * matrix [to][from] shaped like the product of the transposed weights
+ * between. */
 static void project_delta(bpl_net *net, size_t from, size_t to, const float *m,
                           int m_is_forward_weight)
 {
     bpl_layer *src = net->layers[from], *dst = net->layers[to];
     float *d = delta_of(dst);
     if (to + 1 == from)
-        bpl__layer_send_error(net, src, m, !m_is_forward_weight, delta_of(src), net->batch,
-                              1.0f, 0.0f, d);
+        bpl__layer_send_error(net, src, m, m && !m_is_forward_weight, delta_of(src),
+                              net->batch, 1.0f, 0.0f, d);
     else /* [batch][from] x ([to][from])^T: dense maths across layers */
         bpl__gemm(bpl__net_profile(net), 0, 1, net->batch, dst->size, src->size, 1.0f,
                   delta_of(src), src->size, m, src->size, 0.0f, d, dst->size);
     bpl__activation_backward(dst->activation, d, activation_of(dst), net->batch * dst->size);
 }
 
+/* Nothing for a layer without parameters (bpl__layer_gradients). */
 static void weight_gradients(bpl_net *net, size_t l)
 {
     bpl_layer *layer = net->layers[l];
@@ -123,21 +126,25 @@ BPL_API int bpl_net_output_delta(bpl_net *net, const float *y, size_t batch)
 BPL_API int bpl_net_project_delta(bpl_net *net, size_t from, size_t to, const float *m,
                                   int m_is_forward_weight)
 {
+    static const char caller[] = "bpl_net_project_delta";
     BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(m != NULL);
-    int rc = check_step(net, net->batch, "bpl_net_project_delta");
+    int rc = check_step(net, net->batch, caller);
     if (rc != BPL_OK)
         return rc;
     if (from >= net->n_layers || to >= from)
+        return bpl__fail(BPL_ERR_SHAPE, "%s: need to < from < %zu layers, got from %zu to %zu",
+                         caller, net->n_layers, from, to);
+    if ((m_is_forward_weight || !m) && to + 1 != from)
         return bpl__fail(BPL_ERR_SHAPE,
-                         "bpl_net_project_delta: need to < from < %zu layers, got from %zu "
-                         "to %zu",
-                         net->n_layers, from, to);
-    if (m_is_forward_weight && to + 1 != from)
-        return bpl__fail(BPL_ERR_SHAPE,
-                         "bpl_net_project_delta: a forward weight only sends to the layer "
-                         "just below (from %zu to %zu)",
-                         from, to);
+                         "%s: %s only sends to the layer just below (from %zu to %zu)",
+                         caller, m ? "a forward weight" : "a layer's own map (m NULL)", from,
+                         to);
+    const bpl_layer *src = net->layers[from];
+    if (m && to + 1 == from && !bpl__layer_weight(src))
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "%s: layer %zu (kind '%s') has no parameters: its error goes "
+                         "through its own Jacobian (pass m NULL)",
+                         caller, from, src->kind->name);
     project_delta(net, from, to, m, m_is_forward_weight);
     return BPL_OK;
 }

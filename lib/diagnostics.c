@@ -57,12 +57,13 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
         return rc;
     }
 
+    /* A layer without parameters (pooling) has no update: its angle is NaN. */
     size_t total = 0;
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl__tensor *w = bpl__layer_weight(net->layers[l]);
-        total += w->rows * w->cols;
+        total += w ? w->rows * w->cols : 0;
     }
-    float *rule_grads = bpl__malloc(total * sizeof *rule_grads);
+    float *rule_grads = bpl__malloc((total ? total : 1) * sizeof *rule_grads);
     if (!rule_grads)
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
 
@@ -71,6 +72,8 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
         float *dst = rule_grads;
         for (size_t l = 0; l < net->n_layers; l++) {
             const bpl__tensor *w = bpl__layer_weight(net->layers[l]);
+            if (!w)
+                continue;
             memcpy(dst, w->grad, w->rows * w->cols * sizeof *dst);
             dst += w->rows * w->cols;
         }
@@ -83,6 +86,10 @@ static int alignment(bpl_net *net, const float *x, const float *y, size_t batch,
         const float *ours = rule_grads;
         for (size_t l = 0; l < net->n_layers; l++) {
             const bpl__tensor *w = bpl__layer_weight(net->layers[l]);
+            if (!w) {
+                angles_out[l] = NAN;
+                continue;
+            }
             angles_out[l] = angle_degrees(ours, w->grad, w->rows * w->cols);
             ours += w->rows * w->cols;
         }

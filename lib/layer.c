@@ -121,7 +121,8 @@ int bpl__layer_new_tensor(bpl_layer *layer, const char *name, size_t rows, size_
  * that should not train is frozen (bpl_layer_set_frozen). */
 static int keeps_forward_group(const bpl_layer *layer, const bpl__tensor *t, int group)
 {
-    int forward_parameter = t == bpl__layer_weight(layer) || t == bpl__layer_bias(layer);
+    int forward_parameter =
+        layer->kind->weight && (t == bpl__layer_weight(layer) || t == bpl__layer_bias(layer));
     if (!forward_parameter || group == BPL_GROUP_FORWARD)
         return BPL_OK;
     return bpl__fail(BPL_ERR_INVALID_ARG,
@@ -225,6 +226,12 @@ int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
 {
     char caller[BPL__NAME_MAX + 16];
     snprintf(caller, sizeof caller, "bpl_net_add_%s", kind->name);
+    /* Pooling passes on what the layer below made: a model file that says
+     * otherwise describes no layer the library builds. */
+    if (!kind->weight && activation != BPL_ACT_LINEAR)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "%s: a %s layer has no activation of its own (linear), not %s",
+                         caller, kind->name, bpl_activation_name(activation));
     bpl_layer *layer = bpl__calloc(1, sizeof *layer);
     if (!layer)
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
@@ -313,6 +320,50 @@ BPL_API size_t bpl_layer_inputs(const bpl_layer *layer)
 BPL_API int bpl_layer_activation(const bpl_layer *layer)
 {
     return layer ? layer->activation : -1;
+}
+
+BPL_API const char *bpl_layer_kind(const bpl_layer *layer)
+{
+    return layer ? layer->kind->name : NULL;
+}
+
+BPL_API int bpl_layer_get_shape(const bpl_layer *layer, size_t *dims, size_t capacity,
+                                size_t *ndim_out)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    BPL_CHECK_ARG(ndim_out != NULL);
+    BPL_CHECK_ARG(dims != NULL || capacity == 0);
+    *ndim_out = layer->ndim;
+    if (!dims)
+        return BPL_OK;
+    if (capacity < layer->ndim)
+        return bpl__fail(BPL_ERR_SHAPE,
+                         "bpl_layer_get_shape: the shape has %zu dims, room for %zu",
+                         layer->ndim, capacity);
+    memcpy(dims, layer->shape, layer->ndim * sizeof *dims);
+    return BPL_OK;
+}
+
+BPL_API int bpl_layer_get_window(const bpl_layer *layer, size_t *kernel_h, size_t *kernel_w,
+                                 size_t *stride, size_t *padding)
+{
+    BPL_CHECK_ARG(layer != NULL);
+    const bpl__kind_params *q = &layer->params;
+    size_t *const out[] = {kernel_h, kernel_w, stride, padding};
+    const size_t value[] = {q->kernel_h, q->kernel_w, q->stride, q->pad};
+    for (size_t i = 0; i < 4; i++)
+        if (out[i])
+            *out[i] = value[i];
+    return BPL_OK;
+}
+
+BPL_API size_t bpl_layer_param_count(const bpl_layer *layer)
+{
+    const bpl__tensor *w = layer ? bpl__layer_weight(layer) : NULL;
+    if (!w)
+        return 0;
+    const bpl__tensor *b = bpl__layer_bias(layer);
+    return w->rows * w->cols + (b ? b->rows * b->cols : 0);
 }
 
 BPL_API size_t bpl_layer_tensor_count(const bpl_layer *layer)

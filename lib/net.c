@@ -205,10 +205,9 @@ int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units,
         net->capacity = 0;
         rc = bpl__net_reserve(net, capacity);
     }
-    if (rc == BPL_OK && initialise) {
-        bpl__tensor *w = bpl__layer_weight(layer);
+    bpl__tensor *w = bpl__layer_weight(layer);
+    if (rc == BPL_OK && initialise && w) /* a layer without parameters has none to draw */
         rc = bpl__init_fill(init, 1.0, w->data, w->rows, w->cols, &net->rng);
-    }
     if (rc != BPL_OK) {
         net->n_layers--;
         bpl__layer_free(layer);
@@ -262,6 +261,13 @@ BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_
                          kernel_h, kernel_w, stride);
     if (!bpl__activation_valid(activation))
         return bpl__fail(BPL_ERR_INVALID_ARG, "%s: unknown activation %d", caller, activation);
+    /* The output row is every map at every position: a softmax over it is
+     * not a per-position distribution over channels, whatever was meant. */
+    if (activation == BPL_ACT_SOFTMAX)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "%s: softmax would normalise over every map and position at once; "
+                         "end the net with a dense softmax layer",
+                         caller);
     if (!bpl__init_valid(init))
         return bpl__fail(BPL_ERR_INVALID_ARG, "%s: unknown initialiser %d", caller, init);
     if (net->rule)
@@ -272,6 +278,39 @@ BPL_API int bpl_net_add_conv2d(bpl_net *net, size_t out_channels, size_t kernel_
         .kernel_h = kernel_h, .kernel_w = kernel_w, .stride = stride, .pad = padding};
     return bpl__net_append_layer(net, &bpl__conv2d_kind, out_channels, &params, activation,
                                  init, 1);
+}
+
+/* A pooling layer over the layer below's maps (or the net's input). */
+static int add_pool(bpl_net *net, const bpl__kind *kind, size_t window, size_t stride)
+{
+    char caller[BPL__NAME_MAX + 16];
+    snprintf(caller, sizeof caller, "bpl_net_add_%s", kind->name);
+    int rc = bpl__net_check_reentry(net, 0, caller);
+    if (rc != BPL_OK)
+        return rc;
+    if (window == 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "%s: the window must be > 0", caller);
+    if (net->rule)
+        return bpl__fail(BPL_ERR_STATE,
+                         "%s: add layers before attaching a rule (rule '%s' is attached)",
+                         caller, net->rule->name);
+    const bpl__kind_params params = {
+        .kernel_h = window, .kernel_w = window, .stride = stride ? stride : window};
+    /* Linear: a pooling layer passes on what the layer below's activation
+     * made; and it has nothing to initialise. */
+    return bpl__net_append_layer(net, kind, 0, &params, BPL_ACT_LINEAR, BPL_INIT_ZERO, 1);
+}
+
+BPL_API int bpl_net_add_maxpool2d(bpl_net *net, size_t window, size_t stride)
+{
+    BPL_CHECK_ARG(net != NULL);
+    return add_pool(net, &bpl__maxpool2d_kind, window, stride);
+}
+
+BPL_API int bpl_net_add_avgpool2d(bpl_net *net, size_t window, size_t stride)
+{
+    BPL_CHECK_ARG(net != NULL);
+    return add_pool(net, &bpl__avgpool2d_kind, window, stride);
 }
 
 BPL_API int bpl_net_set_loss(bpl_net *net, int loss)
@@ -309,11 +348,8 @@ BPL_API size_t bpl_net_layer_count(const bpl_net *net)
 BPL_API size_t bpl_net_param_count(const bpl_net *net)
 {
     size_t n = 0;
-    for (size_t l = 0; net && l < net->n_layers; l++) {
-        const bpl_layer *layer = net->layers[l];
-        const bpl__tensor *w = bpl__layer_weight(layer), *b = bpl__layer_bias(layer);
-        n += w->rows * w->cols + b->rows * b->cols;
-    }
+    for (size_t l = 0; net && l < net->n_layers; l++)
+        n += bpl_layer_param_count(net->layers[l]);
     return n;
 }
 

@@ -262,6 +262,12 @@ static int fit_epoch(bpl_net *net, const bpl_dataset *ds, size_t *order, size_t 
 {
     size_t steps = (ds->n + batch_size - 1) / batch_size;
     double loss_sum = 0.0;
+    /* A fresh permutation every epoch, drawn from the generator alone: an
+     * epoch's order does not depend on the epochs before it in this call,
+     * so a net saved between epochs, loaded and fitted again goes on
+     * exactly as if it had never stopped (resumable runs). */
+    for (size_t i = 0; i < ds->n; i++)
+        order[i] = i;
     bpl__rng_shuffle(&net->rng, order, ds->n);
     for (size_t s = 0; s < steps; s++) {
         size_t start = s * batch_size;
@@ -312,8 +318,6 @@ static int fit(bpl_net *net, const bpl_dataset *ds, size_t epochs, size_t batch_
     size_t *order = bpl__malloc(bytes);
     if (!order)
         return bpl__fail(BPL_ERR_NOMEM, "%s: out of memory", caller);
-    for (size_t i = 0; i < ds->n; i++)
-        order[i] = i;
     int stop = 0;
     for (size_t epoch = 1; rc == BPL_OK && !stop && epoch <= epochs; epoch++)
         rc = fit_epoch(net, ds, order, epoch, batch_size, fn, user_data, &stop);

@@ -1,6 +1,7 @@
 /*
  * test_api_layers.c - layers: reading and writing tensors, tensors and
- * buffers added by rules, initialising a tensor, frozen tensors.
+ * buffers added by rules, initialising a tensor, frozen tensors, a
+ * layer's kind, shape and window.
  */
 #include "testutil.h"
 
@@ -309,6 +310,60 @@ START_TEST(test_frozen_tensors)
 }
 END_TEST
 
+/* A layer says what it is: its kind, its output shape, its window. */
+START_TEST(test_layer_introspection)
+{
+    bpl_net *net;
+    BPL_OK_OR_FAIL(bpl_net_create(&net, 2 * 7 * 5, 1));
+    static const size_t image[] = {2, 7, 5};
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, image, 3));
+    BPL_OK_OR_FAIL(bpl_net_add_conv2d(net, 4, 3, 2, 2, 1, BPL_ACT_RELU, BPL_INIT_HE_NORMAL));
+    BPL_OK_OR_FAIL(bpl_net_add_dense(net, 3, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM));
+    bpl_layer *conv = bpl_net_layer(net, 0), *dense = bpl_net_layer(net, 1);
+    ck_assert_str_eq(bpl_layer_kind(conv), "conv2d");
+    ck_assert_str_eq(bpl_layer_kind(dense), "dense");
+    ck_assert_ptr_null(bpl_layer_kind(NULL));
+
+    size_t dims[BPL_MAX_DIMS], ndim = 0;
+    BPL_OK_OR_FAIL(bpl_layer_get_shape(conv, dims, BPL_MAX_DIMS, &ndim));
+    /* (7 + 2 - 3) / 2 + 1 = 4, (5 + 2 - 2) / 2 + 1 = 3 */
+    ck_assert_uint_eq(ndim, 3);
+    ck_assert_uint_eq(dims[0], 4);
+    ck_assert_uint_eq(dims[1], 4);
+    ck_assert_uint_eq(dims[2], 3);
+    ck_assert_uint_eq(bpl_layer_units(conv), 4 * 4 * 3);
+    BPL_OK_OR_FAIL(bpl_layer_get_shape(dense, NULL, 0, &ndim));
+    ck_assert_uint_eq(ndim, 1);
+    ck_assert_int_eq(bpl_layer_get_shape(conv, dims, 2, &ndim), BPL_ERR_SHAPE);
+    ck_assert_uint_eq(ndim, 3);
+    ck_assert_int_eq(bpl_layer_get_shape(NULL, dims, 3, &ndim), BPL_ERR_INVALID_ARG);
+    ck_assert_int_eq(bpl_layer_get_shape(conv, dims, 3, NULL), BPL_ERR_INVALID_ARG);
+    ck_assert_int_eq(bpl_layer_get_shape(conv, NULL, 3, &ndim), BPL_ERR_INVALID_ARG);
+
+    size_t kh = 0, kw = 0, stride = 0, pad = 0;
+    BPL_OK_OR_FAIL(bpl_layer_get_window(conv, &kh, &kw, &stride, &pad));
+    ck_assert_uint_eq(kh, 3);
+    ck_assert_uint_eq(kw, 2);
+    ck_assert_uint_eq(stride, 2);
+    ck_assert_uint_eq(pad, 1);
+    BPL_OK_OR_FAIL(bpl_layer_get_window(conv, NULL, NULL, &stride, NULL));
+    ck_assert_uint_eq(stride, 2);
+    BPL_OK_OR_FAIL(bpl_layer_get_window(dense, &kh, &kw, &stride, &pad));
+    ck_assert_uint_eq(kh + kw + stride + pad, 0);
+    ck_assert_int_eq(bpl_layer_get_window(NULL, &kh, NULL, NULL, NULL), BPL_ERR_INVALID_ARG);
+    bpl_net_destroy(net);
+
+    /* A softmax conv layer is refused, naming what to do instead. */
+    BPL_OK_OR_FAIL(bpl_net_create(&net, 2 * 7 * 5, 1));
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, image, 3));
+    ck_assert_int_eq(bpl_net_add_conv2d(net, 4, 3, 3, 1, 0, BPL_ACT_SOFTMAX, BPL_INIT_HE_NORMAL),
+                     BPL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(bpl_last_error_message(), "dense softmax"));
+    ck_assert_uint_eq(bpl_net_layer_count(net), 0);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 static Suite *layers_suite(void)
 {
     Suite *s = suite_create("api_layers");
@@ -319,6 +374,7 @@ static Suite *layers_suite(void)
     tcase_add_test(tc, test_init_tensor_args);
     tcase_add_test(tc, test_add_buffer);
     tcase_add_test(tc, test_frozen_tensors);
+    tcase_add_test(tc, test_layer_introspection);
     suite_add_tcase(s, tc);
     return s;
 }

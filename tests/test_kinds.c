@@ -187,7 +187,8 @@ START_TEST(test_rule_needs_dense_matrix)
     not_dense = lacking(BPL__CAN_DENSE, "test_not_dense");
     /* dtp and sdtp give a layer without a dense matrix an inverse of its
      * weight's shape, run through the kind's transposed map. */
-    static const char *const accepted[] = {"backprop", "fa", "dfa", "dtp", "sdtp"};
+    static const char *const accepted[] = {"backprop", "fa",  "dfa", "dtp",
+                                           "sdtp",     "usf", "brsf", "frsf"};
     static const char *const refused[] = {"tp", "segregated", "microcircuit"};
     bpl_net *net = make_net();
     bpl_net_layer(net, 1)->kind = &not_dense;
@@ -510,6 +511,9 @@ START_TEST(test_builtin_needs)
         {"sdtp", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
         {"segregated", BPL_NEEDS_ALL},
         {"microcircuit", BPL_NEEDS_ALL},
+        {"usf", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
+        {"brsf", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
+        {"frsf", BPL_NEEDS_FORWARD | BPL_NEEDS_SEND_ERROR | BPL_NEEDS_GRADIENTS},
     };
     ck_assert_uint_eq(sizeof cases / sizeof *cases, bpl_rule_builtin_count());
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

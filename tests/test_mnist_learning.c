@@ -39,7 +39,8 @@ static double floor_of(const char *rule)
         double floor;
     } floors[] = {{"backprop", 0.82}, {"fa", 0.80}, {"dfa", 0.80},
                   {"tp", 0.62},       {"dtp", 0.80}, {"sdtp", 0.78},
-                  {"segregated", 0.74}, {"microcircuit", 0.62}};
+                  {"segregated", 0.74}, {"microcircuit", 0.62}, {"usf", 0.80},
+                  {"brsf", 0.80}, {"frsf", 0.80}};
     for (size_t i = 0; i < sizeof floors / sizeof floors[0]; i++)
         if (strcmp(floors[i].rule, rule) == 0)
             return floors[i].floor;

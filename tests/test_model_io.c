@@ -207,7 +207,8 @@ static void predictions(bpl_net *net, float *out)
     BPL_OK_OR_FAIL(bpl_net_predict(net, x, 10, out, 10 * OUT));
 }
 
-static const char *const rule_names[] = {"backprop", "fa", "dfa"};
+static const char *const rule_names[] = {"backprop", "fa", "dfa", "usf", "brsf", "frsf"};
+enum { N_RULE_NAMES = sizeof rule_names / sizeof rule_names[0] };
 
 typedef struct config {
     int hidden, output, loss;
@@ -367,8 +368,9 @@ END_TEST
 
 START_TEST(roundtrip_feedback_matrices)
 {
-    /* fa and dfa keep fixed random feedback matrices: the loaded net must
-     * have the very same ones, not freshly drawn ones */
+    /* fa and dfa keep fixed random feedback matrices, and usf, brsf and frsf
+     * theirs of W's signs: the loaded net must have the very same ones, not
+     * freshly drawn ones */
     const char *rule_name = rule_names[1 + _i];
     bpl_net *net = make_trained(rule_name, BPL_ACT_TANH, BPL_ACT_SOFTMAX,
                                 BPL_LOSS_CROSS_ENTROPY, 0);
@@ -1601,9 +1603,9 @@ int main(void)
     Suite *s = suite_create("model_io");
 
     TCase *tc = tcase_create("roundtrip");
-    tcase_add_loop_test(tc, roundtrip_builtin_rule, 0, 3);
-    tcase_add_loop_test(tc, roundtrip_feedback_matrices, 0, 2);
-    tcase_add_loop_test(tc, resume_training, 0, 12);
+    tcase_add_loop_test(tc, roundtrip_builtin_rule, 0, N_RULE_NAMES);
+    tcase_add_loop_test(tc, roundtrip_feedback_matrices, 0, N_RULE_NAMES - 1);
+    tcase_add_loop_test(tc, resume_training, 0, 4 * N_RULE_NAMES);
     tcase_add_test(tc, roundtrip_without_rule);
     tcase_add_test(tc, saved_file_is_deterministic);
     tcase_add_loop_test(tc, written_tensors_save_and_load, 0, (int)bpl_rule_builtin_count());

@@ -1681,6 +1681,10 @@ static const struct {
     {"sdtp", {N, Y, N, N, Y, Y, Y}},
     {"segregated", {N, Y, Y, Y, N, NA, N}},
     {"microcircuit", {P, Y, Y, Y, P, NA, Y}},
+    /* not in the review: fa's row, but W's signs are transported */
+    {"usf", {N, P, N, N, N, NA, Y}},
+    {"brsf", {N, P, N, N, N, NA, Y}},
+    {"frsf", {N, P, N, N, N, NA, Y}},
 };
 #undef Y
 #undef N

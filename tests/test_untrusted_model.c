@@ -1336,7 +1336,8 @@ START_TEST(conv_file_loads)
     ck_assert_uint_eq(get_le(m.data + L->params_at[1] + 8 * P_STRIDE, 8), 2);
     ck_assert_uint_eq(L->params_at[2], 0);
     ck_assert_uint_eq(find_tensor(L, 0, "weight")->cols, 18);
-    ck_assert_uint_eq(find_tensor(L, 1, "feedback")->rows, 12);
+    ck_assert_uint_eq(find_tensor(L, 1, "feedback")->rows, 2); /* W's layout */
+    ck_assert_uint_eq(find_tensor(L, 1, "feedback")->cols, 12);
     bpl_net *net = expect_loaded(&m, "conv-unedited.bpl");
     bpl_net_destroy(net);
     free(L);
@@ -1388,7 +1389,7 @@ START_TEST(conv_shape_checked)
     memcpy(m.data + L->layer_at[1] + 4, "conv3d", 6);
     expect_refused(&m, "conv-unknown-kind.bpl", BPL_ERR_FORMAT,
                    "layer 1 is of kind 'conv3d', which this library does not know (it "
-                   "knows dense, conv2d)");
+                   "knows dense, conv2d, maxpool2d, avgpool2d)");
     free(L);
     free(m.data);
 }
@@ -1450,7 +1451,7 @@ START_TEST(conv_tensors_checked)
     /* fa's feedback of another shape than the weight's */
     m = conv_file("conv-source.bpl");
     L = parse(&m);
-    reshape_tensor(&m, find_tensor(L, 1, "feedback"), 2, 12);
+    reshape_tensor(&m, find_tensor(L, 1, "feedback"), 12, 2); /* W^T's: a dense B's */
     expect_refused(&m, "conv-feedback-reshaped.bpl", BPL_ERR_FORMAT, "restoring its rule");
     free(L);
     free(m.data);

@@ -20,6 +20,7 @@ import argparse
 import importlib.util
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -39,6 +40,8 @@ MNIST_CLASSES = 10
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 HIDDEN_ACTIVATIONS = ("tanh", "relu", "sigmoid")
+MAX_HIDDEN_LAYERS = 64
+SIZE_MAX = 2 ** 64 - 1
 EXIT_USAGE = 2
 
 
@@ -72,6 +75,39 @@ def _hidden(text):
             "--hidden expects comma-separated positive layer sizes such as 256,256 "
             "(or 0 for none), got '%s'" % text)
     return [int(s) for s in sizes]
+
+
+# --arch's layers: (kind, fewest numbers, most numbers).
+ARCH_KINDS = {"conv": (2, 4), "maxpool": (1, 2), "avgpool": (1, 2), "dense": (1, 1)}
+ARCH_USAGE = ("--arch expects comma-separated layers conv:C:K[:S[:P]], maxpool:K[:S], "
+              "avgpool:K[:S] or dense:N with positive numbers (padding may be 0), such as "
+              "conv:6:5:1:2,maxpool:2,dense:84; got '%s'")
+
+
+def _arch_layer(spec, text):
+    kind, _, rest = spec.partition(":")
+    numbers = rest.split(":") if rest else []
+    fewest, most = ARCH_KINDS.get(kind, (1, 0))
+    if not (fewest <= len(numbers) <= most and
+            all(re.fullmatch("[0-9]+", n) for n in numbers)):
+        raise argparse.ArgumentTypeError(ARCH_USAGE % text)
+    values = [int(n) for n in numbers]
+    if not all(values[:3] if kind == "conv" else values) or max(values) > SIZE_MAX:
+        raise argparse.ArgumentTypeError(ARCH_USAGE % text)
+    if kind == "conv":
+        return (kind, values[0], values[1], values[2] if len(values) > 2 else 1,
+                values[3] if len(values) > 3 else 0)
+    if kind == "dense":
+        return (kind, values[0], 0, 0, 0)
+    return (kind, 0, values[0], values[1] if len(values) > 1 else values[0], 0)
+
+
+def _arch(text):
+    """conv:6:5:1:2,maxpool:2,dense:84 -> [(kind, size, kernel, stride, pad), ...]."""
+    layers = [_arch_layer(spec, text) for spec in text.split(",")]
+    if len(layers) > MAX_HIDDEN_LAYERS:
+        raise argparse.ArgumentTypeError("--arch: at most %d hidden layers" % MAX_HIDDEN_LAYERS)
+    return layers
 
 
 def _lr(text):
@@ -159,7 +195,7 @@ def build_parser():
     """
     inits = [i.name.lower() for i in bioplaus.Init]
     optimizers = [o.name.lower() for o in bioplaus.Optimizer]
-    p = _Parser(prog=PROGRAM, description="Train a fully connected net on MNIST with a "
+    p = _Parser(prog=PROGRAM, description="Train a net on MNIST with a "
                 "learning rule and report its test accuracy.  Options marked (R) "
                 "default to the rule's recommended training set-up, which "
                 "--list-params shows.")
@@ -168,6 +204,12 @@ def build_parser():
                    % ", ".join(bioplaus.Rule.builtin_names()))
     p.add_argument("--hidden", type=_hidden,
                    help='comma-separated hidden layer sizes; "" or 0 for none (R)')
+    p.add_argument("--arch", type=_arch,
+                   help="the hidden layers instead of --hidden: comma-separated "
+                   "conv:C:K[:S[:P]] (C maps, KxK kernel, stride S = 1, zero padding P = 0), "
+                   "maxpool:K[:S], avgpool:K[:S] (stride = K) and dense:N, over 1x28x28 "
+                   "images; e.g. LeNet-5: conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,"
+                   "conv:120:5,dense:84")
     p.add_argument("--activation", type=_choice("--activation", HIDDEN_ACTIVATIONS),
                    help="hidden layers: tanh, relu or sigmoid (R); the output layer is "
                    "softmax with cross-entropy; refused for rules whose model fixes it")
@@ -241,6 +283,9 @@ def note_given(opt):
     if opt.list_params and opt.load:
         raise UsageError("--list-params lists a built-in rule's hyperparameters; it does "
                          "not read --load (use --rule NAME)")
+    if "hidden" in opt.given and opt.arch:
+        raise UsageError("--hidden and --arch both give the hidden layers: use one "
+                         "(--hidden 256,256 is --arch dense:256,dense:256)")
 
 
 # ---- the rule ---------------------------------------------------------------------
@@ -302,7 +347,8 @@ def take_recommendation(opt, rule):
         return
     setup = rule.recommended
     for key, dest, parse, _, new_net_only in CHOICES:
-        if dest in opt.given or (opt.load and new_net_only) or key not in setup:
+        chosen = dest in opt.given or (dest == "hidden" and opt.arch)  # --arch gives them
+        if chosen or (opt.load and new_net_only) or key not in setup:
             continue
         try:
             setattr(opt, dest, parse(setup[key]))
@@ -386,6 +432,9 @@ def freeze_layers(opt, net):
             raise UsageError("--freeze %d: the net has %d layers (0 = the first hidden)"
                              % (index, net.layer_count))
         layer = net.layer(index)
+        if not layer.param_count:
+            raise UsageError("--freeze %d: layer %d (%s) has no weights"
+                             % (index, index, layer.kind))
         layer.set_frozen("weight", True)
         layer.set_frozen("bias", True)
 
@@ -399,13 +448,17 @@ def build_net(opt, rule, trainer):
     try:
         net.set_log(trainer.on_log)
         try:
-            for units in opt.hidden:
-                net.add_dense(units, opt.activation, opt.init)
+            add_hidden_layers(opt, net)
             net.add_dense(MNIST_CLASSES, "softmax", opt.init)
-        except (bioplaus.InvalidArgumentError, bioplaus.SizeOverflowError) as exc:
-            raise UsageError("--hidden: %s" % exc.message) from exc
+        except (bioplaus.InvalidArgumentError, bioplaus.SizeOverflowError,
+                bioplaus.ShapeError) as exc:
+            raise UsageError("%s: %s" % ("--arch" if opt.arch else "--hidden",
+                                         exc.message)) from exc
         net.set_loss("cross_entropy")
-        net.rule = rule  # the net owns the rule now
+        try:
+            net.rule = rule  # the net owns the rule now
+        except bioplaus.UnsupportedError as exc:  # a rule that cannot train these layers
+            raise UsageError("--rule %s: %s" % (opt.rule, exc.message)) from exc
         freeze_layers(opt, net)
     except BaseException:
         net.close()
@@ -413,9 +466,67 @@ def build_net(opt, rule, trainer):
     return net
 
 
+def arch_layers(opt):
+    """The hidden layers of --arch, or --hidden's as dense layers."""
+    if opt.arch:
+        return opt.arch
+    return [("dense", units, 0, 0, 0) for units in opt.hidden]
+
+
+def add_hidden_layers(opt, net):
+    layers = arch_layers(opt)
+    if any(kind != "dense" for kind, *_ in layers):
+        net.input_shape = (1, 28, 28)
+    for kind, size, kernel, stride, pad in layers:
+        if kind == "conv":
+            net.add_conv2d(size, kernel, stride, pad, opt.activation, opt.init)
+        elif kind == "maxpool":
+            net.add_maxpool2d(kernel, stride)
+        elif kind == "avgpool":
+            net.add_avgpool2d(kernel, stride)
+        else:
+            net.add_dense(size, opt.activation, opt.init)
+
+
+LIBRARY_KINDS = {"conv": "conv2d", "maxpool": "maxpool2d", "avgpool": "avgpool2d",
+                 "dense": "dense"}
+
+
+def same_arch(opt, net):
+    """Whether the loaded net's hidden layers are the ones the options give."""
+    wanted, hidden = arch_layers(opt), net.layers[:-1]
+    if len(wanted) != len(hidden):
+        return False
+    for (kind, size, kernel, stride, pad), layer in zip(wanted, hidden):
+        if layer.kind != LIBRARY_KINDS[kind]:
+            return False
+        if kind == "dense":
+            if layer.shape != (size,):
+                return False
+        elif (layer.window != (kernel, kernel, stride, pad) or
+              (kind == "conv" and layer.shape[0] != size)):
+            return False
+    return True
+
+
+def describe_layer(layer):
+    """A layer in --arch's words: conv:6:5:1:2, maxpool:2:2, dense:84."""
+    if layer.kind == "dense":
+        return "dense:%d" % layer.units
+    kernel_h, kernel_w, stride, pad = layer.window
+    kernel = str(kernel_h) if kernel_h == kernel_w else "%dx%d" % (kernel_h, kernel_w)
+    if layer.kind == "conv2d":
+        return "conv:%d:%s:%d:%d" % (layer.shape[0], kernel, stride, pad)
+    return "%s:%s:%d" % (layer.kind[:-2], kernel, stride)
+
+
 def architecture_of(net):
-    """784-256-256-10."""
-    return "-".join([str(net.inputs)] + [str(layer.units) for layer in net.layers])
+    """784-256-256-10 for a dense net over flat input; otherwise the input's
+    shape and each layer in --arch's words, 1x28x28-conv:6:5:1:2-...-dense:10."""
+    shape = net.input_shape
+    if len(shape) == 1 and all(layer.kind == "dense" for layer in net.layers):
+        return "-".join([str(net.inputs)] + [str(layer.units) for layer in net.layers])
+    return "-".join(["x".join(map(str, shape))] + [describe_layer(layer) for layer in net.layers])
 
 
 def _activation_name(value):
@@ -429,12 +540,13 @@ def check_against_file(opt, net):
     if "rule" in opt.given and opt.rule != rule:
         raise UsageError("--rule %s: '%s' holds a net trained with rule '%s'"
                          % (opt.rule, file, rule))
-    if "hidden" in opt.given and [layer.units for layer in hidden] != opt.hidden:
-        raise UsageError("--hidden: '%s' holds a %s net, whose architecture is kept"
-                         % (file, architecture_of(net)))
+    if ("hidden" in opt.given or opt.arch) and not same_arch(opt, net):
+        raise UsageError("%s: '%s' holds a %s net, whose architecture is kept"
+                         % ("--arch" if opt.arch else "--hidden", file, architecture_of(net)))
+    weighted = [layer for layer in hidden if layer.param_count]  # pooling has none
     if "activation" in opt.given and (
             not hidden or any(_activation_name(layer.activation) != opt.activation
-                              for layer in hidden)):
+                              for layer in weighted)):
         raise UsageError("--activation %s: the hidden layers of the %s net in '%s' are %s"
                          % (opt.activation, architecture_of(net), file,
                             _activation_name(hidden[0].activation) if hidden else "none"))

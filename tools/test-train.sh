@@ -47,7 +47,7 @@ usage_error() {
 # ---- help, version, parameters ------------------------------------------
 
 run 0 --help
-for option in rule hidden activation init epochs batch optimizer lr lr-decay freeze seed data \
+for option in rule hidden arch activation init epochs batch optimizer lr lr-decay freeze seed data \
     limit val csv save load threads param list-params quiet help version; do
     grep -q -e "--$option" "$work/out" || fail "--help does not document --$option"
 done
@@ -119,6 +119,21 @@ grep -q "'--data' needs a value" "$work/err" || fail "--data --quiet: $(cat "$wo
 usage_error --hidden 99999999 --data "$work/no-such-dir"
 grep -q -e "--hidden" "$work/err" || fail "--hidden 99999999 does not name --hidden"
 usage_error --hidden 64 --freeze 3 --data "$work/no-such-dir"
+
+# --arch: every malformed spec is named, and a net the library refuses too.
+for spec in "" conv conv:6 conv:0:5 conv:6:5:0 conv:6:5:1:2:3 maxpool:0 maxpool:2:2:2 \
+    dense:0 dense:84:1 pool:2 conv:6:5,,dense:84 conv:6:x dense:-1 'dense:84,' conv:6:5: \
+    dense:99999999999999999999999 conv:6:5:1:2,; do
+    usage_error --arch "$spec" --data "$work/no-such-dir"
+    grep -q -e "--arch" "$work/err" || fail "--arch '$spec' does not name --arch"
+done
+usage_error --arch conv:6:29 --data "$work/no-such-dir"
+grep -q "does not fit" "$work/err" || fail "--arch conv:6:29: $(cat "$work/err")"
+usage_error --arch dense:84 --hidden 84 --data "$work/no-such-dir"
+usage_error --arch conv:4:3,maxpool:2,dense:16 --freeze 1 --data "$work/no-such-dir"
+grep -q "maxpool2d" "$work/err" || fail "--freeze of a pooling layer: $(cat "$work/err")"
+usage_error --rule tp --arch conv:4:3,dense:16 --data "$work/no-such-dir"
+grep -q "conv2d" "$work/err" || fail "tp on a conv net does not name the kind: $(cat "$work/err")"
 
 # Options the rule's model would ignore, as the rule reports it.
 usage_error --rule segregated --activation relu
@@ -215,6 +230,21 @@ more=$(accuracy_of "$(tail -n 1 "$work/out")")
 awk -v a="$more" 'BEGIN { exit !(a > 0.80) }' || fail "further training fell to $more"
 run 0 --load "$work/net2.bpl" --quiet
 [ "$(accuracy_of "$(tail -n 1 "$work/out")")" = "$more" ] || fail "--save after --load"
+
+# A small conv net trains, says what it is, and loads back as it was.
+run 0 --arch conv:4:5:2:1,maxpool:2,avgpool:2:1,dense:32 --activation relu --limit 2000 \
+    --val 500 --epochs 1 --lr 0.01 --batch 64 --save "$work/conv.bpl"
+grep -Eq '^config rule=backprop net=1x28x28-conv:4:5:2:1-maxpool:2:2-avgpool:2:1-dense:32-dense:10 activation=relu ' \
+    "$work/out" || fail "bad config line of --arch: $(head -n 1 "$work/out")"
+conv_accuracy=$(accuracy_of "$(tail -n 1 "$work/out")")
+awk -v a="$conv_accuracy" 'BEGIN { exit !(a > 0.60) }' || fail "conv test accuracy $conv_accuracy"
+run 0 --load "$work/conv.bpl" --arch conv:4:5:2:1,maxpool:2,avgpool:2:1,dense:32 \
+    --activation relu
+[ "$(accuracy_of "$(tail -n 1 "$work/out")")" = "$conv_accuracy" ] ||
+    fail "the loaded conv net scored $(tail -n 1 "$work/out"), its run $conv_accuracy"
+usage_error --load "$work/conv.bpl" --arch conv:4:5:2:1,maxpool:2,avgpool:2,dense:32
+grep -q "avgpool:2:1" "$work/err" || fail "--load --arch does not describe the file's net"
+usage_error --load "$work/conv.bpl" --hidden 32
 
 usage_error --load "$work/net.bpl" --rule fa
 grep -q "backprop" "$work/err" || fail "--load --rule fa does not name the file's rule"

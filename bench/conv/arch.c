@@ -68,14 +68,9 @@ static int add_layer(bpl_net *net, const spec_layer *l)
                                   BPL_INIT_HE_UNIFORM);
     if (strcmp(l->kind, "dense") == 0)
         return bpl_net_add_dense(net, l->n, BPL_ACT_RELU, BPL_INIT_HE_UNIFORM);
-#ifdef BENCH_HAVE_POOL
     if (strcmp(l->kind, "maxpool") == 0)
         return bpl_net_add_maxpool2d(net, l->k, l->stride);
     return bpl_net_add_avgpool2d(net, l->k, l->stride);
-#else
-    fprintf(stderr, "bench-conv: this libbioplaus has no pooling layers\n");
-    return BPL_ERR_UNSUPPORTED;
-#endif
 }
 
 int build_net(const net_spec *spec, uint64_t seed, bpl_net **out)

@@ -1,13 +1,12 @@
-// train.cpp - libbioplaus from C++17: handles owned by std::unique_ptr with the
-// library's destroy functions as deleters, and failures thrown as exceptions
-// that carry the status code and the library's message.
+// train.cpp - libbioplaus from C++17 (bioplaus.hpp: handles owned by
+// std::unique_ptr, failures thrown as exceptions).
 //
 // It trains a small net on a synthetic two-class task (no data files needed)
 // and checks that it learns, that a saved net predicts the same after
 // loading, and that a bad call throws.  Exit status 0 when every check passes.
 //
 //     train [SAVE-PATH]
-#include <bioplaus.h>
+#include "bioplaus.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -19,80 +18,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-namespace bpl {
-
-// A failed call: the status (enum bpl_status) and the library's explanation.
-class error : public std::runtime_error {
-public:
-    error(int status, const std::string &message)
-        : std::runtime_error(std::string(bpl_strerror(status)) + ": " + message),
-          status_(status)
-    {
-    }
-    int status() const noexcept { return status_; }
-
-private:
-    int status_;
-};
-
-// Must run right after the call: the message is the calling thread's last one.
-inline void check(int status)
-{
-    if (status != BPL_OK)
-        throw error(status, bpl_last_error_message());
-}
-
-struct net_deleter {
-    void operator()(bpl_net *net) const noexcept { bpl_net_destroy(net); }
-};
-struct rule_deleter {
-    void operator()(bpl_rule *rule) const noexcept { bpl_rule_destroy(rule); }
-};
-struct dataset_deleter {
-    void operator()(bpl_dataset *ds) const noexcept { bpl_dataset_destroy(ds); }
-};
-using net_ptr = std::unique_ptr<bpl_net, net_deleter>;
-using rule_ptr = std::unique_ptr<bpl_rule, rule_deleter>;
-using dataset_ptr = std::unique_ptr<bpl_dataset, dataset_deleter>;
-
-inline net_ptr make_net(std::size_t inputs, std::uint64_t seed)
-{
-    bpl_net *raw = nullptr;
-    check(bpl_net_create(&raw, inputs, seed));
-    return net_ptr(raw);
-}
-
-inline net_ptr load_net(const std::string &path)
-{
-    bpl_net *raw = nullptr;
-    check(bpl_net_load(&raw, path.c_str()));
-    return net_ptr(raw);
-}
-
-inline rule_ptr make_rule(const char *name)
-{
-    bpl_rule *raw = nullptr;
-    check(bpl_rule_create_builtin(&raw, name));
-    return rule_ptr(raw);
-}
-
-// The net owns the rule once attached: the unique_ptr lets go only then.
-inline void attach(bpl_net *net, rule_ptr rule)
-{
-    check(bpl_net_set_rule(net, rule.get()));
-    rule.release();
-}
-
-inline dataset_ptr make_dataset(const std::vector<float> &x, const std::vector<float> &y,
-                                std::size_t n, std::size_t features, std::size_t targets)
-{
-    bpl_dataset *raw = nullptr;
-    check(bpl_dataset_from_f32(&raw, x.data(), y.data(), n, features, targets));
-    return dataset_ptr(raw);
-}
-
-} // namespace bpl
 
 namespace {
 
@@ -197,13 +122,16 @@ void check_training(const std::string &save_path)
     double accuracy_before = 0.0;
     bpl::check(bpl_net_evaluate(net.get(), data.get(), &accuracy_before, nullptr));
     std::vector<double> losses;
-    bpl::check(bpl_net_fit(net.get(), data.get(), 60, 32, record_epoch, &losses));
+    // The circle takes a while to leave the majority class's plateau: 150
+    // epochs learn it from every seed tried (60 did not from some).
+    constexpr std::size_t epochs = 150;
+    bpl::check(bpl_net_fit(net.get(), data.get(), epochs, 32, record_epoch, &losses));
     double accuracy = 0.0, loss = 0.0;
     bpl::check(bpl_net_evaluate(net.get(), data.get(), &accuracy, &loss));
     std::printf("accuracy %.4f -> %.4f, loss %.4f -> %.4f over %zu epochs\n",
                 accuracy_before, accuracy, losses.empty() ? NAN : losses.front(),
                 losses.empty() ? NAN : losses.back(), losses.size());
-    expect(losses.size() == 60, "the progress callback saw every epoch");
+    expect(losses.size() == epochs, "the progress callback saw every epoch");
     expect(!losses.empty() && losses.back() < 0.5 * losses.front(), "the loss falls");
     expect(accuracy >= 0.95, "the net learns the circle (accuracy >= 0.95)");
 

@@ -25,14 +25,17 @@ void bpl__layer_send_error(bpl_net *net, const bpl_layer *layer, const float *th
                            int transposed, const float *err, size_t batch, float alpha,
                            float beta, float *out)
 {
-    if (!through)
-        through = bpl__layer_weight(layer)->data;
+    const bpl__tensor *w = bpl__layer_weight(layer);
+    if (!through && w) /* without parameters, the kind's own Jacobian */
+        through = w->data;
     layer->kind->send_error(net, layer, through, transposed, err, batch, alpha, beta, out);
 }
 
 void bpl__layer_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                           size_t batch, float alpha, float bias_scale, float bias_divisor)
 {
+    if (!layer->kind->gradients) /* no parameters */
+        return;
     layer->kind->gradients(net, layer, err, in, batch, alpha, bias_scale, bias_divisor,
                            bpl__layer_weight(layer)->grad, bpl__layer_bias(layer)->grad);
 }
@@ -62,6 +65,8 @@ int bpl__net_check_kinds(const bpl_net *net, unsigned needs, const char *rule, c
     for (size_t l = 0; l < net->n_layers; l++) {
         const bpl__kind *kind = net->layers[l]->kind;
         unsigned missing = needs & ~kind->caps;
+        if (!kind->weight) /* nothing to take gradients of */
+            missing &= ~(unsigned)BPL__CAN_GRADIENTS;
         if (!missing)
             continue;
         unsigned first = missing & -missing;
@@ -112,13 +117,43 @@ BPL_API int bpl_layer_forward(bpl_layer *layer, const float *in, size_t batch, i
     return rc;
 }
 
+/* A layer without parameters sends through its own Jacobian, and max
+ * pooling's is taken at the layer's input of the step under way. */
+static int check_own_jacobian(const bpl_layer *layer, const char *name, size_t batch)
+{
+    static const char caller[] = "bpl_layer_send_error";
+    if (name)
+        return bpl__fail(BPL_ERR_INVALID_ARG,
+                         "%s: layer %zu (kind '%s') has no parameters: its error goes "
+                         "through its own Jacobian, not through tensor '%s' (pass NULL)",
+                         caller, layer->index, layer->kind->name, name);
+    if (!layer->kind->send_reads_input)
+        return BPL_OK;
+    const bpl_net *net = layer->net;
+    if (net->phase == BPL_PHASE_IDLE || net->batch == 0)
+        return bpl__fail(BPL_ERR_STATE,
+                         "%s: layer %zu (kind '%s') sends its error through the Jacobian "
+                         "at its input of the current step: call it from a rule hook",
+                         caller, layer->index, layer->kind->name);
+    if (batch != net->batch)
+        return bpl__fail(BPL_ERR_SHAPE,
+                         "%s: layer %zu (kind '%s') reads its input of the step, %zu rows, "
+                         "not %zu",
+                         caller, layer->index, layer->kind->name, net->batch, batch);
+    return BPL_OK;
+}
+
 /* The tensor an error is sent through: the weight, or one of its shape
- * (`transposed`: of its transpose's). */
+ * (`transposed`: of its transpose's); NULL for a layer without parameters. */
 static int find_through(const bpl_layer *layer, const char *name, int transposed,
-                        const bpl__tensor **out)
+                        size_t batch, const bpl__tensor **out)
 {
     static const char caller[] = "bpl_layer_send_error";
     const bpl__tensor *w = bpl__layer_weight(layer);
+    if (!w) {
+        *out = NULL;
+        return check_own_jacobian(layer, name, batch);
+    }
     const bpl__tensor *t = name ? bpl__layer_find_tensor(layer, name) : w;
     if (!t)
         return bpl__fail(BPL_ERR_NOT_FOUND, "%s: layer %zu has no tensor '%s'", caller,
@@ -144,10 +179,10 @@ BPL_API int bpl_layer_send_error(bpl_layer *layer, const char *through, int tran
     int rc = check_block(layer, BPL__CAN_SEND_ERROR, batch, "bpl_layer_send_error");
     const bpl__tensor *t = NULL;
     if (rc == BPL_OK)
-        rc = find_through(layer, through, transposed != 0, &t);
+        rc = find_through(layer, through, transposed != 0, batch, &t);
     if (rc == BPL_OK)
-        bpl__layer_send_error(layer->net, layer, t->data, transposed != 0, err, batch, alpha,
-                              beta, out);
+        bpl__layer_send_error(layer->net, layer, t ? t->data : NULL, transposed != 0, err,
+                              batch, alpha, beta, out);
     return rc;
 }
 

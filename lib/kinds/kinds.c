@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const bpl__kind *const known[] = {&bpl__dense_kind, &bpl__conv2d_kind};
+static const bpl__kind *const known[] = {&bpl__dense_kind, &bpl__conv2d_kind, &bpl__maxpool2d_kind,
+                                         &bpl__avgpool2d_kind};
 #define N_KNOWN (sizeof known / sizeof known[0])
 
 #ifdef BPL_TESTING

@@ -34,17 +34,22 @@ int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups)
 
 /* The net-level pass rather than bpl_layer_send_error and
  * bpl_activation_backward per layer, which compute the same bits: on small
- * nets their buffer look-ups cost backprop several percent of a step. */
+ * nets their buffer look-ups cost backprop several percent of a step.  A
+ * layer without parameters (pooling) has no tensor to send through: its
+ * error goes through its own Jacobian (m NULL), whatever the rule. */
 int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
                          int is_forward_weight)
 {
     int rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = bpl_net_layer_count(net) - 1; rc == BPL_OK && l > 0; l--) {
-        float *m;
-        rc = bpl_layer_tensor(bpl_net_layer(net, l), matrix ? matrix : "weight", &m, NULL,
-                              NULL);
+        bpl_layer *layer = bpl_net_layer(net, l);
+        /* Only a dense layer's feedback may have W^T's layout. */
+        int as_weight = is_forward_weight || bpl__layer_kind(layer) != &bpl__dense_kind;
+        float *m = NULL;
+        if (bpl_layer_param_count(layer)) /* else its own Jacobian sends it */
+            rc = bpl_layer_tensor(layer, matrix ? matrix : "weight", &m, NULL, NULL);
         if (rc == BPL_OK)
-            rc = bpl_net_project_delta(net, l, l - 1, m, is_forward_weight);
+            rc = bpl_net_project_delta(net, l, l - 1, m, as_weight);
     }
     return rc;
 }

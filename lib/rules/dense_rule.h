@@ -34,8 +34,12 @@ int bpl__dense_forward(void *self, bpl_net *net, const float *x, size_t batch);
 int bpl__dense_gradients(void *self, bpl_net *net, unsigned int *groups);
 
 /* The output error, then sent down layer by layer through each layer's
- * weight (`matrix` NULL: backprop) or its tensor `matrix`, a feedback
- * matrix shaped like the weight's transpose (feedback alignment). */
+ * weight (`matrix` NULL: backprop) or its tensor `matrix`, shaped like the
+ * weight (`is_forward_weight`) or, on dense layers only, like the weight's
+ * transpose (feedback alignment's B: other kinds' feedback tensors always
+ * have the weight's layout, and go down by the products backprop runs); a
+ * layer without parameters (bpl_layer_param_count 0) sends through its own
+ * Jacobian and needs no `matrix`. */
 int bpl__dense_send_down(bpl_net *net, const float *y, size_t batch, const char *matrix,
                          int is_forward_weight);
 

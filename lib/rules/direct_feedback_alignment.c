@@ -3,6 +3,8 @@
  * the output error goes straight to every hidden layer through a fixed
  * random matrix B_l of shape [units_l][outputs]:
  *   delta_l = (e B_l^T) (.) act'(a_l),  e = dLoss/da_L.
+ * A hidden layer without parameters (pooling) gets no B_l and no error:
+ * it has nothing to learn, and the layer below it gets its own.
  */
 #include "dense_rule.h"
 
@@ -15,7 +17,8 @@ static int dfa_attach(void *self, bpl_net *net)
     size_t outputs = bpl_net_outputs(net);
     for (size_t l = 0; rc == BPL_OK && l + 1 < bpl_net_layer_count(net); l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
-        rc = bpl__add_feedback(net, layer, bpl_layer_units(layer), outputs);
+        if (bpl_layer_param_count(layer)) /* a pooling layer learns nothing from it */
+            rc = bpl__add_feedback(net, layer, bpl_layer_units(layer), outputs);
     }
     return rc;
 }
@@ -26,8 +29,11 @@ static int dfa_targets(void *self, bpl_net *net, const float *y, size_t batch)
     size_t top = bpl_net_layer_count(net) - 1;
     int rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = 0; rc == BPL_OK && l < top; l++) {
+        bpl_layer *layer = bpl_net_layer(net, l);
         float *feedback;
-        rc = bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &feedback, NULL, NULL);
+        if (!bpl_layer_param_count(layer))
+            continue; /* the layer below a pooling layer has its own projection */
+        rc = bpl_layer_tensor(layer, "feedback", &feedback, NULL, NULL);
         if (rc == BPL_OK)
             rc = bpl_net_project_delta(net, top, l, feedback, 0);
     }

@@ -1,7 +1,7 @@
 /*
  * feedback_alignment.c - feedback alignment (Lillicrap, Cownden, Tweed &
- * Akerman 2016): errors are sent down through fixed random matrices B_l,
- * shaped like W_l^T, instead of the forward weights:
+ * Akerman 2016): errors are sent down through fixed random matrices B_l
+ * instead of the forward weights (on a dense layer, B_l shaped like W_l^T):
  *   delta_{l-1} = (delta_l B_l^T) (.) act'(a_{l-1}).
  * The forward weights come to align with B, and learning follows.
  */
@@ -14,15 +14,21 @@ static int fa_attach(void *self, bpl_net *net)
     (void)self;
     int rc = BPL_OK;
     for (size_t l = 1; rc == BPL_OK && l < bpl_net_layer_count(net); l++) {
-        /* B has the layout of W^T whatever the layer's kind: [inputs][units]
-         * for a dense layer, [C_in kh kw][C_out] for a convolution, whose
-         * send_error reads it so. */
+        /* B has the layout of W^T on a dense layer, [inputs][units], as fa
+         * has always drawn it (saved models and reference runs hold it so);
+         * on the other kinds the layout of W itself, [C_out][C_in kh kw] for
+         * a convolution, so that the error goes down through B by exactly
+         * the products backprop runs with W.  Layers without a weight
+         * (pooling) send through no matrix. */
         bpl_layer *layer = bpl_net_layer(net, l);
-        float *w;
-        size_t rows, cols;
-        rc = bpl_layer_tensor(layer, "weight", &w, &rows, &cols);
-        if (rc == BPL_OK)
-            rc = bpl__add_feedback(net, layer, cols, rows);
+        const bpl__kind *kind = bpl__layer_kind(layer);
+        const bpl__tensor *w = kind->weight ? bpl__layer_weight(layer) : NULL;
+        if (!w)
+            continue;
+        if (kind == &bpl__dense_kind)
+            rc = bpl__add_feedback(net, layer, w->cols, w->rows);
+        else
+            rc = bpl__add_feedback(net, layer, w->rows, w->cols);
     }
     return rc;
 }

@@ -14,6 +14,9 @@ const bpl__builtin_rule bpl__builtin_rules[] = {
     {&bpl__sdtp_vtable, bpl__rule_sdtp_create},
     {&bpl__segregated_vtable, bpl__rule_segregated_create},
     {&bpl__microcircuit_vtable, bpl__rule_microcircuit_create},
+    {&bpl__usf_vtable, bpl__rule_usf_create},
+    {&bpl__brsf_vtable, bpl__rule_brsf_create},
+    {&bpl__frsf_vtable, bpl__rule_frsf_create},
 };
 
 const size_t bpl__n_builtin_rules = sizeof bpl__builtin_rules / sizeof bpl__builtin_rules[0];

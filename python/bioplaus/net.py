@@ -177,6 +177,38 @@ class Net(Handle):
                                    to_enum(Init, init, where, "init")))
         return self.layer(self.layer_count - 1)
 
+    def add_conv2d(self, channels, kernel, stride=1, padding=0, activation="relu",
+                   init="he_normal"):
+        """Append a 2-D convolution of `channels` output maps; return it.
+
+        `kernel` is an int (square) or a (height, width) pair; `padding`
+        zeros are added on every side.  The layer below (or the net's
+        input_shape, set first) must be C x H x W.
+        """
+        where = "Net.add_conv2d"
+        kernel_h, kernel_w = _pair(kernel, where, "kernel")
+        check(_c.bpl_net_add_conv2d(self._handle, _check.size(channels, where, "channels"),
+                                    kernel_h, kernel_w, _check.size(stride, where, "stride"),
+                                    _check.size(padding, where, "padding"),
+                                    to_enum(Activation, activation, where, "activation"),
+                                    to_enum(Init, init, where, "init")))
+        return self.layer(self.layer_count - 1)
+
+    def add_maxpool2d(self, window, stride=None):
+        """Append a max-pooling layer over window x window, moved by `stride`
+        (the window when None); return it."""
+        return self._add_pool(_c.bpl_net_add_maxpool2d, "Net.add_maxpool2d", window, stride)
+
+    def add_avgpool2d(self, window, stride=None):
+        """Append an average-pooling layer, as add_maxpool2d; return it."""
+        return self._add_pool(_c.bpl_net_add_avgpool2d, "Net.add_avgpool2d", window, stride)
+
+    def _add_pool(self, add, where, window, stride):
+        window = _check.size(window, where, "window")
+        stride = 0 if stride is None else _check.size(stride, where, "stride")
+        check(add(self._handle, window, stride))
+        return self.layer(self.layer_count - 1)
+
     def set_loss(self, loss):
         """Select the loss: "cross_entropy" (the default) or "mse"."""
         check(_c.bpl_net_set_loss(self._handle, to_enum(Loss, loss, "Net.set_loss", "loss")))
@@ -521,6 +553,16 @@ class Net(Handle):
         check(_c.bpl_net_apply_gradients(self._handle, mask))
 
 
+def _pair(value, where, what):
+    """An int or a pair of ints, as (height, width)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError("%s: %s must be an int or a (height, width) pair" % (where, what))
+        return _check.size(value[0], where, what), _check.size(value[1], where, what)
+    size = _check.size(value, where, what)
+    return size, size
+
+
 class Layer:
     """A layer of a net (bpl_layer), borrowed: it keeps its net alive.
 
@@ -546,8 +588,12 @@ class Layer:
         return hash(self._ptr)
 
     def __repr__(self):
-        return "<bioplaus.Layer %d: %d -> %d %s>" % (
-            self.index, self.inputs, self.units, self.activation.name.lower())
+        if self.kind == "dense":
+            return "<bioplaus.Layer %d: %d -> %d %s>" % (
+                self.index, self.inputs, self.units, self.activation.name.lower())
+        return "<bioplaus.Layer %d %s: %d -> %s %s>" % (
+            self.index, self.kind, self.inputs, "x".join(map(str, self.shape)),
+            self.activation.name.lower())
 
     @property
     def net(self):
@@ -573,6 +619,31 @@ class Layer:
     def activation(self):
         """The activation function (an Activation)."""
         return as_member(Activation, _c.bpl_layer_activation(self._handle))
+
+    @property
+    def param_count(self):
+        """Elements of the weight and bias; 0 for a pooling layer."""
+        return _c.bpl_layer_param_count(self._handle)
+
+    @property
+    def kind(self):
+        """The layer's kind: "dense", "conv2d", "maxpool2d" or "avgpool2d"."""
+        return _c.bpl_layer_kind(self._handle).decode()
+
+    @property
+    def shape(self):
+        """The output's shape, a tuple: (units,) or (C, H, W)."""
+        dims, ndim = (ctypes.c_size_t * MAX_DIMS)(), ctypes.c_size_t()
+        check(_c.bpl_layer_get_shape(self._handle, dims, MAX_DIMS, ctypes.byref(ndim)))
+        return tuple(dims[:ndim.value])
+
+    @property
+    def window(self):
+        """(kernel_h, kernel_w, stride, padding) of a spatial layer; zeros for
+        a dense one."""
+        values = [ctypes.c_size_t() for _ in range(4)]
+        check(_c.bpl_layer_get_window(self._handle, *[ctypes.byref(v) for v in values]))
+        return tuple(v.value for v in values)
 
     def tensor_names(self):
         """Names of the layer's tensors."""

@@ -84,6 +84,19 @@ class SameAsCTest(unittest.TestCase):
                       "--freeze", "0", "--seed", "8"])
 
 
+    def test_conv_arch(self):
+        """A conv net with both poolings, saved by the C program and loaded by both."""
+        arch = "conv:4:5:2:1,maxpool:2,avgpool:2:1,dense:16"
+        with tempfile.TemporaryDirectory() as work:
+            path = os.path.join(work, "conv.bpl")
+            output = self.compare(["--arch", arch, "--activation", "relu", "--limit", "600",
+                                   "--val", "100", "--epochs", "1", "--batch", "32",
+                                   "--freeze", "0", "--seed", "4", "--save", path])
+            self.assertIn(" net=1x28x28-conv:4:5:2:1-maxpool:2:2-avgpool:2:1-dense:16-dense:10 ",
+                          output)
+            self.compare(["--load", path, "--arch", arch])
+
+
 class CommandLineTest(unittest.TestCase):
 
     def test_help_lists_the_options(self):
@@ -98,7 +111,11 @@ class CommandLineTest(unittest.TestCase):
                      ["--param", "nonsense"], ["--param", "nope=1"], ["--val", "60000"],
                      ["--lr", "0"], ["--rule", "segregated", "--activation", "relu"],
                      ["--rule", "microcircuit", "--activation", "tanh"],
-                     ["--hidden", "99999999"], ["--rule", "--limit", "1000"]):
+                     ["--hidden", "99999999"], ["--rule", "--limit", "1000"],
+                     ["--arch", "conv:6"], ["--arch", "conv:6:5:"], ["--arch", "maxpool:0"],
+                     ["--arch", "dense:84", "--hidden", "84"], ["--arch", "conv:6:29"],
+                     ["--arch", "conv:4:3,maxpool:2,dense:8", "--freeze", "1"],
+                     ["--rule", "tp", "--arch", "conv:4:3,dense:8"]):
             with self.subTest(args=args):
                 result = run([support.sys.executable, SCRIPT] + args)
                 self.assertEqual(result.returncode, 2, result.stderr)

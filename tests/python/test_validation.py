@@ -83,11 +83,13 @@ class Fixtures:
         self.bare = bioplaus.Net(2, 1)
         self.bare.add_dense(3, "tanh")
         self.layer = self.bare.layer(0)
+        self.image = bioplaus.Net(16, 1)
+        self.image.input_shape = (1, 4, 4)
         self.rule = bioplaus.Rule.builtin("fa")
         self.data = bioplaus.Dataset.from_arrays(X, Y)
 
     def close(self):
-        for handle in (self.net, self.bare, self.rule, self.data):
+        for handle in (self.net, self.bare, self.image, self.rule, self.data):
             handle.close()
 
 
@@ -105,6 +107,18 @@ TABLE = [
     ("Net.add_dense", "units", "size_t", lambda f, v: f.bare.add_dense(v)),
     ("Net.add_dense", "activation", "enum", lambda f, v: f.bare.add_dense(2, v)),
     ("Net.add_dense", "init", "enum", lambda f, v: f.bare.add_dense(2, "tanh", v)),
+    ("Net.add_conv2d", "channels", "size_t", lambda f, v: f.image.add_conv2d(v, 3)),
+    ("Net.add_conv2d", "kernel", "size_t", lambda f, v: f.image.add_conv2d(2, v)),
+    ("Net.add_conv2d", "stride", "size_t", lambda f, v: f.image.add_conv2d(2, 3, v)),
+    ("Net.add_conv2d", "padding", "size_t", lambda f, v: f.image.add_conv2d(2, 3, 1, v)),
+    ("Net.add_conv2d", "activation", "enum",
+     lambda f, v: f.image.add_conv2d(2, 3, 1, 0, v)),
+    ("Net.add_conv2d", "init", "enum",
+     lambda f, v: f.image.add_conv2d(2, 3, 1, 0, "relu", v)),
+    ("Net.add_maxpool2d", "window", "size_t", lambda f, v: f.image.add_maxpool2d(v)),
+    ("Net.add_maxpool2d", "stride", "size_t", lambda f, v: f.image.add_maxpool2d(2, v)),
+    ("Net.add_avgpool2d", "window", "size_t", lambda f, v: f.image.add_avgpool2d(v)),
+    ("Net.add_avgpool2d", "stride", "size_t", lambda f, v: f.image.add_avgpool2d(2, v)),
     ("Net.set_loss", "loss", "enum", lambda f, v: f.net.set_loss(v)),
     ("Net.loss", "value", "enum", lambda f, v: setattr(f.net, "loss", v),
      ("Net.set_loss", "loss")),

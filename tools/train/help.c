@@ -28,12 +28,18 @@ void print_help(void)
     char rules[256];
     join_names(rules, sizeof rules, rule_name_at);
     printf("Usage: %s [OPTION]...\n"
-           "Train a fully connected net on MNIST with a learning rule and report its\n"
+           "Train a net on MNIST with a learning rule and report its\n"
            "test accuracy.  Options marked (R) default to the rule's recommended\n"
            "training set-up, which --list-params shows.\n\n", program);
     printf("Model and rule:\n"
            "  --rule NAME         learning rule: %s (default: backprop)\n"
            "  --hidden SIZES      comma-separated hidden layer sizes; \"\" or 0 for none (R)\n"
+           "  --arch SPEC         the hidden layers instead of --hidden: comma-separated\n"
+           "                      conv:C:K[:S[:P]] (C maps, KxK kernel, stride S = 1,\n"
+           "                      zero padding P = 0), maxpool:K[:S], avgpool:K[:S]\n"
+           "                      (stride = K) and dense:N, over 1x28x28 images; e.g.\n"
+           "                      LeNet-5: conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,\n"
+           "                      conv:120:5,dense:84\n"
            "  --activation NAME   hidden layers: tanh, relu or sigmoid (R); the output\n"
            "                      layer is softmax with cross-entropy; refused for rules\n"
            "                      whose model fixes it (segregated, microcircuit)\n"

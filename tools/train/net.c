@@ -26,9 +26,7 @@ void print_log(int level, const char *message, void *user_data)
 
 static int add_layers(const struct options *opt, bpl_net *net, size_t n_classes)
 {
-    int rc = BPL_OK;
-    for (size_t i = 0; rc == BPL_OK && i < opt->n_hidden; i++)
-        rc = bpl_net_add_dense(net, opt->hidden[i], opt->activation, opt->init);
+    int rc = add_hidden_layers(opt, net);
     if (rc == BPL_OK)
         rc = bpl_net_add_dense(net, n_classes, BPL_ACT_SOFTMAX, opt->init);
     if (rc == BPL_OK)
@@ -43,6 +41,9 @@ static int freeze_layers(const struct options *opt, bpl_net *net)
         if (!layer)
             return usage_error("--freeze %zu: the net has %zu layers (0 = the first hidden)",
                                opt->frozen[i], bpl_net_layer_count(net));
+        if (bpl_layer_param_count(layer) == 0)
+            return usage_error("--freeze %zu: layer %zu (%s) has no weights", opt->frozen[i],
+                               opt->frozen[i], bpl_layer_kind(layer));
         int rc = bpl_layer_set_frozen(layer, "weight", 1);
         if (rc == BPL_OK)
             rc = bpl_layer_set_frozen(layer, "bias", 1);
@@ -61,24 +62,17 @@ static int build_net(const struct options *opt, struct session *s, struct traine
         rc = bpl_net_set_log_fn(s->net, print_log, t);
     if (rc == BPL_OK)
         rc = add_layers(opt, s->net, MNIST_CLASSES);
-    if (rc == BPL_ERR_INVALID_ARG || rc == BPL_ERR_OVERFLOW)
-        return usage_error("--hidden: %s", bpl_last_error_message());
+    if (rc == BPL_ERR_INVALID_ARG || rc == BPL_ERR_OVERFLOW || rc == BPL_ERR_SHAPE)
+        return usage_error("%s: %s", given(opt, OPT_ARCH) ? "--arch" : "--hidden",
+                           bpl_last_error_message());
     if (rc == BPL_OK)
         rc = bpl_net_set_rule(s->net, s->rule);
+    if (rc == BPL_ERR_UNSUPPORTED) /* a rule that cannot train these layers */
+        return usage_error("--rule %s: %s", opt->rule, bpl_last_error_message());
     if (rc != BPL_OK)
         return library_error(rc);
     s->rule = NULL; /* the net owns and destroys it now */
     return freeze_layers(opt, s->net);
-}
-
-/* "784-256-256-10", read back from the net itself. */
-void describe_architecture(bpl_net *net, char *buf, size_t size)
-{
-    snprintf(buf, size, "%zu", bpl_net_inputs(net));
-    for (size_t i = 0; i < bpl_net_layer_count(net); i++) {
-        size_t used = strlen(buf);
-        snprintf(buf + used, size - used, "-%zu", bpl_layer_units(bpl_net_layer(net, i)));
-    }
 }
 
 /* The net of --load, or a new one with a new rule: both with the options

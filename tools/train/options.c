@@ -98,7 +98,7 @@ static int parse_freeze(const char *text, struct options *opt)
 /* "256,256" -> {256, 256}; "" or "0" -> no hidden layer. */
 static int parse_hidden(const char *text, struct options *opt)
 {
-    opt->n_hidden = 0;
+    opt->n_arch = 0;
     if (text[0] == '\0' || strcmp(text, "0") == 0)
         return 0;
     for (const char *p = text;;) {
@@ -108,9 +108,9 @@ static int parse_hidden(const char *text, struct options *opt)
         if (units == 0 || errno == ERANGE || units > SIZE_MAX || (*end != ',' && *end))
             return usage_error("--hidden expects comma-separated positive layer sizes "
                                "such as 256,256 (or 0 for none), got '%s'", text);
-        if (opt->n_hidden == MAX_HIDDEN_LAYERS)
+        if (opt->n_arch == MAX_HIDDEN_LAYERS)
             return usage_error("--hidden: at most %d hidden layers", MAX_HIDDEN_LAYERS);
-        opt->hidden[opt->n_hidden++] = (size_t)units;
+        opt->arch[opt->n_arch++] = (struct arch_layer){.kind = ARCH_DENSE, .size = (size_t)units};
         if (*end == '\0')
             return 0;
         p = end + 1;
@@ -190,6 +190,7 @@ int given(const struct options *opt, int id)
 static const struct option long_options[] = {
     {"rule", required_argument, NULL, OPT_RULE},
     {"hidden", required_argument, NULL, OPT_HIDDEN},
+    {"arch", required_argument, NULL, OPT_ARCH},
     {"activation", required_argument, NULL, OPT_ACTIVATION},
     {"init", required_argument, NULL, OPT_INIT},
     {"epochs", required_argument, NULL, OPT_EPOCHS},
@@ -219,8 +220,8 @@ static void set_defaults(struct options *opt)
 {
     memset(opt, 0, sizeof *opt);
     opt->rule = "backprop";
-    opt->hidden[0] = opt->hidden[1] = 256;
-    opt->n_hidden = 2;
+    opt->arch[0] = opt->arch[1] = (struct arch_layer){.kind = ARCH_DENSE, .size = 256};
+    opt->n_arch = 2;
     opt->activation = BPL_ACT_TANH;
     opt->init = BPL_INIT_GLOROT_UNIFORM;
     opt->epochs = 10;
@@ -236,6 +237,7 @@ int apply_option(int id, const char *arg, struct options *opt)
     switch (id) {
     case OPT_RULE: opt->rule = arg; return check_rule_name(arg);
     case OPT_HIDDEN: return parse_hidden(arg, opt);
+    case OPT_ARCH: return parse_arch(arg, opt);
     case OPT_ACTIVATION: return parse_activation(arg, &opt->activation);
     case OPT_INIT: return parse_init(arg, &opt->init);
     case OPT_EPOCHS: return parse_size("--epochs", arg, 1, &opt->epochs);
@@ -286,6 +288,9 @@ static int check_combinations(const struct options *opt)
     if (opt->list_params && opt->load_path)
         return usage_error("--list-params lists a built-in rule's hyperparameters; it does "
                            "not read --load (use --rule NAME)");
+    if (given(opt, OPT_HIDDEN) && given(opt, OPT_ARCH))
+        return usage_error("--hidden and --arch both give the hidden layers: use one "
+                           "(--hidden 256,256 is --arch dense:256,dense:256)");
     return 0;
 }
 

@@ -141,7 +141,10 @@ int take_recommendation(struct options *opt, const bpl_rule *rule)
         return 0;
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         const char *value;
-        if (given(opt, choices[i].id) || (opt->load_path && choices[i].new_net_only) ||
+        /* --arch gives the hidden layers as --hidden would. */
+        int chosen = given(opt, choices[i].id) ||
+                     (choices[i].id == OPT_HIDDEN && given(opt, OPT_ARCH));
+        if (chosen || (opt->load_path && choices[i].new_net_only) ||
             bpl_rule_recommended(rule, choices[i].key, &value) != BPL_OK)
             continue;
         int status = apply_option(choices[i].id, value, opt);

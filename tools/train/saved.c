@@ -11,22 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int same_hidden(const struct options *opt, bpl_net *net)
-{
-    if (bpl_net_layer_count(net) != opt->n_hidden + 1)
-        return 0;
-    for (size_t i = 0; i < opt->n_hidden; i++)
-        if (bpl_layer_units(bpl_net_layer(net, i)) != opt->hidden[i])
-            return 0;
-    return 1;
-}
-
+/* Pooling layers have no activation of their own. */
 static int same_activation(const struct options *opt, bpl_net *net)
 {
     size_t n_hidden = bpl_net_layer_count(net) - 1;
-    for (size_t i = 0; i < n_hidden; i++)
-        if (bpl_layer_activation(bpl_net_layer(net, i)) != opt->activation)
+    for (size_t i = 0; i < n_hidden; i++) {
+        bpl_layer *layer = bpl_net_layer(net, i);
+        if (bpl_layer_param_count(layer) && bpl_layer_activation(layer) != opt->activation)
             return 0;
+    }
     return n_hidden > 0;
 }
 
@@ -59,9 +52,9 @@ int check_against_file(const struct options *opt, bpl_net *net)
     if (given(opt, OPT_RULE) && strcmp(opt->rule, rule) != 0)
         return usage_error("--rule %s: '%s' holds a net trained with rule '%s'", opt->rule,
                            file, rule);
-    if (given(opt, OPT_HIDDEN) && !same_hidden(opt, net))
-        return usage_error("--hidden: '%s' holds a %s net, whose architecture is kept",
-                           file, architecture);
+    if ((given(opt, OPT_HIDDEN) || given(opt, OPT_ARCH)) && !same_arch(opt, net))
+        return usage_error("%s: '%s' holds a %s net, whose architecture is kept",
+                           given(opt, OPT_ARCH) ? "--arch" : "--hidden", file, architecture);
     if (given(opt, OPT_ACTIVATION) && !same_activation(opt, net))
         return usage_error("--activation %s: the hidden layers of the %s net in '%s' are %s",
                            bpl_activation_name(opt->activation), architecture, file,

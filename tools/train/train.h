@@ -43,10 +43,20 @@ enum {
     FROM_RULE_LR_DECAY = 1 << 5
 };
 
+/* A hidden layer of --arch (or --hidden, whose layers are dense). */
+enum { ARCH_DENSE, ARCH_CONV, ARCH_MAXPOOL, ARCH_AVGPOOL, ARCH_KINDS };
+struct arch_layer {
+    int kind;      /* ARCH_* */
+    size_t size;   /* units of a dense layer, output channels of a conv */
+    size_t kernel; /* the square kernel or pooling window; 0 for dense */
+    size_t stride;
+    size_t pad;
+};
+
 struct options {
     const char *rule;
-    size_t hidden[MAX_HIDDEN_LAYERS];
-    size_t n_hidden;
+    struct arch_layer arch[MAX_HIDDEN_LAYERS];
+    size_t n_arch;
     int activation;
     int init;
     size_t epochs;         /* 0 with --load: evaluate only */
@@ -111,12 +121,17 @@ struct trainer {
 enum option_id {
     OPT_RULE = 256, OPT_HIDDEN, OPT_ACTIVATION, OPT_INIT, OPT_EPOCHS, OPT_BATCH,
     OPT_OPTIMIZER, OPT_LR, OPT_SEED, OPT_DATA, OPT_LIMIT, OPT_VAL, OPT_CSV, OPT_SAVE,
-    OPT_THREADS, OPT_PARAM, OPT_LIST_PARAMS, OPT_LR_DECAY, OPT_FREEZE, OPT_LOAD
+    OPT_THREADS, OPT_PARAM, OPT_LIST_PARAMS, OPT_LR_DECAY, OPT_FREEZE, OPT_LOAD, OPT_ARCH
 };
 
 /* ---- messages.c: one line on stderr, and the exit status to return */
 int usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
 int library_error(int status);
+
+/* ---- arch.c: the hidden layers */
+int parse_arch(const char *text, struct options *opt);
+int add_hidden_layers(const struct options *opt, bpl_net *net);
+int same_arch(const struct options *opt, bpl_net *net);
 
 /* ---- names.c: the names of what can be chosen */
 void join_names(char *buf, size_t size, const char *(*name_at)(size_t));

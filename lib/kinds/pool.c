@@ -1,0 +1,261 @@
+/*
+ * kinds/pool.c - the 2-D pooling kinds, maxpool2d and avgpool2d: over a
+ * C x H x W input, each channel's kernel_h x kernel_w windows moved by
+ * `stride` give one output each, the window's largest value or its mean:
+ * a C x H_out x W_out output with H_out = (H - kernel_h) / stride + 1
+ * (rounded down: rows and columns past the last whole window are not
+ * read).  Both share this geometry, so both live here.
+ *
+ * A pooling layer has no parameters: the kind names no weight and no bias,
+ * provides no gradients, and its send_error is the layer's own Jacobian
+ * (its `m` is NULL).  Max pooling sends each output's error to the first
+ * maximum of its window, found again in the layer's input of the current
+ * step (bpl__layer_input; the kind sets send_reads_input), so that no
+ * argmax is stored and nothing is allocated; average pooling spreads it
+ * evenly.  Where windows overlap (stride < window), the errors add.  The
+ * activation is whatever the caller gives forward; the layer's own is
+ * always linear.
+ */
+#include "bpl_internal.h"
+
+#include <string.h>
+
+typedef struct pool_geom {
+    size_t c, h, w;    /* the input */
+    size_t ho, wo;     /* the output's extent (C channels as the input) */
+    size_t kh, kw, stride;
+} pool_geom;
+
+static pool_geom geometry(const bpl_layer *layer)
+{
+    size_t in[BPL__MAX_DIMS], ndim;
+    bpl__layer_input_shape(layer, in, &ndim);
+    const bpl__kind_params *q = &layer->params;
+    pool_geom g = {
+        .c = in[0], .h = in[1], .w = in[2], .ho = layer->shape[1], .wo = layer->shape[2],
+        .kh = q->kernel_h, .kw = q->kernel_w, .stride = q->stride,
+    };
+    return g;
+}
+
+/* The offset, within one example's input, of the first element of the
+ * window of channel c at output position (oy, ox). */
+static size_t window_origin(const pool_geom *g, size_t c, size_t oy, size_t ox)
+{
+    return (c * g->h + oy * g->stride) * g->w + ox * g->stride;
+}
+
+/* Whether v, met after top in a window's scan, becomes its maximum: the
+ * first maximum stays, and so does the first NaN, so that pooling never
+ * hides a NaN.  Without branches: it runs for every element of every
+ * window. */
+static inline int takes_over(float v, float top)
+{
+    return v > top || (v != v && top == top);
+}
+
+/* The maxima of n windows along an output row, the k-th starting at
+ * origin + k stride, into top[k].  The windows are scanned element by
+ * element in row order, all n at once: the inner loop is the long one. */
+static void row_max(const pool_geom *g, const float *x, size_t origin, size_t n, float *top)
+{
+    for (size_t k = 0; k < n; k++)
+        top[k] = x[origin + k * g->stride];
+    for (size_t i = 0; i < g->kh; i++)
+        for (size_t j = i ? 0 : 1; j < g->kw; j++) {
+            const float *p = x + origin + i * g->w + j;
+            for (size_t k = 0; k < n; k++) {
+                float v = p[k * g->stride];
+                top[k] = takes_over(v, top[k]) ? v : top[k];
+            }
+        }
+}
+
+/* The same windows' first maxima: their offsets into best[k] (top[k] is
+ * scratch). */
+static void row_argmax(const pool_geom *g, const float *x, size_t origin, size_t n,
+                       float *top, size_t *best)
+{
+    for (size_t k = 0; k < n; k++) {
+        best[k] = origin + k * g->stride;
+        top[k] = x[best[k]];
+    }
+    for (size_t i = 0; i < g->kh; i++)
+        for (size_t j = i ? 0 : 1; j < g->kw; j++) {
+            size_t at = origin + i * g->w + j;
+            for (size_t k = 0; k < n; k++, at += g->stride) {
+                float v = x[at];
+                int take = takes_over(v, top[k]);
+                best[k] = take ? at : best[k];
+                top[k] = take ? v : top[k];
+            }
+        }
+}
+
+static float window_mean(const pool_geom *g, const float *x, size_t origin)
+{
+    float sum = 0.0f;
+    for (size_t i = 0; i < g->kh; i++)
+        for (size_t j = 0; j < g->kw; j++)
+            sum += x[origin + i * g->w + j];
+    return sum / (float)(g->kh * g->kw);
+}
+
+/* out = beta out over one example's input row (beta 0 overwrites, as a
+ * GEMM's does: what was there may be NaN). */
+static void scale_row(float *x, size_t n, float beta)
+{
+    if (beta == 0.0f)
+        memset(x, 0, n * sizeof *x);
+    else if (beta != 1.0f)
+        for (size_t i = 0; i < n; i++)
+            x[i] *= beta;
+}
+
+/* ---- the kinds' operations ----------------------------------------------------- */
+
+static int pool_output_shape(const size_t *in_dims, size_t in_ndim, size_t units,
+                             const bpl__kind_params *q, size_t *dims, size_t *ndim)
+{
+    (void)units; /* the channels are the input's */
+    if (in_ndim != 3)
+        return bpl__fail(BPL_ERR_SHAPE, "a pooling layer needs a C x H x W input (set it "
+                                        "with bpl_net_set_input_shape)");
+    if (q->kernel_h == 0 || q->kernel_w == 0 || q->stride == 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "the window and the stride must be > 0");
+    if (q->pad != 0)
+        return bpl__fail(BPL_ERR_INVALID_ARG, "a pooling layer takes no padding, not %zu",
+                         q->pad);
+    if (q->kernel_h > in_dims[1] || q->kernel_w > in_dims[2])
+        return bpl__fail(BPL_ERR_SHAPE, "window %zux%zu does not fit the %zux%zu input",
+                         q->kernel_h, q->kernel_w, in_dims[1], in_dims[2]);
+    size_t ho = (in_dims[1] - q->kernel_h) / q->stride + 1;
+    size_t wo = (in_dims[2] - q->kernel_w) / q->stride + 1;
+    size_t size;
+    /* No larger than the input, but the loader's dims are a file's. */
+    if (!bpl__mul_size(in_dims[0], ho, &size) || !bpl__mul_size(size, wo, &size) ||
+        size > BPL__MAX_UNITS)
+        return bpl__fail(BPL_ERR_OVERFLOW, "output %zux%zux%zu is above %zu elements",
+                         in_dims[0], ho, wo, BPL__MAX_UNITS);
+    dims[0] = in_dims[0];
+    dims[1] = ho;
+    dims[2] = wo;
+    *ndim = 3;
+    return BPL_OK;
+}
+
+static int pool_build(bpl_layer *layer)
+{
+    (void)layer; /* no parameters, no workspace */
+    return BPL_OK;
+}
+
+static void maxpool_forward(bpl_net *net, const bpl_layer *layer, const float *in,
+                            size_t batch, int activation, float *out)
+{
+    (void)net;
+    pool_geom g = geometry(layer);
+    size_t in_size = g.c * g.h * g.w;
+    for (size_t n = 0; n < batch; n++) {
+        const float *x = in + n * in_size;
+        float *o = out + n * layer->size;
+        for (size_t c = 0; c < g.c; c++)
+            for (size_t oy = 0; oy < g.ho; oy++, o += g.wo)
+                row_max(&g, x, window_origin(&g, c, oy, 0), g.wo, o);
+    }
+    bpl__activation_forward(activation, out, NULL, batch, layer->size);
+}
+
+static void avgpool_forward(bpl_net *net, const bpl_layer *layer, const float *in,
+                            size_t batch, int activation, float *out)
+{
+    (void)net;
+    pool_geom g = geometry(layer);
+    size_t in_size = g.c * g.h * g.w;
+    for (size_t n = 0; n < batch; n++) {
+        const float *x = in + n * in_size;
+        float *o = out + n * layer->size;
+        for (size_t c = 0; c < g.c; c++)
+            for (size_t oy = 0; oy < g.ho; oy++)
+                for (size_t ox = 0; ox < g.wo; ox++)
+                    *o++ = window_mean(&g, x, window_origin(&g, c, oy, ox));
+    }
+    bpl__activation_forward(activation, out, NULL, batch, layer->size);
+}
+
+/* Each output's error to its window's first maximum in the layer's input
+ * of this step.  An output row's windows are found a chunk at a time, in
+ * scratch on the stack: nothing is allocated. */
+static void maxpool_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
+                               int transposed, const float *err, size_t batch, float alpha,
+                               float beta, float *out)
+{
+    enum { CHUNK = 64 };
+    float top[CHUNK];
+    size_t best[CHUNK];
+    (void)net;
+    (void)m;
+    (void)transposed;
+    pool_geom g = geometry(layer);
+    size_t in_size = g.c * g.h * g.w;
+    const float *in = bpl__layer_input(layer);
+    for (size_t n = 0; n < batch; n++) {
+        const float *x = in + n * in_size, *e = err + n * layer->size;
+        float *d = out + n * in_size;
+        scale_row(d, in_size, beta);
+        for (size_t c = 0; c < g.c; c++)
+            for (size_t oy = 0; oy < g.ho; oy++)
+                for (size_t ox = 0; ox < g.wo; ox += CHUNK) {
+                    size_t count = g.wo - ox < CHUNK ? g.wo - ox : CHUNK;
+                    row_argmax(&g, x, window_origin(&g, c, oy, ox), count, top, best);
+                    for (size_t k = 0; k < count; k++)
+                        d[best[k]] += alpha * *e++;
+                }
+    }
+}
+
+/* Each output's error spread evenly over its window. */
+static void avgpool_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
+                               int transposed, const float *err, size_t batch, float alpha,
+                               float beta, float *out)
+{
+    (void)net;
+    (void)m;
+    (void)transposed;
+    pool_geom g = geometry(layer);
+    size_t in_size = g.c * g.h * g.w;
+    float share = alpha / (float)(g.kh * g.kw);
+    for (size_t n = 0; n < batch; n++) {
+        const float *e = err + n * layer->size;
+        float *d = out + n * in_size;
+        scale_row(d, in_size, beta);
+        for (size_t c = 0; c < g.c; c++)
+            for (size_t oy = 0; oy < g.ho; oy++)
+                for (size_t ox = 0; ox < g.wo; ox++) {
+                    float v = share * *e++;
+                    size_t origin = window_origin(&g, c, oy, ox);
+                    for (size_t i = 0; i < g.kh; i++)
+                        for (size_t j = 0; j < g.kw; j++)
+                            d[origin + i * g.w + j] += v;
+                }
+    }
+}
+
+const bpl__kind bpl__maxpool2d_kind = {
+    .name = "maxpool2d",
+    .caps = BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR,
+    .send_reads_input = 1,
+    .output_shape = pool_output_shape,
+    .build = pool_build,
+    .forward = maxpool_forward,
+    .send_error = maxpool_send_error,
+};
+
+const bpl__kind bpl__avgpool2d_kind = {
+    .name = "avgpool2d",
+    .caps = BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR,
+    .output_shape = pool_output_shape,
+    .build = pool_build,
+    .forward = avgpool_forward,
+    .send_error = avgpool_send_error,
+};

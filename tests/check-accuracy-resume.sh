@@ -1,0 +1,42 @@
+#!/bin/sh
+# check-accuracy-resume.sh ACCURACY_SH BUILD_DIR - bench/accuracy.sh
+# resumes a run killed part way: its --smoke run of backprop-relu (two
+# epochs), run again after losing its second epoch, ends with the same
+# per-epoch figures, and these are the figures of one uninterrupted
+# bioplaus-train run with the same options.  Needs the MNIST files.
+set -eu
+script=$1
+build=$2
+
+# shellcheck source=tests/mnist-dir.sh # sets data from mnist_user
+mnist_user="the accuracy script" && . "$(dirname "$0")/mnist-dir.sh"
+export BIOPLAUS_MNIST_DIR="$data"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# The CSV without its timing columns.
+figures() { cut -d , -f 1-6 "$1"; }
+
+sh "$script" --smoke "$build" "$work/runs" 1 backprop-relu >"$work/table" ||
+    fail "accuracy.sh --smoke failed"
+run=$work/runs/backprop-relu-seed1
+[ "$(wc -l <"$run.csv")" -eq 3 ] || fail "expected a header and two epochs in $run.csv"
+figures "$run.csv" >"$work/first"
+grep -q '^| backprop-relu |' "$work/table" || fail "no table row: $(cat "$work/table")"
+
+# Killed during epoch 2: its net was never saved.
+rm "$run.d/epoch-2.bpl" "$run.csv"
+sh "$script" --smoke "$build" "$work/runs" 1 backprop-relu >/dev/null ||
+    fail "the resumed accuracy.sh failed"
+[ "$(grep -c '^config ' "$run.d/epoch-1.log")" -eq 1 ] || fail "epoch 1 ran again"
+figures "$run.csv" | cmp -s - "$work/first" || fail "the resumed run differs from the first"
+
+# And both are one straight run of two epochs.
+"$build/tools/bioplaus-train" --rule backprop --hidden 256,256 --activation relu \
+    --lr-decay 0.8 --epochs 2 --limit 2000 --val 500 --seed 1 --quiet \
+    --csv "$work/straight.csv" >/dev/null || fail "the straight run failed"
+figures "$work/straight.csv" | cmp -s - "$work/first" ||
+    fail "epoch-by-epoch runs differ from a straight run: $(cat "$work/first") vs $(figures "$work/straight.csv")"
+echo "ok: resumed and straight runs agree"
