@@ -384,7 +384,7 @@ struct bpl_layer {
     int init;
     size_t units;            /* the width it was added with (dense: its size) */
     bpl__kind_params params; /* the kind's hyperparameters (zero for dense) */
-    /* The kind's own scratch (conv2d: one example's im2col), allocated by
+    /* The kind's own scratch (conv2d: a chunk's im2col per thread), allocated by
      * build, freed with the layer; NULL when the kind needs none. */
     float *work;
     size_t work_size;
