@@ -68,10 +68,39 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A child of fork has the calling thread alone: the workers stay with the
+ * parent.  The child forgets them (its operations then run their slices
+ * one after another, with the same results) and gets the lock unheld. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&pool.lock);
+}
+
+static void after_fork_parent(void)
+{
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static void after_fork_child(void)
+{
+    pool.n_workers = 0;
+    pool.busy = 0;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void watch_forks(void)
+{
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
 int bpl__pool_set_threads(size_t n)
 {
     if (n > BPL__MAX_THREADS)
         n = BPL__MAX_THREADS;
+    if (n > 1)
+        pthread_once(&fork_once, watch_forks);
     pthread_mutex_lock(&pool.lock);
     int rc = BPL_OK;
     while (pool.n_workers + 1 < n) {

@@ -8,7 +8,8 @@
  *    shape, plain or transposed, with alpha and beta) and the weight and
  *    bias gradients against central finite differences of a scalar loss;
  *  - a batch cut into several chunks of the workspace, on one thread or
- *    two, gives each example what it gets alone;
+ *    two, gives each example what it gets alone; a child of fork runs its
+ *    slices without the parent's threads;
  *  - the shapes a layer gets and the errors when they do not fit; a failed
  *    allocation while adding one leaves the net as it was;
  *  (saving and loading conv nets: test_model_kinds.c);
@@ -24,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bpl_internal.h"
 #include "testhooks.h"
@@ -403,6 +406,46 @@ START_TEST(test_batch_in_chunks_equals_examples_alone)
 }
 END_TEST
 
+/* A child of fork has none of the library's threads: its conv layers run
+ * their slices one after another, with the parent's results, rather than
+ * wait for workers that stayed with the parent. */
+START_TEST(test_threads_after_fork)
+{
+    enum { B = 8 };
+    const conv_case *c = &cases[2];
+    BPL_OK_OR_FAIL(bpl_set_thread_count(2));
+    bpl_net *net = conv_net(c, BPL_ACT_TANH, 6);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
+    float *in = malloc(B * in_size * sizeof *in), *out = malloc(B * out_size * sizeof *out);
+    float *again = malloc(B * out_size * sizeof *again);
+    uint64_t seed = 23;
+    test_fill_uniform(in, B * in_size, -1.0f, 1.0f, &seed);
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_TANH, out));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(60); /* a child that waits for the parent's workers dies */
+        int same = bpl_layer_forward(layer, in, B, BPL_ACT_TANH, again) == BPL_OK &&
+                   memcmp(again, out, B * out_size * sizeof *out) == 0;
+        _exit(same ? 0 : 1);
+    }
+    ck_assert_int_gt(pid, 0);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child's forward pass failed or hung (status %d)", status);
+    /* The parent's workers still run. */
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_TANH, again));
+    ck_assert(memcmp(again, out, B * out_size * sizeof *out) == 0);
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+    free(in);
+    free(out);
+    free(again);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(test_shapes_through_layers)
 {
     bpl_net *net;
@@ -698,6 +741,7 @@ int main(void)
     tcase_add_test(tc, test_factors);
     tcase_add_test(tc, test_send_error_through_other_tensor);
     tcase_add_test(tc, test_batch_in_chunks_equals_examples_alone);
+    tcase_add_test(tc, test_threads_after_fork);
     tcase_add_test(tc, test_shapes_through_layers);
     tcase_add_test(tc, test_shape_errors);
     tcase_add_test(tc, test_add_survives_allocation_failure);
