@@ -70,7 +70,8 @@ backprop-500x500|--rule backprop --hidden 500,500 --activation tanh --batch 32 -
 microcircuit|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 --lr-decay 0.95
 microcircuit-frozen|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 --lr-decay 0.95 --freeze 1
 microcircuit-1000|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95
-microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95 --param learn_topdown=true'
+microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95 --param learn_topdown=true
+lenet-backprop|--rule backprop --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000'
 
 # The options that still apply when a saved net trains on: how it is fed
 # (--batch, --val, --limit) and the schedule (--lr-decay).  The rest (rule,

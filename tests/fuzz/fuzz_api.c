@@ -763,6 +763,22 @@ static size_t divisor(size_t n, unsigned b)
  * net's inputs get a C x H x W shape of the same product, the factors
  * chosen by the input.  A geometry that does not fit fails, which is fine;
  * hostile calls must fail. */
+/* A net without layers gets a C x H x W input shape from the byte `shape`
+ * (its inputs factored), so that spatial layers may follow. */
+static void give_image_input(bpl_net *net, unsigned shape)
+{
+    if (!net || bpl_net_layer_count(net) != 0)
+        return;
+    size_t inputs = bpl_net_inputs(net), dims[3], n_dims = 0;
+    fuzz_check(bpl_net_get_input_shape(net, dims, 3, &n_dims), any, "bpl_net_get_input_shape");
+    if (n_dims != 3) {
+        dims[0] = divisor(inputs, shape);
+        dims[1] = divisor(inputs / dims[0], shape >> 3);
+        dims[2] = inputs / dims[0] / dims[1];
+        fuzz_check(bpl_net_set_input_shape(net, dims, 3), any, "bpl_net_set_input_shape");
+    }
+}
+
 static void op_add_conv2d(void)
 {
     bpl_net *net = pick_net();
@@ -773,17 +789,7 @@ static void op_add_conv2d(void)
     int v = hostile(9);
     if (v < 0 && net && bpl_net_layer_count(net) >= MAX_LAYERS)
         return;
-    if (net && bpl_net_layer_count(net) == 0) {
-        size_t inputs = bpl_net_inputs(net), dims[3], n_dims = 0;
-        fuzz_check(bpl_net_get_input_shape(net, dims, 3, &n_dims), any,
-                   "bpl_net_get_input_shape");
-        if (n_dims != 3) {
-            dims[0] = divisor(inputs, shape);
-            dims[1] = divisor(inputs / dims[0], shape >> 3);
-            dims[2] = inputs / dims[0] / dims[1];
-            fuzz_check(bpl_net_set_input_shape(net, dims, 3), any, "bpl_net_set_input_shape");
-        }
-    }
+    give_image_input(net, shape);
     if (v == 0)
         net = NULL;
     else if (v == 1)
@@ -805,6 +811,32 @@ static void op_add_conv2d(void)
     int rc = fuzz_check(bpl_net_add_conv2d(net, channels, kh, kw, stride, pad, act, init), any,
                         "bpl_net_add_conv2d");
     check_refused(v, rc, "bpl_net_add_conv2d");
+}
+
+/* A max or average pooling layer; a stride of 0 is the window. */
+static void op_add_pool2d(void)
+{
+    bpl_net *net = pick_net();
+    unsigned shape = next(), kind = next();
+    size_t window = 1 + next() % 3, stride = next() % 3;
+    int v = hostile(4);
+    if (v < 0 && net && bpl_net_layer_count(net) >= MAX_LAYERS)
+        return;
+    give_image_input(net, shape);
+    if (v == 0)
+        net = NULL;
+    else if (v == 1)
+        window = 0;
+    else if (v == 2)
+        window = SIZE_MAX; /* beyond any input */
+    else if (v == 3)
+        window = LIB_MAX_UNITS + 1;
+    int max = kind % 2;
+    const char *call = max ? "bpl_net_add_maxpool2d" : "bpl_net_add_avgpool2d";
+    int rc = fuzz_check(max ? bpl_net_add_maxpool2d(net, window, stride)
+                            : bpl_net_add_avgpool2d(net, window, stride),
+                        any, call);
+    check_refused(v, rc, call);
 }
 
 static void op_set_loss(void)
@@ -1697,6 +1729,7 @@ static void run(void)
     case API_DATASET_GET: op_dataset_get(); break;
     case API_DESTROY: op_destroy(); break;
     case API_ADD_CONV2D: op_add_conv2d(); break;
+    case API_ADD_POOL2D: op_add_pool2d(); break;
     default: op_misc(); break;
     }
 }

@@ -119,6 +119,7 @@ enum api_op {
     API_MISC,           /* which-byte NET, then what the call needs */
     API_ADD_CONV2D,     /* NET shape-byte channels-byte kernel-h-byte kernel-w-byte
                            stride-byte padding-byte activation-byte init-byte VARIANT */
+    API_ADD_POOL2D,     /* NET shape-byte kind-byte (odd: max) window-byte stride-byte VARIANT */
     API_OP_COUNT
 };
 

@@ -547,8 +547,36 @@ static void conv_seed(const char *file, const char *rule_name, const char *optim
     bpl_net_destroy(net);
 }
 
+/* 1x6x6 -> conv 2@3x3 pad 1 (relu) -> maxpool 2 -> avgpool 2 stride 1 ->
+ * dense 2 (softmax), trained once with `rule_name`: the pooling records. */
+static void pool_seed(const char *file, const char *rule_name)
+{
+    static const size_t chw[] = {1, 6, 6};
+    bpl_net *net;
+    ok(bpl_net_create(&net, 36, 17), "bpl_net_create");
+    ok(bpl_net_set_input_shape(net, chw, 3), "bpl_net_set_input_shape");
+    ok(bpl_net_add_conv2d(net, 2, 3, 3, 1, 1, BPL_ACT_RELU, BPL_INIT_HE_NORMAL),
+       "bpl_net_add_conv2d");
+    ok(bpl_net_add_maxpool2d(net, 2, 0), "bpl_net_add_maxpool2d");
+    ok(bpl_net_add_avgpool2d(net, 2, 1), "bpl_net_add_avgpool2d");
+    ok(bpl_net_add_dense(net, 2, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM), "add_dense");
+    bpl_rule *rule;
+    ok(bpl_rule_create_builtin(&rule, rule_name), rule_name);
+    ok(bpl_net_set_rule(net, rule), "bpl_net_set_rule");
+    float x[2 * 36], y[2 * 2] = {1, 0, 0, 1};
+    for (int i = 0; i < 2 * 36; i++)
+        x[i] = (float)(i * 5 % 13 - 6) * 0.15f;
+    ok(bpl_net_train_batch(net, x, y, 2, NULL), "bpl_net_train_batch");
+    ok(bpl_net_save(net, path_of("fuzz_model", file)), "bpl_net_save");
+    bpl_net_destroy(net);
+}
+
 static void model_corpus(void)
 {
+    pool_seed("pool-backprop.bpl", "backprop");
+    pool_seed("pool-frsf.bpl", "frsf");
+    conv_seed("conv-usf-deep.bpl", "usf", "adam", 1);
+    conv_seed("conv-fa-deep.bpl", "fa", "adam", 1);
     conv_seed("conv-no-rule.bpl", NULL, NULL, 0);
     conv_seed("conv-backprop.bpl", "backprop", "adam", 0);
     conv_seed("conv-fa.bpl", "fa", "momentum", 0);
@@ -611,8 +639,10 @@ static void write_dict(const char *file, int prefix_len)
     if (!f)
         die(path, strerror(errno));
     n_seen = 0;
-    static const char *const format_names[] = {"dense", "conv2d", "schedule_steps",
-                                               "microcircuit_steps", "segregated_initialised"};
+    static const char *const format_names[] = {
+        "dense",          "conv2d",           "maxpool2d",          "avgpool2d",
+        "schedule_steps", "microcircuit_steps", "segregated_initialised", "feedback_magnitude",
+        "inverse"};
     for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
         dict_entry(f, format_names[i], prefix_len);
     for (size_t r = 0; r < bpl_rule_builtin_count(); r++) {
@@ -1088,8 +1118,31 @@ static void api_conv(unsigned rule, int deep)
     write_seed("fuzz_api", name, &b);
 }
 
+/* The same 2x2x2 input -> conv 3@2x1 pad 1 (relu): 3x3x4 -> maxpool 2: 3x1x2
+ * -> dense 2 (softmax), `rule` attached, put to work, saved and loaded. */
+static void api_pool(unsigned rule)
+{
+    bytes b = {.n = 0};
+    put(&b, API_NET_CREATE), put(&b, 0), put(&b, 8 - 1), put(&b, 7), put(&b, 0);
+    put(&b, API_ADD_CONV2D), put(&b, 0), put(&b, 17), put(&b, 3 - 1), put(&b, 2 - 1);
+    put(&b, 1 - 1), put(&b, 1 - 1), put(&b, 1), put(&b, BPL_ACT_RELU);
+    put(&b, BPL_INIT_HE_NORMAL), put(&b, 0);
+    put(&b, API_ADD_POOL2D), put(&b, 0), put(&b, 0), put(&b, 1), put(&b, 2 - 1), put(&b, 0);
+    put(&b, 0);
+    put(&b, API_ADD_DENSE), put(&b, 0), put(&b, 2 - 1), put(&b, BPL_ACT_SOFTMAX);
+    put(&b, BPL_INIT_GLOROT_UNIFORM), put(&b, 0);
+    put(&b, API_RULE_BUILTIN), put(&b, 0), put(&b, rule), put(&b, 0);
+    put(&b, API_ATTACH), put(&b, 0), put(&b, 0), put(&b, 0);
+    api_workout(&b, 8);
+    char name[64];
+    snprintf(name, sizeof name, "pool-%s", bpl_rule_builtin_name(rule));
+    write_seed("fuzz_api", name, &b);
+}
+
 static void api_corpus(void)
 {
+    api_pool(0); /* backprop */
+    api_pool(8); /* usf */
     for (unsigned r = 0; r < 3; r++) /* backprop, fa, dfa: the rules that train conv nets */
         api_conv(r, r == 2);
     api_conv(0, 1);
