@@ -269,10 +269,15 @@ BPL_API const char *bpl_blas_backend(void);
  * storage, never NULL. */
 BPL_API const char *bpl_blas_info(void);
 
-/** Set the number of threads the BLAS library uses (process-wide: it changes
- * the BLAS library's own setting).  n >= 1.  BPL_ERR_UNSUPPORTED if the
- * backend cannot be told (the builtin kernels are single-threaded; n == 1 is
- * always accepted). */
+/** Set the number of threads (process-wide): the BLAS library's own setting
+ * where the backend can be told (OpenBLAS, BLIS), and the library's own
+ * threads, which conv layers split each batch between: n fixed slices, so
+ * that results depend on n but never on timing (a net training while
+ * another holds those threads runs its slices on its own thread, with the
+ * same results).  The library starts its n - 1 threads here, never during
+ * training; 1, the default, starts none.  n >= 1; values above 64 run 64
+ * slices.  Errors: RANGE (n < 1), NOMEM (a thread could not start; the
+ * count is unchanged). */
 BPL_API int bpl_set_thread_count(int n);
 
 /** The BLAS library's current thread count (1 for the builtin kernels). */

@@ -143,6 +143,26 @@ double bpl__now(void);
 /* A warning about a known-slow BLAS configuration, or NULL. */
 const char *bpl__blas_warning(void);
 
+/* The BLAS's own thread count (a no-op for the portable kernels). */
+void bpl__blas_set_threads(size_t n);
+
+/* ---- the library's threads (thread_pool.c) --------------------------------- */
+
+#define BPL__MAX_THREADS 64
+/* One task of an operation cut into n_tasks: task `task` does its fixed
+ * slice, whichever thread runs it. */
+typedef void (*bpl__task_fn)(void *ctx, size_t task, size_t n_tasks);
+/* Set the thread count (at most BPL__MAX_THREADS) and start the workers it
+ * needs; BPL_ERR_NOMEM (the count unchanged) if a thread cannot start. */
+int bpl__pool_set_threads(size_t n);
+/* The thread count set, 1 by default: how many tasks an operation may be
+ * cut into. */
+size_t bpl__pool_threads(void);
+/* Run tasks 0..n_tasks-1 and return when all are done: on the workers and
+ * the calling thread, the BLAS single-threaded meanwhile; or one after
+ * another on the calling thread when another operation holds the workers. */
+void bpl__pool_run(bpl__task_fn fn, void *ctx, size_t n_tasks);
+
 /* ---- BLAS kernel sets and the CPU (blas_kernels.c) ------------------------ */
 
 /* Vector extensions, narrowest first; GENERIC is portable C (no extension). */
@@ -364,7 +384,7 @@ struct bpl_layer {
     int init;
     size_t units;            /* the width it was added with (dense: its size) */
     bpl__kind_params params; /* the kind's hyperparameters (zero for dense) */
-    /* The kind's own scratch (conv2d: one example's im2col), allocated by
+    /* The kind's own scratch (conv2d: a chunk's im2col per thread), allocated by
      * build, freed with the layer; NULL when the kind needs none. */
     float *work;
     size_t work_size;

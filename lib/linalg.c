@@ -248,24 +248,26 @@ const char *bpl__blas_warning(void)
 #endif
 }
 
+void bpl__blas_set_threads(size_t n)
+{
+#if BPL_BLAS_OPENBLAS
+    openblas_set_num_threads((int)n);
+#elif BPL_BLAS_BLIS
+    bli_thread_set_num_threads((int64_t)n);
+#else
+    (void)n;
+#endif
+}
+
+/* The library's threads first: if one cannot start, nothing has changed. */
 BPL_API int bpl_set_thread_count(int n)
 {
     if (n < 1)
         return bpl__fail(BPL_ERR_RANGE, "bpl_set_thread_count: n must be >= 1, got %d", n);
-#if BPL_BLAS_OPENBLAS
-    openblas_set_num_threads(n);
-    return BPL_OK;
-#elif BPL_BLAS_BLIS
-    bli_thread_set_num_threads((int64_t)n);
-    return BPL_OK;
-#else
-    if (n == 1)
-        return BPL_OK;
-    return bpl__fail(BPL_ERR_UNSUPPORTED,
-                     "bpl_set_thread_count: the %s backend cannot change its thread "
-                     "count; use the BLAS library's environment variable",
-                     BPL_BLAS_NAME);
-#endif
+    int rc = bpl__pool_set_threads((size_t)n);
+    if (rc == BPL_OK)
+        bpl__blas_set_threads((size_t)n);
+    return rc;
 }
 
 BPL_API int bpl_thread_count(void)
@@ -275,6 +277,6 @@ BPL_API int bpl_thread_count(void)
 #elif BPL_BLAS_BLIS
     return blis_threads();
 #else
-    return 1;
+    return (int)bpl__pool_threads();
 #endif
 }

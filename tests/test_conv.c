@@ -7,6 +7,9 @@
  *  - the error sent to the input (through W, through another tensor of its
  *    shape, plain or transposed, with alpha and beta) and the weight and
  *    bias gradients against central finite differences of a scalar loss;
+ *  - a batch cut into several chunks of the workspace, on one thread or
+ *    two, gives each example what it gets alone; a child of fork runs its
+ *    slices without the parent's threads;
  *  - the shapes a layer gets and the errors when they do not fit; a failed
  *    allocation while adding one leaves the net as it was;
  *  (saving and loading conv nets: test_model_kinds.c);
@@ -22,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bpl_internal.h"
 #include "testhooks.h"
@@ -322,6 +327,125 @@ START_TEST(test_send_error_through_other_tensor)
 }
 END_TEST
 
+/* A batch larger than a chunk of the workspace (many output channels: five
+ * examples per chunk, fourteen chunks) gives each example what
+ * it gets alone: the forward pass, the error sent to the input and the
+ * gradients, summed over the examples, do not depend on how the batch was
+ * cut into chunks. */
+static void check_chunks_against_examples(void)
+{
+    enum { B = 70 };
+    const conv_case c = {1, 12, 12, 64, 5, 5, 1, 2};
+    bpl_net *net = conv_net(&c, BPL_ACT_TANH, 8);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    uint64_t seed = 17;
+    fill_bias(net, 0, &seed);
+    size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
+    size_t nw = c.c_out * c.kh * c.kw;
+    float *in = malloc(B * in_size * sizeof *in), *err = malloc(B * out_size * sizeof *err);
+    float *out = malloc(B * out_size * sizeof *out), *one = malloc(out_size * sizeof *one);
+    float *sent = malloc(B * in_size * sizeof *sent), *sent1 = malloc(in_size * sizeof *sent1);
+    float *gw = test_grad(net, 0, "weight"), *gb = test_grad(net, 0, "bias");
+    float *gw_batch = malloc(nw * sizeof *gw_batch);
+    double *gw_sum = calloc(nw, sizeof *gw_sum), gb_sum[64] = {0};
+    float gb_batch[64];
+    test_fill_uniform(in, B * in_size, -1.0f, 1.0f, &seed);
+    test_fill_uniform(err, B * out_size, -1.0f, 1.0f, &seed);
+
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_TANH, out));
+    BPL_OK_OR_FAIL(bpl_layer_send_error(layer, NULL, 0, err, B, 1.0f, 0.0f, sent));
+    BPL_OK_OR_FAIL(bpl_layer_gradients(layer, err, in, B, 1.0f, 1.0f, 1.0f));
+    memcpy(gw_batch, gw, nw * sizeof *gw);
+    memcpy(gb_batch, gb, c.c_out * sizeof *gb);
+    /* The largest differences, asserted once (an assertion per element
+     * would send a million locations through Check's pipe). */
+    double out_diff = 0.0, sent_diff = 0.0;
+    for (size_t n = 0; n < B; n++) {
+        BPL_OK_OR_FAIL(bpl_layer_forward(layer, in + n * in_size, 1, BPL_ACT_TANH, one));
+        for (size_t i = 0; i < out_size; i++)
+            out_diff = fmax(out_diff, fabs(out[n * out_size + i] - one[i]));
+        BPL_OK_OR_FAIL(
+            bpl_layer_send_error(layer, NULL, 0, err + n * out_size, 1, 1.0f, 0.0f, sent1));
+        for (size_t i = 0; i < in_size; i++)
+            sent_diff = fmax(sent_diff, fabs(sent[n * in_size + i] - sent1[i]));
+        BPL_OK_OR_FAIL(
+            bpl_layer_gradients(layer, err + n * out_size, in + n * in_size, 1, 1.0f, 1.0f, 1.0f));
+        for (size_t i = 0; i < nw; i++)
+            gw_sum[i] += gw[i];
+        for (size_t i = 0; i < c.c_out; i++)
+            gb_sum[i] += gb[i];
+    }
+    ck_assert_msg(out_diff <= 1e-5, "outputs differ from the examples' alone by %g", out_diff);
+    ck_assert_msg(sent_diff <= 1e-4, "sent errors differ from the examples' alone by %g",
+                  sent_diff);
+    for (size_t i = 0; i < nw; i++)
+        ck_assert_msg(fabs(gw_batch[i] - gw_sum[i]) <= 1e-3 * (1.0 + fabs(gw_sum[i])),
+                      "weight gradient[%zu] %.8g, summed alone %.8g", i, (double)gw_batch[i],
+                      gw_sum[i]);
+    for (size_t i = 0; i < c.c_out; i++)
+        ck_assert(fabs(gb_batch[i] - gb_sum[i]) <= 1e-3 * (1.0 + fabs(gb_sum[i])));
+    free(in);
+    free(err);
+    free(out);
+    free(one);
+    free(sent);
+    free(sent1);
+    free(gw_batch);
+    free(gw_sum);
+    bpl_net_destroy(net);
+}
+
+/* One thread, and two (each takes half the batch, in chunks of its half of
+ * the workspace). */
+START_TEST(test_batch_in_chunks_equals_examples_alone)
+{
+    check_chunks_against_examples();
+    BPL_OK_OR_FAIL(bpl_set_thread_count(2));
+    check_chunks_against_examples();
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+}
+END_TEST
+
+/* A child of fork has none of the library's threads: its conv layers run
+ * their slices one after another, with the parent's results, rather than
+ * wait for workers that stayed with the parent. */
+START_TEST(test_threads_after_fork)
+{
+    enum { B = 8 };
+    const conv_case *c = &cases[2];
+    BPL_OK_OR_FAIL(bpl_set_thread_count(2));
+    bpl_net *net = conv_net(c, BPL_ACT_TANH, 6);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
+    float *in = malloc(B * in_size * sizeof *in), *out = malloc(B * out_size * sizeof *out);
+    float *again = malloc(B * out_size * sizeof *again);
+    uint64_t seed = 23;
+    test_fill_uniform(in, B * in_size, -1.0f, 1.0f, &seed);
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_TANH, out));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(60); /* a child that waits for the parent's workers dies */
+        int same = bpl_layer_forward(layer, in, B, BPL_ACT_TANH, again) == BPL_OK &&
+                   memcmp(again, out, B * out_size * sizeof *out) == 0;
+        _exit(same ? 0 : 1);
+    }
+    ck_assert_int_gt(pid, 0);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child's forward pass failed or hung (status %d)", status);
+    /* The parent's workers still run. */
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_TANH, again));
+    ck_assert(memcmp(again, out, B * out_size * sizeof *out) == 0);
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+    free(in);
+    free(out);
+    free(again);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(test_shapes_through_layers)
 {
     bpl_net *net;
@@ -616,6 +740,8 @@ int main(void)
     tcase_add_test(tc, test_send_error_and_gradients_match_finite_differences);
     tcase_add_test(tc, test_factors);
     tcase_add_test(tc, test_send_error_through_other_tensor);
+    tcase_add_test(tc, test_batch_in_chunks_equals_examples_alone);
+    tcase_add_test(tc, test_threads_after_fork);
     tcase_add_test(tc, test_shapes_through_layers);
     tcase_add_test(tc, test_shape_errors);
     tcase_add_test(tc, test_add_survives_allocation_failure);

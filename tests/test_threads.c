@@ -9,9 +9,12 @@
  * the same both ways: any shared state that one thread writes while another
  * reads shows up as a difference (and, under ThreadSanitizer, as a report).
  * Error messages are per thread, and stay with the thread whose call failed.
+ * Conv layers split their work between the library's own threads with the
+ * same bits every time, also while other nets train beside them.
  */
 #include "testutil.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -271,6 +274,108 @@ START_TEST(test_concurrent_training_matches_sequential)
 }
 END_TEST
 
+/* ---- the library's own threads --------------------------------------------- */
+
+enum { CONV_SIDE = 8, CONV_STEPS = 6, CONV_JOBS = 4, CONV_BATCH = 16 };
+
+struct conv_job {
+    uint64_t seed;
+    pthread_barrier_t *start;
+    int rc;
+    char failure[768];
+    float *trained;
+    size_t n_trained;
+};
+
+/* A conv net over a 1 x 8 x 8 input trained by backprop on a fixed batch:
+ * its conv layers cut their work into tasks on the library's threads. */
+static void *run_conv_job(void *arg)
+{
+    struct conv_job *job = arg;
+    const size_t chw[] = {1, CONV_SIDE, CONV_SIDE}, inputs = CONV_SIDE * CONV_SIDE;
+    float x[CONV_BATCH * CONV_SIDE * CONV_SIDE], y[CONV_BATCH * CLASSES];
+    uint64_t seed = job->seed;
+    bpl_net *net = NULL;
+    bpl_rule *rule = NULL;
+    if (job->start)
+        pthread_barrier_wait(job->start);
+    test_fill_uniform(x, CONV_BATCH * inputs, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, CONV_BATCH, CLASSES, &seed);
+    TRY(bpl_net_create(&net, inputs, job->seed));
+    TRY(bpl_net_set_input_shape(net, chw, 3));
+    TRY(bpl_net_add_conv2d(net, 4, 3, 3, 1, 1, BPL_ACT_RELU, BPL_INIT_HE_UNIFORM));
+    TRY(bpl_net_add_conv2d(net, 6, 3, 3, 2, 0, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM));
+    TRY(bpl_net_add_dense(net, CLASSES, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM));
+    TRY(bpl_rule_create_builtin(&rule, "backprop"));
+    TRY(bpl_net_set_rule(net, rule));
+    rule = NULL;
+    for (int step = 0; step < CONV_STEPS; step++)
+        TRY(bpl_net_train_batch(net, x, y, CONV_BATCH, NULL));
+    TRY(snapshot(net, &job->trained, &job->n_trained));
+done:
+    bpl_rule_destroy(rule);
+    bpl_net_destroy(net);
+    return NULL;
+}
+
+/* The jobs one after another, or all at once (released together). */
+static void run_conv_jobs(struct conv_job *jobs, int together)
+{
+    pthread_t threads[CONV_JOBS];
+    pthread_barrier_t start;
+    if (together)
+        ck_assert_int_eq(pthread_barrier_init(&start, NULL, CONV_JOBS), 0);
+    for (size_t i = 0; i < CONV_JOBS; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].seed = 100 + i;
+        jobs[i].start = together ? &start : NULL;
+        if (together)
+            ck_assert_int_eq(pthread_create(&threads[i], NULL, run_conv_job, &jobs[i]), 0);
+        else
+            run_conv_job(&jobs[i]);
+    }
+    for (size_t i = 0; together && i < CONV_JOBS; i++)
+        ck_assert_int_eq(pthread_join(threads[i], NULL), 0);
+    if (together)
+        pthread_barrier_destroy(&start);
+    for (size_t i = 0; i < CONV_JOBS; i++)
+        ck_assert_msg(jobs[i].rc == BPL_OK, "conv job %zu: %s", i, jobs[i].failure);
+}
+
+/* With two threads, conv layers split every batch between the library's
+ * threads: the same bits every time, whether the workers are free or
+ * another net holds them (its tasks then run on its own thread); and, the
+ * slices' sums added in another order, the same training as one thread to
+ * rounding. */
+START_TEST(test_conv_on_library_threads)
+{
+    struct conv_job one[CONV_JOBS], alone[CONV_JOBS], again[CONV_JOBS], together[CONV_JOBS];
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+    run_conv_jobs(one, 0);
+    BPL_OK_OR_FAIL(bpl_set_thread_count(2));
+    run_conv_jobs(alone, 0);
+    run_conv_jobs(again, 0);
+    run_conv_jobs(together, 1);
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+    for (size_t i = 0; i < CONV_JOBS; i++) {
+        ck_assert(same_floats(alone[i].trained, alone[i].n_trained, again[i].trained,
+                              again[i].n_trained));
+        ck_assert_msg(same_floats(alone[i].trained, alone[i].n_trained, together[i].trained,
+                                  together[i].n_trained),
+                      "conv job %zu: tensors differ when nets share the threads", i);
+        ck_assert_uint_eq(one[i].n_trained, alone[i].n_trained);
+        double worst = 0.0;
+        for (size_t k = 0; k < one[i].n_trained; k++)
+            worst = fmax(worst, fabs(one[i].trained[k] - alone[i].trained[k]));
+        ck_assert_msg(worst <= 1e-4, "conv job %zu: 1 and 2 threads differ by %g", i, worst);
+        free(one[i].trained);
+        free(alone[i].trained);
+        free(again[i].trained);
+        free(together[i].trained);
+    }
+}
+END_TEST
+
 /* ---- error messages --------------------------------------------------------- */
 
 enum { MESSENGERS = 8, ROUNDS = 500 };
@@ -374,6 +479,7 @@ static Suite *threads_suite(void)
     TCase *tc = tcase_create("concurrency");
     tcase_add_test(tc, test_concurrent_training_matches_sequential);
     tcase_add_test(tc, test_error_messages_stay_with_their_thread);
+    tcase_add_test(tc, test_conv_on_library_threads);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,11 +10,17 @@
  * function of the input shape, units and those params.  Zero padding of
  * `pad` on every side; H_out = (H + 2 pad - kh) / stride + 1.
  *
- * Portable path: one example at a time, im2col into the layer's workspace
- * (layer->work, [C_in kh kw][H_out W_out], allocated by build, so no call
- * allocates) and one bpl__gemm, so that -Dblas=none runs the library's own
- * GEMM.  Rows of a batch are examples flattened channel-major, as the
- * activation buffers hold them and as a dense layer above reads them.
+ * Portable path: the batch in chunks of examples (as many as a bounded
+ * workspace holds), each chunk's im2col side by side in one matrix
+ * [C_in kh kw][count H_out W_out] (layer->work, allocated by build, so no
+ * call allocates), and one bpl__gemm per chunk: products as wide as the
+ * chunk, not one example's positions, so that the late layers (a few
+ * positions per example) run as matrix products, not vector ones; -Dblas=none
+ * runs the library's own GEMM.  Rows of a batch are examples flattened
+ * channel-major, as the activation buffers hold them and as a dense layer
+ * above reads them: a chunk's outputs and errors are copied between that
+ * layout and the product's [C_out][count positions] (the bias added on the
+ * way).
  */
 #include "bpl_internal.h"
 
@@ -44,56 +50,148 @@ static conv_geom geometry(const bpl_layer *layer)
     return g;
 }
 
-/* The input coordinate of output position o and kernel offset i, or -1 in
- * the padding (as a size_t compared against the extent). */
-static size_t source_index(size_t o, size_t i, const conv_geom *g, size_t extent, int *inside)
+/* The output positions o in [*lo, *hi) whose input coordinate o stride +
+ * offset - pad falls inside [0, extent): the others read the padding. */
+static void valid_range(size_t n_out, size_t offset, const conv_geom *g, size_t extent,
+                        size_t *lo, size_t *hi)
 {
-    size_t at = o * g->stride + i; /* in padded coordinates */
-    *inside = at >= g->pad && at - g->pad < extent;
-    return at - g->pad;
+    size_t first = g->pad > offset ? (g->pad - offset + g->stride - 1) / g->stride : 0;
+    size_t last = extent + g->pad > offset ? (extent + g->pad - offset - 1) / g->stride + 1 : 0;
+    *lo = first < n_out ? first : n_out;
+    *hi = last < n_out ? last : n_out;
+    if (*hi < *lo)
+        *hi = *lo;
 }
 
-/* col[(c kh + i) kw + j][oy wo + ox] = x[c][oy s + i - pad][ox s + j - pad]. */
-static void im2col(const conv_geom *g, const float *x, float *col)
+/* The rows of one kernel offset (i, j): the output positions whose input
+ * is inside, [y_lo, y_hi) x [x_lo, x_hi). */
+typedef struct offset_range {
+    size_t y_lo, y_hi, x_lo, x_hi;
+} offset_range;
+
+static offset_range range_of(const conv_geom *g, size_t i, size_t j)
 {
+    offset_range r;
+    valid_range(g->ho, i, g, g->h, &r.y_lo, &r.y_hi);
+    valid_range(g->wo, j, g, g->w, &r.x_lo, &r.x_hi);
+    return r;
+}
+
+/* Row (c, i, j) of one example's columns: dst[oy wo + ox] =
+ * x[c][oy s + i - pad][ox s + j - pad], 0 in the padding.  Loops, not
+ * memset and memcpy: the runs are a few dozen floats. */
+BPL__MULTIVERSION
+static void im2col_row(const conv_geom *g, const float *x, size_t c, size_t i, size_t j,
+                       const offset_range *r, float *dst)
+{
+    for (size_t o = 0; o < r->y_lo * g->wo; o++)
+        dst[o] = 0.0f;
+    for (size_t oy = r->y_lo; oy < r->y_hi; oy++) {
+        float *d = dst + oy * g->wo;
+        for (size_t ox = 0; ox < r->x_lo; ox++)
+            d[ox] = 0.0f;
+        if (r->x_hi > r->x_lo) { /* then x_lo's input column is inside */
+            const float *src = x + (c * g->h + oy * g->stride + i - g->pad) * g->w +
+                               (r->x_lo * g->stride + j - g->pad);
+            size_t n = r->x_hi - r->x_lo;
+            if (g->stride == 1)
+                for (size_t o = 0; o < n; o++)
+                    d[r->x_lo + o] = src[o];
+            else
+                for (size_t o = 0; o < n; o++)
+                    d[r->x_lo + o] = src[o * g->stride];
+        }
+        for (size_t ox = r->x_hi; ox < g->wo; ox++)
+            d[ox] = 0.0f;
+    }
+    for (size_t o = r->y_hi * g->wo; o < g->p; o++)
+        dst[o] = 0.0f;
+}
+
+/* A chunk's columns: row (c kh + i) kw + j of col holds, for each of the
+ * `count` examples in turn, its positions' inputs at that kernel offset.
+ * Written row by row, so that the stores stream through col (the chunk's
+ * inputs are the smaller, re-read side). */
+static void im2col(const conv_geom *g, const float *x, size_t count, float *col)
+{
+    size_t ld = count * g->p, in_size = g->c_in * g->h * g->w;
     for (size_t c = 0; c < g->c_in; c++)
         for (size_t i = 0; i < g->kh; i++)
             for (size_t j = 0; j < g->kw; j++) {
-                float *row = col + ((c * g->kh + i) * g->kw + j) * g->p;
-                for (size_t oy = 0; oy < g->ho; oy++) {
-                    int in_y;
-                    size_t y = source_index(oy, i, g, g->h, &in_y);
-                    float *dst = row + oy * g->wo;
-                    for (size_t ox = 0; ox < g->wo; ox++) {
-                        int in_x;
-                        size_t x_at = source_index(ox, j, g, g->w, &in_x);
-                        dst[ox] = in_y && in_x ? x[(c * g->h + y) * g->w + x_at] : 0.0f;
+                offset_range r = range_of(g, i, j);
+                float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
+                for (size_t n = 0; n < count; n++)
+                    im2col_row(g, x + n * in_size, c, i, j, &r, row + n * g->p);
+            }
+}
+
+/* x[c][y][x] += alpha col[...][...]: im2col's adjoint over a chunk, read
+ * row by row.  Each input element gets its terms in kernel-offset order,
+ * whatever the chunk. */
+BPL__MULTIVERSION
+static void col2im_add(const conv_geom *g, const float *col, size_t count, float alpha,
+                       float *x)
+{
+    size_t ld = count * g->p, in_size = g->c_in * g->h * g->w;
+    for (size_t c = 0; c < g->c_in; c++)
+        for (size_t i = 0; i < g->kh; i++)
+            for (size_t j = 0; j < g->kw; j++) {
+                offset_range r = range_of(g, i, j);
+                if (r.x_hi == r.x_lo)
+                    continue;
+                size_t n_x = r.x_hi - r.x_lo;
+                for (size_t n = 0; n < count; n++) {
+                    const float *row = col + ((c * g->kh + i) * g->kw + j) * ld + n * g->p;
+                    for (size_t oy = r.y_lo; oy < r.y_hi; oy++) {
+                        const float *src = row + oy * g->wo + r.x_lo;
+                        float *dst = x + n * in_size +
+                                     (c * g->h + oy * g->stride + i - g->pad) * g->w +
+                                     (r.x_lo * g->stride + j - g->pad);
+                        if (g->stride == 1)
+                            for (size_t o = 0; o < n_x; o++)
+                                dst[o] += alpha * src[o];
+                        else
+                            for (size_t o = 0; o < n_x; o++)
+                                dst[o * g->stride] += alpha * src[o];
                     }
                 }
             }
 }
 
-/* x[c][y][x] += alpha col[...][...]: im2col's adjoint. */
-static void col2im_add(const conv_geom *g, const float *col, float alpha, float *x)
+/* ---- chunks of examples ------------------------------------------------------ */
+
+/* The workspace a layer may hold, in floats (8 MiB): several examples'
+ * columns side by side make products wide enough to run near the FMA
+ * peak (one example of a late layer may have a single output position),
+ * and the bound keeps the memory a constant, not a multiple of the batch. */
+#define CONV_WORK_FLOATS ((size_t)1 << 21)
+
+/* One example's share of a chunk: its columns [K][P] and its outputs or
+ * errors [C_out][P]. */
+static size_t chunk_floats(const conv_geom *g)
 {
-    for (size_t c = 0; c < g->c_in; c++)
-        for (size_t i = 0; i < g->kh; i++)
-            for (size_t j = 0; j < g->kw; j++) {
-                const float *row = col + ((c * g->kh + i) * g->kw + j) * g->p;
-                for (size_t oy = 0; oy < g->ho; oy++) {
-                    int in_y;
-                    size_t y = source_index(oy, i, g, g->h, &in_y);
-                    if (!in_y)
-                        continue;
-                    const float *src = row + oy * g->wo;
-                    for (size_t ox = 0; ox < g->wo; ox++) {
-                        int in_x;
-                        size_t x_at = source_index(ox, j, g, g->w, &in_x);
-                        if (in_x)
-                            x[(c * g->h + y) * g->w + x_at] += alpha * src[ox];
-                    }
-                }
-            }
+    return (g->k + g->c_out) * g->p;
+}
+
+/* Examples per chunk for the caches: a chunk's columns and outputs in
+ * 256 KiB, within a core's L2, so that the product reads what im2col wrote
+ * from the cache rather than from memory; one example at least.  Measured
+ * on LeNet's and the wider net's layers (docs/performance.md): chunks of
+ * 2 MiB (and at least 1024 columns) took 5-20% longer, one example per
+ * product (the narrowest) longer still. */
+#define CONV_CHUNK_FLOATS ((size_t)1 << 16)
+
+static size_t cache_examples(const conv_geom *g)
+{
+    size_t fit = CONV_CHUNK_FLOATS / chunk_floats(g);
+    return fit ? fit : 1;
+}
+
+/* The least a task needs: its own weight gradient (the tasks' sums are
+ * added in order after they finish) and one example's chunk. */
+static size_t task_floats(const conv_geom *g)
+{
+    return g->c_out * g->k + chunk_floats(g);
 }
 
 /* ---- the kind's operations ---------------------------------------------------- */
@@ -128,7 +226,8 @@ static int conv2d_output_shape(const size_t *in_dims, size_t in_ndim, size_t uni
     size_t k, p, size, work;
     if (!bpl__mul_size(in_dims[0], q->kernel_h, &k) || !bpl__mul_size(k, q->kernel_w, &k) ||
         !bpl__mul_size(ho, wo, &p) || !bpl__mul_size(p, units, &size) ||
-        !bpl__mul_size(k, p, &work) || !bpl__mul_size(work, sizeof(float), &work) ||
+        k > SIZE_MAX - units || !bpl__mul_size(k + units, p, &work) ||
+        work > SIZE_MAX - units * k || !bpl__mul_size(work + units * k, sizeof(float), &work) ||
         k > BPL__MAX_UNITS || size > BPL__MAX_UNITS)
         return bpl__fail(BPL_ERR_OVERFLOW,
                          "output %zux%zux%zu with kernel %zux%zu is too large (at most %zu "
@@ -160,7 +259,8 @@ static int conv2d_build(bpl_layer *layer)
         rc = bpl__layer_new_tensor(layer, "bias", 1, g.c_out, BPL_GROUP_FORWARD, &t);
     if (rc != BPL_OK)
         return rc;
-    layer->work_size = g.k * g.p; /* checked by output_shape */
+    /* The budget, or one task's least if more (checked by output_shape). */
+    layer->work_size = task_floats(&g) > CONV_WORK_FLOATS ? task_floats(&g) : CONV_WORK_FLOATS;
     layer->work = bpl__malloc(layer->work_size * sizeof *layer->work);
     if (!layer->work)
         return bpl__fail(BPL_ERR_NOMEM, "conv2d workspace of %zu floats: out of memory",
@@ -168,71 +268,215 @@ static int conv2d_build(bpl_layer *layer)
     return BPL_OK;
 }
 
+/* The chunk's errors err[n][c][p] as one [C_out][count P] matrix. */
+static void gather_errors(const conv_geom *g, const float *err, size_t count, float *res)
+{
+    size_t ld = count * g->p, out_size = g->c_out * g->p;
+    for (size_t n = 0; n < count; n++)
+        for (size_t c = 0; c < g->c_out; c++)
+            memcpy(res + c * ld + n * g->p, err + n * out_size + c * g->p,
+                   g->p * sizeof *res);
+}
+
+/* The product's [C_out][count P] back to a row per example, the bias
+ * added on the way. */
+BPL__MULTIVERSION
+static void scatter_outputs(const conv_geom *g, const float *res, const float *b, size_t count,
+                            float *out)
+{
+    size_t ld = count * g->p, out_size = g->c_out * g->p;
+    for (size_t n = 0; n < count; n++)
+        for (size_t c = 0; c < g->c_out; c++) {
+            const float *r = res + c * ld + n * g->p;
+            float *o = out + n * out_size + c * g->p;
+            for (size_t i = 0; i < g->p; i++)
+                o[i] = r[i] + b[c];
+        }
+}
+
+static void forward_chunk(bpl__profile *prof, const conv_geom *g, const float *w, const float *b,
+                          const float *in, size_t count, int activation, float *out,
+                          float *work)
+{
+    size_t ld = count * g->p, out_size = g->c_out * g->p;
+    float *col = work, *res = work + g->k * ld;
+    im2col(g, in, count, col);
+    /* [C_out][K] x [K][count P] */
+    bpl__gemm(prof, 0, 0, g->c_out, ld, g->k, 1.0f, w, g->k, col, ld, 0.0f,
+              res, ld);
+    scatter_outputs(g, res, b, count, out);
+    bpl__activation_forward(activation, out, NULL, count, out_size);
+}
+
+static void send_error_chunk(bpl__profile *prof, const conv_geom *g, const float *m, int transposed,
+                             const float *err, size_t count, float alpha, float beta,
+                             float *out, float *work)
+{
+    size_t ld = count * g->p, in_size = g->c_in * g->h * g->w;
+    float *col = work, *res = work + g->k * ld;
+    gather_errors(g, err, count, res);
+    /* [K][count P] = M^T [K][C_out] x err [C_out][count P] */
+    if (!transposed)
+        bpl__gemm(prof, 1, 0, g->k, ld, g->c_out, 1.0f, m, g->k, res, ld,
+                  0.0f, col, ld);
+    else
+        bpl__gemm(prof, 0, 0, g->k, ld, g->c_out, 1.0f, m, g->c_out, res, ld,
+                  0.0f, col, ld);
+    /* beta 0 overwrites, as a GEMM's does: what was there may be NaN. */
+    if (beta == 0.0f)
+        memset(out, 0, count * in_size * sizeof *out);
+    else if (beta != 1.0f)
+        for (size_t i = 0; i < count * in_size; i++)
+            out[i] *= beta;
+    col2im_add(g, col, count, alpha, out);
+}
+
+/* gw = alpha err col^T over the chunk, added to what gw holds unless `first`. */
+static void weight_gradient_chunk(bpl__profile *prof, const conv_geom *g, const float *err,
+                                  const float *in, size_t count, float alpha, int first,
+                                  float *gw, float *work)
+{
+    size_t ld = count * g->p;
+    float *col = work, *res = work + g->k * ld;
+    gather_errors(g, err, count, res);
+    im2col(g, in, count, col);
+    /* [C_out][K] (+)= alpha err [C_out][count P] x col^T [count P][K] */
+    bpl__gemm(prof, 0, 1, g->c_out, g->k, ld, alpha, res, ld, col, ld,
+              first ? 0.0f : 1.0f, gw, g->k);
+}
+
+/* ---- an operation, cut into tasks --------------------------------------------- */
+
+enum { OP_FORWARD, OP_SEND_ERROR, OP_GRADIENTS };
+
+/* One operation on a batch and its arguments, as each task sees it. */
+typedef struct conv_job {
+    bpl_net *net;
+    const bpl_layer *layer;
+    conv_geom g;
+    int op;
+    size_t batch, n_tasks;
+    const float *in, *err, *m, *b;
+    int transposed, activation;
+    float alpha, beta;
+    float *out, *gw;
+} conv_job;
+
+/* As many tasks as the thread count, the batch and the workspace allow: a
+ * function of those alone, so that results are too. */
+static size_t task_count(const bpl_layer *layer, const conv_geom *g, size_t batch)
+{
+    size_t n = bpl__pool_threads(), fit = layer->work_size / task_floats(g);
+    n = n < fit ? n : fit;
+    n = n < batch ? n : batch;
+    return n ? n : 1;
+}
+
+/* Task t of n: examples [batch t / n, batch (t + 1) / n), in chunks as
+ * even as the task's slice of the workspace allows (after its weight
+ * gradient's room); the first task's products count in the profile. */
+static void conv_task(void *ctx, size_t task, size_t n_tasks)
+{
+    const conv_job *j = ctx;
+    const conv_geom *g = &j->g;
+    size_t n0 = j->batch * task / n_tasks, n1 = j->batch * (task + 1) / n_tasks;
+    size_t in_size = g->c_in * g->h * g->w, out_size = g->c_out * g->p;
+    float *slice = j->layer->work + task * (j->layer->work_size / n_tasks);
+    float *work = slice + g->c_out * g->k;
+    size_t most = (j->layer->work_size / n_tasks - g->c_out * g->k) / chunk_floats(g);
+    size_t cached = cache_examples(g);
+    most = cached < most ? cached : most;
+    size_t count = n1 - n0, n_chunks = (count + most - 1) / most;
+    bpl__profile *prof = task == 0 ? bpl__net_profile(j->net) : NULL;
+    for (size_t c = 0; c < n_chunks; c++) {
+        size_t a = n0 + count * c / n_chunks, b = n0 + count * (c + 1) / n_chunks;
+        if (j->op == OP_FORWARD)
+            forward_chunk(prof, g, j->m, j->b, j->in + a * in_size,
+                          b - a, j->activation, j->out + a * out_size, work);
+        else if (j->op == OP_SEND_ERROR)
+            send_error_chunk(prof, g, j->m, j->transposed, j->err + a * out_size, b - a,
+                             j->alpha, j->beta, j->out + a * in_size, work);
+        else
+            weight_gradient_chunk(prof, g, j->err + a * out_size, j->in + a * in_size, b - a,
+                                  j->alpha, c == 0, task == 0 ? j->gw : slice, work);
+    }
+}
+
+static void run_job(conv_job *j)
+{
+    j->n_tasks = task_count(j->layer, &j->g, j->batch);
+    bpl__pool_run(conv_task, j, j->n_tasks);
+}
+
 static void conv2d_forward(bpl_net *net, const bpl_layer *layer, const float *in, size_t batch,
                            int activation, float *out)
 {
-    conv_geom g = geometry(layer);
-    const float *w = bpl__layer_weight(layer)->data, *b = bpl__layer_bias(layer)->data;
-    size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    for (size_t n = 0; n < batch; n++) {
-        float *o = out + n * out_size;
-        im2col(&g, in + n * in_size, layer->work);
-        /* [C_out][K] x [K][P] */
-        bpl__gemm(bpl__net_profile(net), 0, 0, g.c_out, g.p, g.k, 1.0f, w, g.k, layer->work,
-                  g.p, 0.0f, o, g.p);
-        for (size_t c = 0; c < g.c_out; c++)
-            for (size_t i = 0; i < g.p; i++)
-                o[c * g.p + i] += b[c];
-    }
-    bpl__activation_forward(activation, out, NULL, batch, out_size);
+    conv_job j = {.net = net, .layer = layer, .g = geometry(layer), .op = OP_FORWARD,
+                  .batch = batch, .in = in, .m = bpl__layer_weight(layer)->data,
+                  .b = bpl__layer_bias(layer)->data,
+                  .activation = activation, .out = out};
+    run_job(&j);
 }
 
 static void conv2d_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
                               int transposed, const float *err, size_t batch, float alpha,
                               float beta, float *out)
 {
-    conv_geom g = geometry(layer);
-    size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    for (size_t n = 0; n < batch; n++) {
-        float *x = out + n * in_size;
-        /* beta 0 overwrites, as a GEMM's does: what was there may be NaN. */
-        if (beta == 0.0f)
-            memset(x, 0, in_size * sizeof *x);
-        else if (beta != 1.0f)
-            for (size_t i = 0; i < in_size; i++)
-                x[i] *= beta;
-        /* [K][P] = M^T [K][C_out] x err [C_out][P] */
-        if (!transposed)
-            bpl__gemm(bpl__net_profile(net), 1, 0, g.k, g.p, g.c_out, 1.0f, m, g.k,
-                      err + n * out_size, g.p, 0.0f, layer->work, g.p);
-        else
-            bpl__gemm(bpl__net_profile(net), 0, 0, g.k, g.p, g.c_out, 1.0f, m, g.c_out,
-                      err + n * out_size, g.p, 0.0f, layer->work, g.p);
-        col2im_add(&g, layer->work, alpha, x);
-    }
+    conv_job j = {.net = net, .layer = layer, .g = geometry(layer), .op = OP_SEND_ERROR,
+                  .batch = batch, .err = err, .m = m, .transposed = transposed,
+                  .alpha = alpha, .beta = beta, .out = out};
+    run_job(&j);
+}
+
+/* A channel's terms over one example's positions, in 16 running sums (a
+ * single one would be a chain of dependent additions), then those sums in
+ * order: the same rounding for a given map size, whatever the batch. */
+static float channel_sum(const float *e, size_t p, float scale, float divisor, int plain)
+{
+    float lanes[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= p; i += 16)
+        for (size_t l = 0; l < 16; l++)
+            lanes[l] += plain ? e[i + l] : scale * e[i + l] / divisor;
+    for (size_t l = 0; i < p; i++, l++)
+        lanes[l] += plain ? e[i] : scale * e[i] / divisor;
+    float sum = 0.0f;
+    for (size_t l = 0; l < 16; l++)
+        sum += lanes[l];
+    return sum;
+}
+
+/* The bias's gradient: each channel's terms bias_scale err / bias_divisor
+ * (each rule's own rounding: s x / 1 and 1 x / d round as s x and x / d),
+ * summed over positions, then over the examples in order. */
+BPL__MULTIVERSION
+static void bias_gradient(const conv_geom *g, const float *err, size_t batch, float scale,
+                          float divisor, float *gb)
+{
+    size_t out_size = g->c_out * g->p;
+    int plain = scale == 1.0f && divisor == 1.0f;
+    memset(gb, 0, g->c_out * sizeof *gb);
+    for (size_t n = 0; n < batch; n++)
+        for (size_t c = 0; c < g->c_out; c++)
+            gb[c] += channel_sum(err + n * out_size + c * g->p, g->p, scale, divisor, plain);
 }
 
 static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                              size_t batch, float alpha, float bias_scale, float bias_divisor,
                              float *gw, float *gb)
 {
-    conv_geom g = geometry(layer);
-    size_t in_size = g.c_in * g.h * g.w, out_size = layer->size;
-    if (gb)
-        memset(gb, 0, g.c_out * sizeof *gb);
-    for (size_t n = 0; n < batch; n++) {
-        const float *e = err + n * out_size;
-        im2col(&g, in + n * in_size, layer->work);
-        /* [C_out][K] (+)= alpha err [C_out][P] x col^T [P][K] */
-        bpl__gemm(bpl__net_profile(net), 0, 1, g.c_out, g.k, g.p, alpha, e, g.p, layer->work,
-                  g.p, n ? 1.0f : 0.0f, gw, g.k);
-        /* The bias sums as the dense kind's does: each rule's own rounding. */
-        for (size_t c = 0; gb && c < g.c_out; c++)
-            for (size_t i = 0; i < g.p; i++)
-                gb[c] += bias_scale == 1.0f && bias_divisor == 1.0f
-                             ? e[c * g.p + i]
-                             : bias_scale * e[c * g.p + i] / bias_divisor;
+    conv_job j = {.net = net, .layer = layer, .g = geometry(layer), .op = OP_GRADIENTS,
+                  .batch = batch, .in = in, .err = err, .alpha = alpha, .gw = gw};
+    run_job(&j);
+    /* The other tasks' sums, added in task order. */
+    size_t nw = j.g.c_out * j.g.k;
+    for (size_t t = 1; t < j.n_tasks; t++) {
+        const float *part = layer->work + t * (layer->work_size / j.n_tasks);
+        for (size_t i = 0; i < nw; i++)
+            gw[i] += part[i];
     }
+    if (gb)
+        bias_gradient(&j.g, err, batch, bias_scale, bias_divisor, gb);
 }
 
 const bpl__kind bpl__conv2d_kind = {

@@ -34,7 +34,8 @@ def blas_info():
 
 
 def set_thread_count(n):
-    """Set the BLAS library's (process-wide) thread count."""
+    """Set the (process-wide) thread count: the BLAS library's, and the
+    library's own threads, between which conv layers split each batch."""
     check(_c.bpl_set_thread_count(_check.c_int(n, "set_thread_count", "n")))
 
 
