@@ -384,8 +384,10 @@ struct bpl_layer {
     int init;
     size_t units;            /* the width it was added with (dense: its size) */
     bpl__kind_params params; /* the kind's hyperparameters (zero for dense) */
-    /* The kind's own scratch (conv2d: a chunk's im2col per thread), allocated by
-     * build, freed with the layer; NULL when the kind needs none. */
+    /* The kind's own scratch (conv2d: a chunk's im2col per thread), sized by
+     * build, allocated before the layer first computes
+     * (bpl__layer_ensure_work), freed with the layer; NULL until then, and
+     * when the kind needs none. */
     float *work;
     size_t work_size;
     bpl__tensor *tensors; /* the kind's parameters and the rule's tensors */
@@ -640,6 +642,10 @@ size_t bpl__layer_input_size(const bpl_layer *layer);
 void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
 /* The layer's weight and bias as its kind names them; NULL for a kind
  * without parameters. */
+/* Allocate the kind's workspace (work_size floats) if it is not yet:
+ * BPL_OK or NOMEM.  bpl__net_reserve and the public blocks call it, so
+ * that every op finds it. */
+int bpl__layer_ensure_work(bpl_layer *layer);
 bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
 /* The net's input shape: [n_inputs] unless set. */

@@ -220,6 +220,22 @@ static int set_shape(bpl_layer *layer, size_t units, const char *caller)
     return BPL_OK;
 }
 
+/* The kind's workspace is allocated the first time the layer computes, not
+ * when it is made: its size follows the geometry, not anything stored, so
+ * a model file's layers cost only what the file holds until the net is
+ * put to work (docs/reliability.md). */
+int bpl__layer_ensure_work(bpl_layer *layer)
+{
+    if (layer->work || layer->work_size == 0)
+        return BPL_OK;
+    layer->work = bpl__malloc(layer->work_size * sizeof *layer->work);
+    if (!layer->work)
+        return bpl__fail(BPL_ERR_NOMEM,
+                         "layer %zu (%s): a workspace of %zu floats: out of memory",
+                         layer->index, layer->kind->name, layer->work_size);
+    return BPL_OK;
+}
+
 int bpl__layer_create(bpl_net *net, const bpl__kind *kind, size_t units,
                       const bpl__kind_params *params, int activation, int init,
                       bpl_layer **out)

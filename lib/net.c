@@ -523,6 +523,11 @@ static int grow(float **data, size_t rows, size_t cols)
 
 int bpl__net_reserve(bpl_net *net, size_t rows)
 {
+    for (size_t l = 0; l < net->n_layers; l++) {
+        int rc = bpl__layer_ensure_work(net->layers[l]);
+        if (rc != BPL_OK)
+            return rc;
+    }
     if (rows <= net->capacity)
         return BPL_OK;
     if (rows > BPL__MAX_BATCH)

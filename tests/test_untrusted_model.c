@@ -1186,6 +1186,33 @@ START_TEST(load_memory_bounded)
 }
 END_TEST
 
+/* A conv layer whose workspace is large for its few weights (1x1 over a
+ * 32x1x1 input padded by 2047: 2^24 positions, 2 GiB of im2col) loads
+ * within the bound: the workspace waits for the first computation, which
+ * fails cleanly under the cap. */
+START_TEST(conv_workspace_not_allocated_by_load)
+{
+    bpl_net *net;
+    const size_t chw[] = {32, 1, 1};
+    BPL_OK_OR_FAIL(bpl_net_create(&net, 32, 3));
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, chw, 3));
+    BPL_OK_OR_FAIL(bpl_net_add_conv2d(net, 1, 1, 1, 1, 2047, BPL_ACT_LINEAR,
+                                      BPL_INIT_GLOROT_UNIFORM));
+    const char *path = test_temp_path("padded.bpl");
+    BPL_OK_OR_FAIL(bpl_net_save(net, path));
+    bpl_net_destroy(net);
+    model m = read_model(path);
+    int rc = load_with_capped_memory(path, load_budget(m.size));
+    ck_assert_msg(rc == BPL_OK, "%zu-byte file: status %d under a cap of 16 F + 1 MiB", m.size,
+                  rc);
+    free(m.data);
+    BPL_OK_OR_FAIL(bpl_net_load(&net, path));
+    ck_assert_ptr_null(net->layers[0]->work); /* sized, not allocated */
+    ck_assert_uint_ge(net->layers[0]->work_size, (size_t)1 << 24);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 static size_t tensor_values(bpl_net *net)
 {
     size_t n = 0;
@@ -1530,6 +1557,7 @@ int main(void)
     tcase_add_test(tc, conv_params_checked);
     tcase_add_test(tc, conv_shape_checked);
     tcase_add_test(tc, spatial_activation_checked);
+    tcase_add_test(tc, conv_workspace_not_allocated_by_load);
     tcase_add_test(tc, conv_tensors_checked);
     tcase_add_test(tc, conv_larger_than_file);
     suite_add_tcase(s, tc);

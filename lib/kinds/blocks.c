@@ -82,7 +82,7 @@ int bpl__net_check_kinds(const bpl_net *net, unsigned needs, const char *rule, c
 
 /* What every public block checks: the layer, its kind's capability, and
  * the batch against the widths of `in` and `err` rows. */
-static int check_block(const bpl_layer *layer, unsigned cap, size_t batch, const char *caller)
+static int check_block(bpl_layer *layer, unsigned cap, size_t batch, const char *caller)
 {
     if (!(layer->kind->caps & cap))
         return bpl__fail(BPL_ERR_UNSUPPORTED, "%s: layer %zu (kind '%s') does not provide %s",
@@ -99,6 +99,8 @@ static int check_block(const bpl_layer *layer, unsigned cap, size_t batch, const
     int rc = in <= safe ? BPL_OK : bpl__check_floats(batch, in, caller, "the input rows", &n);
     if (rc == BPL_OK && layer->size > safe)
         rc = bpl__check_floats(batch, layer->size, caller, "the output rows", &n);
+    if (rc == BPL_OK)
+        rc = bpl__layer_ensure_work(layer);
     return rc;
 }
 

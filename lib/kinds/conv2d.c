@@ -259,12 +259,9 @@ static int conv2d_build(bpl_layer *layer)
         rc = bpl__layer_new_tensor(layer, "bias", 1, g.c_out, BPL_GROUP_FORWARD, &t);
     if (rc != BPL_OK)
         return rc;
-    /* The budget, or one task's least if more (checked by output_shape). */
+    /* The budget, or one task's least if more (checked by output_shape);
+     * allocated before the layer first computes (bpl__layer_ensure_work). */
     layer->work_size = task_floats(&g) > CONV_WORK_FLOATS ? task_floats(&g) : CONV_WORK_FLOATS;
-    layer->work = bpl__malloc(layer->work_size * sizeof *layer->work);
-    if (!layer->work)
-        return bpl__fail(BPL_ERR_NOMEM, "conv2d workspace of %zu floats: out of memory",
-                         layer->work_size);
     return BPL_OK;
 }
 
