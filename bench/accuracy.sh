@@ -103,7 +103,9 @@ epochs_of() {
 
 # run_resumable RUN OPTIONS SEED: train epoch by epoch into RUN.d, skipping
 # the epochs saved already; then RUN.csv and RUN.log hold the whole run.
-run_resumable() {
+# A subshell: its variables (total, options, ...) would otherwise overwrite
+# the caller's, which sums the errors of the seeds in its own total.
+run_resumable() (
     run=$1 options=$2 seed=$3
     dir=$run.d
     mkdir -p "$dir"
@@ -138,7 +140,7 @@ run_resumable() {
     # The last line as one run's: every epoch, the training seconds of all.
     last=$(tail -n 1 "$dir/epoch-$total.log")
     echo "$last" | sed "s/ epochs=1 seconds=.*/ epochs=$total seconds=$cumulative/" >>"$run.log"
-}
+)
 
 for name in $(echo "$names" | tr , ' '); do
     echo "$configs" | grep -q "^$name|" || {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # check-accuracy-resume.sh ACCURACY_SH BUILD_DIR - bench/accuracy.sh
 # resumes a run killed part way: its --smoke run of backprop-relu (two
-# epochs), run again after losing its second epoch, ends with the same
+# epochs) tabulates its error as the mean of its one seed, and, run again
+# after losing its second epoch, ends with the same
 # per-epoch figures, and these are the figures of one uninterrupted
 # bioplaus-train run with the same options.  Needs the MNIST files.
 set -eu
@@ -25,6 +26,10 @@ run=$work/runs/backprop-relu-seed1
 [ "$(wc -l <"$run.csv")" -eq 3 ] || fail "expected a header and two epochs in $run.csv"
 figures "$run.csv" >"$work/first"
 grep -q '^| backprop-relu |' "$work/table" || fail "no table row: $(cat "$work/table")"
+# With one seed the mean is that seed's error (the script once added the
+# epoch count of the last run to the sum of the errors).
+awk -F '|' '/^\| backprop-relu \|/ { exit !($4 + 0 == $5 + 0) }' "$work/table" ||
+    fail "the mean of one seed is not its error: $(cat "$work/table")"
 
 # Killed during epoch 2: its net was never saved.
 rm "$run.d/epoch-2.bpl" "$run.csv"
