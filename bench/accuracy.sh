@@ -71,7 +71,12 @@ microcircuit|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 --lr-de
 microcircuit-frozen|--rule microcircuit --hidden 500,500 --batch 32 --epochs 40 --lr-decay 0.95 --freeze 1
 microcircuit-1000|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95
 microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --lr-decay 0.95 --param learn_topdown=true
-lenet-backprop|--rule backprop --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000'
+lenet-backprop|--rule backprop --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000
+lenet-fa|--rule fa --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --optimizer momentum --lr 2e-3 --batch 32 --param weight_decay=5e-3 --lr-decay 0.9 --epochs 30 --val 10000
+lenet-dfa|--rule dfa --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --optimizer momentum --lr 2e-3 --batch 32 --param weight_decay=5e-3 --lr-decay 0.9 --epochs 30 --val 10000
+lenet-usf|--rule usf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000
+lenet-brsf|--rule brsf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000
+lenet-frsf|--rule frsf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000'
 
 # The options that still apply when a saved net trains on: how it is fed
 # (--batch, --val, --limit) and the schedule (--lr-decay).  The rest (rule,
