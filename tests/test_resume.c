@@ -1,7 +1,8 @@
 /*
  * test_resume.c - a run resumes from its last completed epoch: fitting
  * e1 + e2 epochs gives bit for bit what fitting e1, saving, loading and
- * fitting e2 gives, for every built-in rule and for a conv net.  This is
+ * fitting e2 gives, for every built-in rule, and on a conv net for every
+ * rule that trains one (dtp's and sdtp's learned transposed inverses too).  This is
  * what makes long accuracy runs resumable (bench/accuracy.sh).
  */
 #include "testutil.h"
@@ -89,7 +90,8 @@ END_TEST
 
 START_TEST(conv_run_resumes_bit_for_bit)
 {
-    static const char *const rules[] = {"backprop", "fa", "dfa"};
+    static const char *const rules[] = {"backprop", "fa",  "dfa",  "dtp",
+                                        "sdtp",     "usf", "brsf", "frsf"};
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
         bpl_net *straight = make_conv(rules[i]), *stopped = make_conv(rules[i]);
         check_resume(straight, stopped, rules[i]);
