@@ -428,6 +428,11 @@ START_TEST(test_threads_after_fork)
         alarm(60); /* a child that waits for the parent's workers dies */
         int same = bpl_layer_forward(layer, in, B, BPL_ACT_TANH, again) == BPL_OK &&
                    memcmp(again, out, B * out_size * sizeof *out) == 0;
+        /* Freed here too: under valgrind the child's leaks are errors. */
+        free(in);
+        free(out);
+        free(again);
+        bpl_net_destroy(net);
         _exit(same ? 0 : 1);
     }
     ck_assert_int_gt(pid, 0);
