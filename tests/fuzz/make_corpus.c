@@ -518,6 +518,27 @@ static void overflowing_microcircuit_seed(void)
     bpl_net_destroy(net);
 }
 
+/* Attach `rule_name` (NULL: none) with `optimizer` (NULL: its own), train
+ * one batch of two rows, save the net as fuzz_model/`file` and destroy it. */
+static void train_once_and_save(bpl_net *net, const char *file, const char *rule_name,
+                                const char *optimizer)
+{
+    if (rule_name) {
+        bpl_rule *rule;
+        ok(bpl_rule_create_builtin(&rule, rule_name), rule_name);
+        if (optimizer)
+            ok(bpl_rule_set_string(rule, "optimizer", optimizer), "optimizer");
+        ok(bpl_net_set_rule(net, rule), "bpl_net_set_rule");
+        size_t n = 2 * bpl_net_inputs(net);
+        float x[2 * 36], y[2 * 2] = {1, 0, 0, 1};
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)((int)(i * 7 % 11) - 5) * 0.2f;
+        ok(bpl_net_train_batch(net, x, y, 2, NULL), "bpl_net_train_batch");
+    }
+    ok(bpl_net_save(net, path_of("fuzz_model", file)), "bpl_net_save");
+    bpl_net_destroy(net);
+}
+
 /* 1x4x4 -> conv 2@3x3 stride 2 pad 1 (tanh) [-> conv 3@2x1 (relu)] -> dense 2
  * (softmax), trained once with `rule_name` (NULL: none) and `optimizer`. */
 static void conv_seed(const char *file, const char *rule_name, const char *optimizer,
@@ -533,18 +554,7 @@ static void conv_seed(const char *file, const char *rule_name, const char *optim
         ok(bpl_net_add_conv2d(net, 3, 2, 1, 1, 0, BPL_ACT_RELU, BPL_INIT_HE_NORMAL),
            "bpl_net_add_conv2d");
     ok(bpl_net_add_dense(net, 2, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM), "add_dense");
-    if (rule_name) {
-        bpl_rule *rule;
-        ok(bpl_rule_create_builtin(&rule, rule_name), rule_name);
-        ok(bpl_rule_set_string(rule, "optimizer", optimizer), "optimizer");
-        ok(bpl_net_set_rule(net, rule), "bpl_net_set_rule");
-        float x[2 * 16], y[2 * 2] = {1, 0, 0, 1};
-        for (int i = 0; i < 2 * 16; i++)
-            x[i] = (float)(i * 7 % 11 - 5) * 0.2f;
-        ok(bpl_net_train_batch(net, x, y, 2, NULL), "bpl_net_train_batch");
-    }
-    ok(bpl_net_save(net, path_of("fuzz_model", file)), "bpl_net_save");
-    bpl_net_destroy(net);
+    train_once_and_save(net, file, rule_name, optimizer);
 }
 
 /* 1x6x6 -> conv 2@3x3 pad 1 (relu) -> maxpool 2 -> avgpool 2 stride 1 ->
@@ -560,15 +570,7 @@ static void pool_seed(const char *file, const char *rule_name)
     ok(bpl_net_add_maxpool2d(net, 2, 0), "bpl_net_add_maxpool2d");
     ok(bpl_net_add_avgpool2d(net, 2, 1), "bpl_net_add_avgpool2d");
     ok(bpl_net_add_dense(net, 2, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM), "add_dense");
-    bpl_rule *rule;
-    ok(bpl_rule_create_builtin(&rule, rule_name), rule_name);
-    ok(bpl_net_set_rule(net, rule), "bpl_net_set_rule");
-    float x[2 * 36], y[2 * 2] = {1, 0, 0, 1};
-    for (int i = 0; i < 2 * 36; i++)
-        x[i] = (float)(i * 5 % 13 - 6) * 0.15f;
-    ok(bpl_net_train_batch(net, x, y, 2, NULL), "bpl_net_train_batch");
-    ok(bpl_net_save(net, path_of("fuzz_model", file)), "bpl_net_save");
-    bpl_net_destroy(net);
+    train_once_and_save(net, file, rule_name, NULL);
 }
 
 static void model_corpus(void)
