@@ -343,6 +343,9 @@ typedef struct bpl__kind {
     void (*gradients)(bpl_net *net, bpl_layer *layer, const float *err, const float *in,
                       size_t batch, float alpha, float bias_scale, float bias_divisor,
                       float *w_grad, float *b_grad);
+    /* Free what build set up besides tensors and work (layer->accel); NULL
+     * for a kind that sets up nothing else. */
+    void (*release)(bpl_layer *layer);
 } bpl__kind;
 
 extern const bpl__kind bpl__dense_kind;
@@ -390,6 +393,7 @@ struct bpl_layer {
      * when the kind needs none. */
     float *work;
     size_t work_size;
+    void *accel; /* the kind's accelerator state (conv2d: oneDNN's), or NULL */
     bpl__tensor *tensors; /* the kind's parameters and the rule's tensors */
     size_t n_tensors, cap_tensors;
     bpl__buffer *buffers; /* [0] = "activation", [1] = "delta" */

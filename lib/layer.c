@@ -80,6 +80,8 @@ void bpl__layer_free(bpl_layer *layer)
     bpl__free(layer->tensors);
     bpl__free(layer->buffers);
     bpl__free(layer->work);
+    if (layer->kind && layer->kind->release)
+        layer->kind->release(layer);
     bpl__free(layer);
 }
 

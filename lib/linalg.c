@@ -7,6 +7,7 @@
  */
 #include "bpl_internal.h"
 #include "config.h"
+#include "kinds/conv2d_accel.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -231,6 +232,10 @@ BPL_API const char *bpl_blas_info(void)
     snprintf(info, sizeof info, "builtin portable kernels, single-threaded; cpu=%s",
              bpl__isa_name(bpl__cpu_isa()));
 #endif
+    const char *accel = bpl__conv_accel_name();
+    size_t used = strlen(info);
+    if (accel && used < sizeof info)
+        snprintf(info + used, sizeof info - used, "; conv: %s", accel);
     return info;
 }
 

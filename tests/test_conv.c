@@ -17,7 +17,10 @@
  *    the whole net against finite differences; backprop, fa and dfa lower
  *    the loss;
  *  - feedback alignment's B has W's layout on a conv layer;
- *  - the alignment diagnostic gives an angle per conv layer.
+ *  - the alignment diagnostic gives an angle per conv layer;
+ *  - where the build has oneDNN, the forward, error, gradient and chunk
+ *    tests again with every pass it takes sent to it (and a check that it
+ *    ran them).
  */
 #include "testutil.h"
 
@@ -29,6 +32,8 @@
 #include <unistd.h>
 
 #include "bpl_internal.h"
+#include "config.h"
+#include "kinds/conv2d_accel.h"
 #include "testhooks.h"
 
 typedef struct conv_case {
@@ -736,6 +741,40 @@ START_TEST(test_alignment_per_conv_layer)
 }
 END_TEST
 
+#if BPL_HAVE_DNNL
+/* The accelerated case: every pass oneDNN's primitives accept goes to them
+ * (whatever the shape), and each test must have run some there. */
+static size_t passes_before;
+
+static void accelerate(void)
+{
+    bpl__conv_accel_force(BPL__CONV_ACCEL_ALWAYS);
+    passes_before = bpl__conv_accel_passes();
+}
+
+static void check_accelerated(void)
+{
+    ck_assert_msg(bpl__conv_accel_passes() > passes_before,
+                  "no pass ran through oneDNN's primitives");
+    bpl__conv_accel_force(BPL__CONV_ACCEL_AUTO);
+}
+
+static TCase *accelerated_case(void)
+{
+    TCase *tc = tcase_create("conv-onednn");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, accelerate, check_accelerated);
+    tcase_add_test(tc, test_forward_matches_direct_loops);
+    tcase_add_test(tc, test_send_error_and_gradients_match_finite_differences);
+    tcase_add_test(tc, test_factors);
+    tcase_add_test(tc, test_send_error_through_other_tensor);
+    tcase_add_test(tc, test_batch_in_chunks_equals_examples_alone);
+    tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
+    tcase_add_test(tc, test_rules_train_a_conv_net);
+    return tc;
+}
+#endif
+
 int main(void)
 {
     Suite *s = suite_create("conv");
@@ -755,5 +794,8 @@ int main(void)
     tcase_add_test(tc, test_fa_feedback_has_the_weight_layout);
     tcase_add_test(tc, test_alignment_per_conv_layer);
     suite_add_tcase(s, tc);
+#if BPL_HAVE_DNNL
+    suite_add_tcase(s, accelerated_case());
+#endif
     return test_run_suite(s);
 }

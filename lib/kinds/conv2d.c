@@ -21,19 +21,16 @@
  * above reads them: a chunk's outputs and errors are copied between that
  * layout and the product's [C_out][count positions] (the bias added on the
  * way).
+ *
+ * Accelerated path: where the build has oneDNN, the passes it runs faster
+ * (conv2d_dnnl.c) go to its primitives, one call per task's slice.
  */
-#include "bpl_internal.h"
+#include "conv2d_accel.h"
 
 #include <string.h>
 
-/* The geometry of one layer, read from its params and shapes. */
-typedef struct conv_geom {
-    size_t c_in, h, w;       /* the input */
-    size_t c_out, ho, wo;    /* the output */
-    size_t kh, kw, stride, pad;
-    size_t k;                /* C_in kh kw: the weight's columns */
-    size_t p;                /* H_out W_out: positions of one output map */
-} conv_geom;
+/* The geometry of one layer (conv2d_accel.h). */
+typedef bpl__conv_geom conv_geom;
 
 static conv_geom geometry(const bpl_layer *layer)
 {
@@ -262,6 +259,7 @@ static int conv2d_build(bpl_layer *layer)
     /* The budget, or one task's least if more (checked by output_shape);
      * allocated before the layer first computes (bpl__layer_ensure_work). */
     layer->work_size = task_floats(&g) > CONV_WORK_FLOATS ? task_floats(&g) : CONV_WORK_FLOATS;
+    bpl__conv_accel_create(layer);
     return BPL_OK;
 }
 
@@ -369,6 +367,75 @@ static size_t task_count(const bpl_layer *layer, const conv_geom *g, size_t batc
     return n ? n : 1;
 }
 
+/* A kernel that covers the whole unpadded input (LeNet's last conv layer:
+ * one output position per map) is a dense layer: the columns of an example
+ * are its input row itself, so the products run on the rows as they are,
+ * without im2col's copy of each input element alone. */
+static int covers_input(const conv_geom *g)
+{
+    return g->p == 1 && g->pad == 0 && g->kh == g->h && g->kw == g->w;
+}
+
+/* The slice [n0, n0 + count) of such a layer: the dense kind's products,
+ * the rows [count][K] in, [count][C_out] out. */
+static void dense_slice(const conv_job *j, size_t task, float *slice, size_t n0, size_t count)
+{
+    const conv_geom *g = &j->g;
+    bpl__profile *prof = task == 0 ? bpl__net_profile(j->net) : NULL;
+    const float *in = j->in + n0 * g->k, *err = j->err + n0 * g->c_out;
+    if (j->op == OP_FORWARD) {
+        float *out = j->out + n0 * g->c_out;
+        /* out = in W^T */
+        bpl__gemm(prof, 0, 1, count, g->c_out, g->k, 1.0f, in, g->k, j->m, g->k, 0.0f, out,
+                  g->c_out);
+        for (size_t n = 0; n < count; n++)
+            for (size_t c = 0; c < g->c_out; c++)
+                out[n * g->c_out + c] += j->b[c];
+        bpl__activation_forward(j->activation, out, NULL, count, g->c_out);
+    } else if (j->op == OP_SEND_ERROR) {
+        float *out = j->out + n0 * g->k;
+        /* beta 0 overwrites, as a GEMM's does: what was there may be NaN. */
+        if (j->beta == 0.0f)
+            memset(out, 0, count * g->k * sizeof *out);
+        /* out = beta out + alpha err M ([C_out][K]) or err M^T ([K][C_out]) */
+        bpl__gemm(prof, 0, j->transposed, count, g->k, g->c_out, j->alpha, err, g->c_out, j->m,
+                  j->transposed ? g->c_out : g->k, j->beta, out, g->k);
+    } else {
+        /* gw = alpha err^T in */
+        bpl__gemm(prof, 1, 0, g->c_out, g->k, count, j->alpha, err, g->c_out, in, g->k, 0.0f,
+                  task == 0 ? j->gw : slice, g->k);
+    }
+}
+
+/* The task's slice through the accelerator, if it takes the pass: 1 if
+ * done. */
+static int accelerated(const conv_job *j, size_t task, float *slice, size_t n0, size_t count)
+{
+    const conv_geom *g = &j->g;
+    size_t in_size = g->c_in * g->h * g->w, out_size = g->c_out * g->p;
+    bpl__conv_pass pass = {.count = count, .alpha = j->alpha, .beta = j->beta};
+    if (j->op == OP_FORWARD) {
+        pass.op = BPL__CONV_FORWARD;
+        pass.in = j->in + n0 * in_size, pass.w = j->m, pass.b = j->b;
+        pass.out = j->out + n0 * out_size;
+    } else if (j->op == OP_SEND_ERROR) {
+        if (j->transposed)
+            return 0;
+        pass.op = BPL__CONV_SEND_ERROR;
+        pass.err = j->err + n0 * out_size, pass.w = j->m;
+        pass.out = j->out + n0 * in_size;
+    } else {
+        pass.op = BPL__CONV_GRADIENTS;
+        pass.in = j->in + n0 * in_size, pass.err = j->err + n0 * out_size;
+        pass.out = task == 0 ? j->gw : slice;
+    }
+    if (!bpl__conv_accel_run(j->layer, g, task, &pass))
+        return 0;
+    if (j->op == OP_FORWARD)
+        bpl__activation_forward(j->activation, pass.out, NULL, count, out_size);
+    return 1;
+}
+
 /* Task t of n: examples [batch t / n, batch (t + 1) / n), in chunks as
  * even as the task's slice of the workspace allows (after its weight
  * gradient's room); the first task's products count in the profile. */
@@ -384,6 +451,12 @@ static void conv_task(void *ctx, size_t task, size_t n_tasks)
     size_t cached = cache_examples(g);
     most = cached < most ? cached : most;
     size_t count = n1 - n0, n_chunks = (count + most - 1) / most;
+    if (covers_input(g)) {
+        dense_slice(j, task, slice, n0, n1 - n0);
+        return;
+    }
+    if (accelerated(j, task, slice, n0, n1 - n0))
+        return;
     bpl__profile *prof = task == 0 ? bpl__net_profile(j->net) : NULL;
     for (size_t c = 0; c < n_chunks; c++) {
         size_t a = n0 + count * c / n_chunks, b = n0 + count * (c + 1) / n_chunks;
@@ -476,6 +549,11 @@ static void conv2d_gradients(bpl_net *net, bpl_layer *layer, const float *err, c
         bias_gradient(&j.g, err, batch, bias_scale, bias_divisor, gb);
 }
 
+static void conv2d_release(bpl_layer *layer)
+{
+    bpl__conv_accel_free(layer);
+}
+
 const bpl__kind bpl__conv2d_kind = {
     .name = "conv2d",
     .caps = BPL__CAN_FORWARD | BPL__CAN_SEND_ERROR | BPL__CAN_GRADIENTS | BPL__CAN_TRANSPOSE,
@@ -487,4 +565,5 @@ const bpl__kind bpl__conv2d_kind = {
     .forward = conv2d_forward,
     .send_error = conv2d_send_error,
     .gradients = conv2d_gradients,
+    .release = conv2d_release,
 };

@@ -1,0 +1,71 @@
+/*
+ * kinds/conv2d_accel.h - the conv kind's optional accelerator: oneDNN's
+ * convolution primitives, where the build found oneDNN (-Ddnnl) and where
+ * they beat the portable im2col + GEMM path (conv2d_dnnl.c says which
+ * shapes).  Without oneDNN every call here declines, and conv2d.c runs the
+ * portable path alone.
+ */
+#ifndef BPL_CONV2D_ACCEL_H
+#define BPL_CONV2D_ACCEL_H
+
+#include "bpl_internal.h"
+#include "config.h"
+
+/* The geometry of one conv layer, read from its params and shapes. */
+typedef struct bpl__conv_geom {
+    size_t c_in, h, w;       /* the input */
+    size_t c_out, ho, wo;    /* the output */
+    size_t kh, kw, stride, pad;
+    size_t k;                /* C_in kh kw: the weight's columns */
+    size_t p;                /* H_out W_out: positions of one output map */
+} bpl__conv_geom;
+
+/* One pass over `count` examples, as one task of the thread pool runs it.
+ *   forward:    out = conv(in, w) + b (before the activation)
+ *   send_error: out = beta out + alpha conv_transposed(err, m), m in the
+ *               weight's layout
+ *   gradients:  gw = alpha err (x) in (overwritten; the bias is not done) */
+typedef struct bpl__conv_pass {
+    int op; /* BPL__CONV_* */
+    size_t count;
+    const float *in, *err, *w, *b;
+    float alpha, beta;
+    float *out;
+} bpl__conv_pass;
+
+enum { BPL__CONV_FORWARD, BPL__CONV_SEND_ERROR, BPL__CONV_GRADIENTS };
+
+/* Which passes the accelerator takes (tests cover both paths this way). */
+enum { BPL__CONV_ACCEL_AUTO, BPL__CONV_ACCEL_NEVER, BPL__CONV_ACCEL_ALWAYS };
+
+#if BPL_HAVE_DNNL
+/* Set up the layer's accelerator state (layer->accel) at build; a failure
+ * leaves it NULL and the layer on the portable path. */
+void bpl__conv_accel_create(bpl_layer *layer);
+void bpl__conv_accel_free(bpl_layer *layer);
+/* Run the pass as task `task` of the pool: 1 if done, 0 if declined (a
+ * shape it does not take, or any failure of oneDNN's): the caller then
+ * runs the portable path, and nothing the pass writes has been touched. */
+int bpl__conv_accel_run(const bpl_layer *layer, const bpl__conv_geom *g, size_t task,
+                        const bpl__conv_pass *pass);
+/* A test hook: which passes are taken (BPL__CONV_ACCEL_*); process-wide. */
+void bpl__conv_accel_force(int mode);
+/* Passes the accelerator has run in this process (tests check it ran). */
+size_t bpl__conv_accel_passes(void);
+/* "oneDNN 2.6.3 (avx512_core)", for bpl_blas_info. */
+const char *bpl__conv_accel_name(void);
+#else
+static inline void bpl__conv_accel_create(bpl_layer *layer) { (void)layer; }
+static inline void bpl__conv_accel_free(bpl_layer *layer) { (void)layer; }
+static inline int bpl__conv_accel_run(const bpl_layer *layer, const bpl__conv_geom *g,
+                                      size_t task, const bpl__conv_pass *pass)
+{
+    (void)layer, (void)g, (void)task, (void)pass;
+    return 0;
+}
+static inline void bpl__conv_accel_force(int mode) { (void)mode; }
+static inline size_t bpl__conv_accel_passes(void) { return 0; }
+static inline const char *bpl__conv_accel_name(void) { return NULL; }
+#endif
+
+#endif
