@@ -9,7 +9,8 @@
  *    bias gradients against central finite differences of a scalar loss;
  *  - a batch cut into several chunks of the workspace, on one thread or
  *    two, gives each example what it gets alone; a child of fork runs its
- *    slices without the parent's threads;
+ *    slices without the parent's threads; an infinite input reaches only
+ *    the weight gradients that read it;
  *  - the shapes a layer gets and the errors when they do not fit; a failed
  *    allocation while adding one leaves the net as it was;
  *  (saving and loading conv nets: test_model_kinds.c);
@@ -47,6 +48,7 @@ static const conv_case cases[] = {
     {2, 6, 9, 1, 1, 3, 2, 0}, /* 1-high kernel, one output channel */
     {1, 4, 4, 2, 4, 4, 1, 0}, /* the kernel covers the input: 1x1 output */
     {2, 5, 4, 2, 2, 3, 3, 2}, /* stride above the kernel height: rows skipped */
+    {1, 20, 18, 3, 3, 3, 1, 1}, /* one channel, rows of 18: a block and a part of one */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -337,10 +339,10 @@ END_TEST
  * it gets alone: the forward pass, the error sent to the input and the
  * gradients, summed over the examples, do not depend on how the batch was
  * cut into chunks. */
-static void check_chunks_against_examples(void)
+static void check_chunks_against_examples(const conv_case *shape)
 {
     enum { B = 70 };
-    const conv_case c = {1, 12, 12, 64, 5, 5, 1, 2};
+    const conv_case c = *shape;
     bpl_net *net = conv_net(&c, BPL_ACT_TANH, 8);
     bpl_layer *layer = bpl_net_layer(net, 0);
     uint64_t seed = 17;
@@ -400,14 +402,55 @@ static void check_chunks_against_examples(void)
     bpl_net_destroy(net);
 }
 
+/* An infinite input makes infinite (or NaN) exactly the weight gradients
+ * whose terms read it: the loops that run past a row's end (rows in
+ * blocks) must not turn it into a NaN elsewhere. */
+START_TEST(test_infinite_input_reaches_only_its_weights)
+{
+    const conv_case c = {1, 20, 18, 3, 3, 3, 1, 1};
+    size_t ho = out_extent(c.h, c.kh, c.stride, c.pad), wo = out_extent(c.w, c.kw, c.stride, c.pad);
+    bpl_net *net = conv_net(&c, BPL_ACT_LINEAR, 6);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    size_t in_size = c.h * c.w, out_size = c.c_out * ho * wo;
+    float *in = malloc(in_size * sizeof *in), *err = malloc(out_size * sizeof *err);
+    uint64_t seed = 9;
+    test_fill_uniform(in, in_size, -1.0f, 1.0f, &seed);
+    test_fill_uniform(err, out_size, 0.5f, 1.0f, &seed);
+    size_t at_y = 7, at_x = 17; /* the last column of a row */
+    in[at_y * c.w + at_x] = INFINITY;
+    BPL_OK_OR_FAIL(bpl_layer_gradients(layer, err, in, 1, 1.0f, 1.0f, 1.0f));
+    const float *gw = test_grad(net, 0, "weight");
+    for (size_t o = 0; o < c.c_out; o++)
+        for (size_t i = 0; i < c.kh; i++)
+            for (size_t j = 0; j < c.kw; j++) {
+                /* weight (i, j) reads the element at output (y, x) = (at_y + pad - i,
+                 * at_x + pad - j), if that output exists */
+                long y = (long)(at_y + c.pad) - (long)i, x = (long)(at_x + c.pad) - (long)j;
+                int reads = y >= 0 && x >= 0 && y < (long)ho && x < (long)wo;
+                float g = gw[(o * c.kh + i) * c.kw + j];
+                ck_assert_msg(reads ? !isfinite(g) : isfinite(g),
+                              "weight %zu,%zu,%zu: gradient %g, reads the infinity: %d", o, i, j,
+                              (double)g, reads);
+            }
+    free(in);
+    free(err);
+    bpl_net_destroy(net);
+}
+END_TEST
+
 /* One thread, and two (each takes half the batch, in chunks of its half of
  * the workspace). */
 START_TEST(test_batch_in_chunks_equals_examples_alone)
 {
-    check_chunks_against_examples();
-    BPL_OK_OR_FAIL(bpl_set_thread_count(2));
-    check_chunks_against_examples();
-    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+    /* Many output channels (im2col's chunks); LeNet's first layer (one
+     * channel in, a few out: the direct loops). */
+    static const conv_case shapes[] = {{1, 12, 12, 64, 5, 5, 1, 2}, {1, 28, 28, 6, 5, 5, 1, 2}};
+    for (size_t k = 0; k < 2; k++) {
+        check_chunks_against_examples(&shapes[k]);
+        BPL_OK_OR_FAIL(bpl_set_thread_count(2));
+        check_chunks_against_examples(&shapes[k]);
+        BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+    }
 }
 END_TEST
 
@@ -785,6 +828,7 @@ int main(void)
     tcase_add_test(tc, test_factors);
     tcase_add_test(tc, test_send_error_through_other_tensor);
     tcase_add_test(tc, test_batch_in_chunks_equals_examples_alone);
+    tcase_add_test(tc, test_infinite_input_reaches_only_its_weights);
     tcase_add_test(tc, test_threads_after_fork);
     tcase_add_test(tc, test_shapes_through_layers);
     tcase_add_test(tc, test_shape_errors);

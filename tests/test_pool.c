@@ -42,6 +42,8 @@ static const pool_case cases[] = {
     {2, 3, 5, 1, 1, 2}, /* a 1x1 window: subsampling */
     {2, 5, 6, 2, 3, 1}, /* a non-square window, as a model file may hold */
     {1, 3, 150, 2, 2, 1}, /* output rows longer than max pooling's scan of 64 */
+    {3, 7, 9, 2, 2, 2}, /* 2x2 by 2 (its own loops) over odd extents: the last row
+                           and column belong to no window */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 

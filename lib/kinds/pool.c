@@ -92,6 +92,78 @@ static void row_argmax(const pool_geom *g, const float *x, size_t origin, size_t
         }
 }
 
+/* The usual windows, 2 x 2 moved by 2 (LeNet's), on their own: the first
+ * maximum of each horizontal pair of the rows, over a block of whole rows
+ * at once (a long loop the compiler vectorises: an output row is a dozen
+ * windows), then the first of each vertical pair of those.  Of a window's
+ * elements a, b (its first row), c, d, the winner of (a, b) against that of
+ * (c, d) is the first maximum in row order, as row_max's scan finds it:
+ * strict comparisons keep the earlier of equals, and the first NaN.
+ * Needs an even input width (no pair across two rows). */
+enum { PAIR_BLOCK = 1024 }; /* floats of pair maxima on the stack */
+
+static int is_2x2(const pool_geom *g)
+{
+    return g->kh == 2 && g->kw == 2 && g->stride == 2 && g->w % 2 == 0 && g->w <= PAIR_BLOCK;
+}
+
+/* top[i] = the first maximum of x[2i], x[2i + 1]; second[i] = 1 if it is
+ * the second. */
+BPL__MULTIVERSION
+static void pair_max(const float *x, size_t n, float *top, unsigned char *second)
+{
+    for (size_t i = 0; i < n; i++) {
+        float a = x[2 * i], b = x[2 * i + 1];
+        int later = takes_over(b, a);
+        top[i] = later ? b : a;
+        second[i] = (unsigned char)later;
+    }
+}
+
+/* Whole row pairs of one channel per block: rows per block, at least 1. */
+static size_t block_rows(const pool_geom *g)
+{
+    return PAIR_BLOCK / g->w;
+}
+
+static void max_2x2(const pool_geom *g, const float *x, float *o)
+{
+    float top[PAIR_BLOCK];
+    unsigned char second[PAIR_BLOCK];
+    for (size_t c = 0; c < g->c; c++)
+        for (size_t oy = 0; oy < g->ho; oy += block_rows(g)) {
+            size_t rows = g->ho - oy < block_rows(g) ? g->ho - oy : block_rows(g);
+            pair_max(x + (c * g->h + 2 * oy) * g->w, rows * g->w, top, second);
+            for (size_t r = 0; r < rows; r++, o += g->wo) {
+                const float *up = top + 2 * r * g->wo, *down = up + g->wo;
+                for (size_t k = 0; k < g->wo; k++)
+                    o[k] = takes_over(down[k], up[k]) ? down[k] : up[k];
+            }
+        }
+}
+
+/* Each window's error to its first maximum: the windows do not overlap,
+ * so each input element gets one term at most. */
+static void send_2x2(const pool_geom *g, const float *x, const float *e, float alpha, float *d)
+{
+    float top[PAIR_BLOCK];
+    unsigned char second[PAIR_BLOCK];
+    for (size_t c = 0; c < g->c; c++)
+        for (size_t oy = 0; oy < g->ho; oy += block_rows(g)) {
+            size_t rows = g->ho - oy < block_rows(g) ? g->ho - oy : block_rows(g);
+            size_t origin = (c * g->h + 2 * oy) * g->w;
+            pair_max(x + origin, rows * g->w, top, second);
+            for (size_t r = 0; r < rows; r++, e += g->wo) {
+                const float *up = top + 2 * r * g->wo, *down = up + g->wo;
+                for (size_t k = 0; k < g->wo; k++) {
+                    size_t lower = (size_t)takes_over(down[k], up[k]);
+                    size_t row = 2 * r + lower;
+                    d[origin + row * g->w + 2 * k + second[row * g->wo + k]] += alpha * e[k];
+                }
+            }
+        }
+}
+
 static float window_mean(const pool_geom *g, const float *x, size_t origin)
 {
     float sum = 0.0f;
@@ -159,6 +231,10 @@ static void maxpool_forward(bpl_net *net, const bpl_layer *layer, const float *i
     for (size_t n = 0; n < batch; n++) {
         const float *x = in + n * in_size;
         float *o = out + n * layer->size;
+        if (is_2x2(&g)) {
+            max_2x2(&g, x, o);
+            continue;
+        }
         for (size_t c = 0; c < g.c; c++)
             for (size_t oy = 0; oy < g.ho; oy++, o += g.wo)
                 row_max(&g, x, window_origin(&g, c, oy, 0), g.wo, o);
@@ -203,6 +279,10 @@ static void maxpool_send_error(bpl_net *net, const bpl_layer *layer, const float
         const float *x = in + n * in_size, *e = err + n * layer->size;
         float *d = out + n * in_size;
         scale_row(d, in_size, beta);
+        if (is_2x2(&g)) {
+            send_2x2(&g, x, e, alpha, d);
+            continue;
+        }
         for (size_t c = 0; c < g.c; c++)
             for (size_t oy = 0; oy < g.ho; oy++)
                 for (size_t ox = 0; ox < g.wo; ox += CHUNK) {
