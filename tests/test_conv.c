@@ -19,6 +19,7 @@
  *    the loss;
  *  - feedback alignment's B has W's layout on a conv layer;
  *  - the alignment diagnostic gives an angle per conv layer;
+ *  - training gives the same bits every time, on 1 thread and on 2;
  *  - where the build has oneDNN, the forward, error, gradient and chunk
  *    tests again with every pass it takes sent to it (and a check that it
  *    ran them).
@@ -720,6 +721,45 @@ END_TEST
 /* fa's B has W's own layout on a conv layer (W^T's on the dense one); with
  * B = W its gradients are backprop's, bit for bit: B goes down through the
  * products W does (test_fa_exact trains on with it). */
+/* Training gives the same bits every time for a given thread count (each
+ * thread's slice runs the same code on the same examples, and the slices'
+ * weight gradients are added in order), on 1 thread and on 2. */
+static void train_steps(bpl_net *net, size_t n)
+{
+    float x[64 * 72], y[64 * 3];
+    uint64_t seed = 41;
+    test_fill_uniform(x, 64 * 72, -1.0f, 1.0f, &seed);
+    test_fill_onehot(y, 64, 3, &seed);
+    double loss;
+    for (size_t step = 0; step < n; step++)
+        BPL_OK_OR_FAIL(bpl_net_train_batch(net, x, y, 64, &loss));
+}
+
+START_TEST(test_same_bits_every_time)
+{
+    for (size_t threads = 1; threads <= 2; threads++) {
+        BPL_OK_OR_FAIL(bpl_set_thread_count(threads));
+        bpl_net *a = small_conv_net(3), *b = small_conv_net(3);
+        test_attach(a, "backprop");
+        test_attach(b, "backprop");
+        train_steps(a, 5);
+        train_steps(b, 5);
+        for (size_t l = 0; l < 2; l++) {
+            size_t rows, cols;
+            float *wa, *wb;
+            BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(a, l), "weight", &wa, &rows, &cols));
+            BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(b, l), "weight", &wb, NULL, NULL));
+            ck_assert_msg(memcmp(wa, wb, rows * cols * sizeof *wa) == 0,
+                          "%zu threads: layer %zu's weights differ between two runs", threads,
+                          l);
+        }
+        bpl_net_destroy(a);
+        bpl_net_destroy(b);
+    }
+    BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+}
+END_TEST
+
 START_TEST(test_fa_feedback_has_the_weight_layout)
 {
     enum { B = 4 };
@@ -814,6 +854,7 @@ static TCase *accelerated_case(void)
     tcase_add_test(tc, test_batch_in_chunks_equals_examples_alone);
     tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
     tcase_add_test(tc, test_rules_train_a_conv_net);
+    tcase_add_test(tc, test_same_bits_every_time);
     return tc;
 }
 #endif
@@ -835,6 +876,7 @@ int main(void)
     tcase_add_test(tc, test_add_survives_allocation_failure);
     tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
     tcase_add_test(tc, test_rules_train_a_conv_net);
+    tcase_add_test(tc, test_same_bits_every_time);
     tcase_add_test(tc, test_fa_feedback_has_the_weight_layout);
     tcase_add_test(tc, test_alignment_per_conv_layer);
     suite_add_tcase(s, tc);
