@@ -2,6 +2,7 @@
  * test_pool.c - the pooling kinds (maxpool2d, avgpool2d) and layers
  * without parameters through the library, against ground truth:
  *
+ *  - a batch on 2 threads gives the bits of 1;
  *  - forward against direct loops over shapes with stride below, at and
  *    above the window, non-square inputs, several channels, a window as
  *    large as the input and a remainder the floor drops;
@@ -254,6 +255,48 @@ START_TEST(test_send_error_matches_finite_differences)
 END_TEST
 
 /* Ties go to the first maximum, row by row; overlapping windows add. */
+/* A batch is cut into the library's threads, a slice of examples each:
+ * every example's output and error are its own, so 2 threads give the
+ * bits of 1, for both kinds over every case. */
+START_TEST(test_threads_give_the_same_bits)
+{
+    enum { B = 9 };
+    for (size_t k = 0; k < N_CASES; k++)
+        for (int max = 0; max <= 1; max++) {
+            const pool_case *c = &cases[k];
+            bpl_net *net = pool_net(c, max);
+            bpl_layer *layer = bpl_net_layer(net, 0);
+            size_t in_size = c->c * c->h * c->w, out_size = out_size_of(c);
+            float *in = malloc(B * in_size * sizeof *in), *err = malloc(B * out_size * 4);
+            float *out[2], *sent[2];
+            uint64_t seed = 3 + k;
+            test_fill_uniform(in, B * in_size, -1.0f, 1.0f, &seed);
+            test_fill_uniform(err, B * out_size, -1.0f, 1.0f, &seed);
+            for (size_t t = 0; t < 2; t++) {
+                BPL_OK_OR_FAIL(bpl_set_thread_count(t + 1));
+                out[t] = malloc(B * out_size * sizeof *out[t]);
+                sent[t] = malloc(B * in_size * sizeof *sent[t]);
+                BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_TANH, out[t]));
+                enter_step(net, in, B);
+                BPL_OK_OR_FAIL(bpl_layer_send_error(layer, NULL, 0, err, B, 0.5f, 0.0f, sent[t]));
+                leave_step(net);
+            }
+            BPL_OK_OR_FAIL(bpl_set_thread_count(1));
+            ck_assert_msg(memcmp(out[0], out[1], B * out_size * sizeof(float)) == 0,
+                          "case %zu (%s): outputs differ on 2 threads", k, max ? "max" : "avg");
+            ck_assert_msg(memcmp(sent[0], sent[1], B * in_size * sizeof(float)) == 0,
+                          "case %zu (%s): errors differ on 2 threads", k, max ? "max" : "avg");
+            for (size_t t = 0; t < 2; t++) {
+                free(out[t]);
+                free(sent[t]);
+            }
+            free(in);
+            free(err);
+            bpl_net_destroy(net);
+        }
+}
+END_TEST
+
 START_TEST(test_max_ties_and_overlaps)
 {
     /* 2x2 windows side by side over 2x4: [1 3 | 4 4]
@@ -1010,6 +1053,7 @@ int main(void)
     tcase_add_test(tc, test_forward_matches_direct_loops);
     tcase_add_test(tc, test_max_keeps_nan);
     tcase_add_test(tc, test_send_error_matches_finite_differences);
+    tcase_add_test(tc, test_threads_give_the_same_bits);
     tcase_add_test(tc, test_max_ties_and_overlaps);
     tcase_add_test(tc, test_factors);
     tcase_add_test(tc, test_shapes_and_argument_errors);

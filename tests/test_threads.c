@@ -304,7 +304,8 @@ static void *run_conv_job(void *arg)
     TRY(bpl_net_create(&net, inputs, job->seed));
     TRY(bpl_net_set_input_shape(net, chw, 3));
     TRY(bpl_net_add_conv2d(net, 4, 3, 3, 1, 1, BPL_ACT_RELU, BPL_INIT_HE_UNIFORM));
-    TRY(bpl_net_add_conv2d(net, 6, 3, 3, 2, 0, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM));
+    TRY(bpl_net_add_maxpool2d(net, 2, 0)); /* 4x4x4: pooling splits its batch too */
+    TRY(bpl_net_add_conv2d(net, 6, 3, 3, 1, 0, BPL_ACT_TANH, BPL_INIT_GLOROT_UNIFORM));
     TRY(bpl_net_add_dense(net, CLASSES, BPL_ACT_SOFTMAX, BPL_INIT_GLOROT_UNIFORM));
     TRY(bpl_rule_create_builtin(&rule, "backprop"));
     TRY(bpl_net_set_rule(net, rule));
@@ -342,8 +343,8 @@ static void run_conv_jobs(struct conv_job *jobs, int together)
         ck_assert_msg(jobs[i].rc == BPL_OK, "conv job %zu: %s", i, jobs[i].failure);
 }
 
-/* With two threads, conv layers split every batch between the library's
- * threads: the same bits every time, whether the workers are free or
+/* With two threads, conv and pooling layers split every batch between the
+ * library's threads: the same bits every time, whether the workers are free or
  * another net holds them (its tasks then run on its own thread); and, the
  * slices' sums added in another order, the same training as one thread to
  * rounding. */

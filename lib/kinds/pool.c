@@ -14,7 +14,8 @@
  * argmax is stored and nothing is allocated; average pooling spreads it
  * evenly.  Where windows overlap (stride < window), the errors add.  The
  * activation is whatever the caller gives forward; the layer's own is
- * always linear.
+ * always linear.  A batch is cut into the library's threads
+ * (bpl_set_thread_count), a slice of examples each.
  */
 #include "bpl_internal.h"
 
@@ -222,103 +223,158 @@ static int pool_build(bpl_layer *layer)
     return BPL_OK;
 }
 
+/* ---- a pass, cut into the library's threads ------------------------------------ */
+
+/* One pass over a batch: each example's output depends on that example
+ * alone, so the tasks' slices give the same bits for any thread count. */
+typedef struct pool_job {
+    const bpl_layer *layer;
+    pool_geom g;
+    const float *in, *err;
+    float *out;
+    int activation;
+    float alpha, beta;
+    size_t batch;
+    void (*slice)(const struct pool_job *j, size_t n0, size_t n1);
+} pool_job;
+
+static void pool_task(void *ctx, size_t task, size_t n_tasks)
+{
+    const pool_job *j = ctx;
+    j->slice(j, j->batch * task / n_tasks, j->batch * (task + 1) / n_tasks);
+}
+
+static void run_job(pool_job *j)
+{
+    size_t n = bpl__pool_threads();
+    n = n < j->batch ? n : j->batch;
+    bpl__pool_run(pool_task, j, n ? n : 1);
+}
+
+static void maxpool_slice(const pool_job *j, size_t n0, size_t n1)
+{
+    const pool_geom *g = &j->g;
+    size_t in_size = g->c * g->h * g->w, size = j->layer->size;
+    for (size_t n = n0; n < n1; n++) {
+        const float *x = j->in + n * in_size;
+        float *o = j->out + n * size;
+        if (is_2x2(g)) {
+            max_2x2(g, x, o);
+            continue;
+        }
+        for (size_t c = 0; c < g->c; c++)
+            for (size_t oy = 0; oy < g->ho; oy++, o += g->wo)
+                row_max(g, x, window_origin(g, c, oy, 0), g->wo, o);
+    }
+    bpl__activation_forward(j->activation, j->out + n0 * size, NULL, n1 - n0, size);
+}
+
+static void avgpool_slice(const pool_job *j, size_t n0, size_t n1)
+{
+    const pool_geom *g = &j->g;
+    size_t in_size = g->c * g->h * g->w, size = j->layer->size;
+    for (size_t n = n0; n < n1; n++) {
+        const float *x = j->in + n * in_size;
+        float *o = j->out + n * size;
+        for (size_t c = 0; c < g->c; c++)
+            for (size_t oy = 0; oy < g->ho; oy++)
+                for (size_t ox = 0; ox < g->wo; ox++)
+                    *o++ = window_mean(g, x, window_origin(g, c, oy, ox));
+    }
+    bpl__activation_forward(j->activation, j->out + n0 * size, NULL, n1 - n0, size);
+}
+
+/* Each output's error to its window's first maximum in the layer's input
+ * of this step.  An output row's windows are found a chunk at a time, in
+ * scratch on the stack: nothing is allocated. */
+static void maxpool_send_slice(const pool_job *j, size_t n0, size_t n1)
+{
+    enum { CHUNK = 64 };
+    float top[CHUNK];
+    size_t best[CHUNK];
+    const pool_geom *g = &j->g;
+    size_t in_size = g->c * g->h * g->w;
+    for (size_t n = n0; n < n1; n++) {
+        const float *x = j->in + n * in_size, *e = j->err + n * j->layer->size;
+        float *d = j->out + n * in_size;
+        scale_row(d, in_size, j->beta);
+        if (is_2x2(g)) {
+            send_2x2(g, x, e, j->alpha, d);
+            continue;
+        }
+        for (size_t c = 0; c < g->c; c++)
+            for (size_t oy = 0; oy < g->ho; oy++)
+                for (size_t ox = 0; ox < g->wo; ox += CHUNK) {
+                    size_t count = g->wo - ox < CHUNK ? g->wo - ox : CHUNK;
+                    row_argmax(g, x, window_origin(g, c, oy, ox), count, top, best);
+                    for (size_t k = 0; k < count; k++)
+                        d[best[k]] += j->alpha * *e++;
+                }
+    }
+}
+
+/* Each output's error spread evenly over its window. */
+static void avgpool_send_slice(const pool_job *j, size_t n0, size_t n1)
+{
+    const pool_geom *g = &j->g;
+    size_t in_size = g->c * g->h * g->w;
+    float share = j->alpha / (float)(g->kh * g->kw);
+    for (size_t n = n0; n < n1; n++) {
+        const float *e = j->err + n * j->layer->size;
+        float *d = j->out + n * in_size;
+        scale_row(d, in_size, j->beta);
+        for (size_t c = 0; c < g->c; c++)
+            for (size_t oy = 0; oy < g->ho; oy++)
+                for (size_t ox = 0; ox < g->wo; ox++) {
+                    float v = share * *e++;
+                    size_t origin = window_origin(g, c, oy, ox);
+                    for (size_t i = 0; i < g->kh; i++)
+                        for (size_t k = 0; k < g->kw; k++)
+                            d[origin + i * g->w + k] += v;
+                }
+    }
+}
+
+/* ---- the kinds' passes ------------------------------------------------------------ */
+
 static void maxpool_forward(bpl_net *net, const bpl_layer *layer, const float *in,
                             size_t batch, int activation, float *out)
 {
     (void)net;
-    pool_geom g = geometry(layer);
-    size_t in_size = g.c * g.h * g.w;
-    for (size_t n = 0; n < batch; n++) {
-        const float *x = in + n * in_size;
-        float *o = out + n * layer->size;
-        if (is_2x2(&g)) {
-            max_2x2(&g, x, o);
-            continue;
-        }
-        for (size_t c = 0; c < g.c; c++)
-            for (size_t oy = 0; oy < g.ho; oy++, o += g.wo)
-                row_max(&g, x, window_origin(&g, c, oy, 0), g.wo, o);
-    }
-    bpl__activation_forward(activation, out, NULL, batch, layer->size);
+    pool_job j = {.layer = layer, .g = geometry(layer), .in = in, .out = out,
+                  .activation = activation, .batch = batch, .slice = maxpool_slice};
+    run_job(&j);
 }
 
 static void avgpool_forward(bpl_net *net, const bpl_layer *layer, const float *in,
                             size_t batch, int activation, float *out)
 {
     (void)net;
-    pool_geom g = geometry(layer);
-    size_t in_size = g.c * g.h * g.w;
-    for (size_t n = 0; n < batch; n++) {
-        const float *x = in + n * in_size;
-        float *o = out + n * layer->size;
-        for (size_t c = 0; c < g.c; c++)
-            for (size_t oy = 0; oy < g.ho; oy++)
-                for (size_t ox = 0; ox < g.wo; ox++)
-                    *o++ = window_mean(&g, x, window_origin(&g, c, oy, ox));
-    }
-    bpl__activation_forward(activation, out, NULL, batch, layer->size);
+    pool_job j = {.layer = layer, .g = geometry(layer), .in = in, .out = out,
+                  .activation = activation, .batch = batch, .slice = avgpool_slice};
+    run_job(&j);
 }
 
-/* Each output's error to its window's first maximum in the layer's input
- * of this step.  An output row's windows are found a chunk at a time, in
- * scratch on the stack: nothing is allocated. */
+/* The Jacobian reads the layer's input of this step (send_reads_input). */
 static void maxpool_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
                                int transposed, const float *err, size_t batch, float alpha,
                                float beta, float *out)
 {
-    enum { CHUNK = 64 };
-    float top[CHUNK];
-    size_t best[CHUNK];
-    (void)net;
-    (void)m;
-    (void)transposed;
-    pool_geom g = geometry(layer);
-    size_t in_size = g.c * g.h * g.w;
-    const float *in = bpl__layer_input(layer);
-    for (size_t n = 0; n < batch; n++) {
-        const float *x = in + n * in_size, *e = err + n * layer->size;
-        float *d = out + n * in_size;
-        scale_row(d, in_size, beta);
-        if (is_2x2(&g)) {
-            send_2x2(&g, x, e, alpha, d);
-            continue;
-        }
-        for (size_t c = 0; c < g.c; c++)
-            for (size_t oy = 0; oy < g.ho; oy++)
-                for (size_t ox = 0; ox < g.wo; ox += CHUNK) {
-                    size_t count = g.wo - ox < CHUNK ? g.wo - ox : CHUNK;
-                    row_argmax(&g, x, window_origin(&g, c, oy, ox), count, top, best);
-                    for (size_t k = 0; k < count; k++)
-                        d[best[k]] += alpha * *e++;
-                }
-    }
+    (void)net, (void)m, (void)transposed;
+    pool_job j = {.layer = layer, .g = geometry(layer), .in = bpl__layer_input(layer),
+                  .err = err, .out = out, .alpha = alpha, .beta = beta, .batch = batch,
+                  .slice = maxpool_send_slice};
+    run_job(&j);
 }
 
-/* Each output's error spread evenly over its window. */
 static void avgpool_send_error(bpl_net *net, const bpl_layer *layer, const float *m,
                                int transposed, const float *err, size_t batch, float alpha,
                                float beta, float *out)
 {
-    (void)net;
-    (void)m;
-    (void)transposed;
-    pool_geom g = geometry(layer);
-    size_t in_size = g.c * g.h * g.w;
-    float share = alpha / (float)(g.kh * g.kw);
-    for (size_t n = 0; n < batch; n++) {
-        const float *e = err + n * layer->size;
-        float *d = out + n * in_size;
-        scale_row(d, in_size, beta);
-        for (size_t c = 0; c < g.c; c++)
-            for (size_t oy = 0; oy < g.ho; oy++)
-                for (size_t ox = 0; ox < g.wo; ox++) {
-                    float v = share * *e++;
-                    size_t origin = window_origin(&g, c, oy, ox);
-                    for (size_t i = 0; i < g.kh; i++)
-                        for (size_t j = 0; j < g.kw; j++)
-                            d[origin + i * g.w + j] += v;
-                }
-    }
+    (void)net, (void)m, (void)transposed;
+    pool_job j = {.layer = layer, .g = geometry(layer), .err = err, .out = out,
+                  .alpha = alpha, .beta = beta, .batch = batch, .slice = avgpool_send_slice};
+    run_job(&j);
 }
 
 const bpl__kind bpl__maxpool2d_kind = {
