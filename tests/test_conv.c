@@ -826,12 +826,15 @@ END_TEST
 
 #if BPL_HAVE_DNNL
 /* The accelerated case: every pass oneDNN's primitives accept goes to them
- * (whatever the shape), and each test must have run some there. */
+ * (whatever the shape), at most 3 examples per call (so that a slice takes
+ * several calls, the weight gradient adding theirs), and each test must
+ * have run some there. */
 static size_t passes_before;
 
 static void accelerate(void)
 {
     bpl__conv_accel_force(BPL__CONV_ACCEL_ALWAYS);
+    bpl__conv_accel_set_chunk(3);
     passes_before = bpl__conv_accel_passes();
 }
 
@@ -840,7 +843,70 @@ static void check_accelerated(void)
     ck_assert_msg(bpl__conv_accel_passes() > passes_before,
                   "no pass ran through oneDNN's primitives");
     bpl__conv_accel_force(BPL__CONV_ACCEL_AUTO);
+    bpl__conv_accel_set_chunk(0);
 }
+
+/* A failure of oneDNN's part way through a slice (the third call, with 3
+ * examples per call): the portable path does the examples left, the
+ * weight gradient adding to what the calls before summed, and the results
+ * are those of the portable path alone, to rounding. */
+START_TEST(test_failure_part_way_falls_back)
+{
+    enum { B = 20 };
+    const conv_case c = {8, 10, 10, 16, 3, 3, 1, 1};
+    bpl_net *net = conv_net(&c, BPL_ACT_TANH, 2);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    uint64_t seed = 4;
+    fill_bias(net, 0, &seed);
+    size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
+    size_t nw = c.c_out * c.c_in * c.kh * c.kw;
+    float *in = malloc(B * in_size * sizeof *in), *err = malloc(B * out_size * sizeof *err);
+    float *out[2], *sent[2], *gw[2];
+    test_fill_uniform(in, B * in_size, -1.0f, 1.0f, &seed);
+    test_fill_uniform(err, B * out_size, -1.0f, 1.0f, &seed);
+    for (int run = 0; run < 2; run++) {
+        /* run 0: the portable path; run 1: oneDNN failing at each pass's
+         * third call (a fresh net each time: failed entries are not retried) */
+        bpl_net *n = run ? conv_net(&c, BPL_ACT_TANH, 2) : net;
+        bpl_layer *l = bpl_net_layer(n, 0);
+        if (run) {
+            seed = 4;
+            fill_bias(n, 0, &seed);
+        }
+        bpl__conv_accel_force(run ? BPL__CONV_ACCEL_ALWAYS : BPL__CONV_ACCEL_NEVER);
+        out[run] = malloc(B * out_size * sizeof(float));
+        sent[run] = malloc(B * in_size * sizeof(float));
+        gw[run] = malloc(nw * sizeof(float));
+        bpl__conv_accel_fail_call(run ? 3 : 0);
+        BPL_OK_OR_FAIL(bpl_layer_forward(l, in, B, BPL_ACT_TANH, out[run]));
+        bpl__conv_accel_fail_call(run ? 3 : 0);
+        BPL_OK_OR_FAIL(bpl_layer_send_error(l, NULL, 0, err, B, 0.5f, 0.0f, sent[run]));
+        bpl__conv_accel_fail_call(run ? 3 : 0);
+        BPL_OK_OR_FAIL(bpl_layer_gradients(l, err, in, B, 0.25f, 1.0f, 1.0f));
+        memcpy(gw[run], test_grad(n, 0, "weight"), nw * sizeof(float));
+        if (run)
+            bpl_net_destroy(n);
+    }
+    bpl__conv_accel_fail_call(0);
+    bpl__conv_accel_force(BPL__CONV_ACCEL_ALWAYS);
+    for (size_t i = 0; i < B * out_size; i++)
+        ck_assert_float_eq_tol(out[1][i], out[0][i], 1e-5f);
+    for (size_t i = 0; i < B * in_size; i++)
+        ck_assert_float_eq_tol(sent[1][i], sent[0][i], 1e-5f);
+    for (size_t i = 0; i < nw; i++)
+        ck_assert_msg(fabsf(gw[1][i] - gw[0][i]) <= 1e-4f * (1.0f + fabsf(gw[0][i])),
+                      "weight gradient[%zu] %g, portable %g", i, (double)gw[1][i],
+                      (double)gw[0][i]);
+    for (int run = 0; run < 2; run++) {
+        free(out[run]);
+        free(sent[run]);
+        free(gw[run]);
+    }
+    free(in);
+    free(err);
+    bpl_net_destroy(net);
+}
+END_TEST
 
 static TCase *accelerated_case(void)
 {
@@ -855,6 +921,7 @@ static TCase *accelerated_case(void)
     tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
     tcase_add_test(tc, test_rules_train_a_conv_net);
     tcase_add_test(tc, test_same_bits_every_time);
+    tcase_add_test(tc, test_failure_part_way_falls_back);
     return tc;
 }
 #endif

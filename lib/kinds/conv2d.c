@@ -603,9 +603,9 @@ static void direct_slice(const conv_job *j, size_t task, float *slice, float *wo
             gw[i] *= j->alpha;
 }
 
-/* The task's slice through the accelerator, if it takes the pass: 1 if
- * done. */
-static int accelerated(const conv_job *j, size_t task, float *slice, size_t n0, size_t count)
+/* The task's slice through the accelerator, if it takes the pass: how
+ * many of its examples (from the first) are done. */
+static size_t accelerated(const conv_job *j, size_t task, float *slice, size_t n0, size_t count)
 {
     const conv_geom *g = &j->g;
     size_t in_size = g->c_in * g->h * g->w, out_size = g->c_out * g->p;
@@ -625,11 +625,10 @@ static int accelerated(const conv_job *j, size_t task, float *slice, size_t n0, 
         pass.in = j->in + n0 * in_size, pass.err = j->err + n0 * out_size;
         pass.out = task == 0 ? j->gw : slice;
     }
-    if (!bpl__conv_accel_run(j->layer, g, task, &pass))
-        return 0;
+    size_t done = bpl__conv_accel_run(j->layer, g, task, &pass);
     if (j->op == OP_FORWARD)
-        bpl__activation_forward(j->activation, pass.out, NULL, count, out_size);
-    return 1;
+        bpl__activation_forward(j->activation, pass.out, NULL, done, out_size);
+    return done;
 }
 
 /* Task t of n: examples [batch t / n, batch (t + 1) / n), in chunks as
@@ -643,20 +642,22 @@ static void conv_task(void *ctx, size_t task, size_t n_tasks)
     size_t in_size = g->c_in * g->h * g->w, out_size = g->c_out * g->p;
     float *slice = j->layer->work + task * (j->layer->work_size / n_tasks);
     float *work = slice + g->c_out * g->k;
-    size_t most = (j->layer->work_size / n_tasks - g->c_out * g->k) / chunk_floats(g);
-    size_t cached = cache_examples(g);
-    most = cached < most ? cached : most;
-    size_t count = n1 - n0, n_chunks = (count + most - 1) / most;
     if (covers_input(g)) {
         dense_slice(j, task, slice, n0, n1 - n0);
         return;
     }
-    if (accelerated(j, task, slice, n0, n1 - n0))
-        return;
-    if (direct_case(j)) {
+    /* The accelerator's examples, then the rest here (its weight gradient
+     * added to theirs). */
+    size_t done = accelerated(j, task, slice, n0, n1 - n0);
+    if (done == 0 && direct_case(j)) {
         direct_slice(j, task, slice, work, n0, n1 - n0);
         return;
     }
+    n0 += done;
+    size_t most = (j->layer->work_size / n_tasks - g->c_out * g->k) / chunk_floats(g);
+    size_t cached = cache_examples(g);
+    most = cached < most ? cached : most;
+    size_t count = n1 - n0, n_chunks = (count + most - 1) / most;
     bpl__profile *prof = task == 0 ? bpl__net_profile(j->net) : NULL;
     for (size_t c = 0; c < n_chunks; c++) {
         size_t a = n0 + count * c / n_chunks, b = n0 + count * (c + 1) / n_chunks;
@@ -668,7 +669,8 @@ static void conv_task(void *ctx, size_t task, size_t n_tasks)
                              j->alpha, j->beta, j->out + a * in_size, work);
         else
             weight_gradient_chunk(prof, g, j->err + a * out_size, j->in + a * in_size, b - a,
-                                  j->alpha, c == 0, task == 0 ? j->gw : slice, work);
+                                  j->alpha, done == 0 && c == 0, task == 0 ? j->gw : slice,
+                                  work);
     }
 }
 

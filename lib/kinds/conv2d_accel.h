@@ -43,13 +43,20 @@ enum { BPL__CONV_ACCEL_AUTO, BPL__CONV_ACCEL_NEVER, BPL__CONV_ACCEL_ALWAYS };
  * leaves it NULL and the layer on the portable path. */
 void bpl__conv_accel_create(bpl_layer *layer);
 void bpl__conv_accel_free(bpl_layer *layer);
-/* Run the pass as task `task` of the pool: 1 if done, 0 if declined (a
- * shape it does not take, or any failure of oneDNN's): the caller then
- * runs the portable path, and nothing the pass writes has been touched. */
-int bpl__conv_accel_run(const bpl_layer *layer, const bpl__conv_geom *g, size_t task,
-                        const bpl__conv_pass *pass);
+/* Run the pass as task `task` of the pool, in calls of a bounded number
+ * of examples: how many examples (from the first) it did, all of them, or
+ * fewer if it declined (a shape it does not take: none) or oneDNN failed.
+ * The caller runs the rest on the portable path; the weight gradient of
+ * the examples done is in pass->out, to be added to. */
+size_t bpl__conv_accel_run(const bpl_layer *layer, const bpl__conv_geom *g, size_t task,
+                           const bpl__conv_pass *pass);
 /* A test hook: which passes are taken (BPL__CONV_ACCEL_*); process-wide. */
 void bpl__conv_accel_force(int mode);
+/* A test hook: examples per call (0: as many as the buffers' bound allows). */
+void bpl__conv_accel_set_chunk(size_t examples);
+/* A test hook: the n-th call from now fails, as a failure of oneDNN's
+ * would (0: none); its entry is then not tried again. */
+void bpl__conv_accel_fail_call(size_t n);
 /* Passes the accelerator has run in this process (tests check it ran). */
 size_t bpl__conv_accel_passes(void);
 /* "oneDNN 2.6.3 (avx512_core)", for bpl_blas_info. */
@@ -57,14 +64,16 @@ const char *bpl__conv_accel_name(void);
 #else
 static inline void bpl__conv_accel_create(bpl_layer *layer) { (void)layer; }
 static inline void bpl__conv_accel_free(bpl_layer *layer) { (void)layer; }
-static inline int bpl__conv_accel_run(const bpl_layer *layer, const bpl__conv_geom *g,
-                                      size_t task, const bpl__conv_pass *pass)
+static inline size_t bpl__conv_accel_run(const bpl_layer *layer, const bpl__conv_geom *g,
+                                         size_t task, const bpl__conv_pass *pass)
 {
     (void)layer, (void)g, (void)task, (void)pass;
     return 0;
 }
 static inline void bpl__conv_accel_force(int mode) { (void)mode; }
 static inline size_t bpl__conv_accel_passes(void) { return 0; }
+static inline void bpl__conv_accel_set_chunk(size_t examples) { (void)examples; }
+static inline void bpl__conv_accel_fail_call(size_t n) { (void)n; }
 static inline const char *bpl__conv_accel_name(void) { return NULL; }
 #endif
 
