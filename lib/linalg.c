@@ -7,7 +7,7 @@
  */
 #include "bpl_internal.h"
 #include "config.h"
-#include "kinds/conv2d_accel.h"
+#include "kinds/conv2d_paths.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -35,7 +35,7 @@
 
 #include "bpl_internal.h"
 #include "config.h"
-#include "kinds/conv2d_accel.h"
+#include "kinds/conv2d_paths.h"
 #include "testhooks.h"
 
 typedef struct conv_case {

@@ -24,7 +24,7 @@
  * refuses, memory) stops there: the portable path runs the examples not
  * done, and the entry remembers, so that it is not tried again.
  */
-#include "conv2d_accel.h"
+#include "conv2d_paths.h"
 
 #include <dnnl.h>
 #include <stdint.h>

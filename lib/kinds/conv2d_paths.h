@@ -1,12 +1,13 @@
 /*
- * kinds/conv2d_accel.h - the conv kind's optional accelerator: oneDNN's
- * convolution primitives, where the build found oneDNN (-Ddnnl) and where
- * they beat the portable im2col + GEMM path (conv2d_dnnl.c says which
- * shapes).  Without oneDNN every call here declines, and conv2d.c runs the
- * portable path alone.
+ * kinds/conv2d_paths.h - the conv kind's paths besides im2col + GEMM
+ * (conv2d.c), each for the layers it runs faster:
+ *  - direct loops for one input channel moved by 1 (conv2d_direct.c);
+ *  - the optional accelerator, oneDNN's convolution primitives, where the
+ *    build found oneDNN (-Ddnnl; conv2d_dnnl.c says which shapes).  Without
+ *    oneDNN every call to it declines.
  */
-#ifndef BPL_CONV2D_ACCEL_H
-#define BPL_CONV2D_ACCEL_H
+#ifndef BPL_CONV2D_PATHS_H
+#define BPL_CONV2D_PATHS_H
 
 #include "bpl_internal.h"
 #include "config.h"
@@ -32,6 +33,20 @@ typedef struct bpl__conv_pass {
     float alpha, beta;
     float *out;
 } bpl__conv_pass;
+
+/* ---- direct loops (conv2d_direct.c) ---- */
+
+/* Whether the direct loops take the layer, given `room` floats of
+ * workspace for one example. */
+int bpl__conv_direct_takes(const bpl__conv_geom *g, size_t room);
+/* One example: out = conv(x, w) + b (before the activation). */
+void bpl__conv_direct_forward(const bpl__conv_geom *g, const float *w, const float *b,
+                              const float *x, float *out, float *work);
+/* One example: gw += err (x) x. */
+void bpl__conv_direct_gradient(const bpl__conv_geom *g, const float *err, const float *x,
+                               float *gw, float *work);
+
+/* ---- the accelerator (conv2d_dnnl.c) ---- */
 
 enum { BPL__CONV_FORWARD, BPL__CONV_SEND_ERROR, BPL__CONV_GRADIENTS };
 
