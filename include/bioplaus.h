@@ -265,8 +265,10 @@ BPL_API int bpl_error_set(int status, const char *message);
 BPL_API const char *bpl_blas_backend(void);
 
 /** What the BLAS reports about itself at run time (version, kernel set,
- * threading), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... core=Haswell".  Static
- * storage, never NULL. */
+ * threading), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... core=Haswell"; built
+ * with oneDNN (-Ddnnl), followed by "; conv: oneDNN 2.6.3 (avx512_core)"
+ * or the like, the conv layers' accelerator and the instruction set it
+ * runs.  Static storage, never NULL. */
 BPL_API const char *bpl_blas_info(void);
 
 /** Set the number of threads (process-wide): the BLAS library's own setting
