@@ -384,7 +384,9 @@ static void dense_slice(const conv_job *j, size_t task, float *slice, size_t n0,
 {
     const conv_geom *g = &j->g;
     bpl__profile *prof = task == 0 ? bpl__net_profile(j->net) : NULL;
-    const float *in = j->in + n0 * g->k, *err = j->err + n0 * g->c_out;
+    /* Each pass has only the rows it reads: the input or the errors. */
+    const float *in = j->in ? j->in + n0 * g->k : NULL;
+    const float *err = j->err ? j->err + n0 * g->c_out : NULL;
     if (j->op == OP_FORWARD) {
         float *out = j->out + n0 * g->c_out;
         /* out = in W^T */
