@@ -908,6 +908,14 @@ START_TEST(test_failure_part_way_falls_back)
 }
 END_TEST
 
+/* The run-time report names the accelerator, as bioplaus.h says. */
+START_TEST(test_blas_info_names_onednn)
+{
+    ck_assert_msg(strstr(bpl_blas_info(), "; conv: oneDNN ") != NULL, "bpl_blas_info: %s",
+                  bpl_blas_info());
+}
+END_TEST
+
 static TCase *accelerated_case(void)
 {
     TCase *tc = tcase_create("conv-onednn");
@@ -948,6 +956,7 @@ int main(void)
     tcase_add_test(tc, test_alignment_per_conv_layer);
     suite_add_tcase(s, tc);
 #if BPL_HAVE_DNNL
+    tcase_add_test(tc, test_blas_info_names_onednn);
     suite_add_tcase(s, accelerated_case());
 #endif
     return test_run_suite(s);
