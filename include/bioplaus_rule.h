@@ -297,6 +297,18 @@ BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n,
 BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n,
                                   double mean, double stddev);
 
+/** The same draws for what belongs to this process's examples (noise per
+ * example and unit, spikes): from the net's generator, or, while a
+ * data-parallel transport trains the net (bpl_net_set_parallel), from a
+ * stream of this process's own.  A rule draws with bpl_net_random_* what
+ * every process must draw alike (once per batch for the whole net, e.g.
+ * brsf's feedback magnitudes) and with these what depends on its rows, so
+ * that processes with different rows stay in step.  Errors as above. */
+BPL_API int bpl_net_example_random_uniform(bpl_net *net, float *dst, size_t n,
+                                           double lo, double hi);
+BPL_API int bpl_net_example_random_normal(bpl_net *net, float *dst, size_t n,
+                                          double mean, double stddev);
+
 /* ========================================================================
  * The rule contract
  *
@@ -488,6 +500,56 @@ BPL_API int bpl_rule_set_recommendation(bpl_rule *rule, const char *key,
  * with every property BPL_TICK_UNKNOWN.  Errors: INVALID_ARG. */
 BPL_API int bpl_rule_set_property(bpl_rule *rule, int property, int tick,
                                   const char *note);
+
+/* ========================================================================
+ * Data-parallel transports
+ *
+ * What a library that trains one net on several processes (libbioplaus-mpi)
+ * plugs into.  Every process holds the whole net and trains its share of
+ * each batch; the step driver hands the gradients of every trained tensor,
+ * as one contiguous block, to the transport's reduction before any
+ * optimiser steps, so that every process then takes the same step.
+ * ======================================================================== */
+
+/** A transport's reduction, called once per training step on every
+ * process, between the gradients and the optimisers.  `block` holds the `n`
+ * gradients of this process's `rows` (their mean over those rows); `rows`
+ * is 0 for a process whose share of a short batch is empty (it trained one
+ * row that must not count).  The function replaces block by the
+ * rows-weighted mean over every process and returns BPL_OK.
+ *
+ * It is also called, with status != BPL_OK, when this process's step failed
+ * before its reduction (block then holds nothing useful), so that no
+ * process waits for one that will not come; its result is then ignored and
+ * the step returns `status` with the failure's own message.  When another
+ * process failed, it returns that failure's code with bpl_error_set (the
+ * message should name the process), and this process's step fails too,
+ * its parameters unchanged. */
+typedef int (*bpl_reduce_fn)(void *user_data, float *block, size_t n, double rows, int status);
+
+/** Train `net` as process `rank` of `size` (rank < size): from now on
+ * bpl_net_fit trains, of each batch of the whole run, only rows
+ * [start + len*rank/size, start + len*(rank+1)/size), all processes having
+ * drawn the same order; every training step goes through `reduce` (with
+ * `user_data`); draws per example come from a stream seeded with
+ * `example_seed` (bpl_net_example_random_*), while bpl_net_random_* stays
+ * the net's generator, which every process keeps in step.  size 1 with
+ * reduce NULL goes back to one process.  The transport keeps the processes'
+ * nets identical: the same seed, layers, rule and saved state.  Errors:
+ * INVALID_ARG (NULL net; rank >= size; size > 1 without reduce), STATE
+ * (called from a hook or callback of the net). */
+BPL_API int bpl_net_set_parallel(bpl_net *net, size_t rank, size_t size, bpl_reduce_fn reduce,
+                                 void *user_data, uint64_t example_seed);
+
+/** The number of floats in the net's gradient block (what `reduce` gets),
+ * laying it out if tensors were added since: 0 before a rule is attached.
+ * Errors: INVALID_ARG, STATE (called from a hook or callback), NOMEM. */
+BPL_API int bpl_net_gradient_size(bpl_net *net, size_t *n_out);
+
+/** A 64-bit hash (FNV-1a) of every tensor's bits, the rule's hyperparameters
+ * and the net's generator: equal on processes whose nets are in step, and,
+ * in practice, different otherwise.  Errors: INVALID_ARG. */
+BPL_API int bpl_net_state_hash(const bpl_net *net, uint64_t *hash_out);
 
 /* --- END CDEF ------------------------------------------------------------ */
 

@@ -583,6 +583,20 @@ int bpl__net_finish(bpl_net *net, int rc);
 typedef int (*bpl__reduce_fn)(bpl_net *net, float *block, size_t size, unsigned int groups,
                               void *data);
 
+/* Data-parallel training (parallel.c): this process's share of each batch
+ * and the transport's reduction.  size 0 or 1: one process. */
+typedef struct bpl__parallel {
+    size_t rank, size;
+    bpl_reduce_fn reduce;
+    void *user_data;
+    int own_stream;       /* per-example draws from example_rng, not the net's */
+    bpl__rng example_rng;
+    double rows;          /* the weight of this process's rows in the step */
+    int weight_given;     /* rows set for the next step (else its batch) */
+    int reduced;          /* the step in progress has been through reduce */
+    int failure_shared;   /* ... and every process knows it failed */
+} bpl__parallel;
+
 typedef struct bpl__saved_param {
     char name[BPL__NAME_MAX];
     double value;
@@ -629,6 +643,7 @@ struct bpl_net {
     int layout_valid;  /* the block holds every trained tensor */
     bpl__reduce_fn reduce_fn; /* the reduction point's work (step.c), or NULL */
     void *reduce_data;
+    bpl__parallel parallel;
     bpl_log_fn log_fn;
     void *log_user_data;
     int blas_checked;
@@ -743,6 +758,14 @@ int bpl__run_update(bpl_net *net, unsigned int *groups_out);
  * `data`; its status fails the step before anything is applied.  For a
  * reduction across processes; tests use it to watch the step. */
 void bpl__net_set_reducer(bpl_net *net, bpl__reduce_fn fn, void *data);
+/* parallel.c: the transport's reduction of the step's gradient block (with
+ * this process's status), and this process's share [*first, *first +
+ * *count) of a batch of `rows` rows from `start`, with the weight of its
+ * rows in the reduction (0 for the one row a process with an empty share
+ * trains). */
+int bpl__parallel_reduce(bpl_net *net, int status);
+void bpl__parallel_share(const bpl_net *net, size_t start, size_t rows, size_t *first,
+                         size_t *count, double *weight);
 /* Backprop gradients of every layer's weight and bias (diagnostics). */
 void bpl__backprop_gradients(bpl_net *net, const float *y);
 

@@ -184,19 +184,43 @@ void bpl__rng_fill_uniform(bpl__rng *rng, float *dst, size_t n, float lo, float 
 /* Every value a fill writes must be a finite float, or the net (when dst is
  * one of its tensors) would hold values no saved file may contain.  The
  * arithmetic is float: hi - lo must fit too. */
-BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n, double lo,
-                                   double hi)
+static int fill_uniform(bpl__rng *rng, float *dst, size_t n, double lo, double hi,
+                        const char *caller)
 {
-    BPL_CHECK_ARG(net != NULL);
-    BPL_CHECK_ARG(dst != NULL || n == 0);
     if (!(lo <= hi) || !(fabs(lo) <= FLT_MAX) || !(fabs(hi) <= FLT_MAX) ||
         !isfinite((float)hi - (float)lo))
         return bpl__fail(BPL_ERR_RANGE,
-                         "bpl_net_random_uniform: need lo <= hi with lo, hi and hi - lo "
+                         "%s: need lo <= hi with lo, hi and hi - lo "
                          "within the float range (+-%g), got [%g, %g]",
-                         (double)FLT_MAX, lo, hi);
-    bpl__rng_fill_uniform(&net->rng, dst, n, (float)lo, (float)hi);
+                         caller, (double)FLT_MAX, lo, hi);
+    bpl__rng_fill_uniform(rng, dst, n, (float)lo, (float)hi);
     return BPL_OK;
+}
+
+static int fill_normal(bpl__rng *rng, float *dst, size_t n, double mean, double stddev,
+                       const char *caller)
+{
+    if (!(stddev >= 0) || !(fabs(mean) + NORMAL_FILL_MAX * stddev <= FLT_MAX))
+        return bpl__fail(BPL_ERR_RANGE,
+                         "%s: need stddev >= 0 and |mean| + %g stddev "
+                         "within the float range (%g), got mean %g, stddev %g",
+                         caller, NORMAL_FILL_MAX, (double)FLT_MAX, mean, stddev);
+    bpl__rng_fill_normal(rng, dst, n, (float)mean, (float)stddev);
+    return BPL_OK;
+}
+
+/* Draws for this process's examples: from the net's generator, unless a
+ * data-parallel transport gave the process a stream of its own (parallel.c). */
+static bpl__rng *example_stream(bpl_net *net)
+{
+    return net->parallel.own_stream ? &net->parallel.example_rng : &net->rng;
+}
+
+BPL_API int bpl_net_random_uniform(bpl_net *net, float *dst, size_t n, double lo, double hi)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(dst != NULL || n == 0);
+    return fill_uniform(&net->rng, dst, n, lo, hi, "bpl_net_random_uniform");
 }
 
 BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n, double mean,
@@ -204,11 +228,22 @@ BPL_API int bpl_net_random_normal(bpl_net *net, float *dst, size_t n, double mea
 {
     BPL_CHECK_ARG(net != NULL);
     BPL_CHECK_ARG(dst != NULL || n == 0);
-    if (!(stddev >= 0) || !(fabs(mean) + NORMAL_FILL_MAX * stddev <= FLT_MAX))
-        return bpl__fail(BPL_ERR_RANGE,
-                         "bpl_net_random_normal: need stddev >= 0 and |mean| + %g stddev "
-                         "within the float range (%g), got mean %g, stddev %g",
-                         NORMAL_FILL_MAX, (double)FLT_MAX, mean, stddev);
-    bpl__rng_fill_normal(&net->rng, dst, n, (float)mean, (float)stddev);
-    return BPL_OK;
+    return fill_normal(&net->rng, dst, n, mean, stddev, "bpl_net_random_normal");
+}
+
+BPL_API int bpl_net_example_random_uniform(bpl_net *net, float *dst, size_t n, double lo,
+                                           double hi)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(dst != NULL || n == 0);
+    return fill_uniform(example_stream(net), dst, n, lo, hi, "bpl_net_example_random_uniform");
+}
+
+BPL_API int bpl_net_example_random_normal(bpl_net *net, float *dst, size_t n, double mean,
+                                          double stddev)
+{
+    BPL_CHECK_ARG(net != NULL);
+    BPL_CHECK_ARG(dst != NULL || n == 0);
+    return fill_normal(example_stream(net), dst, n, mean, stddev,
+                       "bpl_net_example_random_normal");
 }

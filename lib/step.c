@@ -124,6 +124,9 @@ static int reduce_and_apply(bpl_net *net, unsigned int groups, const char *calle
         if (rc != BPL_OK)
             return rc;
     }
+    int rc = bpl__parallel_reduce(net, BPL_OK);
+    if (rc != BPL_OK)
+        return rc;
     return bpl__net_apply(net, groups, caller);
 }
 
@@ -222,20 +225,31 @@ static int run_step(bpl_net *net, const float *x, const float *y, size_t batch,
 int bpl__net_step(bpl_net *net, const float *x, const float *y, size_t batch, int phase,
                   double *loss_out)
 {
+    if (!net->parallel.weight_given)
+        net->parallel.rows = (double)batch;
+    net->parallel.weight_given = 0;
+    net->parallel.reduced = net->parallel.failure_shared = 0;
     /* Tensors added since the last step join the block before any hook
      * borrows a gradient pointer: the layout never moves them mid-step. */
     int rc = bpl__net_layout(net);
     if (rc != BPL_OK)
-        return rc;
+        return phase == BPL_PHASE_TRAIN ? bpl__parallel_reduce(net, rc) : rc;
     double loss = 0.0;
-    bpl__rng generator = net->rng;
+    bpl__rng generator = net->rng, example_generator = net->parallel.example_rng;
     net->phase = phase;
     net->batch = batch;
     if (phase == BPL_PHASE_DIAGNOSE && net->grad_size)
         memset(net->grad_block, 0, net->grad_size * sizeof *net->grad_block);
     rc = run_step(net, x, y, batch, &loss);
-    if (phase == BPL_PHASE_DIAGNOSE)
-        net->rng = generator; /* what a diagnostic drew, a step will draw again */
+    /* A step that failed before its reduction still takes part in it, with
+     * its status, so that no other process waits for it. */
+    if (phase == BPL_PHASE_TRAIN && (rc != BPL_OK || !net->parallel.reduced))
+        rc = bpl__parallel_reduce(net, rc);
+    if (phase == BPL_PHASE_DIAGNOSE) {
+        /* what a diagnostic drew, a step will draw again */
+        net->rng = generator;
+        net->parallel.example_rng = example_generator;
+    }
     net->phase = BPL_PHASE_IDLE;
     if (rc == BPL_OK && loss_out)
         *loss_out = loss;

@@ -261,7 +261,7 @@ static int fit_epoch(bpl_net *net, const bpl_dataset *ds, size_t *order, size_t 
                      size_t batch_size, bpl_progress_fn fn, void *user_data, int *stop)
 {
     size_t steps = (ds->n + batch_size - 1) / batch_size;
-    double loss_sum = 0.0;
+    double loss_sum = 0.0, rows_sum = 0.0;
     /* A fresh permutation every epoch, drawn from the generator alone: an
      * epoch's order does not depend on the epochs before it in this call,
      * so a net saved between epochs, loaded and fitted again goes on
@@ -272,12 +272,18 @@ static int fit_epoch(bpl_net *net, const bpl_dataset *ds, size_t *order, size_t 
     for (size_t s = 0; s < steps; s++) {
         size_t start = s * batch_size;
         size_t rows = ds->n - start < batch_size ? ds->n - start : batch_size;
-        bpl__dataset_gather(ds, order + start, rows, net->stage_x, net->stage_y);
+        /* Trained data-parallel, this process takes its share of the batch. */
+        size_t first, count;
+        double weight;
+        bpl__parallel_share(net, start, rows, &first, &count, &weight);
+        bpl__dataset_gather(ds, order + first, count, net->stage_x, net->stage_y);
         double loss;
         net->fit_epoch = epoch;
         net->fit_step = s + 1;
         net->fit_steps = steps;
-        int rc = train_step(net, net->stage_x, net->stage_y, rows, &loss);
+        net->parallel.rows = weight;
+        net->parallel.weight_given = 1;
+        int rc = train_step(net, net->stage_x, net->stage_y, count, &loss);
         net->fit_epoch = net->fit_step = net->fit_steps = 0;
         if (rc != BPL_OK) {
             char where[96];
@@ -286,14 +292,16 @@ static int fit_epoch(bpl_net *net, const bpl_dataset *ds, size_t *order, size_t 
             bpl__error_prefix(where);
             return rc;
         }
-        loss_sum += loss * (double)rows;
+        loss_sum += loss * weight;
+        rows_sum += weight;
         if (report(net, fn, BPL_EVENT_BATCH, epoch, s + 1, steps, loss, user_data)) {
             *stop = 1;
             return BPL_OK;
         }
     }
-    *stop = report(net, fn, BPL_EVENT_EPOCH, epoch, steps, steps, loss_sum / (double)ds->n,
-                   user_data);
+    /* The mean over this process's rows (all of them on one process). */
+    *stop = report(net, fn, BPL_EVENT_EPOCH, epoch, steps, steps,
+                   rows_sum > 0.0 ? loss_sum / rows_sum : 0.0, user_data);
     return BPL_OK;
 }
 

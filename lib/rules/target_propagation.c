@@ -457,7 +457,7 @@ static int inverse_gradients(bpl_net *net, const settings *s, size_t l, size_t b
     TRY(bpl__rule_buffer(net, below, "recon", &recon));
     TRY(bpl__rule_buffer(net, below, "g_value", &diff)); /* free once the targets are made */
     TRY(bpl__rule_buffer(net, l, "noisy_out", &noisy_out));
-    TRY(bpl_net_random_normal(net, noisy, n, 0.0, s->noise));
+    TRY(bpl_net_example_random_normal(net, noisy, n, 0.0, s->noise));
     for (size_t i = 0; i < n; i++)
         noisy[i] += h[i];
     bpl_layer *layer = bpl_net_layer(net, l);

@@ -59,6 +59,8 @@ PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_size_t,
                                ctypes.c_size_t, ctypes.c_size_t, ctypes.c_double,
                                ctypes.c_void_p)
 LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+REDUCE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
+                             ctypes.c_size_t, ctypes.c_double, ctypes.c_int)
 
 
 class RuleVtable(ctypes.Structure):
@@ -169,6 +171,11 @@ PROTOTYPES = {
     "bpl_net_progress": (_I, [_P, c_size_p, c_size_p, c_size_p]),
     "bpl_net_random_uniform": (_I, [_P, c_float_p, _S, _D, _D]),
     "bpl_net_random_normal": (_I, [_P, c_float_p, _S, _D, _D]),
+    "bpl_net_example_random_uniform": (_I, [_P, c_float_p, _S, _D, _D]),
+    "bpl_net_example_random_normal": (_I, [_P, c_float_p, _S, _D, _D]),
+    "bpl_net_set_parallel": (_I, [_P, _S, _S, REDUCE_FN, _P, ctypes.c_uint64]),
+    "bpl_net_gradient_size": (_I, [_P, c_size_p]),
+    "bpl_net_state_hash": (_I, [_P, ctypes.POINTER(ctypes.c_uint64)]),
     "bpl_rule_vtable_init": (_I, [ctypes.POINTER(RuleVtable), ctypes.c_uint]),
     "bpl_rule_create": (_I, [c_void_pp, ctypes.POINTER(RuleVtable), _P]),
     "bpl_rule_create_builtin": (_I, [c_void_pp, _STR]),

@@ -94,7 +94,7 @@ static int euler_step(bpl_net *net, const mc_layer *L, const settings *s, const 
         size_t n = batch * m->n;
         float *u = m->u, *v_b = m->v_basal, *xi = m->noise;
         if (noise > 0.0f)
-            TRY(bpl_net_random_normal(net, xi, n, 0.0, noise));
+            TRY(bpl_net_example_random_normal(net, xi, n, 0.0, noise));
         else
             memset(xi, 0, n * sizeof *xi);
         if (l == top) {
@@ -115,7 +115,7 @@ static int euler_step(bpl_net *net, const mc_layer *L, const settings *s, const 
         float *u_i = m->u_inter, *v_i = m->v_inter, *u_above = L[l + 1].u;
         float *xi_i = m->noise_inter;
         if (noise > 0.0f)
-            TRY(bpl_net_random_normal(net, xi_i, n_i, 0.0, noise));
+            TRY(bpl_net_example_random_normal(net, xi_i, n_i, 0.0, noise));
         else
             memset(xi_i, 0, n_i * sizeof *xi_i);
         /* the soma above takes this step later in the loop: the interneuron

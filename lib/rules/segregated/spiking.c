@@ -14,7 +14,7 @@ static int spike_and_filter(bpl_net *net, const model *m, const float *rate, flo
                             float *spikes, float *trace_l, float *trace_s, float *psp,
                             size_t n)
 {
-    TRY(bpl_net_random_uniform(net, spikes, n, 0.0, 1.0));
+    TRY(bpl_net_example_random_uniform(net, spikes, n, 0.0, 1.0));
     float p = rate_scale * m->dt;
     float decay_l = expf(-m->dt / m->tau_l), decay_s = expf(-m->dt / m->tau_s);
     float norm = 1.0f / (m->tau_l - m->tau_s);
