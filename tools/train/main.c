@@ -54,21 +54,23 @@ static int run(struct options *opt)
     t.show_progress = !opt->quiet && isatty(STDOUT_FILENO);
     /* Usage errors, and a --save that cannot succeed, come before the slow
      * data load. */
-    int status = prepare_net(opt, &s, &t);
+    /* Under mpiexec every step that may fail on one process alone is
+     * agreed on, so that no process goes on to wait for one that stopped. */
+    int status = parallel_agree(prepare_net(opt, &s, &t));
     if (status == 0 && opt->save_path)
-        status = check_save_path(opt->save_path);
+        status = parallel_agree(check_save_path(opt->save_path));
     if (status == 0)
         status = set_threads(opt->threads);
     if (status == 0)
-        status = load_data(opt, &s);
+        status = parallel_agree(load_data(opt, &s));
     if (status == 0 && opt->csv_path)
-        status = open_csv(opt->csv_path, &s);
+        status = parallel_agree(open_csv(opt->csv_path, &s));
     if (status == 0 && !opt->quiet)
         print_header(opt, &s);
     if (status == 0)
         status = opt->epochs ? train(&t) : evaluate_only(&t);
     if (status == 0 && opt->csv_path)
-        status = close_csv(opt->csv_path, &s);
+        status = parallel_agree(close_csv(opt->csv_path, &s));
     if (status == 0 && opt->save_path)
         status = save_net(opt, &s);
     if (status == 0)
@@ -77,7 +79,7 @@ static int run(struct options *opt)
     return status;
 }
 
-int main(int argc, char **argv)
+static int start_and_run(int argc, char **argv)
 {
     struct options opt;
     int status = parse_options(argc, argv, &opt);
@@ -86,4 +88,13 @@ int main(int argc, char **argv)
     if (opt.list_params)
         return list_params(&opt);
     return run(&opt);
+}
+
+int main(int argc, char **argv)
+{
+    int status = parallel_start(&argc, &argv);
+    if (status == 0)
+        status = start_and_run(argc, argv);
+    parallel_finish();
+    return status;
 }

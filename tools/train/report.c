@@ -114,6 +114,8 @@ void print_header(const struct options *opt, struct session *s)
     printf(" data=%s train=%zu val=%zu test=%zu blas=%s threads=%d", s->data_dir,
            bpl_dataset_example_count(s->train), bpl_dataset_example_count(s->val),
            bpl_dataset_example_count(s->test), bpl_blas_backend(), bpl_thread_count());
+    if (parallel_processes() > 1) /* --batch rows on each: steps of batch x processes */
+        printf(" processes=%d", parallel_processes());
     if (recommended[0])
         printf(" recommended=%s", recommended);
     printf("\n");

@@ -124,7 +124,7 @@ int check_save_path(const char *path)
 
 int save_net(const struct options *opt, const struct session *s)
 {
-    int rc = bpl_net_save(s->net, opt->save_path);
+    int rc = parallel_save(s->net, opt->save_path);
     if (rc != BPL_OK)
         return library_error(rc);
     if (!opt->quiet)

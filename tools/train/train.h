@@ -188,6 +188,17 @@ void write_csv_row(FILE *csv, size_t epoch, const struct epoch_result *r,
                    int have_val, double cumulative_seconds);
 int close_csv(const char *path, struct session *s);
 
+/* ---- parallel.c: several processes under mpiexec (libbioplaus-mpi) */
+int parallel_start(int *argc, char ***argv);
+void parallel_finish(void);
+int parallel_processes(void);
+int parallel_rank(void);
+int parallel_agree(int status);
+int parallel_fit(bpl_net *net, const bpl_dataset *ds, size_t epochs, size_t batch,
+                 bpl_progress_fn fn, void *user_data);
+int parallel_evaluate(bpl_net *net, const bpl_dataset *ds, double *accuracy, double *loss);
+int parallel_save(const bpl_net *net, const char *path);
+
 /* ---- report.c: the config line and the final line */
 void print_header(const struct options *opt, struct session *s);
 void print_final(const struct trainer *t);

@@ -23,9 +23,9 @@ static int evaluate(struct trainer *t, struct epoch_result *r)
     struct session *s = t->session;
     int rc = BPL_OK;
     if (s->val)
-        rc = bpl_net_evaluate(s->net, s->val, &r->val_accuracy, &r->val_loss);
+        rc = parallel_evaluate(s->net, s->val, &r->val_accuracy, &r->val_loss);
     if (rc == BPL_OK)
-        rc = bpl_net_evaluate(s->net, s->test, &r->test_accuracy, &r->test_loss);
+        rc = parallel_evaluate(s->net, s->test, &r->test_accuracy, &r->test_loss);
     return rc == BPL_OK ? 0 : stop_with_error(t, rc);
 }
 
@@ -78,7 +78,7 @@ int train(struct trainer *t)
 {
     struct session *s = t->session;
     t->epoch_start = now_seconds();
-    int rc = bpl_net_fit(s->net, s->train, t->opt->epochs, t->opt->batch, on_progress, t);
+    int rc = parallel_fit(s->net, s->train, t->opt->epochs, t->opt->batch, on_progress, t);
     if (t->line_dirty) {
         printf("\n"); /* keep the interrupted progress bar visible */
         t->line_dirty = 0;
@@ -96,6 +96,6 @@ int train(struct trainer *t)
 int evaluate_only(struct trainer *t)
 {
     struct session *s = t->session;
-    int rc = bpl_net_evaluate(s->net, s->test, &t->last.test_accuracy, &t->last.test_loss);
+    int rc = parallel_evaluate(s->net, s->test, &t->last.test_accuracy, &t->last.test_loss);
     return rc == BPL_OK ? 0 : library_error(rc);
 }
