@@ -46,6 +46,12 @@ extern "C" {
  * caller's) and the buffers of its reductions. */
 typedef struct bpl_mpi bpl_mpi;
 
+/** What MPI_Get_library_version says of the MPI this library runs with
+ * (static; it may be called before MPI_Init).  A binding that gets its
+ * communicators from elsewhere (Python's mpi4py) compares it with its own,
+ * since a communicator of one MPI means nothing to another. */
+BPL_API const char *bpl_mpi_library_version(void);
+
 /** Collective.  Errors: INVALID_ARG (NULL out, MPI_COMM_NULL), STATE (MPI
  * not initialised), NOMEM, IO (an MPI call failed). */
 BPL_API int bpl_mpi_create(bpl_mpi **out, MPI_Comm comm);

@@ -32,6 +32,15 @@ static int fail(int status, const char *message)
     return bpl_error_set(status, message);
 }
 
+BPL_API const char *bpl_mpi_library_version(void)
+{
+    static char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    if (!version[0] && MPI_Get_library_version(version, &len) != MPI_SUCCESS)
+        snprintf(version, sizeof version, "unknown");
+    return version;
+}
+
 BPL_API int bpl_mpi_create(bpl_mpi **out, MPI_Comm comm)
 {
     if (!out)
