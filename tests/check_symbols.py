@@ -13,7 +13,11 @@ opened it: BIOPLAUS_<major>.<minor> of the first header's BPL_VERSION_*
 macros, and every exported symbol carries it.  With --soname, the library's
 SONAME must be that name.
 
-Usage: check_symbols.py [--soname=NAME] HEADER... MAP LIBRARY
+--node-prefix=P names the nodes P<major>.<minor> instead of BIOPLAUS_, and
+--version-from=HEADER takes the version from HEADER instead of the first
+header (libbioplaus-mpi: BIOPLAUS_MPI_0.2, the version of bioplaus.h).
+
+Usage: check_symbols.py [--soname=NAME] [--node-prefix=P] [--version-from=H] HEADER... MAP LIBRARY
 """
 import re
 import subprocess
@@ -21,10 +25,11 @@ import sys
 
 
 def header_names(path):
+    """The BPL_API functions of a header: of its cffi region where it has one."""
     text = open(path, encoding="utf-8").read()
-    start = text.index("\n/* --- BEGIN CDEF")
-    end = text.index("\n/* --- END CDEF")
-    region = text[start:end]
+    start = text.find("\n/* --- BEGIN CDEF")
+    end = text.find("\n/* --- END CDEF")
+    region = text[start:end] if start >= 0 and end > start else text
     return set(re.findall(r"^BPL_API\b[^(]*?\b(bpl_\w+)\s*\(", region, re.M))
 
 
@@ -82,15 +87,24 @@ def library_names(path):
 
 def main():
     args = sys.argv[1:]
-    soname = None
-    if args and args[0].startswith("--soname="):
-        soname = args.pop(0).partition("=")[2]
+    soname, prefix, version_from = None, "BIOPLAUS_", None
+    while args and args[0].startswith("--"):
+        key, _, value = args.pop(0).partition("=")
+        if key == "--soname":
+            soname = value
+        elif key == "--node-prefix":
+            prefix = value
+        elif key == "--version-from":
+            version_from = value
+        else:
+            print(f"unknown option {key}")
+            return 2
     if len(args) < 3:
         print(__doc__.strip().splitlines()[-1])
         return 2
     headers, mapfile, library = args[:-2], args[-2], args[-1]
     failed = 0
-    node = "BIOPLAUS_%d.%d" % header_version(headers[0])
+    node = prefix + "%d.%d" % header_version(version_from or headers[0])
     if map_nodes(mapfile) != [node]:
         print(f"{mapfile}: version nodes {map_nodes(mapfile)}, expected one, {node}")
         failed += 1
