@@ -66,6 +66,7 @@ echo "## 2. Seconds per step, 1 process, 1 thread, at the batches of 1, 8 and 64
 echo
 echo "| net | global batch | rows per process | seconds per step |"
 echo "|---|---|---|---|"
+steps=""
 for spec in "MLP 784-256-256-10|$mlp|128" "LeNet-5|$lenet|64" "wider conv net|$wide|256"; do
     name=${spec%%|*} rest=${spec#*|}
     opts=${rest%%|*} batch=${rest#*|}
@@ -74,15 +75,17 @@ for spec in "MLP 784-256-256-10|$mlp|128" "LeNet-5|$lenet|64" "wider conv net|$w
         [ "$rows" -ge 1 ] || rows=1
         limit=$((rows * 200)) # 200 steps
         s=$(seconds "$opts" "$rows" "$limit" 1)
-        awk -v n="$name" -v b="$batch" -v r="$rows" -v s="$s" \
-            'BEGIN { printf "| %s | %d | %d | %.6f |\n", n, b, r, s / (55000 / r) }'
+        t=$(awk -v r="$rows" -v s="$s" 'BEGIN { printf "%.6f", s / (55000 / r) }')
+        steps="$steps$name|$batch|$p|$t
+"
+        echo "| $name | $batch | $rows | $t |"
     done
 done
 
 echo
 echo "## 3. Floats reduced per step (the trained parameters)"
 echo
-BIOPLAUS_LIBRARY=$build/lib/libbioplaus.so.1 PYTHONPATH=$(dirname "$0")/../python python3 - <<'PY'
+floats=$(BIOPLAUS_LIBRARY=$build/lib/libbioplaus.so.1 PYTHONPATH=$(dirname "$0")/../python python3 - <<'PY'
 import bioplaus
 
 def count(name, build):
@@ -90,11 +93,8 @@ def count(name, build):
     net.input_shape = (1, 28, 28)
     build(net)
     net.add_dense(10, "softmax")
-    n = net.param_count
-    print("| %s | %d floats | %.2f MB per step |" % (name, n, 4 * n / 1e6))
+    print("%s|%d" % (name, net.param_count))
 
-print("| net | trained parameters | bytes reduced |")
-print("|---|---|---|")
 count("MLP 784-256-256-10", lambda n: (n.add_dense(256, "relu"), n.add_dense(256, "relu")))
 count("LeNet-5", lambda n: (n.add_conv2d(6, 5, 1, 2), n.add_maxpool2d(2), n.add_conv2d(16, 5),
                             n.add_maxpool2d(2), n.add_conv2d(120, 5), n.add_dense(84, "relu")))
@@ -102,3 +102,30 @@ count("wider conv net", lambda n: (n.add_conv2d(32, 5, 1, 2), n.add_maxpool2d(2)
                                    n.add_conv2d(64, 5, 1, 2), n.add_maxpool2d(2),
                                    n.add_dense(256, "relu")))
 PY
+)
+echo "| net | trained parameters | MB reduced per step |"
+echo "|---|---|---|"
+echo "$floats" | awk -F'|' '{ printf "| %s | %d | %.2f |\n", $1, $2, 4 * $2 / 1e6 }'
+
+# 4. The model: a step on P processes takes the compute of B/P rows plus an
+# allreduce of n floats, 2 (P-1)/P 4n/beta + 2 log2(P) alpha (a ring or
+# Rabenseifner allreduce of a large message: Thakur, Rabenseifner & Gropp
+# 2005); efficiency = t(B) / (P (t(B/P) + allreduce)).
+echo
+echo "## 4. Projected efficiency of data-parallel training (the model of docs/scaling.md)"
+echo
+echo "| net | batch | processes | compute per step (s) | allreduce 10 Gbit/s (s) | efficiency | allreduce 100 Gbit/s (s) | efficiency |"
+echo "|---|---|---|---|---|---|---|---|"
+printf '%s' "$steps" | while IFS='|' read -r name batch p t; do
+    [ "$p" = 1 ] && continue
+    n=$(echo "$floats" | awk -F'|' -v n="$name" '$1 == n { print $2 }')
+    t1=$(printf '%s' "$steps" | awk -F'|' -v n="$name" '$1 == n && $3 == 1 { print $4 }')
+    awk -v name="$name" -v b="$batch" -v p="$p" -v t="$t" -v t1="$t1" -v n="$n" 'BEGIN {
+        bytes = 4 * n
+        # 10 Gbit/s Ethernet: 1.25e9 B/s, 20 us; 100 Gbit/s InfiniBand: 12.5e9 B/s, 1.5 us
+        a10 = 2 * (p - 1) / p * bytes / 1.25e9 + 2 * log(p) / log(2) * 20e-6
+        a100 = 2 * (p - 1) / p * bytes / 12.5e9 + 2 * log(p) / log(2) * 1.5e-6
+        printf "| %s | %d | %d | %.6f | %.6f | %.2f | %.6f | %.2f |\n", name, b, p, t,
+               a10, t1 / (p * (t + a10)), a100, t1 / (p * (t + a100))
+    }'
+done

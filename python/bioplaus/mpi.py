@@ -26,7 +26,7 @@ import os
 
 from mpi4py import MPI
 
-from . import _lib
+from . import _check, _lib
 from .enums import Status
 from .errors import check
 from .net import Evaluation
@@ -144,6 +144,8 @@ class Context:
         true return value on any process stops every process after the same
         step.  An exception it raises stops training and is raised again.
         """
+        epochs = _check.size(epochs, "Context.fit", "epochs")
+        batch_size = _check.size(batch_size, "Context.fit", "batch_size")
         function = _lib.PROGRESS_FN()
         raised = []
         if progress is not None:
@@ -172,7 +174,7 @@ class Context:
     def save(self, net, path):
         """Collective: rank 0 saves the net; every process gets its result."""
         with borrow("Context.save", net) as (handle,):
-            check(_c.bpl_mpi_save(self._live(), handle, os.fsencode(path)))
+            check(_c.bpl_mpi_save(self._live(), handle, _check.path(path, "Context.save")))
 
     def agree(self, ok=True, message="failed"):
         """Collective: raise on every process if any process gives ok=False."""

@@ -66,6 +66,16 @@ class MpiTest(unittest.TestCase):
             with self.assertRaises(bioplaus.IOFailedError):
                 mpi.agree(RANK != 0, "cannot read the data")
 
+    def test_arguments_checked_before_any_collective_call(self):
+        n = net("backprop")
+        with bioplaus.mpi.Context() as mpi:
+            mpi.attach(n)
+            with self.assertRaises(ValueError):
+                mpi.fit(n, data(), epochs=-1, batch_size=10)
+            with self.assertRaises(TypeError):
+                mpi.save(n, 3.5)
+            mpi.fit(n, data(), epochs=1, batch_size=10)  # still in step
+
     def test_save_by_rank_0(self):
         n = net("backprop")
         path = MPI.COMM_WORLD.bcast(tempfile.mktemp(suffix=".bpl") if RANK == 0 else None)
