@@ -16,6 +16,7 @@
 set -eu
 build=${1:?usage: scaling.sh BUILD_DIR [MPIEXEC_OPTION]...}
 shift
+mpi_options="$*" # words, e.g. --oversubscribe
 train=$build/tools/bioplaus-train
 mpiexec=${MPIEXEC:-mpiexec}
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
@@ -38,7 +39,7 @@ seconds() {
         line=$("$train" --rule backprop $opts --batch "$batch" --epochs 1 $lim \
                --threads "$threads" --quiet --val 5000)
     else
-        line=$("$mpiexec" "$@" -n "$procs" "$train" --rule backprop $opts \
+        line=$("$mpiexec" $mpi_options -n "$procs" "$train" --rule backprop $opts \
                --batch "$((batch / procs))" --epochs 1 $lim --threads "$threads" --quiet --val 5000)
     fi
     s=$(echo "$line" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
@@ -57,7 +58,7 @@ for spec in "MLP 784-256-256-10|$mlp|128|0" "LeNet-5|$lenet|64|10000" \
     batch=${rest%%|*} limit=${rest#*|}
     a=$(seconds "$opts" "$batch" "$limit" 1)
     b=$(seconds "$opts" "$batch" "$limit" 2)
-    c=$(seconds "$opts" "$batch" "$limit" 1 2 "$@")
+    c=$(seconds "$opts" "$batch" "$limit" 1 2)
     echo "| $name | $batch | $a | $b | $c |"
 done
 
