@@ -2,7 +2,8 @@
 # check-train-mpi.sh MPIEXEC TRAIN [MPIEXEC_OPTION]... - bioplaus-train
 # under mpiexec: 2 processes with --batch 64 reach, after one epoch of fa,
 # the test accuracy of one process with --batch 128 within 0.3 points; the
-# net process 0 saves gives that accuracy when loaded; every other rule
+# net process 0 saves gives that accuracy when loaded, and trains on from it
+# on 2 processes as on one; every other rule
 # data-parallel training supports, with its recommended set-up, ends one
 # epoch within 0.2 points of one process at the whole batch; and a data directory missing on one process ends the run on both,
 # with status 1, not a hang.
@@ -31,6 +32,14 @@ fi
 loaded=$("$train" --load "$work/fa.bpl" --quiet | accuracy)
 echo "the net process 0 saved, loaded by one process: $loaded"
 [ "$loaded" = "$two" ] || { echo "FAIL: the saved net predicts differently"; status=1; }
+
+# --load on 2 processes: both start from the file and train on as one does.
+one=$("$train" --load "$work/fa.bpl" --epochs 1 --batch 128 --threads 1 --quiet | accuracy)
+two=$("$mpiexec" "$@" -n 2 "$train" --load "$work/fa.bpl" --epochs 1 --batch 64 --threads 1 \
+      --quiet | accuracy)
+echo "a second epoch from the saved net: one process $one, 2 processes $two"
+awk -v a="$one" -v b="$two" 'BEGIN { d = a - b; exit !(a != "" && b != "" && d <= 0.003 && d >= -0.003) }' ||
+    { echo "FAIL: the loaded net trains differently on 2 processes"; status=1; }
 
 for rule in backprop dfa usf brsf frsf segregated microcircuit; do
     batch=$("$train" --rule $rule --list-params | awk '$1 == "batch_size" { print $2 }')
