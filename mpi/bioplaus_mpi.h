@@ -77,7 +77,8 @@ BPL_API int bpl_mpi_detach(bpl_mpi *mpi);
 
 /** Collective: bpl_net_fit data-parallel.  `batch_size` is the rows of a
  * step over all processes; each trains rows [len*rank/size,
- * len*(rank+1)/size) of it.  Every process needs the same dataset.  The
+ * len*(rank+1)/size) of it.  Every process needs the same dataset,
+ * epochs and batch_size (checked: INVALID_ARG or SHAPE everywhere).  The
  * progress callback runs on every process with the loss of the whole batch
  * only at BPL_EVENT_EPOCH (a batch's loss is this process's share); when it
  * asks to stop on any process, every process stops after the next step or

@@ -114,11 +114,20 @@ BPL_API int bpl_mpi_fit(bpl_mpi *m, bpl_net *net, const bpl_dataset *ds, size_t 
     if (!m)
         return bpl_error_set(BPL_ERR_INVALID_ARG, "bpl_mpi_fit: the context is NULL");
     int rc = bpl_mpi_agree(m, check_fit(m, net, ds, batch_size));
-    int same = 0;
+    /* The same loop on every process, or their collective calls would not
+     * meet: the dataset's size, the epochs and the batch must agree. */
+    int same_n = 0, same_epochs = 0, same_batch = 0;
     if (rc == BPL_OK)
-        rc = bpl__mpi_same_everywhere(m, (uint64_t)bpl_dataset_example_count(ds), &same);
-    if (rc == BPL_OK && !same)
+        rc = bpl__mpi_same_everywhere(m, (uint64_t)bpl_dataset_example_count(ds), &same_n);
+    if (rc == BPL_OK)
+        rc = bpl__mpi_same_everywhere(m, (uint64_t)epochs, &same_epochs);
+    if (rc == BPL_OK)
+        rc = bpl__mpi_same_everywhere(m, (uint64_t)batch_size, &same_batch);
+    if (rc == BPL_OK && !same_n)
         rc = bpl_error_set(BPL_ERR_SHAPE, "bpl_mpi_fit: the processes' datasets differ in size");
+    else if (rc == BPL_OK && (!same_epochs || !same_batch))
+        rc = bpl_error_set(BPL_ERR_INVALID_ARG, "bpl_mpi_fit: the processes were given "
+                                                "different epochs or batch sizes");
     size_t n = 0;
     if (rc == BPL_OK)
         rc = bpl_net_gradient_size(net, &n);
@@ -168,6 +177,12 @@ BPL_API int bpl_mpi_evaluate(bpl_mpi *m, bpl_net *net, const bpl_dataset *ds,
                                          "bpl_mpi_evaluate: the net or dataset is NULL")
                          : evaluate_share(m, net, ds, sums);
     rc = bpl_mpi_agree(m, rc);
+    int same = 0;
+    if (rc == BPL_OK)
+        rc = bpl__mpi_same_everywhere(m, (uint64_t)bpl_dataset_example_count(ds), &same);
+    if (rc == BPL_OK && !same)
+        rc = bpl_error_set(BPL_ERR_SHAPE,
+                           "bpl_mpi_evaluate: the processes' datasets differ in size");
     if (rc != BPL_OK)
         return rc;
     int mrc = MPI_Allreduce(sums, total, 3, MPI_DOUBLE, MPI_SUM, m->comm);

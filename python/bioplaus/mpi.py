@@ -7,9 +7,12 @@
     with bioplaus.mpi.Context(MPI.COMM_WORLD) as mpi:
         mpi.attach(net)
         mpi.fit(net, train, epochs=1, batch_size=128)   # 128 rows per step in all
-        print(mpi.evaluate(net, test))
+        result = mpi.evaluate(net, test)                 # on every process
+        if mpi.rank == 0:
+            print(result)
 
-Run with ``mpiexec -n 4 python3 script.py``.  It wraps libbioplaus-mpi
+Run with ``mpiexec -n 4 /usr/bin/python3 script.py`` (the interpreter that
+has mpi4py: Debian's python3-mpi4py).  It wraps libbioplaus-mpi
 (docs/scaling.md): every call is collective, and an error on one process
 raises on every process, its message naming the process that failed.
 

@@ -2,7 +2,8 @@
 # check-sweep.sh MPIEXEC SWEEP TRAIN [MPIEXEC_OPTION]... - bioplaus-sweep on
 # a tiny grid (2 rules x 2 learning rates x 2 seeds, 2 epochs of 2,000
 # images): with 2 and with 3 processes every run is done and summarised;
-# started again it trains nothing; killed part way and started again it
+# started again it trains nothing, and with a learning rate added only the
+# new runs; killed part way and started again it
 # trains only what was not done, and ends with every run done.  Needs the
 # MNIST files ($BIOPLAUS_MNIST_DIR); exits 77 (skipped) without.
 set -u
@@ -47,6 +48,13 @@ sed -n '/^| rule/,$p' "$work/log2"
 # Started again: nothing to train.
 "$mpiexec" "$@" -n 2 "$sweep" --train "$train" "$work/grid.txt" "$work/out2" >"$work/again" 2>&1
 grep -q "8 done before, 0 to train" "$work/again" || fail "a finished sweep trained again"
+
+# A grid with one more learning rate keeps the 8 runs it still has.
+sed 's/^lr: 1e-3 | 3e-3/lr: 1e-3 | 3e-3 | 1e-2/' "$work/grid.txt" >"$work/grid3.txt"
+"$mpiexec" "$@" -n 2 "$sweep" --train "$train" "$work/grid3.txt" "$work/out2" >"$work/grown" 2>&1 ||
+    fail "the grown grid failed"
+echo "grown grid: $(head -n 1 "$work/grown")"
+grep -q "12 runs, 8 done before, 4 to train" "$work/grown" || fail "a grown grid retrained old runs"
 
 # Killed once a run is done, then started again.
 sed -i 's/^epochs: 2/epochs: 4/' "$work/grid.txt"

@@ -211,6 +211,15 @@ START_TEST(test_bad_argument_on_one_process)
     ck_assert_int_eq(rc, BPL_ERR_INVALID_ARG);
     rc = bpl_mpi_fit(mpi, net, rank == size - 1 ? NULL : ds, 1, BATCH, NULL, NULL);
     ck_assert_int_eq(rc, BPL_ERR_INVALID_ARG);
+    /* Valid everywhere, but not the same: the loops would not meet. */
+    rc = bpl_mpi_fit(mpi, net, ds, rank == size - 1 ? 2 : 1, BATCH, NULL, NULL);
+    ck_assert_int_eq(rc, BPL_ERR_INVALID_ARG);
+    rc = bpl_mpi_fit(mpi, net, ds, 1, rank == size - 1 ? BATCH + 1 : BATCH, NULL, NULL);
+    ck_assert_int_eq(rc, BPL_ERR_INVALID_ARG);
+    bpl_dataset *fewer = make_data(EXAMPLES - (rank == size - 1), 0);
+    double accuracy;
+    ck_assert_int_eq(bpl_mpi_evaluate(mpi, net, fewer, &accuracy, NULL), BPL_ERR_SHAPE);
+    bpl_dataset_destroy(fewer);
     bpl_mpi_destroy(mpi);
     bpl_net_destroy(net);
     bpl_dataset_destroy(ds);

@@ -177,9 +177,23 @@ static void draw(const struct grid_key *k, uint64_t *state, char *out)
 
 static void add_arg(struct run *r, const char *a, const char *b)
 {
-    snprintf(r->args[r->n_args++], MAX_TEXT, "%s", a);
+    snprintf(r->args[r->n_args++], ARG_TEXT, "%s", a);
     if (b)
-        snprintf(r->args[r->n_args++], MAX_TEXT, "%s", b);
+        snprintf(r->args[r->n_args++], ARG_TEXT, "%s", b);
+}
+
+/* The run's files are named after its command (FNV-1a), not its place in
+ * the grid: a grid that changes keeps the runs it still has. */
+static void name_run(struct run *r)
+{
+    char text[MAX_ARGS * (ARG_TEXT + 1)];
+    run_command_text(r, text, sizeof text);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *c = text; *c; c++) {
+        h ^= (unsigned char)*c;
+        h *= 0x100000001b3ULL;
+    }
+    snprintf(r->id, sizeof r->id, "%016llx", (unsigned long long)h);
 }
 
 /* The run of one configuration (a value per key) with one seed. */
@@ -206,6 +220,7 @@ static void make_run(const struct grid *g, char values[][MAX_TEXT], const char *
     }
     add_arg(r, "--seed", seed);
     snprintf(r->seed, sizeof r->seed, "%s", seed);
+    name_run(r);
 }
 
 static int is_random(const struct grid *g)

@@ -72,8 +72,8 @@ static int make_dirs(const char *dir)
 
 static void report(const struct run *runs, long i, int failed)
 {
-    printf("[rank %d] run %04ld %s: %s\n", world_rank, i, failed ? "FAILED" : "done",
-           runs[i].setup);
+    printf("[rank %d] run %04ld (%s) %s: %s\n", world_rank, i, runs[i].id,
+           failed ? "FAILED" : "done", runs[i].setup);
     fflush(stdout);
 }
 
@@ -100,7 +100,7 @@ static int lead(const char *train, const char *dir, const struct run *runs, cons
         }
         if (!own_running && next < n_todo) {
             own = todo[next++];
-            own_pid = run_start(train, dir, &runs[own], (size_t)own);
+            own_pid = run_start(train, dir, &runs[own]);
             own_running = own_pid > 0;
             if (!own_running) {
                 failures++;
@@ -109,7 +109,7 @@ static int lead(const char *train, const char *dir, const struct run *runs, cons
         } else if (own_running) {
             int status;
             if (waitpid(own_pid, &status, WNOHANG) == own_pid) {
-                int failed = run_end(dir, &runs[own], (size_t)own, status);
+                int failed = run_end(dir, &runs[own], status);
                 failures += failed;
                 report(runs, own, failed);
                 own_running = 0;
@@ -133,7 +133,7 @@ static void follow(const char *train, const char *dir, const struct run *runs)
         MPI_Recv(&assign, 1, MPI_LONG, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         if (assign == STOP)
             return;
-        int failed = run_one(train, dir, &runs[assign], (size_t)assign);
+        int failed = run_one(train, dir, &runs[assign]);
         report(runs, assign, failed);
         result = failed ? -2 - assign : assign;
     }
@@ -180,7 +180,7 @@ static int sweep(int argc, char **argv)
         long *todo = malloc((n ? n : 1) * sizeof *todo);
         size_t n_todo = 0;
         for (size_t i = 0; todo && i < n; i++)
-            if (!run_is_done(dir, &runs[i], i))
+            if (!run_is_done(dir, &runs[i]))
                 todo[n_todo++] = (long)i;
         printf("bioplaus-sweep: %zu runs, %zu done before, %zu to train on %d process%s\n", n,
                todo ? n - n_todo : 0, n_todo, world_size, world_size == 1 ? "" : "es");

@@ -22,12 +22,13 @@
 
 extern char **environ;
 
-static void path_of(char *out, size_t size, const char *dir, size_t i, const char *ext)
+static void path_of(char *out, size_t size, const char *dir, const struct run *r,
+                    const char *ext)
 {
-    snprintf(out, size, "%s/runs/%04zu.%s", dir, i, ext);
+    snprintf(out, size, "%s/runs/%s.%s", dir, r->id, ext);
 }
 
-static void command_text(const struct run *r, char *out, size_t size)
+void run_command_text(const struct run *r, char *out, size_t size)
 {
     size_t used = 0;
     out[0] = '\0';
@@ -35,10 +36,20 @@ static void command_text(const struct run *r, char *out, size_t size)
         used += (size_t)snprintf(out + used, size - used, "%s%s", a ? " " : "", r->args[a]);
 }
 
-int run_is_done(const char *dir, const struct run *r, size_t i)
+int run_failed(const char *dir, const struct run *r)
 {
-    char path[4096], want[MAX_ARGS * (MAX_TEXT + 1)], have[sizeof want];
-    path_of(path, sizeof path, dir, i, "done");
+    char path[4096];
+    path_of(path, sizeof path, dir, r, "failed");
+    FILE *f = fopen(path, "r");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+int run_is_done(const char *dir, const struct run *r)
+{
+    char path[4096], want[MAX_ARGS * (ARG_TEXT + 1)], have[sizeof want];
+    path_of(path, sizeof path, dir, r, "done");
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
@@ -47,7 +58,7 @@ int run_is_done(const char *dir, const struct run *r, size_t i)
     have[n] = '\0';
     if (n && have[n - 1] == '\n')
         have[n - 1] = '\0';
-    command_text(r, want, sizeof want);
+    run_command_text(r, want, sizeof want);
     return strcmp(have, want) == 0;
 }
 
@@ -75,12 +86,12 @@ static char **child_environment(void)
     return env;
 }
 
-static int mark_done(const char *dir, const struct run *r, size_t i)
+static int mark_done(const char *dir, const struct run *r)
 {
-    char path[4096], tmp[4200], text[MAX_ARGS * (MAX_TEXT + 1)];
-    path_of(path, sizeof path, dir, i, "done");
+    char path[4096], tmp[4200], text[MAX_ARGS * (ARG_TEXT + 1)];
+    path_of(path, sizeof path, dir, r, "done");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    command_text(r, text, sizeof text);
+    run_command_text(r, text, sizeof text);
     FILE *f = fopen(tmp, "w");
     if (!f)
         return 1;
@@ -89,12 +100,12 @@ static int mark_done(const char *dir, const struct run *r, size_t i)
     return failed || rename(tmp, path) != 0;
 }
 
-pid_t run_start(const char *train, const char *dir, const struct run *r, size_t i)
+pid_t run_start(const char *train, const char *dir, const struct run *r)
 {
     char csv[4096], log[4096], failed_path[4096];
-    path_of(csv, sizeof csv, dir, i, "csv");
-    path_of(log, sizeof log, dir, i, "log");
-    path_of(failed_path, sizeof failed_path, dir, i, "failed");
+    path_of(csv, sizeof csv, dir, r, "csv");
+    path_of(log, sizeof log, dir, r, "log");
+    path_of(failed_path, sizeof failed_path, dir, r, "failed");
     remove(failed_path);
     /* posix_spawn takes writable strings: copies of the arguments. */
     char *argv[MAX_ARGS + 4] = {NULL};
@@ -118,19 +129,19 @@ pid_t run_start(const char *train, const char *dir, const struct run *r, size_t 
     for (size_t a = 0; a < n; a++)
         free(argv[a]);
     if (rc != 0) {
-        run_end(dir, r, i, -1);
+        run_end(dir, r, -1);
         return -1;
     }
     return pid;
 }
 
 /* status: waitpid's, or -1 when the child could not start. */
-int run_end(const char *dir, const struct run *r, size_t i, int status)
+int run_end(const char *dir, const struct run *r, int status)
 {
     if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return mark_done(dir, r, i);
+        return mark_done(dir, r);
     char failed_path[4096];
-    path_of(failed_path, sizeof failed_path, dir, i, "failed");
+    path_of(failed_path, sizeof failed_path, dir, r, "failed");
     FILE *f = fopen(failed_path, "w");
     if (f) {
         fprintf(f, "%s\n", status < 0               ? "could not start bioplaus-train"
@@ -141,13 +152,13 @@ int run_end(const char *dir, const struct run *r, size_t i, int status)
     return 1;
 }
 
-int run_one(const char *train, const char *dir, const struct run *r, size_t i)
+int run_one(const char *train, const char *dir, const struct run *r)
 {
-    pid_t pid = run_start(train, dir, r, i);
+    pid_t pid = run_start(train, dir, r);
     if (pid < 0)
         return 1;
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    return run_end(dir, r, i, status);
+    return run_end(dir, r, status);
 }

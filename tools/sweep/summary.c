@@ -13,19 +13,20 @@
 #include <string.h>
 
 struct outcome {
-    int done;
+    int done, failed;
     size_t epochs, best_epoch;
     double best_val, test_at_best, final_test;
 };
 
 /* The run's CSV: epoch,train_loss,val_accuracy,val_loss,test_accuracy,... */
-static struct outcome read_outcome(const char *dir, const struct run *r, size_t i)
+static struct outcome read_outcome(const char *dir, const struct run *r)
 {
     struct outcome o = {0};
     o.best_val = -1.0;
-    o.done = run_is_done(dir, r, i);
+    o.done = run_is_done(dir, r);
+    o.failed = !o.done && run_failed(dir, r);
     char path[4096], line[512];
-    snprintf(path, sizeof path, "%s/runs/%04zu.csv", dir, i);
+    snprintf(path, sizeof path, "%s/runs/%s.csv", dir, r->id);
     FILE *f = fopen(path, "r");
     if (!f)
         return o;
@@ -70,14 +71,15 @@ int write_summary(const char *dir, const struct run *runs, size_t n)
         free(groups);
         return 1;
     }
-    fprintf(f, "run,rule,setup,seed,status,epochs,best_val_accuracy,best_epoch,"
+    fprintf(f, "run,files,rule,setup,seed,status,epochs,best_val_accuracy,best_epoch,"
                "test_accuracy_at_best,final_test_accuracy\n");
     size_t n_groups = 0, finished = 0;
     for (size_t i = 0; i < n; i++) {
-        struct outcome o = read_outcome(dir, &runs[i], i);
+        struct outcome o = read_outcome(dir, &runs[i]);
         finished += o.done;
-        fprintf(f, "%zu,%s,\"%s\",%s,%s,%zu,", i, runs[i].rule, runs[i].setup, runs[i].seed,
-                o.done ? "done" : "not done", o.epochs);
+        fprintf(f, "%zu,runs/%s,%s,\"%s\",%s,%s,%zu,", i, runs[i].id, runs[i].rule,
+                runs[i].setup, runs[i].seed,
+                o.done ? "done" : o.failed ? "failed (see its .log)" : "not done", o.epochs);
         if (o.best_val >= 0.0)
             fprintf(f, "%.6f,%zu,%.6f,%.6f\n", o.best_val, o.best_epoch, o.test_at_best,
                     o.final_test);

@@ -51,7 +51,8 @@ static int run(struct options *opt)
     struct trainer t = {0};
     t.opt = opt;
     t.session = &s;
-    t.show_progress = !opt->quiet && isatty(STDOUT_FILENO);
+    /* mpiexec may give a process a terminal whatever its own stdout is. */
+    t.show_progress = !opt->quiet && isatty(STDOUT_FILENO) && parallel_processes() == 1;
     /* Usage errors, and a --save that cannot succeed, come before the slow
      * data load. */
     /* Under mpiexec every step that may fail on one process alone is
