@@ -66,8 +66,15 @@ while [ "$(ls "$out"/runs/*.done 2>/dev/null | wc -l)" -lt 1 ] && [ $i -lt 600 ]
     sleep 0.1
     i=$((i + 1))
 done
+# Everything that names the output folder: the launcher, the sweep's ranks
+# and their bioplaus-train children.  Count only once all of them are gone.
 kill -9 $pid 2>/dev/null
-pkill -9 -f "$out/runs" 2>/dev/null
+i=0
+while pgrep -f "$out" >/dev/null && [ $i -lt 100 ]; do
+    pkill -9 -f "$out" 2>/dev/null
+    sleep 0.1
+    i=$((i + 1))
+done
 wait $pid 2>/dev/null
 before=$(ls "$out"/runs/*.done 2>/dev/null | wc -l)
 stamp=$(ls -l --time-style=+%s.%N "$out"/runs/*.done 2>/dev/null | awk '{print $6, $7}')
