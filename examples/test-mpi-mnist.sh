@@ -2,14 +2,13 @@
 # test-mpi-mnist.sh MPIEXEC MPI_MNIST [MPIEXEC_OPTION]... - examples/mpi_mnist
 # on 2 processes, one epoch of backprop: it must print the epoch's loss and
 # a test accuracy above 90%, once (process 0 prints).  Needs the MNIST
-# files ($BIOPLAUS_MNIST_DIR); exits 77 (skipped) without.
+# files (tests/mnist-dir.sh finds them).
 set -u
 mpiexec=$1 program=$2
 shift 2
-if [ ! -d "${BIOPLAUS_MNIST_DIR:-}" ]; then
-    echo "BIOPLAUS_MNIST_DIR is not a directory: skipped"
-    exit 77
-fi
+mnist_user="mpi-mnist"
+. "$BPL_SOURCE_ROOT/tests/mnist-dir.sh" # sets data; skips (77), or fails under CI=true
+export BIOPLAUS_MNIST_DIR="$data"
 out=$("$mpiexec" "$@" -n 2 "$program" backprop 1) || { echo "FAIL: exit status $?"; exit 1; }
 echo "$out"
 lines=$(echo "$out" | grep -c 'test accuracy')

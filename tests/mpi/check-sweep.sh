@@ -9,10 +9,9 @@
 set -u
 mpiexec=$1 sweep=$2 train=$3
 shift 3
-if [ ! -d "${BIOPLAUS_MNIST_DIR:-}" ]; then
-    echo "BIOPLAUS_MNIST_DIR is not a directory: skipped"
-    exit 77
-fi
+mnist_user="bioplaus-sweep"
+. "$BPL_SOURCE_ROOT/tests/mnist-dir.sh" # sets data; skips (77), or fails under CI=true
+export BIOPLAUS_MNIST_DIR="$data"
 work=$(mktemp -d)
 trap 'pkill -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
 status=0

@@ -7,14 +7,13 @@
 # data-parallel training supports, with its recommended set-up, ends one
 # epoch within 0.2 points of one process at the whole batch; and a data directory missing on one process ends the run on both,
 # with status 1, not a hang.
-# Needs the MNIST files ($BIOPLAUS_MNIST_DIR); exits 77 (skipped) without.
+# Needs the MNIST files (tests/mnist-dir.sh finds them).
 set -u
 mpiexec=$1 train=$2
 shift 2
-if [ ! -d "${BIOPLAUS_MNIST_DIR:-}" ]; then
-    echo "BIOPLAUS_MNIST_DIR is not a directory: skipped"
-    exit 77
-fi
+mnist_user="bioplaus-train under mpiexec"
+. "$BPL_SOURCE_ROOT/tests/mnist-dir.sh" # sets data; skips (77), or fails under CI=true
+export BIOPLAUS_MNIST_DIR="$data"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
