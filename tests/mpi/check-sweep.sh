@@ -5,7 +5,7 @@
 # started again it trains nothing, and with a learning rate added only the
 # new runs; killed part way and started again it
 # trains only what was not done, and ends with every run done.  Needs the
-# MNIST files ($BIOPLAUS_MNIST_DIR); exits 77 (skipped) without.
+# MNIST files (tests/mnist-dir.sh finds them).
 set -u
 mpiexec=$1 sweep=$2 train=$3
 shift 3
