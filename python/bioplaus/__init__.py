@@ -12,13 +12,14 @@ Train fully connected networks with biologically plausible learning rules::
         rule = bioplaus.Rule.builtin("fa")
         rule["lr"] = 5e-4
         net.rule = rule
-        net.fit(train, epochs=10, batch_size=128)
-        print(net.evaluate(test).accuracy)
+        history = net.fit(train, epochs=10, batch_size=128)
+        print(history[-1].loss, net.evaluate(test).accuracy)
 
 Importing the package loads the shared library (see bioplaus._lib for where
 it is looked for) and checks its version.  Every failing call raises a
 BioplausError subclass carrying the status code and the library's message.
-numpy is optional; cffi users can call bioplaus.cffi_support.load().
+numpy is optional; cffi users can call bioplaus.cffi_support.load().  The
+package is typed (PEP 561).
 """
 
 from . import _lib
@@ -29,20 +30,20 @@ from .errors import (BioplausError, CallbackError, FormatError, InternalError,
                      InvalidArgumentError, IOFailedError, NoMemoryError, NotFoundError,
                      NumericError, RangeError, ShapeError, SizeOverflowError, StateError,
                      UnsupportedError, VersionError, strerror)
-from .net import Evaluation, FitProgress, Layer, Net, Profile, TensorInfo
+from .net import EpochResult, Evaluation, FitProgress, Layer, Net, Profile, TensorInfo
 from .ops import (activation_backward, activation_forward, blas_backend, blas_info, gemm,
                   thread_count, set_thread_count, version, version_info, version_number)
 from .rule import ParamInfo, PropertyValue, PythonRule, Rule
 from ._arrays import HAVE_NUMPY
 
-__version__ = ".".join(map(str, _lib.VERSION_INFO))
+__version__: str = ".".join(map(str, _lib.VERSION_INFO))
 
 #: Path (or soname) of the shared library that was loaded.
-library_path = _lib.library_path
+library_path: str = _lib.library_path
 
 __all__ = [
-    "Activation", "BioplausError", "CallbackError", "Dataset", "Evaluation", "Event",
-    "FitProgress", "FormatError", "Group", "HAVE_NUMPY", "IOFailedError", "Init",
+    "Activation", "BioplausError", "CallbackError", "Dataset", "EpochResult", "Evaluation",
+    "Event", "FitProgress", "FormatError", "Group", "HAVE_NUMPY", "IOFailedError", "Init",
     "InternalError", "InvalidArgumentError", "Layer", "LogLevel", "Loss", "Needs", "Net",
     "NoMemoryError", "NotFoundError", "NumericError", "Optimizer", "ParamInfo", "ParamKind",
     "Phase", "Profile", "Property", "PropertyValue", "PythonRule", "RangeError", "Rule",

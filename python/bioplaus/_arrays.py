@@ -19,7 +19,7 @@ from .enums import Status
 try:
     import numpy as np
 except ImportError:  # numpy is optional
-    np = None
+    np = None  # type: ignore[assignment]
 
 HAVE_NUMPY = np is not None
 _FLOAT_FORMATS = ("f", "<f", "=f", "@f")

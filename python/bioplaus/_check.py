@@ -15,9 +15,12 @@ function (`where`) and the argument (`what`) in the error.
   embedded NUL raises InvalidArgumentError (a ValueError).
 """
 
+from __future__ import annotations
+
 import ctypes
 import operator
 import os
+from typing import Any
 
 from .enums import Status
 from .errors import InvalidArgumentError, RangeError
@@ -25,10 +28,10 @@ from .errors import InvalidArgumentError, RangeError
 try:
     from numpy import bool_ as _numpy_bool
 except ImportError:  # numpy is optional
-    _numpy_bool = bool
+    _numpy_bool = bool  # type: ignore[misc, assignment]
 
 
-def _bits(c_type):
+def _bits(c_type: Any) -> int:
     return 8 * ctypes.sizeof(c_type)
 
 
@@ -40,7 +43,7 @@ UINT64_MAX = (1 << 64) - 1
 UNSIGNED_BITS = _bits(ctypes.c_uint)
 
 
-def _power(number):
+def _power(number: int) -> str:
     """A bound as people write it: 2**64-1 rather than 18446744073709551615."""
     for offset in (0, 1):
         magnitude = abs(number) + offset
@@ -51,7 +54,7 @@ def _power(number):
     return str(number)
 
 
-def as_int(value, where, what):
+def as_int(value: Any, where: str, what: str) -> int:
     """`value` as an int; TypeError for bool, float and non-numbers."""
     if isinstance(value, (bool, _numpy_bool)):
         raise TypeError("%s: %s must be an integer, not bool" % (where, what))
@@ -62,7 +65,7 @@ def as_int(value, where, what):
                         % (where, what, type(value).__name__)) from None
 
 
-def integer(value, where, what, lo, hi, type_name):
+def integer(value: Any, where: str, what: str, lo: int, hi: int, type_name: str) -> int:
     """`value` as an int in lo..hi; TypeError or RangeError otherwise."""
     number = as_int(value, where, what)
     if not lo <= number <= hi:
@@ -71,27 +74,27 @@ def integer(value, where, what, lo, hi, type_name):
     return number
 
 
-def size(value, where, what):
+def size(value: Any, where: str, what: str) -> int:
     """A size_t argument: a count, a size or an index."""
     return integer(value, where, what, 0, SIZE_MAX, "size_t")
 
 
-def c_int(value, where, what):
+def c_int(value: Any, where: str, what: str) -> int:
     """An int argument (an enum value, a thread count)."""
     return integer(value, where, what, INT_MIN, INT_MAX, "int")
 
 
-def unsigned(value, where, what):
+def unsigned(value: Any, where: str, what: str) -> int:
     """An unsigned int argument."""
     return integer(value, where, what, 0, UINT_MAX, "unsigned int")
 
 
-def uint64(value, where, what):
+def uint64(value: Any, where: str, what: str) -> int:
     """A uint64_t argument (a seed)."""
     return integer(value, where, what, 0, UINT64_MAX, "uint64_t")
 
 
-def _refuse_nul(data, where, what):
+def _refuse_nul(data: bytes, where: str, what: str) -> bytes:
     position = data.find(b"\0")
     if position >= 0:
         raise InvalidArgumentError(Status.INVALID_ARG,
@@ -100,7 +103,7 @@ def _refuse_nul(data, where, what):
     return data
 
 
-def text(value, where, what):
+def text(value: Any, where: str, what: str) -> bytes:
     """A name, choice list or description: str (UTF-8) or bytes, as bytes."""
     if isinstance(value, str):
         data = value.encode("utf-8")
@@ -112,7 +115,7 @@ def text(value, where, what):
     return _refuse_nul(data, where, what)
 
 
-def path(value, where, what="path"):
+def path(value: Any, where: str, what: str = "path") -> bytes:
     """A file or folder name: str, bytes or os.PathLike, as bytes."""
     try:
         data = os.fsencode(os.fspath(value))

@@ -10,26 +10,37 @@ instead; a ``with`` block ending inside such a callback raises the same way.
 Garbage collection cannot reach a borrowed object: the borrow holds it.
 """
 
+from __future__ import annotations
+
+import ctypes
 import threading
+from typing import Any, TypeVar, cast
 
 from .enums import Status
 from .errors import StateError
 
+_H = TypeVar("_H", bound="Handle")
+
 # Guards every handle's borrow count against close() from another thread.
 _LOCK = threading.RLock()
+
+
+def created(out: ctypes.c_void_p) -> int:
+    """The handle a create or load call that succeeded wrote into `out`."""
+    return cast(int, out.value)
 
 
 class Handle:
     """Base of the handle classes; subclasses define _release() and _handle."""
 
     _kind = "object"     # how messages name it: "net", "dataset", "rule"
-    _borrowers = ()      # names of the running calls that use the handle
+    _borrowers: tuple[str, ...] = ()  # names of the running calls that use the handle
 
-    def _release(self):
+    def _release(self) -> None:
         """Free the handle unless already freed (idempotent)."""
         raise NotImplementedError
 
-    def close(self):
+    def close(self) -> None:
         """Free the object now.  Idempotent.
 
         Raises StateError while a running library call uses the object:
@@ -45,17 +56,17 @@ class Handle:
             self._release()
 
     @property
-    def in_use(self):
+    def in_use(self) -> bool:
         """True while a running library call (e.g. fit) uses the object."""
         return bool(self._borrowers)
 
-    def __enter__(self):
+    def __enter__(self: _H) -> _H:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:  # interpreter shutdown: the library may be gone
@@ -71,18 +82,18 @@ class borrow:
 
     __slots__ = ("_call", "_handles")
 
-    def __init__(self, call, *handles):
+    def __init__(self, call: str, *handles: Any) -> None:
         self._call = call
         self._handles = handles
 
-    def __enter__(self):
+    def __enter__(self) -> list[Any]:
         with _LOCK:
             addresses = [h._handle for h in self._handles]
             for h in self._handles:
                 h._borrowers = h._borrowers + (self._call,)
         return addresses
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         with _LOCK:
             for h in self._handles:
                 names = list(h._borrowers)

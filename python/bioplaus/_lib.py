@@ -3,12 +3,17 @@
 The shared library is looked for, in this order:
 
 1. the file named by the environment variable BIOPLAUS_LIBRARY;
-2. the build trees of the source checkout this package sits in
-   (``../build*/lib/libbioplaus.so*`` relative to the ``python/`` folder),
-   the most recently built first;
-3. the installed library: ``ctypes.util.find_library("bioplaus")``, then the
-   usual library folders;
-4. the ``libdir`` that ``pkg-config --variable=libdir bioplaus`` reports.
+2. in a source checkout only (this package is the ``python/bioplaus``
+   folder of a tree whose top-level meson.build is libbioplaus's), the
+   checkout's build trees, ``../build*/lib/libbioplaus.so*`` relative to
+   the ``python/`` folder, the most recently built first.  An installed
+   copy of the package never looks at build trees;
+3. the ``libdir`` that ``meson install`` recorded beside the package, in
+   ``bioplaus/_install.py`` (a checkout and a pip install have none);
+4. the soname, ``libbioplaus.so.1``, as the dynamic loader finds it (its
+   cache, LD_LIBRARY_PATH, the system's library folders);
+5. ``ctypes.util.find_library("bioplaus")``, then the usual library folders;
+6. the ``libdir`` that ``pkg-config --variable=libdir bioplaus`` reports.
 
 The first library that loads is used.  Its version must have the major and
 minor version this package was written for, otherwise importing the package
@@ -19,6 +24,7 @@ ImportError lists every place that was tried and why it failed.
 import ctypes
 import ctypes.util
 import glob
+import importlib
 import os
 import re
 import shutil
@@ -31,7 +37,9 @@ VERSION_INFO = (0, 2, 0)
 SONAME = "libbioplaus.so.1"
 
 _PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SOURCE_ROOT = os.path.dirname(_PYTHON_DIR)
+_SOURCE_ROOT = os.path.dirname(_PYTHON_DIR)  # of a checkout: python/ is in it
+# How the checkout's meson.build starts.
+_PROJECT_LINE = re.compile(r"^project\(\s*'libbioplaus'", re.M)
 
 c_float_p = ctypes.c_void_p  # float data travels as addresses (int)
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
@@ -248,6 +256,26 @@ def check_version(number, path, expected=VERSION_INFO):
                ".".join(map(str, found))))
 
 
+def in_source_checkout():
+    """True if the package is the python/bioplaus folder of a source checkout:
+    the folder above python/ holds libbioplaus's meson.build.  An installed
+    copy (in a site-packages folder) is not."""
+    try:
+        with open(os.path.join(_SOURCE_ROOT, "meson.build"), encoding="utf-8") as f:
+            return _PROJECT_LINE.search(f.read()) is not None
+    except (OSError, ValueError):
+        return False
+
+
+def install_record():
+    """The module bioplaus._install that `meson install` writes beside the
+    package (LIBDIR, INCLUDEDIR), or None."""
+    try:
+        return importlib.import_module("._install", __package__)
+    except ImportError:
+        return None
+
+
 def _build_tree_candidates():
     """Libraries in ../build*/lib/ of the source checkout, newest first."""
     found = []
@@ -291,6 +319,28 @@ def _pkg_config_libdir():
     return libdir, None
 
 
+def _build_trees():
+    """Yield the build trees' candidates, or why there are none."""
+    if not in_source_checkout():
+        yield ("build tree", None, "not a source checkout (no meson.build of libbioplaus "
+               "in %s)" % _SOURCE_ROOT)
+        return
+    trees = _build_tree_candidates()
+    if not trees:
+        yield ("build tree", None, "no %s"
+               % os.path.join(_SOURCE_ROOT, "build*", "lib", "libbioplaus.so*"))
+    for path in trees:
+        yield "build tree", path, None
+
+
+def _install_candidate():
+    """(description, path or None, reason) of the libdir meson recorded."""
+    record = install_record()
+    if record is None:
+        return "meson install", None, "no bioplaus/_install.py (not installed by meson)"
+    return "meson install", os.path.join(record.LIBDIR, SONAME), None
+
+
 def _candidates():
     """Yield (description, path or None, reason if path is None)."""
     env = os.environ.get("BIOPLAUS_LIBRARY")
@@ -298,12 +348,9 @@ def _candidates():
         yield "$BIOPLAUS_LIBRARY", env, None
     else:
         yield "$BIOPLAUS_LIBRARY", None, "not set"
-    trees = _build_tree_candidates()
-    if not trees:
-        yield ("build tree", None, "no %s"
-               % os.path.join(_SOURCE_ROOT, "build*", "lib", "libbioplaus.so*"))
-    for path in trees:
-        yield "build tree", path, None
+    yield from _build_trees()
+    yield _install_candidate()
+    yield "dynamic loader", SONAME, None
     name = ctypes.util.find_library("bioplaus")
     if name:
         yield "ctypes.util.find_library", name, None
@@ -320,7 +367,8 @@ def _candidates():
 
 def _try_load(path):
     """(CDLL, None) or (None, reason)."""
-    # A bare name (from find_library) is resolved by the dynamic loader.
+    # A bare name (the soname, or what find_library found) is resolved by
+    # the dynamic loader.
     if os.sep in path and not os.path.exists(path):
         return None, "no such file"
     try:

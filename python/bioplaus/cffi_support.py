@@ -18,22 +18,28 @@ version::
 
 The header is looked for in: the `header` argument, $BIOPLAUS_HEADER, the
 source checkout this package sits in (include/bioplaus.h), the includedir
-pkg-config reports for bioplaus, /usr/local/include and /usr/include;
+`meson install` recorded beside the package (bioplaus/_install.py), the
+includedir pkg-config reports for bioplaus, /usr/local/include and
+/usr/include;
 bioplaus_rule.h is read from the folder bioplaus.h is found in.
 """
+
+from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from typing import Any
 
 from . import _check, _lib
+from ._typing import StrPath
 
 BEGIN_MARK = "/* --- BEGIN CDEF"
 END_MARK = "/* --- END CDEF"
 RULE_HEADER = "bioplaus_rule.h"
 
 
-def _pkg_config_includedir():
+def _pkg_config_includedir() -> str | None:
     program = shutil.which("pkg-config")
     if not program:
         return None
@@ -45,12 +51,16 @@ def _pkg_config_includedir():
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def header_candidates():
+def header_candidates() -> list[str]:
     """Where find_header() looks, in order."""
     candidates = []
     if os.environ.get("BIOPLAUS_HEADER"):
         candidates.append(os.environ["BIOPLAUS_HEADER"])
-    candidates.append(os.path.join(_lib._SOURCE_ROOT, "include", "bioplaus.h"))
+    if _lib.in_source_checkout():
+        candidates.append(os.path.join(_lib._SOURCE_ROOT, "include", "bioplaus.h"))
+    record = _lib.install_record()
+    if record is not None:
+        candidates.append(os.path.join(record.INCLUDEDIR, "bioplaus.h"))
     includedir = _pkg_config_includedir()
     if includedir:
         candidates.append(os.path.join(includedir, "bioplaus.h"))
@@ -58,7 +68,7 @@ def header_candidates():
     return candidates
 
 
-def find_header():
+def find_header() -> str:
     """The path of bioplaus.h; FileNotFoundError lists where it looked."""
     candidates = header_candidates()
     for path in candidates:
@@ -68,12 +78,12 @@ def find_header():
                             % ", ".join(candidates))
 
 
-def _rule_header(header):
+def _rule_header(header: StrPath) -> str:
     """The extension header beside `header` (bioplaus.h)."""
     return os.path.join(os.path.dirname(os.path.abspath(header)), RULE_HEADER)
 
 
-def _region(path):
+def _region(path: StrPath) -> str:
     """The declaration region of one header, BPL_API removed."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
@@ -86,13 +96,14 @@ def _region(path):
     return text[start:end].replace("BPL_API ", "")
 
 
-def cdef_source(header=None):
+def cdef_source(header: StrPath | None = None) -> str:
     """The declaration regions of bioplaus.h and bioplaus_rule.h beside it,
     ready for ffi.cdef().  FileNotFoundError if the extension header is not
     beside bioplaus.h (the library exports both APIs: a cdef of one would
     declare part of it)."""
     path = header or find_header()
     _check.path(path, "cffi_support.cdef_source", "header")
+    path = os.fspath(path)
     user = _region(path)
     extension = _rule_header(path)
     if not os.path.isfile(extension):
@@ -100,7 +111,8 @@ def cdef_source(header=None):
     return user + _region(extension)
 
 
-def load(library=None, header=None):
+def load(library: StrPath | None = None,
+         header: StrPath | None = None) -> tuple[Any, Any]:
     """Return (ffi, lib): the C API through cffi's ABI mode.
 
     `library` defaults to the library the package loaded (see
@@ -118,7 +130,7 @@ def load(library=None, header=None):
             from exc
     ffi = cffi.FFI()
     ffi.cdef(cdef_source(header))
-    path = library or _lib.library_path
-    lib = ffi.dlopen(path)
+    path = os.fspath(library) if library else _lib.library_path
+    lib: Any = ffi.dlopen(path)
     _lib.check_version(lib.bpl_version_number(), path, _lib.VERSION_INFO)
     return ffi, lib

@@ -1,14 +1,19 @@
 """Datasets: examples in the library's memory (bpl_dataset)."""
 
+from __future__ import annotations
+
 import array
+import builtins
 import ctypes
 import math
 import numbers
+from typing import Any, Callable
 
 from . import _arrays, _check, _lib
-from ._handle import Handle
+from ._handle import Handle, created
 from ._names import split_value
-from .enums import Status
+from ._typing import AnyPath, ArrayLike, FloatArray
+from .enums import Split, Status
 from .errors import InvalidArgumentError, RangeError, ShapeError, StateError, check
 
 # The widest layer of a net (the library's limit on units and inputs).
@@ -28,19 +33,20 @@ class Dataset(Handle):
     """
 
     _kind = "dataset"
+    _ptr: int | None
 
-    def __init__(self, address):
+    def __init__(self, address: int) -> None:
         """Wrap a bpl_dataset * owned from now on (use the class methods)."""
         self._ptr = address
 
     @classmethod
-    def _create(cls, function, *args):
+    def _create(cls, function: Callable[..., int], *args: Any) -> Dataset:
         out = ctypes.c_void_p()
         check(function(ctypes.byref(out), *args))
-        return cls(out.value)
+        return cls(created(out))
 
     @classmethod
-    def load_mnist(cls, directory, split="train"):
+    def load_mnist(cls, directory: AnyPath, split: Split | int | str = "train") -> Dataset:
         """Load a split ("train" or "test", or a Split) of MNIST or
         Fashion-MNIST from `directory`, gzipped or not."""
         where = "Dataset.load_mnist"
@@ -48,7 +54,7 @@ class Dataset(Handle):
                            split_value(split, where))
 
     @classmethod
-    def load_idx(cls, images, labels, n_classes):
+    def load_idx(cls, images: AnyPath, labels: AnyPath, n_classes: int) -> Dataset:
         """Load an IDX image file and an IDX label file, raw or gzipped."""
         where = "Dataset.load_idx"
         return cls._create(_c.bpl_dataset_load_idx, _check.path(images, where, "images"),
@@ -56,7 +62,8 @@ class Dataset(Handle):
                            _check.size(n_classes, where, "n_classes"))
 
     @classmethod
-    def from_arrays(cls, x, y, n_classes=None, features=None):
+    def from_arrays(cls, x: ArrayLike, y: ArrayLike, n_classes: int | None = None,
+                    features: int | None = None) -> Dataset:
         """Build a dataset from caller data (copied by the library).
 
         - uint8 `x` (a numpy uint8 array, bytes, or a buffer of format 'B'):
@@ -105,7 +112,8 @@ class Dataset(Handle):
                            yf.cols)
 
     @classmethod
-    def _from_u8(cls, x, y, n_classes, features):
+    def _from_u8(cls, x: ArrayLike, y: ArrayLike, n_classes: int | None,
+                 features: int | None) -> Dataset:
         pixels = _arrays.as_bytes(x, "x")
         labels = class_labels(y, n_classes if n_classes is not None else 256,
                               "Dataset.from_arrays")
@@ -129,12 +137,12 @@ class Dataset(Handle):
     # ---- lifetime --------------------------------------------------------------
 
     @property
-    def _handle(self):
+    def _handle(self) -> int:
         if self._ptr is None:
             raise StateError(Status.STATE, "the dataset is closed")
         return self._ptr
 
-    def close(self):
+    def close(self) -> None:
         """Free the dataset.  Idempotent.
 
         Raises StateError while a running call (Net.fit, Net.evaluate)
@@ -142,12 +150,12 @@ class Dataset(Handle):
         """
         super().close()
 
-    def _release(self):
+    def _release(self) -> None:
         if self._ptr is not None:
             address, self._ptr = self._ptr, None
             _c.bpl_dataset_destroy(address)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._ptr is None:
             return "<bioplaus.Dataset closed>"
         return "<bioplaus.Dataset %d x %d, %d targets>" % (len(self), self.features,
@@ -156,31 +164,31 @@ class Dataset(Handle):
     # ---- contents ----------------------------------------------------------------
 
     @property
-    def example_count(self):
+    def example_count(self) -> int:
         """Number of examples."""
         return _c.bpl_dataset_example_count(self._handle)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.example_count
 
     @property
-    def features(self):
+    def features(self) -> int:
         """Width of an example."""
         return _c.bpl_dataset_features(self._handle)
 
     @property
-    def targets(self):
+    def targets(self) -> int:
         """Width of a target row (the number of classes for labelled data)."""
         return _c.bpl_dataset_targets(self._handle)
 
-    def slice(self, start, count):
+    def slice(self, start: int, count: int) -> Dataset:
         """A new dataset holding a copy of examples [start, start + count)."""
         where = "Dataset.slice"
         return self._create(_c.bpl_dataset_slice, self._handle,
                             _check.size(start, where, "start"),
                             _check.size(count, where, "count"))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: builtins.slice) -> Dataset:
         if not isinstance(key, slice):
             raise TypeError("index a Dataset with a slice, e.g. ds[:1000]")
         start, stop, step = key.indices(len(self))
@@ -188,18 +196,18 @@ class Dataset(Handle):
             raise ValueError("Dataset slices take no step")
         return self.slice(start, max(stop - start, 0))
 
-    def set_scaling(self, scale, offset=0.0):
+    def set_scaling(self, scale: float, offset: float = 0.0) -> None:
         """Present uint8 features as pixel * scale + offset (default 1/255, 0)."""
         check(_c.bpl_dataset_set_scaling(self._handle, scale, offset))
 
-    def label(self, index):
+    def label(self, index: int) -> int:
         """The class label of example `index`."""
         out = ctypes.c_int()
         check(_c.bpl_dataset_label(self._handle, _check.size(index, "Dataset.label", "index"),
                                    ctypes.byref(out)))
         return out.value
 
-    def get(self, start=0, count=None):
+    def get(self, start: int = 0, count: int | None = None) -> tuple[FloatArray, FloatArray]:
         """Examples [start, start + count) as floats: (x, y).
 
         x is [count][features] (scaled), y [count][targets] (one-hot for

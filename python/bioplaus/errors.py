@@ -3,10 +3,14 @@
 Each exception carries the status code (``code``, a :class:`Status`) and
 the message the library gave for the failing call (``message``, from
 ``bpl_last_error_message``).  The subclasses also derive from the closest
-built-in exception, so ``except ValueError`` catches a shape mismatch.
+built-in exception, so ``except ValueError`` catches a shape mismatch and
+``except OSError`` a file that cannot be read or written.
 """
 
+from __future__ import annotations
+
 import threading
+from typing import ClassVar
 
 from . import _lib
 from .enums import Status
@@ -20,18 +24,18 @@ class BioplausError(Exception):
         message: the library's explanation of the failure.
     """
 
-    status = None  # set by each subclass
+    status: ClassVar[Status | None] = None  # set by each subclass
 
-    def __init__(self, code, message=""):
+    def __init__(self, code: int, message: str = "") -> None:
         try:
             code = Status(code)
         except ValueError:
             pass
-        self.code = code
-        self.message = message
+        self.code: Status | int = code
+        self.message: str = message
         super().__init__(code, message)
 
-    def __str__(self):
+    def __str__(self) -> str:
         text = strerror(int(self.code))
         return "%s: %s" % (text, self.message) if self.message else text
 
@@ -72,10 +76,23 @@ class VersionError(BioplausError, RuntimeError):
     status = Status.VERSION
 
 
-class IOFailedError(BioplausError, RuntimeError):
-    """BPL_ERR_IO: reading or writing a file failed."""
+class IOFailedError(BioplausError, OSError):
+    """BPL_ERR_IO: reading or writing a file failed (missing, unreadable,
+    not a regular file).
+
+    An OSError too, so ``except OSError`` catches it with the errors of
+    Python's own file functions.  The library reports no errno: ``errno``
+    and ``filename`` are None, and ``strerror`` is the library's message,
+    which names the file and the reason.
+    """
 
     status = Status.IO
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(code, message)
+        # OSError took the status for an errno; None, as for OSError("text").
+        self.errno = None  # type: ignore[assignment]
+        self.strerror = message
 
 
 class FormatError(BioplausError, ValueError):
@@ -120,30 +137,30 @@ class InternalError(BioplausError, RuntimeError):
     status = Status.INTERNAL
 
 
-_BY_STATUS = {cls.status: cls for cls in (
+_BY_STATUS: dict[int | None, type[BioplausError]] = {cls.status: cls for cls in (
     InvalidArgumentError, NoMemoryError, ShapeError, StateError, UnsupportedError,
     VersionError, IOFailedError, FormatError, NumericError, CallbackError,
     NotFoundError, SizeOverflowError, RangeError, InternalError)}
 
 
-def strerror(code):
+def strerror(code: int) -> str:
     """The library's description of a status code."""
     from . import _check  # _check imports this module
     return _lib.lib.bpl_strerror(_check.c_int(code, "strerror", "code")).decode("utf-8",
                                                                               "replace")
 
 
-def last_error_message():
+def last_error_message() -> str:
     """The detail of the most recent failure on this thread."""
     return _lib.lib.bpl_last_error_message().decode("utf-8", "replace")
 
 
-def error_class(code):
+def error_class(code: int) -> type[BioplausError]:
     """The exception class of a status code (BioplausError if unknown)."""
     return _BY_STATUS.get(code, BioplausError)
 
 
-def make_error(code, message=None):
+def make_error(code: int, message: str | None = None) -> BioplausError:
     """An exception for `code`, with the library's last message by default."""
     if message is None:
         message = last_error_message()
@@ -156,13 +173,13 @@ def make_error(code, message=None):
 _pending = threading.local()
 
 
-def set_pending(exc):
+def set_pending(exc: BaseException) -> None:
     """Keep `exc`, raised in a callback, for the caller of the library."""
     if getattr(_pending, "exc", None) is None:
         _pending.exc = exc
 
 
-def take_pending():
+def take_pending() -> BaseException | None:
     """The parked callback exception, if any, cleared."""
     exc = getattr(_pending, "exc", None)
     _pending.exc = None
@@ -185,14 +202,14 @@ class callback_scope:
 
     __slots__ = ("_outer", "_decides")
 
-    def __init__(self, decides=True):
+    def __init__(self, decides: bool = True) -> None:
         self._decides = decides
 
-    def __enter__(self):
+    def __enter__(self) -> callback_scope:
         self._outer = take_pending()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         inner, outer = take_pending(), self._outer
         if inner is None or outer is None:
             _pending.exc = inner if outer is None else outer
@@ -202,10 +219,9 @@ class callback_scope:
             _pending.exc = inner
         else:
             _pending.exc = outer
-        return False
 
 
-def report_callback_exception(exc):
+def report_callback_exception(exc: BaseException) -> int:
     """Park `exc` and tell the library why the hook fails; return the status.
 
     A BioplausError keeps its own status (e.g. a shape error from a building
@@ -221,7 +237,7 @@ def report_callback_exception(exc):
     return _lib.lib.bpl_error_set(code, text.encode("utf-8", "replace"))
 
 
-def check(rc):
+def check(rc: int) -> int:
     """Raise the exception of status `rc` (if negative); return rc otherwise.
 
     Must run right after the call, before any other library call on this

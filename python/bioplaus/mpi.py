@@ -6,7 +6,7 @@
     net = ...                                # the same net on every process
     with bioplaus.mpi.Context(MPI.COMM_WORLD) as mpi:
         mpi.attach(net)
-        mpi.fit(net, train, epochs=1, batch_size=128)   # 128 rows per step in all
+        history = mpi.fit(net, train, epochs=1, batch_size=128)  # 128 rows a step in all
         result = mpi.evaluate(net, test)                 # on every process
         if mpi.rank == 0:
             print(result)
@@ -23,16 +23,22 @@ the MPI mpi4py runs with: importing this module checks that both report the
 same MPI library, since a communicator of one MPI means nothing to another.
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import os
+from typing import Any, Iterator, cast
 
 from mpi4py import MPI
 
 from . import _check, _lib
-from .enums import Status
+from ._names import as_member
+from ._typing import AnyPath, ProgressFn
+from .dataset import Dataset
+from .enums import Event, Status
 from .errors import check
-from .net import Evaluation
+from .net import EpochResult, Evaluation, Net
 from ._handle import borrow
 
 __all__ = ["Context", "library_path"]
@@ -40,7 +46,7 @@ __all__ = ["Context", "library_path"]
 _SONAME = "libbioplaus-mpi.so.1"
 
 
-def _candidates():
+def _candidates() -> Iterator[str]:
     named = os.environ.get("BIOPLAUS_MPI_LIBRARY")
     if named:
         yield named
@@ -52,7 +58,7 @@ def _candidates():
         yield found
 
 
-def _load():
+def _load() -> tuple[ctypes.CDLL, str]:
     tried = []
     for path in _candidates():
         try:
@@ -83,7 +89,7 @@ for _name, _restype, _argtypes in (
     _function.restype, _function.argtypes = _restype, _argtypes
 
 
-def _first_line(text):
+def _first_line(text: str) -> str:
     text = text.replace("\0", "").strip()  # mpi4py's string keeps the C terminator
     return text.splitlines()[0] if text else ""
 
@@ -98,50 +104,58 @@ if _ours != _theirs:
 class Context:
     """A communicator (duplicated) and the net it trains; close() frees it."""
 
-    def __init__(self, comm=None):
+    def __init__(self, comm: MPI.Comm | None = None) -> None:
         comm = MPI.COMM_WORLD if comm is None else comm
         handle = ctypes.c_void_p()
         check(_c.bpl_mpi_create(ctypes.byref(handle), _COMM(MPI._handleof(comm))))
-        self._handle = handle.value
-        self._net = None
+        self._handle: int | None = handle.value
+        self._net: Net | None = None
 
-    def close(self):
+    def close(self) -> None:
         if self._handle:
             _c.bpl_mpi_destroy(self._handle)
             self._handle = None
             self._net = None
 
-    def __enter__(self):
+    def __enter__(self) -> Context:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _live(self):
+    def _live(self) -> int:
         if not self._handle:
             raise ValueError("bioplaus.mpi.Context: closed")
         return self._handle
 
     @property
-    def rank(self):
+    def rank(self) -> int:
+        """This process's rank in the communicator."""
         return _c.bpl_mpi_rank(self._live())
 
     @property
-    def size(self):
+    def size(self) -> int:
+        """The number of processes."""
         return _c.bpl_mpi_size(self._live())
 
-    def attach(self, net):
+    def attach(self, net: Net) -> None:
         """Collective: train `net` (the same on every process) data-parallel."""
         with borrow("Context.attach", net) as (handle,):
             check(_c.bpl_mpi_attach(self._live(), handle))
         self._net = net  # keep it alive while the library holds it
 
-    def detach(self):
+    def detach(self) -> None:
+        """Collective: stop training the attached net data-parallel."""
         check(_c.bpl_mpi_detach(self._live()))
         self._net = None
 
-    def fit(self, net, dataset, epochs=1, batch_size=32, progress=None):
+    def fit(self, net: Net, dataset: Dataset, epochs: int = 1, batch_size: int = 32,
+            progress: ProgressFn | None = None) -> list[EpochResult]:
         """Collective: Net.fit with `batch_size` rows per step over all processes.
+
+        Returns the history as Net.fit does, the same on every process: one
+        EpochResult(epoch, loss, steps) per completed epoch, `loss` being
+        the epoch's mean training loss over all processes.
 
         progress(event, epoch, step, steps, loss) runs on every process; a
         true return value on any process stops every process after the same
@@ -149,24 +163,31 @@ class Context:
         """
         epochs = _check.size(epochs, "Context.fit", "epochs")
         batch_size = _check.size(batch_size, "Context.fit", "batch_size")
-        function = _lib.PROGRESS_FN()
-        raised = []
-        if progress is not None:
-            def on_progress(event, epoch, step, steps, loss, _user_data):
-                try:
-                    return 1 if progress(event, epoch, step, steps, loss) else 0
-                except BaseException as exc:  # cannot cross the C frames
-                    raised.append(exc)
-                    return 1
+        history: list[EpochResult] = []
+        raised: list[BaseException] = []
 
-            function = _lib.PROGRESS_FN(on_progress)
+        def on_progress(event: int, epoch: int, step: int, steps: int, loss: float,
+                        _user_data: Any) -> int:
+            try:
+                if event == Event.EPOCH:
+                    history.append(EpochResult(epoch, loss, steps))
+                if progress is None:
+                    return 0
+                member = cast(Event, as_member(Event, event))  # as in Net.fit
+                return 1 if progress(member, epoch, step, steps, loss) else 0
+            except BaseException as exc:  # cannot cross the C frames
+                raised.append(exc)
+                return 1
+
+        function = _lib.PROGRESS_FN(on_progress)
         with borrow("Context.fit", net, dataset) as (handle, data):
             rc = _c.bpl_mpi_fit(self._live(), handle, data, epochs, batch_size, function, None)
         if raised:
             raise raised[0]
         check(rc)
+        return history
 
-    def evaluate(self, net, dataset):
+    def evaluate(self, net: Net, dataset: Dataset) -> Evaluation:
         """Collective: accuracy and mean loss over `dataset`, shared out."""
         accuracy, loss = ctypes.c_double(), ctypes.c_double()
         with borrow("Context.evaluate", net, dataset) as (handle, data):
@@ -174,12 +195,12 @@ class Context:
                                       ctypes.byref(loss)))
         return Evaluation(accuracy.value, loss.value)
 
-    def save(self, net, path):
+    def save(self, net: Net, path: AnyPath) -> None:
         """Collective: rank 0 saves the net; every process gets its result."""
         with borrow("Context.save", net) as (handle,):
             check(_c.bpl_mpi_save(self._live(), handle, _check.path(path, "Context.save")))
 
-    def agree(self, ok=True, message="failed"):
+    def agree(self, ok: bool = True, message: str = "failed") -> None:
         """Collective: raise on every process if any process gives ok=False."""
         status = 0 if ok else _lib.lib.bpl_error_set(Status.IO, message.encode())
         check(_c.bpl_mpi_agree(self._live(), status))

@@ -1,32 +1,70 @@
 """Networks and their layers."""
 
-import collections
+from __future__ import annotations
+
 import ctypes
 import weakref
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, cast
 
 from . import _arrays, _check, _lib
-from ._handle import Handle, borrow
-from ._names import as_member, to_enum
+from ._handle import Handle, borrow, created
+from ._names import activation_name, as_member, to_enum
+from ._typing import AnyPath, ArrayLike, FloatArray, LogFn, ProgressFn, Text
 from .enums import Activation, Event, Group, Init, Loss, LogLevel, MAX_DIMS, Phase, Status
 from .errors import ShapeError, StateError, callback_scope, check, set_pending
 
+if TYPE_CHECKING:
+    from .dataset import Dataset
+    from .rule import PythonRule, Rule
+
 _c = _lib.lib
 
-Evaluation = collections.namedtuple("Evaluation", "accuracy loss")
-Evaluation.__doc__ = "Result of Net.evaluate: accuracy (fraction) and mean loss."
 
-Profile = collections.namedtuple("Profile", "step_seconds gemm_seconds gemm_flops steps")
-Profile.__doc__ = "Timing of the training steps since profiling was switched on."
+class Evaluation(NamedTuple):
+    """Result of Net.evaluate: accuracy (fraction) and mean loss."""
 
-FitProgress = collections.namedtuple("FitProgress", "epoch step steps")
-FitProgress.__doc__ = "Where Net.fit is: epoch (from 1), step (from 1), steps per epoch."
+    accuracy: float
+    loss: float
 
-TensorInfo = collections.namedtuple("TensorInfo", "rows cols group")
-TensorInfo.__doc__ = "Shape and parameter group of a layer tensor."
+
+class Profile(NamedTuple):
+    """Timing of the training steps since profiling was switched on."""
+
+    step_seconds: float
+    gemm_seconds: float
+    gemm_flops: float
+    steps: int
+
+
+class FitProgress(NamedTuple):
+    """Where Net.fit is: epoch (from 1), step (from 1), steps per epoch."""
+
+    epoch: int
+    step: int
+    steps: int
+
+
+class EpochResult(NamedTuple):
+    """One epoch of Net.fit's history: the epoch (from 1), its mean training
+    loss (over its examples, each batch's loss taken before its update) and
+    the steps it took."""
+
+    epoch: int
+    loss: float
+    steps: int
+
+
+class TensorInfo(NamedTuple):
+    """Shape and parameter group of a layer tensor."""
+
+    rows: int
+    cols: int
+    group: Group | int
+
 
 # Nets by address, so that a rule hook receiving a bpl_net * can hand the
 # Python object that owns it to the rule.
-_NETS = weakref.WeakValueDictionary()
+_NETS: weakref.WeakValueDictionary[int, Net] = weakref.WeakValueDictionary()
 
 
 class Net(Handle):
@@ -44,16 +82,21 @@ class Net(Handle):
     """
 
     _kind = "net"
+    _ptr: int | None
+    _python_rule: PythonRule | None
+    _rule_views: weakref.WeakSet[Rule]
+    _log_callback: Any
+    _forward_input: _arrays.Floats | None
 
-    def __init__(self, inputs, seed=0):
+    def __init__(self, inputs: int, seed: int = 0) -> None:
         self._ptr = None  # close() has nothing to free if creation fails
         inputs = _check.size(inputs, "Net", "inputs")
         seed = _check.uint64(seed, "Net", "seed")
         out = ctypes.c_void_p()
         check(_c.bpl_net_create(ctypes.byref(out), inputs, seed))
-        self._init_handle(out.value, owned=True)
+        self._init_handle(created(out), owned=True)
 
-    def _init_handle(self, address, owned):
+    def _init_handle(self, address: int, owned: bool) -> None:
         self._ptr = address
         self._owned = owned
         self._python_rule = None      # keeps a Python rule's callbacks alive
@@ -65,19 +108,19 @@ class Net(Handle):
             _NETS[address] = self
 
     @classmethod
-    def _wrap(cls, address, owned):
+    def _wrap(cls, address: int, owned: bool) -> Net:
         net = cls.__new__(cls)
         net._init_handle(address, owned)
         return net
 
     @classmethod
-    def _from_address(cls, address):
+    def _from_address(cls, address: int) -> Net:
         """The Net object of a bpl_net * (a borrowed view if none is known)."""
         net = _NETS.get(address)
         return net if net is not None else cls._wrap(address, owned=False)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: AnyPath) -> Net:
         """Load a net saved by save(); a built-in rule comes back attached.
 
         A rule that is not built in stays pending: attach a rule of the same
@@ -87,10 +130,10 @@ class Net(Handle):
         path = _check.path(path, "Net.load")
         out = ctypes.c_void_p()
         check(_c.bpl_net_load(ctypes.byref(out), path))
-        return cls._wrap(out.value, owned=True)
+        return cls._wrap(created(out), owned=True)
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Net:
         """A net from the bytes of to_bytes() (or of a model file).
 
         The same checks as load(): the bytes may come from anywhere.  A rule
@@ -102,18 +145,18 @@ class Net(Handle):
         data = bytes(data)
         out = ctypes.c_void_p()
         check(_c.bpl_net_load_from_buffer(ctypes.byref(out), data, len(data)))
-        return cls._wrap(out.value, owned=True)
+        return cls._wrap(created(out), owned=True)
 
-    def to_bytes(self):
+    def to_bytes(self) -> bytes:
         """The net as bytes: exactly what save() writes to a file."""
         data, size = ctypes.c_void_p(), ctypes.c_size_t()
         check(_c.bpl_net_save_to_buffer(self._handle, ctypes.byref(data), ctypes.byref(size)))
         try:
-            return ctypes.string_at(data.value, size.value)
+            return ctypes.string_at(created(data), size.value)
         finally:
             _c.bpl_buffer_free(data.value)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[bytes], Net], tuple[bytes]]:
         # Pickling goes through the model bytes: a built-in rule comes back
         # attached; a Python rule is pending until one of its name is
         # attached again (it gets back its hyperparameters, tensors and state).
@@ -122,17 +165,17 @@ class Net(Handle):
     # ---- lifetime --------------------------------------------------------
 
     @property
-    def _handle(self):
+    def _handle(self) -> int:
         if self._ptr is None:
             raise StateError(Status.STATE, "the net is closed")
         return self._ptr
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """True once close() has run."""
         return self._ptr is None
 
-    def close(self):
+    def close(self) -> None:
         """Destroy the net, its layers and its rule.  Idempotent.
 
         Views of its tensors and layers must not be used afterwards.  Raises
@@ -142,7 +185,7 @@ class Net(Handle):
         """
         super().close()
 
-    def _release(self):
+    def _release(self) -> None:
         if self._ptr is None or not self._owned:
             self._ptr = None
             return
@@ -153,7 +196,7 @@ class Net(Handle):
         self._python_rule = None
         self._log_callback = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._ptr is None:
             return "<bioplaus.Net closed>"
         sizes = [str(self.inputs)] + [str(layer.units) for layer in self.layers]
@@ -163,7 +206,8 @@ class Net(Handle):
 
     # ---- construction and introspection ----------------------------------
 
-    def add_dense(self, units, activation="tanh", init="glorot_uniform"):
+    def add_dense(self, units: int, activation: Activation | int | str = "tanh",
+                  init: Init | int | str = "glorot_uniform") -> Layer:
         """Append a dense layer; return it.
 
         `activation` and `init` are names ("relu", "he_normal") or
@@ -177,8 +221,9 @@ class Net(Handle):
                                    to_enum(Init, init, where, "init")))
         return self.layer(self.layer_count - 1)
 
-    def add_conv2d(self, channels, kernel, stride=1, padding=0, activation="relu",
-                   init="he_normal"):
+    def add_conv2d(self, channels: int, kernel: int | tuple[int, int], stride: int = 1,
+                   padding: int = 0, activation: Activation | int | str = "relu",
+                   init: Init | int | str = "he_normal") -> Layer:
         """Append a 2-D convolution of `channels` output maps; return it.
 
         `kernel` is an int (square) or a (height, width) pair; `padding`
@@ -194,41 +239,42 @@ class Net(Handle):
                                     to_enum(Init, init, where, "init")))
         return self.layer(self.layer_count - 1)
 
-    def add_maxpool2d(self, window, stride=None):
+    def add_maxpool2d(self, window: int, stride: int | None = None) -> Layer:
         """Append a max-pooling layer over window x window, moved by `stride`
         (the window when None); return it."""
         return self._add_pool(_c.bpl_net_add_maxpool2d, "Net.add_maxpool2d", window, stride)
 
-    def add_avgpool2d(self, window, stride=None):
+    def add_avgpool2d(self, window: int, stride: int | None = None) -> Layer:
         """Append an average-pooling layer, as add_maxpool2d; return it."""
         return self._add_pool(_c.bpl_net_add_avgpool2d, "Net.add_avgpool2d", window, stride)
 
-    def _add_pool(self, add, where, window, stride):
+    def _add_pool(self, add: Callable[..., int], where: str, window: int,
+                  stride: int | None) -> Layer:
         window = _check.size(window, where, "window")
         stride = 0 if stride is None else _check.size(stride, where, "stride")
         check(add(self._handle, window, stride))
         return self.layer(self.layer_count - 1)
 
-    def set_loss(self, loss):
+    def set_loss(self, loss: Loss | int | str) -> None:
         """Select the loss: "cross_entropy" (the default) or "mse"."""
         check(_c.bpl_net_set_loss(self._handle, to_enum(Loss, loss, "Net.set_loss", "loss")))
 
     @property
-    def loss(self):
+    def loss(self) -> Loss | int:
         """The loss (a Loss); assignable by name or value."""
         return as_member(Loss, _c.bpl_net_loss(self._handle))
 
     @loss.setter
-    def loss(self, value):
+    def loss(self, value: Loss | int | str) -> None:
         self.set_loss(value)
 
     @property
-    def inputs(self):
+    def inputs(self) -> int:
         """Number of input features."""
         return _c.bpl_net_inputs(self._handle)
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int, ...]:
         """The input's shape, a tuple: (inputs,) unless set, e.g. (3, 32, 32)
         for C x H x W images.  Assignable before the first layer is added, to
         dims (at most MAX_DIMS, each > 0) whose product is `inputs`."""
@@ -237,7 +283,7 @@ class Net(Handle):
         return tuple(dims[:ndim.value])
 
     @input_shape.setter
-    def input_shape(self, dims):
+    def input_shape(self, dims: tuple[int, ...] | list[int]) -> None:
         where = "Net.input_shape"
         if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
             raise TypeError("%s: give a sequence of dims, not %s" % (where, type(dims).__name__))
@@ -246,31 +292,31 @@ class Net(Handle):
         check(_c.bpl_net_set_input_shape(self._handle, array, len(values)))
 
     @property
-    def outputs(self):
+    def outputs(self) -> int:
         """Number of outputs (0 without layers)."""
         return _c.bpl_net_outputs(self._handle)
 
     @property
-    def layer_count(self):
+    def layer_count(self) -> int:
         """Number of layers (hidden and output)."""
         return _c.bpl_net_layer_count(self._handle)
 
     @property
-    def param_count(self):
+    def param_count(self) -> int:
         """Number of forward parameters (weights and biases)."""
         return _c.bpl_net_param_count(self._handle)
 
     @property
-    def seed(self):
+    def seed(self) -> int:
         """The seed the net was created with."""
         return _c.bpl_net_seed(self._handle)
 
     @property
-    def phase(self):
+    def phase(self) -> Phase | int:
         """What the net is doing (a Phase); meant for rule hooks."""
         return as_member(Phase, _c.bpl_net_phase(self._handle))
 
-    def layer(self, index):
+    def layer(self, index: int) -> Layer:
         """The layer at `index` (0 = first hidden layer, -1 = the output)."""
         index = _check.as_int(index, "Net.layer", "index")
         count = self.layer_count
@@ -280,13 +326,13 @@ class Net(Handle):
         return Layer(self, _c.bpl_net_layer(self._handle, position))
 
     @property
-    def layers(self):
+    def layers(self) -> tuple[Layer, ...]:
         """The layers, first hidden to output, as a tuple of Layer views."""
         return tuple(self.layer(i) for i in range(self.layer_count))
 
     # ---- the rule ----------------------------------------------------------
 
-    def set_rule(self, rule):
+    def set_rule(self, rule: Rule) -> None:
         """Attach `rule`; the net owns it from now on.
 
         The previously attached rule is destroyed, also when attaching
@@ -303,7 +349,7 @@ class Net(Handle):
             # callback is raised after the rule was attached.
             self._follow_rule(previous, rule)
 
-    def _follow_rule(self, previous, rule):
+    def _follow_rule(self, previous: int | None, rule: Rule) -> None:
         """Bring the Rule objects in line with the rule the net now has."""
         from .rule import PythonRule  # rule.py imports this module
         current = _c.bpl_net_rule(self._ptr) if self._ptr is not None else None
@@ -316,14 +362,14 @@ class Net(Handle):
             self._rule_views.add(rule)
             self._python_rule = rule if isinstance(rule, PythonRule) else None
 
-    def _forget_rules(self):
+    def _forget_rules(self) -> None:
         """Invalidate the Rule objects of a destroyed rule."""
         for view in list(self._rule_views):
             view._invalidate()
         self._rule_views = weakref.WeakSet()
 
     @property
-    def rule(self):
+    def rule(self) -> Rule | None:
         """The attached rule (a Rule borrowed from the net), or None."""
         from .rule import Rule
         address = _c.bpl_net_rule(self._handle)
@@ -337,10 +383,10 @@ class Net(Handle):
         return view
 
     @rule.setter
-    def rule(self, rule):
+    def rule(self, rule: Rule) -> None:
         self.set_rule(rule)
 
-    def set_log(self, callback):
+    def set_log(self, callback: LogFn | None) -> None:
         """Send the library's log messages to callback(level, message).
 
         `level` is a LogLevel.  None switches logging off.  An exception
@@ -348,7 +394,8 @@ class Net(Handle):
         logged returns.
         """
         if callback is None:
-            check(_c.bpl_net_set_log_fn(self._handle, _lib.LOG_FN(), None))
+            no_callback = _lib.LOG_FN()  # type: ignore[call-overload]  # NULL
+            check(_c.bpl_net_set_log_fn(self._handle, no_callback, None))
             self._log_callback = None
             return
 
@@ -365,14 +412,14 @@ class Net(Handle):
 
     # ---- training and inference ------------------------------------------
 
-    def _batch(self, x, y):
+    def _batch(self, x: ArrayLike, y: ArrayLike) -> tuple[_arrays.Floats, _arrays.Floats]:
         xf = _arrays.as_input(x, self.inputs, "x")
         yf = _arrays.as_input(y, self.outputs or None, "y")
         if xf.rows != yf.rows:
             raise ShapeError(Status.SHAPE, "x has %d rows but y has %d" % (xf.rows, yf.rows))
         return xf, yf
 
-    def train_batch(self, x, y):
+    def train_batch(self, x: ArrayLike, y: ArrayLike) -> float:
         """One training step on x [batch][inputs], y [batch][outputs].
 
         Returns the batch's mean loss before the update.
@@ -384,8 +431,14 @@ class Net(Handle):
                                          ctypes.byref(loss)))
         return loss.value
 
-    def fit(self, dataset, epochs=1, batch_size=32, progress=None):
+    def fit(self, dataset: Dataset, epochs: int = 1, batch_size: int = 32,
+            progress: ProgressFn | None = None) -> list[EpochResult]:
         """Train for `epochs` passes over `dataset` in shuffled mini-batches.
+
+        Returns the history: one EpochResult(epoch, loss, steps) per
+        completed epoch, in order, `loss` being the epoch's mean training
+        loss (the loss of Event.EPOCH).  An epoch that progress stopped
+        part-way has no entry, so the list is shorter than `epochs` then.
 
         progress(event, epoch, step, steps, loss), if given, runs after each
         batch (event Event.BATCH, the batch's loss) and each epoch
@@ -396,22 +449,13 @@ class Net(Handle):
         """
         epochs = _check.size(epochs, "Net.fit", "epochs")
         batch_size = _check.size(batch_size, "Net.fit", "batch_size")
-        function = _lib.PROGRESS_FN()  # NULL: no callback
-        if progress is not None:
-            def on_progress(event, epoch, step, steps, loss, _user_data):
-                with callback_scope():
-                    try:
-                        return 1 if progress(as_member(Event, event), epoch, step, steps,
-                                             loss) else 0
-                    except BaseException as exc:  # cannot cross the C frames
-                        set_pending(exc)
-                        return 1
-
-            function = _lib.PROGRESS_FN(on_progress)
+        history: list[EpochResult] = []
+        function = _lib.PROGRESS_FN(_progress_callback(progress, history))
         with borrow("Net.fit", self, dataset) as (net, data):
             check(_c.bpl_net_fit(net, data, epochs, batch_size, function, None))
+        return history
 
-    def predict(self, x, out=None):
+    def predict(self, x: ArrayLike, out: ArrayLike | None = None) -> FloatArray:
         """Outputs for x [batch][inputs], as [batch][outputs].
 
         `out`, if given, is written in place (a float32 C-contiguous numpy
@@ -423,14 +467,14 @@ class Net(Handle):
             check(_c.bpl_net_predict(net, xf.address, xf.rows, of.address, of.size))
         return _arrays.result(of, out)
 
-    def evaluate(self, dataset):
+    def evaluate(self, dataset: Dataset) -> Evaluation:
         """Accuracy and mean loss over `dataset`, as an Evaluation."""
         accuracy, loss = ctypes.c_double(), ctypes.c_double()
         with borrow("Net.evaluate", self, dataset) as (net, data):
             check(_c.bpl_net_evaluate(net, data, ctypes.byref(accuracy), ctypes.byref(loss)))
         return Evaluation(accuracy.value, loss.value)
 
-    def alignment(self, x, y):
+    def alignment(self, x: ArrayLike, y: ArrayLike) -> list[float]:
         """Per layer, the angle in degrees between the rule's update and the
         backprop gradient on this batch (NaN where either is zero)."""
         xf, yf = self._batch(x, y)
@@ -443,16 +487,16 @@ class Net(Handle):
     # ---- diagnostics, persistence, randomness -------------------------------
 
     @property
-    def profiling(self):
+    def profiling(self) -> bool:
         """Whether training steps are timed; setting it resets the profile."""
         return self._profiling
 
     @profiling.setter
-    def profiling(self, on):
+    def profiling(self, on: bool) -> None:
         check(_c.bpl_net_set_profiling(self._handle, 1 if on else 0))
         self._profiling = bool(on)
 
-    def profile(self):
+    def profile(self) -> Profile:
         """Training time and matrix-product work since profiling began."""
         step, gemm, flops = ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
         steps = ctypes.c_uint64()
@@ -460,26 +504,26 @@ class Net(Handle):
                                  ctypes.byref(flops), ctypes.byref(steps)))
         return Profile(step.value, gemm.value, flops.value, steps.value)
 
-    def progress(self):
+    def progress(self) -> FitProgress:
         """Where fit() is (all zero outside fit), as a FitProgress."""
         values = [ctypes.c_size_t() for _ in range(3)]
         check(_c.bpl_net_progress(self._handle, *map(ctypes.byref, values)))
         return FitProgress(*(v.value for v in values))
 
-    def save(self, path):
+    def save(self, path: AnyPath) -> None:
         """Save architecture, tensors, optimiser and generator state and rule
         (its hyperparameters and state)."""
         path = _check.path(path, "Net.save")
         check(_c.bpl_net_save(self._handle, path))
 
-    def random_uniform(self, n, low=0.0, high=1.0):
+    def random_uniform(self, n: int, low: float = 0.0, high: float = 1.0) -> FloatArray:
         """`n` draws from U(low, high) from the net's generator."""
         n = _check.size(n, "Net.random_uniform", "n")
         out = _arrays.as_output(None, 1, n)
         check(_c.bpl_net_random_uniform(self._handle, out.address, n, low, high))
         return _arrays.flat_result(out)
 
-    def random_normal(self, n, mean=0.0, stddev=1.0):
+    def random_normal(self, n: int, mean: float = 0.0, stddev: float = 1.0) -> FloatArray:
         """`n` draws from N(mean, stddev^2) from the net's generator."""
         n = _check.size(n, "Net.random_normal", "n")
         out = _arrays.as_output(None, 1, n)
@@ -488,7 +532,8 @@ class Net(Handle):
 
     # ---- building blocks for rules ------------------------------------------
 
-    def _rows(self, data, cols, batch, what, where):
+    def _rows(self, data: ArrayLike, cols: int | None, batch: int | None, what: str,
+              where: str) -> tuple[_arrays.Floats, int]:
         if batch is not None:
             batch = _check.size(batch, where, "batch")
         floats = _arrays.as_input(data, cols, what)
@@ -498,7 +543,7 @@ class Net(Handle):
                              % (what, floats.rows, rows))
         return floats, rows
 
-    def forward_dense(self, x, batch=None):
+    def forward_dense(self, x: ArrayLike, batch: int | None = None) -> None:
         """The dense forward pass: activation = act(input W^T + b), every layer.
 
         The library reads x again later in the step (it is the first layer's
@@ -509,12 +554,13 @@ class Net(Handle):
         check(_c.bpl_net_forward_dense(self._handle, xf.address, rows))
         self._forward_input = xf
 
-    def output_delta(self, y, batch=None):
+    def output_delta(self, y: ArrayLike, batch: int | None = None) -> None:
         """dLoss/d(pre-activation) of the output layer / batch into its "delta"."""
         yf, rows = self._rows(y, self.outputs or None, batch, "y", "Net.output_delta")
         check(_c.bpl_net_output_delta(self._handle, yf.address, rows))
 
-    def project_delta(self, from_layer, to_layer, m, forward_weight=False):
+    def project_delta(self, from_layer: int, to_layer: int, m: ArrayLike | Text,
+                      forward_weight: bool = False) -> None:
         """delta[to] = (delta[from] M^T) (.) act'(activation[to]).
 
         `m` is a [units(to)][units(from)] matrix (a feedback matrix), or
@@ -538,12 +584,12 @@ class Net(Handle):
         check(_c.bpl_net_project_delta(self._handle, from_layer, to_layer, floats.address,
                                        1 if forward_weight else 0))
 
-    def weight_gradients(self, layer):
+    def weight_gradients(self, layer: int) -> None:
         """grad W = delta^T input and grad b = column sums of delta, of `layer`."""
         layer = _check.size(layer, "Net.weight_gradients", "layer")
         check(_c.bpl_net_weight_gradients(self._handle, layer))
 
-    def apply_gradients(self, *groups):
+    def apply_gradients(self, *groups: Group | int | str) -> None:
         """One optimiser step for the given groups (default: Group.FORWARD)."""
         mask = 0
         for group in groups or (Group.FORWARD,):
@@ -553,7 +599,29 @@ class Net(Handle):
         check(_c.bpl_net_apply_gradients(self._handle, mask))
 
 
-def _pair(value, where, what):
+def _progress_callback(progress: ProgressFn | None,
+                       history: list[EpochResult]) -> Callable[..., int]:
+    """The C progress callback of fit: it records each epoch in `history`,
+    then calls `progress`, if given, whose true result stops training."""
+    def on_progress(event: int, epoch: int, step: int, steps: int, loss: float,
+                    _user_data: Any) -> int:
+        with callback_scope():
+            try:
+                if event == Event.EPOCH:
+                    history.append(EpochResult(epoch, loss, steps))
+                if progress is None:
+                    return 0
+                # An Event, unless the library has one this package does not know.
+                member = cast(Event, as_member(Event, event))
+                return 1 if progress(member, epoch, step, steps, loss) else 0
+            except BaseException as exc:  # cannot cross the C frames
+                set_pending(exc)
+                return 1
+
+    return on_progress
+
+
+def _pair(value: int | tuple[int, int], where: str, what: str) -> tuple[int, int]:
     """An int or a pair of ints, as (height, width)."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
@@ -572,86 +640,87 @@ class Layer:
     library's memory.
     """
 
-    def __init__(self, net, address):
+    def __init__(self, net: Net, address: int) -> None:
         self._net = net
         self._ptr = address
 
     @property
-    def _handle(self):
+    def _handle(self) -> int:
         self._net._handle  # raises if the net is closed
         return self._ptr
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Layer) and other._ptr == self._ptr
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._ptr)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.kind == "dense":
             return "<bioplaus.Layer %d: %d -> %d %s>" % (
-                self.index, self.inputs, self.units, self.activation.name.lower())
+                self.index, self.inputs, self.units, activation_name(self.activation))
         return "<bioplaus.Layer %d %s: %d -> %s %s>" % (
             self.index, self.kind, self.inputs, "x".join(map(str, self.shape)),
-            self.activation.name.lower())
+            activation_name(self.activation))
 
     @property
-    def net(self):
+    def net(self) -> Net:
         """The net this layer belongs to."""
         return self._net
 
     @property
-    def index(self):
+    def index(self) -> int:
         """Position in the net (0 = first hidden layer)."""
         return _c.bpl_layer_index(self._handle)
 
     @property
-    def units(self):
+    def units(self) -> int:
         """Number of neurons."""
         return _c.bpl_layer_units(self._handle)
 
     @property
-    def inputs(self):
+    def inputs(self) -> int:
         """Width of the layer's input."""
         return _c.bpl_layer_inputs(self._handle)
 
     @property
-    def activation(self):
+    def activation(self) -> Activation | int:
         """The activation function (an Activation)."""
         return as_member(Activation, _c.bpl_layer_activation(self._handle))
 
     @property
-    def param_count(self):
+    def param_count(self) -> int:
         """Elements of the weight and bias; 0 for a pooling layer."""
         return _c.bpl_layer_param_count(self._handle)
 
     @property
-    def kind(self):
+    def kind(self) -> str:
         """The layer's kind: "dense", "conv2d", "maxpool2d" or "avgpool2d"."""
         return _c.bpl_layer_kind(self._handle).decode()
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         """The output's shape, a tuple: (units,) or (C, H, W)."""
         dims, ndim = (ctypes.c_size_t * MAX_DIMS)(), ctypes.c_size_t()
         check(_c.bpl_layer_get_shape(self._handle, dims, MAX_DIMS, ctypes.byref(ndim)))
         return tuple(dims[:ndim.value])
 
     @property
-    def window(self):
+    def window(self) -> tuple[int, int, int, int]:
         """(kernel_h, kernel_w, stride, padding) of a spatial layer; zeros for
         a dense one."""
         values = [ctypes.c_size_t() for _ in range(4)]
         check(_c.bpl_layer_get_window(self._handle, *[ctypes.byref(v) for v in values]))
-        return tuple(v.value for v in values)
+        kernel_h, kernel_w, stride, padding = (v.value for v in values)
+        return kernel_h, kernel_w, stride, padding
 
-    def tensor_names(self):
+    def tensor_names(self) -> list[str]:
         """Names of the layer's tensors."""
         handle = self._handle
         return [_c.bpl_layer_tensor_name(handle, i).decode("utf-8")
                 for i in range(_c.bpl_layer_tensor_count(handle))]
 
-    def tensor_info(self, name):
+    def tensor_info(self, name: Text) -> TensorInfo:
         """Shape and group of a tensor, as a TensorInfo."""
         rows, cols, group = ctypes.c_size_t(), ctypes.c_size_t(), ctypes.c_int()
         name = _check.text(name, "Layer.tensor_info", "name")
@@ -659,7 +728,7 @@ class Layer:
                                        ctypes.byref(cols), ctypes.byref(group)))
         return TensorInfo(rows.value, cols.value, as_member(Group, group.value))
 
-    def get(self, name):
+    def get(self, name: Text) -> FloatArray:
         """A copy of tensor `name`, [rows][cols] (a list of rows without numpy)."""
         name = _check.text(name, "Layer.get", "name")
         info = self.tensor_info(name)
@@ -667,7 +736,7 @@ class Layer:
         check(_c.bpl_layer_get_tensor(self._handle, name, out.address, out.size))
         return _arrays.result(out)
 
-    def set(self, name, values):
+    def set(self, name: Text, values: ArrayLike) -> None:
         """Copy `values` ([rows][cols], or flat) into tensor `name`."""
         name = _check.text(name, "Layer.set", "name")
         info = self.tensor_info(name)
@@ -678,30 +747,31 @@ class Layer:
                                 floats.size))
         check(_c.bpl_layer_set_tensor(self._handle, name, floats.address, floats.size))
 
-    def is_frozen(self, name="weight"):
+    def is_frozen(self, name: Text = "weight") -> bool:
         """True if tensor `name` is frozen (skipped by the optimiser)."""
         return bool(_c.bpl_layer_frozen(self._handle,
                                         _check.text(name, "Layer.is_frozen", "name")))
 
-    def set_frozen(self, name="weight", frozen=True):
+    def set_frozen(self, name: Text = "weight", frozen: bool = True) -> None:
         """Freeze or unfreeze a trained tensor."""
         check(_c.bpl_layer_set_frozen(self._handle, _check.text(name, "Layer.set_frozen", "name"),
                                       1 if frozen else 0))
 
     @property
-    def frozen(self):
+    def frozen(self) -> bool:
         """Whether both "weight" and "bias" are frozen; assignable."""
         return self.is_frozen("weight") and self.is_frozen("bias")
 
     @frozen.setter
-    def frozen(self, value):
+    def frozen(self, value: bool) -> None:
         self.set_frozen("weight", value)
         self.set_frozen("bias", value)
 
     # ---- for rule authors ----------------------------------------------------
 
-    def add_tensor(self, name, rows, cols, group=Group.NONE, init="glorot_uniform",
-                   gain=1.0):
+    def add_tensor(self, name: Text, rows: int, cols: int,
+                   group: Group | int | str = Group.NONE,
+                   init: Init | int | str = "glorot_uniform", gain: float = 1.0) -> bool:
         """Add a tensor (in an attach hook); True if new, False if it existed."""
         where = "Layer.add_tensor"
         name = _check.text(name, where, "name")
@@ -714,13 +784,13 @@ class Layer:
                                       ctypes.byref(created)))
         return bool(created.value)
 
-    def init_tensor(self, name, init, gain=1.0):
+    def init_tensor(self, name: Text, init: Init | int | str, gain: float = 1.0) -> None:
         """Re-initialise an existing tensor."""
         where = "Layer.init_tensor"
         check(_c.bpl_layer_init_tensor(self._handle, _check.text(name, where, "name"),
                                        to_enum(Init, init, where, "init"), gain))
 
-    def add_buffer(self, name, cols):
+    def add_buffer(self, name: Text, cols: int) -> None:
         """Register a per-example batch buffer `cols` floats wide."""
         where = "Layer.add_buffer"
         check(_c.bpl_layer_add_buffer(self._handle, _check.text(name, where, "name"),
@@ -728,7 +798,8 @@ class Layer:
 
     # ---- building blocks, whatever the layer's kind ---------------------------
 
-    def forward(self, inputs, activation=None, out=None):
+    def forward(self, inputs: ArrayLike, activation: Activation | int | str | None = None,
+                out: ArrayLike | None = None) -> FloatArray:
         """act(f(inputs) + bias) for rows [batch][inputs]: the layer's forward
         map (inputs W^T + b for a dense layer) with `activation` (default: the
         layer's own; "linear" gives the pre-activation).  Returns out, or a
@@ -742,7 +813,9 @@ class Layer:
                                    result.address))
         return _arrays.result(result, out)
 
-    def send_error(self, err, through=None, transposed=False, alpha=1.0, beta=0.0, out=None):
+    def send_error(self, err: ArrayLike, through: Text | None = None, transposed: bool = False,
+                   alpha: float = 1.0, beta: float = 0.0,
+                   out: ArrayLike | None = None) -> FloatArray:
         """beta out + alpha (err sent to the input through M): err [batch][units]
         times the weight (`through` None), or the layer's tensor `through` of
         the weight's shape, or with transposed=True of its transpose's.
@@ -756,7 +829,8 @@ class Layer:
                                       beta if out is not None else 0.0, result.address))
         return _arrays.result(result, out)
 
-    def gradients(self, err, inputs, alpha=1.0, bias_scale=1.0, bias_divisor=1.0):
+    def gradients(self, err: ArrayLike, inputs: ArrayLike, alpha: float = 1.0,
+                  bias_scale: float = 1.0, bias_divisor: float = 1.0) -> None:
         """Write the weight's and bias's gradients (tensor_grad): alpha err^T
         inputs, and the column sums of bias_scale err / bias_divisor."""
         e = _arrays.as_input(err, self.units, "err")
@@ -767,36 +841,37 @@ class Layer:
         check(_c.bpl_layer_gradients(self._handle, e.address, x.address, e.rows, alpha,
                                      bias_scale, bias_divisor))
 
-    def _view(self, function, name, where, readonly=False):
+    def _view(self, function: Callable[..., int], name: Text | None, where: str,
+              readonly: bool = False) -> FloatArray:
         data, rows, cols = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_size_t()
         named = (_check.text(name, where, "name"),) if name is not None else ()
         args = (self._handle,) + named
         check(function(*args, ctypes.byref(data), ctypes.byref(rows), ctypes.byref(cols)))
         return _arrays.view(data.value, rows.value, cols.value, self._net, readonly)
 
-    def tensor(self, name):
+    def tensor(self, name: Text) -> FloatArray:
         """A writable view of tensor `name` (no copy).
 
         Valid until another rule is attached or the net is closed.
         """
         return self._view(_c.bpl_layer_tensor, name, "Layer.tensor")
 
-    def tensor_grad(self, name):
+    def tensor_grad(self, name: Text) -> FloatArray:
         """A writable view of the gradient of tensor `name` (no copy)."""
         return self._view(_c.bpl_layer_tensor_grad, name, "Layer.tensor_grad")
 
-    def buffer(self, name):
+    def buffer(self, name: Text) -> FloatArray:
         """A writable view of batch buffer `name` ([batch][cols]).
 
         Valid only during the current hook call.
         """
         return self._view(_c.bpl_layer_buffer, name, "Layer.buffer")
 
-    def input(self):
+    def input(self) -> FloatArray:
         """A read-only view of the layer's input for the current batch."""
         return self._view(_c.bpl_layer_input, None, "Layer.input", readonly=True)
 
 
-def _from_bytes(data):
+def _from_bytes(data: bytes) -> Net:
     """Unpickle a Net (a module-level function, as pickle needs)."""
     return Net.from_bytes(data)

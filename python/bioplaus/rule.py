@@ -1,24 +1,51 @@
 """Learning rules: built-in ones by name, and rules written in Python."""
 
-import collections
+from __future__ import annotations
+
 import ctypes
 import math
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NamedTuple, Union
 
 from . import _arrays, _check, _lib
-from ._handle import Handle
+from ._handle import Handle, created
 from ._names import (as_member, property_name, property_value, tick_value, to_enum)
+from ._typing import FloatArray, Text
 from .enums import (Group, Needs, Optimizer, ParamKind, Property, RULE_VTABLE_VERSION,
                     Status, Tick)
 from .errors import StateError, callback_scope, check, report_callback_exception
 
+if TYPE_CHECKING:
+    from .net import Net
+
 _c = _lib.lib
 
-ParamInfo = collections.namedtuple("ParamInfo", "name kind default lo hi choices doc")
-ParamInfo.__doc__ = """A hyperparameter: name, kind (ParamKind), default value,
-bounds, choices (a tuple of names for ParamKind.CHOICE, else None) and doc."""
+#: A hyperparameter's value as rule[name] gives it: by its kind.
+ParamValue = Union[float, int, bool, str]
 
-PropertyValue = collections.namedtuple("PropertyValue", "tick note")
-PropertyValue.__doc__ = "A property of the review's table: a Tick and a short note."
+
+class ParamInfo(NamedTuple):
+    """A hyperparameter: name, kind (ParamKind), default value, bounds,
+    choices (a tuple of names for ParamKind.CHOICE, else None) and doc."""
+
+    name: str
+    kind: ParamKind | int
+    default: float
+    lo: float
+    hi: float
+    choices: tuple[str, ...] | None
+    doc: str
+
+
+class PropertyValue(NamedTuple):
+    """A property of the review's table: a Tick and a short note."""
+
+    tick: Tick | int
+    note: str
+
+
+def _text(value: ctypes.c_char_p) -> str:
+    """A string the library gave back, as str ("" for NULL)."""
+    return (value.value or b"").decode("utf-8")
 
 
 class Rule(Handle):
@@ -39,7 +66,10 @@ class Rule(Handle):
 
     _kind = "rule"
 
-    def __init__(self, name):
+    _ptr: int | None
+    _owner: Net | None
+
+    def __init__(self, name: Text) -> None:
         name = _check.text(name, "Rule", "name")
         out = ctypes.c_void_p()
         check(_c.bpl_rule_create_builtin(ctypes.byref(out), name))
@@ -47,18 +77,18 @@ class Rule(Handle):
         self._owner = None
 
     @classmethod
-    def builtin(cls, name):
+    def builtin(cls, name: Text) -> Rule:
         """A new built-in rule: "backprop", "fa", "dfa", ... (see builtin_names)."""
         return cls(name)
 
     @staticmethod
-    def builtin_names():
+    def builtin_names() -> list[str]:
         """Names of the built-in rules."""
         return [_c.bpl_rule_builtin_name(i).decode("utf-8")
                 for i in range(_c.bpl_rule_builtin_count())]
 
     @classmethod
-    def _borrow(cls, address, net):
+    def _borrow(cls, address: int, net: Net) -> Rule:
         rule = cls.__new__(cls)
         rule._ptr = address
         rule._owner = net
@@ -67,26 +97,27 @@ class Rule(Handle):
     # ---- lifetime ------------------------------------------------------------
 
     @property
-    def _handle(self):
+    def _handle(self) -> int:
         # getattr: a subclass whose __init__ skipped Rule's has no _ptr at all.
-        if getattr(self, "_ptr", None) is None:
+        ptr = getattr(self, "_ptr", None)
+        if ptr is None:
             raise StateError(Status.STATE, "the rule was destroyed (closed, or replaced "
                              "in or destroyed with its net) or never created")
-        return self._ptr
+        return ptr
 
-    def _adopt(self, net):
+    def _adopt(self, net: Net) -> None:
         self._owner = net  # keeps the net, and so the rule, alive
 
-    def _invalidate(self):
+    def _invalidate(self) -> None:
         self._ptr = None
         self._owner = None
 
     @property
-    def net(self):
+    def net(self) -> Net | None:
         """The net that owns the rule, or None."""
         return self._owner
 
-    def close(self):
+    def close(self) -> None:
         """Destroy the rule unless a net owns it.  Idempotent.
 
         Raises StateError while Net.set_rule is attaching it (from its
@@ -94,12 +125,12 @@ class Rule(Handle):
         """
         super().close()
 
-    def _release(self):
+    def _release(self) -> None:
         if getattr(self, "_ptr", None) is not None and self._owner is None:
             address, self._ptr = self._ptr, None
             _c.bpl_rule_destroy(address)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if getattr(self, "_ptr", None) is None:
             return "<bioplaus.Rule destroyed>"
         return "<bioplaus.Rule %s%s>" % (self.name, " (attached)" if self._owner else "")
@@ -107,23 +138,23 @@ class Rule(Handle):
     # ---- identity ----------------------------------------------------------------
 
     @property
-    def name(self):
+    def name(self) -> str:
         """The rule's name."""
         return _c.bpl_rule_name(self._handle).decode("utf-8")
 
     @property
-    def description(self):
+    def description(self) -> str:
         """One line on what the rule is ("" if unset); assignable."""
         return _c.bpl_rule_description(self._handle).decode("utf-8")
 
     @description.setter
-    def description(self, text):
+    def description(self, text: str) -> None:
         check(_c.bpl_rule_set_description(self._handle,
                                           _check.text(text, "Rule.description", "text")))
 
     # ---- hyperparameters -------------------------------------------------------
 
-    def _info(self, index):
+    def _info(self, index: int) -> ParamInfo:
         name, choices, doc = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_char_p()
         kind = ctypes.c_int()
         default, lo, hi = ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
@@ -132,16 +163,15 @@ class Rule(Handle):
                                      ctypes.byref(kind), ctypes.byref(default),
                                      ctypes.byref(lo), ctypes.byref(hi), ctypes.byref(choices),
                                      ctypes.byref(doc)))
-        names = tuple(choices.value.decode().split("|")) if choices.value else None
-        return ParamInfo(name.value.decode("utf-8"), as_member(ParamKind, kind.value),
-                         default.value, lo.value, hi.value, names,
-                         (doc.value or b"").decode("utf-8"))
+        names = tuple(_text(choices).split("|")) if choices.value else None
+        return ParamInfo(_text(name), as_member(ParamKind, kind.value), default.value,
+                         lo.value, hi.value, names, _text(doc))
 
-    def params(self):
+    def params(self) -> list[ParamInfo]:
         """Every hyperparameter, as a list of ParamInfo."""
         return [self._info(i) for i in range(len(self))]
 
-    def param(self, name):
+    def param(self, name: Text) -> ParamInfo:
         """The ParamInfo of one hyperparameter (KeyError if unknown)."""
         wanted = _check.text(name, "Rule.param", "name").decode("utf-8", "replace")
         for info in self.params():
@@ -149,14 +179,14 @@ class Rule(Handle):
                 return info
         raise KeyError(name)
 
-    def value(self, name):
+    def value(self, name: Text) -> float:
         """The raw value of a hyperparameter, a float (a choice's index)."""
         out = ctypes.c_double()
         check(_c.bpl_rule_get(self._handle, _check.text(name, "Rule.value", "name"),
                               ctypes.byref(out)))
         return out.value
 
-    def set(self, name, value):
+    def set(self, name: Text, value: float | Text) -> None:
         """Set a hyperparameter from a number, a bool or a string.
 
         Strings go through bpl_rule_set_string: a number, or a choice name
@@ -168,15 +198,15 @@ class Rule(Handle):
             check(_c.bpl_rule_set(self._handle, _check.text(name, "Rule.set", "name"),
                                   float(value)))
 
-    def set_string(self, name, text):
+    def set_string(self, name: Text, text: Text) -> None:
         """Set a hyperparameter from text, as a command line would."""
         self._set_string(name, text, "Rule.set_string")
 
-    def _set_string(self, name, text, where):
+    def _set_string(self, name: Text, text: Text, where: str) -> None:
         check(_c.bpl_rule_set_string(self._handle, _check.text(name, where, "name"),
                                      _check.text(text, where, "value")))
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: Text) -> ParamValue:
         """The value, typed by kind: float, int, bool, or the choice's name."""
         raw = self.value(name)
         info = self.param(name)
@@ -184,46 +214,48 @@ class Rule(Handle):
             return int(raw)
         if info.kind == ParamKind.BOOL:
             return raw != 0.0
-        if info.kind == ParamKind.CHOICE:
+        if info.kind == ParamKind.CHOICE and info.choices:
             return info.choices[int(raw)]
         return raw
 
-    def __setitem__(self, name, value):
+    def __setitem__(self, name: Text, value: float | Text) -> None:
         self.set(name, value)
 
-    def __contains__(self, name):
+    def __contains__(self, name: object) -> bool:
         return any(info.name == name for info in self.params())
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
 
-    def __len__(self):
+    def __len__(self) -> int:
         return _c.bpl_rule_param_count(self._handle)
 
-    def keys(self):
+    def keys(self) -> list[str]:
         """Names of the hyperparameters."""
         return [info.name for info in self.params()]
 
-    def values(self):
+    def values(self) -> list[ParamValue]:
         """Values of the hyperparameters, typed as by rule[name]."""
         return [self[name] for name in self.keys()]
 
-    def items(self):
+    def items(self) -> list[tuple[str, ParamValue]]:
         """(name, value) pairs."""
         return [(name, self[name]) for name in self.keys()]
 
-    def get(self, name, default=None):
+    def get(self, name: Text, default: Any = None) -> Any:
         """rule[name], or `default` if there is no such hyperparameter."""
         return self[name] if name in self else default
 
-    def update(self, values=(), **kwargs):
+    def update(self, values: Mapping[str, float | Text] | Iterable[tuple[str, float | Text]]
+               = (), **kwargs: float | Text) -> None:
         """Set several hyperparameters, from a mapping or pairs and keywords."""
         items = values.items() if hasattr(values, "items") else values
         for name, value in list(items) + list(kwargs.items()):
             self.set(name, value)
 
-    def add_param(self, name, kind=ParamKind.REAL, default=0.0, lo=-math.inf, hi=math.inf,
-                  choices=None, doc=""):
+    def add_param(self, name: Text, kind: ParamKind | int | str = ParamKind.REAL,
+                  default: float | Text = 0.0, lo: float = -math.inf, hi: float = math.inf,
+                  choices: Text | Iterable[Text] | None = None, doc: Text = "") -> None:
         """Declare a hyperparameter (before the rule is attached).
 
         `kind` is a ParamKind or its name; `choices` is a sequence of names
@@ -233,21 +265,22 @@ class Rule(Handle):
         where = "Rule.add_param"
         name = _check.text(name, where, "name")
         kind = to_enum(ParamKind, kind, where, "kind")
+        listed: bytes | None = None
         if choices is not None and not isinstance(choices, (str, bytes)):
             try:
                 names = list(choices)
             except TypeError:
                 names = None  # not a sequence of names: _check.text says what it is
             if names is not None:
-                choices = b"|".join(_check.text(choice, where, "choices") for choice in names)
+                listed = b"|".join(_check.text(choice, where, "choices") for choice in names)
         if choices is not None:
-            choices = _check.text(choices, where, "choices")
+            listed = _check.text(choices if listed is None else listed, where, "choices")
         if isinstance(default, (str, bytes)):
-            default = choices.split(b"|").index(_check.text(default, where, "default"))
-        check(_c.bpl_rule_add_param(self._handle, name, kind, float(default), lo, hi, choices,
+            default = (listed or b"").split(b"|").index(_check.text(default, where, "default"))
+        check(_c.bpl_rule_add_param(self._handle, name, kind, float(default), lo, hi, listed,
                                     _check.text(doc, where, "doc")))
 
-    def fix_param(self, name):
+    def fix_param(self, name: Text) -> None:
         """Mark a hyperparameter as one that shapes the net (before attaching).
 
         The attach hook reads it to decide which tensors and buffers to add,
@@ -256,16 +289,17 @@ class Rule(Handle):
         check(_c.bpl_rule_fix_param(self._handle, _check.text(name, "Rule.fix_param", "name")))
 
     @property
-    def needs(self):
+    def needs(self) -> Needs:
         """What the rule needs of every layer's kind (Needs flags); assignable
         before the rule is attached (a rule written here starts at Needs.ALL)."""
         return Needs(_c.bpl_rule_needs(self._handle))
 
     @needs.setter
-    def needs(self, value):
+    def needs(self, value: Needs | int) -> None:
         check(_c.bpl_rule_set_needs(self._handle, _check.unsigned(value, "Rule.needs", "needs")))
 
-    def add_optimizer(self, group=Group.FORWARD, prefix="", optimizer="adam", lr=1e-3):
+    def add_optimizer(self, group: Group | int | str = Group.FORWARD, prefix: Text = "",
+                      optimizer: Optimizer | int | str = "adam", lr: float = 1e-3) -> None:
         """Declare (or re-default) the optimiser hyperparameters of a group."""
         where = "Rule.add_optimizer"
         check(_c.bpl_rule_add_optimizer(self._handle, to_enum(Group, group, where, "group"),
@@ -275,7 +309,7 @@ class Rule(Handle):
     # ---- the recommended training set-up ----------------------------------------
 
     @property
-    def recommended(self):
+    def recommended(self) -> dict[str, str]:
         """The rule's recommended training set-up, a dict of strings in order.
 
         Keys are the rule's hyperparameters ("optimizer", "lr", ...: apply
@@ -289,10 +323,11 @@ class Rule(Handle):
         for i in range(_c.bpl_rule_recommendation_count(self._handle)):
             check(_c.bpl_rule_recommendation(self._handle, i, ctypes.byref(key),
                                              ctypes.byref(value)))
-            out[key.value.decode("utf-8")] = value.value.decode("utf-8")
+            out[_text(key)] = _text(value)
         return out
 
-    def set_recommendation(self, key, value):
+    def set_recommendation(self, key: Text,
+                           value: Text | bool | float | Iterable[int] | None) -> None:
         """Recommend `value` for `key` (None removes the entry).
 
         `value` is text as a command line would give it; numbers, booleans
@@ -312,7 +347,7 @@ class Rule(Handle):
         check(_c.bpl_rule_set_recommendation(self._handle, _check.text(key, where, "key"),
                                              text))
 
-    def ignores(self, choice):
+    def ignores(self, choice: Text) -> bool:
         """True if the rule, with its current hyperparameters, ignores a
         training choice ("activation", "init", ...): its model fixes it."""
         out = ctypes.c_int()
@@ -322,20 +357,21 @@ class Rule(Handle):
 
     # ---- the review's properties -------------------------------------------------
 
-    def get_property(self, prop):
+    def get_property(self, prop: Property | int | str) -> PropertyValue:
         """One property (a Property or its name) as a PropertyValue."""
         tick, note = ctypes.c_int(), ctypes.c_char_p()
         check(_c.bpl_rule_property(self._handle, property_value(prop, "Rule.get_property"),
                                    ctypes.byref(tick), ctypes.byref(note)))
-        return PropertyValue(as_member(Tick, tick.value), (note.value or b"").decode("utf-8"))
+        return PropertyValue(as_member(Tick, tick.value), _text(note))
 
-    def set_property(self, prop, tick, note=""):
+    def set_property(self, prop: Property | int | str, tick: Tick | int | str,
+                     note: Text = "") -> None:
         """Declare a property: a Tick (or "yes", "no", "partial", ...) and a note."""
         where = "Rule.set_property"
         check(_c.bpl_rule_set_property(self._handle, property_value(prop, where),
                                        tick_value(tick, where), _check.text(note, where, "note")))
 
-    def properties(self):
+    def properties(self) -> dict[str, PropertyValue]:
         """The review's table for this rule: {property name: PropertyValue}."""
         return {property_name(p): self.get_property(p) for p in Property}
 
@@ -389,9 +425,9 @@ class PythonRule(Rule):
     `rule_name`, else the class name.
     """
 
-    rule_name = None
+    rule_name: str | None = None
 
-    def __init__(self, name=None, description=None):
+    def __init__(self, name: Text | None = None, description: str | None = None) -> None:
         name = _check.text(name or self.rule_name or type(self).__name__, "PythonRule", "name")
         vtable = _lib.RuleVtable()
         check(_c.bpl_rule_vtable_init(ctypes.byref(vtable), RULE_VTABLE_VERSION))
@@ -415,7 +451,7 @@ class PythonRule(Rule):
             # Both or neither: bpl_rule_create refuses one alone.
             self._hooks["save_state"] = _lib.SAVE_STATE_FN(self._on_save_state)
             self._hooks["load_state"] = _lib.LOAD_STATE_FN(self._on_load_state)
-        self._saving = None  # save_state's bytes between the size query and the copy
+        self._saving: bytes | None = None  # save_state's bytes between size query and copy
         for hook, function in self._hooks.items():
             setattr(vtable, hook, function)
         out = ctypes.c_void_p()
@@ -428,56 +464,57 @@ class PythonRule(Rule):
 
     # ---- hooks to override ---------------------------------------------------------
 
-    def attach(self, net):
+    def attach(self, net: Net) -> None:
         """Per-net set-up when the rule is attached (optional)."""
 
-    def forward(self, net, x, batch):
+    def forward(self, net: Net, x: FloatArray, batch: int) -> None:
         """Forward dynamics; the default is the dense forward pass."""
         net.forward_dense(x, batch)
 
-    def compute_targets(self, net, y, batch):
+    def compute_targets(self, net: Net, y: FloatArray, batch: int) -> None:
         """Errors, targets or second-phase states from y (required)."""
         raise NotImplementedError("%s does not implement compute_targets"
                                   % type(self).__name__)
 
-    def update(self, net):
+    def update(self, net: Net) -> None:  # type: ignore[override]
         """Version 1: gradients, then net.apply_gradients() (implement this or
         gradients)."""
         raise NotImplementedError("%s implements neither gradients nor update"
                                   % type(self).__name__)
 
-    def gradients(self, net, groups):
+    def gradients(self, net: Net,
+                  groups: frozenset[Group]) -> Iterable[Group | int | str] | None:
         """Version 2: fill the gradients; return the groups to step (None: all
         of `groups`).  The library applies them."""
         raise NotImplementedError("%s does not implement gradients" % type(self).__name__)
 
-    def after_apply(self, net):
+    def after_apply(self, net: Net) -> None:
         """Version 2, optional: what the rule does once a training step stands."""
 
-    def save_state(self):
+    def save_state(self) -> bytes:
         """Optional, with load_state: the rule's own state as bytes."""
         raise NotImplementedError("%s does not implement save_state" % type(self).__name__)
 
-    def load_state(self, net, data):
+    def load_state(self, net: Net, data: bytes) -> None:
         """Optional, with save_state: take back what save_state returned."""
         raise NotImplementedError("%s does not implement load_state" % type(self).__name__)
 
     @classmethod
-    def _overrides(cls, hook):
+    def _overrides(cls, hook: str) -> bool:
         return getattr(cls, hook) is not getattr(PythonRule, hook)
 
     # ---- what the library calls ----------------------------------------------------
 
     @staticmethod
-    def _net(address):
+    def _net(address: int) -> Net:
         from .net import Net  # net.py imports this module
         return Net._from_address(address)
 
     @staticmethod
-    def _rows(net, address, batch, cols):
+    def _rows(net: Net, address: int, batch: int, cols: int) -> FloatArray:
         return _arrays.view(address, batch, cols, net, readonly=True)
 
-    def _on_attach(self, _self, net_address):
+    def _on_attach(self, _self: Any, net_address: int) -> int:
         with callback_scope():
             try:
                 self.attach(self._net(net_address))
@@ -485,7 +522,7 @@ class PythonRule(Rule):
             except BaseException as exc:  # cannot cross the C frames
                 return report_callback_exception(exc)
 
-    def _on_forward(self, _self, net_address, x, batch):
+    def _on_forward(self, _self: Any, net_address: int, x: int, batch: int) -> int:
         with callback_scope():
             try:
                 net = self._net(net_address)
@@ -494,7 +531,7 @@ class PythonRule(Rule):
             except BaseException as exc:
                 return report_callback_exception(exc)
 
-    def _on_targets(self, _self, net_address, y, batch):
+    def _on_targets(self, _self: Any, net_address: int, y: int, batch: int) -> int:
         with callback_scope():
             try:
                 net = self._net(net_address)
@@ -503,7 +540,7 @@ class PythonRule(Rule):
             except BaseException as exc:
                 return report_callback_exception(exc)
 
-    def _on_update(self, _self, net_address):
+    def _on_update(self, _self: Any, net_address: int) -> int:
         with callback_scope():
             try:
                 self.update(self._net(net_address))
@@ -511,7 +548,7 @@ class PythonRule(Rule):
             except BaseException as exc:
                 return report_callback_exception(exc)
 
-    def _on_gradients(self, _self, net_address, groups):
+    def _on_gradients(self, _self: Any, net_address: int, groups: Any) -> int:
         with callback_scope():
             try:
                 offered = frozenset(g for g in Group
@@ -529,7 +566,7 @@ class PythonRule(Rule):
             except BaseException as exc:
                 return report_callback_exception(exc)
 
-    def _on_after_apply(self, _self, net_address):
+    def _on_after_apply(self, _self: Any, net_address: int) -> int:
         with callback_scope():
             try:
                 self.after_apply(self._net(net_address))
@@ -537,7 +574,8 @@ class PythonRule(Rule):
             except BaseException as exc:
                 return report_callback_exception(exc)
 
-    def _on_save_state(self, _self, data, capacity, size_out):
+    def _on_save_state(self, _self: Any, data: int | None, capacity: int,
+                       size_out: Any) -> int:
         with callback_scope():
             try:
                 if not data:  # the size query: ask the rule once, keep its bytes
@@ -556,7 +594,7 @@ class PythonRule(Rule):
                 self._saving = None
                 return report_callback_exception(exc)
 
-    def _on_load_state(self, _self, net_address, data, size):
+    def _on_load_state(self, _self: Any, net_address: int, data: int, size: int) -> int:
         with callback_scope():
             try:
                 state = ctypes.string_at(data, size) if size else b""
@@ -565,7 +603,7 @@ class PythonRule(Rule):
             except BaseException as exc:
                 return report_callback_exception(exc)
 
-    def _on_destroy(self, _self):
+    def _on_destroy(self, _self: Any) -> None:
         # The library freed the rule (with its net, or replaced in it).
         self._ptr = None
         self._owner = None

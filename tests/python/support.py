@@ -54,6 +54,15 @@ def require_mnist(test):
     raise unittest.SkipTest("MNIST files not found; set BIOPLAUS_MNIST_DIR")
 
 
+def require(test, missing):
+    """Skip `test` because `missing` (a sentence) is not installed, except
+    under CI=true, where everything a test needs is installed and its absence
+    is a failure."""
+    if os.environ.get("CI") == "true":
+        test.fail(missing + "; required in CI")
+    raise unittest.SkipTest(missing)
+
+
 def run_script(args, env=None, cwd=None, timeout=300):
     """Run this interpreter with `args`; return the CompletedProcess.
 

@@ -2,6 +2,7 @@
 
 import math
 import os
+import pickle
 import tempfile
 import unittest
 
@@ -98,6 +99,42 @@ class LibraryErrorTest(unittest.TestCase):
             error = self.assertFails(bioplaus.IOFailedError, Status.IO, empty,
                                      bioplaus.Dataset.load_mnist, empty, "train")
         self.assertIn("train-images-idx3-ubyte", error.message)
+
+    def test_io_failure_is_an_os_error(self):
+        """A missing file is caught by ``except OSError``, as with open()."""
+        with tempfile.TemporaryDirectory() as folder:
+            missing = os.path.join(folder, "missing.bpl")
+            try:
+                bioplaus.Net.load(missing)
+            except OSError as caught:
+                error = caught
+            else:
+                self.fail("loading a missing file succeeded")
+            with self.assertRaises(OSError):
+                bioplaus.Dataset.load_idx(missing, missing, 10)
+            with small_net() as net, self.assertRaises(OSError):
+                net.save(os.path.join(folder, "no-such-folder", "net.bpl"))
+        self.assertIsInstance(error, bioplaus.IOFailedError)
+        self.assertIsInstance(error, bioplaus.BioplausError)
+        self.assertEqual(error.code, Status.IO)
+        self.assertIn(missing, error.message)
+        self.assertIsNone(error.errno)  # the library reports no errno
+        self.assertIsNone(error.filename)
+        self.assertEqual(error.strerror, error.message)
+        self.assertEqual(str(error), "%s: %s" % (bioplaus.strerror(Status.IO), error.message))
+        self.assertEqual(error.args, (Status.IO, error.message))
+
+    def test_io_failed_error_classes(self):
+        mro = bioplaus.IOFailedError.__mro__
+        self.assertLess(mro.index(bioplaus.BioplausError), mro.index(OSError))
+        self.assertFalse(issubclass(bioplaus.IOFailedError, RuntimeError))
+        self.assertIs(bioplaus.errors.error_class(Status.IO), bioplaus.IOFailedError)
+        error = bioplaus.errors.make_error(Status.IO, "x.bpl: cannot open")
+        self.assertIsInstance(error, OSError)
+        copy = pickle.loads(pickle.dumps(error))
+        self.assertIs(type(copy), bioplaus.IOFailedError)
+        self.assertEqual((copy.code, copy.message, copy.errno),
+                         (Status.IO, error.message, None))
 
     def test_corrupt_saved_net(self):
         with tempfile.TemporaryDirectory() as folder:

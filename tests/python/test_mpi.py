@@ -42,11 +42,16 @@ class MpiTest(unittest.TestCase):
     def test_same_weights_as_one_process(self):
         ds = data()
         alone, shared = net(), net()
-        alone.fit(ds, epochs=2, batch_size=10)
+        expected = alone.fit(ds, epochs=2, batch_size=10)
         with bioplaus.mpi.Context() as mpi:
             self.assertEqual((mpi.rank, mpi.size), (RANK, SIZE))
             mpi.attach(shared)
-            mpi.fit(shared, ds, epochs=2, batch_size=10)
+            history = mpi.fit(shared, ds, epochs=2, batch_size=10)
+            # The history: the same on every process, and as on one process.
+            self.assertEqual(MPI.COMM_WORLD.allgather(history), [history] * SIZE)
+            self.assertEqual([(h.epoch, h.steps) for h in history], [(1, 6), (2, 6)])
+            for mine, theirs in zip(history, expected):
+                self.assertAlmostEqual(mine.loss, theirs.loss, delta=1e-5 * theirs.loss)
             for layer in range(alone.layer_count):
                 a = alone.layer(layer).get("weight")
                 b = shared.layer(layer).get("weight")

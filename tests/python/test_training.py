@@ -1,6 +1,7 @@
 """Training, evaluation, persistence, rules' hyperparameters and datasets."""
 
 import gc
+import math
 import os
 import tempfile
 import unittest
@@ -56,6 +57,41 @@ class TrainingTest(unittest.TestCase):
         epochs = [e for e in events if e[0] == Event.EPOCH]
         self.assertEqual(epochs, [(Event.EPOCH, 1, 4, 4), (Event.EPOCH, 2, 4, 4)])
         self.assertEqual(len(events), 2 * 4 + 2)
+
+    def test_fit_returns_the_history(self):
+        reported = []
+
+        def progress(event, epoch, step, steps, loss):
+            if event == Event.EPOCH:
+                reported.append((epoch, loss, steps))
+
+        with make_net(lr=0.01) as net:
+            history = net.fit(self.data, epochs=6, batch_size=64, progress=progress)
+            self.assertEqual(net.fit(self.data, epochs=0, batch_size=64), [])
+        self.assertEqual(len(history), 6)
+        self.assertTrue(all(isinstance(h, bioplaus.EpochResult) for h in history))
+        self.assertEqual([h.epoch for h in history], list(range(1, 7)))
+        self.assertEqual({h.steps for h in history}, {4})  # 240 examples, 64 a batch
+        self.assertTrue(all(math.isfinite(h.loss) and h.loss > 0.0 for h in history))
+        self.assertEqual([tuple(h) for h in history], reported)
+        losses = [h.loss for h in history]
+        self.assertLess(losses[-1], 0.5 * losses[0])
+        self.assertEqual(losses, sorted(losses, reverse=True))
+
+    def test_history_without_progress_matches_with_it(self):
+        with make_net(seed=3) as net:
+            quiet = net.fit(self.data, 3, 32)
+        with make_net(seed=3) as net:
+            watched = net.fit(self.data, 3, 32, progress=lambda *args: None)
+        self.assertEqual(quiet, watched)
+
+    def test_history_of_a_stopped_fit_has_the_completed_epochs(self):
+        def stop_in_epoch_3(event, epoch, step, steps, loss):
+            return epoch == 3 and step == 2
+
+        with make_net() as net:
+            history = net.fit(self.data, epochs=5, batch_size=64, progress=stop_in_epoch_3)
+        self.assertEqual([h.epoch for h in history], [1, 2])
 
     def test_exception_in_progress_is_raised_by_fit(self):
         def progress(event, epoch, step, steps, loss):
@@ -300,19 +336,6 @@ class DatasetTest(unittest.TestCase):
             self.assertEqual([data.label(i) for i in range(4)], [0, 2, 1, 2])
             with self.assertRaises(bioplaus.UnsupportedError):
                 data.set_scaling(1.0)
-
-    def test_mnist(self):
-        directory = support.require_mnist(self)
-        with bioplaus.Dataset.load_mnist(directory, "test") as test:
-            self.assertEqual((len(test), test.features, test.targets), (10000, 784, 10))
-            with bioplaus.Dataset.load_mnist(directory, bioplaus.Split.TEST) as again:
-                self.assertEqual(again.label(0), test.label(0))
-        images = [os.path.join(directory, n) for n in os.listdir(directory)
-                  if n.startswith("t10k-images")][0]
-        labels = [os.path.join(directory, n) for n in os.listdir(directory)
-                  if n.startswith("t10k-labels")][0]
-        with bioplaus.Dataset.load_idx(images, labels, 10) as test:
-            self.assertEqual(len(test), 10000)
 
 
 class LibraryInfoTest(unittest.TestCase):
