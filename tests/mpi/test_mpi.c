@@ -44,8 +44,10 @@ static bpl_dataset *make_data(size_t n, int poison)
             float noise = (float)((s >> 9) & 0xffff) / 65536.0f - 0.5f;
             x[i * INPUTS + j] = noise + (j % CLASSES == label ? 1.0f : 0.0f);
         }
-        /* Poisoned: finite targets whose cross-entropy overflows, so that
-         * the loss of the first step is Inf on this process alone. */
+        /* Poisoned: finite targets so large that this process's weighted
+         * gradients overflow float: the reduction refuses its block as
+         * non-finite, on this process alone (the loss, summed in double,
+         * stays finite). */
         y[i * CLASSES + label] = poison ? 3e38f : 1.0f;
     }
     bpl_dataset *ds;
