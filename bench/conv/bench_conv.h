@@ -73,8 +73,6 @@ int build_net(const net_spec *spec, uint64_t seed, bpl_net **out);
  * buffer per layer at the batch, and the staged input batch. */
 double theory_bytes(bpl_net *net, size_t n_examples, size_t batch);
 
-/* peak.c: single-core FMA peak in GFLOP/s, and the instructions it used. */
-double fma_peak(const char **isa);
 
 /* measure.c: one configuration in a child process */
 double now(void);

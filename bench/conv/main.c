@@ -17,6 +17,7 @@
  * gradient GFLOP/s against the single-core FMA peak measured at the start.
  */
 #include "bench_conv.h"
+#include "../peak.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -4,6 +4,7 @@
  * of the closing lines; and the GEMM-only bound of each thread count.
  */
 #include "bench_train.h"
+#include "../peak.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,30 @@ static const size_t BOUND_NET[] = {784, 256, 256, 10};
 static int same_net(const net_shape *s, const size_t *sizes, size_t n)
 {
     return s->n_sizes == n && memcmp(s->sizes, sizes, n * sizeof sizes[0]) == 0;
+}
+
+/* The same products at the machine's FMA peak, measured now: what no
+ * implementation can beat.  Only for one thread, where the single-core peak
+ * is the limit (with more, the cores' shared clock makes it a guess). */
+static void print_fma_bound(const gemm_result *g, size_t examples, size_t threads,
+                            double backprop)
+{
+    if (threads != 1)
+        return;
+    const char *isa;
+    double peak = fma_peak(&isa);
+    if (peak <= 0) {
+        printf("  FMA bound: not measured (%s)\n", isa);
+        return;
+    }
+    double flops = g->step_flops * (double)examples / BOUND_BATCH;
+    double bound = flops / (peak * 1e9);
+    printf("  FMA bound: %.1f GFLOP per epoch at the single-core peak of %.1f GFLOP/s "
+           "(%s, measured now): %.3f s\n",
+           flops * 1e-9, peak, isa, bound);
+    if (backprop > 0)
+        printf("  backprop trained in %.3f s per epoch: %.2fx the FMA bound\n", backprop,
+               backprop / bound);
 }
 
 /* The bound's lines for thread count `t`: the products timed in the matrix,
@@ -53,6 +78,7 @@ void print_bound(const options *o, const bpl_dataset *ds, size_t t,
         printf("  backprop trained in %.3f s per epoch: within %.2fx of the GEMM-only "
                "bound\n",
                backprop, backprop / g.epoch_seconds);
+    print_fma_bound(&g, bpl_dataset_example_count(ds), threads, backprop);
 }
 
 /* Every batch and rule of one net at one thread count: one table. */

@@ -3,9 +3,10 @@
  * chains of fused multiply-adds, as many as hide the instruction's latency,
  * with the widest vectors the CPU has.  What a GEMM can at best reach.
  */
-#include "bench_conv.h"
+#include "peak.h"
 
 #include <stdint.h>
+#include <time.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -13,16 +14,23 @@
 #define CHAINS 12
 #define ROUNDS 2000000
 
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 __attribute__((target("avx512f"))) static double run_avx512(void)
 {
     __m512 acc[CHAINS], m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
     for (int c = 0; c < CHAINS; c++)
         acc[c] = _mm512_set1_ps((float)c);
-    double start = now();
+    double start = seconds_now();
     for (long r = 0; r < ROUNDS; r++)
         for (int c = 0; c < CHAINS; c++)
             acc[c] = _mm512_fmadd_ps(acc[c], m, a);
-    double seconds = now() - start;
+    double seconds = seconds_now() - start;
     float sink = 0.0f;
     for (int c = 0; c < CHAINS; c++)
         sink += _mm512_reduce_add_ps(acc[c]);
@@ -36,11 +44,11 @@ __attribute__((target("avx2,fma"))) static double run_avx2(void)
     __m256 acc[CHAINS], m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
     for (int c = 0; c < CHAINS; c++)
         acc[c] = _mm256_set1_ps((float)c);
-    double start = now();
+    double start = seconds_now();
     for (long r = 0; r < ROUNDS; r++)
         for (int c = 0; c < CHAINS; c++)
             acc[c] = _mm256_fmadd_ps(acc[c], m, a);
-    double seconds = now() - start;
+    double seconds = seconds_now() - start;
     float lanes[8], sink = 0.0f;
     for (int c = 0; c < CHAINS; c++) {
         _mm256_storeu_ps(lanes, acc[c]);
