@@ -8,10 +8,13 @@ lib/bioplaus.map, and the dynamic symbols the built shared library defines
 (nm -D --defined-only).  An extra exported symbol leaks an internal; a
 missing one breaks users.  Each function is declared in one header only.
 
-The version script has one node per soname, named after the release that
-opened it: BIOPLAUS_<major>.<minor> of the first header's BPL_VERSION_*
-macros, and every exported symbol carries it.  With --soname, the library's
-SONAME must be that name.
+The version script opens one node per soname, named after the release
+that opened it, and a release that only adds functions under the same
+soname adds a node that inherits the one before (BIOPLAUS_0.3 { ... }
+BIOPLAUS_0.2;).  The last node is named after the headers' version,
+BIOPLAUS_<major>.<minor> of the first header's BPL_VERSION_* macros; the
+nodes' versions increase; every exported symbol carries the node the script
+lists it in.  With --soname, the library's SONAME must be that name.
 
 --node-prefix=P names the nodes P<major>.<minor> instead of BIOPLAUS_, and
 --version-from=HEADER takes the version from HEADER instead of the first
@@ -40,10 +43,43 @@ def header_version(path):
                  for part in ("MAJOR", "MINOR"))
 
 
-def map_nodes(path):
-    """The names of the version nodes of a linker version script."""
+def map_blocks(path):
+    """[(node, parent or None, {global names})] of a linker version script,
+    in the script's order."""
     text = re.sub(r"/\*.*?\*/", "", open(path, encoding="utf-8").read(), flags=re.S)
-    return re.findall(r"^\s*([A-Za-z_][\w.]*)\s*\{", text, re.M)
+    blocks = []
+    for node, body, parent in re.findall(
+            r"([A-Za-z_][\w.]*)\s*\{(.*?)\}\s*([A-Za-z_][\w.]*)?\s*;", text, re.S):
+        names = body.split("local:")[0]
+        names = names.split("global:")[1] if "global:" in names else names
+        blocks.append((node, parent or None,
+                       {n.strip() for n in names.split(";") if n.strip()}))
+    return blocks
+
+
+def node_version(node, prefix):
+    """(major, minor) of a node named prefix<major>.<minor>, or None."""
+    match = re.fullmatch(re.escape(prefix) + r"(\d+)\.(\d+)", node)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def check_nodes(blocks, prefix, node):
+    """Complaints about the nodes' names, order and inheritance."""
+    problems = []
+    nodes = [b[0] for b in blocks]
+    if not nodes or nodes[-1] != node:
+        problems.append(f"version nodes {nodes}: the last must be {node}")
+    versions = [node_version(n, prefix) for n in nodes]
+    for name, version in zip(nodes, versions):
+        if version is None:
+            problems.append(f"version node {name}: not named {prefix}<major>.<minor>")
+    if None not in versions and versions != sorted(set(versions)):
+        problems.append(f"version nodes {nodes}: their versions must increase")
+    for i, (name, parent, _) in enumerate(blocks):
+        expected = nodes[i - 1] if i else None
+        if parent != expected:
+            problems.append(f"version node {name} inherits {parent}, expected {expected}")
+    return problems
 
 
 def library_versions(path):
@@ -66,12 +102,6 @@ def library_soname(path):
     return match.group(1) if match else None
 
 
-def map_names(path):
-    text = re.sub(r"/\*.*?\*/", "", open(path, encoding="utf-8").read(), flags=re.S)
-    names = set()
-    for block in re.findall(r"global:(.*?)local:", text, re.S):
-        names |= {n.strip() for n in block.split(";") if n.strip()}
-    return names
 
 
 def library_names(path):
@@ -105,12 +135,14 @@ def main():
     headers, mapfile, library = args[:-2], args[-2], args[-1]
     failed = 0
     node = prefix + "%d.%d" % header_version(version_from or headers[0])
-    if map_nodes(mapfile) != [node]:
-        print(f"{mapfile}: version nodes {map_nodes(mapfile)}, expected one, {node}")
+    blocks = map_blocks(mapfile)
+    for problem in check_nodes(blocks, prefix, node):
+        print(f"{mapfile}: {problem}")
         failed += 1
+    node_of = {name: b[0] for b in blocks for name in b[2]}
     for name, version in sorted(library_versions(library).items()):
-        if name.startswith("bpl_") and version != node:
-            print(f"{name}: exported in version {version}, not {node}")
+        if name.startswith("bpl_") and version != node_of.get(name):
+            print(f"{name}: exported in version {version}, listed in {node_of.get(name)}")
             failed += 1
     if soname is not None and library_soname(library) != soname:
         print(f"{library}: SONAME {library_soname(library)}, expected {soname}")
@@ -122,7 +154,7 @@ def main():
             print(f"{name}: declared in more than one header (again in {path})")
             failed += 1
         declared |= names
-    lists = {"header": declared, "map": map_names(mapfile),
+    lists = {"header": declared, "map": set(node_of),
              "library": library_names(library)}
     for a in lists:
         for b in lists:
@@ -138,7 +170,8 @@ def main():
         print(f"{name}: internal symbol exported")
         failed += 1
     count = len(lists["header"])
-    print(f"{count} public functions in {node}; headers, version script and library "
+    print(f"{count} public functions in {', '.join(b[0] for b in blocks)}; headers, "
+          f"version script and library "
           f"{'agree' if not failed else 'disagree'}")
     print(f"{1 if not failed else 0} passed, {1 if failed else 0} failed")
     return 1 if failed else 0
