@@ -15,29 +15,8 @@ fi
 sweep=$1
 train=$2
 manpage=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    for stream in out err; do
-        if [ -s "$work/$stream" ]; then
-            echo "--- std$stream:" >&2
-            cat "$work/$stream" >&2
-        fi
-    done
-    exit 1
-}
-
-# run STATUS ARGS...: run the program, expect exit STATUS, keep stdout and
-# stderr.
-run() {
-    want=$1
-    shift
-    status=0
-    "$sweep" "$@" >"$work/out" 2>"$work/err" || status=$?
-    [ "$status" -eq "$want" ] || fail "bioplaus-sweep $* exited $status, expected $want"
-}
+program=$sweep
+. "$(dirname "$0")/cli-check.sh"
 
 # ---- the usage and the manual page ---------------------------------------------
 
@@ -46,12 +25,7 @@ run 2 --help
 grep -q "^usage: bioplaus-sweep " "$work/err" || fail "--help does not print the usage"
 grep -q -e "--train" "$work/err" || fail "the usage does not document --train"
 # Every option the usage shows, in the manual page too (troff writes - as \-).
-options=$(cat "$work/out" "$work/err" | grep -o -e '--[a-z][a-z-]*' | sort -u)
-[ -n "$options" ] || fail "the usage shows no option"
-for option in $options; do
-    grep -q -F -e "$(echo "$option" | sed 's/-/\\-/g')" "$manpage" ||
-        fail "the manual page does not document $option"
-done
+documents_options "$manpage" "$work/out" "$work/err"
 
 run 2
 grep -q "^usage: " "$work/err" || fail "no usage without arguments"

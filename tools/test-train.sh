@@ -13,29 +13,8 @@ if [ $# -ne 2 ]; then
 fi
 train=$1
 manpage=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    for stream in out err; do
-        if [ -s "$work/$stream" ]; then
-            echo "--- std$stream:" >&2
-            cat "$work/$stream" >&2
-        fi
-    done
-    exit 1
-}
-
-# run STATUS ARGS...: run the program, expect exit STATUS, keep stdout and
-# stderr.
-run() {
-    want=$1
-    shift
-    status=0
-    "$train" "$@" >"$work/out" 2>"$work/err" || status=$?
-    [ "$status" -eq "$want" ] || fail "bioplaus-train $* exited $status, expected $want"
-}
+program=$train
+. "$(dirname "$0")/cli-check.sh"
 
 # usage_error ARGS...: exit 2 with exactly one line on stderr and none on stdout.
 usage_error() {
@@ -53,12 +32,8 @@ for option in rule hidden arch activation init epochs batch optimizer lr lr-deca
 done
 grep -q "backprop" "$work/out" || fail "--help does not list the rules"
 # Every option --help shows, in the manual page too (troff writes - as \-).
-options=$(grep -o -e '--[a-z][a-z-]*' "$work/out" | sort -u)
+documents_options "$manpage" "$work/out"
 [ "$(echo "$options" | wc -l)" -ge 20 ] || fail "--help shows only: $options"
-for option in $options; do
-    grep -q -F -e "$(echo "$option" | sed 's/-/\\-/g')" "$manpage" ||
-        fail "the manual page does not document $option"
-done
 
 run 0 --version
 grep -q "^bioplaus-train (libbioplaus) " "$work/out" ||
