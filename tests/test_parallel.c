@@ -119,24 +119,9 @@ static void assert_in_step(bpl_net *a, bpl_net *b, const char *what)
 /* Every tensor of `a` within tol of `b`'s, relative to its norm. */
 static void assert_close(bpl_net *a, bpl_net *b, double tol, const char *what)
 {
-    for (size_t l = 0; l < bpl_net_layer_count(a); l++) {
-        bpl_layer *la = bpl_net_layer(a, l), *lb = bpl_net_layer(b, l);
-        for (size_t t = 0; t < bpl_layer_tensor_count(la); t++) {
-            const char *name = bpl_layer_tensor_name(la, t);
-            float *va, *vb;
-            size_t rows, cols;
-            BPL_OK_OR_FAIL(bpl_layer_tensor(la, name, &va, &rows, &cols));
-            BPL_OK_OR_FAIL(bpl_layer_tensor(lb, name, &vb, NULL, NULL));
-            double diff = 0.0, norm = 0.0;
-            for (size_t i = 0; i < rows * cols; i++) {
-                diff += ((double)va[i] - vb[i]) * ((double)va[i] - vb[i]);
-                norm += (double)vb[i] * vb[i];
-            }
-            ck_assert_msg(sqrt(diff) <= tol * sqrt(norm) + 1e-12,
-                          "%s: layer %zu tensor %s: |difference| %g, |tensor| %g", what, l,
-                          name, sqrt(diff), sqrt(norm));
-        }
-    }
+    char where[64];
+    double distance = test_worst_relative_distance(a, b, where, sizeof where);
+    ck_assert_msg(distance <= tol, "%s: %s differs by %g of its norm", what, where, distance);
 }
 
 /* ---- the two-sided transport ------------------------------------------------ */

@@ -258,3 +258,33 @@ bpl_net *test_diverging_regression(void)
     BPL_OK_OR_FAIL(bpl_rule_set(bpl_net_rule(net), "lr", 1000.0));
     return net;
 }
+
+double test_worst_relative_distance(bpl_net *a, bpl_net *b, char *where, size_t where_size)
+{
+    double worst = -1.0;
+    if (where && where_size)
+        where[0] = '\0';
+    for (size_t l = 0; l < bpl_net_layer_count(a); l++) {
+        bpl_layer *la = bpl_net_layer(a, l), *lb = bpl_net_layer(b, l);
+        for (size_t t = 0; t < bpl_layer_tensor_count(la); t++) {
+            const char *name = bpl_layer_tensor_name(la, t);
+            float *va, *vb;
+            size_t rows, cols;
+            ck_assert_int_eq(bpl_layer_tensor(la, name, &va, &rows, &cols), BPL_OK);
+            ck_assert_int_eq(bpl_layer_tensor(lb, name, &vb, NULL, NULL), BPL_OK);
+            double diff = 0.0, norm = 0.0;
+            for (size_t i = 0; i < rows * cols; i++) {
+                diff += ((double)va[i] - vb[i]) * ((double)va[i] - vb[i]);
+                norm += (double)vb[i] * vb[i];
+            }
+            /* An all-zero tensor must match exactly. */
+            double distance = diff == 0.0 ? 0.0 : norm == 0.0 ? INFINITY : sqrt(diff / norm);
+            if (distance > worst) {
+                worst = distance;
+                if (where)
+                    snprintf(where, where_size, "layer %zu tensor %s", l, name);
+            }
+        }
+    }
+    return worst < 0.0 ? 0.0 : worst;
+}

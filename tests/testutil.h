@@ -70,6 +70,10 @@ float *test_snapshot(bpl_net *net, size_t *n_out);
  * "unchanged" in the header means exactly unchanged. */
 int test_same_params(bpl_net *net, const float *before, size_t n);
 
+/* The largest ||a - b|| / ||b|| over the tensors of two nets of the same
+ * shape; `where` (if not NULL) gets the layer and tensor it is found in. */
+double test_worst_relative_distance(bpl_net *a, bpl_net *b, char *where, size_t where_size);
+
 /* The weight tensor of layer `layer` into dst (fails the test on error). */
 void test_get_weight(bpl_net *net, size_t layer, float *dst, size_t len);
 

@@ -20,6 +20,7 @@
 
 #include "bioplaus_mpi.h"
 #include "bioplaus_rule.h"
+#include "../testutil.h"
 
 #define OK(call)                                                                           \
     do {                                                                                   \
@@ -88,24 +89,10 @@ static bpl_net *make_net(const struct setup *s, uint64_t seed)
 /* Every trained tensor of `a` within tol of `b`'s, relative to its norm. */
 static void assert_close(bpl_net *a, bpl_net *b, double tol, const char *what)
 {
-    for (size_t l = 0; l < bpl_net_layer_count(a); l++) {
-        bpl_layer *la = bpl_net_layer(a, l), *lb = bpl_net_layer(b, l);
-        for (size_t t = 0; t < bpl_layer_tensor_count(la); t++) {
-            const char *name = bpl_layer_tensor_name(la, t);
-            float *va, *vb;
-            size_t rows, cols;
-            OK(bpl_layer_tensor(la, name, &va, &rows, &cols));
-            OK(bpl_layer_tensor(lb, name, &vb, NULL, NULL));
-            double diff = 0.0, norm = 0.0;
-            for (size_t i = 0; i < rows * cols; i++) {
-                diff += ((double)va[i] - vb[i]) * ((double)va[i] - vb[i]);
-                norm += (double)vb[i] * vb[i];
-            }
-            ck_assert_msg(sqrt(diff) <= tol * sqrt(norm) + 1e-12,
-                          "%s: layer %zu tensor %s: |difference| %g, |tensor| %g (rank %d of %d)",
-                          what, l, name, sqrt(diff), sqrt(norm), rank, size);
-        }
-    }
+    char where[64];
+    double distance = test_worst_relative_distance(a, b, where, sizeof where);
+    ck_assert_msg(distance <= tol, "%s: %s differs by %g of its norm (rank %d of %d)", what,
+                  where, distance, rank, size);
 }
 
 static const struct setup setups[] = {
