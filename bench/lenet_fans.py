@@ -31,6 +31,7 @@ import os
 import numpy as np
 
 import bioplaus
+from lenet_probe import lenet
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -51,19 +52,6 @@ def parse_args():
     args.lr = args.lr or (1e-4 if adam else 2e-3)
     args.batch = args.batch or (128 if adam else 32)
     return args
-
-
-def lenet(seed):
-    net = bioplaus.Net(784, seed=seed)
-    net.input_shape = (1, 28, 28)
-    net.add_conv2d(6, 5, 1, 2, "relu", "glorot_uniform")
-    net.add_maxpool2d(2)
-    net.add_conv2d(16, 5, 1, 0, "relu", "glorot_uniform")
-    net.add_maxpool2d(2)
-    net.add_conv2d(120, 5, 1, 0, "relu", "glorot_uniform")
-    net.add_dense(84, "relu", "glorot_uniform")
-    net.add_dense(10, "softmax", "glorot_uniform")
-    return net
 
 
 def receptive_fans(net, names, rng):
@@ -88,18 +76,16 @@ def main():
     if args.standardise:
         for data in (train, val, test):
             data.set_scaling(1 / (255 * STD), -MEAN / STD)
-    net = lenet(args.seed)
-    rng = np.random.default_rng(args.seed)
-    if args.fans == "receptive":
-        receptive_fans(net, ["weight"], rng)
     rule = bioplaus.Rule.builtin(args.rule)
     rule["optimizer"] = "adam" if args.recipe == "adam" else "momentum"
     rule["lr"] = args.lr
     rule["weight_decay"] = 1e-4 if args.recipe == "adam" else 5e-3
     if args.recipe == "two-stage":
         rule["momentum"] = 0.9
-    net.rule = rule
+    net = lenet(rule, args.seed)
     if args.fans == "receptive":
+        rng = np.random.default_rng(args.seed)
+        receptive_fans(net, ["weight"], rng)
         receptive_fans(net, ["feedback"], rng)
     best = None
     for epoch in range(1, args.epochs + 1):

@@ -29,8 +29,9 @@ def angle(a, b):
     return float(np.degrees(np.arccos(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b))))
 
 
-def lenet(rule):
-    net = bioplaus.Net(784, seed=1)
+def lenet(rule, seed=1):
+    """LeNet-5 as bench/accuracy.sh trains it, ReLU and Glorot uniform, with `rule`."""
+    net = bioplaus.Net(784, seed=seed)
     net.input_shape = (1, 28, 28)
     net.add_conv2d(6, 5, 1, 2, "relu", "glorot_uniform")
     net.add_maxpool2d(2)
