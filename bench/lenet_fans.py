@@ -3,7 +3,7 @@
 
     PYTHONPATH=python BIOPLAUS_LIBRARY=build/lib/libbioplaus.so.1 \
     BIOPLAUS_MNIST_DIR=/path/to/mnist python3 bench/lenet_fans.py \
-        [--rule fa] [--fans library|receptive] [--recipe adam|two-stage] \
+        [--rule fa] [--fans library|matrix|receptive] [--recipe adam|two-stage] \
         [--lr LR] [--batch B] [--decay F] [--standardise] [--epochs 30] [--seed 1]
 
 docs/results.md ("The conv layers' Glorot scale") quotes it.  The net is
@@ -12,10 +12,13 @@ LeNet-5 as bench/accuracy.sh trains it (conv 6@5x5 pad 2, maxpool 2, conv
 on the first 50,000 training images, validated on the last 10,000
 (bioplaus-train's --val 10000), tested on the test set.
 
---fans library keeps this library's Glorot scale for a conv layer, whose
-fans are those of its [C_out][C_in*k*k] matrix (fan_out = C_out);
---fans receptive redraws the conv weights and feedback tensors uniformly
-within sqrt(6 / (C_in*k*k + C_out*k*k)), the fans of PyTorch and Keras.
+--fans library keeps the library's own draws.  --fans matrix redraws the
+conv weights and feedback tensors uniformly within sqrt(6 / (C_in*k*k +
+C_out)), the fans of their [C_out][C_in*k*k] matrices, as the library drew
+them before it counted the kernel's area in fan_out; --fans receptive
+redraws them within sqrt(6 / (C_in*k*k + C_out*k*k)), the fans of PyTorch
+and Keras, which the library now uses itself (other draws of the same
+distribution as --fans library).
 --recipe adam: Adam (default lr 1e-4), weight decay 1e-4 (BioTorch's Adam
 configuration); two-stage: SGD with momentum 0.9 (default lr 2e-3),
 weight decay 5e-3 for two epochs and 5e-4 after (docs/results.md's
@@ -39,7 +42,7 @@ MEAN, STD = 0.1307, 0.3081
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rule", default="fa")
-    p.add_argument("--fans", choices=["library", "receptive"], default="library")
+    p.add_argument("--fans", choices=["library", "matrix", "receptive"], default="library")
     p.add_argument("--recipe", choices=["adam", "two-stage"], default="adam")
     p.add_argument("--lr", type=float)
     p.add_argument("--batch", type=int)
@@ -54,12 +57,13 @@ def parse_args():
     return args
 
 
-def receptive_fans(net, names, rng):
-    """Redraw the named tensors of every conv layer with PyTorch's Glorot fans."""
+def redraw_conv(net, names, rng, receptive):
+    """Redraw the named tensors of every conv layer Glorot-uniform, counting
+    the kernel's area in fan_out (receptive) or not."""
     for layer in net.layers:
         if layer.kind != "conv2d":
             continue
-        area = layer.window[0] * layer.window[1]
+        area = layer.window[0] * layer.window[1] if receptive else 1
         for name in names:
             if name in layer.tensor_names():
                 rows, cols = layer.get(name).shape
@@ -83,10 +87,10 @@ def main():
     if args.recipe == "two-stage":
         rule["momentum"] = 0.9
     net = lenet(rule, args.seed)
-    if args.fans == "receptive":
+    if args.fans != "library":
         rng = np.random.default_rng(args.seed)
-        receptive_fans(net, ["weight"], rng)
-        receptive_fans(net, ["feedback"], rng)
+        redraw_conv(net, ["weight"], rng, args.fans == "receptive")
+        redraw_conv(net, ["feedback"], rng, args.fans == "receptive")
     best = None
     for epoch in range(1, args.epochs + 1):
         if args.recipe == "two-stage" and epoch == 3:

@@ -144,7 +144,10 @@ enum bpl_activation {
 };
 
 /** Tensor initialisers.  For a [rows][cols] matrix, fan_in = cols and
- * fan_out = rows; `gain` multiplies the scale given here. */
+ * fan_out = rows, except that a conv layer's weight [C_out][C_in kh kw],
+ * and any tensor of that shape on the layer, has fan_out = C_out kh kw
+ * (the kernel's area counted on both sides, as PyTorch and Keras count
+ * it); `gain` multiplies the scale given here. */
 enum bpl_init {
     BPL_INIT_GLOROT_UNIFORM = 0, /**< U(+-gain*sqrt(6/(fan_in+fan_out))) */
     BPL_INIT_GLOROT_NORMAL = 1,  /**< N(0, gain^2 * 2/(fan_in+fan_out)) */

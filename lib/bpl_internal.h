@@ -202,11 +202,15 @@ void bpl__loss_delta(int loss, int activation, const float *h, const float *y,
                      float *delta, size_t rows, size_t cols, float scale);
 
 int bpl__init_valid(int init);
-/* Fill a rows x cols matrix.  Returns BPL_OK, BPL_ERR_RANGE (the gain or the
- * values it gives do not fit a float; nothing is written) or BPL_ERR_NOMEM
- * (orthogonal). */
+/* Fill a rows x cols matrix.  Its fans are cols in and rows * receptive
+ * out: `receptive` is the kernel area a conv weight's columns cover
+ * (bpl__layer_receptive), 1 for a plain matrix.  Returns BPL_OK,
+ * BPL_ERR_RANGE (the gain or the values it gives do not fit a float;
+ * nothing is written) or BPL_ERR_NOMEM (orthogonal). */
 int bpl__init_fill(int init, double gain, float *w, size_t rows, size_t cols,
-                   bpl__rng *rng);
+                   size_t receptive, bpl__rng *rng);
+/* Glorot's fan_in + fan_out of such a matrix. */
+double bpl__init_fan_sum(size_t rows, size_t cols, size_t receptive);
 
 /* 1 if every one of the n values is finite. */
 int bpl__all_finite(const float *v, size_t n);
@@ -666,6 +670,11 @@ void bpl__layer_input_shape(const bpl_layer *layer, size_t *dims, size_t *ndim);
  * that every op finds it. */
 int bpl__layer_ensure_work(bpl_layer *layer);
 bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
+/* The kernel area (kernel_h * kernel_w) that a rows x cols tensor of the
+ * layer counts in its fan_out: a conv layer's tensors of its weight's shape
+ * ([C_out][C_in kh kw]: each input reaches C_out kh kw outputs), as PyTorch
+ * and Keras count a conv kernel's fans; 1 for every other tensor. */
+size_t bpl__layer_receptive(const bpl_layer *layer, size_t rows, size_t cols);
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
 /* The net's input shape: [n_inputs] unless set. */
 void bpl__net_input_shape(const bpl_net *net, size_t *dims, size_t *ndim);

@@ -135,14 +135,19 @@ static int fill_orthogonal(float *w, size_t rows, size_t cols, double gain,
     return BPL_OK;
 }
 
+double bpl__init_fan_sum(size_t rows, size_t cols, size_t receptive)
+{
+    return (double)cols + (double)rows * (double)receptive;
+}
+
 /* The limit of a uniform initialiser, the standard deviation of a normal
  * one, the gain of the others. */
-static double scale_of(int init, double gain, size_t rows, size_t cols)
+static double scale_of(int init, double gain, size_t rows, size_t cols, size_t receptive)
 {
-    double fan_in = (double)cols, fan_out = (double)rows;
+    double fan_in = (double)cols, fan_sum = bpl__init_fan_sum(rows, cols, receptive);
     switch (init) {
-    case BPL_INIT_GLOROT_UNIFORM: return gain * sqrt(6.0 / (fan_in + fan_out));
-    case BPL_INIT_GLOROT_NORMAL: return gain * sqrt(2.0 / (fan_in + fan_out));
+    case BPL_INIT_GLOROT_UNIFORM: return gain * sqrt(6.0 / fan_sum);
+    case BPL_INIT_GLOROT_NORMAL: return gain * sqrt(2.0 / fan_sum);
     case BPL_INIT_HE_UNIFORM: return gain * sqrt(6.0 / fan_in);
     case BPL_INIT_HE_NORMAL: return gain * sqrt(2.0 / fan_in);
     default: return gain;
@@ -176,10 +181,10 @@ static int check_range(int init, double gain, double scale)
 }
 
 int bpl__init_fill(int init, double gain, float *w, size_t rows, size_t cols,
-                   bpl__rng *rng)
+                   size_t receptive, bpl__rng *rng)
 {
     size_t n = rows * cols;
-    double scale = scale_of(init, gain, rows, cols);
+    double scale = scale_of(init, gain, rows, cols, receptive);
     int rc = check_range(init, gain, scale);
     if (rc != BPL_OK)
         return rc;

@@ -49,6 +49,15 @@ bpl__tensor *bpl__layer_weight(const bpl_layer *layer)
     return name ? bpl__layer_find_tensor(layer, name) : NULL;
 }
 
+size_t bpl__layer_receptive(const bpl_layer *layer, size_t rows, size_t cols)
+{
+    const bpl__tensor *w = bpl__layer_weight(layer);
+    size_t area = layer->params.kernel_h * layer->params.kernel_w;
+    if (!w || area == 0 || w->rows != rows || w->cols != cols)
+        return 1;
+    return area;
+}
+
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer)
 {
     const char *name = layer->kind->bias;
@@ -551,7 +560,8 @@ BPL_API int bpl_layer_add_tensor(bpl_layer *layer, const char *name, size_t rows
         return rc;
     }
     t->from_rule = (layer->net->callout.kinds & BPL__IN_ATTACH) || layer->net->rule != NULL;
-    rc = bpl__init_fill(init, gain, t->data, rows, cols, &layer->net->rng);
+    rc = bpl__init_fill(init, gain, t->data, rows, cols,
+                        bpl__layer_receptive(layer, rows, cols), &layer->net->rng);
     if (rc != BPL_OK) {
         free_tensor(t);
         layer->n_tensors--;
@@ -613,7 +623,8 @@ BPL_API int bpl_layer_init_tensor(bpl_layer *layer, const char *name, int init,
     int rc = find_tensor(layer, name, "bpl_layer_init_tensor", &t);
     if (rc != BPL_OK)
         return rc;
-    rc = bpl__init_fill(init, gain, t->data, t->rows, t->cols, &layer->net->rng);
+    rc = bpl__init_fill(init, gain, t->data, t->rows, t->cols,
+                        bpl__layer_receptive(layer, t->rows, t->cols), &layer->net->rng);
     if (rc != BPL_OK)
         bpl__error_prefix("bpl_layer_init_tensor");
     return rc;

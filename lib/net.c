@@ -207,7 +207,8 @@ int bpl__net_append_layer(bpl_net *net, const bpl__kind *kind, size_t units,
     }
     bpl__tensor *w = bpl__layer_weight(layer);
     if (rc == BPL_OK && initialise && w) /* a layer without parameters has none to draw */
-        rc = bpl__init_fill(init, 1.0, w->data, w->rows, w->cols, &net->rng);
+        rc = bpl__init_fill(init, 1.0, w->data, w->rows, w->cols,
+                            bpl__layer_receptive(layer, w->rows, w->cols), &net->rng);
     if (rc != BPL_OK) {
         net->n_layers--;
         bpl__layer_free(layer);

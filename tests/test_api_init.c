@@ -132,6 +132,56 @@ START_TEST(test_init_gain)
 }
 END_TEST
 
+/* Glorot's limit of n values drawn into a tensor: within the limit, and
+ * reaching near it (n >= 1000 uniform draws). */
+static void check_uniform_limit(const float *w, size_t n, double limit, const char *what)
+{
+    struct test_moments m = test_moments(w, n);
+    ck_assert_msg(m.max_abs <= limit * (1 + 1e-6), "%s: %g beyond +-%g", what, m.max_abs,
+                  limit);
+    ck_assert_msg(m.max_abs > 0.95 * limit, "%s: max %g of limit %g", what, m.max_abs, limit);
+}
+
+/* A conv layer's Glorot fans count the kernel's area on both sides, as
+ * PyTorch's and Keras's do: fan_in = C_in kh kw, fan_out = C_out kh kw.  So
+ * does a tensor a rule adds in the weight's shape (fa's B); a tensor of
+ * another shape on the same layer counts its rows and columns. */
+START_TEST(test_init_conv_fans)
+{
+    enum { C_IN = 8, C_OUT = 40, KH = 3, KW = 5, COLS = C_IN * KH * KW };
+    static float w[C_OUT * COLS];
+    const size_t chw[] = {C_IN, 9, 9};
+    const double conv_limit = sqrt(6.0 / (COLS + C_OUT * KH * KW));
+    bpl_net *net;
+    BPL_OK_OR_FAIL(bpl_net_create(&net, C_IN * 9 * 9, 5));
+    BPL_OK_OR_FAIL(bpl_net_set_input_shape(net, chw, 3));
+    BPL_OK_OR_FAIL(bpl_net_add_conv2d(net, C_OUT, KH, KW, 1, 0, BPL_ACT_RELU,
+                                      BPL_INIT_GLOROT_UNIFORM));
+    bpl_layer *conv = bpl_net_layer(net, 0);
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(conv, "weight", w, C_OUT * COLS));
+    check_uniform_limit(w, C_OUT * COLS, conv_limit, "conv weight");
+
+    BPL_OK_OR_FAIL(bpl_layer_add_tensor(conv, "like_weight", C_OUT, COLS, BPL_GROUP_NONE,
+                                        BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(conv, "like_weight", w, C_OUT * COLS));
+    check_uniform_limit(w, C_OUT * COLS, conv_limit, "tensor of the weight's shape");
+    BPL_OK_OR_FAIL(bpl_layer_init_tensor(conv, "like_weight", BPL_INIT_GLOROT_UNIFORM, 2.0));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(conv, "like_weight", w, C_OUT * COLS));
+    check_uniform_limit(w, C_OUT * COLS, 2.0 * conv_limit, "re-initialised, gain 2");
+
+    BPL_OK_OR_FAIL(bpl_layer_add_tensor(conv, "other", COLS, C_OUT, BPL_GROUP_NONE,
+                                        BPL_INIT_GLOROT_UNIFORM, 1.0, NULL));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(conv, "other", w, C_OUT * COLS));
+    check_uniform_limit(w, C_OUT * COLS, sqrt(6.0 / (COLS + C_OUT)), "transposed shape");
+
+    /* He counts fan_in only: the same for conv layers in either convention. */
+    BPL_OK_OR_FAIL(bpl_layer_init_tensor(conv, "weight", BPL_INIT_HE_UNIFORM, 1.0));
+    BPL_OK_OR_FAIL(bpl_layer_get_tensor(conv, "weight", w, C_OUT * COLS));
+    check_uniform_limit(w, C_OUT * COLS, sqrt(6.0 / COLS), "he_uniform conv weight");
+    bpl_net_destroy(net);
+}
+END_TEST
+
 START_TEST(test_init_seed)
 {
     static const int inits[] = {BPL_INIT_GLOROT_UNIFORM, BPL_INIT_HE_NORMAL,
@@ -166,6 +216,7 @@ static Suite *init_suite(void)
     tcase_add_test(tc, test_init_distributions);
     tcase_add_test(tc, test_init_orthogonal);
     tcase_add_test(tc, test_init_gain);
+    tcase_add_test(tc, test_init_conv_fans);
     tcase_add_test(tc, test_init_seed);
     suite_add_tcase(s, tc);
     return s;

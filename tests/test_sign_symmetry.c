@@ -143,6 +143,15 @@ START_TEST(test_signs_follow_the_weights)
 }
 END_TEST
 
+/* Glorot's fan_in + fan_out of a layer's rows x cols weight: a conv
+ * kernel's area counts in fan_out (fan_in = C_in kh kw, fan_out = C_out kh kw). */
+static double fan_sum(const bpl_layer *layer, size_t rows, size_t cols)
+{
+    size_t kh, kw;
+    BPL_OK_OR_FAIL(bpl_layer_get_window(layer, &kh, &kw, NULL, NULL));
+    return (double)cols + (double)rows * (double)(kh * kw > 0 ? kh * kw : 1);
+}
+
 /* usf: |B| is feedback_scale sqrt(2 / (fan_in + fan_out)) wherever W is
  * not zero, one value per layer, after attach and after steps. */
 static void check_usf_magnitudes(bpl_net *net, double scale, size_t inputs)
@@ -160,7 +169,7 @@ static void check_usf_magnitudes(bpl_net *net, double scale, size_t inputs)
             size_t rows, cols;
             BPL_OK_OR_FAIL(bpl_layer_tensor(bpl_net_layer(net, l), "weight", &w, &rows, &cols));
             weight_and_feedback(net, l, &w, &b);
-            float c = (float)(scale * sqrt(2.0 / (double)(rows + cols)));
+            float c = (float)(scale * sqrt(2.0 / fan_sum(bpl_net_layer(net, l), rows, cols)));
             for (size_t i = 0; i < rows * cols; i++)
                 ck_assert_msg(fabsf(b[i]) == (w[i] != 0.0f ? c : 0.0f),
                               "layer %zu [%zu]: |B| %.9g, expected %.9g", l, i,
@@ -239,7 +248,7 @@ static void check_redraws(bpl_net *net, size_t inputs)
         size_t rows, cols;
         BPL_OK_OR_FAIL(bpl_layer_tensor(layer, "weight", &w, &rows, &cols));
         weight_and_feedback(net, l, &w, &b);
-        float limit = (float)sqrt(6.0 / (double)(rows + cols));
+        float limit = (float)sqrt(6.0 / fan_sum(layer, rows, cols));
         int has_r = bpl_layer_tensor(layer, "feedback_magnitude", &r, NULL, NULL) == BPL_OK;
         ck_assert_int_eq(has_r, !redraws);
         for (size_t i = 0; i < rows * cols; i++) {

@@ -422,7 +422,7 @@ START_TEST(degenerate_generator_terminates)
     for (size_t s = 0; s < 4; s++) {
         size_t rows = shapes[s][0], cols = shapes[s][1];
         float w[36];
-        BPL_OK_OR_FAIL(bpl__init_fill(BPL_INIT_ORTHOGONAL, 1.0, w, rows, cols, &rng));
+        BPL_OK_OR_FAIL(bpl__init_fill(BPL_INIT_ORTHOGONAL, 1.0, w, rows, cols, 1, &rng));
         int by_rows = rows <= cols;
         size_t count = by_rows ? rows : cols, len = by_rows ? cols : rows;
         for (size_t a = 0; a < count; a++)

@@ -13,8 +13,9 @@
  * U[0, feedback_scale sqrt(6 / (fan_in + fan_out))), and c is the root mean
  * square of those values, so the three rules (and fa) send errors of the
  * same size down; an unscaled sign(W) (magnitude 1) would grow the error
- * by about sqrt(fan) per layer.  Fans are the weight's columns and rows,
- * as the library's Glorot initialisers count them.
+ * by about sqrt(fan) per layer.  Fans are counted as the library's Glorot
+ * initialisers count them: fan_in the weight's columns, fan_out its rows
+ * times a conv kernel's area.
  *
  * B has W's own layout on every kind (dense and conv alike), so the error
  * goes down through the products backprop runs with W.  B is a tensor of
@@ -64,16 +65,23 @@ static void take_signs_uniform(const float *w, float c, float *b, size_t n)
         b[i] = w[i] > 0.0f ? c : w[i] < 0.0f ? -c : 0.0f;
 }
 
-/* Glorot's limit sqrt(6 / (fan_in + fan_out)) of a rows x cols weight. */
-static double glorot_limit(size_t rows, size_t cols)
+/* Glorot's fan_in + fan_out of layer l's weight, as the initialisers count
+ * them (a conv kernel's area in fan_out). */
+static double fan_sum(const bpl_layer *layer, const bpl__tensor *w)
 {
-    return sqrt(6.0 / ((double)rows + (double)cols));
+    return bpl__init_fan_sum(w->rows, w->cols, bpl__layer_receptive(layer, w->rows, w->cols));
+}
+
+/* Glorot's limit sqrt(6 / (fan_in + fan_out)). */
+static double glorot_limit(const bpl_layer *layer, const bpl__tensor *w)
+{
+    return sqrt(6.0 / fan_sum(layer, w));
 }
 
 /* usf's c / feedback_scale: the RMS of Glorot-uniform values, limit / sqrt(3). */
-static double usf_magnitude(size_t rows, size_t cols)
+static double usf_magnitude(const bpl_layer *layer, const bpl__tensor *w)
 {
-    return sqrt(2.0 / ((double)rows + (double)cols));
+    return sqrt(2.0 / fan_sum(layer, w));
 }
 
 /* Set layer l's B from W's current signs.  `draw` (brsf): new magnitudes
@@ -90,11 +98,11 @@ static int refresh_layer(const sign_rule *rule, bpl_net *net, size_t l, int draw
     TRY(bpl_layer_tensor(layer, "feedback", &b, NULL, NULL));
     switch (rule->magnitudes) {
     case USF:
-        take_signs_uniform(w->data, (float)(scale * usf_magnitude(w->rows, w->cols)), b, n);
+        take_signs_uniform(w->data, (float)(scale * usf_magnitude(layer, w)), b, n);
         break;
     case BRSF:
         if (draw)
-            TRY(bpl_net_random_uniform(net, b, n, 0.0, scale * glorot_limit(w->rows, w->cols)));
+            TRY(bpl_net_random_uniform(net, b, n, 0.0, scale * glorot_limit(layer, w)));
         take_signs(w->data, b, b, n);
         break;
     default:
