@@ -1,6 +1,6 @@
 #!/bin/sh
-# accuracy.sh [--smoke] BUILD_DIR [OUT_DIR] [SEEDS] [NAMES] - the MNIST
-# accuracy benchmark.
+# accuracy.sh [--smoke] [--config 'NAME|OPTIONS']... BUILD_DIR [OUT_DIR]
+#             [SEEDS] [NAMES] - the MNIST accuracy benchmark.
 #
 # Trains the configurations of docs/results.md (all, or the comma-separated
 # NAMES) with BUILD_DIR/tools/bioplaus-train for each seed (default
@@ -20,22 +20,41 @@
 # epoch's order afresh from the saved generator).  When every epoch is
 # there, OUT_DIR/NAME-seedN.csv holds them all, as one run's --csv would.
 #
+# A configuration's options may end with `--from-epoch E` and more options:
+# those apply from epoch E on (as when a saved net trains on with them,
+# e.g. a second stage's `--param weight_decay=5e-4 --lr-decay 0.98`).
+# --config adds a configuration of your own to those below (and, unless
+# NAMES is given, runs only the added ones).
+#
 # --smoke checks the script and its commands in seconds: each run is cut to
 # two epochs of 2,000 training images (500 held out), and the defaults become
 # OUT_DIR ./accuracy-smoke, SEEDS "1" and NAMES backprop-relu.  Its figures
 # say nothing about the rules.
 set -eu
 
+usage="usage: accuracy.sh [--smoke] [--config 'NAME|OPTIONS']... BUILD_DIR [OUT_DIR] [SEEDS] [NAMES]"
 smoke=0
-if [ "${1:-}" = --smoke ]; then
-    smoke=1
-    shift
-fi
-build=${1:?usage: accuracy.sh [--smoke] BUILD_DIR [OUT_DIR] [SEEDS] [NAMES]}
+added=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --smoke) smoke=1; shift ;;
+    --config)
+        case ${2:-} in
+        *"|"*) ;;
+        *) echo "accuracy.sh: --config needs NAME|OPTIONS" >&2; exit 2 ;;
+        esac
+        added="$added${added:+
+}$2"
+        shift 2 ;;
+    *) break ;;
+    esac
+done
+build=${1:?$usage}
 if [ "$smoke" = 1 ]; then
     out=${2:-accuracy-smoke}
     seeds=${3:-1}
-    names=${4:-backprop-relu}
+    names=${4:-}
+    [ -n "$names" ] || [ -n "$added" ] || names=backprop-relu
     # after each configuration's options: the last --epochs wins
     cut="--epochs 2 --limit 2000 --val 500"
 else
@@ -74,6 +93,8 @@ microcircuit-topdown|--rule microcircuit --hidden 1000 --batch 32 --epochs 40 --
 lenet-backprop|--rule backprop --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000
 lenet-fa|--rule fa --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --optimizer momentum --lr 2e-3 --batch 32 --param weight_decay=5e-3 --lr-decay 0.9 --epochs 30 --val 10000
 lenet-dfa|--rule dfa --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --optimizer momentum --lr 2e-3 --batch 32 --param weight_decay=5e-3 --lr-decay 0.9 --epochs 30 --val 10000
+lenet-fa-2stage|--rule fa --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --optimizer momentum --lr 2e-3 --batch 32 --init glorot_uniform --param weight_decay=5e-3 --lr-decay 0.95 --epochs 30 --val 10000 --from-epoch 3 --param weight_decay=5e-4
+lenet-dfa-2stage|--rule dfa --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --optimizer momentum --lr 2e-3 --batch 32 --init glorot_uniform --param weight_decay=5e-3 --lr-decay 0.95 --epochs 30 --val 10000 --from-epoch 3 --param weight_decay=5e-4 --lr-decay 0.98
 lenet-usf|--rule usf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000
 lenet-brsf|--rule brsf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000
 lenet-frsf|--rule frsf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_uniform --batch 32 --lr 1.6e-3 --lr-decay 0.9 --epochs 30 --val 10000
@@ -81,6 +102,11 @@ lenet-frsf-b64|--rule frsf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,con
 strided-backprop|--rule backprop --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init glorot_uniform --batch 128 --lr-decay 0.9 --epochs 30 --val 10000
 strided-dtp|--rule dtp --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init glorot_uniform --batch 128 --lr 3e-3 --lr-decay 0.9 --epochs 30 --val 10000
 strided-ao-sdtp|--rule sdtp --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init glorot_uniform --batch 128 --lr 3e-3 --lr-decay 0.9 --param auxiliary_outputs=512 --epochs 30 --val 10000'
+if [ -n "$added" ]; then
+    configs="$configs
+$added"
+    [ -n "$names" ] || names=$(echo "$added" | cut -d '|' -f 1 | paste -sd , -)
+fi
 
 # The options that still apply when a saved net trains on: how it is fed
 # (--batch, --val, --limit) and the schedule (--lr-decay).  The rest (rule,
@@ -96,6 +122,23 @@ training_options() {
         esac
     done
     echo "$kept"
+}
+
+# A configuration's first stage (its options before --from-epoch), the
+# epoch its second starts at (empty without one) and that stage's options.
+first_stage() { echo "${1%%--from-epoch *}"; }
+second_start() {
+    case $1 in *--from-epoch*) ;; *) return 0 ;; esac
+    # shellcheck disable=SC2086
+    set -- ${1#*--from-epoch }
+    echo "$1"
+}
+second_stage() {
+    case $1 in *--from-epoch*) ;; *) return 0 ;; esac
+    # shellcheck disable=SC2086
+    set -- ${1#*--from-epoch }
+    shift
+    echo "$*"
 }
 
 # The epochs a configuration trains: its last --epochs.
@@ -119,15 +162,23 @@ run_resumable() (
     dir=$run.d
     mkdir -p "$dir"
     total=$(epochs_of "$options")
+    first=$(first_stage "$options") start=$(second_start "$options")
+    later=$(second_stage "$options")
+    case $start in
+    "") ;;
+    *[!0-9]*|0|1) echo "accuracy.sh: --from-epoch needs an epoch from 2 on, got '$start'" >&2
+        return 1 ;;
+    esac
     e=1
     while [ "$e" -le "$total" ]; do
         piece=$dir/epoch-$e
         # An epoch counts once its net is saved (atomically, by the library).
         if [ ! -f "$piece.bpl" ]; then
             if [ "$e" = 1 ]; then
-                from="$options --seed $seed"
+                from="$first --seed $seed"
             else
-                from="--load $dir/epoch-$((e - 1)).bpl $(training_options "$options")"
+                from="--load $dir/epoch-$((e - 1)).bpl $(training_options "$first")"
+                [ -n "$start" ] && [ "$e" -ge "$start" ] && from="$from $later"
             fi
             # shellcheck disable=SC2086
             "$train" $from --epochs 1 --csv "$piece.csv" --save "$piece.bpl" \
@@ -166,7 +217,10 @@ echo "$configs" | while IFS='|' read -r name options; do
     errors="" total=0 seconds=0 epochs=0
     for seed in $seeds; do
         run="$out/$name-seed$seed"
-        run_resumable "$run" "$options $cut" "$seed" ||
+        # the cut belongs to the first stage; the last --epochs wins
+        staged="$(first_stage "$options") $cut"
+        case $options in *--from-epoch*) staged="$staged --from-epoch ${options#*--from-epoch }" ;; esac
+        run_resumable "$run" "$staged" "$seed" ||
             { echo "$name seed $seed failed: see $run.d" >&2; exit 1; }
         final=$(tail -n 1 "$run.log")
         error=$(echo "$final" | sed -n 's/.*test_error=\([0-9.]*\).*/\1/p')
