@@ -29,10 +29,14 @@ finished run is never trained again.  Runs whose validation accuracy is still be
 "give_up_below" (default 0.5) after 3 epochs, or whose training fails (a
 non-finite loss, say), stop there and are reported as such.  Selection is on
 validation accuracy only: the report gives, for every run, the best
-validation accuracy, its epoch and the test error at that epoch.
+validation accuracy, its epoch and the test error at that epoch, and beside
+them the lowest test error of the run and its epoch (what papers that
+select on the test set report; never used to choose).
 
 --confirm ID --seeds LIST runs set-up ID with more seeds and prints the mean
-and spread of their test errors at the best-validation epoch.
+and spread of their test errors at the best-validation epoch.  --report
+trains nothing: it reports the epochs every run has so far (a search under
+way, or stopped).
 """
 
 import argparse
@@ -72,6 +76,12 @@ def setups(study, count):
     for i in range(len(out), count):
         rng = random.Random(f"{study.get('seed', 1)}:{i}")
         out.append({key: draw(spec, rng) for key, spec in sorted(space.items())})
+    for i, setup in enumerate(out[:count]):
+        for key in setup:
+            # After the warm-up the saved net would keep the warm-up value.
+            if key.startswith("warmup:") and key[len("warmup:"):] not in setup:
+                sys.exit(f"search.py: set-up {i} has {key} but no {key[len('warmup:'):]} "
+                         "to return to after the warm-up")
     return out[:count]
 
 
@@ -175,6 +185,7 @@ def run(train, study, setup, seed, run_dir):
 
 def summary(rows):
     best = max(range(len(rows)), key=lambda i: (float(rows[i]["val_accuracy"]), -i))
+    lowest = max(range(len(rows)), key=lambda i: (float(rows[i]["test_accuracy"]), -i))
     return {
         "epochs": len(rows),
         "best_val_accuracy": float(rows[best]["val_accuracy"]),
@@ -182,7 +193,30 @@ def summary(rows):
         "test_error_at_best": 100.0 * (1.0 - float(rows[best]["test_accuracy"])),
         "final_test_error": 100.0 * (1.0 - float(rows[-1]["test_accuracy"])),
         "final_train_loss": float(rows[-1]["train_loss"]),
+        "lowest_test_error": 100.0 * (1.0 - float(rows[lowest]["test_accuracy"])),
+        "lowest_test_epoch": lowest + 1,
     }
+
+
+def recorded(study, run_dir):
+    """The per-epoch rows a run has on disk, and its status, training nothing."""
+    epochs = int(study["epochs"])
+    rows = []
+    for epoch in range(1, epochs + 1):
+        path = os.path.join(run_dir, f"epoch-{epoch}.csv")
+        row = read_row(path) if os.path.exists(path) else None
+        if row is None:
+            break
+        rows.append(row)
+    if os.path.exists(os.path.join(run_dir, "failed")):
+        return rows, "failed"
+    if len(rows) == epochs and last_saved_epoch(run_dir, epochs) == epochs:
+        return rows, "done"
+    give_up = float(study.get("give_up_below", 0.5))
+    if len(rows) == 3 < epochs and float(rows[2]["val_accuracy"]) < give_up and \
+            last_saved_epoch(run_dir, epochs) == 3:
+        return rows, "gave up"
+    return rows, f"{len(rows)} of {epochs} epochs"
 
 
 def run_dir_of(out, setup_id, seed):
@@ -193,11 +227,14 @@ def search(args, study, train):
     count = args.count or int(study.get("count", 20))
     todo = list(enumerate(setups(study, count)))
     seed = int(study.get("seeds", [1])[0])
-    with open(os.path.join(args.out, "setups.json"), "w") as f:
-        json.dump([{"id": i, **s} for i, s in todo], f, indent=1)
+    if not args.report:
+        with open(os.path.join(args.out, "setups.json"), "w") as f:
+            json.dump([{"id": i, **s} for i, s in todo], f, indent=1)
 
     def one(item):
         i, setup = item
+        if args.report:
+            return (i, setup, seed) + recorded(study, run_dir_of(args.out, i, seed))
         rows, status = run(train, study, setup, seed, run_dir_of(args.out, i, seed))
         print(f"setup {i} seed {seed}: {status}, {len(rows)} epochs", file=sys.stderr, flush=True)
         return i, setup, seed, rows, status
@@ -211,7 +248,7 @@ def report(out, study, results):
     keys = sorted({k for _, s, _, _, _ in results for k in s})
     fields = ["setup", "seed", "status"] + keys + [
         "epochs", "best_val_accuracy", "best_epoch", "test_error_at_best",
-        "final_test_error", "final_train_loss"]
+        "final_test_error", "final_train_loss", "lowest_test_error", "lowest_test_epoch"]
     lines = []
     with open(os.path.join(out, "search.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
@@ -225,14 +262,18 @@ def report(out, study, results):
     lines.sort(key=lambda r: -r.get("best_val_accuracy", 0.0))
     print(f"## {study['name']}: {len(lines)} set-ups, seed {lines[0]['seed'] if lines else '-'}, "
           f"sorted by best validation accuracy\n")
-    print("| setup | " + " | ".join(keys) + " | status | best val acc | epoch | test err there (%) |")
-    print("|---" * (len(keys) + 5) + "|")
+    print("| setup | " + " | ".join(keys) + " | status | best val acc | epoch | test err there (%) "
+          "| lowest test err (%) (epoch) |")
+    print("|---" * (len(keys) + 6) + "|")
     for r in lines:
         cells = [str(r.get(k, "")) for k in keys]
         val = f"{r['best_val_accuracy']:.4f}" if "best_val_accuracy" in r else "-"
         ep = str(r.get("best_epoch", "-"))
         err = f"{r['test_error_at_best']:.2f}" if "test_error_at_best" in r else "-"
-        print(f"| {r['setup']} | " + " | ".join(cells) + f" | {r['status']} | {val} | {ep} | {err} |")
+        low = (f"{r['lowest_test_error']:.2f} ({r['lowest_test_epoch']})"
+               if "lowest_test_error" in r else "-")
+        print(f"| {r['setup']} | " + " | ".join(cells)
+              + f" | {r['status']} | {val} | {ep} | {err} | {low} |")
 
 
 def confirm(args, study, train):
@@ -247,18 +288,20 @@ def confirm(args, study, train):
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(one, seeds))
     print(f"## {study['name']} set-up {setup_id}: {json.dumps(setup)}\n")
-    print("| seed | status | best val acc | epoch | test err there (%) | final test err (%) |")
-    print("|---|---|---|---|---|---|")
+    print("| seed | status | best val acc | epoch | test err there (%) | final test err (%) "
+          "| lowest test err (%) (epoch) |")
+    print("|---|---|---|---|---|---|---|")
     errors = []
     for seed, rows, status in results:
         if not rows:
-            print(f"| {seed} | {status} | - | - | - | - |")
+            print(f"| {seed} | {status} | - | - | - | - | - |")
             continue
         s = summary(rows)
         if status == "done":
             errors.append(s["test_error_at_best"])
         print(f"| {seed} | {status} | {s['best_val_accuracy']:.4f} | {s['best_epoch']} | "
-              f"{s['test_error_at_best']:.2f} | {s['final_test_error']:.2f} |")
+              f"{s['test_error_at_best']:.2f} | {s['final_test_error']:.2f} | "
+              f"{s['lowest_test_error']:.2f} ({s['lowest_test_epoch']}) |")
     if errors:
         spread = f" (min {min(errors):.2f}, max {max(errors):.2f})" if len(errors) > 1 else ""
         print(f"\nmean test error at the best-validation epoch over {len(errors)} seeds: "
@@ -275,6 +318,8 @@ def main():
     p.add_argument("--count", type=int, help="set-ups in the search (default: the study's)")
     p.add_argument("--confirm", type=int, metavar="ID", help="rerun set-up ID with --seeds")
     p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--report", action="store_true",
+                   help="train nothing: report the epochs the runs have so far")
     args = p.parse_args()
     with open(args.study) as f:
         study = json.load(f)

@@ -1,0 +1,85 @@
+#!/bin/sh
+# check-search.sh SEARCH_PY BUILD_DIR - bench/search.py: a small study runs
+# its set-ups, reports on validation (and beside it the lowest test error),
+# resumes a run that lost its last epoch with the same figures, reports a
+# search under way without training, and confirms a set-up over seeds.
+# Needs the MNIST files.
+set -eu
+search=$1
+build=$2
+
+# shellcheck source=tests/mnist-dir.sh # sets data from mnist_user
+mnist_user="the search script" && . "$(dirname "$0")/mnist-dir.sh"
+export BIOPLAUS_MNIST_DIR="$data"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+python=python3
+[ -x /usr/bin/python3 ] && python=/usr/bin/python3
+
+cat >"$work/study.json" <<'JSON'
+{"name": "tiny", "epochs": 3, "count": 2, "seed": 1, "seeds": [1],
+ "give_up_below": 0.0,
+ "args": ["--rule", "backprop", "--hidden", "32", "--limit", "1000", "--val", "500",
+          "--threads", "1"],
+ "include": [{"--lr": 0.002, "weight_decay": 0.0, "warmup_epochs": 1,
+              "warmup:weight_decay": 0.01}],
+ "space": {"--lr": ["log", 1e-3, 3e-3]}}
+JSON
+out=$work/out
+"$python" "$search" "$build" "$work/study.json" "$out" >"$work/report" 2>"$work/log" ||
+    fail "the search failed: $(cat "$work/log")"
+for setup in 0 1; do
+    grep -q "^| $setup |.* done |" "$work/report" ||
+        fail "set-up $setup not done: $(cat "$work/report")"
+done
+
+# The CSV's lowest test error is the lowest of the run's epochs, and no
+# higher than the error at the best validation epoch.
+"$python" - "$out" <<'PY' || fail "search.csv disagrees with the runs' epochs"
+import csv, os, sys
+out = sys.argv[1]
+rows = list(csv.DictReader(open(os.path.join(out, "search.csv"))))
+assert len(rows) == 2, rows
+for r in rows:
+    assert r["status"] == "done" and r["epochs"] == "3", r
+    run = os.path.join(out, "setup%03d-seed1" % int(r["setup"]))
+    errors = [100 * (1 - float(list(csv.DictReader(open(os.path.join(run, "epoch-%d.csv" % e))))[-1]["test_accuracy"]))
+              for e in (1, 2, 3)]
+    assert abs(float(r["lowest_test_error"]) - min(errors)) < 1e-9, (r, errors)
+    assert int(r["lowest_test_epoch"]) == errors.index(min(errors)) + 1, (r, errors)
+    assert float(r["lowest_test_error"]) <= float(r["test_error_at_best"]), r
+PY
+# The warm-up's weight decay applied to epoch 1 only, then set back.
+grep -q -- '--param weight_decay=0.01' "$out/setup000-seed1/epoch-1.log" ||
+    fail "epoch 1 ran without its warm-up value"
+grep -q -- '--param weight_decay=0.0' "$out/setup000-seed1/epoch-2.log" ||
+    fail "epoch 2 kept the warm-up value"
+cp "$out/search.csv" "$work/first.csv"
+
+# A warm-up value with nothing to return to is refused before any training.
+sed 's/"weight_decay": 0.0, //' "$work/study.json" >"$work/bad.json"
+if "$python" "$search" "$build" "$work/bad.json" "$work/bad" >/dev/null 2>"$work/bad.log"; then
+    fail "a warm-up without its value after was accepted"
+fi
+grep -q 'no weight_decay to return to' "$work/bad.log" || fail "unclear refusal: $(cat "$work/bad.log")"
+[ ! -d "$work/bad/setup000-seed1" ] || fail "the refused study trained"
+
+# Killed during epoch 3 of set-up 1: --report says so and trains nothing.
+rm "$out/setup001-seed1/epoch-3.bpl" "$out/setup001-seed1/epoch-3.csv"
+"$python" "$search" "$build" "$work/study.json" "$out" --report >"$work/partial" ||
+    fail "--report failed"
+grep -q '^| 1 |.* 2 of 3 epochs |' "$work/partial" || fail "no partial run reported: $(cat "$work/partial")"
+[ ! -f "$out/setup001-seed1/epoch-3.csv" ] || fail "--report trained"
+"$python" "$search" "$build" "$work/study.json" "$out" >/dev/null 2>&1 || fail "the resumed search failed"
+[ "$(wc -l <"$out/setup001-seed1/epoch-1.log")" -gt 1 ] || fail "no log of epoch 1"
+cmp -s "$out/search.csv" "$work/first.csv" ||
+    fail "the resumed search differs: $(cat "$out/search.csv") vs $(cat "$work/first.csv")"
+
+# --confirm: set-up 0 over two seeds, the mean of their errors.
+"$python" "$search" "$build" "$work/study.json" "$out" --confirm 0 --seeds 1,2 >"$work/confirm" ||
+    fail "--confirm failed: $(cat "$work/confirm")"
+grep -q 'mean test error at the best-validation epoch over 2 seeds' "$work/confirm" ||
+    fail "--confirm gave no mean: $(cat "$work/confirm")"
+echo "ok: search, report, resume and confirm"
