@@ -24,7 +24,9 @@ The marker reads RUNS QUANTITY[@EPOCH] [AGGREGATE] [with-epoch] [.N]:
             seconds: the CSV column as it is;
             bestval_epoch: the epoch with the best validation accuracy.
   EPOCH     a number, last (the default), bestval (the epoch with the best
-            validation accuracy, the first of equals), or mean (the mean over
+            validation accuracy, the first of equals), besttest (the epoch
+            with the best test accuracy, the first of equals: what papers
+            that select on the test set report), or mean (the mean over
             the epochs, for seconds: seconds per epoch).
   AGGREGATE over the seeds: each (the default: "a, b, c"), mean, min, max.
   with-epoch  adds " (epoch N)" to each value.
@@ -114,15 +116,20 @@ def column(rows, name, run):
     return name
 
 
-def best_val_epoch(rows, run):
-    column(rows, "val_accuracy", run)
+def best_epoch(rows, run, name):
+    """The first epoch with the highest `name` (an accuracy column)."""
+    column(rows, name, run)
     best = None
     for row in rows:
-        if row["val_accuracy"] == "":
-            raise SpecError("%s has no validation accuracy" % run)
-        if best is None or Decimal(row["val_accuracy"]) > Decimal(best["val_accuracy"]):
+        if row[name] == "":
+            raise SpecError("%s has no %s at epoch %s" % (run, name, row["epoch"]))
+        if best is None or Decimal(row[name]) > Decimal(best[name]):
             best = row
     return int(best["epoch"])
+
+
+def best_val_epoch(rows, run):
+    return best_epoch(rows, run, "val_accuracy")
 
 
 def value(runs, run, quantity, epoch):
@@ -154,6 +161,8 @@ def value(runs, run, quantity, epoch):
     elif epoch == "bestval":
         e = best_val_epoch(rows, run)
         row = rows[e - 1]
+    elif epoch == "besttest":
+        row = rows[best_epoch(rows, run, "test_accuracy") - 1]
     else:
         try:
             e = int(epoch)
