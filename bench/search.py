@@ -19,7 +19,9 @@ Keys of "space" (and of the hand-written set-ups in "include", tried first)
 that start with "--" are bioplaus-train options; "warmup_epochs" is a number
 of first epochs during which every "warmup:KEY" value replaces KEY; any other
 key is a rule hyperparameter (--param KEY=VALUE).  Value specs: ["log", lo,
-hi] (log-uniform), ["uniform", lo, hi], ["int", lo, hi] and ["choice", ...].
+hi] (log-uniform), ["uniform", lo, hi], ["int", lo, hi], ["choice", ...] and
+["same", KEY] (the value drawn for KEY: one Adam beta2 for the forward and
+the feedback weights, say).
 Set-up i is drawn from a generator seeded with (study seed, i), so a rerun
 draws the same set-ups and --count can grow a study.
 
@@ -75,7 +77,13 @@ def setups(study, count):
     space = study.get("space", {})
     for i in range(len(out), count):
         rng = random.Random(f"{study.get('seed', 1)}:{i}")
-        out.append({key: draw(spec, rng) for key, spec in sorted(space.items())})
+        setup = {key: draw(spec, rng) for key, spec in sorted(space.items()) if spec[0] != "same"}
+        for key, spec in space.items():
+            if spec[0] == "same":
+                if spec[1] not in setup:
+                    sys.exit(f"search.py: {key} is the same as {spec[1]}, which is not drawn")
+                setup[key] = setup[spec[1]]
+        out.append(dict(sorted(setup.items())))
     for i, setup in enumerate(out[:count]):
         for key in setup:
             # After the warm-up the saved net would keep the warm-up value.

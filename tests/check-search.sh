@@ -2,7 +2,8 @@
 # check-search.sh SEARCH_PY BUILD_DIR - bench/search.py: a small study runs
 # its set-ups, reports on validation (and beside it the lowest test error),
 # resumes a run that lost its last epoch with the same figures, reports a
-# search under way without training, and confirms a set-up over seeds.
+# search under way without training, and confirms a set-up over seeds; a
+# "same" value is the one drawn for its key.
 # Needs the MNIST files.
 set -eu
 search=$1
@@ -25,7 +26,8 @@ cat >"$work/study.json" <<'JSON'
           "--threads", "1"],
  "include": [{"--lr": 0.002, "weight_decay": 0.0, "warmup_epochs": 1,
               "warmup:weight_decay": 0.01}],
- "space": {"--lr": ["log", 1e-3, 3e-3]}}
+ "space": {"--lr": ["log", 1e-3, 3e-3], "beta1": ["choice", 0.85, 0.9],
+           "momentum": ["same", "beta1"]}}
 JSON
 out=$work/out
 "$python" "$search" "$build" "$work/study.json" "$out" >"$work/report" 2>"$work/log" ||
@@ -50,6 +52,8 @@ for r in rows:
     assert abs(float(r["lowest_test_error"]) - min(errors)) < 1e-9, (r, errors)
     assert int(r["lowest_test_epoch"]) == errors.index(min(errors)) + 1, (r, errors)
     assert float(r["lowest_test_error"]) <= float(r["test_error_at_best"]), r
+drawn = rows[1]
+assert drawn["beta1"] in ("0.85", "0.9") and drawn["momentum"] == drawn["beta1"], drawn
 PY
 # The warm-up's weight decay applied to epoch 1 only, then set back.
 grep -q -- '--param weight_decay=0.01' "$out/setup000-seed1/epoch-1.log" ||
