@@ -103,6 +103,7 @@ lenet-brsf|--rule brsf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:12
 lenet-frsf|--rule frsf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_uniform --batch 32 --lr 1.6e-3 --lr-decay 0.9 --epochs 30 --val 10000
 lenet-frsf-b64|--rule frsf --arch conv:6:5:1:2,maxpool:2,conv:16:5,maxpool:2,conv:120:5,dense:84 --activation relu --init he_normal --batch 64 --lr-decay 0.9 --epochs 30 --val 10000
 strided-backprop|--rule backprop --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init glorot_uniform --batch 128 --lr-decay 0.9 --epochs 30 --val 10000
+strided-backprop-he|--rule backprop --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init he_uniform --batch 128 --lr-decay 0.9 --epochs 30 --val 10000
 strided-dtp|--rule dtp --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init glorot_uniform --batch 128 --lr 3e-3 --lr-decay 0.9 --epochs 30 --val 10000
 strided-ao-sdtp|--rule sdtp --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init glorot_uniform --batch 128 --lr 3e-3 --lr-decay 0.9 --param auxiliary_outputs=512 --epochs 30 --val 10000'
 if [ -n "$added" ]; then
