@@ -28,8 +28,10 @@
 #
 # --smoke checks the script and its commands in seconds: each run is cut to
 # two epochs of 2,000 training images (500 held out), and the defaults become
-# OUT_DIR ./accuracy-smoke, SEEDS "1" and NAMES backprop-relu.  Its figures
-# say nothing about the rules.
+# OUT_DIR ./accuracy-smoke, SEEDS "1" and NAMES backprop-relu (or the names
+# added with --config).  A second stage that starts after epoch 2 is then
+# never reached, which the script says.  Its figures say nothing about the
+# rules.
 set -eu
 
 usage="usage: accuracy.sh [--smoke] [--config 'NAME|OPTIONS']... BUILD_DIR [OUT_DIR] [SEEDS] [NAMES]"
@@ -42,6 +44,12 @@ while [ $# -gt 0 ]; do
         case ${2:-} in
         *"|"*) ;;
         *) echo "accuracy.sh: --config needs NAME|OPTIONS" >&2; exit 2 ;;
+        esac
+        # A name names the run directories and the row: letters, digits, . _ -
+        case ${2%%|*} in
+        ""|*[!A-Za-z0-9._-]*)
+            echo "accuracy.sh: --config: '${2%%|*}' is not a name (letters, digits, . _ -)" >&2
+            exit 2 ;;
         esac
         added="$added${added:+
 }$2"
@@ -108,6 +116,13 @@ strided-backprop-he|--rule backprop --arch conv:6:5:2:2,conv:16:5:2,dense:120,de
 strided-dtp|--rule dtp --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init glorot_uniform --batch 128 --lr 3e-3 --lr-decay 0.9 --epochs 30 --val 10000
 strided-ao-sdtp|--rule sdtp --arch conv:6:5:2:2,conv:16:5:2,dense:120,dense:84 --activation tanh --init glorot_uniform --batch 128 --lr 3e-3 --lr-decay 0.9 --param auxiliary_outputs=512 --epochs 30 --val 10000'
 if [ -n "$added" ]; then
+    for name in $(echo "$added" | cut -d '|' -f 1); do
+        if echo "$configs" | grep -q "^$name|" ||
+            [ "$(echo "$added" | grep -c "^$name|")" -gt 1 ]; then
+            echo "accuracy.sh: --config: there is a configuration $name already" >&2
+            exit 2
+        fi
+    done
     configs="$configs
 $added"
     [ -n "$names" ] || names=$(echo "$added" | cut -d '|' -f 1 | paste -sd , -)
@@ -207,12 +222,34 @@ run_resumable() (
     echo "$last" | sed "s/ epochs=1 seconds=.*/ epochs=$total seconds=$cumulative/" >>"$run.log"
 )
 
+# A configuration's options as they run: the cut belongs to the first stage
+# (the last --epochs wins), the second stage stays last.
+staged_options() {
+    staged="$(first_stage "$1") $cut"
+    case $1 in *--from-epoch*) staged="$staged --from-epoch ${1#*--from-epoch }" ;; esac
+    echo "$staged" | tr -s ' ' | sed 's/^ //; s/ $//'
+}
+
+# Every named configuration exists, and its second stage, if any, starts at
+# an epoch from 2 on; one that starts after the last epoch is said.
 for name in $(echo "$names" | tr , ' '); do
     echo "$configs" | grep -q "^$name|" || {
         echo "accuracy.sh: no configuration $name; there are:" \
             "$(echo "$configs" | cut -d '|' -f 1 | tr '\n' ' ')" >&2
         exit 2
     }
+    options=$(echo "$configs" | grep "^$name|" | cut -d '|' -f 2-)
+    staged=$(staged_options "$options")
+    start=$(second_start "$staged")
+    case $start in
+    "") continue ;;
+    *[!0-9]*|0|1)
+        echo "accuracy.sh: $name: --from-epoch needs an epoch from 2 on, got '$start'" >&2
+        exit 2 ;;
+    esac
+    [ "$start" -le "$(epochs_of "$staged")" ] ||
+        echo "accuracy.sh: $name: its second stage (epoch $start) comes after its last epoch" \
+            "($(epochs_of "$staged")): one stage only" >&2
 done
 
 echo "| configuration | command options | test error per seed (%) | mean | s/epoch |"
@@ -220,11 +257,9 @@ echo "|---|---|---|---|---|"
 echo "$configs" | while IFS='|' read -r name options; do
     case ",$names," in ",,"|*",$name,"*) ;; *) continue ;; esac
     errors="" total=0 seconds=0 epochs=0
+    staged=$(staged_options "$options")
     for seed in $seeds; do
         run="$out/$name-seed$seed"
-        # the cut belongs to the first stage; the last --epochs wins
-        staged="$(first_stage "$options") $cut"
-        case $options in *--from-epoch*) staged="$staged --from-epoch ${options#*--from-epoch }" ;; esac
         run_resumable "$run" "$staged" "$seed" ||
             { echo "$name seed $seed failed: see $run.d" >&2; exit 1; }
         final=$(tail -n 1 "$run.log")
@@ -238,5 +273,5 @@ echo "$configs" | while IFS='|' read -r name options; do
     n=$(echo "$seeds" | wc -w)
     mean=$(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.2f", t / n }')
     per_epoch=$(awk -v s="$seconds" -v n="$n" -v e="$epochs" 'BEGIN { printf "%.2f", s / n / e }')
-    echo "| $name | \`$options${cut:+ $cut}\` | $errors | $mean | $per_epoch |"
+    echo "| $name | \`$staged\` | $errors | $mean | $per_epoch |"
 done

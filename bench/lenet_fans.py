@@ -63,10 +63,14 @@ def redraw_conv(net, names, rng, receptive):
     for layer in net.layers:
         if layer.kind != "conv2d":
             continue
-        area = layer.window[0] * layer.window[1] if receptive else 1
+        weight_shape = layer.get("weight").shape
         for name in names:
             if name in layer.tensor_names():
                 rows, cols = layer.get(name).shape
+                # the kernel's area counts for tensors of the weight's shape
+                # only (dfa's [C H W][10] feedback is a plain matrix)
+                like_weight = receptive and (rows, cols) == weight_shape
+                area = layer.window[0] * layer.window[1] if like_weight else 1
                 limit = np.sqrt(6.0 / (cols + rows * area))
                 layer.set(name, rng.uniform(-limit, limit, (rows, cols)).astype(np.float32))
 

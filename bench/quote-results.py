@@ -116,8 +116,8 @@ def column(rows, name, run):
     return name
 
 
-def best_epoch(rows, run, name):
-    """The first epoch with the highest `name` (an accuracy column)."""
+def best_row(rows, run, name):
+    """The first row with the highest `name` (an accuracy column)."""
     column(rows, name, run)
     best = None
     for row in rows:
@@ -125,11 +125,11 @@ def best_epoch(rows, run, name):
             raise SpecError("%s has no %s at epoch %s" % (run, name, row["epoch"]))
         if best is None or Decimal(row[name]) > Decimal(best[name]):
             best = row
-    return int(best["epoch"])
+    return best
 
 
 def best_val_epoch(rows, run):
-    return best_epoch(rows, run, "val_accuracy")
+    return int(best_row(rows, run, "val_accuracy")["epoch"])
 
 
 def value(runs, run, quantity, epoch):
@@ -162,7 +162,7 @@ def value(runs, run, quantity, epoch):
         e = best_val_epoch(rows, run)
         row = rows[e - 1]
     elif epoch == "besttest":
-        row = rows[best_epoch(rows, run, "test_accuracy") - 1]
+        row = best_row(rows, run, "test_accuracy")
     else:
         try:
             e = int(epoch)

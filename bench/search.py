@@ -38,7 +38,7 @@ select on the test set report; never used to choose).
 --confirm ID --seeds LIST runs set-up ID with more seeds and prints the mean
 and spread of their test errors at the best-validation epoch.  --report
 trains nothing: it reports the epochs every run has so far (a search under
-way, or stopped).
+way, or stopped), and leaves search.csv as the last search wrote it.
 """
 
 import argparse
@@ -216,14 +216,16 @@ def recorded(study, run_dir):
         if row is None:
             break
         rows.append(row)
+    # An epoch counts once its net is saved, as for run(): a failed epoch
+    # may have written its row first.
+    rows = rows[:last_saved_epoch(run_dir, epochs)]
     if os.path.exists(os.path.join(run_dir, "failed")):
         return rows, "failed"
-    if len(rows) == epochs and last_saved_epoch(run_dir, epochs) == epochs:
-        return rows, "done"
     give_up = float(study.get("give_up_below", 0.5))
-    if len(rows) == 3 < epochs and float(rows[2]["val_accuracy"]) < give_up and \
-            last_saved_epoch(run_dir, epochs) == 3:
+    if len(rows) == 3 and float(rows[2]["val_accuracy"]) < give_up:
         return rows, "gave up"
+    if len(rows) == epochs:
+        return rows, "done"
     return rows, f"{len(rows)} of {epochs} epochs"
 
 
@@ -249,24 +251,25 @@ def search(args, study, train):
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(one, todo))
-    report(args.out, study, results)
+    report(args.out, study, results, write_csv=not args.report)
 
 
-def report(out, study, results):
+def report(out, study, results, write_csv=True):
     keys = sorted({k for _, s, _, _, _ in results for k in s})
     fields = ["setup", "seed", "status"] + keys + [
         "epochs", "best_val_accuracy", "best_epoch", "test_error_at_best",
         "final_test_error", "final_train_loss", "lowest_test_error", "lowest_test_epoch"]
     lines = []
-    with open(os.path.join(out, "search.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for i, setup, seed, rows, status in results:
-            line = {"setup": i, "seed": seed, "status": status, **setup}
-            if rows:
-                line.update(summary(rows))
-            w.writerow(line)
-            lines.append(line)
+    for i, setup, seed, rows, status in results:
+        line = {"setup": i, "seed": seed, "status": status, **setup}
+        if rows:
+            line.update(summary(rows))
+        lines.append(line)
+    if write_csv:  # --report leaves the search's own record alone
+        with open(os.path.join(out, "search.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(lines)
     lines.sort(key=lambda r: -r.get("best_val_accuracy", 0.0))
     print(f"## {study['name']}: {len(lines)} set-ups, seed {lines[0]['seed'] if lines else '-'}, "
           f"sorted by best validation accuracy\n")
@@ -334,6 +337,8 @@ def main():
     train = os.path.join(args.build, "tools", "bioplaus-train")
     os.makedirs(args.out, exist_ok=True)
     if args.confirm is not None:
+        if args.report:
+            sys.exit("search.py: --report trains nothing; --confirm trains: give one of them")
         return confirm(args, study, train)
     search(args, study, train)
     return 0

@@ -51,6 +51,8 @@ bpl__tensor *bpl__layer_weight(const bpl_layer *layer)
 
 size_t bpl__layer_receptive(const bpl_layer *layer, size_t rows, size_t cols)
 {
+    if (layer->kind != &bpl__conv2d_kind)
+        return 1;
     const bpl__tensor *w = bpl__layer_weight(layer);
     size_t area = layer->params.kernel_h * layer->params.kernel_w;
     if (!w || area == 0 || w->rows != rows || w->cols != cols)

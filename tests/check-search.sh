@@ -1,8 +1,8 @@
 #!/bin/sh
 # check-search.sh SEARCH_PY BUILD_DIR - bench/search.py: a small study runs
 # its set-ups, reports on validation (and beside it the lowest test error),
-# resumes a run that lost its last epoch with the same figures, reports a
-# search under way without training, and confirms a set-up over seeds; a
+# grows from 2 epochs to 3 by training the third only, to the figures of a
+# straight search, reports a search under way without training, and confirms a set-up over seeds; a
 # "same" value is the one drawn for its key.
 # Needs the MNIST files.
 set -eu
@@ -70,16 +70,34 @@ fi
 grep -q 'no weight_decay to return to' "$work/bad.log" || fail "unclear refusal: $(cat "$work/bad.log")"
 [ ! -d "$work/bad/setup000-seed1" ] || fail "the refused study trained"
 
-# Killed during epoch 3 of set-up 1: --report says so and trains nothing.
-rm "$out/setup001-seed1/epoch-3.bpl" "$out/setup001-seed1/epoch-3.csv"
-"$python" "$search" "$build" "$work/study.json" "$out" --report >"$work/partial" ||
+# Grown from 2 epochs to 3: --report says where each run is, trains
+# nothing and leaves search.csv alone; the search then trains epoch 3 only,
+# from the saved nets, to the figures of the straight 3-epoch search.
+sed 's/"epochs": 3/"epochs": 2/' "$work/study.json" >"$work/study2.json"
+grown=$work/grown
+"$python" "$search" "$build" "$work/study2.json" "$grown" >/dev/null 2>&1 ||
+    fail "the 2-epoch search failed"
+cp "$grown/search.csv" "$work/two.csv"
+"$python" "$search" "$build" "$work/study.json" "$grown" --report >"$work/partial" ||
     fail "--report failed"
-grep -q '^| 1 |.* 2 of 3 epochs |' "$work/partial" || fail "no partial run reported: $(cat "$work/partial")"
-[ ! -f "$out/setup001-seed1/epoch-3.csv" ] || fail "--report trained"
-"$python" "$search" "$build" "$work/study.json" "$out" >/dev/null 2>&1 || fail "the resumed search failed"
-[ "$(wc -l <"$out/setup001-seed1/epoch-1.log")" -gt 1 ] || fail "no log of epoch 1"
-cmp -s "$out/search.csv" "$work/first.csv" ||
-    fail "the resumed search differs: $(cat "$out/search.csv") vs $(cat "$work/first.csv")"
+for setup in 0 1; do
+    grep -q "^| $setup |.* 2 of 3 epochs |" "$work/partial" ||
+        fail "set-up $setup not reported at 2 of 3 epochs: $(cat "$work/partial")"
+done
+[ ! -f "$grown/setup001-seed1/epoch-3.csv" ] || fail "--report trained"
+cmp -s "$grown/search.csv" "$work/two.csv" || fail "--report rewrote search.csv"
+for e in 1 2; do echo "# kept" >>"$grown/setup001-seed1/epoch-$e.log"; done
+"$python" "$search" "$build" "$work/study.json" "$grown" >/dev/null 2>&1 ||
+    fail "the grown search failed"
+for e in 1 2; do
+    grep -q '^# kept$' "$grown/setup001-seed1/epoch-$e.log" || fail "epoch $e ran again"
+done
+cmp -s "$grown/search.csv" "$work/first.csv" ||
+    fail "the grown search differs from the straight one: $(cat "$grown/search.csv")"
+if "$python" "$search" "$build" "$work/study.json" "$grown" --report --confirm 0 \
+    >/dev/null 2>&1; then
+    fail "--report --confirm was accepted"
+fi
 
 # --confirm: set-up 0 over two seeds, the mean of their errors.
 "$python" "$search" "$build" "$work/study.json" "$out" --confirm 0 --seeds 1,2 >"$work/confirm" ||
