@@ -675,6 +675,9 @@ bpl__tensor *bpl__layer_weight(const bpl_layer *layer);
  * ([C_out][C_in kh kw]: each input reaches C_out kh kw outputs), as PyTorch
  * and Keras count a conv kernel's fans; 1 for every other tensor. */
 size_t bpl__layer_receptive(const bpl_layer *layer, size_t rows, size_t cols);
+/* What bpl__layer_receptive gives the layer's weight itself: a conv
+ * layer's kernel area, 1 for other kinds.  No lookup: for every step. */
+size_t bpl__layer_kernel_area(const bpl_layer *layer);
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer);
 /* The net's input shape: [n_inputs] unless set. */
 void bpl__net_input_shape(const bpl_net *net, size_t *dims, size_t *ndim);

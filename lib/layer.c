@@ -49,15 +49,18 @@ bpl__tensor *bpl__layer_weight(const bpl_layer *layer)
     return name ? bpl__layer_find_tensor(layer, name) : NULL;
 }
 
+size_t bpl__layer_kernel_area(const bpl_layer *layer)
+{
+    size_t area = layer->params.kernel_h * layer->params.kernel_w;
+    return layer->kind == &bpl__conv2d_kind && area > 0 ? area : 1;
+}
+
 size_t bpl__layer_receptive(const bpl_layer *layer, size_t rows, size_t cols)
 {
-    if (layer->kind != &bpl__conv2d_kind)
-        return 1;
     const bpl__tensor *w = bpl__layer_weight(layer);
-    size_t area = layer->params.kernel_h * layer->params.kernel_w;
-    if (!w || area == 0 || w->rows != rows || w->cols != cols)
+    if (!w || w->rows != rows || w->cols != cols)
         return 1;
-    return area;
+    return bpl__layer_kernel_area(layer);
 }
 
 bpl__tensor *bpl__layer_bias(const bpl_layer *layer)

@@ -65,11 +65,11 @@ static void take_signs_uniform(const float *w, float c, float *b, size_t n)
         b[i] = w[i] > 0.0f ? c : w[i] < 0.0f ? -c : 0.0f;
 }
 
-/* Glorot's fan_in + fan_out of layer l's weight, as the initialisers count
- * them (a conv kernel's area in fan_out). */
+/* Glorot's fan_in + fan_out of the layer's weight w, as the initialisers
+ * count them (a conv kernel's area in fan_out); run at every step. */
 static double fan_sum(const bpl_layer *layer, const bpl__tensor *w)
 {
-    return bpl__init_fan_sum(w->rows, w->cols, bpl__layer_receptive(layer, w->rows, w->cols));
+    return bpl__init_fan_sum(w->rows, w->cols, bpl__layer_kernel_area(layer));
 }
 
 /* Glorot's limit sqrt(6 / (fan_in + fan_out)). */
