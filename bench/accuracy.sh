@@ -183,12 +183,7 @@ run_resumable() (
     mkdir -p "$dir"
     total=$(epochs_of "$options")
     first=$(first_stage "$options") start=$(second_start "$options")
-    later=$(second_stage "$options")
-    case $start in
-    "") ;;
-    *[!0-9]*|0|1) echo "accuracy.sh: --from-epoch needs an epoch from 2 on, got '$start'" >&2
-        return 1 ;;
-    esac
+    later=$(second_stage "$options") # start checked before any training
     e=1
     while [ "$e" -le "$total" ]; do
         piece=$dir/epoch-$e

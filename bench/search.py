@@ -160,35 +160,31 @@ def last_saved_epoch(run_dir, epochs):
     return 0
 
 
+FINISHED = ("done", "failed", "gave up")
+
+
 def run(train, study, setup, seed, run_dir):
-    """Trains (or resumes) one run; returns its per-epoch rows and status."""
+    """Trains (or resumes) one run, an epoch at a time, until recorded() says
+    it is over; returns its per-epoch rows and status."""
     os.makedirs(run_dir, exist_ok=True)
-    give_up = float(study.get("give_up_below", 0.5))
-    epochs = int(study["epochs"])
-    done = last_saved_epoch(run_dir, epochs)
-    rows = []
-    for epoch in range(1, epochs + 1):
+    while True:
+        rows, status = recorded(study, run_dir)
+        if status in FINISHED:
+            return rows, status
+        epoch = len(rows) + 1
         piece = os.path.join(run_dir, f"epoch-{epoch}")
-        if epoch > done:
-            if os.path.exists(os.path.join(run_dir, "failed")):
-                return rows, "failed"
-            argv = command(train, study, setup, seed, epoch, run_dir)
-            with open(piece + ".log", "w") as log:
-                log.write(" ".join(argv) + "\n")
-                log.flush()
-                rc = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT)
-            if rc != 0:
-                open(os.path.join(run_dir, "failed"), "w").close()
-                return rows, "failed"
-            # Only the last net is needed to resume; the CSVs keep the record.
-            older = os.path.join(run_dir, f"epoch-{epoch - 1}.bpl")
-            if os.path.exists(older):
-                os.remove(older)
-        row = read_row(piece + ".csv")
-        rows.append(row)
-        if epoch == 3 and float(row["val_accuracy"]) < give_up:
-            return rows, "gave up"
-    return rows, "done"
+        argv = command(train, study, setup, seed, epoch, run_dir)
+        with open(piece + ".log", "w") as log:
+            log.write(" ".join(argv) + "\n")
+            log.flush()
+            rc = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT)
+        if rc != 0 or not (os.path.exists(piece + ".csv") and os.path.exists(piece + ".bpl")):
+            open(os.path.join(run_dir, "failed"), "w").close()
+            continue
+        # Only the last net is needed to resume; the CSVs keep the record.
+        older = os.path.join(run_dir, f"epoch-{epoch - 1}.bpl")
+        if os.path.exists(older):
+            os.remove(older)
 
 
 def summary(rows):
@@ -207,7 +203,8 @@ def summary(rows):
 
 
 def recorded(study, run_dir):
-    """The per-epoch rows a run has on disk, and its status, training nothing."""
+    """The per-epoch rows a run has on disk, and its status, training nothing:
+    one of FINISHED, or how far it is."""
     epochs = int(study["epochs"])
     rows = []
     for epoch in range(1, epochs + 1):

@@ -15,9 +15,8 @@ build=$2
 mnist_user="the accuracy script" && . "$(dirname "$0")/mnist-dir.sh"
 export BIOPLAUS_MNIST_DIR="$data"
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tools/cli-check.sh # $work, removed at exit, and fail
+. "$(dirname "$0")/../tools/cli-check.sh"
 
 # The CSV without its timing columns.
 figures() { cut -d , -f 1-6 "$1"; }

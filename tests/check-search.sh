@@ -13,9 +13,8 @@ build=$2
 mnist_user="the search script" && . "$(dirname "$0")/mnist-dir.sh"
 export BIOPLAUS_MNIST_DIR="$data"
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tools/cli-check.sh # $work, removed at exit, and fail
+. "$(dirname "$0")/../tools/cli-check.sh"
 python=python3
 [ -x /usr/bin/python3 ] && python=/usr/bin/python3
 
@@ -29,7 +28,7 @@ cat >"$work/study.json" <<'JSON'
  "space": {"--lr": ["log", 1e-3, 3e-3], "beta1": ["choice", 0.85, 0.9],
            "momentum": ["same", "beta1"]}}
 JSON
-out=$work/out
+out=$work/runs
 "$python" "$search" "$build" "$work/study.json" "$out" >"$work/report" 2>"$work/log" ||
     fail "the search failed: $(cat "$work/log")"
 for setup in 0 1; do
@@ -98,6 +97,15 @@ if "$python" "$search" "$build" "$work/study.json" "$grown" --report --confirm 0
     >/dev/null 2>&1; then
     fail "--report --confirm was accepted"
 fi
+
+# A run whose validation accuracy is below give_up_below after 3 epochs
+# stops there, and is reported as such.
+sed 's/"give_up_below": 0.0/"give_up_below": 1.1/; s/"epochs": 3/"epochs": 4/' \
+    "$work/study.json" >"$work/hopeless.json"
+"$python" "$search" "$build" "$work/hopeless.json" "$work/hopeless" --count 1 \
+    >"$work/hopeless.md" 2>/dev/null || fail "the hopeless search failed"
+grep -q '^| 0 |.* gave up |' "$work/hopeless.md" || fail "no give-up: $(cat "$work/hopeless.md")"
+[ ! -f "$work/hopeless/setup000-seed1/epoch-4.csv" ] || fail "trained past the give-up"
 
 # --confirm: set-up 0 over two seeds, the mean of their errors.
 "$python" "$search" "$build" "$work/study.json" "$out" --confirm 0 --seeds 1,2 >"$work/confirm" ||

@@ -1,7 +1,7 @@
 # cli-check.sh - helpers of the command-line tests (test-train.sh,
-# test-sweep.sh), sourced with the variable `program` set to the command
-# under test.  Gives $work (a temporary directory removed at exit), fail,
-# run and documents_options.
+# test-sweep.sh, and the bench scripts' tests in tests/), sourced with the
+# variable `program` set to the command under test (for run).  Gives $work
+# (a temporary directory removed at exit), fail, run and documents_options.
 # shellcheck shell=sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
