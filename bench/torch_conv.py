@@ -51,12 +51,13 @@ if ARGS.threads > 0 and not ARGS.info:
 # torch_ref.py): passive waiting unless the caller chose.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import gzip  # noqa: E402
 import resource  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+import mnist_idx  # noqa: E402
+from torch_fa import FAConv, FALinear  # noqa: E402
 
 if ARGS.threads > 0 and not ARGS.info:
     torch.set_num_threads(ARGS.threads)
@@ -72,70 +73,15 @@ def info():
         "; ".join(notes), torch.get_num_threads(), os.environ["OMP_WAIT_POLICY"]))
 
 
-def read_idx(path, magic):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if int.from_bytes(raw[:4], "big") != magic:
-        sys.exit("torch_conv: %s: not an IDX file of magic %#x" % (path, magic))
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(magic & 0xff)]
-    data = np.frombuffer(bytearray(raw), dtype=np.uint8, offset=4 + 4 * len(dims))
-    return data.reshape(dims[0], -1)
-
-
-def find(directory, kind, dims):
-    for sep in "-.":
-        for suffix in (".gz", ""):
-            path = os.path.join(directory, "train-%s%sidx%d-ubyte%s" % (kind, sep, dims,
-                                                                       suffix))
-            if os.path.exists(path):
-                return path
-    sys.exit("torch_conv: no train-%s-idx%d-ubyte[.gz] in %s" % (kind, dims, directory))
-
-
 def load():
-    if ARGS.synthetic:
-        rng = np.random.default_rng(1)
-        x = rng.integers(0, 256, size=(60000, 784), dtype=np.uint8)
-        y = (np.arange(60000) % 10).astype(np.int64)
-    else:
-        x = read_idx(find(ARGS.data, "images", 3), 0x803)
-        y = read_idx(find(ARGS.data, "labels", 1), 0x801).reshape(-1).astype(np.int64)
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
+    """The training images (uint8 [60000][784]) and labels, as tensors."""
+    x, y = mnist_idx.synthetic() if ARGS.synthetic else mnist_idx.load(ARGS.data, "train")
+    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def glorot(shape, fan_in, fan_out, gen):
     bound = (6.0 / (fan_in + fan_out)) ** 0.5
     return (torch.rand(*shape, generator=gen) * 2 - 1) * bound
-
-
-class FAConv(torch.autograd.Function):
-    """conv2d whose backward sends the error through B instead of W."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, feedback, stride, pad):
-        ctx.save_for_backward(x, feedback)
-        ctx.stride, ctx.pad, ctx.wshape = stride, pad, w.shape
-        return F.conv2d(x, w, b, stride, pad)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, feedback = ctx.saved_tensors
-        gx = torch.nn.grad.conv2d_input(x.shape, feedback, grad, ctx.stride, ctx.pad)
-        gw = torch.nn.grad.conv2d_weight(x, ctx.wshape, grad, ctx.stride, ctx.pad)
-        return gx, gw, grad.sum((0, 2, 3)), None, None, None
-
-
-class FALinear(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, w, b, feedback):
-        ctx.save_for_backward(x, feedback)
-        return torch.addmm(b, x, w.t())
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, feedback = ctx.saved_tensors
-        return grad.mm(feedback), grad.t().mm(x), grad.sum(0), None
 
 
 class Net:

@@ -30,67 +30,25 @@ test error of the run.
 """
 import argparse
 import csv
-import gzip
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+import mnist_idx
+from torch_fa import FAConv, FALinear
 
 MEAN, STD = 0.1307, 0.3081
 SHAPES = [(6, 1, 5, 5), (16, 6, 5, 5), (120, 16, 5, 5), (84, 120), (10, 84)]
 PADS = [2, 0, 0]
 
 
-def read_idx(directory, name, offset):
-    """The bytes of an MNIST IDX file (gzipped or not) after its header."""
-    for candidate in (name + ".gz", name):
-        path = os.path.join(directory, candidate)
-        if os.path.exists(path):
-            opener = gzip.open if candidate.endswith(".gz") else open
-            with opener(path, "rb") as f:
-                return np.frombuffer(f.read(), np.uint8, offset=offset)
-    sys.exit("torch_fa_lenet: no %s in %s" % (name, directory))
-
-
 def load(directory, split):
     """Standardised images [N][1][28][28] and labels of one split."""
-    images = read_idx(directory, split + "-images-idx3-ubyte", 16).reshape(-1, 1, 28, 28)
-    labels = read_idx(directory, split + "-labels-idx1-ubyte", 8)
-    x = (torch.tensor(images, dtype=torch.float32) / 255 - MEAN) / STD
-    return x, torch.tensor(labels, dtype=torch.int64)
-
-
-class FAConv(torch.autograd.Function):
-    """conv2d whose input gradient goes through B instead of W."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, feedback, pad):
-        ctx.save_for_backward(x, w, feedback)
-        ctx.pad = pad
-        return F.conv2d(x, w, b, padding=pad)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, w, feedback = ctx.saved_tensors
-        grad_x = torch.nn.grad.conv2d_input(x.shape, feedback, grad, padding=ctx.pad)
-        grad_w = torch.nn.grad.conv2d_weight(x, w.shape, grad, padding=ctx.pad)
-        return grad_x, grad_w, grad.sum((0, 2, 3)), None, None
-
-
-class FALinear(torch.autograd.Function):
-    """x W^T + b whose input gradient goes through B instead of W."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, feedback):
-        ctx.save_for_backward(x, feedback)
-        return x @ w.t() + b
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, feedback = ctx.saved_tensors
-        return grad @ feedback, grad.t() @ x, grad.sum(0), None
+    images, labels = mnist_idx.load(directory, split)
+    x = (torch.tensor(images.reshape(-1, 1, 28, 28), dtype=torch.float32) / 255 - MEAN) / STD
+    return x, torch.from_numpy(labels)
 
 
 def glorot_uniform(shape):
@@ -111,7 +69,7 @@ class LeNet:
 
     def conv(self, i, x):
         if self.rule == "fa":
-            return FAConv.apply(x, self.w[i], self.b[i], self.feedback[i], PADS[i])
+            return FAConv.apply(x, self.w[i], self.b[i], self.feedback[i], 1, PADS[i])
         return F.conv2d(x, self.w[i], self.b[i], padding=PADS[i])
 
     def dense(self, i, x):
@@ -140,7 +98,7 @@ def accuracy(net, x, y):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=30, help="at least 1")
     parser.add_argument("--rule", choices=["fa", "backprop"], default="fa")
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     parser.add_argument("--val", type=int, default=10000,
@@ -149,6 +107,8 @@ def main():
                         help="comma-separated epochs after which the learning rate is divided by 10")
     parser.add_argument("--csv", help="write epoch,train_loss,val_acc,test_acc here")
     args = parser.parse_args()
+    if args.epochs < 1:
+        sys.exit("torch_fa_lenet: --epochs must be at least 1")
     directory = os.environ.get("BIOPLAUS_MNIST_DIR", "data/mnist")
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)

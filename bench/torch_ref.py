@@ -67,12 +67,13 @@ if ARGS.threads > 0 and not ARGS.info:
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import ctypes  # noqa: E402
-import gzip  # noqa: E402
 import resource  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+import mnist_idx  # noqa: E402
+from torch_fa import FALinear  # noqa: E402
 
 
 def openblas():
@@ -123,37 +124,10 @@ def info():
 
 # ---- data ---------------------------------------------------------------------------
 
-def read_idx(path, magic):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if int.from_bytes(raw[:4], "big") != magic:
-        sys.exit("torch_ref: %s: not an IDX file of magic %#x" % (path, magic))
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(magic & 0xff)]
-    # A bytearray keeps the array writable, which torch.from_numpy wants.
-    data = np.frombuffer(bytearray(raw), dtype=np.uint8, offset=4 + 4 * len(dims))
-    return data.reshape(dims[0], -1)
-
-
-def find(directory, kind, dims):
-    for sep in "-.":
-        for suffix in (".gz", ""):
-            name = "train-%s%sidx%d-ubyte%s" % (kind, sep, dims, suffix)
-            path = os.path.join(directory, name)
-            if os.path.exists(path):
-                return path
-    sys.exit("torch_ref: no train-%s-idx%d-ubyte[.gz] in %s" % (kind, dims, directory))
-
-
 def load():
-    if ARGS.synthetic:
-        rng = np.random.default_rng(1)
-        x = rng.integers(0, 256, size=(60000, 784), dtype=np.uint8)
-        y = (np.arange(60000) % 10).astype(np.int64)
-    else:
-        x = read_idx(find(ARGS.data, "images", 3), 0x803)
-        y = read_idx(find(ARGS.data, "labels", 1), 0x801).reshape(-1).astype(np.int64)
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
+    """The training images (uint8 [60000][784]) and labels, as tensors."""
+    x, y = mnist_idx.synthetic() if ARGS.synthetic else mnist_idx.load(ARGS.data, "train")
+    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 # ---- models -----------------------------------------------------------------------
@@ -173,21 +147,6 @@ class Dense:
 
     def params(self):
         return self.w + self.b
-
-
-class FALinear(torch.autograd.Function):
-    """x W^T + b whose backward sends the error through B instead of W."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, feedback):
-        ctx.save_for_backward(x, feedback)
-        return torch.addmm(b, x, w.t())
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, feedback = ctx.saved_tensors
-        grad_x = grad.mm(feedback) if ctx.needs_input_grad[0] else None
-        return grad_x, grad.t().mm(x), grad.sum(0), None
 
 
 class Backprop:
