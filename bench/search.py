@@ -251,6 +251,14 @@ def search(args, study, train):
     report(args.out, study, results, write_csv=not args.report)
 
 
+def shown(setup):
+    """A set-up as reported: its warm-up values show as "-" when it has no
+    warm-up epochs, since they are never applied."""
+    if int(setup.get("warmup_epochs", 0)) > 0:
+        return setup
+    return {k: ("-" if k.startswith("warmup:") else v) for k, v in setup.items()}
+
+
 def report(out, study, results, write_csv=True):
     keys = sorted({k for _, s, _, _, _ in results for k in s})
     fields = ["setup", "seed", "status"] + keys + [
@@ -258,7 +266,7 @@ def report(out, study, results, write_csv=True):
         "final_test_error", "final_train_loss", "lowest_test_error", "lowest_test_epoch"]
     lines = []
     for i, setup, seed, rows, status in results:
-        line = {"setup": i, "seed": seed, "status": status, **setup}
+        line = {"setup": i, "seed": seed, "status": status, **shown(setup)}
         if rows:
             line.update(summary(rows))
         lines.append(line)

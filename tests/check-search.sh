@@ -2,8 +2,9 @@
 # check-search.sh SEARCH_PY BUILD_DIR - bench/search.py: a small study runs
 # its set-ups, reports on validation (and beside it the lowest test error),
 # grows from 2 epochs to 3 by training the third only, to the figures of a
-# straight search, reports a search under way without training, and confirms a set-up over seeds; a
-# "same" value is the one drawn for its key.
+# straight search, reports a search under way without training, and
+# confirms a set-up over seeds; a "same" value is the one drawn for its key,
+# and unused warm-up values are not shown.
 # Needs the MNIST files.
 set -eu
 search=$1
@@ -68,6 +69,17 @@ if "$python" "$search" "$build" "$work/bad.json" "$work/bad" >/dev/null 2>"$work
 fi
 grep -q 'no weight_decay to return to' "$work/bad.log" || fail "unclear refusal: $(cat "$work/bad.log")"
 [ ! -d "$work/bad/setup000-seed1" ] || fail "the refused study trained"
+
+# A warm-up value of a set-up with no warm-up epochs is never applied, and
+# is reported as "-".
+cat >"$work/nowarm.json" <<'JSON'
+{"name": "no warm-up", "epochs": 3, "count": 1, "args": ["--rule", "backprop"],
+ "include": [{"warmup_epochs": 0, "warmup:weight_decay": 0.01, "weight_decay": 0.001}]}
+JSON
+"$python" "$search" "$build" "$work/nowarm.json" "$work/nowarm" --report >"$work/nowarm.md" ||
+    fail "--report of an unstarted study failed"
+grep -q '^| 0 | - | 0 | 0.001 | 0 of 3 epochs |' "$work/nowarm.md" ||
+    fail "an unused warm-up value is shown: $(cat "$work/nowarm.md")"
 
 # Grown from 2 epochs to 3: --report says where each run is, trains
 # nothing and leaves search.csv alone; the search then trains epoch 3 only,
