@@ -180,6 +180,8 @@ class TypesTest(unittest.TestCase):
             support.require(self, "mypy is not installed for %s (Debian: mypy)" % sys.executable)
         with tempfile.TemporaryDirectory() as cache:
             result = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", cache,
+                                     "--config-file",
+                                     os.path.join(support.PYTHON_DIR, "pyproject.toml"),
                                      "--python-version", "3.8", PACKAGE_DIR],
                                     capture_output=True, text=True, timeout=600, check=False)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
