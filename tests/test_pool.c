@@ -837,18 +837,41 @@ START_TEST(test_fa_with_b_equal_w_is_backprop)
 }
 END_TEST
 
-/* dfa projects the output error to the layers with parameters: a pooling
- * layer gets no B and no error; the conv below it gets its own
- * projection, delta = (e B^T) (.) act'. */
-START_TEST(test_dfa_projects_to_layers_with_parameters)
+/* delta = (e B^T) (.) tanh'(a) for an example: `e` [LENET_OUT], B [units][LENET_OUT]. */
+static void projection(const float *e, const float *fb, size_t units, double *out)
+{
+    for (size_t u = 0; u < units; u++) {
+        out[u] = 0.0;
+        for (size_t o = 0; o < LENET_OUT; o++)
+            out[u] += (double)e[o] * fb[u * LENET_OUT + o];
+    }
+}
+
+static void assert_delta(const float *d, const double *expected, size_t units, size_t l,
+                         size_t n)
+{
+    for (size_t u = 0; u < units; u++)
+        ck_assert_msg(fabs(d[u] - expected[u]) <= 1e-6 + 1e-5 * fabs(expected[u]),
+                      "layer %zu delta[%zu][%zu] %.8g, expected %.8g", l, n, u, (double)d[u],
+                      expected[u]);
+}
+
+/* With "projection" unpooled, dfa sends the output error to each layer
+ * with parameters at its own output: delta = (e B^T) (.) act', B
+ * [units][outputs]; a pooling layer gets no B. */
+START_TEST(test_dfa_unpooled_projects_to_layers_with_parameters)
 {
     enum { B = 4 };
     float x[B * LENET_IN], y[B * LENET_OUT];
+    double expected[192];
     uint64_t seed = 47;
     test_fill_uniform(x, B * LENET_IN, -1.0f, 1.0f, &seed);
     test_fill_onehot(y, B, LENET_OUT, &seed);
     bpl_net *net = lenet_like(49);
-    test_attach(net, "dfa");
+    bpl_rule *rule;
+    BPL_OK_OR_FAIL(bpl_rule_create_builtin(&rule, "dfa"));
+    BPL_OK_OR_FAIL(bpl_rule_set_string(rule, "projection", "unpooled"));
+    BPL_OK_OR_FAIL(bpl_net_set_rule(net, rule));
     for (size_t l = 0; l + 1 < LENET_LAYERS; l++) {
         bpl_layer *layer = bpl_net_layer(net, l);
         size_t rows, cols;
@@ -865,22 +888,97 @@ START_TEST(test_dfa_projects_to_layers_with_parameters)
     const float *e = test_buffer(net, LENET_LAYERS - 1, "delta");
     for (size_t l = 0; l < 3; l += 2) {
         size_t units = bpl_layer_units(bpl_net_layer(net, l));
+        ck_assert_uint_le(units, 192);
         const float *fb = test_tensor(net, l, "feedback");
         const float *a = test_buffer(net, l, "activation"), *d = test_buffer(net, l, "delta");
-        for (size_t n = 0; n < B; n++)
-            for (size_t u = 0; u < units; u++) {
-                double s = 0.0;
-                for (size_t o = 0; o < LENET_OUT; o++)
-                    s += (double)e[n * LENET_OUT + o] * fb[u * LENET_OUT + o];
-                s *= 1.0 - (double)a[n * units + u] * a[n * units + u];
-                ck_assert_msg(fabs(d[n * units + u] - s) <= 1e-6 + 1e-5 * fabs(s),
-                              "layer %zu delta[%zu][%zu] %.8g, projection %.8g", l, n, u,
-                              (double)d[n * units + u], s);
-            }
+        for (size_t n = 0; n < B; n++) {
+            projection(e + n * LENET_OUT, fb, units, expected);
+            for (size_t u = 0; u < units; u++)
+                expected[u] *= 1.0 - (double)a[n * units + u] * a[n * units + u];
+            assert_delta(d + n * units, expected, units, l, n);
+        }
         size_t rows, cols;
         BPL_OK_OR_FAIL(bpl_layer_tensor_info(bpl_net_layer(net, l), "weight", &rows, &cols,
                                              NULL));
         ck_assert_double_gt(test_max_abs(test_grad(net, l, "weight"), rows * cols), 0.0);
+    }
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* By default ("projection" pooled), the error of a conv layer followed by
+ * pooling arrives at the pooling's output, through B [pooled units]
+ * [outputs] held by the conv layer, and goes down the pooling's routing,
+ * computed here from the definitions: max pooling (2x2, stride 2, over
+ * 3x8x8) hands each window's error to its first maximum, average pooling
+ * (2x2, stride 1, over 4x5x5: overlapping) a quarter to each of its inputs,
+ * the overlaps adding; then times tanh'.  The rule is fixed once
+ * attached. */
+START_TEST(test_dfa_pooled_projects_through_the_pooling)
+{
+    enum { B = 4 };
+    float x[B * LENET_IN], y[B * LENET_OUT];
+    double pooled[64], expected[192];
+    uint64_t seed = 53;
+    test_fill_uniform(x, B * LENET_IN, -1.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, LENET_OUT, &seed);
+    bpl_net *net = lenet_like(59);
+    test_attach(net, "dfa");
+    bpl_rule *rule = bpl_net_rule(net);
+    ck_assert_int_eq(bpl_rule_set_string(rule, "projection", "unpooled"), BPL_ERR_STATE);
+    double value;
+    BPL_OK_OR_FAIL(bpl_rule_get(rule, "projection", &value));
+    ck_assert_double_eq(value, 0.0); /* pooled */
+    const size_t rows_of[] = {48, 0, 64, 0}; /* the pooled maps' units */
+    for (size_t l = 0; l + 1 < LENET_LAYERS; l++) {
+        size_t rows, cols;
+        int rc = bpl_layer_tensor_info(bpl_net_layer(net, l), "feedback", &rows, &cols, NULL);
+        if (!rows_of[l]) {
+            ck_assert_int_eq(rc, BPL_ERR_NOT_FOUND);
+            continue;
+        }
+        BPL_OK_OR_FAIL(rc);
+        ck_assert_uint_eq(rows, rows_of[l]);
+        ck_assert_uint_eq(rows, bpl_layer_units(bpl_net_layer(net, l + 1)));
+        ck_assert_uint_eq(cols, LENET_OUT);
+    }
+    test_run_hooks(net, BPL_PHASE_DIAGNOSE, x, y, B, 1, 1);
+    const float *e = test_buffer(net, LENET_LAYERS - 1, "delta");
+    for (size_t n = 0; n < B; n++) {
+        /* conv 0 (3x8x8) -> maxpool 2x2 -> 3x4x4 */
+        const float *a = test_buffer(net, 0, "activation") + n * 192;
+        projection(e + n * LENET_OUT, test_tensor(net, 0, "feedback"), 48, pooled);
+        memset(expected, 0, sizeof expected);
+        for (size_t c = 0; c < 3; c++)
+            for (size_t i = 0; i < 4; i++)
+                for (size_t j = 0; j < 4; j++) {
+                    size_t best = c * 64 + 2 * i * 8 + 2 * j;
+                    for (size_t di = 0; di < 2; di++)
+                        for (size_t dj = 0; dj < 2; dj++) {
+                            size_t u = c * 64 + (2 * i + di) * 8 + 2 * j + dj;
+                            if (a[u] > a[best])
+                                best = u;
+                        }
+                    expected[best] += pooled[c * 16 + i * 4 + j];
+                }
+        for (size_t u = 0; u < 192; u++)
+            expected[u] *= 1.0 - (double)a[u] * a[u];
+        assert_delta(test_buffer(net, 0, "delta") + n * 192, expected, 192, 0, n);
+
+        /* conv 2 (4x5x5) -> avgpool 2x2 stride 1 -> 4x4x4 */
+        a = test_buffer(net, 2, "activation") + n * 100;
+        projection(e + n * LENET_OUT, test_tensor(net, 2, "feedback"), 64, pooled);
+        memset(expected, 0, sizeof expected);
+        for (size_t c = 0; c < 4; c++)
+            for (size_t i = 0; i < 4; i++)
+                for (size_t j = 0; j < 4; j++)
+                    for (size_t di = 0; di < 2; di++)
+                        for (size_t dj = 0; dj < 2; dj++)
+                            expected[c * 25 + (i + di) * 5 + j + dj] +=
+                                pooled[c * 16 + i * 4 + j] / 4.0;
+        for (size_t u = 0; u < 100; u++)
+            expected[u] *= 1.0 - (double)a[u] * a[u];
+        assert_delta(test_buffer(net, 2, "delta") + n * 100, expected, 100, 2, n);
     }
     bpl_net_destroy(net);
 }
@@ -1064,7 +1162,8 @@ int main(void)
     tcase_add_test(tc, test_lenet_like_shapes);
     tcase_add_test(tc, test_backprop_gradients_through_pooling);
     tcase_add_test(tc, test_fa_with_b_equal_w_is_backprop);
-    tcase_add_test(tc, test_dfa_projects_to_layers_with_parameters);
+    tcase_add_test(tc, test_dfa_unpooled_projects_to_layers_with_parameters);
+    tcase_add_test(tc, test_dfa_pooled_projects_through_the_pooling);
     tcase_add_test(tc, test_rules_train_a_pooling_net);
     tcase_add_test(tc, test_dense_rules_refused);
     tcase_add_test(tc, test_undeclared_needs_refused);

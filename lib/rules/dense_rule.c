@@ -103,7 +103,7 @@ int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
     return BPL_OK;
 }
 
-static int declare_feedback_scale(bpl_rule *rule, const void *context)
+int bpl__declare_feedback_scale(bpl_rule *rule, const void *context)
 {
     (void)context;
     return bpl_rule_add_param(rule, "feedback_scale", BPL_PARAM_REAL, 1.0, 1e-6, 1e3, NULL,
@@ -113,7 +113,8 @@ static int declare_feedback_scale(bpl_rule *rule, const void *context)
 int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
                               const bpl__rule_card *card, double default_lr)
 {
-    return bpl__rule_build(out, vtable, NULL, card, default_lr, declare_feedback_scale, NULL);
+    return bpl__rule_build(out, vtable, NULL, card, default_lr, bpl__declare_feedback_scale,
+                           NULL);
 }
 
 int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols)

@@ -92,6 +92,10 @@ int bpl__rule_build(bpl_rule **out, const bpl_rule_vtable *vtable, void *self,
 int bpl__feedback_rule_create(bpl_rule **out, const bpl_rule_vtable *vtable,
                               const bpl__rule_card *card, double default_lr);
 
+/* Declares "feedback_scale" (a bpl__declare_fn; context unused), for a rule
+ * that declares more hyperparameters beside it. */
+int bpl__declare_feedback_scale(bpl_rule *rule, const void *context);
+
 /* Add a fixed random Glorot-uniform feedback tensor, scaled by the rule's
  * "feedback_scale", to a layer. */
 int bpl__add_feedback(bpl_net *net, bpl_layer *layer, size_t rows, size_t cols);

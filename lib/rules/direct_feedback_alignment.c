@@ -1,24 +1,62 @@
 /*
  * direct_feedback_alignment.c - direct feedback alignment (Nokland 2016):
  * the output error goes straight to every hidden layer through a fixed
- * random matrix B_l of shape [units_l][outputs]:
+ * random matrix B_l of shape [units][outputs]:
  *   delta_l = (e B_l^T) (.) act'(a_l),  e = dLoss/da_L.
- * A hidden layer without parameters (pooling) gets no B_l and no error:
- * it has nothing to learn, and the layer below it gets its own.
+ *
+ * A layer with parameters and the pooling layers right above it form a
+ * block.  With "projection" = pooled (the default), the error arrives at
+ * the block's top, the last pooling layer's output, and the pooling's own
+ * routing (the window's maximum, or an even share) takes it down to the
+ * layer that learns: B_l is [units of the block's top][outputs], held by
+ * the layer with parameters.  Only the units that the pooling passed on
+ * then learn from the error, as they would under backprop; no weight is
+ * transported.  On LeNet this is the better rule by a wide margin
+ * (docs/rules/dfa.md).  With "unpooled", each layer with parameters gets
+ * the error at its own output, pooled or not.  A pooling layer learns
+ * nothing either way.
  */
 #include "dense_rule.h"
 
 #include "bpl_internal.h" /* declares the constructor */
 
+enum projection { POOLED, UNPOOLED };
+
+static int has_params(bpl_net *net, size_t l)
+{
+    return bpl_layer_param_count(bpl_net_layer(net, l)) != 0;
+}
+
+/* The layer the error of layer l's block arrives at: l itself, or, when
+ * projecting to pooled outputs, the last of the parameter-free layers
+ * right above it (never the output layer). */
+static size_t arrival(bpl_net *net, size_t l, int projection)
+{
+    size_t top = bpl_net_layer_count(net) - 1, t = l;
+    while (projection == POOLED && t + 1 < top && !has_params(net, t + 1))
+        t++;
+    return t;
+}
+
+static int get_projection(bpl_net *net, int *out)
+{
+    double v;
+    int rc = bpl_rule_get(bpl_net_rule(net), "projection", &v);
+    *out = (int)v;
+    return rc;
+}
+
 static int dfa_attach(void *self, bpl_net *net)
 {
     (void)self;
-    int rc = BPL_OK;
+    int projection;
+    int rc = get_projection(net, &projection);
     size_t outputs = bpl_net_outputs(net);
     for (size_t l = 0; rc == BPL_OK && l + 1 < bpl_net_layer_count(net); l++) {
-        bpl_layer *layer = bpl_net_layer(net, l);
-        if (bpl_layer_param_count(layer)) /* a pooling layer learns nothing from it */
-            rc = bpl__add_feedback(net, layer, bpl_layer_units(layer), outputs);
+        if (!has_params(net, l))
+            continue; /* a pooling layer learns nothing */
+        size_t units = bpl_layer_units(bpl_net_layer(net, arrival(net, l, projection)));
+        rc = bpl__add_feedback(net, bpl_net_layer(net, l), units, outputs);
     }
     return rc;
 }
@@ -27,16 +65,36 @@ static int dfa_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     (void)self;
     size_t top = bpl_net_layer_count(net) - 1;
-    int rc = bpl_net_output_delta(net, y, batch);
+    int projection;
+    int rc = get_projection(net, &projection);
+    if (rc == BPL_OK)
+        rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = 0; rc == BPL_OK && l < top; l++) {
-        bpl_layer *layer = bpl_net_layer(net, l);
+        if (!has_params(net, l))
+            continue;
         float *feedback;
-        if (!bpl_layer_param_count(layer))
-            continue; /* the layer below a pooling layer has its own projection */
-        rc = bpl_layer_tensor(layer, "feedback", &feedback, NULL, NULL);
+        size_t t = arrival(net, l, projection);
+        rc = bpl_layer_tensor(bpl_net_layer(net, l), "feedback", &feedback, NULL, NULL);
         if (rc == BPL_OK)
-            rc = bpl_net_project_delta(net, top, l, feedback, 0);
+            rc = bpl_net_project_delta(net, top, t, feedback, 0);
+        for (; rc == BPL_OK && t > l; t--) /* down through the pooling's routing */
+            rc = bpl_net_project_delta(net, t, t - 1, NULL, 0);
     }
+    return rc;
+}
+
+static int declare_params(bpl_rule *rule, const void *context)
+{
+    int rc = bpl__declare_feedback_scale(rule, context);
+    if (rc == BPL_OK)
+        rc = bpl_rule_add_param(rule, "projection", BPL_PARAM_CHOICE, POOLED, 0, 0,
+                                "pooled|unpooled",
+                                "where the error of a layer followed by pooling arrives: at "
+                                "the pooling's output, then down through its routing, or at "
+                                "the layer's own output");
+    /* It decides the shapes of the feedback matrices. */
+    if (rc == BPL_OK)
+        rc = bpl_rule_fix_param(rule, "projection");
     return rc;
 }
 
@@ -65,5 +123,5 @@ int bpl__rule_dfa_create(bpl_rule **out)
          "output error"}, recommended, BPL_NEEDS_FORWARD | BPL_NEEDS_GRADIENTS};
     /* Adam at 1e-3 oscillates late in training on MNIST (97.4% test after 20
      * epochs of 784-256-256-10 tanh); 5e-4 settles (97.5-97.6% over seeds). */
-    return bpl__feedback_rule_create(out, &bpl__dfa_vtable, &card, 5e-4);
+    return bpl__rule_build(out, &bpl__dfa_vtable, NULL, &card, 5e-4, declare_params, NULL);
 }
