@@ -2,7 +2,7 @@
 """lenet_probe.py - the first training steps of a rule on LeNet-5, measured.
 
     PYTHONPATH=python BIOPLAUS_LIBRARY=build/lib/libbioplaus.so.1 \
-        python3 bench/lenet_probe.py RULE OPTIMIZER LR STEPS [EVERY]
+        python3 bench/lenet_probe.py RULE OPTIMIZER LR STEPS [EVERY [KEY=VALUE...]]
 
 Trains LeNet-5 (conv 6@5x5 pad 2, maxpool 2, conv 16@5x5, maxpool 2,
 conv 120@5x5, dense 84, dense 10 softmax; ReLU, Glorot uniform, seed 1) on
@@ -13,6 +13,8 @@ the rule's update and backprop's gradient), each weight tensor's step and
 its distance from its initial value (both relative to its norm), and, where
 the layer has a "feedback" tensor, the angle between it and the forward
 weights.  At the end: the accuracy on 2,000 held-out training images.
+KEY=VALUE sets one of the rule's hyperparameters before the net is built
+(dfa's projection=unpooled, say).
 docs/results.md ("LeNet-5 on MNIST") quotes its output.
 """
 import os
@@ -51,21 +53,25 @@ def feedback_angles(net, weighted):
         layer = net.layer(i)
         if "feedback" in layer.tensor_names():
             w, b = layer.get("weight"), layer.get("feedback")
-            out.append(angle(w, b if b.shape == w.shape else b.T))
+            if b.size == w.size:  # dfa's B is [units][outputs]: not comparable
+                out.append(angle(w, b if b.shape == w.shape else b.T))
     return out
 
 
 def main():
-    if len(sys.argv) not in (5, 6):
+    if len(sys.argv) < 5 or any("=" not in a for a in sys.argv[6:]):
         sys.exit(__doc__)
     name, optimizer, lr, steps = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-    every = int(sys.argv[5]) if len(sys.argv) == 6 else 10
+    every = int(sys.argv[5]) if len(sys.argv) > 5 else 10
     train = bioplaus.Dataset.load_mnist(os.environ.get("BIOPLAUS_MNIST_DIR", "data/mnist"))
     x_all, y_all = train.get(0, 20000)
     x_val, y_val = train.get(50000, 2000)
     rule = bioplaus.Rule.builtin(name)
     rule["optimizer"] = optimizer
     rule["lr"] = lr
+    for setting in sys.argv[6:]:
+        key, value = setting.split("=", 1)
+        rule[key] = value
     net = lenet(rule)
     weighted = [i for i in range(net.layer_count) if "weight" in net.layer(i).tensor_names()]
     initial = {i: net.layer(i).get("weight") for i in weighted}
