@@ -4,7 +4,8 @@
 # documents every option of its usage, a wrong command line or grid file is
 # a usage error, runs that fail leave their .failed markers and summary.csv
 # rows, and runs that end well (a stand-in trainer that exits 0) leave
-# their .done markers and are not trained again.  tests/mpi/check-sweep.sh
+# their .done markers and are not trained again, and a random search never
+# draws a configuration twice.  tests/mpi/check-sweep.sh
 # trains real runs under mpiexec.
 set -eu
 
@@ -113,5 +114,25 @@ grep -q "^bioplaus-sweep: 10 runs, 0 done before, 10 to train on 1 process$" "$w
 run 0 --train "$work/ok-train" "$work/search.txt" "$work/search"
 grep -q "^bioplaus-sweep: 10 runs, 10 done before, 0 to train on 1 process$" "$work/out" ||
     fail "the random search drew other runs the second time"
+
+# Lists alone with a count: a configuration drawn twice is drawn again, so
+# that no run is trained twice; when the lists hold fewer configurations
+# than the count, the search has each once, and says so.
+cat >"$work/lists.txt" <<'GRID'
+lr: 1e-3 | 2e-3 | 3e-3
+count: 3
+GRID
+run 0 --train "$work/ok-train" "$work/lists.txt" "$work/lists"
+grep -q "^bioplaus-sweep: 3 runs, 0 done before, 3 to train on 1 process$" "$work/out" ||
+    fail "bad first line of a search of lists"
+for lr in 1e-3 2e-3 3e-3; do
+    [ "$(grep -c "done: lr=$lr$" "$work/out")" -eq 1 ] || fail "lr=$lr not run once: $(cat "$work/out")"
+done
+sed 's/^count: 3/count: 5/' "$work/lists.txt" >"$work/more.txt"
+run 0 --train "$work/ok-train" "$work/more.txt" "$work/lists"
+grep -q "^bioplaus-sweep: 3 runs, 3 done before, 0 to train on 1 process$" "$work/out" ||
+    fail "a count beyond the lists' configurations: $(cat "$work/out")"
+grep -q "lists hold only 3 different configurations; count asks for 5" "$work/err" ||
+    fail "the exhausted lists are not reported: $(cat "$work/err")"
 
 echo "PASS"

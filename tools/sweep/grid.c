@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,66 @@ static int is_random(const struct grid *g)
     return 0;
 }
 
+/* The configurations a random search has drawn, as 64-bit hashes of their
+ * values in an open-addressing set: a draw that repeats one is drawn
+ * again, so that a search of lists alone does not train a run twice. */
+struct drawn_set {
+    uint64_t *slots; /* 0: empty */
+    size_t mask;
+};
+
+static uint64_t values_hash(const struct grid *g, char values[][MAX_TEXT])
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, each value with its NUL */
+    for (size_t i = 0; i < g->n_keys; i++) {
+        const char *c = values[i];
+        do {
+            h ^= (unsigned char)*c;
+            h *= 0x100000001b3ULL;
+        } while (*c++);
+    }
+    return h ? h : 1;
+}
+
+/* Adds `h`; 0 if it was there already. */
+static int remember(struct drawn_set *set, uint64_t h)
+{
+    size_t i = (size_t)h & set->mask;
+    while (set->slots[i]) {
+        if (set->slots[i] == h)
+            return 0;
+        i = (i + 1) & set->mask;
+    }
+    set->slots[i] = h;
+    return 1;
+}
+
+/* Redraws of a configuration before the search decides its lists hold no
+ * other one. */
+enum { MAX_REDRAWS = 1000 };
+
+/* Configuration c: every combination's c-th, or a random draw that is not
+ * in `set` (NULL: every combination).  0 if no new one could be drawn. */
+static int configuration(const struct grid *g, size_t c, uint64_t *state,
+                         struct drawn_set *set, char values[][MAX_TEXT])
+{
+    for (int attempt = 0; attempt < MAX_REDRAWS; attempt++) {
+        size_t rest = c;
+        for (size_t i = g->n_keys; i-- > 0;) {
+            const struct grid_key *k = &g->keys[i];
+            if (set) {
+                draw(k, state, values[i]);
+            } else {
+                strcpy(values[i], k->values[rest % k->n_values]);
+                rest /= k->n_values;
+            }
+        }
+        if (!set || remember(set, values_hash(g, values)))
+            return 1;
+    }
+    return 0;
+}
+
 int grid_runs(const struct grid *g, struct run **out, size_t *n_out)
 {
     size_t configs = 1;
@@ -248,29 +309,31 @@ int grid_runs(const struct grid *g, struct run **out, size_t *n_out)
             configs *= g->keys[i].n_values;
         }
     }
-    size_t n = configs * g->seeds.n_values;
-    struct run *runs = calloc(n, sizeof *runs);
-    if (!runs) {
+    size_t slots = 2;
+    while (random && slots < 2 * configs && slots <= SIZE_MAX / 4)
+        slots *= 2;
+    struct drawn_set set = {random ? calloc(slots, sizeof *set.slots) : NULL, slots - 1};
+    struct run *runs = calloc(configs, g->seeds.n_values * sizeof *runs);
+    if (!runs || (random && !set.slots)) {
         fprintf(stderr, "bioplaus-sweep: out of memory\n");
+        free(runs);
+        free(set.slots);
         return 1;
     }
     uint64_t state = g->search_seed;
     char values[MAX_KEYS][MAX_TEXT];
-    for (size_t c = 0; c < configs; c++) {
-        size_t rest = c;
-        for (size_t i = g->n_keys; i-- > 0;) {
-            const struct grid_key *k = &g->keys[i];
-            if (random) {
-                draw(k, &state, values[i]);
-            } else {
-                strcpy(values[i], k->values[rest % k->n_values]);
-                rest /= k->n_values;
-            }
+    size_t made = 0;
+    for (; made < configs; made++) {
+        if (!configuration(g, made, &state, random ? &set : NULL, values)) {
+            fprintf(stderr, "bioplaus-sweep: the grid's lists hold only %zu different "
+                            "configurations; count asks for %zu\n", made, configs);
+            break;
         }
         for (size_t s = 0; s < g->seeds.n_values; s++)
-            make_run(g, values, g->seeds.values[s], &runs[c * g->seeds.n_values + s]);
+            make_run(g, values, g->seeds.values[s], &runs[made * g->seeds.n_values + s]);
     }
+    free(set.slots);
     *out = runs;
-    *n_out = n;
+    *n_out = made * g->seeds.n_values;
     return 0;
 }
