@@ -25,6 +25,9 @@ reference_for() {
     tp | dtp | sdtp | ao-sdtp) echo backprop-3x256 ;;
     fa | dfa | segregated*) echo backprop-tanh ;;
     microcircuit*) echo backprop-500x500 ;;
+    lenet-backprop | strided-backprop) echo "" ;;
+    lenet-*) echo lenet-backprop ;;
+    strided-*) echo strided-backprop ;;
     *) echo "" ;;
     esac
 }
