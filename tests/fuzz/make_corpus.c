@@ -577,6 +577,7 @@ static void model_corpus(void)
 {
     pool_seed("pool-backprop.bpl", "backprop");
     pool_seed("pool-frsf.bpl", "frsf");
+    pool_seed("pool-dfa.bpl", "dfa"); /* B sized by the pooled maps */
     conv_seed("conv-usf-deep.bpl", "usf", "adam", 1);
     conv_seed("conv-fa-deep.bpl", "fa", "adam", 1);
     conv_seed("conv-no-rule.bpl", NULL, NULL, 0);
