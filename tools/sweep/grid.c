@@ -176,11 +176,13 @@ static void draw(const struct grid_key *k, uint64_t *state, char *out)
     }
 }
 
+/* The precisions bound each copy by its destination, which the grid's
+ * own limits (MAX_TEXT) already keep every value within. */
 static void add_arg(struct run *r, const char *a, const char *b)
 {
-    snprintf(r->args[r->n_args++], ARG_TEXT, "%s", a);
+    snprintf(r->args[r->n_args++], ARG_TEXT, "%.*s", ARG_TEXT - 1, a);
     if (b)
-        snprintf(r->args[r->n_args++], ARG_TEXT, "%s", b);
+        snprintf(r->args[r->n_args++], ARG_TEXT, "%.*s", ARG_TEXT - 1, b);
 }
 
 /* The run's files are named after its command (FNV-1a), not its place in
@@ -207,13 +209,14 @@ static void make_run(const struct grid *g, char values[][MAX_TEXT], const char *
         const struct grid_key *k = &g->keys[i];
         char option[MAX_TEXT + 2], param[2 * MAX_TEXT + 1];
         if (k->is_param) {
-            snprintf(param, sizeof param, "%s=%s", k->name, values[i]);
+            snprintf(param, sizeof param, "%.*s=%.*s", MAX_TEXT - 1, k->name, MAX_TEXT - 1,
+                     values[i]);
             add_arg(r, "--param", param);
         } else {
             snprintf(option, sizeof option, "--%s", k->name);
             add_arg(r, option, values[i]);
             if (strcmp(k->name, "rule") == 0)
-                snprintf(r->rule, sizeof r->rule, "%s", values[i]);
+                snprintf(r->rule, sizeof r->rule, "%.*s", (int)sizeof r->rule - 1, values[i]);
         }
         size_t used = strlen(r->setup);
         snprintf(r->setup + used, sizeof r->setup - used, "%s%s%s=%s", used ? " " : "",
