@@ -11,8 +11,9 @@
  * layer that learns: B_l is [units of the block's top][outputs], held by
  * the layer with parameters.  Only the units that the pooling passed on
  * then learn from the error, as they would under backprop; no weight is
- * transported.  On LeNet this is the better rule by a wide margin
- * (docs/rules/dfa.md).  With "unpooled", each layer with parameters gets
+ * transported.  On LeNet-5 with Adam it lowered the test error by a
+ * quarter of a point over three seeds, in two recipes (docs/rules/dfa.md).
+ * With "unpooled", each layer with parameters gets
  * the error at its own output, pooled or not.  A pooling layer learns
  * nothing either way.
  */
