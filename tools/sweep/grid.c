@@ -185,17 +185,25 @@ static void add_arg(struct run *r, const char *a, const char *b)
         snprintf(r->args[r->n_args++], ARG_TEXT, "%.*s", ARG_TEXT - 1, b);
 }
 
+static const uint64_t fnv_offset = 0xcbf29ce484222325ULL;
+
+/* FNV-1a: `h` (fnv_offset to start) with the `n` bytes at `data` added. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    for (const unsigned char *c = data; n--; c++) {
+        h ^= *c;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
 /* The run's files are named after its command (FNV-1a), not its place in
  * the grid: a grid that changes keeps the runs it still has. */
 static void name_run(struct run *r)
 {
     char text[MAX_ARGS * (ARG_TEXT + 1)];
     run_command_text(r, text, sizeof text);
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (const char *c = text; *c; c++) {
-        h ^= (unsigned char)*c;
-        h *= 0x100000001b3ULL;
-    }
+    uint64_t h = fnv1a(fnv_offset, text, strlen(text));
     snprintf(r->id, sizeof r->id, "%016llx", (unsigned long long)h);
 }
 
@@ -247,14 +255,9 @@ struct drawn_set {
 
 static uint64_t values_hash(const struct grid *g, char values[][MAX_TEXT])
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, each value with its NUL */
-    for (size_t i = 0; i < g->n_keys; i++) {
-        const char *c = values[i];
-        do {
-            h ^= (unsigned char)*c;
-            h *= 0x100000001b3ULL;
-        } while (*c++);
-    }
+    uint64_t h = fnv_offset;
+    for (size_t i = 0; i < g->n_keys; i++) /* each value with its NUL */
+        h = fnv1a(h, values[i], strlen(values[i]) + 1);
     return h ? h : 1;
 }
 
