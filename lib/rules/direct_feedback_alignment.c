@@ -13,9 +13,8 @@
  * then learn from the error, as they would under backprop; no weight is
  * transported.  On LeNet-5 with Adam it lowered the test error by a
  * quarter of a point over three seeds, in two recipes (docs/rules/dfa.md).
- * With "unpooled", each layer with parameters gets
- * the error at its own output, pooled or not.  A pooling layer learns
- * nothing either way.
+ * With "unpooled", each layer with parameters gets the error at its own
+ * output, pooled or not.  A pooling layer learns nothing either way.
  */
 #include "dense_rule.h"
 
@@ -33,27 +32,23 @@ static int has_params(bpl_net *net, size_t l)
  * right above it (never the output layer). */
 static size_t arrival(bpl_net *net, size_t l, int projection)
 {
-    size_t top = bpl_net_layer_count(net) - 1, t = l;
-    while (projection == POOLED && t + 1 < top && !has_params(net, t + 1))
+    size_t t = l;
+    while (projection == POOLED && t + 1 < bpl__rule_top(net) && !has_params(net, t + 1))
         t++;
     return t;
 }
 
-static int get_projection(bpl_net *net, int *out)
+static int projection_of(bpl_net *net)
 {
-    double v;
-    int rc = bpl_rule_get(bpl_net_rule(net), "projection", &v);
-    *out = (int)v;
-    return rc;
+    return (int)bpl__rule_getf(bpl_net_rule(net), "projection");
 }
 
 static int dfa_attach(void *self, bpl_net *net)
 {
     (void)self;
-    int projection;
-    int rc = get_projection(net, &projection);
+    int rc = BPL_OK, projection = projection_of(net);
     size_t outputs = bpl_net_outputs(net);
-    for (size_t l = 0; rc == BPL_OK && l + 1 < bpl_net_layer_count(net); l++) {
+    for (size_t l = 0; rc == BPL_OK && l < bpl__rule_top(net); l++) {
         if (!has_params(net, l))
             continue; /* a pooling layer learns nothing */
         size_t units = bpl_layer_units(bpl_net_layer(net, arrival(net, l, projection)));
@@ -65,11 +60,9 @@ static int dfa_attach(void *self, bpl_net *net)
 static int dfa_targets(void *self, bpl_net *net, const float *y, size_t batch)
 {
     (void)self;
-    size_t top = bpl_net_layer_count(net) - 1;
-    int projection;
-    int rc = get_projection(net, &projection);
-    if (rc == BPL_OK)
-        rc = bpl_net_output_delta(net, y, batch);
+    size_t top = bpl__rule_top(net);
+    int projection = projection_of(net);
+    int rc = bpl_net_output_delta(net, y, batch);
     for (size_t l = 0; rc == BPL_OK && l < top; l++) {
         if (!has_params(net, l))
             continue;
