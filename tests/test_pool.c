@@ -43,8 +43,9 @@ static const pool_case cases[] = {
     {2, 3, 5, 1, 1, 2}, /* a 1x1 window: subsampling */
     {2, 5, 6, 2, 3, 1}, /* a non-square window, as a model file may hold */
     {1, 3, 150, 2, 2, 1}, /* output rows longer than max pooling's scan of 64 */
-    {3, 7, 9, 2, 2, 2}, /* 2x2 by 2 (its own loops) over odd extents: the last row
-                           and column belong to no window */
+    {3, 7, 9, 2, 2, 2}, /* 2x2 by 2 over odd extents: the last row and column belong
+                           to no window */
+    {2, 7, 8, 2, 2, 2}, /* 2x2 by 2 (its own loops: an even width) over an odd height */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -347,12 +348,14 @@ END_TEST
 START_TEST(test_factors)
 {
     enum { B = 2 };
-    const pool_case *c = &cases[1];
-    for (int max = 0; max < 2; max++) {
+    /* overlapping windows, and 2x2 by 2 over an odd height (its own loops) */
+    for (int run = 0; run < 4; run++) {
+        const pool_case *c = run < 2 ? &cases[1] : &cases[N_CASES - 1];
+        int max = run % 2;
         bpl_net *net = pool_net(c, max);
         bpl_layer *layer = bpl_net_layer(net, 0);
         size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
-        float in[B * 70], err[B * 30], plain[B * 70], scaled[B * 70];
+        float in[B * 112], err[B * 30], plain[B * 112], scaled[B * 112];
         ck_assert_uint_le(B * in_size, sizeof in / sizeof *in);
         ck_assert_uint_le(B * out_size, sizeof err / sizeof *err);
         uint64_t seed = 7;

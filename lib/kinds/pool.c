@@ -143,37 +143,6 @@ static void max_2x2(const pool_geom *g, const float *x, float *o)
         }
 }
 
-/* Each window's error to its first maximum: the windows do not overlap,
- * so each input element gets one term at most. */
-static void send_2x2(const pool_geom *g, const float *x, const float *e, float alpha, float *d)
-{
-    float top[PAIR_BLOCK];
-    unsigned char second[PAIR_BLOCK];
-    for (size_t c = 0; c < g->c; c++)
-        for (size_t oy = 0; oy < g->ho; oy += block_rows(g)) {
-            size_t rows = g->ho - oy < block_rows(g) ? g->ho - oy : block_rows(g);
-            size_t origin = (c * g->h + 2 * oy) * g->w;
-            pair_max(x + origin, rows * g->w, top, second);
-            for (size_t r = 0; r < rows; r++, e += g->wo) {
-                const float *up = top + 2 * r * g->wo, *down = up + g->wo;
-                for (size_t k = 0; k < g->wo; k++) {
-                    size_t lower = (size_t)takes_over(down[k], up[k]);
-                    size_t row = 2 * r + lower;
-                    d[origin + row * g->w + 2 * k + second[row * g->wo + k]] += alpha * e[k];
-                }
-            }
-        }
-}
-
-static float window_mean(const pool_geom *g, const float *x, size_t origin)
-{
-    float sum = 0.0f;
-    for (size_t i = 0; i < g->kh; i++)
-        for (size_t j = 0; j < g->kw; j++)
-            sum += x[origin + i * g->w + j];
-    return sum / (float)(g->kh * g->kw);
-}
-
 /* out = beta out over one example's input row (beta 0 overwrites, as a
  * GEMM's does: what was there may be NaN). */
 static void scale_row(float *x, size_t n, float beta)
@@ -183,6 +152,52 @@ static void scale_row(float *x, size_t n, float beta)
     else if (beta != 1.0f)
         for (size_t i = 0; i < n; i++)
             x[i] *= beta;
+}
+
+/* Each window's error to its first maximum: the windows do not overlap,
+ * so each input element gets one term at most.  A row pair at a time,
+ * every element of it written (the error or 0, by selects, not a store
+ * to a computed index: the loop vectorises); beta 0 overwrites, other
+ * betas scale first.  An odd last input row is no window's: it is only
+ * scaled. */
+BPL__MULTIVERSION
+static void send_2x2(const pool_geom *g, const float *x, const float *e, float alpha, float beta,
+                     float *d)
+{
+    for (size_t c = 0; c < g->c; c++) {
+        size_t origin = c * g->h * g->w;
+        for (size_t r = 0; r < g->ho; r++, e += g->wo) {
+            const float *up = x + origin + 2 * r * g->w, *down = up + g->w;
+            float *du = d + origin + 2 * r * g->w, *dd = du + g->w;
+            if (beta != 0.0f)
+                for (size_t i = 0; i < 2 * g->w; i++)
+                    du[i] *= beta;
+            for (size_t k = 0; k < g->wo; k++) {
+                float a = up[2 * k], b = up[2 * k + 1], p = down[2 * k], q = down[2 * k + 1];
+                int right_up = takes_over(b, a), right_down = takes_over(q, p);
+                int lower = takes_over(right_down ? q : p, right_up ? b : a);
+                float v = alpha * e[k];
+                float va = !lower && !right_up ? v : 0.0f, vb = !lower && right_up ? v : 0.0f;
+                float vp = lower && !right_down ? v : 0.0f, vq = lower && right_down ? v : 0.0f;
+                if (beta == 0.0f) {
+                    du[2 * k] = va, du[2 * k + 1] = vb, dd[2 * k] = vp, dd[2 * k + 1] = vq;
+                } else {
+                    du[2 * k] += va, du[2 * k + 1] += vb, dd[2 * k] += vp, dd[2 * k + 1] += vq;
+                }
+            }
+        }
+        if (g->h % 2) /* beyond the last window */
+            scale_row(d + origin + (g->h - 1) * g->w, g->w, beta);
+    }
+}
+
+static float window_mean(const pool_geom *g, const float *x, size_t origin)
+{
+    float sum = 0.0f;
+    for (size_t i = 0; i < g->kh; i++)
+        for (size_t j = 0; j < g->kw; j++)
+            sum += x[origin + i * g->w + j];
+    return sum / (float)(g->kh * g->kw);
 }
 
 /* ---- the kinds' operations ----------------------------------------------------- */
@@ -297,11 +312,11 @@ static void maxpool_send_slice(const pool_job *j, size_t n0, size_t n1)
     for (size_t n = n0; n < n1; n++) {
         const float *x = j->in + n * in_size, *e = j->err + n * j->layer->size;
         float *d = j->out + n * in_size;
-        scale_row(d, in_size, j->beta);
         if (is_2x2(g)) {
-            send_2x2(g, x, e, j->alpha, d);
+            send_2x2(g, x, e, j->alpha, j->beta, d);
             continue;
         }
+        scale_row(d, in_size, j->beta);
         for (size_t c = 0; c < g->c; c++)
             for (size_t oy = 0; oy < g->ho; oy++)
                 for (size_t ox = 0; ox < g->wo; ox += CHUNK) {
