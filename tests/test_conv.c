@@ -20,6 +20,11 @@
  *  - feedback alignment's B has W's layout on a conv layer;
  *  - the alignment diagnostic gives an angle per conv layer;
  *  - training gives the same bits every time, on 1 thread and on 2;
+ *  - the Winograd path: on the wider net's second layer (which it takes
+ *    by itself) against the definition and the im2col path; not on
+ *    LeNet's (few channels); its constant table against its construction;
+ *    and the forward, error, gradient, chunk and training tests again
+ *    with every pass it can run sent to it;
  *  - where the build has oneDNN, the forward, error, gradient and chunk
  *    tests again with every pass it takes sent to it (and a check that it
  *    ran them).
@@ -252,10 +257,9 @@ END_TEST
 
 /* The factors: gradients scale by alpha, the bias's by bias_scale /
  * bias_divisor; a sent error is beta out + alpha (...). */
-START_TEST(test_factors)
+static void check_factors(const conv_case *c)
 {
     enum { B = 2 };
-    const conv_case *c = &cases[1];
     bpl_net *net = conv_net(c, BPL_ACT_LINEAR, 3);
     bpl_layer *layer = bpl_net_layer(net, 0);
     size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
@@ -290,6 +294,18 @@ START_TEST(test_factors)
     BPL_OK_OR_FAIL(bpl_layer_send_error(layer, NULL, 0, err, B, 1.0f, 0.0f, scaled));
     ck_assert(memcmp(scaled, plain, B * in_size * sizeof *plain) == 0);
     bpl_net_destroy(net);
+}
+
+START_TEST(test_factors)
+{
+    check_factors(&cases[1]);
+}
+END_TEST
+
+/* The same with stride 1 and a square kernel, which the Winograd path takes. */
+START_TEST(test_factors_stride_1)
+{
+    check_factors(&cases[0]);
 }
 END_TEST
 
@@ -916,6 +932,143 @@ START_TEST(test_blas_info_names_onednn)
 }
 END_TEST
 
+#endif
+
+/* The Winograd case: every pass the Winograd path can run goes to it
+ * (stride 1, square kernels: cases 0, 2 and 6, and the chunk tests'
+ * shapes), and each test must have run some there. */
+static size_t winograd_before;
+
+static void winograd_on(void)
+{
+    bpl__conv_winograd_force(BPL__CONV_ACCEL_ALWAYS);
+    winograd_before = bpl__conv_winograd_passes();
+}
+
+static void check_winograd(void)
+{
+    ck_assert_msg(bpl__conv_winograd_passes() > winograd_before,
+                  "no pass ran through the Winograd path");
+    bpl__conv_winograd_force(BPL__CONV_ACCEL_AUTO);
+}
+
+/* The wider net's second layer (32 channels in, 64 out, 5x5, "same"
+ * padding on 14x14 maps), where the library chooses the Winograd path by
+ * itself: forward against the definition in double, the sent error and
+ * the weight gradient against the im2col path, to 1e-5 of the largest
+ * value (float's transforms lose about that much, the direct sum 1e-7). */
+START_TEST(test_winograd_on_a_wide_layer)
+{
+    enum { B = 5 };
+    const conv_case c = {32, 14, 14, 64, 5, 5, 1, 2};
+    bpl_net *net = conv_net(&c, BPL_ACT_LINEAR, 71);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    uint64_t seed = 73;
+    fill_bias(net, 0, &seed);
+    size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
+    size_t nw = c.c_out * c.c_in * c.kh * c.kw;
+    float *in = malloc(B * in_size * sizeof *in), *err = malloc(B * out_size * sizeof *err);
+    float *out = malloc(B * out_size * sizeof *out);
+    float *sent[2], *gw[2];
+    double *ref = malloc(B * out_size * sizeof *ref);
+    float *w;
+    BPL_OK_OR_FAIL(bpl_layer_tensor(layer, "weight", &w, NULL, NULL));
+    test_fill_uniform(in, B * in_size, -1.0f, 1.0f, &seed);
+    test_fill_uniform(err, B * out_size, -1.0f, 1.0f, &seed);
+    size_t before = bpl__conv_winograd_passes();
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_LINEAR, out));
+    ck_assert_uint_gt(bpl__conv_winograd_passes(), before); /* chosen by itself */
+    float *b;
+    BPL_OK_OR_FAIL(bpl_layer_tensor(layer, "bias", &b, NULL, NULL));
+    direct_conv(&c, w, b, in, B, ref);
+    double largest = 0.0;
+    for (size_t i = 0; i < B * out_size; i++)
+        largest = fmax(largest, fabs(ref[i]));
+    for (size_t i = 0; i < B * out_size; i++)
+        ck_assert_msg(fabs(out[i] - ref[i]) <= 1e-5 * largest, "out[%zu] %.8g, direct %.8g",
+                      i, (double)out[i], ref[i]);
+    for (int run = 0; run < 2; run++) { /* run 0: Winograd; run 1: im2col */
+        bpl__conv_winograd_force(run ? BPL__CONV_ACCEL_NEVER : BPL__CONV_ACCEL_AUTO);
+        bpl__conv_accel_force(run ? BPL__CONV_ACCEL_NEVER : BPL__CONV_ACCEL_AUTO);
+        sent[run] = malloc(B * in_size * sizeof(float));
+        gw[run] = malloc(nw * sizeof(float));
+        BPL_OK_OR_FAIL(bpl_layer_send_error(layer, NULL, 0, err, B, 1.0f, 0.0f, sent[run]));
+        BPL_OK_OR_FAIL(bpl_layer_gradients(layer, err, in, B, 1.0f, 1.0f, 1.0f));
+        memcpy(gw[run], test_grad(net, 0, "weight"), nw * sizeof(float));
+    }
+    bpl__conv_winograd_force(BPL__CONV_ACCEL_AUTO);
+    bpl__conv_accel_force(BPL__CONV_ACCEL_AUTO);
+    double big_sent = 0.0, big_gw = 0.0;
+    for (size_t i = 0; i < B * in_size; i++)
+        big_sent = fmax(big_sent, fabs(sent[1][i]));
+    for (size_t i = 0; i < nw; i++)
+        big_gw = fmax(big_gw, fabs(gw[1][i]));
+    for (size_t i = 0; i < B * in_size; i++)
+        ck_assert_msg(fabs(sent[0][i] - sent[1][i]) <= 1e-5 * big_sent,
+                      "sent[%zu] %.8g, im2col %.8g", i, (double)sent[0][i], (double)sent[1][i]);
+    for (size_t i = 0; i < nw; i++)
+        ck_assert_msg(fabs(gw[0][i] - gw[1][i]) <= 1e-5 * big_gw,
+                      "weight gradient[%zu] %.8g, im2col %.8g", i, (double)gw[0][i],
+                      (double)gw[1][i]);
+    for (int run = 0; run < 2; run++)
+        free(sent[run]), free(gw[run]);
+    free(in), free(err), free(out), free(ref);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* LeNet's second layer (6 channels in) stays on the other paths unless
+ * forced: the transforms would cost more than the products save. */
+START_TEST(test_winograd_declines_few_channels)
+{
+    const conv_case c = {6, 14, 14, 16, 5, 5, 1, 0};
+    bpl_net *net = conv_net(&c, BPL_ACT_LINEAR, 75);
+    bpl_layer *layer = bpl_net_layer(net, 0);
+    size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
+    float *in = calloc(2 * in_size, sizeof *in), *out = malloc(2 * out_size * sizeof *out);
+    size_t before = bpl__conv_winograd_passes();
+    BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, 2, BPL_ACT_LINEAR, out));
+    ck_assert_uint_eq(bpl__conv_winograd_passes(), before);
+    free(in), free(out);
+    bpl_net_destroy(net);
+}
+END_TEST
+
+/* The input transform's constant B^T is the one the construction from
+ * the points gives, bit for bit. */
+START_TEST(test_winograd_constant_table)
+{
+    ck_assert(bpl__conv_winograd_tables_agree());
+}
+END_TEST
+
+static TCase *winograd_case(void)
+{
+    TCase *tc = tcase_create("conv-winograd");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_winograd_constant_table);
+    tcase_add_test(tc, test_winograd_on_a_wide_layer);
+    tcase_add_test(tc, test_winograd_declines_few_channels);
+    return tc;
+}
+
+static TCase *winograd_forced_case(void)
+{
+    TCase *tc = tcase_create("conv-winograd-forced");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, winograd_on, check_winograd);
+    tcase_add_test(tc, test_forward_matches_direct_loops);
+    tcase_add_test(tc, test_send_error_and_gradients_match_finite_differences);
+    tcase_add_test(tc, test_factors_stride_1);
+    tcase_add_test(tc, test_send_error_through_other_tensor);
+    tcase_add_test(tc, test_batch_in_chunks_equals_examples_alone);
+    tcase_add_test(tc, test_backprop_gradients_of_a_conv_net);
+    tcase_add_test(tc, test_rules_train_a_conv_net);
+    tcase_add_test(tc, test_same_bits_every_time);
+    return tc;
+}
+
+#if BPL_HAVE_DNNL
 static TCase *accelerated_case(void)
 {
     TCase *tc = tcase_create("conv-onednn");
@@ -942,6 +1095,7 @@ int main(void)
     tcase_add_test(tc, test_forward_matches_direct_loops);
     tcase_add_test(tc, test_send_error_and_gradients_match_finite_differences);
     tcase_add_test(tc, test_factors);
+    tcase_add_test(tc, test_factors_stride_1);
     tcase_add_test(tc, test_send_error_through_other_tensor);
     tcase_add_test(tc, test_batch_in_chunks_equals_examples_alone);
     tcase_add_test(tc, test_infinite_input_reaches_only_its_weights);
@@ -955,6 +1109,8 @@ int main(void)
     tcase_add_test(tc, test_fa_feedback_has_the_weight_layout);
     tcase_add_test(tc, test_alignment_per_conv_layer);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, winograd_case());
+    suite_add_tcase(s, winograd_forced_case());
 #if BPL_HAVE_DNNL
     tcase_add_test(tc, test_blas_info_names_onednn);
     suite_add_tcase(s, accelerated_case());

@@ -444,6 +444,53 @@ static void direct_slice(const conv_job *j, size_t task, float *slice, float *wo
             gw[i] *= j->alpha;
 }
 
+/* Which layers the Winograd path runs (BPL__CONV_ACCEL_*, a test hook). */
+static int winograd_mode = BPL__CONV_ACCEL_AUTO;
+
+void bpl__conv_winograd_force(int mode)
+{
+    winograd_mode = mode;
+}
+
+/* The Winograd path where it can run the pass and, unless forced, where
+ * it pays: at least 16 channels in and out, so that its transforms, a
+ * cost per tile and channel, are small beside the products over the
+ * other side's channels (measured in docs/performance.md). */
+static int winograd_case(const conv_job *j, size_t room)
+{
+    const conv_geom *g = &j->g;
+    if (winograd_mode == BPL__CONV_ACCEL_NEVER || (j->op == OP_SEND_ERROR && j->transposed))
+        return 0;
+    int op = j->op == OP_FORWARD ? BPL__CONV_FORWARD
+             : j->op == OP_SEND_ERROR ? BPL__CONV_SEND_ERROR : BPL__CONV_GRADIENTS;
+    if (!bpl__conv_winograd_takes(g, op, room))
+        return 0;
+    return winograd_mode == BPL__CONV_ACCEL_ALWAYS || (g->c_in >= 16 && g->c_out >= 16);
+}
+
+/* The slice [n0, n0 + count) by Winograd's minimal filtering. */
+static void winograd_slice(const conv_job *j, size_t task, float *slice, float *work,
+                           size_t room, size_t n0, size_t count)
+{
+    const conv_geom *g = &j->g;
+    size_t in_size = g->c_in * g->h * g->w, out_size = g->c_out * g->p;
+    bpl__conv_pass pass = {.count = count, .alpha = j->alpha, .beta = j->beta, .w = j->m};
+    if (j->op == OP_FORWARD) {
+        pass.op = BPL__CONV_FORWARD;
+        pass.in = j->in + n0 * in_size, pass.b = j->b, pass.out = j->out + n0 * out_size;
+    } else if (j->op == OP_SEND_ERROR) {
+        pass.op = BPL__CONV_SEND_ERROR;
+        pass.err = j->err + n0 * out_size, pass.out = j->out + n0 * in_size;
+    } else {
+        pass.op = BPL__CONV_GRADIENTS;
+        pass.in = j->in + n0 * in_size, pass.err = j->err + n0 * out_size;
+        pass.out = task == 0 ? j->gw : slice;
+    }
+    bpl__conv_winograd_run(task == 0 ? bpl__net_profile(j->net) : NULL, g, &pass, work, room);
+    if (j->op == OP_FORWARD)
+        bpl__activation_forward(j->activation, pass.out, NULL, count, out_size);
+}
+
 /* The task's slice through the accelerator, if it takes the pass: how
  * many of its examples (from the first) are done. */
 static size_t accelerated(const conv_job *j, size_t task, float *slice, size_t n0, size_t count)
@@ -485,6 +532,11 @@ static void conv_task(void *ctx, size_t task, size_t n_tasks)
     float *work = slice + g->c_out * g->k;
     if (covers_input(g)) {
         dense_slice(j, task, slice, n0, n1 - n0);
+        return;
+    }
+    size_t room = j->layer->work_size / n_tasks - g->c_out * g->k;
+    if (winograd_case(j, room)) {
+        winograd_slice(j, task, slice, work, room, n0, n1 - n0);
         return;
     }
     /* The accelerator's examples, then the rest here (its weight gradient

@@ -2,6 +2,8 @@
  * kinds/conv2d_paths.h - the conv kind's paths besides im2col + GEMM
  * (conv2d.c), each for the layers it runs faster:
  *  - direct loops for one input channel moved by 1 (conv2d_direct.c);
+ *  - Winograd's minimal filtering for stride-1 layers with many channels
+ *    (conv2d_winograd.c);
  *  - the optional accelerator, oneDNN's convolution primitives, where the
  *    build found oneDNN (-Ddnnl; conv2d_dnnl.c says which shapes).  Without
  *    oneDNN every call to it declines.
@@ -46,12 +48,35 @@ void bpl__conv_direct_forward(const bpl__conv_geom *g, const float *w, const flo
 void bpl__conv_direct_gradient(const bpl__conv_geom *g, const float *err, const float *x,
                                float *gw, float *work);
 
-/* ---- the accelerator (conv2d_dnnl.c) ---- */
-
 enum { BPL__CONV_FORWARD, BPL__CONV_SEND_ERROR, BPL__CONV_GRADIENTS };
 
-/* Which passes the accelerator takes (tests cover both paths this way). */
+/* Which passes a path takes (tests cover every path this way). */
 enum { BPL__CONV_ACCEL_AUTO, BPL__CONV_ACCEL_NEVER, BPL__CONV_ACCEL_ALWAYS };
+
+/* ---- Winograd (conv2d_winograd.c) ---- */
+
+/* Whether the Winograd path can run pass `op` (BPL__CONV_*) on the layer
+ * with `room` floats of workspace: stride 1, a square kernel of 2 to 6,
+ * padding below the kernel's size, room for one example.  Whether it
+ * should is the caller's choice (conv2d.c). */
+int bpl__conv_winograd_takes(const bpl__conv_geom *g, int op, size_t room);
+/* Run the pass on pass->count examples (forward: out = conv + b, before
+ * the activation; send_error: out = beta out + alpha conv_transposed(err,
+ * w), w in the weight's layout; gradients: out = alpha err (x) in,
+ * overwritten) with `room` floats at `work`. */
+void bpl__conv_winograd_run(bpl__profile *prof, const bpl__conv_geom *g,
+                            const bpl__conv_pass *pass, float *work, size_t room);
+
+/* A test hook: which layers the Winograd path runs (BPL__CONV_ACCEL_*:
+ * where it pays, none, or every one it can); process-wide. */
+void bpl__conv_winograd_force(int mode);
+/* Whether its constant B^T is the one its construction gives (tests). */
+int bpl__conv_winograd_tables_agree(void);
+/* Passes the Winograd path has run in this process (tests check it ran). */
+size_t bpl__conv_winograd_passes(void);
+
+/* ---- the accelerator (conv2d_dnnl.c) ---- */
+
 
 #if BPL_HAVE_DNNL
 /* Set up the layer's accelerator state (layer->accel) at build; a failure
