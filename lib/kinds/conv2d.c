@@ -23,9 +23,11 @@
  * way).
  *
  * Other paths, chosen by the layer's shape: a kernel covering the whole
- * unpadded input runs as dense products (below); one input channel moved
- * by 1, direct loops (conv2d_direct.c); where the build has oneDNN, the
- * passes it runs faster go to its primitives (conv2d_dnnl.c).
+ * unpadded input runs as dense products (below); stride 1, a square
+ * kernel and at least 16 channels in and out, Winograd's minimal
+ * filtering (conv2d_winograd.c); one input channel moved by 1, direct
+ * loops (conv2d_direct.c); where the build has oneDNN, the passes it runs
+ * faster go to its primitives (conv2d_dnnl.c).
  */
 #include "conv2d_paths.h"
 
