@@ -355,6 +355,9 @@ typedef struct bpl__kind {
 extern const bpl__kind bpl__dense_kind;
 extern const bpl__kind bpl__conv2d_kind;
 extern const bpl__kind bpl__maxpool2d_kind, bpl__avgpool2d_kind;
+/* A test hook: 2x2 max pooling's error pass on its portable loops even
+ * where the CPU has AVX-512 (nonzero), or chosen by the CPU (0). */
+void bpl__pool_force_portable(int on);
 
 /* The kinds this library knows, as a model file names them (kinds/kinds.c):
  * the kind called `name`, or NULL; and their names for a message

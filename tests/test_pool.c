@@ -8,7 +8,9 @@
  *    large as the input and a remainder the floor drops;
  *  - the error sent to the input against finite differences of the
  *    forward, with distinct inputs so that every maximum is unique; ties go
- *    to the first maximum; overlapping windows add; alpha and beta;
+ *    to the first maximum, and so does a NaN; overlapping windows add;
+ *    alpha and beta; 2x2 max pooling's portable loops again, where the CPU
+ *    would run its AVX-512 version;
  *  - shapes and argument errors with their messages; the blocks and passes
  *    that a layer without parameters refuses or skips; a failed allocation
  *    while adding one; saving is refused;
@@ -186,6 +188,30 @@ static void leave_step(bpl_net *net)
 {
     net->phase = BPL_PHASE_IDLE;
 }
+
+/* The error goes to the first maximum, a NaN being the largest: a NaN in
+ * the first row, then ties, a NaN pair below a tie, and equal values. */
+START_TEST(test_max_sends_to_the_first_nan)
+{
+    const pool_case c = {1, 2, 4, 2, 2, 2};
+    const float in[2][8] = {{1.0f, NAN, 5.0f, 6.0f, 2.0f, 3.0f, 7.0f, 8.0f},
+                            {4.0f, 4.0f, 1.0f, 1.0f, NAN, NAN, 1.0f, 1.0f}};
+    const float want[2][8] = {{0, 0.5f, 0, 0, 0, 0, 0, 2.0f}, {0, 0, 2.0f, 0, 0.5f, 0, 0, 0}};
+    const float err[2] = {0.5f, 2.0f};
+    for (int k = 0; k < 2; k++) {
+        bpl_net *net = pool_net(&c, 1);
+        float sent[8];
+        enter_step(net, in[k], 1);
+        BPL_OK_OR_FAIL(bpl_layer_send_error(bpl_net_layer(net, 0), NULL, 0, err, 1, 1.0f, 0.0f,
+                                            sent));
+        for (int i = 0; i < 8; i++)
+            ck_assert_msg(sent[i] == want[k][i], "input %d, element %d: %g, not %g", k, i,
+                          (double)sent[i], (double)want[k][i]);
+        leave_step(net);
+        bpl_net_destroy(net);
+    }
+}
+END_TEST
 
 /* n distinct values 0.05 apart, shuffled, centred on 0: a perturbation
  * below 0.025 moves no maximum. */
@@ -1146,6 +1172,32 @@ START_TEST(test_alignment_with_pooling_layers)
 }
 END_TEST
 
+/* The same routing on 2x2 max pooling's portable loops, which machines
+ * without AVX-512 run. */
+static void portable_on(void)
+{
+    bpl__pool_force_portable(1);
+}
+
+static void portable_off(void)
+{
+    bpl__pool_force_portable(0);
+}
+
+static TCase *portable_case(void)
+{
+    TCase *tc = tcase_create("pool-portable");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, portable_on, portable_off);
+    tcase_add_test(tc, test_max_sends_to_the_first_nan);
+    tcase_add_test(tc, test_send_error_matches_finite_differences);
+    tcase_add_test(tc, test_max_ties_and_overlaps);
+    tcase_add_test(tc, test_factors);
+    tcase_add_test(tc, test_backprop_gradients_through_pooling);
+    tcase_add_test(tc, test_dfa_pooled_projects_through_the_pooling);
+    return tc;
+}
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -1153,6 +1205,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_forward_matches_direct_loops);
     tcase_add_test(tc, test_max_keeps_nan);
+    tcase_add_test(tc, test_max_sends_to_the_first_nan);
     tcase_add_test(tc, test_send_error_matches_finite_differences);
     tcase_add_test(tc, test_threads_give_the_same_bits);
     tcase_add_test(tc, test_max_ties_and_overlaps);
@@ -1172,5 +1225,6 @@ int main(void)
     tcase_add_test(tc, test_undeclared_needs_refused);
     tcase_add_test(tc, test_alignment_with_pooling_layers);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, portable_case());
     return test_run_suite(s);
 }

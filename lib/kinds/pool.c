@@ -21,6 +21,13 @@
 
 #include <string.h>
 
+/* 2x2 max pooling's error pass has an AVX-512 version, chosen at run time
+ * (send_2x2). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define BPL_SEND_2X2_AVX512 1
+#endif
+
 typedef struct pool_geom {
     size_t c, h, w;    /* the input */
     size_t ho, wo;     /* the output's extent (C channels as the input) */
@@ -155,40 +162,107 @@ static void scale_row(float *x, size_t n, float beta)
 }
 
 /* Each window's error to its first maximum: the windows do not overlap,
- * so each input element gets one term at most.  A row pair at a time,
- * every element of it written (the error or 0, by selects, not a store
- * to a computed index: the loop vectorises); beta 0 overwrites, other
- * betas scale first.  An odd last input row is no window's: it is only
- * scaled. */
-BPL__MULTIVERSION
-static void send_2x2(const pool_geom *g, const float *x, const float *e, float alpha, float beta,
-                     float *d)
+ * so each input element gets one term at most (added to d, which the
+ * caller has scaled by beta). */
+static void send_2x2_scatter(const pool_geom *g, const float *x, const float *e, float alpha,
+                             float *d)
 {
-    for (size_t c = 0; c < g->c; c++) {
-        size_t origin = c * g->h * g->w;
-        for (size_t r = 0; r < g->ho; r++, e += g->wo) {
-            const float *up = x + origin + 2 * r * g->w, *down = up + g->w;
-            float *du = d + origin + 2 * r * g->w, *dd = du + g->w;
-            if (beta != 0.0f)
-                for (size_t i = 0; i < 2 * g->w; i++)
-                    du[i] *= beta;
-            for (size_t k = 0; k < g->wo; k++) {
-                float a = up[2 * k], b = up[2 * k + 1], p = down[2 * k], q = down[2 * k + 1];
-                int right_up = takes_over(b, a), right_down = takes_over(q, p);
-                int lower = takes_over(right_down ? q : p, right_up ? b : a);
-                float v = alpha * e[k];
-                float va = !lower && !right_up ? v : 0.0f, vb = !lower && right_up ? v : 0.0f;
-                float vp = lower && !right_down ? v : 0.0f, vq = lower && right_down ? v : 0.0f;
-                if (beta == 0.0f) {
-                    du[2 * k] = va, du[2 * k + 1] = vb, dd[2 * k] = vp, dd[2 * k + 1] = vq;
-                } else {
-                    du[2 * k] += va, du[2 * k + 1] += vb, dd[2 * k] += vp, dd[2 * k + 1] += vq;
+    float top[PAIR_BLOCK];
+    unsigned char second[PAIR_BLOCK];
+    for (size_t c = 0; c < g->c; c++)
+        for (size_t oy = 0; oy < g->ho; oy += block_rows(g)) {
+            size_t rows = g->ho - oy < block_rows(g) ? g->ho - oy : block_rows(g);
+            size_t origin = (c * g->h + 2 * oy) * g->w;
+            pair_max(x + origin, rows * g->w, top, second);
+            for (size_t r = 0; r < rows; r++, e += g->wo) {
+                const float *up = top + 2 * r * g->wo, *down = up + g->wo;
+                for (size_t k = 0; k < g->wo; k++) {
+                    size_t lower = (size_t)takes_over(down[k], up[k]);
+                    size_t row = 2 * r + lower;
+                    d[origin + row * g->w + 2 * k + second[row * g->wo + k]] += alpha * e[k];
                 }
             }
         }
+}
+
+#ifdef BPL_SEND_2X2_AVX512
+
+/* takes_over on sixteen lanes: a mask bit per lane where it holds. */
+__attribute__((target("avx512f"))) static inline __mmask16 takes_over16(__m512 v, __m512 top)
+{
+    __mmask16 nan_over = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) &
+                         _mm512_cmp_ps_mask(top, top, _CMP_ORD_Q);
+    return _mm512_cmp_ps_mask(v, top, _CMP_GT_OQ) | nan_over;
+}
+
+/* The same with AVX-512, sixteen input columns of a row pair at a time
+ * (eight windows: a lane and its neighbour hold one window's pair and
+ * compute the same winner), every element written by masks, the error or
+ * 0: no store to a computed index, and rows of 7 or 14 windows fill the
+ * vectors.  beta 0 overwrites, other betas scale first; an odd last input
+ * row is no window's and is only scaled. */
+__attribute__((target("avx512f")))
+static void send_2x2_avx512(const pool_geom *g, const float *x, const float *e, float alpha,
+                            float beta, float *d)
+{
+    const __m512i partner = _mm512_set_epi32(14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1);
+    const __m512i halves = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __mmask16 odd = 0xAAAA;
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (size_t c = 0; c < g->c; c++) {
+        size_t origin = c * g->h * g->w;
+        for (size_t r = 0; r < g->ho; r++, e += g->wo)
+            for (size_t x0 = 0; x0 < g->w; x0 += 16) {
+                unsigned n = g->w - x0 < 16 ? (unsigned)(g->w - x0) : 16; /* even */
+                __mmask16 m = (__mmask16)((1u << n) - 1), half = (__mmask16)((1u << n / 2) - 1);
+                const float *up = x + origin + 2 * r * g->w + x0, *down = up + g->w;
+                float *du = d + origin + 2 * r * g->w + x0, *dd = du + g->w;
+                __m512 u = _mm512_maskz_loadu_ps(m, up), w = _mm512_maskz_loadu_ps(m, down);
+                __m512 u2 = _mm512_permutexvar_ps(partner, u);
+                __m512 w2 = _mm512_permutexvar_ps(partner, w);
+                /* each window's a, b (first row) and p, q (second) in both its lanes */
+                __m512 a = _mm512_mask_blend_ps(odd, u, u2), b = _mm512_mask_blend_ps(odd, u2, u);
+                __m512 p = _mm512_mask_blend_ps(odd, w, w2), q = _mm512_mask_blend_ps(odd, w2, w);
+                __mmask16 right_up = takes_over16(b, a), right_down = takes_over16(q, p);
+                __mmask16 lower = takes_over16(_mm512_mask_blend_ps(right_down, p, q),
+                                               _mm512_mask_blend_ps(right_up, a, b));
+                __m512 v = _mm512_mul_ps(
+                    va, _mm512_permutexvar_ps(halves, _mm512_maskz_loadu_ps(half, e + x0 / 2)));
+                __m512 vu = _mm512_maskz_mov_ps((__mmask16)(~lower & ~(right_up ^ odd)), v);
+                __m512 vd = _mm512_maskz_mov_ps((__mmask16)(lower & ~(right_down ^ odd)), v);
+                if (beta != 0.0f) {
+                    vu = _mm512_add_ps(vu, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, du)));
+                    vd = _mm512_add_ps(vd, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, dd)));
+                }
+                _mm512_mask_storeu_ps(du, m, vu);
+                _mm512_mask_storeu_ps(dd, m, vd);
+            }
         if (g->h % 2) /* beyond the last window */
             scale_row(d + origin + (g->h - 1) * g->w, g->w, beta);
     }
+}
+#endif
+
+static int force_portable;
+
+void bpl__pool_force_portable(int on)
+{
+    force_portable = on;
+}
+
+/* One example's error through 2x2 windows moved by 2: with AVX-512 where
+ * the CPU has it, else scaled, then scattered. */
+static void send_2x2(const pool_geom *g, const float *x, const float *e, float alpha, float beta,
+                     float *d)
+{
+#ifdef BPL_SEND_2X2_AVX512
+    if (!force_portable && __builtin_cpu_supports("avx512f")) {
+        send_2x2_avx512(g, x, e, alpha, beta, d);
+        return;
+    }
+#endif
+    scale_row(d, g->c * g->h * g->w, beta);
+    send_2x2_scatter(g, x, e, alpha, d);
 }
 
 static float window_mean(const pool_geom *g, const float *x, size_t origin)
