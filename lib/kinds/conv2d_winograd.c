@@ -156,43 +156,11 @@ static tiling make_tiling(size_t h, size_t w, size_t size, size_t step, long off
     return t;
 }
 
-/* The `count` examples' maps (n_ch channels of h x w, examples
- * map_stride apart) as pixels: dst[n][y][x][c] = map[n][c][y + offset]
- * [x + offset], 0 outside the map and for c >= n_ch up to lanes. */
-static void to_pixels(const tiling *t, const float *maps, size_t n_ch, size_t map_stride,
-                      size_t count, size_t lanes, float *dst)
-{
-    size_t plane = t->h * t->w;
-    for (size_t n = 0; n < count; n++)
-        for (size_t y = 0; y < t->ph; y++) {
-            long sy = (long)y + t->offset;
-            float *row = dst + (n * t->ph + y) * t->pw * lanes;
-            if (sy < 0 || sy >= (long)t->h) {
-                memset(row, 0, t->pw * lanes * sizeof *row);
-                continue;
-            }
-            for (size_t x = 0; x < t->pw; x++) {
-                long sx = (long)x + t->offset;
-                float *px = row + x * lanes;
-                if (sx < 0 || sx >= (long)t->w) {
-                    memset(px, 0, lanes * sizeof *px);
-                    continue;
-                }
-                const float *src = maps + n * map_stride + (size_t)(sy * (long)t->w + sx);
-                size_t c = 0;
-                for (; c < n_ch; c++)
-                    px[c] = src[c * plane];
-                for (; c < lanes; c++)
-                    px[c] = 0.0f;
-            }
-        }
-}
-
 /* The transforms T d T^T of every tile d of the pixels, T = mat [ALPHA]
- * [t->size] (rows ALPHA apart): out[(a ALPHA + b) n_tiles + tile][c]. */
+ * [t->size] (rows ALPHA apart): out[(a ALPHA + b) plane + tile lanes + c]. */
 BPL__MULTIVERSION
 static void transform_tiles(const tiling *t, const float *mat, const float *pix, size_t count,
-                            size_t lanes, float *out)
+                            size_t lanes, float *out, size_t plane)
 {
     size_t per = t->ty * t->tx, n_tiles = count * per, s = t->size;
     for (size_t tile = 0; tile < n_tiles; tile++) {
@@ -224,7 +192,7 @@ static void transform_tiles(const tiling *t, const float *mat, const float *pix,
                             for (size_t l = 0; l < LANES; l++)
                                 acc[l] += f * h[y][b][l];
                     }
-                    memcpy(out + ((a * ALPHA + b) * n_tiles + tile) * lanes + cb, acc,
+                    memcpy(out + (a * ALPHA + b) * plane + tile * lanes + cb, acc,
                            sizeof acc);
                 }
         }
@@ -263,9 +231,92 @@ int bpl__conv_winograd_tables_agree(void)
  * the target has 512-bit vectors, several elsewhere). */
 typedef float vec __attribute__((vector_size(LANES * sizeof(float)), aligned(4)));
 
+/* dst[j][i] = src[i][j] for a 16 x 16 block (rows src_stride and
+ * dst_stride floats apart): four stages, in each of which rows i and
+ * i + d trade their off-diagonal d x d blocks, two-input shuffles all. */
+#define STAGE(d, LO, HI)                                                                   \
+    for (size_t i = 0; i < LANES; i++)                                                     \
+        if (!(i & (d))) {                                                                  \
+            vec a = r[i], b = r[i + (d)];                                                  \
+            r[i] = __builtin_shufflevector(a, b, LO);                                      \
+            r[i + (d)] = __builtin_shufflevector(a, b, HI);                                \
+        }
+#define LO8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define HI8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define LO4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define HI4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define LO2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define HI2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define LO1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define HI1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+
+/* Inlined into each caller's clones (BPL__MULTIVERSION), so that it runs
+ * on the vectors the CPU has. */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void transpose16(const float *src, size_t src_stride, float *dst, size_t dst_stride)
+{
+    vec r[LANES];
+    for (size_t i = 0; i < LANES; i++)
+        memcpy(&r[i], src + i * src_stride, sizeof r[i]);
+    STAGE(8, LO8, HI8)
+    STAGE(4, LO4, HI4)
+    STAGE(2, LO2, HI2)
+    STAGE(1, LO1, HI1)
+    for (size_t i = 0; i < LANES; i++)
+        memcpy(dst + i * dst_stride, &r[i], sizeof r[i]);
+}
+
+/* One channel's map with the tiling's padding: dst[y][x] = map[y +
+ * offset][x + offset], 0 outside the map (and everywhere for no map). */
+static void pad_plane(const tiling *t, const float *map, float *dst)
+{
+    for (size_t y = 0; y < t->ph; y++) {
+        long sy = (long)y + t->offset;
+        float *d = dst + y * t->pw;
+        if (!map || sy < 0 || sy >= (long)t->h) {
+            memset(d, 0, t->pw * sizeof *d);
+            continue;
+        }
+        /* columns [x0, x1) are the map's */
+        size_t x0 = t->offset < 0 ? (size_t)-t->offset : 0;
+        long end = (long)t->w - t->offset;
+        size_t x1 = end < 0 ? 0 : (size_t)end < t->pw ? (size_t)end : t->pw;
+        x0 = x0 < x1 ? x0 : x1;
+        memset(d, 0, x0 * sizeof *d);
+        memcpy(d + x0, map + sy * (long)t->w + ((long)x0 + t->offset), (x1 - x0) * sizeof *d);
+        memset(d + x1, 0, (t->pw - x1) * sizeof *d);
+    }
+}
+
+/* The `count` examples' maps (n_ch channels of h x w, examples
+ * map_stride apart) as pixels: dst[n][y][x][c] = map[n][c][y + offset]
+ * [x + offset], 0 outside the map and for c >= n_ch up to lanes.  Sixteen
+ * channels at a time, padded into `planes` ([16][ph][pw]), then turned
+ * pixel-major by 16 x 16 transpositions. */
+BPL__MULTIVERSION
+static void to_pixels(const tiling *t, const float *maps, size_t n_ch, size_t map_stride,
+                      size_t count, size_t lanes, float *planes, float *dst)
+{
+    size_t plane = t->h * t->w, pixels = t->ph * t->pw;
+    for (size_t n = 0; n < count; n++)
+        for (size_t cb = 0; cb < lanes; cb += LANES) {
+            for (size_t l = 0; l < LANES; l++)
+                pad_plane(t, cb + l < n_ch ? maps + n * map_stride + (cb + l) * plane : NULL,
+                          planes + l * pixels);
+            float *out = dst + n * pixels * lanes + cb;
+            size_t p = 0;
+            for (; p + LANES <= pixels; p += LANES)
+                transpose16(planes + p, pixels, out + p * lanes, lanes);
+            for (; p < pixels; p++)
+                for (size_t l = 0; l < LANES; l++)
+                    out[p * lanes + l] = planes[l * pixels + p];
+        }
+}
+
 /* out = B^T d for one column of 8, bt8's rows with their common terms
  * shared (the sums of rows 1 and 2, 3 and 4, 5 and 6 differ by a sign). */
-static inline void bt_column(const vec d[ALPHA], vec out[ALPHA])
+INLINE void bt_column(const vec d[ALPHA], vec out[ALPHA])
 {
     vec e1 = d[2] + d[6] - 4.25f * d[4], o1 = d[1] + d[5] - 4.25f * d[3];
     vec e3 = 0.25f * d[2] - 1.25f * d[4] + d[6], o3 = 0.5f * d[1] - 2.5f * d[3] + 2.0f * d[5];
@@ -280,7 +331,7 @@ static inline void bt_column(const vec d[ALPHA], vec out[ALPHA])
 /* transform_tiles for the input's ALPHA x ALPHA tiles with bt8. */
 BPL__MULTIVERSION
 static void transform_input_tiles(const tiling *t, const float *pix, size_t count, size_t lanes,
-                                  float *out)
+                                  float *out, size_t plane)
 {
     size_t per = t->ty * t->tx, n_tiles = count * per;
     for (size_t tile = 0; tile < n_tiles; tile++) {
@@ -301,7 +352,7 @@ static void transform_input_tiles(const tiling *t, const float *pix, size_t coun
             for (size_t a = 0; a < ALPHA; a++) {
                 bt_column(h[a], res);
                 for (size_t b = 0; b < ALPHA; b++)
-                    memcpy(out + ((a * ALPHA + b) * n_tiles + tile) * lanes + cb, &res[b],
+                    memcpy(out + (a * ALPHA + b) * plane + tile * lanes + cb, &res[b],
                            sizeof res[b]);
             }
         }
@@ -337,9 +388,37 @@ static void store_tile(const output_mode *mode, const float *y, size_t m, size_t
     }
 }
 
+/* store_tile for m = 4: the 16 outputs of each channel made one vector
+ * by a transposition, the mode applied to it whole, and written 4 floats
+ * to a row. */
+INLINE void store_tile4(const output_mode *mode, const float *y, size_t n_p, size_t pb,
+                        size_t ho, size_t wo, size_t oy, size_t ox, float *out)
+{
+    float yt[LANES][LANES];
+    transpose16(y, LANES, &yt[0][0], LANES);
+    size_t n_l = n_p - pb < LANES ? n_p - pb : LANES;
+    size_t rows = ho - oy < 4 ? ho - oy : 4, cols = wo - ox < 4 ? wo - ox : 4;
+    for (size_t l = 0; l < n_l; l++) {
+        float *o = out + (pb + l) * ho * wo + oy * wo + ox;
+        vec v, old = {0};
+        memcpy(&v, yt[l], sizeof v);
+        if (mode->bias)
+            v += mode->bias[pb + l];
+        else if (mode->beta == 0.0f) /* overwrite: what was there may be NaN */
+            v *= mode->alpha;
+        else {
+            for (size_t i = 0; i < rows; i++)
+                memcpy((float *)&old + 4 * i, o + i * wo, cols * sizeof *o);
+            v = mode->beta * old + mode->alpha * v;
+        }
+        for (size_t i = 0; i < rows; i++)
+            memcpy(o + i * wo, (float *)&v + 4 * i, cols * sizeof *o);
+    }
+}
+
 /* out = A^T M for one column of 8, F(4, r): the powers 0 to 3 of the
  * points, infinity's term in the last. */
-static inline void at4_column(const vec mm[ALPHA], vec out[4])
+INLINE void at4_column(const vec mm[ALPHA], vec out[4])
 {
     vec s1 = mm[1] + mm[2], d1 = mm[1] - mm[2];
     vec s2 = mm[3] + mm[4], d2 = mm[3] - mm[4];
@@ -352,7 +431,8 @@ static inline void at4_column(const vec mm[ALPHA], vec out[4])
 
 /* inverse_tiles for m = 4 (5x5 kernels), with at4_column. */
 BPL__MULTIVERSION
-static void inverse_tiles4(const float *mm, size_t n_p, size_t lanes, size_t count, size_t ty,
+static void inverse_tiles4(const float *mm, size_t plane, size_t n_p, size_t lanes, size_t count,
+                           size_t ty,
                            size_t tx, size_t ho, size_t wo, size_t out_stride,
                            const output_mode *mode, float *out)
 {
@@ -364,7 +444,7 @@ static void inverse_tiles4(const float *mm, size_t n_p, size_t lanes, size_t cou
             float y[4][4][LANES];
             for (size_t b = 0; b < ALPHA; b++) {
                 for (size_t a = 0; a < ALPHA; a++)
-                    memcpy(&col[a], mm + ((a * ALPHA + b) * n_tiles + tile) * lanes + pb,
+                    memcpy(&col[a], mm + (a * ALPHA + b) * plane + tile * lanes + pb,
                            sizeof col[a]);
                 at4_column(col, res);
                 for (size_t i = 0; i < 4; i++)
@@ -375,17 +455,17 @@ static void inverse_tiles4(const float *mm, size_t n_p, size_t lanes, size_t cou
                 for (size_t j = 0; j < 4; j++)
                     memcpy(y[i][j], &res[j], sizeof res[j]);
             }
-            store_tile(mode, &y[0][0][0], 4, n_p, pb, ho, wo, oy, ox,
-                       out + n * out_stride);
+            store_tile4(mode, &y[0][0][0], n_p, pb, ho, wo, oy, ox, out + n * out_stride);
         }
     }
 }
 
 /* Back from the transformed domain: for every tile of the `count`
  * examples and every one of the n_p channels, y = A^T M A (m x m), from
- * mm[(a ALPHA + b) n_tiles + tile][p], clipped to the maps ho x wo. */
+ * mm[(a ALPHA + b) plane + tile lanes + p], clipped to the maps ho x wo. */
 BPL__MULTIVERSION
-static void inverse_tiles(const wino_mats *w, const float *mm, size_t n_p, size_t lanes,
+static void inverse_tiles(const wino_mats *w, const float *mm, size_t plane, size_t n_p,
+                          size_t lanes,
                           size_t count, size_t ty, size_t tx, size_t ho, size_t wo,
                           size_t out_stride, const output_mode *mode, float *out)
 {
@@ -400,7 +480,7 @@ static void inverse_tiles(const wino_mats *w, const float *mm, size_t n_p, size_
                     float acc[LANES] = {0};
                     for (size_t b = 0; b < ALPHA; b++) {
                         float f = w->at[j][b];
-                        const float *src = mm + ((a * ALPHA + b) * n_tiles + tile) * lanes + pb;
+                        const float *src = mm + (a * ALPHA + b) * plane + tile * lanes + pb;
                         if (f != 0.0f)
                             for (size_t l = 0; l < LANES; l++)
                                 acc[l] += f * src[l];
@@ -520,18 +600,31 @@ static tiling input_tiling(const bpl__conv_geom *g, const wino_conv *c)
                        ceil_div(c->wo, m));
 }
 
-/* Floats of the kernels' transforms (or the gradient's sums). */
+/* Floats of the kernels' transforms (or the gradient's sums), and the
+ * slack of plane_of's strides. */
 static size_t fixed_floats(const wino_conv *c)
 {
-    return ALPHA * ALPHA * c->q_lanes * c->p_lanes;
+    return ALPHA * ALPHA * (c->q_lanes * c->p_lanes + 2 * LANES);
+}
+
+/* The floats from one point's matrix [tiles][lanes] to the next: a cache
+ * line more than the matrix, so that the 64 points' rows of one tile,
+ * which the transforms read or write together, fall in different cache
+ * sets (a power-of-two stride, as 256 tiles of 64 channels give, would
+ * put all 64 in one set of an 8-way L1). */
+static size_t plane_of(size_t nt, size_t lanes)
+{
+    return nt * lanes + LANES;
 }
 
 /* Floats of one example's share: the input's transforms, the products
- * (or the error's transforms) and the pixels. */
+ * (or the error's transforms) and the pixels; and (counted per example,
+ * needed once) the padded planes of 16 channels. */
 static size_t example_floats(const wino_conv *c, const tiling *t)
 {
     size_t wider = c->q_lanes > c->p_lanes ? c->q_lanes : c->p_lanes;
-    return ALPHA * ALPHA * (c->q_lanes + c->p_lanes) * t->ty * t->tx + t->ph * t->pw * wider;
+    return ALPHA * ALPHA * (c->q_lanes + c->p_lanes) * t->ty * t->tx +
+           t->ph * t->pw * (wider + LANES);
 }
 
 /* Examples per chunk: products about TARGET_TILES tiles tall (measured on
@@ -575,20 +668,21 @@ static void run_conv(bpl__profile *prof, const bpl__conv_geom *g, const bpl__con
                         .beta = pass->beta};
     for (size_t n0 = 0; n0 < pass->count; n0 += chunk) {
         size_t count = pass->count - n0 < chunk ? pass->count - n0 : chunk, nt = count * per;
-        float *v = u + fixed_floats(&c), *mm = v + ALPHA * ALPHA * nt * c.q_lanes;
-        float *pix = mm + ALPHA * ALPHA * nt * c.p_lanes;
-        to_pixels(&t, src + n0 * in_size, c.n_q, in_size, count, c.q_lanes, pix);
-        transform_input_tiles(&t, pix, count, c.q_lanes, v);
+        size_t vp = plane_of(nt, c.q_lanes), mp = plane_of(nt, c.p_lanes);
+        float *v = u + fixed_floats(&c), *mm = v + ALPHA * ALPHA * vp;
+        float *pix = mm + ALPHA * ALPHA * mp;
+        float *planes = pix + count * t.ph * t.pw * c.q_lanes;
+        to_pixels(&t, src + n0 * in_size, c.n_q, in_size, count, c.q_lanes, planes, pix);
+        transform_input_tiles(&t, pix, count, c.q_lanes, v, vp);
         /* M[xi] [tiles][P] = V[xi] [tiles][Q] x U[xi] [Q][P] */
         for (size_t xi = 0; xi < ALPHA * ALPHA; xi++)
-            bpl__gemm(prof, 0, 0, nt, c.p_lanes, c.q_lanes, 1.0f, v + xi * nt * c.q_lanes,
-                      c.q_lanes, u + xi * c.q_lanes * c.p_lanes, c.p_lanes, 0.0f,
-                      mm + xi * nt * c.p_lanes, c.p_lanes);
+            bpl__gemm(prof, 0, 0, nt, c.p_lanes, c.q_lanes, 1.0f, v + xi * vp, c.q_lanes,
+                      u + xi * c.q_lanes * c.p_lanes, c.p_lanes, 0.0f, mm + xi * mp, c.p_lanes);
         if (w.m == 4)
-            inverse_tiles4(mm, c.n_p, c.p_lanes, count, t.ty, t.tx, c.ho, c.wo, out_size, &mode,
-                           pass->out + n0 * out_size);
+            inverse_tiles4(mm, mp, c.n_p, c.p_lanes, count, t.ty, t.tx, c.ho, c.wo, out_size,
+                           &mode, pass->out + n0 * out_size);
         else
-            inverse_tiles(&w, mm, c.n_p, c.p_lanes, count, t.ty, t.tx, c.ho, c.wo, out_size,
+            inverse_tiles(&w, mm, mp, c.n_p, c.p_lanes, count, t.ty, t.tx, c.ho, c.wo, out_size,
                           &mode, pass->out + n0 * out_size);
     }
 }
@@ -609,16 +703,19 @@ static void run_gradients(bpl__profile *prof, const bpl__conv_geom *g,
     float *gwt = work;
     for (size_t n0 = 0; n0 < pass->count; n0 += chunk) {
         size_t count = pass->count - n0 < chunk ? pass->count - n0 : chunk, nt = count * per;
-        float *v = gwt + fixed_floats(&c), *e = v + ALPHA * ALPHA * nt * c.q_lanes;
-        float *pix = e + ALPHA * ALPHA * nt * c.p_lanes;
-        to_pixels(&t, pass->in + n0 * in_size, c.n_q, in_size, count, c.q_lanes, pix);
-        transform_input_tiles(&t, pix, count, c.q_lanes, v);
-        to_pixels(&te, pass->err + n0 * out_size, c.n_p, out_size, count, c.p_lanes, pix);
-        transform_tiles(&te, &w.g[0][0], pix, count, c.p_lanes, e);
+        size_t vp = plane_of(nt, c.q_lanes), ep = plane_of(nt, c.p_lanes);
+        float *v = gwt + fixed_floats(&c), *e = v + ALPHA * ALPHA * vp;
+        float *pix = e + ALPHA * ALPHA * ep;
+        float *planes = pix + count * t.ph * t.pw * (c.q_lanes > c.p_lanes ? c.q_lanes : c.p_lanes);
+        to_pixels(&t, pass->in + n0 * in_size, c.n_q, in_size, count, c.q_lanes, planes, pix);
+        transform_input_tiles(&t, pix, count, c.q_lanes, v, vp);
+        to_pixels(&te, pass->err + n0 * out_size, c.n_p, out_size, count, c.p_lanes, planes,
+                  pix);
+        transform_tiles(&te, &w.g[0][0], pix, count, c.p_lanes, e, ep);
         /* GW[xi] [Q][P] (+)= V[xi]^T [Q][tiles] x E[xi] [tiles][P] */
         for (size_t xi = 0; xi < ALPHA * ALPHA; xi++)
-            bpl__gemm(prof, 1, 0, c.q_lanes, c.p_lanes, nt, 1.0f, v + xi * nt * c.q_lanes,
-                      c.q_lanes, e + xi * nt * c.p_lanes, c.p_lanes, n0 == 0 ? 0.0f : 1.0f,
+            bpl__gemm(prof, 1, 0, c.q_lanes, c.p_lanes, nt, 1.0f, v + xi * vp, c.q_lanes,
+                      e + xi * ep, c.p_lanes, n0 == 0 ? 0.0f : 1.0f,
                       gwt + xi * c.q_lanes * c.p_lanes, c.p_lanes);
     }
     inverse_kernels(&w, gwt, c.n_p, c.n_q, c.p_lanes, c.q_lanes, pass->alpha, pass->out);
