@@ -1017,6 +1017,59 @@ START_TEST(test_winograd_on_a_wide_layer)
 }
 END_TEST
 
+/* Every kernel size the path takes (2 to 6: output tiles of 7 down to 3)
+ * with and without padding, on odd-sized maps (partial tiles): the three
+ * passes against im2col's, to 1e-5 of the largest value. */
+START_TEST(test_winograd_every_kernel_size)
+{
+    enum { B = 3 };
+    for (size_t r = 2; r <= 6; r++)
+        for (size_t pad = 0; pad < r; pad += r - 1 > 1 ? r - 1 : 1) {
+            const conv_case c = {16, 11, 9, 17, r, r, 1, pad};
+            bpl_net *net = conv_net(&c, BPL_ACT_LINEAR, 80 + r);
+            bpl_layer *layer = bpl_net_layer(net, 0);
+            uint64_t seed = 90 + r + pad;
+            fill_bias(net, 0, &seed);
+            size_t in_size = bpl_layer_inputs(layer), out_size = bpl_layer_units(layer);
+            size_t nw = c.c_out * c.c_in * r * r;
+            float *in = malloc(B * in_size * sizeof *in), *err = malloc(B * out_size * sizeof *err);
+            float *res[2][3];
+            test_fill_uniform(in, B * in_size, -1.0f, 1.0f, &seed);
+            test_fill_uniform(err, B * out_size, -1.0f, 1.0f, &seed);
+            for (int run = 0; run < 2; run++) { /* run 0: Winograd; run 1: im2col */
+                bpl__conv_winograd_force(run ? BPL__CONV_ACCEL_NEVER : BPL__CONV_ACCEL_ALWAYS);
+                bpl__conv_accel_force(BPL__CONV_ACCEL_NEVER);
+                res[run][0] = malloc(B * out_size * sizeof(float));
+                res[run][1] = malloc(B * in_size * sizeof(float));
+                res[run][2] = malloc(nw * sizeof(float));
+                BPL_OK_OR_FAIL(bpl_layer_forward(layer, in, B, BPL_ACT_LINEAR, res[run][0]));
+                BPL_OK_OR_FAIL(
+                    bpl_layer_send_error(layer, NULL, 0, err, B, 1.0f, 0.0f, res[run][1]));
+                BPL_OK_OR_FAIL(bpl_layer_gradients(layer, err, in, B, 1.0f, 1.0f, 1.0f));
+                memcpy(res[run][2], test_grad(net, 0, "weight"), nw * sizeof(float));
+            }
+            bpl__conv_winograd_force(BPL__CONV_ACCEL_AUTO);
+            bpl__conv_accel_force(BPL__CONV_ACCEL_AUTO);
+            const size_t n[3] = {B * out_size, B * in_size, nw};
+            const char *what[3] = {"forward", "sent error", "weight gradient"};
+            for (int k = 0; k < 3; k++) {
+                double largest = 0.0;
+                for (size_t i = 0; i < n[k]; i++)
+                    largest = fmax(largest, fabs(res[1][k][i]));
+                for (size_t i = 0; i < n[k]; i++)
+                    ck_assert_msg(fabs(res[0][k][i] - res[1][k][i]) <= 1e-5 * largest,
+                                  "kernel %zu, pad %zu, %s[%zu]: %.8g, im2col %.8g", r, pad,
+                                  what[k], i, (double)res[0][k][i], (double)res[1][k][i]);
+            }
+            for (int run = 0; run < 2; run++)
+                for (int k = 0; k < 3; k++)
+                    free(res[run][k]);
+            free(in), free(err);
+            bpl_net_destroy(net);
+        }
+}
+END_TEST
+
 /* LeNet's second layer (6 channels in) stays on the other paths unless
  * forced: the transforms would cost more than the products save. */
 START_TEST(test_winograd_declines_few_channels)
@@ -1048,6 +1101,7 @@ static TCase *winograd_case(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_winograd_constant_table);
     tcase_add_test(tc, test_winograd_on_a_wide_layer);
+    tcase_add_test(tc, test_winograd_every_kernel_size);
     tcase_add_test(tc, test_winograd_declines_few_channels);
     return tc;
 }
