@@ -50,6 +50,17 @@
 #define BPL__MULTIVERSION
 #endif
 
+/* A function whose sums a * b + c may each be one fused multiply-add (a
+ * rounding less): the build's ISO C mode turns that contraction off
+ * everywhere else, so that the loops that were written before it keep
+ * their bits.  New kernels, whose results no saved run depends on, use
+ * it (gcc; clang contracts within a statement by default). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define BPL__CONTRACT __attribute__((optimize("fp-contract=fast")))
+#else
+#define BPL__CONTRACT
+#endif
+
 /* ---- errors (error.c) ---------------------------------------------------- */
 
 /* Format the calling thread's error message and return `status`. */

@@ -158,7 +158,7 @@ static tiling make_tiling(size_t h, size_t w, size_t size, size_t step, long off
 
 /* The transforms T d T^T of every tile d of the pixels, T = mat [ALPHA]
  * [t->size] (rows ALPHA apart): out[(a ALPHA + b) plane + tile lanes + c]. */
-BPL__MULTIVERSION
+BPL__MULTIVERSION BPL__CONTRACT
 static void transform_tiles(const tiling *t, const float *mat, const float *pix, size_t count,
                             size_t lanes, float *out, size_t plane)
 {
@@ -317,7 +317,7 @@ INLINE void pad_plane(const tiling *t, const float *map, float *dst)
  * [x + offset], 0 outside the map and for c >= n_ch up to lanes.  Sixteen
  * channels at a time, padded into `planes` ([16][ph][pw]), then turned
  * pixel-major by 16 x 16 transpositions. */
-BPL__MULTIVERSION
+BPL__MULTIVERSION BPL__CONTRACT
 static void to_pixels(const tiling *t, const float *maps, size_t n_ch, size_t map_stride,
                       size_t count, size_t lanes, float *planes, float *dst)
 {
@@ -352,7 +352,7 @@ INLINE void bt_column(const vec d[ALPHA], vec out[ALPHA])
 }
 
 /* transform_tiles for the input's ALPHA x ALPHA tiles with bt8. */
-BPL__MULTIVERSION
+BPL__MULTIVERSION BPL__CONTRACT
 static void transform_input_tiles(const tiling *t, const float *pix, size_t count, size_t lanes,
                                   float *out, size_t plane)
 {
@@ -385,7 +385,7 @@ static void transform_input_tiles(const tiling *t, const float *pix, size_t coun
 /* transform_tiles for 4 x 4 tiles (the error's, in the gradient of 5x5
  * kernels), mat [ALPHA][4]: fixed loop bounds, so that the compiler
  * unrolls them and keeps the tile in registers. */
-BPL__MULTIVERSION
+BPL__MULTIVERSION BPL__CONTRACT
 static void transform_tiles4(const tiling *t, const float *mat, const float *pix, size_t count,
                              size_t lanes, float *out, size_t plane)
 {
@@ -488,7 +488,7 @@ INLINE void at4_column(const vec mm[ALPHA], vec out[4])
 }
 
 /* inverse_tiles for m = 4 (5x5 kernels), with at4_column. */
-BPL__MULTIVERSION
+BPL__MULTIVERSION BPL__CONTRACT
 static void inverse_tiles4(const float *mm, size_t plane, size_t n_p, size_t lanes, size_t count,
                            size_t ty,
                            size_t tx, size_t ho, size_t wo, size_t out_stride,
@@ -521,7 +521,7 @@ static void inverse_tiles4(const float *mm, size_t plane, size_t n_p, size_t lan
 /* Back from the transformed domain: for every tile of the `count`
  * examples and every one of the n_p channels, y = A^T M A (m x m), from
  * mm[(a ALPHA + b) plane + tile lanes + p], clipped to the maps ho x wo. */
-BPL__MULTIVERSION
+BPL__MULTIVERSION BPL__CONTRACT
 static void inverse_tiles(const wino_mats *w, const float *mm, size_t plane, size_t n_p,
                           size_t lanes,
                           size_t count, size_t ty, size_t tx, size_t ho, size_t wo,
