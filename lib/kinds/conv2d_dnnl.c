@@ -98,22 +98,14 @@ size_t bpl__conv_accel_passes(void)
 
 /* The passes worth taking, from the per-pass rates measured on LeNet's and
  * the wider net's layers (docs/performance.md): one output position, or a
- * few input channels, leave oneDNN's blocked kernels no faster than
+ * single input channel, leave oneDNN's blocked kernels no faster than
  * im2col + GEMM (its error sent down one channel was 2-4 times slower);
- * sending the error down a few channels (6) was slower too.  A single
- * input channel with 16 outputs or more (the wider net's first layer, 32)
- * ran faster in oneDNN on a Zen 4 host: forward 67 against 59 GFLOP/s,
- * weight gradient 60 against 51 (one thread, batch 256); LeNet's first
- * layer (6 outputs) keeps its direct loops. */
+ * sending the error down a few channels (6) was slower too. */
 static int worth_it(const bpl__conv_geom *g, int op)
 {
     if (force_mode != BPL__CONV_ACCEL_AUTO)
         return force_mode == BPL__CONV_ACCEL_ALWAYS;
-    if (g->p < 16)
-        return 0;
-    if (g->c_in == 1)
-        return op != BPL__CONV_SEND_ERROR && g->c_out >= 16;
-    if (g->c_in < 4)
+    if (g->p < 16 || g->c_in < 4)
         return 0;
     return op != BPL__CONV_SEND_ERROR || g->c_in >= 16;
 }
