@@ -366,7 +366,7 @@ typedef struct bpl__kind {
 extern const bpl__kind bpl__dense_kind;
 extern const bpl__kind bpl__conv2d_kind;
 extern const bpl__kind bpl__maxpool2d_kind, bpl__avgpool2d_kind;
-/* A test hook: 2x2 max pooling's error pass on its portable loops even
+/* A test hook: 2x2 max pooling's passes on their portable loops even
  * where the CPU has AVX-512 (nonzero), or chosen by the CPU (0). */
 void bpl__pool_force_portable(int on);
 

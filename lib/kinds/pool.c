@@ -21,8 +21,8 @@
 
 #include <string.h>
 
-/* 2x2 max pooling's error pass has an AVX-512 version, chosen at run time
- * (send_2x2). */
+/* 2x2 max pooling has AVX-512 versions of its passes, chosen at run time
+ * (max_2x2, send_2x2). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define BPL_SEND_2X2_AVX512 1
@@ -134,7 +134,7 @@ static size_t block_rows(const pool_geom *g)
     return PAIR_BLOCK / g->w;
 }
 
-static void max_2x2(const pool_geom *g, const float *x, float *o)
+static void max_2x2_pairs(const pool_geom *g, const float *x, float *o)
 {
     float top[PAIR_BLOCK];
     unsigned char second[PAIR_BLOCK];
@@ -263,6 +263,52 @@ static void send_2x2(const pool_geom *g, const float *x, const float *e, float a
 #endif
     scale_row(d, g->c * g->h * g->w, beta);
     send_2x2_scatter(g, x, e, alpha, d);
+}
+
+#ifdef BPL_SEND_2X2_AVX512
+/* The same as max_2x2_pairs with AVX-512: 32 input columns of a row pair
+ * at a time, their even and odd elements drawn apart, 16 windows' first
+ * maxima in one vector, masked at the row's end. */
+__attribute__((target("avx512f")))
+static void max_2x2_avx512(const pool_geom *g, const float *x, float *o)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    for (size_t c = 0; c < g->c; c++)
+        for (size_t r = 0; r < g->ho; r++, o += g->wo) {
+            const float *up = x + (c * g->h + 2 * r) * g->w, *down = up + g->w;
+            for (size_t x0 = 0; x0 < g->w; x0 += 32) {
+                unsigned n = g->w - x0 < 32 ? (unsigned)(g->w - x0) : 32; /* even */
+                __mmask16 m0 = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+                __mmask16 m1 = (__mmask16)(n > 16 ? (1u << (n - 16)) - 1 : 0);
+                __mmask16 out = (__mmask16)((1u << n / 2) - 1);
+                __m512 u0 = _mm512_maskz_loadu_ps(m0, up + x0);
+                __m512 u1 = _mm512_maskz_loadu_ps(m1, up + x0 + 16);
+                __m512 w0 = _mm512_maskz_loadu_ps(m0, down + x0);
+                __m512 w1 = _mm512_maskz_loadu_ps(m1, down + x0 + 16);
+                __m512 a = _mm512_permutex2var_ps(u0, even, u1);
+                __m512 b = _mm512_permutex2var_ps(u0, odd, u1);
+                __m512 p = _mm512_permutex2var_ps(w0, even, w1);
+                __m512 q = _mm512_permutex2var_ps(w0, odd, w1);
+                __m512 top = _mm512_mask_blend_ps(takes_over16(b, a), a, b);
+                __m512 bottom = _mm512_mask_blend_ps(takes_over16(q, p), p, q);
+                _mm512_mask_storeu_ps(o + x0 / 2, out,
+                                      _mm512_mask_blend_ps(takes_over16(bottom, top), top, bottom));
+            }
+        }
+}
+#endif
+
+/* One example's 2x2 windows moved by 2: with AVX-512 where the CPU has it. */
+static void max_2x2(const pool_geom *g, const float *x, float *o)
+{
+#ifdef BPL_SEND_2X2_AVX512
+    if (!force_portable && __builtin_cpu_supports("avx512f")) {
+        max_2x2_avx512(g, x, o);
+        return;
+    }
+#endif
+    max_2x2_pairs(g, x, o);
 }
 
 static float window_mean(const pool_geom *g, const float *x, size_t origin)
