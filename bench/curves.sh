@@ -18,10 +18,13 @@ set -euo pipefail
 
 # The backprop run each configuration is compared with: the same
 # architecture where the benchmark has one, else the closest (the segregated
-# nets, 784-500-10, against the 2x256 tanh net).  The first matching pattern
+# nets, 784-500-10, against the 2x256 tanh net; Bartunov et al.'s 5x256
+# protocol runs against its backprop run).  The first matching pattern
 # wins; a reference without runs in RUNS_DIR is left out of the plot.
 reference_for() {
     case $1 in
+    bartunov-backprop) echo "" ;;
+    bartunov-*) echo bartunov-backprop ;;
     tp | dtp | sdtp | ao-sdtp) echo backprop-3x256 ;;
     fa | dfa | segregated*) echo backprop-tanh ;;
     microcircuit*) echo backprop-500x500 ;;

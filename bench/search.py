@@ -2,7 +2,7 @@
 """search.py - resumable random search of training set-ups with bioplaus-train.
 
     bench/search.py BUILD_DIR STUDY.json OUT_DIR [--jobs N] [--count N]
-                    [--confirm ID --seeds 1,2,3] [--report]
+                    [--confirm ID --seeds 1,2,3 [--export DIR]] [--report]
 
 A study file (JSON) names the fixed options of every run and a search space:
 
@@ -39,6 +39,9 @@ select on the test set report; never used to choose).
 and spread of their test errors at the best-validation epoch.  --report
 trains nothing: it reports the epochs every run has so far (a search under
 way, or stopped), and leaves search.csv as the last search wrote it.
+--export DIR, with --confirm, also joins each seed's per-epoch rows into
+DIR/<study name>-seed<N>.csv (epochs numbered from 1, cumulative seconds
+summed again), the files bench/curves.sh draws.
 """
 
 import argparse
@@ -322,7 +325,23 @@ def confirm(args, study, train):
         spread = f" (min {min(errors):.2f}, max {max(errors):.2f})" if len(errors) > 1 else ""
         print(f"\nmean test error at the best-validation epoch over {len(errors)} seeds: "
               f"{statistics.mean(errors):.2f}%{spread}")
+    if args.export:
+        for seed, rows, status in results:
+            if status == "done":
+                export(os.path.join(args.export, f"{study['name']}-seed{seed}.csv"), rows)
     return 0 if len(errors) == len(seeds) else 1
+
+
+def export(path, rows):
+    """One CSV for a whole run, from the rows of its one-epoch pieces."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()), lineterminator="\n")
+        w.writeheader()
+        total = 0.0
+        for epoch, row in enumerate(rows, start=1):
+            total += float(row["seconds"])
+            w.writerow({**row, "epoch": epoch, "cumulative_seconds": f"{total:.3f}"})
 
 
 def main():
@@ -334,6 +353,8 @@ def main():
     p.add_argument("--count", type=int, help="set-ups in the search (default: the study's)")
     p.add_argument("--confirm", type=int, metavar="ID", help="rerun set-up ID with --seeds")
     p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--export", metavar="DIR",
+                   help="with --confirm: write each seed's run as DIR/<study>-seed<N>.csv")
     p.add_argument("--report", action="store_true",
                    help="train nothing: report the epochs the runs have so far")
     args = p.parse_args()
@@ -345,6 +366,8 @@ def main():
         if args.report:
             sys.exit("search.py: --report trains nothing; --confirm trains: give one of them")
         return confirm(args, study, train)
+    if args.export:
+        sys.exit("search.py: --export goes with --confirm")
     search(args, study, train)
     return 0
 

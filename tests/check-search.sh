@@ -3,7 +3,7 @@
 # its set-ups, reports on validation (and beside it the lowest test error),
 # grows from 2 epochs to 3 by training the third only, to the figures of a
 # straight search, reports a search under way without training, and
-# confirms a set-up over seeds; a "same" value is the one drawn for its key,
+# confirms a set-up over seeds and exports its runs; a "same" value is the one drawn for its key,
 # and unused warm-up values are not shown.
 # Needs the MNIST files.
 set -eu
@@ -124,4 +124,29 @@ grep -q '^| 0 |.* gave up |' "$work/hopeless.md" || fail "no give-up: $(cat "$wo
     fail "--confirm failed: $(cat "$work/confirm")"
 grep -q 'mean test error at the best-validation epoch over 2 seeds' "$work/confirm" ||
     fail "--confirm gave no mean: $(cat "$work/confirm")"
+
+# --export joins each seed's one-epoch pieces into one run's CSV: the
+# pieces' rows in order, epochs from 1, seconds summed again.
+"$python" "$search" "$build" "$work/study.json" "$out" --confirm 0 --seeds 1,2 \
+    --export "$work/curves" >/dev/null || fail "--confirm --export failed"
+"$python" - "$out" "$work/curves" <<'PY' || fail "the exported runs disagree with their pieces"
+import csv, os, sys
+out, curves = sys.argv[1:]
+assert sorted(os.listdir(curves)) == ["tiny-seed1.csv", "tiny-seed2.csv"], os.listdir(curves)
+for seed in (1, 2):
+    joined = list(csv.DictReader(open(os.path.join(curves, "tiny-seed%d.csv" % seed))))
+    pieces = [list(csv.DictReader(open(os.path.join(out, "setup000-seed%d" % seed, "epoch-%d.csv" % e))))[-1]
+              for e in (1, 2, 3)]
+    assert [r["epoch"] for r in joined] == ["1", "2", "3"], joined
+    total = 0.0
+    for row, piece in zip(joined, pieces):
+        for key in ("train_loss", "val_accuracy", "test_accuracy", "seconds"):
+            assert row[key] == piece[key], (row, piece)
+        total += float(piece["seconds"])
+        assert abs(float(row["cumulative_seconds"]) - total) < 1e-3, (row, total)
+PY
+if "$python" "$search" "$build" "$work/study.json" "$out" --export "$work/curves" \
+    >/dev/null 2>&1; then
+    fail "--export without --confirm was accepted"
+fi
 echo "ok: search, report, resume and confirm"
