@@ -2,8 +2,9 @@
 """microcircuit_probe.py - the microcircuit net's top-down signal, measured.
 
     PYTHONPATH=python BIOPLAUS_LIBRARY=build/lib/libbioplaus.so.1 \\
-        python3 bench/microcircuit_probe.py EPOCHS [--freeze 1]
-                                            [--transposed[=0]] [KEY=VALUE...]
+        python3 bench/microcircuit_probe.py EPOCHS [--hidden 500,500] [--freeze 1]
+                                            [--transposed[=0]] [--topdown-step K]
+                                            [KEY=VALUE...]
 
 Trains Sacramento et al.'s 784-500-500-10 microcircuit net as bioplaus-train
 does with `--rule microcircuit --hidden 500,500 --batch 32 --lr-decay 0.95`
@@ -34,6 +35,12 @@ state): what backprop would send the error through, for as long as the
 weights above do not move; --transposed=0 does it for the first hidden
 layer only.
 It is a diagnosis, not a plausible rule: it copies forward weights.
+--hidden sets the hidden layers (784-1000-10: --hidden 1000).
+--topdown-step K, with learn_topdown=true, keeps only the fraction K of
+every step the optimiser gives the top-down weights B (and W_PI = -B
+follows): a learning rate for B apart from the interneurons', which share
+its fb_ optimiser.  Adam's step does not scale with the gradient, so
+this is done on the step itself, from Python, around each batch.
 docs/results.md ("Dendritic cortical microcircuits") quotes its output.
 """
 import os
@@ -63,13 +70,13 @@ def transpose_topdown(net, layers):
         layer.set("pi", -wt)
 
 
-def microcircuit_net(settings, frozen, seed=1):
+def microcircuit_net(settings, frozen, hidden=(500, 500), seed=1):
     rule = bioplaus.Rule.builtin("microcircuit")
     for key, value in settings:
         rule[key] = value
     net = bioplaus.Net(784, seed=seed)
-    net.add_dense(500, "sigmoid", "glorot_uniform")
-    net.add_dense(500, "sigmoid", "glorot_uniform")
+    for units in hidden:
+        net.add_dense(units, "sigmoid", "glorot_uniform")
     net.add_dense(10, "softmax", "glorot_uniform")
     net.rule = rule
     for i in frozen:
@@ -104,6 +111,9 @@ def main():
     if not args:
         sys.exit(__doc__)
     epochs, args = int(args[0]), args[1:]
+    hidden = (500, 500)
+    if args[:1] == ["--hidden"]:
+        hidden, args = tuple(int(u) for u in args[1].split(",")), args[2:]
     frozen = []
     if args[:1] == ["--freeze"]:
         frozen, args = [int(i) for i in args[1].split(",")], args[2:]
@@ -112,13 +122,16 @@ def main():
         transposed, args = [0, 1], args[1:]
     elif args[:1] == ["--transposed=0"]:
         transposed, args = [0], args[1:]
+    topdown_step = 1.0
+    if args[:1] == ["--topdown-step"]:
+        topdown_step, args = float(args[1]), args[2:]
     if any("=" not in a for a in args):
         sys.exit(__doc__)
     settings = [a.split("=", 1) for a in args]
     mnist = os.environ.get("BIOPLAUS_MNIST_DIR", "data/mnist")
     data = (bioplaus.Dataset.load_mnist(mnist).get(0, TRAIN_IMAGES)
             + bioplaus.Dataset.load_mnist(mnist, "test").get())
-    net, rule = microcircuit_net(settings, frozen)
+    net, rule = microcircuit_net(settings, frozen, hidden)
     transpose_topdown(net, transposed)
     initial = [net.layer(i).get("weight") for i in range(net.layer_count)]
     rng = np.random.default_rng(1)
@@ -130,7 +143,15 @@ def main():
         order = rng.permutation(len(x))
         for start in range(0, len(x) - BATCH + 1, BATCH):
             pick = order[start:start + BATCH]
+            if topdown_step == 1.0:
+                net.train_batch(x[pick], y[pick])
+                continue
+            before = [net.layer(i).get("feedback") for i in range(net.layer_count - 1)]
             net.train_batch(x[pick], y[pick])
+            for i, b in enumerate(before):
+                b = b + topdown_step * (net.layer(i).get("feedback") - b)
+                net.layer(i).set("feedback", b)
+                net.layer(i).set("pi", -b)
         print(line(str(epoch), net, data, initial, rng), flush=True)
         rule["lr"] = rule["lr"] * 0.95
 
