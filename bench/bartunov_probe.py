@@ -38,19 +38,11 @@ import sys
 import numpy as np
 
 import bioplaus
+from probing import angle, mean_alignment, test_error, train_epoch
 
 TRAIN_IMAGES = 50000
 BATCH = 128
 PROBE_BATCHES = 20
-
-
-def angle(a, b):
-    a, b = a.ravel(), b.ravel()
-    return float(np.degrees(np.arccos(np.clip(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))))
-
-
-def error(net, x, y):
-    return 100.0 * float((net.predict(x).argmax(1) != y.argmax(1)).mean())
 
 
 def probe_batches(net, x, y, rng):
@@ -68,15 +60,8 @@ def probe_batches(net, x, y, rng):
 
 def measure(net, x, y, rng, initial=None):
     weighted = [i for i in range(net.layer_count) if "weight" in net.layer(i).tensor_names()]
-    sums = np.zeros(len(weighted))
-    counts = np.zeros(len(weighted))
-    for pick in probe_batches(net, x, y, rng):
-        angles = net.alignment(x[pick], y[pick])
-        for k, i in enumerate(weighted):
-            if not np.isnan(angles[i]):
-                sums[k] += angles[i]
-                counts[k] += 1
-    mean_angles = [s / c if c else float("nan") for s, c in zip(sums, counts)]
+    alignment = mean_alignment(net, x, y, probe_batches(net, x, y, rng))
+    mean_angles = [alignment[i] for i in weighted]
     feedback, change, norms = [], [], []
     for i in weighted:
         layer = net.layer(i)
@@ -111,7 +96,7 @@ def line(label, net, data, rng, initial=None):
     x, y, x_test, y_test = data
     angles, feedback, change, norms = measure(net, x, y, rng, initial)
     return "| %s | %.2f | %.2f | %s | %s | %s | %s |" % (
-        label, error(net, x, y), error(net, x_test, y_test),
+        label, test_error(net, x, y), test_error(net, x_test, y_test),
         " ".join("%.1f" % a for a in angles),
         " ".join("%.1f" % a for a in feedback) or "-",
         " ".join("%.1f" % a for a in change) or "-",
@@ -145,10 +130,7 @@ def train_and_probe(data, name, lr, epochs, settings):
     print(HEADER)
     print(line("epoch 0", net, data, rng, initial))
     for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x) - BATCH + 1, BATCH):
-            pick = order[start:start + BATCH]
-            net.train_batch(x[pick], y[pick])
+        train_epoch(net, x, y, BATCH, rng)
         print(line("epoch %d" % epoch, net, data, rng, initial), flush=True)
 
 

@@ -23,12 +23,7 @@ import sys
 import numpy as np
 
 import bioplaus
-
-
-def angle(a, b):
-    """Degrees between two arrays taken as vectors."""
-    a, b = a.ravel(), b.ravel()
-    return float(np.degrees(np.arccos(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b))))
+from probing import angle
 
 
 def lenet(rule, seed=1):

@@ -3,7 +3,7 @@
 
     PYTHONPATH=python BIOPLAUS_LIBRARY=build/lib/libbioplaus.so.1 \\
         python3 bench/microcircuit_probe.py EPOCHS [--hidden 500,500] [--freeze 1]
-                                            [--transposed[=0]] [--topdown-step K]
+                                            [--transposed | --transposed-first] [--topdown-step K]
                                             [KEY=VALUE...]
 
 Trains Sacramento et al.'s 784-500-500-10 microcircuit net as bioplaus-train
@@ -32,8 +32,8 @@ and after every epoch:
 of the weights above it, scaled to the norm its random B had (and its
 interneuron-to-pyramidal weights as their negative, the self-predicting
 state): what backprop would send the error through, for as long as the
-weights above do not move; --transposed=0 does it for the first hidden
-layer only.
+weights above do not move; --transposed-first does it for the first
+hidden layer only.
 It is a diagnosis, not a plausible rule: it copies forward weights.
 --hidden sets the hidden layers (784-1000-10: --hidden 1000).
 --topdown-step K, with learn_topdown=true, keeps only the fraction K of
@@ -43,21 +43,17 @@ its fb_ optimiser.  Adam's step does not scale with the gradient, so
 this is done on the step itself, from Python, around each batch.
 docs/results.md ("Dendritic cortical microcircuits") quotes its output.
 """
+import argparse
 import os
-import sys
 
 import numpy as np
 
 import bioplaus
+from probing import angle, mean_alignment, test_error, train_epoch
 
 TRAIN_IMAGES = 55000
 BATCH = 32
 PROBE_BATCHES = 20
-
-
-def angle(a, b):
-    a, b = a.ravel(), b.ravel()
-    return float(np.degrees(np.arccos(np.clip(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))))
 
 
 def transpose_topdown(net, layers):
@@ -70,7 +66,7 @@ def transpose_topdown(net, layers):
         layer.set("pi", -wt)
 
 
-def microcircuit_net(settings, frozen, hidden=(500, 500), seed=1):
+def microcircuit_net(settings, frozen, hidden, seed=1):
     rule = bioplaus.Rule.builtin("microcircuit")
     for key, value in settings:
         rule[key] = value
@@ -87,71 +83,67 @@ def microcircuit_net(settings, frozen, hidden=(500, 500), seed=1):
 def line(label, net, data, initial, rng):
     x, y, x_test, y_test = data
     count = net.layer_count
-    sums, seen = np.zeros(count), np.zeros(count)
-    for _ in range(PROBE_BATCHES):
-        pick = rng.integers(0, len(x), BATCH)
-        for i, a in enumerate(net.alignment(x[pick], y[pick])):
-            if not np.isnan(a):
-                sums[i] += a
-                seen[i] += 1
-    angles = ["%.1f" % (s / n) if n else "-" for s, n in zip(sums, seen)]
+    batches = [rng.integers(0, len(x), BATCH) for _ in range(PROBE_BATCHES)]
+    angles = ["-" if np.isnan(a) else "%.1f" % a for a in mean_alignment(net, x, y, batches)]
     topdown = ["%.1f" % angle(net.layer(i).get("feedback"), net.layer(i + 1).get("weight").T)
                for i in range(count - 1)]
     mismatch = ["%.1f" % angle(net.layer(i).get("ip"), net.layer(i + 1).get("weight"))
                 for i in range(count - 1)]
     moved = ["%.2f" % (np.linalg.norm(net.layer(i).get("weight") - initial[i]) / np.linalg.norm(initial[i]))
              for i in range(count)]
-    error = 100.0 * float((net.predict(x_test).argmax(1) != y_test.argmax(1)).mean())
-    return "| %s | %.2f | %s | %s | %s | %s |" % (label, error, " ".join(angles), " ".join(topdown),
+    return "| %s | %.2f | %s | %s | %s | %s |" % (label, test_error(net, x_test, y_test), " ".join(angles), " ".join(topdown),
                                                   " ".join(mismatch), " ".join(moved))
 
 
+def scaled_topdown_step(net, k):
+    """Net.train_batch keeping the fraction k of each step of every B (and
+    W_PI = -B after it)."""
+    def step(x, y):
+        before = [net.layer(i).get("feedback") for i in range(net.layer_count - 1)]
+        net.train_batch(x, y)
+        for i, b in enumerate(before):
+            b = b + k * (net.layer(i).get("feedback") - b)
+            net.layer(i).set("feedback", b)
+            net.layer(i).set("pi", -b)
+    return step
+
+
+def arguments():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("epochs", type=int)
+    p.add_argument("settings", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--hidden", default="500,500")
+    p.add_argument("--freeze", default="")
+    p.add_argument("--transposed", action="store_const", const="0,1", default="")
+    p.add_argument("--transposed-first", dest="transposed", action="store_const", const="0")
+    p.add_argument("--topdown-step", type=float, default=1.0)
+    args = p.parse_intermixed_args()
+    if any("=" not in a for a in args.settings):
+        p.error("hyperparameters are KEY=VALUE")
+    return args
+
+
+def indices(text):
+    return [int(i) for i in text.split(",")] if text else []
+
+
 def main():
-    args = sys.argv[1:]
-    if not args:
-        sys.exit(__doc__)
-    epochs, args = int(args[0]), args[1:]
-    hidden = (500, 500)
-    if args[:1] == ["--hidden"]:
-        hidden, args = tuple(int(u) for u in args[1].split(",")), args[2:]
-    frozen = []
-    if args[:1] == ["--freeze"]:
-        frozen, args = [int(i) for i in args[1].split(",")], args[2:]
-    transposed = []
-    if args[:1] == ["--transposed"]:
-        transposed, args = [0, 1], args[1:]
-    elif args[:1] == ["--transposed=0"]:
-        transposed, args = [0], args[1:]
-    topdown_step = 1.0
-    if args[:1] == ["--topdown-step"]:
-        topdown_step, args = float(args[1]), args[2:]
-    if any("=" not in a for a in args):
-        sys.exit(__doc__)
-    settings = [a.split("=", 1) for a in args]
+    args = arguments()
     mnist = os.environ.get("BIOPLAUS_MNIST_DIR", "data/mnist")
     data = (bioplaus.Dataset.load_mnist(mnist).get(0, TRAIN_IMAGES)
             + bioplaus.Dataset.load_mnist(mnist, "test").get())
-    net, rule = microcircuit_net(settings, frozen, hidden)
-    transpose_topdown(net, transposed)
+    settings = [a.split("=", 1) for a in args.settings]
+    net, rule = microcircuit_net(settings, indices(args.freeze), indices(args.hidden))
+    transpose_topdown(net, indices(args.transposed))
     initial = [net.layer(i).get("weight") for i in range(net.layer_count)]
+    step = scaled_topdown_step(net, args.topdown_step) if args.topdown_step != 1.0 else None
     rng = np.random.default_rng(1)
     print("| epoch | test err (%) | angle to backprop per layer (deg) | B-vs-W^T per hidden "
           "layer (deg) | W_IP-vs-W per hidden layer (deg) | moved per layer |\n|---|---|---|---|---|---|")
     print(line("0", net, data, initial, rng), flush=True)
-    x, y = data[0], data[1]
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x) - BATCH + 1, BATCH):
-            pick = order[start:start + BATCH]
-            if topdown_step == 1.0:
-                net.train_batch(x[pick], y[pick])
-                continue
-            before = [net.layer(i).get("feedback") for i in range(net.layer_count - 1)]
-            net.train_batch(x[pick], y[pick])
-            for i, b in enumerate(before):
-                b = b + topdown_step * (net.layer(i).get("feedback") - b)
-                net.layer(i).set("feedback", b)
-                net.layer(i).set("pi", -b)
+    for epoch in range(1, args.epochs + 1):
+        train_epoch(net, data[0], data[1], BATCH, rng, step)
         print(line(str(epoch), net, data, initial, rng), flush=True)
         rule["lr"] = rule["lr"] * 0.95
 
