@@ -788,6 +788,40 @@ START_TEST(alignment_diagnostic_changes_nothing)
 }
 END_TEST
 
+/* The diagnostic measures the forward update whatever the schedule's turn:
+ * during pre-training, in an inverse turn, and outside bpl_net_fit with
+ * epoch-long turns, the angles are those of the parallel schedule. */
+START_TEST(alignment_measures_the_forward_update_in_any_turn)
+{
+    bpl_net *parallel = small_tp_net("sdtp", "parallel", 0, 0);
+    bpl_net *by_epochs = small_tp_net("sdtp", "alternating", 0, 0);
+    bpl_net *pretraining = small_tp_net("sdtp", "alternating", 2, 1);
+    enum { B = 8 };
+    float x[B * 8], y[B * 4];
+    uint64_t seed = 17;
+    test_fill_uniform(x, B * 8, 0.0f, 1.0f, &seed);
+    test_fill_onehot(y, B, 4, &seed);
+    double want[3], got[3];
+    BPL_OK_OR_FAIL(bpl_net_alignment(parallel, x, y, B, want, 3));
+    for (size_t l = 0; l < 3; l++)
+        ck_assert(isfinite(want[l]));
+    bpl_net *others[] = {by_epochs, pretraining};
+    for (size_t n = 0; n < 2; n++) {
+        BPL_OK_OR_FAIL(bpl_net_alignment(others[n], x, y, B, got, 3));
+        for (size_t l = 0; l < 3; l++)
+            ck_assert_msg(got[l] == want[l], "net %zu layer %zu: %g, parallel %g", n, l,
+                          got[l], want[l]);
+    }
+    /* and it moved no schedule: the first step is still pre-training */
+    int f, v;
+    step_and_see(pretraining, &f, &v);
+    ck_assert(!f && v);
+    bpl_net_destroy(parallel);
+    bpl_net_destroy(by_epochs);
+    bpl_net_destroy(pretraining);
+}
+END_TEST
+
 START_TEST(bad_hyperparameters_rejected)
 {
     bpl_rule *dtp = make_rule("dtp"), *sdtp = make_rule("sdtp");
@@ -838,6 +872,7 @@ int main(void)
     tcase_add_test(misc, auxiliary_outputs);
     tcase_add_test(misc, properties_follow_the_review);
     tcase_add_loop_test(misc, alignment_diagnostic_changes_nothing, 0, 3);
+    tcase_add_test(misc, alignment_measures_the_forward_update_in_any_turn);
     tcase_add_test(misc, bad_hyperparameters_rejected);
     suite_add_tcase(s, misc);
     return test_run_suite(s);
