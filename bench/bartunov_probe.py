@@ -22,7 +22,12 @@ on the 50,000 training images and on the test set, and per weighted layer
            initial values W0: those of the same net built afresh from the
            run's seed (the "seedN" in the file's path, else 1), used only
            when its B matches the loaded B bit for bit;
-  |W|      the weights' Frobenius norm.
+  |W|      the weights' Frobenius norm;
+  inverse  for target propagation, per layer with a learned inverse g_l,
+           the share of the variance of the layer's input h that
+           g_l(f_l(h)) leaves unreconstructed on the test images,
+           |g_l(f_l(h)) - h|^2 / |h - mean(h)|^2 (0 for an exact inverse,
+           1 for one no better than the mean).
 
 The second form trains a fresh net as Bartunov et al.'s protocol does
 (784-256x5-10 tanh, Glorot uniform, Adam, batch 128, the first 50,000
@@ -76,6 +81,45 @@ def measure(net, x, y, rng, initial=None):
     return mean_angles, feedback, change, norms
 
 
+def activities(net, x):
+    """Every layer's output on x, the input first, computed here from the
+    weights (tanh hidden layers and a softmax output, as bartunov_net
+    builds) and checked against the library's prediction."""
+    hs = [x]
+    for i in range(net.layer_count):
+        layer = net.layer(i)
+        a = hs[-1] @ layer.get("weight").T + layer.get("bias")
+        if i == net.layer_count - 1:
+            e = np.exp(a - a.max(1, keepdims=True))
+            hs.append(e / e.sum(1, keepdims=True))
+        else:
+            hs.append(np.tanh(a))
+    if not np.allclose(hs[-1], net.predict(x), atol=1e-4):
+        sys.exit("bartunov_probe.py: the net is not a tanh/softmax dense net")
+    return hs
+
+
+def inverse_errors(net, x):
+    """Per layer with an inverse (target propagation), the share of its
+    input's variance the inverse does not reconstruct on x."""
+    if not any("inverse" in net.layer(i).tensor_names() for i in range(net.layer_count)):
+        return []
+    if net.rule["inverse_activation"] != "auto":
+        sys.exit("bartunov_probe.py: inverses measured only with inverse_activation=auto")
+    hs = activities(net, x)
+    out = []
+    for i in range(1, net.layer_count):
+        layer = net.layer(i)
+        if "inverse" not in layer.tensor_names():
+            continue
+        below, above = hs[i], hs[i + 1]
+        if "auxiliary" in layer.tensor_names():  # AO-SDTP: [h_L, tanh(A h_{L-1})]
+            above = np.hstack([above, np.tanh(below @ layer.get("auxiliary").T)])
+        g = np.tanh(above @ layer.get("inverse").T + layer.get("inverse_bias"))
+        out.append(float(((g - below) ** 2).sum() / ((below - below.mean(0)) ** 2).sum()))
+    return out
+
+
 def initial_weights(net, seed):
     """Per layer, the weights the net started from: those of the net built
     afresh with `seed`, or None where its feedback matrices differ (another
@@ -95,16 +139,18 @@ def initial_weights(net, seed):
 def line(label, net, data, rng, initial=None):
     x, y, x_test, y_test = data
     angles, feedback, change, norms = measure(net, x, y, rng, initial)
-    return "| %s | %.2f | %.2f | %s | %s | %s | %s |" % (
+    return "| %s | %.2f | %.2f | %s | %s | %s | %s | %s |" % (
         label, test_error(net, x, y), test_error(net, x_test, y_test),
         " ".join("%.1f" % a for a in angles),
         " ".join("%.1f" % a for a in feedback) or "-",
         " ".join("%.1f" % a for a in change) or "-",
-        " ".join("%.1f" % n for n in norms))
+        " ".join("%.1f" % n for n in norms),
+        " ".join("%.2f" % e for e in inverse_errors(net, x_test)) or "-")
 
 
 HEADER = ("| net | train err (%) | test err (%) | angle to backprop per layer (deg) "
-          "| W-vs-B (deg) | dW-vs-B (deg) | norm of W |\n|---|---|---|---|---|---|---|")
+          "| W-vs-B (deg) | dW-vs-B (deg) | norm of W | inverse: unreconstructed share |"
+          "\n|---|---|---|---|---|---|---|---|")
 
 
 def bartunov_net(rule, seed=1):
