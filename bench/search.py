@@ -28,8 +28,10 @@ draws the same set-ups and --count can grow a study.
 Every run trains one epoch per bioplaus-train call and keeps the last
 epoch's net, so a run killed part way resumes from its last epoch; a
 finished run is never trained again.  Runs whose validation accuracy is still below
-"give_up_below" (default 0.5) after 3 epochs, or whose training fails (a
-non-finite loss, say), stop there and are reported as such.  Selection is on
+"give_up_below" (default 0.5) after "give_up_epoch" epochs (default 3; an
+alternating schedule, whose odd epochs train only the inverses, needs more
+to judge its forward learning), or whose training fails (a non-finite
+loss, say), stop there and are reported as such.  Selection is on
 validation accuracy only: the report gives, for every run, the best
 validation accuracy, its epoch and the test error at that epoch, and beside
 them the lowest test error of the run and its epoch (what papers that
@@ -221,8 +223,8 @@ def recorded(study, run_dir):
     rows = rows[:last_saved_epoch(run_dir, epochs)]
     if os.path.exists(os.path.join(run_dir, "failed")):
         return rows, "failed"
-    give_up = float(study.get("give_up_below", 0.5))
-    if len(rows) == 3 and float(rows[2]["val_accuracy"]) < give_up:
+    give_up, at = float(study.get("give_up_below", 0.5)), int(study.get("give_up_epoch", 3))
+    if len(rows) == at and float(rows[at - 1]["val_accuracy"]) < give_up:
         return rows, "gave up"
     if len(rows) == epochs:
         return rows, "done"
@@ -360,6 +362,8 @@ def main():
     args = p.parse_args()
     with open(args.study) as f:
         study = json.load(f)
+    if int(study.get("give_up_epoch", 3)) < 1:
+        sys.exit("search.py: give_up_epoch must be at least 1")
     train = os.path.join(args.build, "tools", "bioplaus-train")
     os.makedirs(args.out, exist_ok=True)
     if args.confirm is not None:

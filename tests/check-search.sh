@@ -118,6 +118,14 @@ sed 's/"give_up_below": 0.0/"give_up_below": 1.1/; s/"epochs": 3/"epochs": 4/' \
     >"$work/hopeless.md" 2>/dev/null || fail "the hopeless search failed"
 grep -q '^| 0 |.* gave up |' "$work/hopeless.md" || fail "no give-up: $(cat "$work/hopeless.md")"
 [ ! -f "$work/hopeless/setup000-seed1/epoch-4.csv" ] || fail "trained past the give-up"
+# ... or after give_up_epoch epochs, where the study sets it.
+sed 's/"give_up_below": 0.0/"give_up_below": 1.1, "give_up_epoch": 2/; s/"epochs": 3/"epochs": 4/' \
+    "$work/study.json" >"$work/hopeless2.json"
+"$python" "$search" "$build" "$work/hopeless2.json" "$work/hopeless2" --count 1 \
+    >"$work/hopeless2.md" 2>/dev/null || fail "the give_up_epoch search failed"
+grep -q '^| 0 |.* gave up |' "$work/hopeless2.md" || fail "no give-up: $(cat "$work/hopeless2.md")"
+[ -f "$work/hopeless2/setup000-seed1/epoch-2.csv" ] || fail "gave up before give_up_epoch"
+[ ! -f "$work/hopeless2/setup000-seed1/epoch-3.csv" ] || fail "trained past give_up_epoch"
 
 # --confirm: set-up 0 over two seeds, the mean of their errors.
 "$python" "$search" "$build" "$work/study.json" "$out" --confirm 0 --seeds 1,2 >"$work/confirm" ||
