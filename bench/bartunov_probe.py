@@ -33,7 +33,9 @@ The second form trains a fresh net as Bartunov et al.'s protocol does
 (784-256x5-10 tanh, Glorot uniform, Adam, batch 128, the first 50,000
 training images, seed 1) with the rule's hyperparameters KEY=VALUE
 (beta2=0.999, say), and prints the same after every epoch, the angles on 20
-batches drawn afresh from the training images.
+batches drawn afresh from the training images. It trains with
+Net.train_batch, which has no epochs: an alternating schedule needs
+alternate_steps=390 for turns of one epoch (390 batches of 128).
 docs/results.md ("Bartunov et al.'s protocol") quotes its output.
 """
 import os
