@@ -310,15 +310,12 @@ static int activation_of(bpl_net *net, size_t l, float **out)
 
 static int plan_step(bpl_net *net, tp_rule *self, const settings *s)
 {
-    /* A diagnostic measures the forward update the rule makes in its forward
-     * turn, whatever turn the schedule is in (and outside bpl_net_fit, where
-     * an epoch-long turn has no length). */
-    if (net->phase == BPL_PHASE_DIAGNOSE) {
-        self->train_forward = 1;
-        self->train_inverse = 0;
-        return BPL_OK;
-    }
     self->train_forward = self->train_inverse = 1;
+    /* A diagnostic computes every gradient the rule has, whatever turn the
+     * schedule is in (and outside bpl_net_fit, where an epoch-long turn has
+     * no length): the forward update it measures is that of a forward turn. */
+    if (net->phase == BPL_PHASE_DIAGNOSE)
+        return BPL_OK;
     if (self->steps < s->pretrain_steps) {
         self->train_forward = 0;
         return BPL_OK;
